@@ -1,0 +1,102 @@
+// Algorithm: a game optimizer as a plan of phases (DESIGN section 3).
+//
+// Each step of an algorithm is a fixed sequence of phases. A phase asks the
+// workers for either gradients (xi, or some players' blocks of it) or
+// Jacobian products (J^T w_k and/or J w_k for server-chosen probes w_k) at
+// one point, and the algorithm consumes the round's aggregated answers to
+// move to the next phase, updating the parameters when a step completes:
+//
+//   simgd          gradient                -> x -= opt(xi)
+//   altgd          gradient(p) per stage   -> x_p -= opt_p(xi_p), in order
+//   conopt         gradient, products(vjp) -> g = xi + gamma J^T xi
+//   sga            gradient, products(vjp, jvp)
+//                                          -> g = xi + lambda A^T xi
+//   extragradient  gradient at x           -> x' = x - opt(xi(x))
+//                  gradient at x'          -> x -= opt(xi(x'))
+//   optimistic     gradient                -> x -= opt(2 xi_t - xi_{t-1})
+//
+// with lookahead-minmax optionally wrapped around any of them. All players
+// minimize. The Algorithm knows nothing about workers or rounds: the Session
+// feeds it samples in a deterministic order. Not thread-safe.
+#ifndef GAMEOPT_SERVER_CORE_ALGORITHM_H_
+#define GAMEOPT_SERVER_CORE_ALGORITHM_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "server/core/config.h"
+#include "server/core/flat_vector.h"
+#include "server/core/layout.h"
+
+namespace gameopt {
+
+struct PhaseSpec {
+  enum class Kind { kGradient, kProducts };
+  Kind kind = Kind::kGradient;
+  int index = 0;      // position within the step's plan
+  std::string label;  // for people: "gradient", "extrapolation", ...
+  // kGradient: the players whose gradient blocks are wanted (sorted).
+  std::vector<int> players;
+  // kProducts: which products of each gradient sample's minibatch.
+  bool vjp = false;  // J_k^T w_k
+  bool jvp = false;  // J_k w_k
+};
+
+// Figures of the last completed phase, for logs and metrics.
+struct StepStats {
+  std::vector<double> xi_norm;   // per player, |mean gradient block|
+  double correction_norm = 0.0;  // |gamma J^T xi| or |lambda A^T xi|
+  double sga_lambda = 0.0;       // the lambda SGA used (alignment sign)
+  int gradient_samples = 0;      // K of the last gradient phase
+  int product_samples = 0;       // answered products of the last phase
+};
+
+class Algorithm {
+ public:
+  // `config` must have passed ValidateConfig; initial values come from it.
+  static absl::StatusOr<std::unique_ptr<Algorithm>> Create(
+      const SessionConfig& config);
+
+  virtual ~Algorithm() = default;
+
+  virtual const GameLayout& layout() const = 0;
+  virtual const PhaseSpec& phase() const = 0;
+  // Completed steps.
+  virtual int64_t step() const = 0;
+  // Number of phases in one step.
+  virtual int phases_per_step() const = 0;
+  // The parameters x (for extragradient: not the extrapolated point).
+  virtual std::shared_ptr<const FlatVector> parameters() const = 0;
+  // Where the current phase is evaluated, and a version number that changes
+  // whenever that point does. Holding the pointer keeps the values alive and
+  // unchanged; the algorithm copies on its next write.
+  virtual std::shared_ptr<const FlatVector> point() const = 0;
+  virtual int64_t point_version() const = 0;
+
+  // Closes a gradient phase. `samples` are full-length vectors (zero outside
+  // phase().players), in the order that defines the aggregate, at least one.
+  virtual absl::Status CompleteGradient(
+      absl::Span<const FlatVector* const> samples) = 0;
+
+  // In a products phase: the probes, one per sample of the gradient phase
+  // that opened it, in the same order.
+  virtual const std::vector<std::shared_ptr<FlatVector>>& probes() const = 0;
+
+  // Closes a products phase with the answered samples (a subset of the
+  // probes when workers dropped out, at least one). vjp is empty unless
+  // phase().vjp, jvp unless phase().jvp; when both, they pair up.
+  virtual absl::Status CompleteProducts(
+      absl::Span<const FlatVector* const> vjp,
+      absl::Span<const FlatVector* const> jvp) = 0;
+
+  virtual const StepStats& stats() const = 0;
+};
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_CORE_ALGORITHM_H_

@@ -1,0 +1,230 @@
+// The phase plans of DESIGN section 3, one class each, and the factory.
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/estimator.h"
+#include "server/core/typed_algorithm.h"
+
+namespace gameopt {
+namespace {
+
+PhaseSpec GradientPhase(int index, std::string label,
+                        std::vector<int> players) {
+  PhaseSpec spec;
+  spec.kind = PhaseSpec::Kind::kGradient;
+  spec.index = index;
+  spec.label = std::move(label);
+  spec.players = std::move(players);
+  return spec;
+}
+
+PhaseSpec ProductsPhase(int index, std::string label, bool vjp, bool jvp) {
+  PhaseSpec spec;
+  spec.kind = PhaseSpec::Kind::kProducts;
+  spec.index = index;
+  spec.label = std::move(label);
+  spec.vjp = vjp;
+  spec.jvp = jvp;
+  return spec;
+}
+
+// x -= opt(xi).
+template <typename T>
+class SimGd final : public TypedAlgorithm<T> {
+ public:
+  SimGd(const SessionConfig& config, GameLayout layout)
+      : TypedAlgorithm<T>(config, std::move(layout)) {
+    this->plan().push_back(GradientPhase(0, "gradient", this->AllPlayers()));
+  }
+
+ protected:
+  absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
+    this->ApplyDirection(this->mean_gradient(), {});
+    this->NextPhase();
+    return absl::OkStatus();
+  }
+};
+
+// Players update one after another, each on a fresh gradient at the point
+// the previous updates reached.
+template <typename T>
+class AltGd final : public TypedAlgorithm<T> {
+ public:
+  AltGd(const SessionConfig& config, GameLayout layout)
+      : TypedAlgorithm<T>(config, std::move(layout)) {
+    std::vector<AltGdStage> order = config.algorithm.altgd_order;
+    if (order.empty()) {
+      for (const PlayerLayout& p : this->layout().players()) {
+        order.push_back({p.name, 1});
+      }
+    }
+    for (const AltGdStage& stage : order) {
+      const int player = this->layout().FindPlayer(stage.player);
+      for (int i = 0; i < stage.steps; ++i) {
+        const int index = static_cast<int>(this->plan().size());
+        this->plan().push_back(GradientPhase(
+            index, absl::StrCat(stage.player, " ", i + 1, "/", stage.steps),
+            {player}));
+      }
+    }
+  }
+
+ protected:
+  absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
+    this->ApplyDirection(this->mean_gradient(), this->phase().players);
+    this->NextPhase();
+    return absl::OkStatus();
+  }
+};
+
+// ConOpt and SGA: a gradient phase, then a products phase on probes the
+// estimator forms from the gradient samples.
+template <typename T>
+class CorrectedGradient final : public TypedAlgorithm<T> {
+ public:
+  CorrectedGradient(const SessionConfig& config, GameLayout layout)
+      : TypedAlgorithm<T>(config, std::move(layout)),
+        sga_(config.algorithm.kind == AlgorithmKind::kSga) {
+    this->plan().push_back(GradientPhase(0, "gradient", this->AllPlayers()));
+    this->plan().push_back(ProductsPhase(1, sga_ ? "sga" : "consensus",
+                                         /*vjp=*/true, /*jvp=*/sga_));
+  }
+
+ protected:
+  absl::Status OnGradient(
+      absl::Span<const FlatVector* const> samples) override {
+    absl::Status status = ComputeProbes<T>(this->config().algorithm.estimator,
+                                           samples, this->mutable_probes());
+    if (!status.ok()) return status;
+    this->NextPhase();
+    return absl::OkStatus();
+  }
+
+  absl::Status OnProducts(absl::Span<const FlatVector* const> vjp,
+                          absl::Span<const FlatVector* const> jvp) override {
+    const AlgorithmConfig& a = this->config().algorithm;
+    Vec<T>& xi = this->mean_gradient();
+    MeanOf<T>(vjp, jt_xi_);  // J^T xi
+    if (!sga_) {
+      correction_ = static_cast<T>(a.gamma) * jt_xi_;
+      this->mutable_stats().sga_lambda = 0.0;
+    } else {
+      MeanOf<T>(jvp, j_xi_);  // J xi
+      correction_ = T(0.5) * (jt_xi_ - j_xi_);  // A^T xi
+      double lambda = a.lambda0;
+      if (a.sga_alignment) {
+        const double d = static_cast<double>(xi.size());
+        const double align = static_cast<double>(xi.dot(jt_xi_)) *
+                                 static_cast<double>(correction_.dot(jt_xi_)) /
+                                 d +
+                             0.1;
+        lambda = align >= 0.0 ? a.lambda0 : -a.lambda0;
+      }
+      this->mutable_stats().sga_lambda = lambda;
+      correction_ *= static_cast<T>(lambda);
+    }
+    this->mutable_stats().correction_norm =
+        static_cast<double>(correction_.norm());
+    direction_ = xi + correction_;
+    this->ApplyDirection(direction_, {});
+    this->NextPhase();
+    return absl::OkStatus();
+  }
+
+ private:
+  const bool sga_;
+  Vec<T> jt_xi_, j_xi_, correction_, direction_;
+};
+
+// x' = x - opt(xi(x)); x -= opt(xi(x')), each on its own minibatches.
+template <typename T>
+class Extragradient final : public TypedAlgorithm<T> {
+ public:
+  Extragradient(const SessionConfig& config, GameLayout layout)
+      : TypedAlgorithm<T>(config, std::move(layout)) {
+    this->plan().push_back(
+        GradientPhase(0, "extrapolation", this->AllPlayers()));
+    this->plan().push_back(GradientPhase(1, "update", this->AllPlayers()));
+  }
+
+ protected:
+  absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
+    if (this->phase().index == 0) {
+      const FlatVector& x = *this->parameters();
+      MakeExclusive(extrapolated_, x.dtype(), x.size());
+      extrapolated_->template as<T>() = x.template as<T>();
+      this->ApplyDirection(
+          this->mean_gradient(), {}, extrapolated_.get(),
+          this->config().algorithm.extragradient_moments_at_extrapolation);
+      this->SetPoint(extrapolated_);
+    } else {
+      this->ApplyDirection(this->mean_gradient(), {});
+    }
+    this->NextPhase();
+    return absl::OkStatus();
+  }
+
+ private:
+  std::shared_ptr<FlatVector> extrapolated_;
+};
+
+// x -= opt(2 xi_t - xi_{t-1}); the first step uses xi_{-1} = xi_0, i.e. it
+// is a plain gradient step.
+template <typename T>
+class Optimistic final : public TypedAlgorithm<T> {
+ public:
+  Optimistic(const SessionConfig& config, GameLayout layout)
+      : TypedAlgorithm<T>(config, std::move(layout)) {
+    this->plan().push_back(GradientPhase(0, "gradient", this->AllPlayers()));
+  }
+
+ protected:
+  absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
+    const Vec<T>& xi = this->mean_gradient();
+    if (previous_.size() == 0) previous_ = xi;
+    direction_ = T(2) * xi - previous_;
+    previous_ = xi;
+    this->ApplyDirection(direction_, {});
+    this->NextPhase();
+    return absl::OkStatus();
+  }
+
+ private:
+  Vec<T> previous_, direction_;
+};
+
+template <typename T>
+std::unique_ptr<Algorithm> MakeTyped(const SessionConfig& config,
+                                     GameLayout layout) {
+  switch (config.algorithm.kind) {
+    case AlgorithmKind::kSimGd:
+      return std::make_unique<SimGd<T>>(config, std::move(layout));
+    case AlgorithmKind::kAltGd:
+      return std::make_unique<AltGd<T>>(config, std::move(layout));
+    case AlgorithmKind::kConOpt:
+    case AlgorithmKind::kSga:
+      return std::make_unique<CorrectedGradient<T>>(config,
+                                                    std::move(layout));
+    case AlgorithmKind::kExtragradient:
+      return std::make_unique<Extragradient<T>>(config, std::move(layout));
+    case AlgorithmKind::kOptimistic:
+      return std::make_unique<Optimistic<T>>(config, std::move(layout));
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Algorithm>> Algorithm::Create(
+    const SessionConfig& config) {
+  absl::Status status = ValidateConfig(config);
+  if (!status.ok()) return status;
+  absl::StatusOr<GameLayout> layout = GameLayout::Create(config.players);
+  if (!layout.ok()) return layout.status();
+  if (config.dtype == DType::kFloat32) {
+    return MakeTyped<float>(config, *std::move(layout));
+  }
+  return MakeTyped<double>(config, *std::move(layout));
+}
+
+}  // namespace gameopt

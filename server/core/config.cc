@@ -1,0 +1,278 @@
+#include "server/core/config.h"
+
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/layout.h"
+
+namespace gameopt {
+namespace {
+
+absl::Status Bad(absl::string_view field, absl::string_view rule, double value) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " = ", value, " is out of range: ", rule));
+}
+
+bool Finite(double v) { return std::isfinite(v); }
+bool InUnit(double v) { return Finite(v) && v >= 0.0 && v < 1.0; }
+
+absl::Status ValidateOptimizer(const OptimizerConfig& o,
+                               const std::string& where) {
+  if (!Finite(o.learning_rate) || o.learning_rate <= 0.0) {
+    return Bad(where + ".learning_rate", "must be > 0 and finite",
+               o.learning_rate);
+  }
+  if ((o.kind == OptimizerKind::kMomentum ||
+       o.kind == OptimizerKind::kNesterov) &&
+      !InUnit(o.momentum)) {
+    return Bad(where + ".momentum", "must be in [0, 1)", o.momentum);
+  }
+  if (o.kind == OptimizerKind::kRmsProp) {
+    if (!InUnit(o.rmsprop_decay)) {
+      return Bad(where + ".rmsprop_decay", "must be in [0, 1)",
+                 o.rmsprop_decay);
+    }
+    if (!Finite(o.initial_accumulator) || o.initial_accumulator < 0.0) {
+      return Bad(where + ".initial_accumulator", "must be >= 0",
+                 o.initial_accumulator);
+    }
+  }
+  if (o.kind == OptimizerKind::kRmsProp || o.kind == OptimizerKind::kAdam) {
+    if (!Finite(o.epsilon) || o.epsilon <= 0.0) {
+      return Bad(where + ".epsilon", "must be > 0", o.epsilon);
+    }
+  }
+  if (o.kind == OptimizerKind::kAdam) {
+    if (!InUnit(o.beta1)) return Bad(where + ".beta1", "in [0, 1)", o.beta1);
+    if (!InUnit(o.beta2)) return Bad(where + ".beta2", "in [0, 1)", o.beta2);
+  }
+  if (!Finite(o.clip_value) || o.clip_value < 0.0) {
+    return Bad(where + ".clip_value", "must be >= 0 (0 = off)", o.clip_value);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateInitialValues(const PlayerConfig& player,
+                                   const GameLayout& layout, int p) {
+  for (size_t t = 0; t < player.tensors.size(); ++t) {
+    const TensorConfig& tensor = player.tensors[t];
+    if (tensor.initial_values.empty()) continue;
+    const int64_t size = layout.players()[p].tensors[t].size;
+    const std::string where = absl::StrCat(
+        "players[", p, "].tensors[", t, "] ('", player.name, "/", tensor.name,
+        "').initial_values");
+    const size_t elem = DTypeSize(tensor.initial_dtype);
+    if (tensor.initial_values.size() != static_cast<size_t>(size) * elem) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, " has ", tensor.initial_values.size(), " bytes; shape ",
+          ShapeString(tensor.shape), " of ", DTypeName(tensor.initial_dtype),
+          " needs ", size * static_cast<int64_t>(elem)));
+    }
+    for (int64_t i = 0; i < size; ++i) {
+      double v;
+      if (tensor.initial_dtype == DType::kFloat32) {
+        float f;
+        std::memcpy(&f, tensor.initial_values.data() + i * 4, 4);
+        v = f;
+      } else {
+        std::memcpy(&v, tensor.initial_values.data() + i * 8, 8);
+      }
+      if (!std::isfinite(v)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, " is not finite at index ", i));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAlgorithm(const SessionConfig& config,
+                               const GameLayout& layout) {
+  const AlgorithmConfig& a = config.algorithm;
+  if (!Finite(a.gamma) || a.gamma < 0.0) {
+    return Bad("algorithm.gamma", "must be >= 0", a.gamma);
+  }
+  if (!Finite(a.lambda0) || a.lambda0 < 0.0) {
+    return Bad("algorithm.lambda0", "must be >= 0", a.lambda0);
+  }
+  if (a.lookahead_k < 0) {
+    return Bad("algorithm.lookahead_k", "must be >= 0 (0 = off)",
+               a.lookahead_k);
+  }
+  if (a.lookahead_k > 0 && (!Finite(a.lookahead_alpha) ||
+                            a.lookahead_alpha <= 0.0 ||
+                            a.lookahead_alpha > 1.0)) {
+    return Bad("algorithm.lookahead_alpha", "must be in (0, 1]",
+               a.lookahead_alpha);
+  }
+  if (!Finite(a.clip_global_norm) || a.clip_global_norm < 0.0) {
+    return Bad("algorithm.clip_global_norm", "must be >= 0 (0 = off)",
+               a.clip_global_norm);
+  }
+  for (size_t i = 0; i < a.altgd_order.size(); ++i) {
+    const AltGdStage& stage = a.altgd_order[i];
+    if (layout.FindPlayer(stage.player) < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("algorithm.altgd_order[", i, "].player '",
+                       stage.player, "' is not a player of the session"));
+    }
+    if (stage.steps < 1 || stage.steps > 1000) {
+      return Bad(absl::StrCat("algorithm.altgd_order[", i, "].steps"),
+                 "must be in [1, 1000]", stage.steps);
+    }
+  }
+  const bool uses_products = a.kind == AlgorithmKind::kConOpt ||
+                             a.kind == AlgorithmKind::kSga;
+  const int min_samples =
+      config.samples_per_worker *
+      (config.quorum == 0 ? config.workers_per_round : config.quorum);
+  if (uses_products && a.estimator == EstimatorKind::kUnbiased &&
+      min_samples < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "algorithm.estimator = unbiased needs at least 2 gradient samples "
+        "per round, but quorum x samples_per_worker = ",
+        min_samples,
+        ": run 2 or more workers per round (workers_per_round and quorum), "
+        "or set samples_per_worker >= 2 so one worker submits two "
+        "microbatch gradients"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+OptimizerConfig WithRmsPropPreset(OptimizerConfig config,
+                                  RmsPropPreset preset) {
+  config.rmsprop_preset = preset;
+  if (preset == RmsPropPreset::kPyTorch) {
+    config.rmsprop_decay = 0.99;
+    config.epsilon = 1e-8;
+    config.eps_inside_sqrt = false;
+    config.initial_accumulator = 0.0;
+  } else {
+    config.rmsprop_decay = 0.9;
+    config.epsilon = 1e-10;
+    config.eps_inside_sqrt = true;
+    config.initial_accumulator = 1.0;
+  }
+  return config;
+}
+
+absl::Status ValidateConfig(const SessionConfig& config) {
+  if (config.players.size() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "players: a game needs at least 2 players, got ",
+        config.players.size()));
+  }
+  absl::StatusOr<GameLayout> layout = GameLayout::Create(config.players);
+  if (!layout.ok()) return layout.status();
+  for (size_t p = 0; p < config.players.size(); ++p) {
+    absl::Status s = ValidateOptimizer(config.players[p].optimizer,
+                                       absl::StrCat("players[", p,
+                                                    "].optimizer"));
+    if (!s.ok()) return s;
+    s = ValidateInitialValues(config.players[p], *layout, static_cast<int>(p));
+    if (!s.ok()) return s;
+  }
+  if (config.workers_per_round < 1 || config.workers_per_round > 10000) {
+    return Bad("workers_per_round", "must be in [1, 10000]",
+               config.workers_per_round);
+  }
+  if (config.quorum < 0 || config.quorum > config.workers_per_round) {
+    return Bad("quorum", "must be in [1, workers_per_round] (0 = all)",
+               config.quorum);
+  }
+  if (config.phase_deadline <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "phase_deadline must be positive (or infinite to wait forever)");
+  }
+  if (config.samples_per_worker < 1 || config.samples_per_worker > 1024) {
+    return Bad("samples_per_worker", "must be in [1, 1024]",
+               config.samples_per_worker);
+  }
+  if (config.max_steps < 0) {
+    return Bad("max_steps", "must be >= 0 (0 = no limit)",
+               static_cast<double>(config.max_steps));
+  }
+  return ValidateAlgorithm(config, *layout);
+}
+
+// ---- Names -----------------------------------------------------------------
+
+namespace {
+
+template <typename Enum, size_t N>
+absl::StatusOr<Enum> ParseName(
+    absl::string_view what, absl::string_view name,
+    const std::pair<absl::string_view, Enum> (&table)[N]) {
+  std::string known;
+  for (const auto& [key, value] : table) {
+    if (key == name) return value;
+    absl::StrAppend(&known, known.empty() ? "" : ", ", key);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown ", what, " '", name, "'; expected one of: ", known));
+}
+
+template <typename Enum, size_t N>
+absl::string_view NameOf(Enum value,
+                        const std::pair<absl::string_view, Enum> (&table)[N]) {
+  for (const auto& [key, v] : table) {
+    if (v == value) return key;
+  }
+  return "?";
+}
+
+constexpr std::pair<absl::string_view, AlgorithmKind> kAlgorithms[] = {
+    {"simgd", AlgorithmKind::kSimGd},
+    {"altgd", AlgorithmKind::kAltGd},
+    {"conopt", AlgorithmKind::kConOpt},
+    {"sga", AlgorithmKind::kSga},
+    {"extragradient", AlgorithmKind::kExtragradient},
+    {"optimistic", AlgorithmKind::kOptimistic},
+};
+constexpr std::pair<absl::string_view, OptimizerKind> kOptimizers[] = {
+    {"sgd", OptimizerKind::kSgd},           {"momentum", OptimizerKind::kMomentum},
+    {"nesterov", OptimizerKind::kNesterov}, {"rmsprop", OptimizerKind::kRmsProp},
+    {"adam", OptimizerKind::kAdam},
+};
+constexpr std::pair<absl::string_view, EstimatorKind> kEstimators[] = {
+    {"local", EstimatorKind::kLocal},
+    {"pooled", EstimatorKind::kPooled},
+    {"unbiased", EstimatorKind::kUnbiased},
+};
+constexpr std::pair<absl::string_view, RmsPropPreset> kPresets[] = {
+    {"pytorch", RmsPropPreset::kPyTorch},
+    {"tf1", RmsPropPreset::kTensorFlow1},
+};
+
+}  // namespace
+
+absl::StatusOr<AlgorithmKind> ParseAlgorithm(absl::string_view name) {
+  return ParseName("algorithm", name, kAlgorithms);
+}
+absl::StatusOr<OptimizerKind> ParseOptimizer(absl::string_view name) {
+  return ParseName("optimizer", name, kOptimizers);
+}
+absl::StatusOr<EstimatorKind> ParseEstimator(absl::string_view name) {
+  return ParseName("estimator", name, kEstimators);
+}
+absl::StatusOr<RmsPropPreset> ParseRmsPropPreset(absl::string_view name) {
+  return ParseName("RMSProp preset", name, kPresets);
+}
+absl::string_view AlgorithmName(AlgorithmKind kind) {
+  return NameOf(kind, kAlgorithms);
+}
+absl::string_view OptimizerName(OptimizerKind kind) {
+  return NameOf(kind, kOptimizers);
+}
+absl::string_view EstimatorName(EstimatorKind kind) {
+  return NameOf(kind, kEstimators);
+}
+absl::string_view RmsPropPresetName(RmsPropPreset preset) {
+  return NameOf(preset, kPresets);
+}
+
+}  // namespace gameopt

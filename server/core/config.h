@@ -1,0 +1,164 @@
+// SessionConfig: everything that defines one experiment, validated once at
+// creation. Plain structs with documented defaults; the service fills them
+// from the proto, tests fill them directly.
+#ifndef GAMEOPT_SERVER_CORE_CONFIG_H_
+#define GAMEOPT_SERVER_CORE_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/core/dtype.h"
+
+namespace gameopt {
+
+// ---- Base optimizers (per player; all minimize) ----------------------------
+
+enum class OptimizerKind { kSgd, kMomentum, kNesterov, kRmsProp, kAdam };
+
+// RMSProp presets. TensorFlow 1 and PyTorch differ:
+//   kPyTorch (default): s = a*s + (1-a)*g^2, x -= lr*g/(sqrt(s)+eps),
+//                       a = 0.99, eps = 1e-8, s starts at 0.
+//   kTensorFlow1:       s = d*s + (1-d)*g^2, x -= lr*g/sqrt(s+eps),
+//                       d = 0.9, eps = 1e-10, s starts at 1 (as in
+//                       tf.compat.v1.train.RMSPropOptimizer, which the
+//                       ConOpt paper's code used).
+enum class RmsPropPreset { kPyTorch, kTensorFlow1 };
+
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::kSgd;
+  double learning_rate = 0.01;  // > 0
+  // kMomentum / kNesterov (PyTorch convention): v = mu*v + g;
+  // heavy ball x -= lr*v, Nesterov x -= lr*(g + mu*v). 0 <= mu < 1.
+  double momentum = 0.9;
+  // kRmsProp: applying a preset sets decay, epsilon, eps_inside_sqrt and
+  // initial_accumulator; each may then be overridden.
+  RmsPropPreset rmsprop_preset = RmsPropPreset::kPyTorch;
+  double rmsprop_decay = 0.99;          // in [0, 1)
+  double epsilon = 1e-8;                // RMSProp and Adam, > 0
+  bool eps_inside_sqrt = false;         // RMSProp only
+  double initial_accumulator = 0.0;     // RMSProp only, >= 0
+  // kAdam (PyTorch convention, bias-corrected): betas in [0, 1).
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  // After every update, clamp this player's parameters to [-c, c]
+  // (WGAN weight clipping). 0 = off.
+  double clip_value = 0.0;
+};
+
+// Returns `config` with the RMSProp preset's constants filled in.
+OptimizerConfig WithRmsPropPreset(OptimizerConfig config,
+                                  RmsPropPreset preset);
+
+// ---- Algorithms (DESIGN section 3) ----------------------------------------
+
+enum class AlgorithmKind {
+  kSimGd,
+  kAltGd,
+  kConOpt,
+  kSga,
+  kExtragradient,
+  kOptimistic,
+};
+
+// How the products phase estimates J^T xi from K gradient samples
+// (DESIGN section 4). Probe w_k for sample k:
+//   kLocal:    w_k = xi_k                (biased by cov(J, xi))
+//   kPooled:   w_k = S / K               (bias shrinks as 1/K)
+//   kUnbiased: w_k = (S - xi_k) / (K-1)  (unbiased; needs K >= 2)
+// with S = sum_k xi_k; the estimate is the mean over samples of J_k^T w_k.
+enum class EstimatorKind { kLocal, kPooled, kUnbiased };
+
+struct AltGdStage {
+  std::string player;  // player name
+  int steps = 1;       // consecutive updates of this player, >= 1
+};
+
+struct AlgorithmConfig {
+  AlgorithmKind kind = AlgorithmKind::kSimGd;
+  // kConOpt: g = xi + gamma * J^T xi. gamma >= 0.
+  double gamma = 1.0;
+  // kSga: g = xi + lambda * A^T xi, A^T xi = (J^T xi - J xi) / 2; with
+  // alignment lambda = lambda0 * sign(<xi,J^T xi><A^T xi,J^T xi>/d + 0.1).
+  double lambda0 = 1.0;  // >= 0
+  bool sga_alignment = true;
+  // kAltGd: the order in which players update within one step, each
+  // `steps` times, each update on a fresh gradient at the current point.
+  // Empty = every player once, in declaration order.
+  std::vector<AltGdStage> altgd_order;
+  // kExtragradient: whether the base optimizer's moments advance at the
+  // extrapolation half-step too (as ExtraAdam does) or only at the update.
+  bool extragradient_moments_at_extrapolation = true;
+  // Lookahead-minmax around any algorithm: every k steps,
+  // slow += alpha * (x - slow); x = slow. k = 0 turns it off.
+  int lookahead_k = 0;
+  double lookahead_alpha = 0.5;  // in (0, 1]
+  EstimatorKind estimator = EstimatorKind::kPooled;
+  // Rescale the joint update direction g to this global L2 norm when it is
+  // longer. 0 = off.
+  double clip_global_norm = 0.0;
+};
+
+// ---- The session -----------------------------------------------------------
+
+struct TensorConfig {
+  std::string name;            // [A-Za-z0-9_.:/-]+, unique within the player
+  std::vector<int64_t> shape;  // each dim >= 1; {} is a scalar
+  // Raw little-endian values of `initial_dtype`, row-major; empty = zeros.
+  std::string initial_values;
+  DType initial_dtype = DType::kFloat32;
+};
+
+struct PlayerConfig {
+  std::string name;  // as tensor names; unique within the session
+  std::vector<TensorConfig> tensors;
+  OptimizerConfig optimizer;
+};
+
+// What to do with a submission that fails validation (NaN, wrong shape).
+enum class InvalidSamplePolicy {
+  kReject,  // the call fails with InvalidArgument, the round is untouched
+  kDrop,    // the worker counts as having answered, its sample is dropped
+};
+
+struct SessionConfig {
+  std::string name;  // free text, for people
+  DType dtype = DType::kFloat32;
+  std::vector<PlayerConfig> players;  // >= 2
+  AlgorithmConfig algorithm;
+  // Workers that make a round, and how many of them must have answered for
+  // the round to proceed once the phase deadline has passed.
+  int workers_per_round = 1;  // K >= 1
+  int quorum = 0;             // 1..K; 0 = K
+  // Time a phase stays open for stragglers. absl::InfiniteDuration() = wait
+  // forever.
+  absl::Duration phase_deadline = absl::Seconds(60);
+  // Gradient samples (microbatches) each worker submits per gradient phase.
+  int samples_per_worker = 1;
+  // The session is DONE after this many steps. 0 = no limit.
+  int64_t max_steps = 0;
+  // Mixed into the seed every task carries, for reproducible minibatches.
+  uint64_t seed = 0;
+  InvalidSamplePolicy invalid_sample_policy = InvalidSamplePolicy::kReject;
+};
+
+// Checks every field; InvalidArgument names the first bad one.
+absl::Status ValidateConfig(const SessionConfig& config);
+
+// Names used on command lines and in the API ("simgd", "rmsprop", ...).
+absl::StatusOr<AlgorithmKind> ParseAlgorithm(absl::string_view name);
+absl::StatusOr<OptimizerKind> ParseOptimizer(absl::string_view name);
+absl::StatusOr<EstimatorKind> ParseEstimator(absl::string_view name);
+absl::StatusOr<RmsPropPreset> ParseRmsPropPreset(absl::string_view name);
+absl::string_view AlgorithmName(AlgorithmKind kind);
+absl::string_view OptimizerName(OptimizerKind kind);
+absl::string_view EstimatorName(EstimatorKind kind);
+absl::string_view RmsPropPresetName(RmsPropPreset preset);
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_CORE_CONFIG_H_

@@ -1,0 +1,40 @@
+// Estimators of J^T xi from K gradient samples (DESIGN section 4).
+//
+// The products phase asks the worker that computed gradient sample k for
+// J_k^T w_k (and/or J_k w_k) on the same minibatch; these functions form the
+// probes w_k and average the answers.
+#ifndef GAMEOPT_SERVER_CORE_ESTIMATOR_H_
+#define GAMEOPT_SERVER_CORE_ESTIMATOR_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "server/core/config.h"
+#include "server/core/flat_vector.h"
+
+namespace gameopt {
+
+// Sets `mean` to (1/K) sum_k samples[k], summing in the given order so the
+// result is bit-for-bit reproducible. K >= 1.
+template <typename T>
+void MeanOf(absl::Span<const FlatVector* const> samples, Vec<T>& mean);
+
+// Fills probes[k] = w_k for every sample (resizing `probes`). Reuses a
+// probe's buffer in place unless someone else still holds it (a transport
+// still sending it), in which case a new one is made.
+// kUnbiased with fewer than 2 samples is FailedPrecondition.
+template <typename T>
+absl::Status ComputeProbes(EstimatorKind estimator,
+                           absl::Span<const FlatVector* const> samples,
+                           std::vector<std::shared_ptr<FlatVector>>& probes);
+
+// Makes `buffer` exclusively owned (copy-on-write) with the given dtype and
+// size, allocating only when it is shared or missing.
+void MakeExclusive(std::shared_ptr<FlatVector>& buffer, DType dtype,
+                   int64_t size);
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_CORE_ESTIMATOR_H_

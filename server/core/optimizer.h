@@ -1,0 +1,54 @@
+// BaseOptimizer: one player's first-order optimizer over its block of the
+// joint vector. Minimizes: x <- x - update(g), where g is the (corrected)
+// direction the game algorithm hands it. Formulas in config.h.
+#ifndef GAMEOPT_SERVER_CORE_OPTIMIZER_H_
+#define GAMEOPT_SERVER_CORE_OPTIMIZER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "Eigen/Core"
+#include "server/core/config.h"
+#include "server/core/flat_vector.h"
+
+namespace gameopt {
+
+// T is float or double, the session's dtype; all arithmetic happens in T.
+// Not thread-safe: the owning session serializes calls.
+template <typename T>
+class BaseOptimizer {
+ public:
+  // `config` must have passed ValidateConfig. `size` is the block's length.
+  BaseOptimizer(const OptimizerConfig& config, int64_t size);
+
+  // One update of the block x along g (both of length size()). With
+  // advance_state = false the update is computed from the moments as they
+  // would become, but the moments and the step count are left as they were
+  // (an extrapolation step that must not count).
+  void Step(const Eigen::Ref<const Vec<T>>& g, Eigen::Ref<Vec<T>> x,
+            bool advance_state = true);
+
+  int64_t size() const { return size_; }
+  int64_t steps() const { return steps_; }
+  const OptimizerConfig& config() const { return config_; }
+  // The optimizer's slots (momentum / accumulator / Adam m and v), for
+  // checkpoints and tests. Empty for SGD.
+  std::vector<const Vec<T>*> slots() const;
+
+ private:
+  void Update(const Eigen::Ref<const Vec<T>>& g, Eigen::Ref<Vec<T>> x,
+              Vec<T>& slot1, Vec<T>& slot2, int64_t step);
+
+  OptimizerConfig config_;
+  int64_t size_;
+  int64_t steps_ = 0;
+  Vec<T> slot1_;  // momentum buffer, RMSProp accumulator or Adam's m
+  Vec<T> slot2_;  // Adam's v
+};
+
+extern template class BaseOptimizer<float>;
+extern template class BaseOptimizer<double>;
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_CORE_OPTIMIZER_H_

@@ -1,0 +1,577 @@
+#include "server/core/session.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace gameopt {
+
+struct Session::Worker {
+  enum class State { kActive, kDropped, kLeft };
+  int64_t id = 0;
+  std::string name;
+  State state = State::kActive;
+  int64_t last_round = -1;  // round of the last accepted submission
+  int64_t missed_deadlines = 0;
+  // Buffers reused from round to round: no parameter-sized allocation in
+  // steady state.
+  int num_samples = 0;  // valid gradient samples of its last gradient round
+  std::vector<FlatVector> samples;
+  int num_products = 0;  // valid products of its last products round
+  std::vector<FlatVector> vjp, jvp;
+};
+
+class Session::Outbox {
+ public:
+  Outbox() = default;
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+  ~Outbox() {
+    for (auto& [done, result] : items_) done(std::move(result));
+  }
+  void Add(TaskCallback done, absl::StatusOr<Task> result) {
+    items_.emplace_back(std::move(done), std::move(result));
+  }
+
+ private:
+  std::vector<std::pair<TaskCallback, absl::StatusOr<Task>>> items_;
+};
+
+namespace {
+
+const char* StateName(int state) {
+  static const char* const kNames[] = {"active", "dropped", "left"};
+  return kNames[state];
+}
+
+// SplitMix64 finalizer: a cheap, well-mixed seed per (session, round,
+// worker).
+uint64_t Mix(uint64_t a, uint64_t b) {
+  uint64_t z = a + 0x9e3779b97f4a7c15ULL * (b + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Create(
+    std::string id, SessionConfig config, const Clock* clock) {
+  absl::StatusOr<std::unique_ptr<Algorithm>> algorithm =
+      Algorithm::Create(config);
+  if (!algorithm.ok()) return algorithm.status();
+  return std::unique_ptr<Session>(new Session(
+      std::move(id), std::move(config), clock, *std::move(algorithm)));
+}
+
+Session::Session(std::string id, SessionConfig config, const Clock* clock,
+                 std::unique_ptr<Algorithm> algorithm)
+    : id_(std::move(id)),
+      config_(std::move(config)),
+      clock_(clock),
+      algorithm_(std::move(algorithm)) {
+  absl::MutexLock lock(&mu_);
+  deadline_ = config_.phase_deadline == absl::InfiniteDuration()
+                  ? absl::InfiniteFuture()
+                  : clock_->Now() + config_.phase_deadline;
+}
+
+Session::~Session() = default;
+
+void Session::Log(const std::string& event) const {
+  if (log_) log_(absl::StrCat("session ", id_, ": ", event));
+}
+
+bool Session::Done() const {
+  return config_.max_steps > 0 && algorithm_->step() >= config_.max_steps;
+}
+
+int Session::ActiveWorkers() const {
+  int n = 0;
+  for (const auto& [id, w] : workers_) {
+    n += w->state == Worker::State::kActive;
+  }
+  return n;
+}
+
+std::string Session::Where() const {
+  const PhaseSpec& phase = algorithm_->phase();
+  return absl::StrCat("step ", algorithm_->step(), " phase ", phase.index,
+                      " (", phase.label, ", round ", round_, ")");
+}
+
+bool Session::HasRole(const Worker& worker) const {
+  if (worker.state == Worker::State::kLeft) return false;
+  if (std::binary_search(submitted_.begin(), submitted_.end(), worker.id)) {
+    return false;
+  }
+  if (algorithm_->phase().kind == PhaseSpec::Kind::kGradient) return true;
+  return sample_holders_.count(worker.id) > 0 && worker.num_samples > 0;
+}
+
+Task Session::MakeTask(const Worker& worker) const {
+  const PhaseSpec& phase = algorithm_->phase();
+  Task task;
+  task.worker_id = worker.id;
+  task.step = algorithm_->step();
+  task.round = round_;
+  if (Done()) {
+    task.kind = Task::Kind::kDone;
+    task.params = algorithm_->parameters();
+    task.params_version = algorithm_->point_version();
+    return task;
+  }
+  task.phase = phase.index;
+  task.phase_label = phase.label;
+  task.params = algorithm_->point();
+  task.params_version = algorithm_->point_version();
+  task.seed = Mix(Mix(config_.seed, static_cast<uint64_t>(round_)),
+                  static_cast<uint64_t>(worker.id));
+  if (phase.kind == PhaseSpec::Kind::kGradient) {
+    task.kind = Task::Kind::kGradient;
+    task.players = phase.players;
+    task.num_samples = config_.samples_per_worker;
+  } else {
+    task.kind = Task::Kind::kProducts;
+    task.vjp = phase.vjp;
+    task.jvp = phase.jvp;
+    const int first = sample_holders_.at(worker.id);
+    for (int k = 0; k < worker.num_samples; ++k) {
+      task.probes.push_back(algorithm_->probes()[first + k]);
+    }
+  }
+  return task;
+}
+
+void Session::Wait(Worker& worker, TaskCallback done, CallId* call,
+                   Outbox& out) {
+  if (Done() || HasRole(worker)) {
+    out.Add(std::move(done), MakeTask(worker));
+    return;
+  }
+  const CallId id = next_call_++;
+  pending_.emplace(id, Pending{worker.id, std::move(done)});
+  if (call != nullptr) *call = id;
+}
+
+void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
+                   CallId* call) {
+  Outbox out;
+  absl::MutexLock lock(&mu_);
+  if (call != nullptr) *call = 0;
+  if (!closed_.ok()) return out.Add(std::move(done), closed_);
+  const int k = config_.workers_per_round;
+  Worker* worker = nullptr;
+  if (worker_id == 0) {
+    if (ActiveWorkers() >= k) {
+      return out.Add(std::move(done),
+                     absl::ResourceExhaustedError(absl::StrCat(
+                         "session ", id_, " already has ", k,
+                         " active workers (workers_per_round = ", k,
+                         "); create the session with more workers per "
+                         "round, or rejoin with the id of a dropped worker")));
+    }
+    auto added = std::make_unique<Worker>();
+    added->id = next_worker_id_++;
+    added->name = name.empty() ? absl::StrCat("worker-", added->id) : name;
+    worker = added.get();
+    workers_.emplace(worker->id, std::move(added));
+    ++joined_ever_;
+    Log(absl::StrCat("worker ", worker->id, " (", worker->name,
+                     ") joined at ", Where()));
+  } else {
+    auto it = workers_.find(worker_id);
+    if (it == workers_.end()) {
+      return out.Add(std::move(done),
+                     absl::NotFoundError(absl::StrCat(
+                         "worker ", worker_id, " is not in session ", id_,
+                         "; join with worker_id 0 to get a new id")));
+    }
+    worker = it->second.get();
+    if (worker->state != Worker::State::kActive) {
+      if (ActiveWorkers() >= k) {
+        return out.Add(std::move(done),
+                       absl::ResourceExhaustedError(absl::StrCat(
+                           "session ", id_, " already has ", k,
+                           " active workers; worker ", worker_id,
+                           " cannot rejoin until one leaves")));
+      }
+      worker->state = Worker::State::kActive;
+      Log(absl::StrCat("worker ", worker->id, " (", worker->name,
+                       ") rejoined at ", Where()));
+    }
+  }
+  Wait(*worker, std::move(done), call, out);
+}
+
+void Session::SubmitGradient(int64_t worker_id, const Submission& submission,
+                             TaskCallback done, CallId* call) {
+  Submit(/*products=*/false, worker_id, submission, std::move(done), call);
+}
+
+void Session::SubmitProducts(int64_t worker_id, const Submission& submission,
+                             TaskCallback done, CallId* call) {
+  Submit(/*products=*/true, worker_id, submission, std::move(done), call);
+}
+
+void Session::Submit(bool products, int64_t worker_id,
+                     const Submission& submission, TaskCallback done,
+                     CallId* call) {
+  Outbox out;
+  absl::MutexLock lock(&mu_);
+  if (call != nullptr) *call = 0;
+  if (!closed_.ok()) return out.Add(std::move(done), closed_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) {
+    return out.Add(std::move(done),
+                   absl::NotFoundError(absl::StrCat(
+                       "worker ", worker_id, " is not in session ", id_,
+                       "; call JoinSession first")));
+  }
+  Worker& worker = *it->second;
+  if (worker.state == Worker::State::kLeft) {
+    return out.Add(std::move(done),
+                   absl::FailedPreconditionError(absl::StrCat(
+                       "worker ", worker_id, " left session ", id_,
+                       "; call JoinSession with its id to rejoin")));
+  }
+  if (submission.round == worker.last_round) {
+    // A retry: answered again with the worker's current task, never
+    // applied twice.
+    worker.state = Worker::State::kActive;
+    return Wait(worker, std::move(done), call, out);
+  }
+  if (Done()) return out.Add(std::move(done), MakeTask(worker));
+  if (submission.round != round_) {
+    return out.Add(
+        std::move(done),
+        absl::FailedPreconditionError(absl::StrCat(
+            "round ", submission.round, " (step ", submission.step,
+            " phase ", submission.phase, ") is ",
+            submission.round < round_ ? "closed" : "not open yet",
+            "; session ", id_, " is at ", Where(),
+            "; call JoinSession with worker_id ", worker_id,
+            " to get the current task")));
+  }
+  const PhaseSpec& phase = algorithm_->phase();
+  if (submission.step != algorithm_->step() ||
+      submission.phase != phase.index) {
+    return out.Add(std::move(done),
+                   absl::InvalidArgumentError(absl::StrCat(
+                       "step ", submission.step, " phase ", submission.phase,
+                       " do not match round ", round_, ", which is ",
+                       Where())));
+  }
+  if (products != (phase.kind == PhaseSpec::Kind::kProducts)) {
+    return out.Add(std::move(done),
+                   absl::FailedPreconditionError(absl::StrCat(
+                       Where(), " wants ",
+                       products ? "gradients: call SubmitGradient"
+                                : "Jacobian products: call "
+                                  "SubmitJacobianProducts")));
+  }
+  if (!HasRole(worker)) {
+    return out.Add(std::move(done),
+                   absl::FailedPreconditionError(absl::StrCat(
+                       "worker ", worker_id, " holds no gradient sample of ",
+                       Where(), "; call JoinSession to wait for its next task")));
+  }
+  if (absl::Status status = Accept(products, worker, submission);
+      !status.ok()) {
+    if (config_.invalid_sample_policy == InvalidSamplePolicy::kReject) {
+      return out.Add(std::move(done), status);
+    }
+    Log(absl::StrCat("dropped the sample of worker ", worker_id, " at ",
+                     Where(), ": ", status.message()));
+    (products ? worker.num_products : worker.num_samples) = 0;
+  }
+  submitted_.insert(
+      std::upper_bound(submitted_.begin(), submitted_.end(), worker_id),
+      worker_id);
+  worker.last_round = round_;
+  worker.state = Worker::State::kActive;
+  Wait(worker, std::move(done), call, out);
+  MaybeClose(out);
+}
+
+absl::Status Session::Accept(bool products, Worker& worker,
+                             const Submission& submission) {
+  const GameLayout& layout = algorithm_->layout();
+  const DType dtype = config_.dtype;
+  if (!products) {
+    const int n = config_.samples_per_worker;
+    if (static_cast<int>(submission.gradients.size()) != n) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gradients: the task asks for ", n, " sample(s), got ",
+          submission.gradients.size()));
+    }
+    worker.samples.resize(n);
+    for (int k = 0; k < n; ++k) {
+      absl::Status status = DecodeSample(
+          submission.gradients[k], layout, algorithm_->phase().players, dtype,
+          absl::StrCat("gradients[", k, "]"), worker.samples[k]);
+      if (!status.ok()) return status;
+    }
+    worker.num_samples = n;
+    return absl::OkStatus();
+  }
+  const PhaseSpec& phase = algorithm_->phase();
+  const int n = worker.num_samples;
+  std::vector<int> all(layout.num_players());
+  for (int p = 0; p < layout.num_players(); ++p) all[p] = p;
+  struct Kind {
+    bool wanted;
+    const std::vector<SampleView>& views;
+    std::vector<FlatVector>& out;
+    const char* field;
+  };
+  for (const Kind& kind : {Kind{phase.vjp, submission.vjp, worker.vjp, "vjp"},
+                           Kind{phase.jvp, submission.jvp, worker.jvp, "jvp"}}) {
+    const int expected = kind.wanted ? n : 0;
+    if (static_cast<int>(kind.views.size()) != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kind.field, ": the task asks for ", expected,
+          " product(s) (one per probe), got ", kind.views.size()));
+    }
+    kind.out.resize(expected);
+    for (int k = 0; k < expected; ++k) {
+      absl::Status status =
+          DecodeSample(kind.views[k], layout, all, dtype,
+                       absl::StrCat(kind.field, "[", k, "]"), kind.out[k]);
+      if (!status.ok()) return status;
+    }
+  }
+  worker.num_products = n;
+  return absl::OkStatus();
+}
+
+void Session::MaybeClose(Outbox& out) {
+  const int count = static_cast<int>(submitted_.size());
+  bool all_in = true;
+  bool any_expected = false;
+  const bool gradient =
+      algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
+  for (const auto& [id, w] : workers_) {
+    if (w->state != Worker::State::kActive) continue;
+    if (!gradient && sample_holders_.count(id) == 0) continue;
+    any_expected = true;
+    if (!std::binary_search(submitted_.begin(), submitted_.end(), id)) {
+      all_in = false;
+    }
+  }
+  bool close;
+  if (gradient) {
+    close = count >= config_.workers_per_round ||
+            (joined_ever_ >= config_.workers_per_round && all_in &&
+             count >= RoundQuorum());
+  } else {
+    close = count > 0 && all_in && any_expected;
+  }
+  if (close) CloseRound(out);
+}
+
+int Session::RoundQuorum() const {
+  const int quorum =
+      config_.quorum == 0 ? config_.workers_per_round : config_.quorum;
+  if (algorithm_->phase().kind == PhaseSpec::Kind::kGradient) return quorum;
+  return std::max(1, std::min(quorum, static_cast<int>(sample_holders_.size())));
+}
+
+void Session::CloseRound(Outbox& out) {
+  const PhaseSpec& phase = algorithm_->phase();
+  absl::Status status;
+  if (phase.kind == PhaseSpec::Kind::kGradient) {
+    std::vector<const FlatVector*> samples;
+    sample_holders_.clear();
+    for (int64_t id : submitted_) {
+      Worker& w = *workers_.at(id);
+      if (w.num_samples == 0) continue;
+      sample_holders_[id] = static_cast<int>(samples.size());
+      for (int k = 0; k < w.num_samples; ++k) samples.push_back(&w.samples[k]);
+    }
+    status = samples.empty()
+                 ? absl::FailedPreconditionError("no valid gradient sample")
+                 : algorithm_->CompleteGradient(samples);
+  } else {
+    std::vector<const FlatVector*> vjp, jvp;
+    for (int64_t id : submitted_) {
+      Worker& w = *workers_.at(id);
+      for (int k = 0; k < w.num_products; ++k) {
+        if (phase.vjp) vjp.push_back(&w.vjp[k]);
+        if (phase.jvp) jvp.push_back(&w.jvp[k]);
+      }
+    }
+    status = vjp.empty() && jvp.empty()
+                 ? absl::FailedPreconditionError("no valid product")
+                 : algorithm_->CompleteProducts(vjp, jvp);
+  }
+  if (!status.ok()) {
+    Log(absl::StrCat(Where(), " is repeated: ", status.message()));
+  }
+  OpenRound(out);
+}
+
+void Session::OpenRound(Outbox& out) {
+  ++round_;
+  submitted_.clear();
+  deadline_ = config_.phase_deadline == absl::InfiniteDuration()
+                  ? absl::InfiniteFuture()
+                  : clock_->Now() + config_.phase_deadline;
+  if (Done()) {
+    Log(absl::StrCat("done after ", algorithm_->step(), " steps"));
+  }
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    Worker& worker = *workers_.at(it->second.worker_id);
+    if (Done() || HasRole(worker)) {
+      out.Add(std::move(it->second.done), MakeTask(worker));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::string Session::MissingWorkers() const {
+  std::vector<std::string> missing;
+  const bool gradient =
+      algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
+  int expected = 0;
+  for (const auto& [id, w] : workers_) {
+    if (w->state == Worker::State::kLeft) continue;
+    if (!gradient && sample_holders_.count(id) == 0) continue;
+    ++expected;
+    if (!std::binary_search(submitted_.begin(), submitted_.end(), id)) {
+      missing.push_back(absl::StrCat(id, " (", w->name, ")"));
+    }
+  }
+  if (gradient && expected < config_.workers_per_round) {
+    missing.push_back(absl::StrCat(config_.workers_per_round - expected,
+                                   " worker(s) that never joined"));
+  }
+  return missing.empty() ? "none" : absl::StrJoin(missing, ", ");
+}
+
+void Session::DropMissing() {
+  const bool gradient =
+      algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
+  for (auto& [id, w] : workers_) {
+    if (w->state != Worker::State::kActive) continue;
+    if (!gradient && sample_holders_.count(id) == 0) continue;
+    if (std::binary_search(submitted_.begin(), submitted_.end(), id)) continue;
+    w->state = Worker::State::kDropped;
+    ++w->missed_deadlines;
+    Log(absl::StrCat("worker ", id, " (", w->name, ") missed the deadline of ",
+                     Where(), "; dropped from the round"));
+  }
+}
+
+void Session::CheckDeadline() {
+  Outbox out;
+  absl::MutexLock lock(&mu_);
+  if (!closed_.ok() || Done() || clock_->Now() < deadline_) return;
+  const int count = static_cast<int>(submitted_.size());
+  if (count > 0 && count >= RoundQuorum()) {
+    Log(absl::StrCat(Where(), ": deadline passed, proceeding with ", count,
+                     " worker(s); missing: ", MissingWorkers()));
+    DropMissing();
+    return CloseRound(out);
+  }
+  const std::string message = absl::StrCat(
+      Where(), ": the quorum of ", RoundQuorum(),
+      " worker(s) was not reached by the phase deadline (",
+      absl::FormatDuration(config_.phase_deadline), "); submitted: [",
+      absl::StrJoin(submitted_, ", "), "]; missing: ", MissingWorkers(),
+      ". Resubmit the same round (retries are idempotent) to wait again");
+  Log(message);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (std::binary_search(submitted_.begin(), submitted_.end(),
+                           it->second.worker_id)) {
+      out.Add(std::move(it->second.done), absl::AbortedError(message));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  deadline_ = clock_->Now() + config_.phase_deadline;
+}
+
+absl::Time Session::NextDeadline() const {
+  absl::MutexLock lock(&mu_);
+  if (!closed_.ok() || Done()) return absl::InfiniteFuture();
+  return deadline_;
+}
+
+absl::Status Session::Leave(int64_t worker_id) {
+  Outbox out;
+  absl::MutexLock lock(&mu_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) {
+    return absl::NotFoundError(absl::StrCat("worker ", worker_id,
+                                            " is not in session ", id_));
+  }
+  Worker& worker = *it->second;
+  if (worker.state == Worker::State::kLeft) return absl::OkStatus();
+  worker.state = Worker::State::kLeft;
+  Log(absl::StrCat("worker ", worker_id, " (", worker.name, ") left at ",
+                   Where()));
+  for (auto p = pending_.begin(); p != pending_.end();) {
+    if (p->second.worker_id == worker_id) {
+      out.Add(std::move(p->second.done),
+              absl::CancelledError(absl::StrCat("worker ", worker_id,
+                                                " left the session")));
+      p = pending_.erase(p);
+    } else {
+      ++p;
+    }
+  }
+  if (closed_.ok() && !Done()) MaybeClose(out);
+  return absl::OkStatus();
+}
+
+void Session::Cancel(CallId call) {
+  Outbox out;
+  absl::MutexLock lock(&mu_);
+  auto it = pending_.find(call);
+  if (it == pending_.end()) return;
+  out.Add(std::move(it->second.done),
+          absl::CancelledError("the call was cancelled"));
+  pending_.erase(it);
+}
+
+void Session::Close(absl::Status why) {
+  Outbox out;
+  absl::MutexLock lock(&mu_);
+  closed_ = why;
+  for (auto& [id, pending] : pending_) out.Add(std::move(pending.done), why);
+  pending_.clear();
+}
+
+SessionInfo Session::Info() const {
+  absl::MutexLock lock(&mu_);
+  SessionInfo info;
+  info.id = id_;
+  info.step = algorithm_->step();
+  info.phase = algorithm_->phase().index;
+  info.phase_label = algorithm_->phase().label;
+  info.round = round_;
+  info.done = Done();
+  info.submitted = static_cast<int>(submitted_.size());
+  info.params_version = algorithm_->point_version();
+  info.stats = algorithm_->stats();
+  for (const auto& [id, w] : workers_) {
+    info.workers.push_back(WorkerInfo{id, w->name,
+                                      StateName(static_cast<int>(w->state)),
+                                      w->last_round, w->missed_deadlines});
+  }
+  return info;
+}
+
+ParametersSnapshot Session::Parameters() const {
+  absl::MutexLock lock(&mu_);
+  return ParametersSnapshot{algorithm_->step(), algorithm_->point_version(),
+                            algorithm_->parameters()};
+}
+
+}  // namespace gameopt

@@ -1,0 +1,210 @@
+// Session: one experiment's optimizer state, its workers and the round
+// barrier that turns their submissions into algorithm phases (DESIGN
+// section 5). The transport-independent heart of the service.
+//
+// The server drives, workers answer. Every phase of the algorithm is one
+// round: it opens, hands each worker that has a role in it a Task, collects
+// one submission per worker, and closes when
+//   - K = workers_per_round workers have submitted, or
+//   - every active worker has submitted, at least `quorum` have, and K
+//     workers have joined at some point (departures do not stall rounds), or
+//   - the phase deadline passed and at least `quorum` have submitted; the
+//     missing workers are dropped from the round (and logged).
+// Past the deadline without a quorum, the waiting calls fail with ABORTED
+// naming the missing workers; the round stays open with a fresh deadline and
+// its submissions kept, so a resubmission (an idempotent retry) waits again.
+//
+// Aggregation is deterministic: samples enter the algorithm ordered by worker
+// id, then sample index, whatever order they arrived in. A submission is
+// identified by (worker, round): sending it again is answered again, never
+// applied twice. A submission for a closed round is FAILED_PRECONDITION with
+// the current step; the worker calls Join with its id to get the current
+// task.
+//
+// Thread-safe. Callbacks run on the calling thread after the session's lock
+// is released, exactly once per call.
+#ifndef GAMEOPT_SERVER_CORE_SESSION_H_
+#define GAMEOPT_SERVER_CORE_SESSION_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/core/algorithm.h"
+#include "server/core/clock.h"
+#include "server/core/config.h"
+#include "server/core/submission.h"
+
+namespace gameopt {
+
+// What a worker must compute next.
+struct Task {
+  enum class Kind { kGradient, kProducts, kDone };
+  Kind kind = Kind::kGradient;
+  int64_t worker_id = 0;
+  int64_t step = 0;   // completed steps so far
+  int phase = 0;      // index within the step's plan
+  int64_t round = 0;  // identifies this task; echo it in the submission
+  std::string phase_label;
+  // kGradient: the players whose gradient blocks to send, and how many
+  // samples (fresh minibatches) to send.
+  std::vector<int> players;
+  int num_samples = 0;
+  // kProducts: which products, one per probe; probe k refers to the
+  // worker's gradient sample k of the step's gradient phase (same
+  // minibatch).
+  bool vjp = false;
+  bool jvp = false;
+  std::vector<std::shared_ptr<const FlatVector>> probes;
+  // The point to compute at and its version (a transport may skip sending
+  // values the worker already has).
+  int64_t params_version = 0;
+  std::shared_ptr<const FlatVector> params;
+  // For the worker's random minibatch draws: a function of the session seed,
+  // the round and the worker id, so runs are reproducible.
+  uint64_t seed = 0;
+};
+
+using TaskCallback = std::function<void(absl::StatusOr<Task>)>;
+using CallId = uint64_t;
+using EventLog = std::function<void(const std::string& event)>;
+
+struct WorkerInfo {
+  int64_t id = 0;
+  std::string name;
+  std::string state;  // "active", "dropped", "left"
+  int64_t last_round = -1;
+  int64_t missed_deadlines = 0;
+};
+
+struct SessionInfo {
+  std::string id;
+  int64_t step = 0;
+  int phase = 0;
+  std::string phase_label;
+  int64_t round = 0;
+  bool done = false;
+  int submitted = 0;  // workers that answered the open round
+  int64_t params_version = 0;
+  std::vector<WorkerInfo> workers;
+  StepStats stats;
+};
+
+struct ParametersSnapshot {
+  int64_t step = 0;
+  int64_t version = 0;
+  std::shared_ptr<const FlatVector> values;  // x, in the layout's order
+};
+
+class Session {
+ public:
+  // Validates `config`; InvalidArgument names the first bad field. `clock`
+  // must outlive the session.
+  static absl::StatusOr<std::unique_ptr<Session>> Create(
+      std::string id, SessionConfig config, const Clock* clock);
+
+  ~Session();
+
+  const std::string& id() const { return id_; }
+  const SessionConfig& config() const { return config_; }
+  const GameLayout& layout() const { return algorithm_->layout(); }
+  void set_event_log(EventLog log) { log_ = std::move(log); }
+
+  // Joins as a new worker (worker_id 0) or rejoins as `worker_id`. `done`
+  // gets the worker's current task: now if the open phase needs it, else
+  // when one opens that does. RESOURCE_EXHAUSTED when K workers are active.
+  void Join(int64_t worker_id, std::string name, TaskCallback done,
+            CallId* call = nullptr);
+
+  // A worker's answer to a GRADIENT / PRODUCTS task. `done` gets the
+  // worker's next task once the barrier opens, or an error at once.
+  void SubmitGradient(int64_t worker_id, const Submission& submission,
+                      TaskCallback done, CallId* call = nullptr);
+  void SubmitProducts(int64_t worker_id, const Submission& submission,
+                      TaskCallback done, CallId* call = nullptr);
+
+  // The worker goes; its accepted submissions stay in the round.
+  absl::Status Leave(int64_t worker_id);
+
+  // Answers the call with CANCELLED if it is still waiting. Its submission,
+  // if accepted, stays.
+  void Cancel(CallId call);
+
+  // Applies the phase deadline at clock->Now(). Call it periodically (the
+  // service does) or after advancing a FakeClock.
+  void CheckDeadline();
+  // When CheckDeadline has something to do next (InfiniteFuture if never).
+  absl::Time NextDeadline() const;
+
+  // Answers every waiting call with `why` (UNAVAILABLE at shutdown,
+  // NOT_FOUND on deletion); later calls get it too.
+  void Close(absl::Status why);
+
+  SessionInfo Info() const;
+  ParametersSnapshot Parameters() const;
+
+ private:
+  struct Worker;
+  struct Pending {
+    int64_t worker_id;
+    TaskCallback done;
+  };
+  // Callbacks collected under the lock, run after it is released.
+  class Outbox;
+
+  Session(std::string id, SessionConfig config, const Clock* clock,
+          std::unique_ptr<Algorithm> algorithm);
+
+  void Submit(bool products, int64_t worker_id, const Submission& submission,
+              TaskCallback done, CallId* call);
+  absl::Status Accept(bool products, Worker& worker,
+                      const Submission& submission)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Wait(Worker& worker, TaskCallback done, CallId* call, Outbox& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasRole(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Task MakeTask(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeClose(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CloseRound(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OpenRound(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropMissing() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int RoundQuorum() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string MissingWorkers() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string Where() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int ActiveWorkers() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Log(const std::string& event) const;
+
+  const std::string id_;
+  const SessionConfig config_;
+  const Clock* const clock_;
+  EventLog log_;
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<Algorithm> algorithm_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
+  int64_t next_worker_id_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t joined_ever_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<CallId, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  CallId next_call_ ABSL_GUARDED_BY(mu_) = 1;
+  // The open round.
+  int64_t round_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time deadline_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> submitted_ ABSL_GUARDED_BY(mu_);  // sorted worker ids
+  // Workers holding gradient samples for the step's products phase, sorted,
+  // with the index of their first sample among the round's samples.
+  std::map<int64_t, int> sample_holders_ ABSL_GUARDED_BY(mu_);
+  absl::Status closed_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_CORE_SESSION_H_

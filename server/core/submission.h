@@ -1,0 +1,59 @@
+// What a worker submits, as views into the transport's buffers, and the
+// validation that turns one sample into a FlatVector of the session.
+#ifndef GAMEOPT_SERVER_CORE_SUBMISSION_H_
+#define GAMEOPT_SERVER_CORE_SUBMISSION_H_
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "server/core/dtype.h"
+#include "server/core/flat_vector.h"
+#include "server/core/layout.h"
+
+namespace gameopt {
+
+// One tensor's values: raw little-endian `dtype` values, row-major. The
+// views must stay valid for the duration of the call that receives them.
+struct TensorView {
+  absl::string_view name;
+  DType dtype = DType::kFloat32;
+  absl::Span<const int64_t> shape;
+  absl::string_view bytes;
+};
+
+struct PlayerValues {
+  absl::string_view player;
+  std::vector<TensorView> tensors;
+};
+
+// One sample: a vector over some players (gradient) or all (products).
+using SampleView = std::vector<PlayerValues>;
+
+// A worker's answer to one task. `round` identifies the task (a retry sends
+// the same round again); step and phase must match it.
+struct Submission {
+  int64_t round = 0;
+  int64_t step = 0;
+  int phase = 0;
+  std::vector<SampleView> gradients;  // SubmitGradient: one per sample
+  std::vector<SampleView> vjp;        // SubmitProducts: one per probe
+  std::vector<SampleView> jvp;        // SubmitProducts: one per probe
+};
+
+// Decodes `sample` into `out` (resized to the layout's dimension, of dtype
+// `dtype`). Exactly the players in `players` (sorted) must be present, each
+// with all of its tensors of the right shape and finite values; the other
+// blocks of `out` are set to zero. The error (InvalidArgument) names
+// `field` (e.g. "gradients[1]"), the player, the tensor and the first bad
+// index. `out` is scratch: its contents are unspecified after an error.
+absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
+                          const std::vector<int>& players, DType dtype,
+                          absl::string_view field, FlatVector& out);
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_CORE_SUBMISSION_H_

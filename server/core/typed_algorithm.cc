@@ -1,0 +1,168 @@
+#include "server/core/typed_algorithm.h"
+
+#include <cstring>
+
+#include "server/core/estimator.h"
+
+namespace gameopt {
+namespace {
+
+// Copies a tensor's initial values (any dtype) into the session's dtype.
+template <typename T>
+void LoadInitial(const TensorConfig& tensor, T* out, int64_t size) {
+  if (tensor.initial_values.empty()) {
+    std::fill(out, out + size, T(0));
+    return;
+  }
+  const char* raw = tensor.initial_values.data();
+  for (int64_t i = 0; i < size; ++i) {
+    if (tensor.initial_dtype == DType::kFloat32) {
+      float v;
+      std::memcpy(&v, raw + i * 4, 4);
+      out[i] = static_cast<T>(v);
+    } else {
+      double v;
+      std::memcpy(&v, raw + i * 8, 8);
+      out[i] = static_cast<T>(v);
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+TypedAlgorithm<T>::TypedAlgorithm(const SessionConfig& config,
+                                  GameLayout layout)
+    : config_(config), layout_(std::move(layout)) {
+  x_ = std::make_shared<FlatVector>(config.dtype, layout_.dimension());
+  VecMap<T> x = x_->as<T>();
+  for (int p = 0; p < layout_.num_players(); ++p) {
+    const PlayerLayout& player = layout_.players()[p];
+    for (size_t t = 0; t < player.tensors.size(); ++t) {
+      const TensorLayout& tensor = player.tensors[t];
+      LoadInitial(config.players[p].tensors[t], x.data() + tensor.offset,
+                  tensor.size);
+    }
+    optimizers_.emplace_back(config.players[p].optimizer, player.size);
+  }
+  point_ = x_;
+  if (config.algorithm.lookahead_k > 0) slow_ = x;
+  stats_.xi_norm.assign(layout_.num_players(), 0.0);
+}
+
+template <typename T>
+std::vector<int> TypedAlgorithm<T>::AllPlayers() const {
+  std::vector<int> all(layout_.num_players());
+  for (int p = 0; p < layout_.num_players(); ++p) all[p] = p;
+  return all;
+}
+
+template <typename T>
+FlatVector& TypedAlgorithm<T>::MutableX() {
+  const long internal = extrapolating_ ? 1 : 2;
+  if (x_.use_count() > internal) {
+    x_ = std::make_shared<FlatVector>(*x_);
+    if (!extrapolating_) point_ = x_;
+  }
+  x_dirty_ = true;
+  return *x_;
+}
+
+template <typename T>
+void TypedAlgorithm<T>::SetPoint(std::shared_ptr<FlatVector> point) {
+  point_ = std::move(point);
+  extrapolating_ = true;
+  ++version_;
+}
+
+template <typename T>
+void TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
+                                       const std::vector<int>& players,
+                                       FlatVector* target,
+                                       bool advance_state) {
+  const std::vector<int> all = players.empty() ? AllPlayers() : players;
+  if (config_.algorithm.clip_global_norm > 0.0) {
+    double squared = 0.0;
+    for (int p : all) squared += static_cast<double>(Block(g, p).squaredNorm());
+    const double norm = std::sqrt(squared);
+    if (norm > config_.algorithm.clip_global_norm) {
+      const T scale = static_cast<T>(config_.algorithm.clip_global_norm / norm);
+      for (int p : all) Block(g, p) *= scale;
+    }
+  }
+  VecMap<T> x = (target != nullptr ? *target : MutableX()).template as<T>();
+  for (int p : all) {
+    const PlayerLayout& player = layout_.players()[p];
+    optimizers_[p].Step(g.segment(player.offset, player.size),
+                        x.segment(player.offset, player.size), advance_state);
+  }
+}
+
+template <typename T>
+void TypedAlgorithm<T>::NextPhase() {
+  ++phase_index_;
+  if (phase_index_ == static_cast<int>(plan_.size())) {
+    phase_index_ = 0;
+    ++step_;
+    const AlgorithmConfig& a = config_.algorithm;
+    if (a.lookahead_k > 0 && step_ % a.lookahead_k == 0) {
+      VecMap<T> x = MutableX().template as<T>();
+      slow_ += static_cast<T>(a.lookahead_alpha) * (x - slow_);
+      x = slow_;
+    }
+  }
+  if (extrapolating_ && phase_index_ == 0) {
+    point_ = x_;  // extrapolation over: evaluate at x again
+    extrapolating_ = false;
+    ++version_;
+  } else if (!extrapolating_ && x_dirty_) {
+    ++version_;
+  }
+  x_dirty_ = false;
+}
+
+template <typename T>
+void TypedAlgorithm<T>::RecordGradientNorms(const std::vector<int>& players) {
+  for (int p : players) {
+    stats_.xi_norm[p] = static_cast<double>(Block(xi_, p).norm());
+  }
+}
+
+template <typename T>
+absl::Status TypedAlgorithm<T>::CompleteGradient(
+    absl::Span<const FlatVector* const> samples) {
+  if (phase().kind != PhaseSpec::Kind::kGradient) {
+    return absl::FailedPreconditionError("not in a gradient phase");
+  }
+  if (samples.empty()) {
+    return absl::FailedPreconditionError("a gradient phase needs a sample");
+  }
+  MeanOf<T>(samples, xi_);
+  stats_.gradient_samples = static_cast<int>(samples.size());
+  stats_.product_samples = 0;
+  RecordGradientNorms(phase().players);
+  return OnGradient(samples);
+}
+
+template <typename T>
+absl::Status TypedAlgorithm<T>::CompleteProducts(
+    absl::Span<const FlatVector* const> vjp,
+    absl::Span<const FlatVector* const> jvp) {
+  if (phase().kind != PhaseSpec::Kind::kProducts) {
+    return absl::FailedPreconditionError("not in a products phase");
+  }
+  if ((phase().vjp && vjp.empty()) || (phase().jvp && jvp.empty()) ||
+      (phase().vjp && phase().jvp && vjp.size() != jvp.size())) {
+    return absl::FailedPreconditionError(
+        "a products phase needs at least one answered sample of each "
+        "requested product");
+  }
+  stats_.product_samples =
+      static_cast<int>(phase().vjp ? vjp.size() : jvp.size());
+  return OnProducts(vjp, jvp);
+}
+
+template class TypedAlgorithm<float>;
+template class TypedAlgorithm<double>;
+
+}  // namespace gameopt

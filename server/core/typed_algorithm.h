@@ -1,0 +1,104 @@
+// TypedAlgorithm<T>: the state and update machinery every algorithm shares
+// (parameters, per-player base optimizers, clipping, lookahead, the phase
+// plan). Internal to the core; algorithms.cc derives one class per
+// algorithm from it.
+#ifndef GAMEOPT_SERVER_CORE_TYPED_ALGORITHM_H_
+#define GAMEOPT_SERVER_CORE_TYPED_ALGORITHM_H_
+
+#include <memory>
+#include <vector>
+
+#include "server/core/algorithm.h"
+#include "server/core/optimizer.h"
+
+namespace gameopt {
+
+template <typename T>
+class TypedAlgorithm : public Algorithm {
+ public:
+  TypedAlgorithm(const SessionConfig& config, GameLayout layout);
+
+  const GameLayout& layout() const override { return layout_; }
+  const PhaseSpec& phase() const override { return plan_[phase_index_]; }
+  int64_t step() const override { return step_; }
+  int phases_per_step() const override {
+    return static_cast<int>(plan_.size());
+  }
+  std::shared_ptr<const FlatVector> parameters() const override { return x_; }
+  std::shared_ptr<const FlatVector> point() const override {
+    return point_;
+  }
+  int64_t point_version() const override { return version_; }
+  const std::vector<std::shared_ptr<FlatVector>>& probes() const override {
+    return probes_;
+  }
+  const StepStats& stats() const override { return stats_; }
+
+  absl::Status CompleteGradient(
+      absl::Span<const FlatVector* const> samples) override;
+  absl::Status CompleteProducts(
+      absl::Span<const FlatVector* const> vjp,
+      absl::Span<const FlatVector* const> jvp) override;
+
+ protected:
+  // Hooks: the algorithm's reaction to a closed phase. mean_gradient() holds
+  // the mean of the samples when OnGradient runs.
+  virtual absl::Status OnGradient(
+      absl::Span<const FlatVector* const> samples) = 0;
+  virtual absl::Status OnProducts(absl::Span<const FlatVector* const> vjp,
+                                  absl::Span<const FlatVector* const> jvp) {
+    return absl::InternalError("this algorithm has no products phase");
+  }
+
+  // x_p -= opt_p(g_p) for every player in `players` (all when empty), after
+  // global-norm clipping of g over those players. Writes `target` (x when
+  // null), advancing the optimizers' moments when `advance_state`.
+  void ApplyDirection(Vec<T>& g, const std::vector<int>& players,
+                      FlatVector* target = nullptr,
+                      bool advance_state = true);
+  // Moves to the next phase of the plan, or completes the step (lookahead,
+  // step count) and starts the next one. Publishes the evaluation point.
+  void NextPhase();
+  // Evaluate the next phases at `point` instead of x (extragradient).
+  void SetPoint(std::shared_ptr<FlatVector> point);
+  // x, exclusively owned, for writing.
+  FlatVector& MutableX();
+  void RecordGradientNorms(const std::vector<int>& players);
+
+  const SessionConfig& config() const { return config_; }
+  std::vector<PhaseSpec>& plan() { return plan_; }
+  Vec<T>& mean_gradient() { return xi_; }
+  StepStats& mutable_stats() { return stats_; }
+  std::vector<std::shared_ptr<FlatVector>>& mutable_probes() {
+    return probes_;
+  }
+  std::vector<int> AllPlayers() const;
+  auto Block(Vec<T>& v, int player) {
+    const PlayerLayout& p = layout_.players()[player];
+    return v.segment(p.offset, p.size);
+  }
+
+ private:
+  const SessionConfig config_;
+  const GameLayout layout_;
+  std::vector<PhaseSpec> plan_;
+  int phase_index_ = 0;
+  int64_t step_ = 0;
+  int64_t version_ = 0;
+  bool x_dirty_ = false;  // x written since the point was last published
+  bool extrapolating_ = false;  // point_ is not x_ (extragradient)
+  std::shared_ptr<FlatVector> x_;
+  std::shared_ptr<FlatVector> point_;  // == x_ unless extrapolating
+  std::vector<BaseOptimizer<T>> optimizers_;  // one per player
+  Vec<T> slow_;  // lookahead's slow weights
+  Vec<T> xi_;    // mean gradient of the last gradient phase
+  std::vector<std::shared_ptr<FlatVector>> probes_;
+  StepStats stats_;
+};
+
+extern template class TypedAlgorithm<float>;
+extern template class TypedAlgorithm<double>;
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_CORE_TYPED_ALGORITHM_H_
