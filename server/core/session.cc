@@ -118,9 +118,8 @@ Task Session::MakeTask(const Worker& worker) const {
   task.step = algorithm_->step();
   task.round = round_;
   if (Done()) {
-    task.kind = Task::Kind::kDone;
-    task.params = algorithm_->parameters();
-    task.params_version = algorithm_->point_version();
+    task = MakeDoneTask();
+    task.worker_id = worker.id;
     return task;
   }
   task.phase = phase.index;
@@ -145,6 +144,16 @@ Task Session::MakeTask(const Worker& worker) const {
   return task;
 }
 
+Task Session::MakeDoneTask() const {
+  Task task;
+  task.kind = Task::Kind::kDone;
+  task.step = algorithm_->step();
+  task.round = round_;
+  task.params = algorithm_->parameters();
+  task.params_version = algorithm_->point_version();
+  return task;
+}
+
 void Session::Wait(Worker& worker, TaskCallback done, CallId* call,
                    Outbox& out) {
   if (Done() || HasRole(worker)) {
@@ -162,6 +171,11 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
   absl::MutexLock lock(&mu_);
   if (call != nullptr) *call = 0;
   if (!closed_.ok()) return out.Add(std::move(done), closed_);
+  if (Done()) {
+    Task task = MakeDoneTask();
+    task.worker_id = worker_id;
+    return out.Add(std::move(done), std::move(task));
+  }
   const int k = config_.workers_per_round;
   Worker* worker = nullptr;
   if (worker_id == 0) {

@@ -172,6 +172,7 @@ class Session {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasRole(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Task MakeTask(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Task MakeDoneTask() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeClose(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CloseRound(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OpenRound(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

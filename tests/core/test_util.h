@@ -1,0 +1,148 @@
+// Shared helpers of the core tests: random quadratic games with a dense
+// reference, and submissions built from plain vectors.
+#ifndef GAMEOPT_TESTS_CORE_TEST_UTIL_H_
+#define GAMEOPT_TESTS_CORE_TEST_UTIL_H_
+
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "Eigen/Dense"
+#include "absl/strings/str_cat.h"
+#include "server/core/config.h"
+#include "server/core/flat_vector.h"
+#include "server/core/session.h"
+#include "server/core/submission.h"
+
+namespace gameopt::testing {
+
+// l_i(x) = 1/2 x^T A_i x + b_i^T x, player i owning dims[i] coordinates.
+// xi(x) = J x + c, where row block i of J is row block i of A_i and c the
+// matching block of b_i. J's symmetric part is made positive definite and
+// an antisymmetric coupling added, so the game has a unique equilibrium
+// that is stable for small steps but rotates.
+struct QuadraticGame {
+  std::vector<int> dims;
+  Eigen::MatrixXd J;  // d x d
+  Eigen::VectorXd c;  // d
+  Eigen::VectorXd x0;
+
+  static QuadraticGame Random(std::vector<int> dims, uint64_t seed,
+                              double coupling = 1.0) {
+    QuadraticGame g;
+    g.dims = dims;
+    int d = 0;
+    for (int n : dims) d += n;
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> normal;
+    Eigen::MatrixXd m(d, d), s(d, d);
+    for (int i = 0; i < d; ++i) {
+      for (int j = 0; j < d; ++j) {
+        m(i, j) = normal(rng);
+        s(i, j) = normal(rng);
+      }
+    }
+    const Eigen::MatrixXd sym = m * m.transpose() / d +
+                                0.5 * Eigen::MatrixXd::Identity(d, d);
+    const Eigen::MatrixXd anti = coupling * (s - s.transpose()) / 2.0;
+    g.J = sym + anti;
+    g.c.resize(d);
+    g.x0.resize(d);
+    for (int i = 0; i < d; ++i) {
+      g.c(i) = normal(rng);
+      g.x0(i) = normal(rng);
+    }
+    return g;
+  }
+
+  int dimension() const { return static_cast<int>(c.size()); }
+  Eigen::VectorXd Xi(const Eigen::VectorXd& x) const { return J * x + c; }
+  Eigen::VectorXd Equilibrium() const { return -J.lu().solve(c); }
+};
+
+inline std::string Bytes(const double* values, int64_t n) {
+  return std::string(reinterpret_cast<const char*>(values), n * 8);
+}
+
+// SessionConfig of a quadratic game: players p0, p1, ... each with one
+// tensor "x" of shape {dims[i]}, float64, initial values x0.
+inline SessionConfig QuadraticConfig(const QuadraticGame& game,
+                                     AlgorithmKind kind,
+                                     double learning_rate = 0.05) {
+  SessionConfig config;
+  config.dtype = DType::kFloat64;
+  config.algorithm.kind = kind;
+  int offset = 0;
+  for (size_t i = 0; i < game.dims.size(); ++i) {
+    PlayerConfig player;
+    player.name = absl::StrCat("p", i);
+    TensorConfig tensor;
+    tensor.name = "x";
+    tensor.shape = {game.dims[i]};
+    tensor.initial_dtype = DType::kFloat64;
+    tensor.initial_values = Bytes(game.x0.data() + offset, game.dims[i]);
+    player.tensors.push_back(tensor);
+    player.optimizer.kind = OptimizerKind::kSgd;
+    player.optimizer.learning_rate = learning_rate;
+    config.players.push_back(player);
+    offset += game.dims[i];
+  }
+  return config;
+}
+
+// Builds SampleViews over owned copies of the values (views stay valid as
+// long as the builder lives).
+class SampleBuilder {
+ public:
+  explicit SampleBuilder(const GameLayout& layout) : layout_(layout) {}
+
+  // The blocks of `players` (all when empty) of a full-length vector.
+  SampleView Make(const Eigen::VectorXd& v, std::vector<int> players = {}) {
+    if (players.empty()) {
+      for (int p = 0; p < layout_.num_players(); ++p) players.push_back(p);
+    }
+    SampleView view;
+    for (int p : players) {
+      const PlayerLayout& player = layout_.players()[p];
+      PlayerValues values;
+      values.player = player.name;
+      for (const TensorLayout& tensor : player.tensors) {
+        bytes_.push_back(Bytes(v.data() + tensor.offset, tensor.size));
+        values.tensors.push_back(TensorView{tensor.name, DType::kFloat64,
+                                            absl::MakeConstSpan(tensor.shape),
+                                            bytes_.back()});
+      }
+      view.push_back(values);
+    }
+    return view;
+  }
+
+ private:
+  const GameLayout& layout_;
+  std::deque<std::string> bytes_;  // stable addresses
+};
+
+inline Eigen::VectorXd ToEigen(const FlatVector& v) {
+  if (v.dtype() == DType::kFloat64) return v.as<double>();
+  return v.as<float>().cast<double>();
+}
+
+// Captures a session callback's result.
+struct Reply {
+  bool called = false;
+  absl::StatusOr<Task> result = absl::UnknownError("not called");
+  TaskCallback Callback() {
+    return [this](absl::StatusOr<Task> r) {
+      called = true;
+      result = std::move(r);
+    };
+  }
+};
+
+}  // namespace gameopt::testing
+
+#endif  // GAMEOPT_TESTS_CORE_TEST_UTIL_H_

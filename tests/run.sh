@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything into build/ and runs every
+# test (ctest), printing ctest's summary. Exit status: 0 when all pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./tests/install_deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
