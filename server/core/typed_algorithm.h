@@ -84,7 +84,7 @@ class TypedAlgorithm : public Algorithm {
   std::vector<PhaseSpec> plan_;
   int phase_index_ = 0;
   int64_t step_ = 0;
-  int64_t version_ = 0;
+  int64_t version_ = 1;  // 0 means "holds none" on the wire
   bool x_dirty_ = false;  // x written since the point was last published
   bool extrapolating_ = false;  // point_ is not x_ (extragradient)
   std::shared_ptr<FlatVector> x_;

@@ -1,0 +1,90 @@
+// gameopt_server: hosts gameopt.v1.GameOptimizer until SIGINT or SIGTERM.
+//
+//   gameopt_server --address=0.0.0.0:50051 --max_message_mb=1024 [--quiet]
+//
+// Prints "gameopt_server listening on HOST:PORT" on stdout once serving
+// (scripts wait for it; --address=127.0.0.1:0 picks a free port). A signal
+// shuts down gracefully: waiting workers are answered UNAVAILABLE and the
+// process exits 0 within about a second.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "server/service/server.h"
+
+ABSL_FLAG(std::string, address, "127.0.0.1:50051",
+          "host:port to listen on (port 0 = any free port)");
+ABSL_FLAG(int64_t, max_message_mb, 1024,
+          "largest request or response in MiB (capped at 2047); larger "
+          "requests fail RESOURCE_EXHAUSTED");
+ABSL_FLAG(bool, quiet, false, "do not log session and worker events");
+
+namespace {
+
+// The self-pipe: the signal handler only writes one byte to it.
+int signal_pipe[2] = {-1, -1};
+
+void OnSignal(int) {
+  const int saved = errno;
+  const char byte = 1;
+  [[maybe_unused]] ssize_t n = write(signal_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+bool InstallSignalHandlers() {
+  if (pipe(signal_pipe) != 0) return false;
+  struct sigaction action = {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  return sigaction(SIGINT, &action, nullptr) == 0 &&
+         sigaction(SIGTERM, &action, nullptr) == 0;
+}
+
+void WaitForSignal() {
+  char byte;
+  while (read(signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the optimizer of a differentiable game as a gRPC service "
+      "(gameopt.v1.GameOptimizer)");
+  // --help lists the flags of this file (absl looks for gameopt_server.cc).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+  if (!InstallSignalHandlers()) {
+    std::perror("gameopt_server: cannot install signal handlers");
+    return 1;
+  }
+  gameopt::GameOptServerOptions options;
+  options.address = absl::GetFlag(FLAGS_address);
+  options.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  if (absl::GetFlag(FLAGS_quiet)) options.log = nullptr;
+  gameopt::GameOptServer server(options);
+  if (absl::Status status = server.Start(); !status.ok()) {
+    std::fprintf(stderr, "gameopt_server: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  std::printf("gameopt_server listening on %s\n", server.address().c_str());
+  std::fflush(stdout);
+  WaitForSignal();
+  server.Shutdown();
+  return 0;
+}

@@ -1,0 +1,302 @@
+#include "server/service/game_optimizer_service.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "server/service/grpc_status.h"
+#include "server/service/proto_convert.h"
+
+namespace gameopt {
+namespace {
+
+grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
+                                   const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// One Join / Submit* call that may wait at the round's barrier.
+//
+// Lifetime: two references, one released by OnDone (gRPC is done with the
+// call) and one by Start once the session call has returned, because the
+// session may run the callback, and gRPC may then run OnDone, on another
+// thread before Session::Submit* returns here.
+//
+// Cancellation: OnCancel withdraws the call from the session, which answers
+// it CANCELLED through the callback. If OnCancel runs before the session
+// has returned the CallId, it only records the wish and Start cancels as
+// soon as the id is known. CallId 0 means the callback already ran or is
+// about to: nothing to cancel, Finish comes from it.
+class TaskReactor final : public grpc::ServerUnaryReactor {
+ public:
+  TaskReactor(std::shared_ptr<Session> session, int64_t known_params_version,
+              v1::TaskResponse* response, internal::ReactorCount* count)
+      : session_(std::move(session)),
+        known_params_version_(known_params_version),
+        response_(response),
+        count_(count) {
+    count_->Add();
+  }
+
+  // `call(done, &call_id)` hands the session the callback, e.g.
+  // session->SubmitGradient(worker, submission, done, call_id).
+  template <typename Call>
+  void Start(Call call) {
+    CallId id = 0;
+    call([this](absl::StatusOr<Task> task) { Answer(std::move(task)); }, &id);
+    bool cancel;
+    {
+      absl::MutexLock lock(&mu_);
+      started_ = true;
+      call_ = id;
+      cancel = cancelled_;
+    }
+    if (cancel && id != 0) session_->Cancel(id);
+    Unref();
+  }
+
+  void OnCancel() override {
+    CallId id;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      if (!started_) return;  // Start cancels once the id is known
+      id = call_;
+    }
+    if (id != 0) session_->Cancel(id);
+  }
+
+  void OnDone() override { Unref(); }
+
+ private:
+  ~TaskReactor() override { count_->Remove(); }
+
+  // Runs exactly once, from the session, on any thread.
+  void Answer(absl::StatusOr<Task> task) {
+    if (task.ok()) {
+      TaskToProto(*task, session_->layout(), known_params_version_, response_);
+    }
+    Finish(ToGrpcStatus(task.status()));
+  }
+
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  const std::shared_ptr<Session> session_;
+  const int64_t known_params_version_;
+  v1::TaskResponse* const response_;
+  internal::ReactorCount* const count_;
+  std::atomic<int> refs_{2};
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  CallId call_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+std::string Describe(const SessionConfig& config, const GameLayout& layout) {
+  return absl::StrCat(
+      AlgorithmName(config.algorithm.kind), ", ", config.players.size(),
+      " players, d = ", layout.dimension(), " ", DTypeName(config.dtype),
+      ", ", config.workers_per_round, " worker(s) per round",
+      config.max_steps > 0 ? absl::StrCat(", ", config.max_steps, " steps")
+                           : "",
+      config.name.empty() ? "" : absl::StrCat(" ('", config.name, "')"));
+}
+
+}  // namespace
+
+namespace internal {
+
+void ReactorCount::Add() {
+  absl::MutexLock lock(&mu_);
+  ++live_;
+}
+
+void ReactorCount::Remove() {
+  absl::MutexLock lock(&mu_);
+  --live_;
+}
+
+int64_t ReactorCount::live() const {
+  absl::MutexLock lock(&mu_);
+  return live_;
+}
+
+bool ReactorCount::AwaitZero(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto zero = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_ == 0; };
+  return mu_.AwaitWithTimeout(absl::Condition(&zero), timeout);
+}
+
+}  // namespace internal
+
+GameOptimizerService::GameOptimizerService(SessionRegistry* registry,
+                                           LogSink log)
+    : registry_(registry), log_(std::move(log)) {}
+
+void GameOptimizerService::StartShutdown(absl::Status why) {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (shutting_down_.load()) return;
+  shutdown_status_ = std::move(why);
+  shutting_down_.store(true);
+}
+
+int64_t GameOptimizerService::live_reactors() const {
+  return reactors_.live();
+}
+
+bool GameOptimizerService::AwaitNoReactors(absl::Duration timeout) const {
+  return reactors_.AwaitZero(timeout);
+}
+
+absl::Status GameOptimizerService::Admit() const {
+  if (!shutting_down_.load()) return absl::OkStatus();
+  absl::MutexLock lock(&shutdown_mu_);
+  return shutdown_status_;
+}
+
+void GameOptimizerService::Log(absl::string_view line) const {
+  if (log_) log_(line);
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::CreateSession(
+    grpc::CallbackServerContext* context,
+    const v1::CreateSessionRequest* request,
+    v1::CreateSessionResponse* response) {
+  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  absl::StatusOr<SessionConfig> config =
+      SessionConfigFromProto(request->config());
+  if (!config.ok()) return Finished(context, config.status());
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      registry_->Create(*std::move(config));
+  if (!session.ok()) return Finished(context, session.status());
+  const Session& created = **session;
+  response->set_session_id(created.id());
+  Log(absl::StrCat("session ", created.id(), ": created (",
+                   Describe(created.config(), created.layout()), ") by ",
+                   context->peer()));
+  return Finished(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::GetSession(
+    grpc::CallbackServerContext* context, const v1::GetSessionRequest* request,
+    v1::SessionStatus* response) {
+  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      registry_->Get(request->session_id());
+  if (!session.ok()) return Finished(context, session.status());
+  SessionStatusToProto((*session)->Info(), (*session)->config(), response);
+  return Finished(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::ListSessions(
+    grpc::CallbackServerContext* context,
+    const v1::ListSessionsRequest* request,
+    v1::ListSessionsResponse* response) {
+  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  for (const std::shared_ptr<Session>& session : registry_->List()) {
+    SessionStatusToProto(session->Info(), session->config(),
+                         response->add_sessions());
+  }
+  return Finished(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::DeleteSession(
+    grpc::CallbackServerContext* context,
+    const v1::DeleteSessionRequest* request,
+    v1::DeleteSessionResponse* response) {
+  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  absl::Status status = registry_->Delete(request->session_id());
+  if (status.ok()) {
+    Log(absl::StrCat("session ", request->session_id(), ": deleted by ",
+                     context->peer()));
+  }
+  return Finished(context, status);
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
+    grpc::CallbackServerContext* context, const v1::JoinSessionRequest* request,
+    v1::TaskResponse* response) {
+  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      registry_->Get(request->session_id());
+  if (!session.ok()) return Finished(context, session.status());
+  auto* reactor = new TaskReactor(*session, request->known_params_version(),
+                                  response, &reactors_);
+  reactor->Start([&](TaskCallback done, CallId* call) {
+    (*session)->Join(request->worker_id(), request->worker_name(),
+                     std::move(done), call);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
+    grpc::CallbackServerContext* context,
+    const v1::SubmitGradientRequest* request, v1::TaskResponse* response) {
+  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      registry_->Get(request->session_id());
+  if (!session.ok()) return Finished(context, session.status());
+  Submission submission;
+  if (absl::Status s = SubmissionFromProto(*request, &submission); !s.ok()) {
+    return Finished(context, s);
+  }
+  auto* reactor = new TaskReactor(*session, request->known_params_version(),
+                                  response, &reactors_);
+  reactor->Start([&](TaskCallback done, CallId* call) {
+    (*session)->SubmitGradient(request->worker_id(), submission,
+                               std::move(done), call);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
+    grpc::CallbackServerContext* context,
+    const v1::SubmitJacobianProductsRequest* request,
+    v1::TaskResponse* response) {
+  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      registry_->Get(request->session_id());
+  if (!session.ok()) return Finished(context, session.status());
+  Submission submission;
+  if (absl::Status s = SubmissionFromProto(*request, &submission); !s.ok()) {
+    return Finished(context, s);
+  }
+  auto* reactor = new TaskReactor(*session, request->known_params_version(),
+                                  response, &reactors_);
+  reactor->Start([&](TaskCallback done, CallId* call) {
+    (*session)->SubmitProducts(request->worker_id(), submission,
+                               std::move(done), call);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::LeaveSession(
+    grpc::CallbackServerContext* context,
+    const v1::LeaveSessionRequest* request,
+    v1::LeaveSessionResponse* response) {
+  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      registry_->Get(request->session_id());
+  if (!session.ok()) return Finished(context, session.status());
+  return Finished(context, (*session)->Leave(request->worker_id()));
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::GetParameters(
+    grpc::CallbackServerContext* context,
+    const v1::GetParametersRequest* request,
+    v1::GetParametersResponse* response) {
+  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      registry_->Get(request->session_id());
+  if (!session.ok()) return Finished(context, session.status());
+  ParametersToProto((*session)->Parameters(), (*session)->layout(), response);
+  return Finished(context, absl::OkStatus());
+}
+
+}  // namespace gameopt

@@ -1,0 +1,130 @@
+// GameOptimizerService: gameopt.v1.GameOptimizer over a SessionRegistry.
+//
+// Every method converts the request (proto_convert.h), calls the core,
+// converts back and finishes with the core's status mapped code for code
+// (grpc_status.h): unknown session or worker NOT_FOUND, stale round
+// FAILED_PRECONDITION (the message has the current step), bad input
+// INVALID_ARGUMENT naming the field, a round that missed its quorum ABORTED
+// naming the missing workers, a full session RESOURCE_EXHAUSTED, shutdown
+// UNAVAILABLE.
+//
+// JoinSession, SubmitGradient and SubmitJacobianProducts may wait at the
+// round's barrier. They hold no thread while waiting: each such call is a
+// reactor that hands the session a TaskCallback and finishes the RPC from
+// it, on whichever thread opens the barrier (or synchronously). A cancelled
+// call (client cancel, deadline, server shutdown) is withdrawn from the
+// session with Session::Cancel and finishes CANCELLED; its accepted
+// submission stays in the round.
+//
+// Thread-safe. The registry must outlive the service, and the service must
+// outlive the grpc::Server it is registered with.
+#ifndef GAMEOPT_SERVER_SERVICE_GAME_OPTIMIZER_SERVICE_H_
+#define GAMEOPT_SERVER_SERVICE_GAME_OPTIMIZER_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "gameopt/v1/gameopt.grpc.pb.h"
+#include "server/core/registry.h"
+
+namespace gameopt {
+
+namespace internal {
+
+// Counts live reactors and lets a caller wait for none. Thread-safe.
+class ReactorCount {
+ public:
+  void Add();
+  void Remove();
+  int64_t live() const;
+  bool AwaitZero(absl::Duration timeout) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  int64_t live_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace internal
+
+// Receives one log line (no trailing newline); must be thread-safe.
+using LogSink = std::function<void(absl::string_view line)>;
+
+class GameOptimizerService final
+    : public v1::GameOptimizer::CallbackService {
+ public:
+  // `log` (may be empty) gets session lifecycle lines (created, deleted).
+  explicit GameOptimizerService(SessionRegistry* registry, LogSink log = {});
+
+  GameOptimizerService(const GameOptimizerService&) = delete;
+  GameOptimizerService& operator=(const GameOptimizerService&) = delete;
+
+  // From now on every new call fails with UNAVAILABLE `why`. Calls already
+  // waiting are answered by the registry (SessionRegistry::CloseAll).
+  void StartShutdown(absl::Status why);
+
+  // Waiting-capable calls (Join / Submit*) whose reactor has not been
+  // destroyed yet. 0 when the server is idle: a test's leak check.
+  int64_t live_reactors() const;
+  // Blocks until live_reactors() is 0 or `timeout` passed; true if 0. The
+  // server drains answered calls this way before grpc::Server::Shutdown,
+  // which would otherwise cancel calls whose status is not yet sent.
+  bool AwaitNoReactors(absl::Duration timeout) const;
+
+
+  grpc::ServerUnaryReactor* CreateSession(
+      grpc::CallbackServerContext* context,
+      const v1::CreateSessionRequest* request,
+      v1::CreateSessionResponse* response) override;
+  grpc::ServerUnaryReactor* GetSession(grpc::CallbackServerContext* context,
+                                       const v1::GetSessionRequest* request,
+                                       v1::SessionStatus* response) override;
+  grpc::ServerUnaryReactor* ListSessions(
+      grpc::CallbackServerContext* context,
+      const v1::ListSessionsRequest* request,
+      v1::ListSessionsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteSession(
+      grpc::CallbackServerContext* context,
+      const v1::DeleteSessionRequest* request,
+      v1::DeleteSessionResponse* response) override;
+  grpc::ServerUnaryReactor* JoinSession(grpc::CallbackServerContext* context,
+                                        const v1::JoinSessionRequest* request,
+                                        v1::TaskResponse* response) override;
+  grpc::ServerUnaryReactor* SubmitGradient(
+      grpc::CallbackServerContext* context,
+      const v1::SubmitGradientRequest* request,
+      v1::TaskResponse* response) override;
+  grpc::ServerUnaryReactor* SubmitJacobianProducts(
+      grpc::CallbackServerContext* context,
+      const v1::SubmitJacobianProductsRequest* request,
+      v1::TaskResponse* response) override;
+  grpc::ServerUnaryReactor* LeaveSession(
+      grpc::CallbackServerContext* context,
+      const v1::LeaveSessionRequest* request,
+      v1::LeaveSessionResponse* response) override;
+  grpc::ServerUnaryReactor* GetParameters(
+      grpc::CallbackServerContext* context,
+      const v1::GetParametersRequest* request,
+      v1::GetParametersResponse* response) override;
+
+ private:
+  // OK, or the UNAVAILABLE status once shutting down.
+  absl::Status Admit() const;
+  void Log(absl::string_view line) const;
+
+  SessionRegistry* const registry_;
+  const LogSink log_;
+  std::atomic<bool> shutting_down_{false};
+  mutable absl::Mutex shutdown_mu_;
+  absl::Status shutdown_status_ ABSL_GUARDED_BY(shutdown_mu_);
+  internal::ReactorCount reactors_;
+};
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_SERVICE_GAME_OPTIMIZER_SERVICE_H_

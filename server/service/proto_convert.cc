@@ -1,0 +1,163 @@
+#include "server/service/proto_convert.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+
+namespace gameopt {
+namespace {
+
+absl::Status SamplesFromProto(
+    const google::protobuf::RepeatedPtrField<v1::Vector>& vectors,
+    absl::string_view field, std::vector<SampleView>* out) {
+  out->resize(vectors.size());
+  for (int k = 0; k < vectors.size(); ++k) {
+    absl::Status status = SampleFromProto(
+        vectors[k], absl::StrCat(field, "[", k, "]"), &(*out)[k]);
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+v1::TaskKind TaskKindToProto(Task::Kind kind) {
+  switch (kind) {
+    case Task::Kind::kGradient:
+      return v1::GRADIENT;
+    case Task::Kind::kProducts:
+      return v1::PRODUCTS;
+    case Task::Kind::kDone:
+      return v1::DONE;
+  }
+  return v1::TASK_KIND_UNSPECIFIED;
+}
+
+}  // namespace
+
+absl::Status SampleFromProto(const v1::Vector& vector, absl::string_view field,
+                             SampleView* out) {
+  out->resize(vector.players_size());
+  for (int i = 0; i < vector.players_size(); ++i) {
+    const v1::PlayerTensors& player = vector.players(i);
+    PlayerValues& values = (*out)[i];
+    values.player = player.player();
+    values.tensors.resize(player.tensors_size());
+    for (int j = 0; j < player.tensors_size(); ++j) {
+      const v1::Tensor& tensor = player.tensors(j);
+      absl::StatusOr<DType> dtype = DTypeFromProto(
+          tensor.dtype(),
+          absl::StrCat(field, ".players[", i, "].tensors[", j, "] ('",
+                       player.player(), "/", tensor.name(), "').dtype"));
+      if (!dtype.ok()) return dtype.status();
+      values.tensors[j] = TensorView{
+          tensor.name(), *dtype,
+          absl::Span<const int64_t>(tensor.shape().data(),
+                                    tensor.shape().size()),
+          tensor.data()};
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SubmissionFromProto(const v1::SubmitGradientRequest& request,
+                                 Submission* out) {
+  out->round = request.round();
+  out->step = request.step();
+  out->phase = request.phase();
+  return SamplesFromProto(request.gradients(), "gradients", &out->gradients);
+}
+
+absl::Status SubmissionFromProto(
+    const v1::SubmitJacobianProductsRequest& request, Submission* out) {
+  out->round = request.round();
+  out->step = request.step();
+  out->phase = request.phase();
+  absl::Status status = SamplesFromProto(request.vjp(), "vjp", &out->vjp);
+  if (!status.ok()) return status;
+  return SamplesFromProto(request.jvp(), "jvp", &out->jvp);
+}
+
+bool ShouldSendParams(int64_t version, int64_t known) {
+  return known <= 0 || version != known;
+}
+
+void VectorToProto(const FlatVector& values, const GameLayout& layout,
+                   v1::Vector* out) {
+  const size_t elem = DTypeSize(values.dtype());
+  const char* data = static_cast<const char*>(values.data());
+  const v1::DType dtype = DTypeToProto(values.dtype());
+  for (const PlayerLayout& player : layout.players()) {
+    v1::PlayerTensors* p = out->add_players();
+    p->set_player(player.name);
+    for (const TensorLayout& tensor : player.tensors) {
+      v1::Tensor* t = p->add_tensors();
+      t->set_name(tensor.name);
+      t->set_dtype(dtype);
+      for (int64_t dim : tensor.shape) t->add_shape(dim);
+      t->set_data(data + tensor.offset * elem, tensor.size * elem);
+    }
+  }
+}
+
+void TaskToProto(const Task& task, const GameLayout& layout,
+                 int64_t known_params_version, v1::TaskResponse* out) {
+  out->set_worker_id(task.worker_id);
+  v1::Task* t = out->mutable_task();
+  t->set_kind(TaskKindToProto(task.kind));
+  t->set_step(task.step);
+  t->set_phase(task.phase);
+  t->set_round(task.round);
+  t->set_phase_label(task.phase_label);
+  for (int p : task.players) t->add_players(layout.players()[p].name);
+  t->set_num_samples(task.num_samples);
+  t->set_vjp(task.vjp);
+  t->set_jvp(task.jvp);
+  for (const auto& probe : task.probes) {
+    VectorToProto(*probe, layout, t->add_probes());
+  }
+  t->set_params_version(task.params_version);
+  if (task.params != nullptr &&
+      ShouldSendParams(task.params_version, known_params_version)) {
+    VectorToProto(*task.params, layout, t->mutable_params());
+    t->set_params_included(true);
+  }
+  t->set_seed(task.seed);
+}
+
+void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
+                          v1::SessionStatus* out) {
+  out->set_session_id(info.id);
+  SessionConfigToProto(config, out->mutable_config());
+  out->set_step(info.step);
+  out->set_phase(info.phase);
+  out->set_phase_label(info.phase_label);
+  out->set_round(info.round);
+  out->set_done(info.done);
+  out->set_submitted(info.submitted);
+  for (const WorkerInfo& worker : info.workers) {
+    v1::WorkerStatus* w = out->add_workers();
+    w->set_worker_id(worker.id);
+    w->set_name(worker.name);
+    w->set_state(worker.state);
+    w->set_last_round(worker.last_round);
+    w->set_missed_deadlines(worker.missed_deadlines);
+  }
+  for (double norm : info.stats.xi_norm) out->add_xi_norm(norm);
+  out->set_correction_norm(info.stats.correction_norm);
+  out->set_gradient_samples(info.stats.gradient_samples);
+  out->set_params_version(info.params_version);
+  out->set_sga_lambda(info.stats.sga_lambda);
+  out->set_product_samples(info.stats.product_samples);
+}
+
+void ParametersToProto(const ParametersSnapshot& snapshot,
+                       const GameLayout& layout,
+                       v1::GetParametersResponse* out) {
+  out->set_step(snapshot.step);
+  out->set_params_version(snapshot.version);
+  if (snapshot.values != nullptr) {
+    VectorToProto(*snapshot.values, layout, out->mutable_params());
+  }
+}
+
+}  // namespace gameopt

@@ -1,0 +1,157 @@
+#include "server/service/server.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace gameopt {
+namespace {
+
+constexpr char kServiceName[] = "gameopt.v1.GameOptimizer";
+// The deadline thread never spins faster than this.
+constexpr absl::Duration kMinDeadlinePoll = absl::Milliseconds(1);
+
+std::string Host(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+}  // namespace
+
+LogSink StderrLogSink() {
+  return [](absl::string_view line) {
+    const std::string text = absl::StrCat(
+        absl::FormatTime("%Y-%m-%d %H:%M:%E3S", absl::Now(),
+                         absl::LocalTimeZone()),
+        " ", line, "\n");
+    std::fwrite(text.data(), 1, text.size(), stderr);
+  };
+}
+
+GameOptServer::GameOptServer(GameOptServerOptions options)
+    : options_(std::move(options)),
+      registry_(options_.clock),
+      service_(&registry_, options_.log) {
+  if (options_.log) {
+    LogSink log = options_.log;
+    registry_.set_event_log([log](const std::string& event) { log(event); });
+  }
+}
+
+GameOptServer::~GameOptServer() { Shutdown(); }
+
+int GameOptServer::max_message_bytes() const {
+  const int64_t mb = std::max<int64_t>(options_.max_message_mb, 1);
+  const int64_t limit = INT_MAX >> 20;  // MiB that still fit in an int
+  return mb > limit ? INT_MAX : static_cast<int>(mb << 20);
+}
+
+std::string GameOptServer::address() const {
+  return absl::StrCat(Host(options_.address), ":", port_);
+}
+
+void GameOptServer::Log(absl::string_view line) const {
+  if (options_.log) options_.log(line);
+}
+
+absl::Status GameOptServer::Start() {
+  absl::MutexLock lock(&lifecycle_mu_);
+  if (started_) {
+    return absl::FailedPreconditionError("GameOptServer::Start called twice");
+  }
+  if (options_.max_message_mb < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_message_mb = ", options_.max_message_mb, " must be >= 1"));
+  }
+  if (options_.clock == nullptr) {
+    return absl::InvalidArgumentError("clock must not be null");
+  }
+  // Both are process-wide switches read by the builder.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.address, grpc::InsecureServerCredentials(),
+                           &port_);
+  builder.RegisterService(&service_);
+  builder.SetMaxReceiveMessageSize(max_message_bytes());
+  builder.SetMaxSendMessageSize(max_message_bytes());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.address,
+                     " (address in use, or not a host:port)"));
+  }
+  started_ = true;
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health != nullptr) {
+    health->SetServingStatus(kServiceName, true);
+    health->SetServingStatus(true);
+  }
+  deadline_thread_ = std::thread([this] { DeadlineLoop(); });
+  Log(absl::StrCat("serving gameopt.v1 on ", address(), " (max message ",
+                   max_message_bytes() >> 20, " MiB)"));
+  return absl::OkStatus();
+}
+
+void GameOptServer::DeadlineLoop() {
+  while (true) {
+    const absl::Time next = registry_.CheckDeadlines();
+    const absl::Duration wait =
+        std::clamp(next - options_.clock->Now(), kMinDeadlinePoll,
+                   kMaxDeadlinePoll);
+    absl::MutexLock lock(&stop_mu_);
+    if (stop_mu_.AwaitWithTimeout(absl::Condition(&stop_), wait)) return;
+  }
+}
+
+void GameOptServer::Shutdown() {
+  absl::MutexLock lock(&lifecycle_mu_);
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  Log("shutting down: answering waiting calls UNAVAILABLE");
+  const absl::Status why = absl::UnavailableError("server shutting down");
+  if (grpc::HealthCheckServiceInterface* health =
+          server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+  }
+  service_.StartShutdown(why);
+  registry_.CloseAll(why);
+  // The waiting calls are answered. grpc::Server::Shutdown closes the
+  // connections as soon as no call is in progress, and a status that gRPC
+  // has accepted but not yet written then reaches the client as CANCELLED
+  // instead of UNAVAILABLE: wait for the reactors to be done, then give the
+  // transport kFlushDelay to write.
+  if (!service_.AwaitNoReactors(kDrainTimeout)) {
+    Log("shutting down: some calls are still in flight; cancelling them");
+  }
+  absl::SleepFor(kFlushDelay);
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoMilliseconds(kShutdownGrace));
+  {
+    absl::MutexLock stop_lock(&stop_mu_);
+    stop_ = true;
+  }
+  deadline_thread_.join();
+  Log("stopped");
+}
+
+std::shared_ptr<grpc::Channel> GameOptServer::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(max_message_bytes());
+  args.SetMaxSendMessageSize(max_message_bytes());
+  return server_->InProcessChannel(args);
+}
+
+}  // namespace gameopt

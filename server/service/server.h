@@ -1,0 +1,119 @@
+// GameOptServer: a gameopt gRPC server that can be embedded (the reference
+// client starts one in-process, tests start one on 127.0.0.1:0) or run by
+// gameopt_server (server/main.cc).
+//
+// It owns the SessionRegistry, the GameOptimizerService, the grpc::Server
+// (with grpc.health.v1 and reflection enabled) and a deadline thread that
+// applies the sessions' phase deadlines (SessionRegistry::CheckDeadlines)
+// at the latest every kMaxDeadlinePoll.
+//
+// Shutdown() is graceful and quick even with workers waiting at barriers:
+// health goes NOT_SERVING, new calls and every waiting call are answered
+// UNAVAILABLE "server shutting down", and the grpc::Server stops, all
+// within about kDrainTimeout + kFlushDelay + kShutdownGrace at worst (about
+// 60 ms when nothing is stuck).
+//
+// Start() and Shutdown() may be called from any thread (not concurrently
+// with the destructor); Shutdown() is idempotent. The accessors are
+// thread-safe once Start() has returned OK.
+#ifndef GAMEOPT_SERVER_SERVICE_SERVER_H_
+#define GAMEOPT_SERVER_SERVICE_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/server.h"
+#include "server/core/clock.h"
+#include "server/core/registry.h"
+#include "server/service/game_optimizer_service.h"
+
+namespace gameopt {
+
+// Writes "YYYY-MM-DD HH:MM:SS.mmm <line>" to stderr, one write per line.
+LogSink StderrLogSink();
+
+struct GameOptServerOptions {
+  // host:port to listen on (insecure). Port 0 picks a free port: read it
+  // back with GameOptServer::port().
+  std::string address = "127.0.0.1:50051";
+  // Largest message accepted or sent, in MiB (>= 1); clamped to gRPC's
+  // int limit (2 GiB - 1 byte). Larger requests fail RESOURCE_EXHAUSTED.
+  int64_t max_message_mb = 1024;
+  // Where phase deadlines read the time; must outlive the server. Tests
+  // inject a FakeClock.
+  const Clock* clock = RealClock();
+  // Session, worker and server events. Empty = silent.
+  LogSink log = StderrLogSink();
+};
+
+class GameOptServer {
+ public:
+  // Longest sleep of the deadline thread, so deadlines (and FakeClock
+  // advances) are applied within about this much wall time.
+  static constexpr absl::Duration kMaxDeadlinePoll = absl::Milliseconds(20);
+  // Shutdown() waits up to kDrainTimeout for the answered calls to be done,
+  // kFlushDelay for their status to be written (gRPC offers no flush), then
+  // lets gRPC finish what is in flight for up to kShutdownGrace before it
+  // cancels it. At 2 ms no CANCELLED was seen in 1000 shutdowns; 50 ms is
+  // the margin for a loaded machine.
+  static constexpr absl::Duration kDrainTimeout = absl::Milliseconds(250);
+  static constexpr absl::Duration kFlushDelay = absl::Milliseconds(50);
+  static constexpr absl::Duration kShutdownGrace = absl::Milliseconds(500);
+
+  explicit GameOptServer(GameOptServerOptions options);
+  // Shuts down if still serving.
+  ~GameOptServer();
+
+  GameOptServer(const GameOptServer&) = delete;
+  GameOptServer& operator=(const GameOptServer&) = delete;
+
+  // Binds and starts serving; health reports SERVING once it returns OK.
+  // InvalidArgument for bad options, Unavailable when the address cannot be
+  // bound, FailedPrecondition when called twice. It turns on gRPC's
+  // process-wide health and reflection switches, which are not thread-safe:
+  // start several servers of one process one at a time.
+  absl::Status Start();
+
+  // Idempotent; blocks until the server has stopped (well under a second).
+  void Shutdown();
+
+  // After a successful Start(): the bound port and "host:port" with it.
+  int port() const { return port_; }
+  std::string address() const;
+  // A channel to this server that bypasses the network (embedding).
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+  // The largest message in bytes, as given to gRPC.
+  int max_message_bytes() const;
+
+  SessionRegistry& registry() { return registry_; }
+  const GameOptimizerService& service() const { return service_; }
+
+ private:
+  void DeadlineLoop();
+  void Log(absl::string_view line) const;
+
+  const GameOptServerOptions options_;
+  SessionRegistry registry_;
+  GameOptimizerService service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::thread deadline_thread_;
+
+  absl::Mutex lifecycle_mu_;  // serializes Start and Shutdown
+  bool started_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
+
+  absl::Mutex stop_mu_;  // wakes the deadline thread
+  bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;
+};
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_SERVICE_SERVER_H_
