@@ -1,0 +1,216 @@
+#include "client/play.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
+#include "client/games/mog_gan.h"
+#include "client/plots.h"
+#include "client/recorder.h"
+#include "client/worker/worker.h"
+#include "server/service/server.h"
+
+namespace gameopt {
+namespace {
+
+absl::Status FromGrpc(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+// "step 120/500 | grad x 1.2e-01 y 3.4e-01 | distance 0.12 | 850 steps/s |
+// ETA 0.4 s", redrawn in place.
+void PrintProgress(const Recorder& recorder, int64_t total, absl::Time start) {
+  const int64_t step = std::max<int64_t>(recorder.latest_step(), 0);
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const double rate = seconds > 0 ? step / seconds : 0.0;
+  std::string line = absl::StrFormat("\rstep %lld/%lld |", step, total);
+  const std::vector<std::string> columns = recorder.columns();
+  for (size_t i = 1; i < columns.size(); ++i) {
+    std::string name = columns[i];
+    if (name.rfind("grad_norm_", 0) == 0) name = "|xi_" + name.substr(10) + "|";
+    absl::StrAppendFormat(&line, " %s %.3g", name, recorder.Latest(columns[i]));
+  }
+  absl::StrAppendFormat(&line, " | %.0f steps/s | ETA %.1f s   ", rate,
+                        rate > 0 ? (total - step) / rate : 0.0);
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
+  absl::StatusOr<std::unique_ptr<Game>> game =
+      MakeGame(config.game, config.game_options);
+  if (!game.ok()) return game.status();
+  PlayResult result;
+  result.game_name = (*game)->name();
+
+  // The server: given, or in this process.
+  std::unique_ptr<GameOptServer> local;
+  std::shared_ptr<grpc::Channel> channel;
+  if (config.server.empty()) {
+    GameOptServerOptions options;
+    options.address = "127.0.0.1:0";
+    options.max_message_mb = config.max_message_mb;
+    options.log = nullptr;
+    local = std::make_unique<GameOptServer>(options);
+    absl::Status started = local->Start();
+    if (!started.ok()) return started;
+    channel = local->InProcessChannel();
+  } else {
+    channel = MakeChannel(config.server, config.max_message_mb);
+  }
+  auto stub = v1::GameOptimizer::NewStub(channel);
+
+  SessionOptions session_options = config.session;
+  session_options.max_steps = config.steps;
+  absl::StatusOr<v1::SessionConfig> session_config =
+      BuildSessionConfig(**game, session_options);
+  if (!session_config.ok()) return session_config.status();
+  v1::CreateSessionRequest create;
+  *create.mutable_config() = *session_config;
+  v1::CreateSessionResponse created;
+  {
+    grpc::ClientContext context;
+    absl::Status status =
+        FromGrpc(stub->CreateSession(&context, create, &created));
+    if (!status.ok()) return status;
+  }
+  result.session_id = created.session_id();
+
+  // K workers, each with its own game; the first one feeds the recorder.
+  Recorder recorder(**game, config.metrics_every);
+  const int k = std::max(1, session_options.workers);
+  std::vector<absl::Status> statuses(k);
+  std::vector<std::thread> threads;
+  absl::Mutex mu;
+  int running = k;
+  absl::Time finished;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < k; ++i) {
+    threads.emplace_back([&, i] {
+      std::unique_ptr<Game> mine = (*game)->Clone();
+      WorkerOptions options;
+      options.name = absl::StrCat("worker-", i);
+      if (i == 0) {
+        options.on_progress = [&recorder](const WorkerProgress& p) {
+          if (p.kind != v1::DONE && p.kind != v1::PRODUCTS && p.phase == 0) {
+            recorder.Record(p.step, *p.params);
+          }
+        };
+      }
+      Worker worker(channel, result.session_id, mine.get(), options);
+      statuses[i] = worker.Run();
+      absl::MutexLock lock(&mu);
+      if (--running == 0) finished = absl::Now();
+    });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    const auto all_done = [&running]() { return running == 0; };
+    while (!mu.AwaitWithTimeout(absl::Condition(&all_done),
+                                absl::Milliseconds(200))) {
+      if (config.live) PrintProgress(recorder, config.steps, start);
+    }
+  }
+  for (std::thread& t : threads) t.join();
+  result.seconds = absl::ToDoubleSeconds(finished - start);
+  if (config.live) {
+    PrintProgress(recorder, config.steps, start);
+    std::fputs("\n", stderr);
+  }
+  for (const absl::Status& status : statuses) {
+    if (!status.ok()) return status;
+  }
+
+  // Final parameters from the server.
+  v1::GetParametersRequest get;
+  get.set_session_id(result.session_id);
+  v1::GetParametersResponse params;
+  {
+    grpc::ClientContext context;
+    absl::Status status = FromGrpc(stub->GetParameters(&context, get, &params));
+    if (!status.ok()) return status;
+  }
+  const FlatLayout layout((*game)->players());
+  result.final_params = Eigen::VectorXd::Zero(layout.dimension());
+  absl::Status decoded =
+      DecodeVector(params.params(), layout, result.final_params);
+  if (!decoded.ok()) return decoded;
+  result.steps = params.step();
+  recorder.Finish(result.steps, result.final_params);
+  const std::vector<std::string> columns = recorder.columns();
+  for (size_t i = 1; i < columns.size(); ++i) {
+    result.final_metrics.emplace_back(columns[i], recorder.Latest(columns[i]));
+  }
+
+  if (!config.keep_session) {
+    v1::DeleteSessionRequest del;
+    del.set_session_id(result.session_id);
+    v1::DeleteSessionResponse deleted;
+    grpc::ClientContext context;
+    stub->DeleteSession(&context, del, &deleted);
+  }
+  if (local) local->Shutdown();
+
+  if (!config.out_dir.empty()) {
+    std::error_code error;
+    std::filesystem::create_directories(config.out_dir, error);
+    if (error) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot create ", config.out_dir, ": ", error.message()));
+    }
+    const std::string csv = absl::StrCat(config.out_dir, "/metrics.csv");
+    absl::Status status = recorder.WriteCsv(csv);
+    if (!status.ok()) return status;
+    result.files.push_back(csv);
+    if (config.plots && GnuplotAvailable()) {
+      const std::string title =
+          absl::StrCat(result.game_name, " / ", session_options.algorithm,
+                       " (", session_options.optimizer, ", lr ",
+                       session_options.learning_rate, ")");
+      status = PlotMetrics(recorder, config.out_dir, title);
+      if (!status.ok()) return status;
+      result.files.push_back(config.out_dir + "/metrics.png");
+      if ((*game)->Dimension() == 2) {
+        status = PlotTrajectory(**game, recorder.trajectory(), config.out_dir,
+                                title);
+        if (!status.ok()) return status;
+        result.files.push_back(config.out_dir + "/trajectory.png");
+      }
+      if (auto* mog = dynamic_cast<MogGan*>(game->get())) {
+        // The samples the coverage metric counts (same count and seed).
+        const Eigen::MatrixXd samples =
+            mog->Generate(result.final_params, 2000, /*seed=*/1);
+        status = PlotSamples(samples, mog->ModeCenters(),
+                             mog->options().data_std, config.out_dir, title);
+        if (!status.ok()) return status;
+        result.files.push_back(config.out_dir + "/samples.png");
+      }
+    }
+  }
+  return result;
+}
+
+std::string ResultLine(const PlayConfig& config, const PlayResult& result) {
+  std::string line = absl::StrCat(
+      "RESULT game=", result.game_name, " algorithm=", config.session.algorithm,
+      " optimizer=", config.session.optimizer, " workers=",
+      config.session.workers, " steps=", result.steps);
+  for (const auto& [name, value] : result.final_metrics) {
+    absl::StrAppendFormat(&line, " %s=%.6g", name, value);
+  }
+  absl::StrAppendFormat(&line, " seconds=%.3f steps_per_s=%.1f", result.seconds,
+                        result.seconds > 0 ? result.steps / result.seconds : 0);
+  if (!config.out_dir.empty()) absl::StrAppend(&line, " out=", config.out_dir);
+  return line;
+}
+
+}  // namespace gameopt

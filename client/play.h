@@ -1,0 +1,50 @@
+// `gameopt_client play`: one session of a sample game, K worker threads,
+// a live progress line, and a results folder (metrics.csv and PNG plots).
+#ifndef GAMEOPT_CLIENT_PLAY_H_
+#define GAMEOPT_CLIENT_PLAY_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "Eigen/Core"
+#include "absl/status/statusor.h"
+#include "client/games/games.h"
+#include "client/worker/session_builder.h"
+
+namespace gameopt {
+
+struct PlayConfig {
+  std::string game = "bilinear";  // bilinear, dirac, quadratic, mog
+  GameOptions game_options;
+  SessionOptions session;   // workers, algorithm, optimizer, ...
+  int64_t steps = 500;      // the session's max_steps
+  std::string server;       // host:port; empty = an in-process server
+  int max_message_mb = 1024;
+  std::string out_dir;      // results folder; empty = none written
+  int metrics_every = 1;    // record metrics every this many steps
+  bool live = true;         // the one-line progress display on stderr
+  bool plots = true;        // PNGs through gnuplot (skipped if missing)
+  bool keep_session = false;  // leave the session on the server afterwards
+};
+
+struct PlayResult {
+  std::string session_id;
+  std::string game_name;
+  int64_t steps = 0;
+  double seconds = 0.0;
+  Eigen::VectorXd final_params;
+  // grad_norm_<player> and the game's metrics at the final parameters.
+  std::vector<std::pair<std::string, double>> final_metrics;
+  std::vector<std::string> files;  // what was written to out_dir
+};
+
+absl::StatusOr<PlayResult> Play(const PlayConfig& config);
+
+// One line, "key=value" pairs, for scripts: "RESULT game=... distance=...".
+std::string ResultLine(const PlayConfig& config, const PlayResult& result);
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_CLIENT_PLAY_H_

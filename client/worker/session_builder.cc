@@ -1,0 +1,117 @@
+#include "client/worker/session_builder.h"
+
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/worker/tensor_codec.h"
+
+namespace gameopt {
+namespace {
+
+// Parses a lower-case name into a proto enum via its generated _Parse.
+template <typename Enum>
+absl::StatusOr<Enum> ParseEnum(const std::string& what,
+                               const std::string& name,
+                               bool (*parse)(const std::string&, Enum*),
+                               const char* known) {
+  Enum value;
+  if (!parse(absl::AsciiStrToUpper(name), &value) || static_cast<int>(value) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown ", what, " '", name, "'; expected one of: ", known));
+  }
+  return value;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::pair<std::string, int>>> ParseAltGdOrder(
+    const std::string& text) {
+  std::vector<std::pair<std::string, int>> order;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(item, ':');
+    int steps = 1;
+    if (parts.size() > 2 ||
+        (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &steps))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "altgd order item '", item, "' must be PLAYER or PLAYER:STEPS"));
+    }
+    order.emplace_back(parts[0], steps);
+  }
+  return order;
+}
+
+absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
+    const Game& game, const SessionOptions& options) {
+  v1::SessionConfig config;
+  config.set_name(options.name.empty() ? game.name() : options.name);
+  config.set_dtype(options.float64 ? v1::FLOAT64 : v1::FLOAT32);
+
+  auto algorithm = ParseEnum<v1::Algorithm>(
+      "algorithm", options.algorithm, v1::Algorithm_Parse,
+      "simgd, altgd, conopt, sga, extragradient, optimistic");
+  if (!algorithm.ok()) return algorithm.status();
+  auto optimizer = ParseEnum<v1::Optimizer>(
+      "optimizer", options.optimizer, v1::Optimizer_Parse,
+      "sgd, momentum, nesterov, rmsprop, adam");
+  if (!optimizer.ok()) return optimizer.status();
+  auto estimator = ParseEnum<v1::Estimator>("estimator", options.estimator,
+                                            v1::Estimator_Parse,
+                                            "local, pooled, unbiased");
+  if (!estimator.ok()) return estimator.status();
+  const std::string preset_name =
+      options.rmsprop_preset == "tf1" ? "tensorflow1" : options.rmsprop_preset;
+  auto preset = ParseEnum<v1::RmsPropPreset>(
+      "RMSProp preset", preset_name, v1::RmsPropPreset_Parse, "pytorch, tf1");
+  if (!preset.ok()) return preset.status();
+
+  const Eigen::VectorXd initial = game.InitialParameters();
+  const FlatLayout layout(game.players());
+  for (const PlayerSpec& spec : game.players()) {
+    v1::PlayerConfig* player = config.add_players();
+    player->set_name(spec.name);
+    v1::Vector values;
+    EncodeVector(initial, layout, {spec.name}, v1::FLOAT64, values);
+    *player->mutable_tensors() = values.players(0).tensors();
+    v1::OptimizerConfig* opt = player->mutable_optimizer();
+    opt->set_kind(*optimizer);
+    auto lr = options.player_learning_rate.find(spec.name);
+    opt->set_learning_rate(lr == options.player_learning_rate.end()
+                               ? options.learning_rate
+                               : lr->second);
+    opt->set_momentum(options.momentum);
+    opt->set_rmsprop_preset(*preset);
+    auto clip = options.clip_value.find(spec.name);
+    if (clip != options.clip_value.end()) opt->set_clip_value(clip->second);
+  }
+
+  v1::AlgorithmConfig* a = config.mutable_algorithm();
+  a->set_kind(*algorithm);
+  if (options.gamma) a->set_gamma(*options.gamma);
+  if (options.lambda) a->set_lambda0(*options.lambda);
+  a->set_sga_no_alignment(!options.sga_alignment);
+  for (const auto& [player, steps] : options.altgd_order) {
+    v1::AltGdStage* stage = a->add_altgd_order();
+    stage->set_player(player);
+    stage->set_steps(steps);
+  }
+  a->set_extragradient_frozen_moments(options.extragradient_frozen_moments);
+  a->set_lookahead_k(options.lookahead_k);
+  a->set_lookahead_alpha(options.lookahead_alpha);
+  a->set_estimator(*estimator);
+  a->set_clip_global_norm(options.clip_global_norm);
+
+  config.set_workers_per_round(options.workers);
+  config.set_quorum(options.quorum);
+  config.set_phase_deadline_seconds(options.phase_deadline_seconds);
+  config.set_samples_per_worker(options.samples_per_worker);
+  config.set_max_steps(options.max_steps);
+  config.set_seed(options.seed);
+  config.set_invalid_sample_policy(options.drop_invalid_samples ? v1::DROP
+                                                                : v1::REJECT);
+  return config;
+}
+
+}  // namespace gameopt

@@ -1,0 +1,60 @@
+// Builds a CreateSession config from a Game and command-line style options.
+#ifndef GAMEOPT_CLIENT_WORKER_SESSION_BUILDER_H_
+#define GAMEOPT_CLIENT_WORKER_SESSION_BUILDER_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/games/game.h"
+#include "gameopt/v1/gameopt.pb.h"
+
+namespace gameopt {
+
+// Names as on gameopt_client's command line; see proto/gameopt/v1 for the
+// meaning of each field.
+struct SessionOptions {
+  std::string name;
+  std::string algorithm = "simgd";  // simgd altgd conopt sga extragradient
+                                    // optimistic
+  std::string optimizer = "sgd";    // sgd momentum nesterov rmsprop adam
+  std::string rmsprop_preset = "pytorch";  // or "tf1"
+  std::string estimator = "pooled";        // local pooled unbiased
+  double learning_rate = 0.01;
+  std::map<std::string, double> player_learning_rate;  // overrides
+  double momentum = 0.9;
+  std::optional<double> gamma;   // conopt; server default 1
+  std::optional<double> lambda;  // sga; server default 1
+  bool sga_alignment = true;
+  // altgd: e.g. {{"discriminator", 5}, {"generator", 1}}.
+  std::vector<std::pair<std::string, int>> altgd_order;
+  bool extragradient_frozen_moments = false;
+  int lookahead_k = 0;
+  double lookahead_alpha = 0.5;
+  double clip_global_norm = 0.0;
+  std::map<std::string, double> clip_value;  // per player (WGAN)
+  int workers = 1;
+  int quorum = 0;
+  int samples_per_worker = 1;
+  double phase_deadline_seconds = 60.0;
+  int64_t max_steps = 0;
+  uint64_t seed = 0;
+  bool float64 = true;
+  bool drop_invalid_samples = false;
+};
+
+// InvalidArgument on unknown names (the message lists the known ones).
+absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
+    const Game& game, const SessionOptions& options);
+
+// "discriminator:5,generator:1" -> stages.
+absl::StatusOr<std::vector<std::pair<std::string, int>>> ParseAltGdOrder(
+    const std::string& text);
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_CLIENT_WORKER_SESSION_BUILDER_H_

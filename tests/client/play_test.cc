@@ -1,0 +1,190 @@
+// The reference client through a real server on loopback: the paper's
+// points about the sample games, and the worker library's error handling.
+#include "client/play.h"
+
+#include <cmath>
+#include <thread>
+
+#include "client/plots.h"
+#include "client/worker/worker.h"
+#include "gtest/gtest.h"
+#include "server/service/config_convert.h"
+#include "server/service/server.h"
+
+namespace gameopt {
+namespace {
+
+// A GameOptServer on 127.0.0.1:<free port> for one test.
+class PlayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    GameOptServerOptions options;
+    options.address = "127.0.0.1:0";
+    options.log = nullptr;
+    server_ = std::make_unique<GameOptServer>(options);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  PlayConfig Config(const std::string& game, const std::string& algorithm,
+                    int64_t steps) {
+    PlayConfig config;
+    config.game = game;
+    config.session.algorithm = algorithm;
+    config.session.learning_rate = 0.2;
+    config.steps = steps;
+    config.server = server_->address();
+    config.live = false;
+    return config;
+  }
+
+  double Final(const PlayConfig& config, const std::string& metric) {
+    absl::StatusOr<PlayResult> result = Play(config);
+    EXPECT_TRUE(result.ok()) << result.status();
+    if (!result.ok()) return std::nan("");
+    EXPECT_EQ(result->steps, config.steps);
+    for (const auto& [name, value] : result->final_metrics) {
+      if (name == metric) return value;
+    }
+    ADD_FAILURE() << "no metric " << metric;
+    return std::nan("");
+  }
+
+  std::unique_ptr<GameOptServer> server_;
+};
+
+TEST_F(PlayTest, BilinearSimGdDivergesAndConOptConverges) {
+  const double start = std::sqrt(2.0);
+  EXPECT_GT(Final(Config("bilinear", "simgd", 300), "distance"), 10 * start);
+  PlayConfig conopt = Config("bilinear", "conopt", 300);
+  conopt.session.gamma = 1.0;
+  conopt.session.workers = 2;
+  EXPECT_LT(Final(conopt, "distance"), 1e-6);
+}
+
+// DESIGN section 7 / the issue: start (1, 1), h = 0.2, 500 steps.
+TEST_F(PlayTest, DiracGanUnregularizedSimGdAndAltGdDoNotConverge) {
+  for (const char* variant : {"gan", "wgan"}) {
+    for (const char* algorithm : {"simgd", "altgd"}) {
+      SCOPED_TRACE(std::string(variant) + " " + algorithm);
+      PlayConfig config = Config("dirac", algorithm, 500);
+      config.game_options.dirac.variant = *ParseDiracVariant(variant);
+      if (std::string(variant) == "wgan") {
+        config.session.clip_value["discriminator"] = 1.0;
+      }
+      EXPECT_GT(Final(config, "distance"), 0.5);
+    }
+  }
+}
+
+TEST_F(PlayTest, DiracGanConOptAndR1PenaltyConverge) {
+  PlayConfig conopt = Config("dirac", "conopt", 500);
+  conopt.session.gamma = 1.0;
+  EXPECT_LT(Final(conopt, "distance"), 1e-3);
+  PlayConfig r1 = Config("dirac", "simgd", 500);
+  r1.game_options.dirac.variant = DiracVariant::kR1;
+  r1.game_options.dirac.penalty_weight = 0.3;
+  EXPECT_LT(Final(r1, "distance"), 1e-3);
+}
+
+TEST_F(PlayTest, DiracGanConOptWithTooLargeGammaDoesNotConverge) {
+  // gamma is a knob: at gamma = 2 the SimGD-based consensus step with
+  // h = 0.2 no longer converges (it ends several units away).
+  PlayConfig conopt = Config("dirac", "conopt", 500);
+  conopt.session.gamma = 2.0;
+  EXPECT_GT(Final(conopt, "distance"), 1e-3);
+}
+
+TEST_F(PlayTest, EveryAlgorithmPlaysTheQuadraticGameWithTwoWorkers) {
+  for (const char* algorithm :
+       {"simgd", "altgd", "conopt", "sga", "extragradient", "optimistic"}) {
+    SCOPED_TRACE(algorithm);
+    PlayConfig config = Config("quadratic", algorithm, 400);
+    config.session.learning_rate = 0.1;
+    config.session.workers = 2;
+    config.session.lookahead_k = std::string(algorithm) == "simgd" ? 5 : 0;
+    EXPECT_LT(Final(config, "distance"), 1e-3);
+  }
+}
+
+TEST_F(PlayTest, ResultsFolderHoldsCsvAndPlots) {
+  PlayConfig config = Config("bilinear", "conopt", 50);
+  config.out_dir = ::testing::TempDir() + "/gameopt_play_test";
+  absl::StatusOr<PlayResult> result = Play(config);
+  ASSERT_TRUE(result.ok()) << result.status();
+  std::vector<std::string> expected = {config.out_dir + "/metrics.csv"};
+  if (config.plots && GnuplotAvailable()) {
+    expected.push_back(config.out_dir + "/metrics.png");
+    expected.push_back(config.out_dir + "/trajectory.png");
+  }
+  EXPECT_EQ(result->files, expected);
+}
+
+TEST_F(PlayTest, WorkerReportsProgressAndEndsOnDone) {
+  PlayConfig config = Config("bilinear", "simgd", 5);
+  auto game = *MakeGame("bilinear", config.game_options);
+  v1::CreateSessionRequest create;
+  SessionOptions options;
+  options.max_steps = 5;
+  *create.mutable_config() = *BuildSessionConfig(*game, options);
+  v1::CreateSessionResponse created;
+  grpc::ClientContext context;
+  auto stub = v1::GameOptimizer::NewStub(MakeChannel(server_->address()));
+  ASSERT_TRUE(stub->CreateSession(&context, create, &created).ok());
+
+  std::vector<int64_t> steps;
+  WorkerOptions worker_options;
+  worker_options.on_progress = [&steps](const WorkerProgress& p) {
+    steps.push_back(p.kind == v1::DONE ? -1 : p.step);
+  };
+  Worker worker(MakeChannel(server_->address()), created.session_id(),
+                game.get(), worker_options);
+  ASSERT_TRUE(worker.Run().ok());
+  EXPECT_EQ(steps, (std::vector<int64_t>{0, 1, 2, 3, 4, -1}));
+}
+
+TEST_F(PlayTest, WorkerFailsClearlyOnAnUnknownSession) {
+  auto game = *MakeGame("bilinear", GameOptions());
+  Worker worker(MakeChannel(server_->address()), "no-such-session",
+                game.get());
+  const absl::Status status = worker.Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(status.message().find("no-such-session"), std::string::npos);
+}
+
+TEST_F(PlayTest, WorkerRetriesWhileTheServerIsUnavailable) {
+  // Free a port, start the worker against it, bring a server up there
+  // later: the worker backs off on UNAVAILABLE and then plays.
+  const std::string address = server_->address();
+  server_->Shutdown();
+  auto game = *MakeGame("bilinear", GameOptions());
+  WorkerOptions options;
+  options.initial_backoff = absl::Milliseconds(50);
+  options.max_retries = 100;
+  absl::Status status = absl::UnknownError("not run");
+  std::thread worker_thread([&] {
+    Worker worker(MakeChannel(address), "s1", game.get(), options);
+    status = worker.Run();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  GameOptServerOptions server_options;
+  server_options.address = address;
+  server_options.log = nullptr;
+  GameOptServer restarted(server_options);
+  // The session exists before the port opens, so the worker's first
+  // successful call finds it.
+  SessionOptions session;
+  session.max_steps = 3;
+  absl::StatusOr<SessionConfig> config =
+      SessionConfigFromProto(*BuildSessionConfig(*game, session));
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto created = restarted.registry().Create(*config);
+  ASSERT_TRUE(created.ok());
+  ASSERT_EQ((*created)->id(), "s1");
+  ASSERT_TRUE(restarted.Start().ok());
+  worker_thread.join();
+  EXPECT_TRUE(status.ok()) << status;
+  restarted.Shutdown();
+}
+
+}  // namespace
+}  // namespace gameopt
