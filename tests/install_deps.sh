@@ -12,6 +12,9 @@ packages=(
   grpc-proto
   gnuplot-nox
   python3 python3-grpcio python3-protobuf python3-numpy
+  # Python and Node.js workers (client/python, client/node, tests/python).
+  python3-torch python3-matplotlib python3-venv python3-pip
+  python3-setuptools python3-wheel python3-pytest nodejs
 )
 
 missing=()
@@ -20,7 +23,13 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Debian's nodejs comes without npm (NodeSource's bundles it): add Debian's
+# npm package only where no npm answers, since the two conflict.
+if ! command -v npm >/dev/null 2>&1 &&
+   ! dpkg-query -W -f='${Status}' npm 2>/dev/null | grep -q 'ok installed'; then
+  missing+=(npm)
+fi
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 
 echo "Installing: ${missing[*]}"
 sudo=""

@@ -1,0 +1,34 @@
+"""gameopt: Python workers and session management for the gameopt service.
+
+    import gameopt
+    with gameopt.Client("127.0.0.1:50051") as client:
+        game = gameopt.BilinearGame()
+        config = gameopt.build_session_config(
+            game, algorithm="conopt", gamma=1.0, learning_rate=0.2,
+            max_steps=100)
+        session_id = client.create_session(config)
+        gameopt.Worker("127.0.0.1:50051", session_id, game).run()
+        x = client.get_parameters(session_id, game.players()).flat
+
+gameopt.torch (imported separately) wraps PyTorch modules as players.
+"""
+
+from gameopt._stubs import pb, pb_grpc
+from gameopt.games import BilinearGame, DiracGan, Game, QuadraticGame
+from gameopt.local_server import LocalServer
+from gameopt.sampling import RandomStream, slot_seed
+from gameopt.session import Client, Parameters, SessionOptions, \
+    build_session_config, make_channel
+from gameopt.tensors import FlatLayout, LayoutError, PlayerSpec, TensorSpec, \
+    decode_vector, encode_vector
+from gameopt.worker import Worker, WorkerProgress, WorkerStopped
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "pb", "pb_grpc", "BilinearGame", "DiracGan", "Game", "QuadraticGame",
+    "LocalServer", "RandomStream", "slot_seed", "Client", "Parameters",
+    "SessionOptions", "build_session_config", "make_channel", "FlatLayout",
+    "LayoutError", "PlayerSpec", "TensorSpec", "decode_vector",
+    "encode_vector", "Worker", "WorkerProgress", "WorkerStopped",
+]

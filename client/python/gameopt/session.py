@@ -1,0 +1,223 @@
+"""Sessions: building a SessionConfig and the session management RPCs.
+
+SessionOptions mirrors client/worker/session_builder.h (the names of
+gameopt_client's flags); build_session_config() produces the same
+SessionConfig as the C++ BuildSessionConfig for the same game and options.
+"""
+
+import dataclasses
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import grpc
+import numpy as np
+
+from gameopt._stubs import pb, pb_grpc
+from gameopt.tensors import FlatLayout, PlayerSpec, decode_vector, \
+    encode_vector
+
+_ALGORITHMS = ("simgd", "altgd", "conopt", "sga", "extragradient",
+               "optimistic")
+_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+_ESTIMATORS = ("local", "pooled", "unbiased")
+_PRESETS = {"pytorch": pb.PYTORCH, "tf1": pb.TENSORFLOW1,
+            "tensorflow1": pb.TENSORFLOW1}
+
+
+@dataclasses.dataclass
+class SessionOptions:
+    """See proto/gameopt/v1/gameopt.proto for the meaning of each field."""
+    name: str = ""
+    algorithm: str = "simgd"   # simgd altgd conopt sga extragradient optimistic
+    optimizer: str = "sgd"     # sgd momentum nesterov rmsprop adam
+    rmsprop_preset: str = "pytorch"  # or "tf1"
+    estimator: str = "pooled"  # local pooled unbiased
+    learning_rate: float = 0.01
+    player_learning_rate: Dict[str, float] = dataclasses.field(
+        default_factory=dict)  # overrides per player
+    momentum: float = 0.9
+    gamma: Optional[float] = None    # conopt; server default 1
+    lambda0: Optional[float] = None  # sga; server default 1
+    sga_alignment: bool = True
+    # altgd: e.g. [("discriminator", 5), ("generator", 1)].
+    altgd_order: List[Tuple[str, int]] = dataclasses.field(
+        default_factory=list)
+    extragradient_frozen_moments: bool = False
+    lookahead_k: int = 0
+    lookahead_alpha: float = 0.5
+    clip_global_norm: float = 0.0
+    clip_value: Dict[str, float] = dataclasses.field(
+        default_factory=dict)  # per player (WGAN)
+    workers: int = 1
+    quorum: int = 0
+    samples_per_worker: int = 1
+    phase_deadline_seconds: float = 60.0
+    max_steps: int = 0
+    seed: int = 0
+    float64: bool = True
+    drop_invalid_samples: bool = False
+
+
+def _enum(what: str, name: str, known: Sequence[str], value_of) -> int:
+    if name.lower() not in known:
+        raise ValueError(f"unknown {what} '{name}'; expected one of: "
+                         f"{', '.join(known)}")
+    return value_of(name.lower())
+
+
+def build_session_config(players, initial=None,
+                         options: Optional[SessionOptions] = None,
+                         **overrides) -> "pb.SessionConfig":
+    """The SessionConfig of a game: `players` is a Game (its players(),
+    initial_parameters() and name are used) or a sequence of PlayerSpec starting at
+    `initial` (a flat vector in the players' layout, or player -> tensor ->
+    array). Keyword overrides replace fields of `options`. ValueError on
+    unknown algorithm, optimizer, estimator or preset names."""
+    options = dataclasses.replace(options or SessionOptions(), **overrides)
+    default_name = "gameopt"
+    if hasattr(players, "players"):  # a Game
+        game = players
+        players = game.players()
+        default_name = getattr(game, "name", default_name)
+        if initial is None:
+            initial = game.initial_parameters()
+    if initial is None:
+        raise ValueError("build_session_config needs initial values")
+    layout = FlatLayout(players)
+    if isinstance(initial, Mapping):
+        initial = layout.join(initial)
+    initial = np.asarray(initial, dtype=np.float64).reshape(-1)
+    if initial.size != layout.dimension:
+        raise ValueError(f"initial values: {initial.size} numbers for a "
+                         f"game of dimension {layout.dimension}")
+    algorithm = _enum("algorithm", options.algorithm, _ALGORITHMS,
+                      lambda n: pb.Algorithm.Value(n.upper()))
+    optimizer = _enum("optimizer", options.optimizer, _OPTIMIZERS,
+                      lambda n: pb.Optimizer.Value(n.upper()))
+    estimator = _enum("estimator", options.estimator, _ESTIMATORS,
+                      lambda n: pb.Estimator.Value(n.upper()))
+    preset = _enum("RMSProp preset", options.rmsprop_preset, ("pytorch", "tf1",
+                   "tensorflow1"), _PRESETS.__getitem__)
+
+    config = pb.SessionConfig(
+        name=options.name or default_name,
+        dtype=pb.FLOAT64 if options.float64 else pb.FLOAT32)
+    values = encode_vector(initial, layout, None, pb.FLOAT64)
+    for spec, tensors in zip(players, values.players):
+        player = config.players.add(name=spec.name)
+        player.tensors.extend(tensors.tensors)
+        opt = player.optimizer
+        opt.kind = optimizer
+        opt.learning_rate = options.player_learning_rate.get(
+            spec.name, options.learning_rate)
+        opt.momentum = options.momentum
+        opt.rmsprop_preset = preset
+        if spec.name in options.clip_value:
+            opt.clip_value = options.clip_value[spec.name]
+
+    a = config.algorithm
+    a.kind = algorithm
+    if options.gamma is not None:
+        a.gamma = options.gamma
+    if options.lambda0 is not None:
+        a.lambda0 = options.lambda0
+    a.sga_no_alignment = not options.sga_alignment
+    for player, steps in options.altgd_order:
+        a.altgd_order.add(player=player, steps=steps)
+    a.extragradient_frozen_moments = options.extragradient_frozen_moments
+    a.lookahead_k = options.lookahead_k
+    a.lookahead_alpha = options.lookahead_alpha
+    a.estimator = estimator
+    a.clip_global_norm = options.clip_global_norm
+
+    config.workers_per_round = options.workers
+    config.quorum = options.quorum
+    config.phase_deadline_seconds = options.phase_deadline_seconds
+    config.samples_per_worker = options.samples_per_worker
+    config.max_steps = options.max_steps
+    config.seed = options.seed
+    config.invalid_sample_policy = (pb.DROP if options.drop_invalid_samples
+                                    else pb.REJECT)
+    return config
+
+
+def make_channel(address: str, max_message_mb: int = 1024) -> grpc.Channel:
+    """An insecure channel with gRPC's 4 MiB message limits raised."""
+    limit = min(max_message_mb, 2047) * 1024 * 1024
+    return grpc.insecure_channel(address, options=[
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+    ])
+
+
+@dataclasses.dataclass
+class Parameters:
+    step: int
+    params_version: int
+    vector: "pb.Vector"
+    flat: Optional[np.ndarray] = None  # when the players were given
+
+    def tensors(self) -> Dict[str, Dict[str, np.ndarray]]:
+        """player -> tensor -> float64 array of the tensor's shape."""
+        out = {}
+        for player in self.vector.players:
+            out[player.player] = {}
+            for tensor in player.tensors:
+                wire = "<f8" if tensor.dtype == pb.FLOAT64 else "<f4"
+                out[player.player][tensor.name] = np.frombuffer(
+                    tensor.data, dtype=wire).astype(np.float64).reshape(
+                        tuple(tensor.shape))
+        return out
+
+
+class Client:
+    """Session management over one channel. Methods raise grpc.RpcError with
+    the server's status (see the codes in gameopt.proto)."""
+
+    def __init__(self, address_or_channel, max_message_mb: int = 1024,
+                 timeout: float = 60.0):
+        if isinstance(address_or_channel, str):
+            self.channel = make_channel(address_or_channel, max_message_mb)
+            self._owned = True
+        else:
+            self.channel, self._owned = address_or_channel, False
+        self.stub = pb_grpc.GameOptimizerStub(self.channel)
+        self.timeout = timeout
+
+    def create_session(self, config: "pb.SessionConfig") -> str:
+        request = pb.CreateSessionRequest(config=config)
+        return self.stub.CreateSession(request,
+                                       timeout=self.timeout).session_id
+
+    def get_session(self, session_id: str) -> "pb.SessionStatus":
+        return self.stub.GetSession(
+            pb.GetSessionRequest(session_id=session_id), timeout=self.timeout)
+
+    def list_sessions(self) -> List["pb.SessionStatus"]:
+        return list(self.stub.ListSessions(pb.ListSessionsRequest(),
+                                           timeout=self.timeout).sessions)
+
+    def delete_session(self, session_id: str) -> None:
+        self.stub.DeleteSession(pb.DeleteSessionRequest(session_id=session_id),
+                                timeout=self.timeout)
+
+    def get_parameters(self, session_id: str,
+                       players: Optional[Sequence[PlayerSpec]] = None
+                       ) -> Parameters:
+        """x now; with `players`, also as a flat vector in their layout."""
+        response = self.stub.GetParameters(
+            pb.GetParametersRequest(session_id=session_id),
+            timeout=self.timeout)
+        flat = (decode_vector(response.params, FlatLayout(players))
+                if players is not None else None)
+        return Parameters(response.step, response.params_version,
+                          response.params, flat)
+
+    def close(self):
+        if self._owned:
+            self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,176 @@
+"""Worker: joins a session and answers its tasks with a Game until DONE.
+
+The loop and its failure handling mirror client/worker/worker.h:
+
+    worker = Worker("127.0.0.1:50051", session_id, game)
+    worker.run()        # returns when the session is DONE
+
+- GRADIENT: game.draw_minibatches(num_samples, seed), then
+  game.gradient(x, k) for each sample k, sent for the task's players.
+- PRODUCTS: game.vjp(x, w_k, k) and/or game.jvp(x, w_k, k) per probe w_k
+  (probe k belongs to sample k of the step's gradient phase).
+- UNAVAILABLE, ABORTED and DEADLINE_EXCEEDED are retried with exponential
+  backoff, resubmitting the same round (the server applies it once).
+  FAILED_PRECONDITION (the round closed without us) rejoins with our worker
+  id for the current task. Anything else raises the grpc.RpcError.
+- The worker tells the server which parameter version it holds
+  (known_params_version); tasks carry parameters only when they changed.
+"""
+
+import dataclasses
+import threading
+import time
+from typing import Callable, Optional
+
+import grpc
+import numpy as np
+
+from gameopt._stubs import pb, pb_grpc
+from gameopt.games import Game
+from gameopt.session import make_channel
+from gameopt.tensors import FlatLayout, decode_vector, encode_vector, \
+    vector_dtype
+
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED,
+             grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class WorkerStopped(Exception):
+    """run() ended because stop() was called (CANCELLED in the C++ worker)."""
+
+
+@dataclasses.dataclass
+class WorkerProgress:
+    """What the worker just received (passed to on_progress)."""
+    worker_id: int
+    step: int
+    phase: int
+    kind: int                 # pb.GRADIENT, pb.PRODUCTS or pb.DONE
+    params: np.ndarray        # the task's point (do not modify)
+    gradient: Optional[np.ndarray]  # own sample-0 gradient of the last
+                                    # gradient task, or None
+
+
+class Worker:
+    """Not thread-safe: one Worker (and one Game) per thread or process."""
+
+    def __init__(self, address_or_channel, session_id: str, game: Game,
+                 name: str = "", worker_id: int = 0, max_retries: int = 20,
+                 initial_backoff: float = 0.02, max_backoff: float = 2.0,
+                 call_timeout: float = 1800.0,
+                 on_progress: Optional[Callable[[WorkerProgress], None]] = None,
+                 max_message_mb: int = 1024):
+        if isinstance(address_or_channel, str):
+            address_or_channel = make_channel(address_or_channel,
+                                              max_message_mb)
+        self._stub = pb_grpc.GameOptimizerStub(address_or_channel)
+        self.session_id = session_id
+        self.game = game
+        self.name = name
+        self.max_retries = max_retries
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self.call_timeout = call_timeout
+        self.on_progress = on_progress
+        self._layout = FlatLayout(game.players())
+        self._stop = threading.Event()
+        self.worker_id = worker_id
+        self.tasks_done = 0
+        self.retries = 0  # retried calls, for diagnostics
+        self.rejoins = 0  # rejoins after FAILED_PRECONDITION
+        self.params_version = -1
+        self.params = np.zeros(self._layout.dimension)
+        self._dtype = pb.FLOAT32  # the session's, learned from the params
+        self._gradient = None
+        self._task = None
+
+    def stop(self) -> None:
+        """Makes run() return at the next task boundary. Thread-safe."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Joins and plays until the session is DONE. Raises grpc.RpcError on
+        a non-retryable error (or retries exhausted), WorkerStopped after
+        stop(), gameopt.tensors.LayoutError if the server's tensors do not
+        fit the game."""
+        self._accept(self._call("JoinSession", self._join_request()))
+        while self._task.kind != pb.DONE:
+            if self._stop.is_set():
+                raise WorkerStopped("worker stopped")
+            task, self._task = self._task, None
+            self._accept(self._compute(task))
+            self.tasks_done += 1
+
+    def _join_request(self):
+        return pb.JoinSessionRequest(
+            session_id=self.session_id, worker_id=self.worker_id,
+            worker_name=self.name, known_params_version=self.params_version)
+
+    def _call(self, method: str, request):
+        """One call with retries; rejoins on FAILED_PRECONDITION."""
+        backoff = self.initial_backoff
+        attempt = 0
+        while True:
+            try:
+                return getattr(self._stub, method)(
+                    request, timeout=self.call_timeout)
+            except grpc.RpcError as error:
+                failure = error
+            if (failure.code() == grpc.StatusCode.FAILED_PRECONDITION
+                    and self.worker_id != 0):
+                # The round closed without us: ask for the current task.
+                self.rejoins += 1
+                try:
+                    return self._stub.JoinSession(self._join_request(),
+                                                  timeout=self.call_timeout)
+                except grpc.RpcError as error:
+                    failure = error
+            if (failure.code() not in RETRYABLE or attempt >= self.max_retries
+                    or self._stop.is_set()):
+                raise failure
+            self.retries += 1
+            time.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+            attempt += 1
+
+    def _accept(self, response) -> None:
+        self.worker_id = response.worker_id
+        task = self._task = response.task
+        if task.params_included:
+            decode_vector(task.params, self._layout, self.params)
+            self.params_version = task.params_version
+            self._dtype = vector_dtype(task.params, self._dtype)
+        if self.on_progress is not None:
+            self.on_progress(WorkerProgress(
+                self.worker_id, task.step, task.phase, task.kind, self.params,
+                self._gradient))
+
+    def _compute(self, task):
+        header = dict(session_id=self.session_id, worker_id=self.worker_id,
+                      round=task.round, step=task.step, phase=task.phase,
+                      known_params_version=self.params_version)
+        if task.kind == pb.GRADIENT:
+            self.game.draw_minibatches(task.num_samples, task.seed)
+            request = pb.SubmitGradientRequest(**header)
+            for k in range(task.num_samples):
+                g = np.asarray(self.game.gradient(self.params, k),
+                               dtype=np.float64)
+                request.gradients.append(encode_vector(
+                    g, self._layout, task.players, self._dtype))
+                if k == 0:
+                    self._gradient = g
+            return self._call("SubmitGradient", request)
+        request = pb.SubmitJacobianProductsRequest(**header)
+        for k, probe_message in enumerate(task.probes):
+            probe = decode_vector(probe_message, self._layout)
+            if task.vjp:
+                request.vjp.append(encode_vector(
+                    np.asarray(self.game.vjp(self.params, probe, k),
+                               dtype=np.float64),
+                    self._layout, None, self._dtype))
+            if task.jvp:
+                request.jvp.append(encode_vector(
+                    np.asarray(self.game.jvp(self.params, probe, k),
+                               dtype=np.float64),
+                    self._layout, None, self._dtype))
+        return self._call("SubmitJacobianProducts", request)
