@@ -4,19 +4,44 @@
 //   gameopt_client play --game bilinear --algorithm conopt --gamma 1
 //       --lr 0.2 --workers 2 --steps 500 [--server 127.0.0.1:50051]
 //       [--out results/bilinear-conopt]
+//     One session and its K worker threads. Without --server it starts an
+//     in-process server (--shards N: N of them, sharded).
+//   gameopt_client create --server ADDR [play's flags] [--name NAME]
+//     Creates the session and prints its id on stdout (workers join later).
+//   gameopt_client work --server ADDR (--session ID | --session_name NAME)
+//       --game G [game flags] [--workers K]
+//     K worker threads on an existing session until it is DONE; then prints
+//     a RESULT line with the game's metrics at the final parameters.
+//   gameopt_client sweep [--server ADDR] --gamma 0.1,1,10
+//       --algorithm simgd,conopt [play's flags] [--parallel P]
+//     Every combination of the comma-separated values as parallel sessions
+//     on one server; prints a comparison table (and OUT/sweep.csv).
 //
-// Without --server it starts an in-process server.
+// Sharding: --server A,B,C (one address per shard) shards every player's
+// parameters over the servers (client/worker/sharding.h); session ids are
+// then lists too ("s1,s1,s2").
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "client/play.h"
+#include "client/sweep.h"
+#include "client/worker/sharded_session.h"
+#include "server/service/server.h"
 
 // Game.
 ABSL_FLAG(std::string, game, "bilinear", "bilinear, dirac, quadratic or mog");
@@ -60,7 +85,30 @@ ABSL_FLAG(int64_t, steps, 500, "steps to play");
 ABSL_FLAG(uint64_t, seed, 1, "session seed (minibatch draws)");
 ABSL_FLAG(bool, float32, false, "float32 server state (default float64)");
 // Where and what.
-ABSL_FLAG(std::string, server, "", "host:port; empty starts one in-process");
+ABSL_FLAG(std::string, server, "",
+          "host:port, or host:port,host:port,... one per shard (sharded); "
+          "play and sweep: empty starts in-process servers");
+ABSL_FLAG(int, shards, 1,
+          "play without --server: shard over this many in-process servers");
+ABSL_FLAG(std::string, name, "",
+          "create: the session's name (default: the game's), which `work "
+          "--session_name` finds it by");
+ABSL_FLAG(bool, if_missing, false,
+          "create: when an unfinished session of --name exists already, "
+          "print its id instead of creating another (idempotent jobs)");
+ABSL_FLAG(std::string, session, "",
+          "work: the session id (sharded: the ids, comma-separated, in "
+          "--server's order)");
+ABSL_FLAG(std::string, session_name, "",
+          "work: join the one unfinished session of this name (waits for it "
+          "up to --wait_s)");
+ABSL_FLAG(double, wait_s, 120,
+          "create and work: seconds to wait for the server(s) and the "
+          "session");
+ABSL_FLAG(std::string, worker_name, "",
+          "work: worker name prefix in the server's logs (default: the host "
+          "name)");
+ABSL_FLAG(int, parallel, 0, "sweep: sessions at once (0: all)");
 ABSL_FLAG(int, max_message_mb, 1024, "largest gRPC message, MiB");
 ABSL_FLAG(std::string, out, "", "results folder (default results/GAME-ALGO)");
 ABSL_FLAG(int, metrics_every, 0,
@@ -132,6 +180,7 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
 
   config.steps = absl::GetFlag(FLAGS_steps);
   config.server = absl::GetFlag(FLAGS_server);
+  config.shards = absl::GetFlag(FLAGS_shards);
   config.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   config.out_dir = absl::GetFlag(FLAGS_out);
   if (config.out_dir.empty()) {
@@ -142,7 +191,224 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   config.live = absl::GetFlag(FLAGS_live);
   config.plots = absl::GetFlag(FLAGS_plots);
   config.keep_session = absl::GetFlag(FLAGS_keep_session);
+  config.session.name = absl::GetFlag(FLAGS_name);
   return config;
+}
+
+int Fail(const absl::Status& status, int code = 1) {
+  std::fprintf(stderr, "gameopt_client: %s\n", status.ToString().c_str());
+  return code;
+}
+
+std::vector<std::shared_ptr<grpc::Channel>> Channels(const PlayConfig& config) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (const std::string& address : SplitList(config.server)) {
+    channels.push_back(MakeChannel(address, config.max_message_mb));
+  }
+  return channels;
+}
+
+absl::Duration WaitFlag() {
+  return absl::Seconds(std::max(0.0, absl::GetFlag(FLAGS_wait_s)));
+}
+
+int CreateCommand() {
+  absl::StatusOr<PlayConfig> config = ConfigFromFlags();
+  if (!config.ok()) return Fail(config.status(), 2);
+  if (config->server.empty()) {
+    return Fail(absl::InvalidArgumentError("create needs --server"), 2);
+  }
+  absl::StatusOr<std::unique_ptr<Game>> game =
+      MakeGame(config->game, config->game_options);
+  if (!game.ok()) return Fail(game.status(), 2);
+  SessionOptions options = config->session;
+  options.max_steps = config->steps;
+  absl::StatusOr<v1::SessionConfig> session_config =
+      BuildSessionConfig(**game, options);
+  if (!session_config.ok()) return Fail(session_config.status(), 2);
+  if (absl::GetFlag(FLAGS_if_missing)) {
+    absl::StatusOr<ShardedSession> existing = ShardedSession::OpenByName(
+        Channels(*config), **game, session_config->name(),
+        absl::ZeroDuration());
+    if (existing.ok()) {
+      std::fprintf(stderr, "session %s '%s' exists already on %s\n",
+                   existing->id().c_str(), session_config->name().c_str(),
+                   config->server.c_str());
+      std::printf("%s\n", existing->id().c_str());
+      return 0;
+    }
+  }
+  absl::StatusOr<ShardedSession> session = ShardedSession::Create(
+      Channels(*config), **game, *session_config, WaitFlag());
+  if (!session.ok()) return Fail(session.status());
+  std::fprintf(stderr,
+               "created session %s '%s' (%s, %s, K = %d, %lld steps) on %s\n",
+               session->id().c_str(), session_config->name().c_str(),
+               config->game.c_str(), options.algorithm.c_str(), options.workers,
+               static_cast<long long>(config->steps), config->server.c_str());
+  std::printf("%s\n", session->id().c_str());
+  return 0;
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
+    return "worker";
+  }
+  return name;
+}
+
+int WorkCommand() {
+  absl::StatusOr<PlayConfig> config = ConfigFromFlags();
+  if (!config.ok()) return Fail(config.status(), 2);
+  const std::string ids = absl::GetFlag(FLAGS_session);
+  const std::string name = absl::GetFlag(FLAGS_session_name);
+  if (config->server.empty() || ids.empty() == name.empty()) {
+    return Fail(
+        absl::InvalidArgumentError("work needs --server and one of --session, "
+                                   "--session_name"),
+        2);
+  }
+  absl::StatusOr<std::unique_ptr<Game>> game =
+      MakeGame(config->game, config->game_options);
+  if (!game.ok()) return Fail(game.status(), 2);
+  absl::StatusOr<ShardedSession> session =
+      name.empty()
+          ? ShardedSession::Open(Channels(*config), **game, SplitList(ids))
+          : ShardedSession::OpenByName(Channels(*config), **game, name,
+                                       WaitFlag());
+  if (!session.ok()) return Fail(session.status());
+  const int threads = std::max(1, config->session.workers);
+  std::string prefix = absl::GetFlag(FLAGS_worker_name);
+  if (prefix.empty()) prefix = HostName();
+  std::fprintf(stderr, "%s: %d worker(s) on session %s at %s\n", prefix.c_str(),
+               threads, session->id().c_str(), config->server.c_str());
+  std::vector<absl::Status> statuses(threads);
+  std::vector<std::thread> workers;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < threads; ++i) {
+    workers.emplace_back([&, i] {
+      std::unique_ptr<Game> mine = (*game)->Clone();
+      WorkerOptions options;
+      options.name = absl::StrCat(prefix, "-", i);
+      statuses[i] = session->RunWorker(mine.get(), options);
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  for (const absl::Status& status : statuses) {
+    if (!status.ok()) return Fail(status);
+  }
+  absl::StatusOr<SessionParameters> params = session->GetParameters();
+  if (!params.ok()) return Fail(params.status());
+  std::string line =
+      absl::StrCat("RESULT game=", (*game)->name(), " session=", session->id(),
+                   " worker_threads=", threads, " steps=", params->step);
+  for (const auto& [metric, value] : (*game)->Metrics(params->values)) {
+    absl::StrAppendFormat(&line, " %s=%.6g", metric, value);
+  }
+  absl::StrAppendFormat(&line, " seconds=%.3f", seconds);
+  std::printf("%s\n", line.c_str());
+  return 0;
+}
+
+// Flags whose values are lists themselves, never sweep axes.
+bool Sweepable(const std::string& flag) {
+  static const std::set<std::string> kLists = {
+      "server",       "players", "altgd_order", "session",
+      "session_name", "out",     "name"};
+  if (kLists.count(flag) > 0) return false;
+  absl::CommandLineFlag* found = absl::FindCommandLineFlag(flag);
+  return found != nullptr && !found->IsOfType<bool>();
+}
+
+// Takes "--flag=a,b" and "--flag a,b" of sweepable flags out of `args`.
+std::vector<SweepAxis> ExtractAxes(std::vector<char*>& args) {
+  std::vector<SweepAxis> axes;
+  std::vector<char*> kept;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string arg = args[i];
+    std::string flag, value;
+    bool pair = false;
+    if (absl::StartsWith(arg, "--") && arg.size() > 2) {
+      const size_t eq = arg.find('=');
+      flag =
+          arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      if (eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+      } else if (i + 1 < args.size()) {
+        value = args[i + 1];
+        pair = true;
+      }
+    }
+    if (!flag.empty() && absl::StrContains(value, ',') && Sweepable(flag)) {
+      axes.push_back({flag, SplitList(value)});
+      if (pair) ++i;
+      continue;
+    }
+    kept.push_back(args[i]);
+  }
+  args = kept;
+  return axes;
+}
+
+int SweepCommand(const std::vector<SweepAxis>& axes) {
+  std::vector<SweepPoint> points;
+  for (const SweepLabels& labels : ExpandGrid(axes)) {
+    for (const auto& [flag, value] : labels) {
+      std::string error;
+      if (!absl::FindCommandLineFlag(flag)->ParseFrom(value, &error)) {
+        return Fail(absl::InvalidArgumentError(
+                        absl::StrCat("--", flag, "=", value, ": ", error)),
+                    2);
+      }
+    }
+    absl::StatusOr<PlayConfig> config = ConfigFromFlags();
+    if (!config.ok()) return Fail(config.status(), 2);
+    points.push_back({labels, *config});
+  }
+  PlayConfig& first = points[0].config;
+  // One server for every session: the given one(s), or one in this process.
+  std::unique_ptr<GameOptServer> local;
+  std::string server = first.server;
+  if (server.empty()) {
+    GameOptServerOptions options;
+    options.address = "127.0.0.1:0";
+    options.max_message_mb = first.max_message_mb;
+    options.log = nullptr;
+    local = std::make_unique<GameOptServer>(options);
+    if (absl::Status status = local->Start(); !status.ok()) {
+      return Fail(status);
+    }
+    server = local->address();
+  }
+  std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) out = absl::StrCat("results/sweep-", first.game);
+  for (SweepPoint& point : points) {
+    point.config.server = server;
+    point.config.shards = 1;
+    point.config.live = false;
+    point.config.out_dir = absl::StrCat(out, "/", LabelSlug(point.labels));
+  }
+  std::fprintf(stderr, "sweep: %zu sessions on %s, %d at once\n", points.size(),
+               server.c_str(),
+               absl::GetFlag(FLAGS_parallel) > 0
+                   ? std::min<int>(absl::GetFlag(FLAGS_parallel), points.size())
+                   : static_cast<int>(points.size()));
+  const std::vector<SweepRun> runs =
+      RunSweep(points, absl::GetFlag(FLAGS_parallel));
+  if (local) local->Shutdown();
+  std::printf("%s", SweepTable(runs).c_str());
+  const std::string csv = absl::StrCat(out, "/sweep.csv");
+  if (absl::Status status = WriteSweepCsv(runs, csv); status.ok()) {
+    std::printf("wrote %s\n", csv.c_str());
+  } else {
+    std::fprintf(stderr, "gameopt_client: %s\n", status.ToString().c_str());
+  }
+  for (const SweepRun& run : runs) {
+    if (!run.result.ok()) return 1;
+  }
+  return 0;
 }
 
 int PlayCommand() {
@@ -170,13 +436,29 @@ int PlayCommand() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "gameopt_client play --game G --algorithm A [--workers K] [--steps N] "
-      "[--server HOST:PORT] [hyper-parameters]\n  Games: bilinear, dirac, "
-      "quadratic, mog. Algorithms: simgd, altgd, conopt, sga, extragradient, "
-      "optimistic (--lookahead K wraps any). See --help for every flag.");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+      "gameopt_client COMMAND [flags]\n"
+      "  play   --game G --algorithm A [--workers K] [--steps N] "
+      "[--server HOST:PORT[,HOST:PORT...]] [hyper-parameters]\n"
+      "  create --server ADDR [play's flags] [--name NAME]: prints the "
+      "session id\n"
+      "  work   --server ADDR (--session ID | --session_name NAME) --game G "
+      "[--workers K]\n"
+      "  sweep  [--server ADDR] --FLAG V1,V2,... [--FLAG ...] [play's flags] "
+      "[--parallel P]\n"
+      "  Games: bilinear, dirac, quadratic, mog. Algorithms: simgd, altgd, "
+      "conopt, sga, extragradient, optimistic (--lookahead K wraps any). "
+      "See --help for every flag.");
+  std::vector<char*> raw(argv, argv + argc);
+  const std::string first = argc > 1 ? argv[1] : "";
+  std::vector<gameopt::SweepAxis> axes;
+  if (first == "sweep") axes = gameopt::ExtractAxes(raw);
+  std::vector<char*> args =
+      absl::ParseCommandLine(static_cast<int>(raw.size()), raw.data());
   const std::string command = args.size() > 1 ? args[1] : "";
   if (command == "play") return gameopt::PlayCommand();
+  if (command == "create") return gameopt::CreateCommand();
+  if (command == "work") return gameopt::WorkCommand();
+  if (command == "sweep") return gameopt::SweepCommand(axes);
   std::fprintf(stderr, "usage: %s\n",
                std::string(absl::ProgramUsageMessage()).c_str());
   return 2;

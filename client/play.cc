@@ -13,16 +13,12 @@
 #include "client/games/mog_gan.h"
 #include "client/plots.h"
 #include "client/recorder.h"
+#include "client/worker/sharded_session.h"
 #include "client/worker/worker.h"
 #include "server/service/server.h"
 
 namespace gameopt {
 namespace {
-
-absl::Status FromGrpc(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
 
 // "step 120/500 | grad x 1.2e-01 y 3.4e-01 | distance 0.12 | 850 steps/s |
 // ETA 0.4 s", redrawn in place.
@@ -52,38 +48,42 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
   PlayResult result;
   result.game_name = (*game)->name();
 
-  // The server: given, or in this process.
-  std::unique_ptr<GameOptServer> local;
-  std::shared_ptr<grpc::Channel> channel;
+  // The servers: given, or in this process (one per shard).
+  std::vector<std::unique_ptr<GameOptServer>> local;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
   if (config.server.empty()) {
-    GameOptServerOptions options;
-    options.address = "127.0.0.1:0";
-    options.max_message_mb = config.max_message_mb;
-    options.log = nullptr;
-    local = std::make_unique<GameOptServer>(options);
-    absl::Status started = local->Start();
-    if (!started.ok()) return started;
-    channel = local->InProcessChannel();
+    for (int s = 0; s < std::max(1, config.shards); ++s) {
+      GameOptServerOptions options;
+      options.address = "127.0.0.1:0";
+      options.max_message_mb = config.max_message_mb;
+      options.log = nullptr;
+      local.push_back(std::make_unique<GameOptServer>(options));
+      absl::Status started = local.back()->Start();
+      if (!started.ok()) return started;
+      channels.push_back(local.back()->InProcessChannel());
+    }
   } else {
-    channel = MakeChannel(config.server, config.max_message_mb);
+    for (const std::string& address : SplitList(config.server)) {
+      channels.push_back(MakeChannel(address, config.max_message_mb));
+    }
+    if (config.shards > 1 &&
+        static_cast<int>(channels.size()) != config.shards) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--shards=", config.shards, " but ", channels.size(),
+                       " server address(es): give one address per shard"));
+    }
   }
-  auto stub = v1::GameOptimizer::NewStub(channel);
 
   SessionOptions session_options = config.session;
   session_options.max_steps = config.steps;
   absl::StatusOr<v1::SessionConfig> session_config =
       BuildSessionConfig(**game, session_options);
   if (!session_config.ok()) return session_config.status();
-  v1::CreateSessionRequest create;
-  *create.mutable_config() = *session_config;
-  v1::CreateSessionResponse created;
-  {
-    grpc::ClientContext context;
-    absl::Status status =
-        FromGrpc(stub->CreateSession(&context, create, &created));
-    if (!status.ok()) return status;
-  }
-  result.session_id = created.session_id();
+  absl::StatusOr<ShardedSession> session =
+      ShardedSession::Create(channels, **game, *session_config);
+  if (!session.ok()) return session.status();
+  result.session_id = session->id();
+  result.shards = session->num_shards();
 
   // K workers, each with its own game; the first one feeds the recorder.
   Recorder recorder(**game, config.metrics_every);
@@ -106,8 +106,7 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
           }
         };
       }
-      Worker worker(channel, result.session_id, mine.get(), options);
-      statuses[i] = worker.Run();
+      statuses[i] = session->RunWorker(mine.get(), options);
       absl::MutexLock lock(&mu);
       if (--running == 0) finished = absl::Now();
     });
@@ -130,35 +129,19 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
     if (!status.ok()) return status;
   }
 
-  // Final parameters from the server.
-  v1::GetParametersRequest get;
-  get.set_session_id(result.session_id);
-  v1::GetParametersResponse params;
-  {
-    grpc::ClientContext context;
-    absl::Status status = FromGrpc(stub->GetParameters(&context, get, &params));
-    if (!status.ok()) return status;
-  }
-  const FlatLayout layout((*game)->players());
-  result.final_params = Eigen::VectorXd::Zero(layout.dimension());
-  absl::Status decoded =
-      DecodeVector(params.params(), layout, result.final_params);
-  if (!decoded.ok()) return decoded;
-  result.steps = params.step();
+  // Final parameters from the server(s).
+  absl::StatusOr<SessionParameters> params = session->GetParameters();
+  if (!params.ok()) return params.status();
+  result.final_params = std::move(params->values);
+  result.steps = params->step;
   recorder.Finish(result.steps, result.final_params);
   const std::vector<std::string> columns = recorder.columns();
   for (size_t i = 1; i < columns.size(); ++i) {
     result.final_metrics.emplace_back(columns[i], recorder.Latest(columns[i]));
   }
 
-  if (!config.keep_session) {
-    v1::DeleteSessionRequest del;
-    del.set_session_id(result.session_id);
-    v1::DeleteSessionResponse deleted;
-    grpc::ClientContext context;
-    stub->DeleteSession(&context, del, &deleted);
-  }
-  if (local) local->Shutdown();
+  if (!config.keep_session) session->Delete().IgnoreError();
+  for (std::unique_ptr<GameOptServer>& server : local) server->Shutdown();
 
   if (!config.out_dir.empty()) {
     std::error_code error;
@@ -204,6 +187,7 @@ std::string ResultLine(const PlayConfig& config, const PlayResult& result) {
       "RESULT game=", result.game_name, " algorithm=", config.session.algorithm,
       " optimizer=", config.session.optimizer, " workers=",
       config.session.workers, " steps=", result.steps);
+  if (result.shards > 1) absl::StrAppend(&line, " shards=", result.shards);
   for (const auto& [name, value] : result.final_metrics) {
     absl::StrAppendFormat(&line, " %s=%.6g", name, value);
   }

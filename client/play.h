@@ -20,7 +20,11 @@ struct PlayConfig {
   GameOptions game_options;
   SessionOptions session;   // workers, algorithm, optimizer, ...
   int64_t steps = 500;      // the session's max_steps
-  std::string server;       // host:port; empty = an in-process server
+  // host:port, or a comma-separated list of S > 1 host:port, one per shard:
+  // the experiment is then sharded over them (client/worker/sharding.h).
+  // Empty = `shards` in-process servers.
+  std::string server;
+  int shards = 1;
   int max_message_mb = 1024;
   std::string out_dir;      // results folder; empty = none written
   int metrics_every = 1;    // record metrics every this many steps
@@ -30,7 +34,8 @@ struct PlayConfig {
 };
 
 struct PlayResult {
-  std::string session_id;
+  std::string session_id;  // sharded: the shards' ids joined by ','
+  int shards = 1;
   std::string game_name;
   int64_t steps = 0;
   double seconds = 0.0;

@@ -1,9 +1,13 @@
 // gameopt_server: hosts gameopt.v1.GameOptimizer until SIGINT or SIGTERM.
 //
 //   gameopt_server --address=0.0.0.0:50051 --max_message_mb=1024 [--quiet]
+//       [--health_address=0.0.0.0:50052]
 //
 // Prints "gameopt_server listening on HOST:PORT" on stdout once serving
-// (scripts wait for it; --address=127.0.0.1:0 picks a free port). A signal
+// (scripts wait for it; --address=127.0.0.1:0 picks a free port), then, with
+// --health_address, "gameopt_server health checks on HOST:PORT": a second
+// plaintext port that serves only grpc.health.v1 (for container and
+// Kubernetes probes; gameopt_health_check queries it). A signal
 // shuts down gracefully: waiting workers are answered UNAVAILABLE and the
 // process exits 0 within about a second.
 #include <signal.h>
@@ -28,6 +32,10 @@ ABSL_FLAG(int64_t, max_message_mb, 1024,
           "largest request or response in MiB (capped at 2047); larger "
           "requests fail RESOURCE_EXHAUSTED");
 ABSL_FLAG(bool, quiet, false, "do not log session and worker events");
+ABSL_FLAG(std::string, health_address, "",
+          "host:port of a second plaintext listener serving only "
+          "grpc.health.v1 (empty = none; health is always served on "
+          "--address too)");
 
 namespace {
 
@@ -76,6 +84,7 @@ int main(int argc, char** argv) {
   gameopt::GameOptServerOptions options;
   options.address = absl::GetFlag(FLAGS_address);
   options.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  options.health_address = absl::GetFlag(FLAGS_health_address);
   if (absl::GetFlag(FLAGS_quiet)) options.log = nullptr;
   gameopt::GameOptServer server(options);
   if (absl::Status status = server.Start(); !status.ok()) {
@@ -83,6 +92,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("gameopt_server listening on %s\n", server.address().c_str());
+  if (server.health_port() != 0) {
+    const std::string& health = options.health_address;
+    std::printf("gameopt_server health checks on %s:%d\n",
+                health.substr(0, health.rfind(':')).c_str(),
+                server.health_port());
+  }
   std::fflush(stdout);
   WaitForSignal();
   server.Shutdown();

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "client/games/game.h"
+#include "client/worker/task_link.h"
 #include "client/worker/tensor_codec.h"
 #include "gameopt/v1/gameopt.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -55,6 +56,10 @@ struct WorkerOptions {
   // Deadline of one call; a call waits at the barrier for the slowest
   // worker, so make it long.
   absl::Duration call_timeout = absl::Minutes(30);
+
+  RetryPolicy retry_policy() const {
+    return {max_retries, initial_backoff, max_backoff, call_timeout};
+  }
   // Called on the worker's thread after each task arrives (before it is
   // computed), and once with kind DONE.
   std::function<void(const WorkerProgress&)> on_progress;
@@ -72,25 +77,19 @@ class Worker {
   // Makes Run() return at the next task boundary. Thread-safe.
   void Stop() { stop_ = true; }
 
-  int64_t worker_id() const { return worker_id_; }
+  int64_t worker_id() const { return link_.worker_id(); }
   int64_t tasks_done() const { return tasks_done_; }
 
  private:
-  // One call with retries; rejoins on FAILED_PRECONDITION.
-  template <typename Request>
-  absl::Status Call(const Request& request, v1::TaskResponse& response);
-  absl::Status Join(v1::TaskResponse& response);
   absl::Status Compute(const v1::Task& task);
   absl::Status Accept(const v1::TaskResponse& response);
 
-  std::unique_ptr<v1::GameOptimizer::Stub> stub_;
-  const std::string session_id_;
   Game* const game_;
   const WorkerOptions options_;
   const FlatLayout layout_;
   std::atomic<bool> stop_{false};
+  TaskLink link_;
 
-  int64_t worker_id_ = 0;
   int64_t tasks_done_ = 0;
   int64_t params_version_ = 0;  // 0: holds none
   v1::DType dtype_ = v1::FLOAT32;  // the session's, learned from params

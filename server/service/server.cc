@@ -93,15 +93,39 @@ absl::Status GameOptServer::Start() {
         absl::StrCat("cannot listen on ", options_.address,
                      " (address in use, or not a host:port)"));
   }
+  if (!options_.health_address.empty()) {
+    // A server with no service of ours: the builder adds the default health
+    // service (the switch above is on), nothing else of the API.
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(options_.health_address,
+                                    grpc::InsecureServerCredentials(),
+                                    &health_port_);
+    health_server_ = health_builder.BuildAndStart();
+    if (health_server_ == nullptr || health_port_ == 0) {
+      health_server_.reset();
+      server_->Shutdown();
+      server_.reset();
+      return absl::UnavailableError(absl::StrCat(
+          "cannot listen for health checks on ", options_.health_address,
+          " (address in use, or not a host:port)"));
+    }
+  }
   started_ = true;
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  if (health != nullptr) {
-    health->SetServingStatus(kServiceName, true);
-    health->SetServingStatus(true);
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server == nullptr) continue;
+    if (grpc::HealthCheckServiceInterface* health =
+            server->GetHealthCheckService()) {
+      health->SetServingStatus(kServiceName, true);
+      health->SetServingStatus(true);
+    }
   }
   deadline_thread_ = std::thread([this] { DeadlineLoop(); });
   Log(absl::StrCat("serving gameopt.v1 on ", address(), " (max message ",
                    max_message_bytes() >> 20, " MiB)"));
+  if (health_server_ != nullptr) {
+    Log(absl::StrCat("serving grpc.health.v1 on ",
+                     Host(options_.health_address), ":", health_port_));
+  }
   return absl::OkStatus();
 }
 
@@ -122,9 +146,12 @@ void GameOptServer::Shutdown() {
   stopped_ = true;
   Log("shutting down: answering waiting calls UNAVAILABLE");
   const absl::Status why = absl::UnavailableError("server shutting down");
-  if (grpc::HealthCheckServiceInterface* health =
-          server_->GetHealthCheckService()) {
-    health->SetServingStatus(false);
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server == nullptr) continue;
+    if (grpc::HealthCheckServiceInterface* health =
+            server->GetHealthCheckService()) {
+      health->SetServingStatus(false);
+    }
   }
   service_.StartShutdown(why);
   registry_.CloseAll(why);
@@ -139,6 +166,10 @@ void GameOptServer::Shutdown() {
   absl::SleepFor(kFlushDelay);
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(kShutdownGrace));
+  if (health_server_ != nullptr) {
+    // Health calls are unary and quick: no grace needed.
+    health_server_->Shutdown(std::chrono::system_clock::now());
+  }
   {
     absl::MutexLock stop_lock(&stop_mu_);
     stop_ = true;

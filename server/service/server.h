@@ -51,6 +51,12 @@ struct GameOptServerOptions {
   const Clock* clock = RealClock();
   // Session, worker and server events. Empty = silent.
   LogSink log = StderrLogSink();
+  // host:port of a second, plaintext listener that serves only
+  // grpc.health.v1 (and reflection, a process-wide switch), for container
+  // and Kubernetes probes that must not reach the API. It reports the same
+  // status as the API port. Empty = none; port 0 picks a free port (read it
+  // back with GameOptServer::health_port()).
+  std::string health_address;
 };
 
 class GameOptServer {
@@ -86,6 +92,8 @@ class GameOptServer {
 
   // After a successful Start(): the bound port and "host:port" with it.
   int port() const { return port_; }
+  // The health listener's port (0 when options.health_address is empty).
+  int health_port() const { return health_port_; }
   std::string address() const;
   // A channel to this server that bypasses the network (embedding).
   std::shared_ptr<grpc::Channel> InProcessChannel();
@@ -104,6 +112,9 @@ class GameOptServer {
   GameOptimizerService service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  // Only the default health service, on options_.health_address.
+  std::unique_ptr<grpc::Server> health_server_;
+  int health_port_ = 0;
   std::thread deadline_thread_;
 
   absl::Mutex lifecycle_mu_;  // serializes Start and Shutdown

@@ -5,6 +5,8 @@ by a gameopt server with any number of worker processes.
     /usr/bin/python3 client/python/examples/mog_gan.py \
         --server_binary build/server/gameopt_server --steps 2000 --workers 2
     /usr/bin/python3 client/python/examples/mog_gan.py --server 127.0.0.1:50051
+    /usr/bin/python3 client/python/examples/mog_gan.py --server HOST:PORT \
+        --session_name mog-conopt --workers 1   # join, e.g. in a container
 
 The same game as client/games/mog_gan.h: 8 modes on the unit circle (std
 0.01); generator and discriminator are MLPs of 4 hidden layers x 16 ReLU
@@ -167,6 +169,14 @@ def main(argv=None) -> int:
     where.add_argument("--server", help="HOST:PORT of a running server")
     where.add_argument("--server_binary",
                        help="start this gameopt_server on a free port")
+    parser.add_argument("--session_name",
+                        help="join the unfinished session of this name "
+                             "(created by `gameopt_client create --name` or "
+                             "another process; needs --server) instead of "
+                             "creating one; its config wins over the "
+                             "flags below")
+    parser.add_argument("--wait_s", type=float, default=120.0,
+                        help="with --session_name: seconds to wait for it")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes (K per round)")
@@ -187,6 +197,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="results/mog-torch")
     parser.add_argument("--keep_session", action="store_true")
     args = parser.parse_args(argv)
+    if args.session_name and not args.server:
+        parser.error("--session_name needs --server")
 
     server = (gameopt.LocalServer(args.server_binary) if args.server_binary
               else None)
@@ -199,11 +211,17 @@ def main(argv=None) -> int:
             estimator=args.estimator, workers=args.workers,
             max_steps=args.steps, seed=args.seed)
         client = gameopt.Client(address)
-        session_id = client.create_session(
-            gameopt.build_session_config(game, options=options))
-        print(f"session {session_id} on {address}: {args.algorithm} "
-              f"({args.optimizer}, lr {args.lr}), {args.workers} worker(s), "
-              f"{args.steps} steps", flush=True)
+        if args.session_name:
+            session_id = client.find_session(args.session_name, args.wait_s)
+            args.keep_session = True  # others hold it too
+            print(f"joining session {session_id} ('{args.session_name}') on "
+                  f"{address} with {args.workers} worker(s)", flush=True)
+        else:
+            session_id = client.create_session(
+                gameopt.build_session_config(game, options=options))
+            print(f"session {session_id} on {address}: {args.algorithm} "
+                  f"({args.optimizer}, lr {args.lr}), {args.workers} "
+                  f"worker(s), {args.steps} steps", flush=True)
 
         context = multiprocessing.get_context("spawn")
         workers = [context.Process(
@@ -237,8 +255,11 @@ def main(argv=None) -> int:
         covered, off = mode_coverage(samples)
         os.makedirs(args.out, exist_ok=True)
         path = os.path.join(args.out, "samples.png")
-        plot(samples, path, f"{args.algorithm}, step {params.step}: "
-                            f"{covered}/{NUM_MODES} modes")
+        try:
+            plot(samples, path, f"{args.algorithm}, step {params.step}: "
+                                f"{covered}/{NUM_MODES} modes")
+        except ImportError:  # e.g. a container without matplotlib
+            path = None
         if not args.keep_session:
             client.delete_session(session_id)
         client.close()
@@ -247,7 +268,8 @@ def main(argv=None) -> int:
               f"modes_covered={covered} off_mode_share={off:.4f} "
               f"seconds={seconds:.2f} steps_per_s={params.step / seconds:.1f}"
               f" out={args.out}")
-        print(f"wrote {path}")
+        if path:
+            print(f"wrote {path}")
         return 0
     finally:
         if server:

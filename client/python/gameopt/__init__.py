@@ -11,6 +11,8 @@
         x = client.get_parameters(session_id, game.players()).flat
 
 gameopt.torch (imported separately) wraps PyTorch modules as players.
+gameopt.sharding (ShardPlan, ShardedClient, ShardedWorker) shards one
+experiment's parameters over several servers.
 """
 
 from gameopt._stubs import pb, pb_grpc
@@ -19,9 +21,12 @@ from gameopt.local_server import LocalServer
 from gameopt.sampling import RandomStream, slot_seed
 from gameopt.session import Client, Parameters, SessionOptions, \
     build_session_config, make_channel
+from gameopt.sharding import ShardedClient, ShardedParameters, \
+    ShardedWorker, ShardingError, ShardPlan, check_shardable, \
+    shard_session_configs
 from gameopt.tensors import FlatLayout, LayoutError, PlayerSpec, TensorSpec, \
     decode_vector, encode_vector
-from gameopt.worker import Worker, WorkerProgress, WorkerStopped
+from gameopt.worker import TaskLink, Worker, WorkerProgress, WorkerStopped
 
 __version__ = "0.1.0"
 
@@ -31,4 +36,6 @@ __all__ = [
     "SessionOptions", "build_session_config", "make_channel", "FlatLayout",
     "LayoutError", "PlayerSpec", "TensorSpec", "decode_vector",
     "encode_vector", "Worker", "WorkerProgress", "WorkerStopped",
+    "TaskLink", "ShardedClient", "ShardedParameters", "ShardedWorker",
+    "ShardingError", "ShardPlan", "check_shardable", "shard_session_configs",
 ]

@@ -6,6 +6,7 @@ SessionConfig as the C++ BuildSessionConfig for the same game and options.
 """
 
 import dataclasses
+import time
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import grpc
@@ -195,6 +196,36 @@ class Client:
     def list_sessions(self) -> List["pb.SessionStatus"]:
         return list(self.stub.ListSessions(pb.ListSessionsRequest(),
                                            timeout=self.timeout).sessions)
+
+    def find_session(self, name: str, wait: float = 0.0,
+                     poll: float = 0.2) -> str:
+        """The id of the one unfinished session named `name`
+        (SessionConfig.name), waiting up to `wait` seconds for it to appear
+        (and for the server to answer). LookupError when there is none,
+        ValueError when there are several (pass the id instead); as
+        `gameopt_client work --session_name`."""
+        give_up = time.monotonic() + wait
+        last_error = None
+        while True:
+            try:
+                found = [s.session_id for s in self.stub.ListSessions(
+                    pb.ListSessionsRequest(), timeout=max(poll * 5, 1.0),
+                    wait_for_ready=True).sessions
+                    if s.config.name == name and not s.done]
+            except grpc.RpcError as error:
+                found, last_error = [], error
+            if len(found) > 1:
+                raise ValueError(f"{len(found)} unfinished sessions named "
+                                 f"'{name}' ({', '.join(found)}): pass the "
+                                 f"session id instead")
+            if found:
+                return found[0]
+            if time.monotonic() + poll > give_up:
+                detail = (f" (last error: {last_error.code().name})"
+                          if last_error is not None else "")
+                raise LookupError(f"no unfinished session named '{name}' "
+                                  f"after {wait:g} s{detail}")
+            time.sleep(poll)
 
     def delete_session(self, session_id: str) -> None:
         self.stub.DeleteSession(pb.DeleteSessionRequest(session_id=session_id),

@@ -51,6 +51,84 @@ class WorkerProgress:
                                     # gradient task, or None
 
 
+class TaskLink:
+    """One worker's calls to one session (JoinSession and the submits) with
+    the failure handling above; shared by Worker and
+    gameopt.sharding.ShardedWorker (one link per shard). Not thread-safe:
+    one call at a time."""
+
+    def __init__(self, address_or_channel, session_id: str, name: str = "",
+                 worker_id: int = 0, max_retries: int = 20,
+                 initial_backoff: float = 0.02, max_backoff: float = 2.0,
+                 call_timeout: float = 1800.0, max_message_mb: int = 1024,
+                 stop: Optional[threading.Event] = None):
+        if isinstance(address_or_channel, str):
+            address_or_channel = make_channel(address_or_channel,
+                                              max_message_mb)
+        self._stub = pb_grpc.GameOptimizerStub(address_or_channel)
+        self.session_id = session_id
+        self.name = name
+        self.worker_id = worker_id
+        self.max_retries = max_retries
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self.call_timeout = call_timeout
+        self.stop = stop or threading.Event()
+        self.retries = 0  # retried calls, for diagnostics
+        self.rejoins = 0  # rejoins after FAILED_PRECONDITION
+
+    def _join_request(self, known_params_version: int):
+        return pb.JoinSessionRequest(
+            session_id=self.session_id, worker_id=self.worker_id,
+            worker_name=self.name, known_params_version=known_params_version)
+
+    def join(self, known_params_version: int):
+        """Joins (or rejoins as worker_id); returns the TaskResponse."""
+        return self._call("JoinSession",
+                          self._join_request(known_params_version))
+
+    def submit_gradient(self, request):
+        """`request` without session and worker ids; they are filled in."""
+        request.session_id, request.worker_id = self.session_id, self.worker_id
+        return self._call("SubmitGradient", request)
+
+    def submit_products(self, request):
+        request.session_id, request.worker_id = self.session_id, self.worker_id
+        return self._call("SubmitJacobianProducts", request)
+
+    def _call(self, method: str, request):
+        """One call with retries; rejoins on FAILED_PRECONDITION."""
+        backoff = self.initial_backoff
+        attempt = 0
+        while True:
+            try:
+                response = getattr(self._stub, method)(
+                    request, timeout=self.call_timeout)
+                self.worker_id = response.worker_id
+                return response
+            except grpc.RpcError as error:
+                failure = error
+            if (failure.code() == grpc.StatusCode.FAILED_PRECONDITION
+                    and self.worker_id != 0):
+                # The round closed without us: ask for the current task.
+                self.rejoins += 1
+                try:
+                    response = self._stub.JoinSession(
+                        self._join_request(request.known_params_version),
+                        timeout=self.call_timeout)
+                    self.worker_id = response.worker_id
+                    return response
+                except grpc.RpcError as error:
+                    failure = error
+            if (failure.code() not in RETRYABLE or attempt >= self.max_retries
+                    or self.stop.is_set()):
+                raise failure
+            self.retries += 1
+            time.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+            attempt += 1
+
+
 class Worker:
     """Not thread-safe: one Worker (and one Game) per thread or process."""
 
@@ -60,29 +138,37 @@ class Worker:
                  call_timeout: float = 1800.0,
                  on_progress: Optional[Callable[[WorkerProgress], None]] = None,
                  max_message_mb: int = 1024):
-        if isinstance(address_or_channel, str):
-            address_or_channel = make_channel(address_or_channel,
-                                              max_message_mb)
-        self._stub = pb_grpc.GameOptimizerStub(address_or_channel)
+        self._stop = threading.Event()
+        self._link = TaskLink(
+            address_or_channel, session_id, name=name, worker_id=worker_id,
+            max_retries=max_retries, initial_backoff=initial_backoff,
+            max_backoff=max_backoff, call_timeout=call_timeout,
+            max_message_mb=max_message_mb, stop=self._stop)
         self.session_id = session_id
         self.game = game
         self.name = name
-        self.max_retries = max_retries
-        self.initial_backoff = initial_backoff
-        self.max_backoff = max_backoff
-        self.call_timeout = call_timeout
         self.on_progress = on_progress
         self._layout = FlatLayout(game.players())
-        self._stop = threading.Event()
-        self.worker_id = worker_id
         self.tasks_done = 0
-        self.retries = 0  # retried calls, for diagnostics
-        self.rejoins = 0  # rejoins after FAILED_PRECONDITION
         self.params_version = -1
         self.params = np.zeros(self._layout.dimension)
         self._dtype = pb.FLOAT32  # the session's, learned from the params
         self._gradient = None
         self._task = None
+
+    @property
+    def worker_id(self) -> int:
+        return self._link.worker_id
+
+    @property
+    def retries(self) -> int:
+        """Retried calls, for diagnostics."""
+        return self._link.retries
+
+    @property
+    def rejoins(self) -> int:
+        """Rejoins after FAILED_PRECONDITION."""
+        return self._link.rejoins
 
     def stop(self) -> None:
         """Makes run() return at the next task boundary. Thread-safe."""
@@ -93,7 +179,7 @@ class Worker:
         a non-retryable error (or retries exhausted), WorkerStopped after
         stop(), gameopt.tensors.LayoutError if the server's tensors do not
         fit the game."""
-        self._accept(self._call("JoinSession", self._join_request()))
+        self._accept(self._link.join(self.params_version))
         while self._task.kind != pb.DONE:
             if self._stop.is_set():
                 raise WorkerStopped("worker stopped")
@@ -101,40 +187,7 @@ class Worker:
             self._accept(self._compute(task))
             self.tasks_done += 1
 
-    def _join_request(self):
-        return pb.JoinSessionRequest(
-            session_id=self.session_id, worker_id=self.worker_id,
-            worker_name=self.name, known_params_version=self.params_version)
-
-    def _call(self, method: str, request):
-        """One call with retries; rejoins on FAILED_PRECONDITION."""
-        backoff = self.initial_backoff
-        attempt = 0
-        while True:
-            try:
-                return getattr(self._stub, method)(
-                    request, timeout=self.call_timeout)
-            except grpc.RpcError as error:
-                failure = error
-            if (failure.code() == grpc.StatusCode.FAILED_PRECONDITION
-                    and self.worker_id != 0):
-                # The round closed without us: ask for the current task.
-                self.rejoins += 1
-                try:
-                    return self._stub.JoinSession(self._join_request(),
-                                                  timeout=self.call_timeout)
-                except grpc.RpcError as error:
-                    failure = error
-            if (failure.code() not in RETRYABLE or attempt >= self.max_retries
-                    or self._stop.is_set()):
-                raise failure
-            self.retries += 1
-            time.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
-            attempt += 1
-
     def _accept(self, response) -> None:
-        self.worker_id = response.worker_id
         task = self._task = response.task
         if task.params_included:
             decode_vector(task.params, self._layout, self.params)
@@ -146,8 +199,7 @@ class Worker:
                 self._gradient))
 
     def _compute(self, task):
-        header = dict(session_id=self.session_id, worker_id=self.worker_id,
-                      round=task.round, step=task.step, phase=task.phase,
+        header = dict(round=task.round, step=task.step, phase=task.phase,
                       known_params_version=self.params_version)
         if task.kind == pb.GRADIENT:
             self.game.draw_minibatches(task.num_samples, task.seed)
@@ -159,7 +211,7 @@ class Worker:
                     g, self._layout, task.players, self._dtype))
                 if k == 0:
                     self._gradient = g
-            return self._call("SubmitGradient", request)
+            return self._link.submit_gradient(request)
         request = pb.SubmitJacobianProductsRequest(**header)
         for k, probe_message in enumerate(task.probes):
             probe = decode_vector(probe_message, self._layout)
@@ -173,4 +225,4 @@ class Worker:
                     np.asarray(self.game.jvp(self.params, probe, k),
                                dtype=np.float64),
                     self._layout, None, self._dtype))
-        return self._call("SubmitJacobianProducts", request)
+        return self._link.submit_products(request)

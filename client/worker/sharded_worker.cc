@@ -1,0 +1,225 @@
+#include "client/worker/sharded_worker.h"
+
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+
+namespace gameopt {
+namespace {
+
+// ShardedWorkers of one process join the shards one at a time, so each gets
+// the same worker id on every shard.
+absl::Mutex join_mu(absl::kConstInit);
+
+absl::Status OnShard(int shard, const std::string& session_id,
+                     const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(),
+                      absl::StrCat("shard ", shard, " (session ", session_id,
+                                   "): ", status.message()));
+}
+
+std::string Describe(const v1::Task& task) {
+  return absl::StrCat(v1::TaskKind_Name(task.kind()), " at step ", task.step(),
+                      " phase ", task.phase(), " (", task.phase_label(), ")");
+}
+
+}  // namespace
+
+struct ShardedWorker::Shard {
+  v1::TaskResponse response;  // the shard's current task
+  int64_t params_version = 0;
+  v1::SubmitGradientRequest gradient_request;
+  v1::SubmitJacobianProductsRequest products_request;
+  Eigen::VectorXd values;  // scratch in the shard's layout
+};
+
+ShardedWorker::ShardedWorker(
+    std::vector<std::shared_ptr<grpc::Channel>> channels,
+    std::vector<std::string> session_ids, Game* game, WorkerOptions options)
+    : game_(game),
+      options_(std::move(options)),
+      plan_(ShardPlan::Create(game->players(),
+                              static_cast<int>(channels.size()))) {
+  if (channels.size() != session_ids.size()) {
+    setup_ = absl::InvalidArgumentError(absl::StrCat(
+        "a sharded worker needs one session id per server: got ",
+        session_ids.size(), " ids for ", channels.size(), " servers"));
+    return;
+  }
+  for (size_t s = 0; s < channels.size(); ++s) {
+    links_.push_back(
+        std::make_unique<TaskLink>(channels[s], session_ids[s], options_.name,
+                                   options_.retry_policy(), &stop_));
+  }
+  shards_.resize(channels.size());
+  params_ = Eigen::VectorXd::Zero(game->Dimension());
+}
+
+ShardedWorker::~ShardedWorker() = default;
+
+template <typename Fn>
+absl::Status ShardedWorker::ForEachShard(Fn fn) {
+  const int n = num_shards();
+  std::vector<absl::Status> statuses(n);
+  std::vector<std::thread> threads;
+  for (int s = 1; s < n; ++s) {
+    threads.emplace_back([&statuses, &fn, s] { statuses[s] = fn(s); });
+  }
+  statuses[0] = fn(0);
+  for (std::thread& thread : threads) thread.join();
+  for (int s = 0; s < n; ++s) {
+    if (!statuses[s].ok()) {
+      return OnShard(s, links_[s]->session_id(), statuses[s]);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardedWorker::JoinAll() {
+  absl::MutexLock lock(&join_mu);
+  for (int s = 0; s < num_shards(); ++s) {
+    absl::Status status =
+        links_[s]->Join(shards_[s].params_version, shards_[s].response);
+    if (!status.ok()) return OnShard(s, links_[s]->session_id(), status);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardedWorker::Accept() {
+  const v1::Task& first = shards_[0].response.task();
+  for (int s = 0; s < num_shards(); ++s) {
+    Shard& shard = shards_[s];
+    const v1::Task& task = shard.response.task();
+    const bool agree =
+        task.kind() == first.kind() &&
+        (task.kind() == v1::DONE ||
+         (task.step() == first.step() && task.phase() == first.phase() &&
+          task.num_samples() == first.num_samples() &&
+          task.probes_size() == first.probes_size() &&
+          task.vjp() == first.vjp() && task.jvp() == first.jvp()));
+    if (!agree) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the shards are out of step: shard 0 sent ",
+                       Describe(first), ", shard ", s, " ", Describe(task),
+                       "; create the shard sessions together, with one config "
+                       "(ShardSessionConfigs)"));
+    }
+    if (task.params_included()) {
+      const FlatLayout& layout = plan_->shard_layout(s);
+      shard.values.resize(layout.dimension());
+      absl::Status status = DecodeVector(task.params(), layout, shard.values);
+      if (!status.ok()) return OnShard(s, links_[s]->session_id(), status);
+      plan_->Scatter(s, shard.values, params_);
+      shard.params_version = task.params_version();
+      if (task.params().players_size() > 0 &&
+          task.params().players(0).tensors_size() > 0) {
+        dtype_ = task.params().players(0).tensors(0).dtype();
+      }
+    }
+  }
+  if (options_.on_progress) {
+    WorkerProgress progress;
+    progress.worker_id = links_[0]->worker_id();
+    progress.step = first.step();
+    progress.phase = first.phase();
+    progress.kind = first.kind();
+    progress.params = &params_;
+    progress.gradient = gradient_.size() > 0 ? &gradient_ : nullptr;
+    options_.on_progress(progress);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardedWorker::Compute() {
+  // The tasks agree (Accept); the seed is shard 0's.
+  const v1::Task& task = shards_[0].response.task();
+  const int n = num_shards();
+  if (task.kind() == v1::GRADIENT) {
+    const std::vector<std::string> players(task.players().begin(),
+                                           task.players().end());
+    const int samples = task.num_samples();
+    for (int s = 0; s < n; ++s) {
+      const v1::Task& own = shards_[s].response.task();
+      v1::SubmitGradientRequest& request = shards_[s].gradient_request;
+      request.set_round(own.round());
+      request.set_step(own.step());
+      request.set_phase(own.phase());
+      request.set_known_params_version(shards_[s].params_version);
+      while (request.gradients_size() > samples) {
+        request.mutable_gradients()->RemoveLast();
+      }
+    }
+    game_->DrawMinibatches(samples, task.seed());
+    for (int k = 0; k < samples; ++k) {
+      Eigen::VectorXd g = game_->Gradient(params_, k);
+      for (int s = 0; s < n; ++s) {
+        v1::SubmitGradientRequest& request = shards_[s].gradient_request;
+        plan_->Gather(s, g, shards_[s].values);
+        EncodeVector(shards_[s].values, plan_->shard_layout(s), players, dtype_,
+                     k < request.gradients_size()
+                         ? *request.mutable_gradients(k)
+                         : *request.add_gradients());
+      }
+      if (k == 0) gradient_ = std::move(g);
+    }
+    return ForEachShard([this](int s) {
+      return links_[s]->Submit(shards_[s].gradient_request,
+                               shards_[s].response);
+    });
+  }
+  for (int s = 0; s < n; ++s) {
+    const v1::Task& own = shards_[s].response.task();
+    v1::SubmitJacobianProductsRequest& request = shards_[s].products_request;
+    request.set_round(own.round());
+    request.set_step(own.step());
+    request.set_phase(own.phase());
+    request.set_known_params_version(shards_[s].params_version);
+    request.clear_vjp();
+    request.clear_jvp();
+  }
+  probe_ = Eigen::VectorXd::Zero(params_.size());
+  for (int k = 0; k < task.probes_size(); ++k) {
+    for (int s = 0; s < n; ++s) {
+      const FlatLayout& layout = plan_->shard_layout(s);
+      shards_[s].values.resize(layout.dimension());
+      absl::Status status = DecodeVector(shards_[s].response.task().probes(k),
+                                         layout, shards_[s].values);
+      if (!status.ok()) return OnShard(s, links_[s]->session_id(), status);
+      plan_->Scatter(s, shards_[s].values, probe_);
+    }
+    for (const bool vjp : {true, false}) {
+      if (vjp ? !task.vjp() : !task.jvp()) continue;
+      product_ =
+          vjp ? game_->Vjp(params_, probe_, k) : game_->Jvp(params_, probe_, k);
+      for (int s = 0; s < n; ++s) {
+        v1::SubmitJacobianProductsRequest& request =
+            shards_[s].products_request;
+        plan_->Gather(s, product_, shards_[s].values);
+        EncodeVector(shards_[s].values, plan_->shard_layout(s), {}, dtype_,
+                     vjp ? *request.add_vjp() : *request.add_jvp());
+      }
+    }
+  }
+  return ForEachShard([this](int s) {
+    return links_[s]->Submit(shards_[s].products_request, shards_[s].response);
+  });
+}
+
+absl::Status ShardedWorker::Run() {
+  if (!setup_.ok()) return setup_;
+  if (!plan_.ok()) return plan_.status();
+  absl::Status status = JoinAll();
+  if (status.ok()) status = Accept();
+  while (status.ok() && shards_[0].response.task().kind() != v1::DONE) {
+    if (stop_) return absl::CancelledError("worker stopped");
+    status = Compute();
+    if (status.ok()) status = Accept();
+    ++tasks_done_;
+  }
+  return status;
+}
+
+}  // namespace gameopt
