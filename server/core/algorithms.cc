@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/core/estimator.h"
+#include "server/core/kernels.h"
 #include "server/core/typed_algorithm.h"
 
 namespace gameopt {
@@ -91,11 +92,22 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
   }
 
  protected:
+  // The probes and the mean gradient in one pass over the samples.
+  void AggregateGradient(absl::Span<const FlatVector* const> samples,
+                         Vec<T>& mean) override {
+    probes_ready_ = ComputeProbes<T>(this->config().algorithm.estimator,
+                                     samples, this->mutable_probes(), &mean)
+                        .ok();
+    if (!probes_ready_) MeanOf<T>(samples, mean);
+  }
+
   absl::Status OnGradient(
       absl::Span<const FlatVector* const> samples) override {
-    absl::Status status = ComputeProbes<T>(this->config().algorithm.estimator,
-                                           samples, this->mutable_probes());
-    if (!status.ok()) return status;
+    if (!probes_ready_) {  // fails again, with the reason
+      absl::Status status = ComputeProbes<T>(
+          this->config().algorithm.estimator, samples, this->mutable_probes());
+      if (!status.ok()) return status;
+    }
     this->NextPhase();
     return absl::OkStatus();
   }
@@ -104,25 +116,30 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
                           absl::Span<const FlatVector* const> jvp) override {
     const AlgorithmConfig& a = this->config().algorithm;
     Vec<T>& xi = this->mean_gradient();
-    MeanOf<T>(vjp, jt_xi_);  // J^T xi
     if (!sga_) {
-      correction_ = static_cast<T>(a.gamma) * jt_xi_;
+      // g = xi + gamma J^T xi in one pass over the products, in place of
+      // xi (a new gradient phase sets it again).
+      this->mutable_stats().correction_norm = ConsensusDirection<T>(
+          xi, vjp, static_cast<T>(a.gamma), xi);
       this->mutable_stats().sga_lambda = 0.0;
-    } else {
-      MeanOf<T>(jvp, j_xi_);  // J xi
-      correction_ = T(0.5) * (jt_xi_ - j_xi_);  // A^T xi
-      double lambda = a.lambda0;
-      if (a.sga_alignment) {
-        const double d = static_cast<double>(xi.size());
-        const double align = static_cast<double>(xi.dot(jt_xi_)) *
-                                 static_cast<double>(correction_.dot(jt_xi_)) /
-                                 d +
-                             0.1;
-        lambda = align >= 0.0 ? a.lambda0 : -a.lambda0;
-      }
-      this->mutable_stats().sga_lambda = lambda;
-      correction_ *= static_cast<T>(lambda);
+      this->ApplyDirection(xi, {});
+      this->NextPhase();
+      return absl::OkStatus();
     }
+    MeanOf<T>(vjp, jt_xi_);  // J^T xi
+    MeanOf<T>(jvp, j_xi_);   // J xi
+    correction_ = T(0.5) * (jt_xi_ - j_xi_);  // A^T xi
+    double lambda = a.lambda0;
+    if (a.sga_alignment) {
+      const double d = static_cast<double>(xi.size());
+      const double align = static_cast<double>(xi.dot(jt_xi_)) *
+                               static_cast<double>(correction_.dot(jt_xi_)) /
+                               d +
+                           0.1;
+      lambda = align >= 0.0 ? a.lambda0 : -a.lambda0;
+    }
+    this->mutable_stats().sga_lambda = lambda;
+    correction_ *= static_cast<T>(lambda);
     this->mutable_stats().correction_norm =
         static_cast<double>(correction_.norm());
     direction_ = xi + correction_;
@@ -133,7 +150,8 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
 
  private:
   const bool sga_;
-  Vec<T> jt_xi_, j_xi_, correction_, direction_;
+  bool probes_ready_ = false;  // AggregateGradient computed them
+  Vec<T> jt_xi_, j_xi_, correction_, direction_;  // SGA only
 };
 
 // x' = x - opt(xi(x)); x -= opt(xi(x')), each on its own minibatches.

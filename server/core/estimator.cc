@@ -1,14 +1,26 @@
 #include "server/core/estimator.h"
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
+#include "server/core/kernels.h"
 
 namespace gameopt {
 
 template <typename T>
 void MeanOf(absl::Span<const FlatVector* const> samples, Vec<T>& mean) {
-  mean = samples[0]->as<T>();
-  for (size_t k = 1; k < samples.size(); ++k) mean += samples[k]->as<T>();
-  if (samples.size() > 1) mean /= static_cast<T>(samples.size());
+  const int64_t d = samples[0]->size();
+  if (mean.size() != d) mean.resize(d);
+  const size_t num = samples.size();
+  // Per coordinate: s_0 + s_1 + ... in order, then / K (kernels.h).
+  ForEachBlock(d, [&](int64_t begin, int64_t end) {
+    auto m = mean.segment(begin, end - begin);
+    m = samples[0]->as<T>().segment(begin, end - begin);
+    for (size_t k = 1; k < num; ++k) {
+      m += samples[k]->as<T>().segment(begin, end - begin);
+    }
+    if (num > 1) m /= static_cast<T>(num);
+  });
 }
 
 void MakeExclusive(std::shared_ptr<FlatVector>& buffer, DType dtype,
@@ -19,12 +31,23 @@ void MakeExclusive(std::shared_ptr<FlatVector>& buffer, DType dtype,
   } else if (buffer->size() != size) {
     buffer->Resize(size);
   }
+  // The last other holder (a transport that sent the values) released it on
+  // another thread: see its reads before overwriting.
+  std::atomic_thread_fence(std::memory_order_acquire);
 }
 
 template <typename T>
 absl::Status ComputeProbes(EstimatorKind estimator,
                            absl::Span<const FlatVector* const> samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes) {
+  return ComputeProbes<T>(estimator, samples, probes, nullptr);
+}
+
+template <typename T>
+absl::Status ComputeProbes(EstimatorKind estimator,
+                           absl::Span<const FlatVector* const> samples,
+                           std::vector<std::shared_ptr<FlatVector>>& probes,
+                           Vec<T>* mean) {
   const size_t num = samples.size();
   if (num == 0) return absl::FailedPreconditionError("no gradient samples");
   if (estimator == EstimatorKind::kUnbiased && num < 2) {
@@ -36,24 +59,42 @@ absl::Status ComputeProbes(EstimatorKind estimator,
   const DType dtype = samples[0]->dtype();
   const int64_t d = samples[0]->size();
   probes.resize(num);
-  if (estimator == EstimatorKind::kLocal) {
+  for (size_t k = 0; k < num; ++k) MakeExclusive(probes[k], dtype, d);
+  if (mean != nullptr && mean->size() != d) mean->resize(d);
+  // Per coordinate: S = s_0 + s_1 + ... in order (as MeanOf sums), then
+  // S / K (pooled) or (S - s_k) / (K - 1) (unbiased), block by block
+  // (kernels.h); the local estimator copies the samples.
+  ForEachBlock(d, [&](int64_t begin, int64_t end) {
+    const int64_t n = end - begin;
+    if (estimator == EstimatorKind::kLocal) {
+      for (size_t k = 0; k < num; ++k) {
+        probes[k]->as<T>().segment(begin, n) =
+            samples[k]->as<T>().segment(begin, n);
+      }
+      if (mean == nullptr) return;
+    }
+    T buffer[kKernelBlock];
+    Eigen::Map<Vec<T>> sum(buffer, n);
+    sum = samples[0]->as<T>().segment(begin, n);
+    for (size_t k = 1; k < num; ++k) sum += samples[k]->as<T>().segment(begin, n);
+    if (mean != nullptr) {
+      if (num > 1) {
+        mean->segment(begin, n) = sum / static_cast<T>(num);
+      } else {
+        mean->segment(begin, n) = sum;
+      }
+    }
+    if (estimator == EstimatorKind::kLocal) return;
     for (size_t k = 0; k < num; ++k) {
-      MakeExclusive(probes[k], dtype, d);
-      probes[k]->as<T>() = samples[k]->as<T>();
+      auto probe = probes[k]->as<T>().segment(begin, n);
+      if (estimator == EstimatorKind::kPooled) {
+        probe = sum / static_cast<T>(num);
+      } else {
+        probe = (sum - samples[k]->as<T>().segment(begin, n)) /
+                static_cast<T>(num - 1);
+      }
     }
-    return absl::OkStatus();
-  }
-  Vec<T> sum = samples[0]->as<T>();
-  for (size_t k = 1; k < num; ++k) sum += samples[k]->as<T>();
-  for (size_t k = 0; k < num; ++k) {
-    MakeExclusive(probes[k], dtype, d);
-    if (estimator == EstimatorKind::kPooled) {
-      probes[k]->as<T>() = sum / static_cast<T>(num);
-    } else {
-      probes[k]->as<T>() =
-          (sum - samples[k]->as<T>()) / static_cast<T>(num - 1);
-    }
-  }
+  });
   return absl::OkStatus();
 }
 
@@ -66,5 +107,11 @@ template absl::Status ComputeProbes<float>(
 template absl::Status ComputeProbes<double>(
     EstimatorKind, absl::Span<const FlatVector* const>,
     std::vector<std::shared_ptr<FlatVector>>&);
+template absl::Status ComputeProbes<float>(
+    EstimatorKind, absl::Span<const FlatVector* const>,
+    std::vector<std::shared_ptr<FlatVector>>&, Vec<float>*);
+template absl::Status ComputeProbes<double>(
+    EstimatorKind, absl::Span<const FlatVector* const>,
+    std::vector<std::shared_ptr<FlatVector>>&, Vec<double>*);
 
 }  // namespace gameopt

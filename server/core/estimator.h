@@ -17,7 +17,8 @@
 namespace gameopt {
 
 // Sets `mean` to (1/K) sum_k samples[k], summing in the given order so the
-// result is bit-for-bit reproducible. K >= 1.
+// result is bit-for-bit reproducible, for any thread count (kernels.h).
+// K >= 1. Allocates only when `mean` has another size.
 template <typename T>
 void MeanOf(absl::Span<const FlatVector* const> samples, Vec<T>& mean);
 
@@ -29,6 +30,14 @@ template <typename T>
 absl::Status ComputeProbes(EstimatorKind estimator,
                            absl::Span<const FlatVector* const> samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes);
+
+// The same, and `mean` = MeanOf(samples) (bit-identical) in the same pass
+// over the samples; `mean` is left alone on error.
+template <typename T>
+absl::Status ComputeProbes(EstimatorKind estimator,
+                           absl::Span<const FlatVector* const> samples,
+                           std::vector<std::shared_ptr<FlatVector>>& probes,
+                           Vec<T>* mean);
 
 // Makes `buffer` exclusively owned (copy-on-write) with the given dtype and
 // size, allocating only when it is shared or missing.

@@ -1,8 +1,94 @@
 #include "server/core/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "server/core/kernels.h"
+#include "server/core/parallel.h"
+
+// The updates run as plain loops that GCC vectorizes once per instruction
+// set of GAMEOPT_TARGET_CLONES (SSE2, AVX2, AVX-512), the widest the CPU
+// has chosen at run time: a default build still runs on any x86-64 and
+// uses the machine's vector width. The arithmetic is that of config.h's
+// formulas in the same order whatever the width (this file is compiled
+// with -ffp-contract=off, so no FMA, and -fno-math-errno, so that sqrt
+// vectorizes), hence bit-identical to the whole-vector Eigen expressions
+// of the code before (tests/bench/hot_path_test.cc checks it).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__GLIBC__)
+#define GAMEOPT_TARGET_CLONES \
+  __attribute__((target_clones("default", "avx2", "arch=x86-64-v4")))
+#else
+#define GAMEOPT_TARGET_CLONES
+#endif
+
 namespace gameopt {
+namespace {
+
+// x (and the slots) of one block of n coordinates.
+template <typename T>
+GAMEOPT_TARGET_CLONES void UpdateBlock(
+    OptimizerKind kind, bool eps_inside_sqrt, T lr, T mu, T decay, T eps,
+    T b1, T b2, T step_size, T bc2_sqrt, bool clip, T clip_value,
+    const T* __restrict g, T* __restrict x, T* __restrict s1,
+    T* __restrict s2, int64_t n) {
+  switch (kind) {
+    case OptimizerKind::kSgd:
+      for (int64_t i = 0; i < n; ++i) x[i] -= lr * g[i];
+      break;
+    case OptimizerKind::kMomentum:
+      for (int64_t i = 0; i < n; ++i) {
+        s1[i] = mu * s1[i] + g[i];
+        x[i] -= lr * s1[i];
+      }
+      break;
+    case OptimizerKind::kNesterov:
+      for (int64_t i = 0; i < n; ++i) {
+        s1[i] = mu * s1[i] + g[i];
+        x[i] -= lr * (g[i] + mu * s1[i]);
+      }
+      break;
+    case OptimizerKind::kRmsProp: {
+      const T rest = T(1) - decay;
+      if (eps_inside_sqrt) {
+        for (int64_t i = 0; i < n; ++i) {
+          s1[i] = decay * s1[i] + rest * (g[i] * g[i]);
+          x[i] -= lr * g[i] / std::sqrt(s1[i] + eps);
+        }
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          s1[i] = decay * s1[i] + rest * (g[i] * g[i]);
+          x[i] -= lr * g[i] / (std::sqrt(s1[i]) + eps);
+        }
+      }
+      break;
+    }
+    case OptimizerKind::kAdam: {
+      const T rest1 = T(1) - b1, rest2 = T(1) - b2;
+      for (int64_t i = 0; i < n; ++i) {
+        s1[i] = b1 * s1[i] + rest1 * g[i];
+        s2[i] = b2 * s2[i] + rest2 * (g[i] * g[i]);
+        x[i] -= step_size * s1[i] / (std::sqrt(s2[i]) / bc2_sqrt + eps);
+      }
+      break;
+    }
+  }
+  if (clip) {
+    for (int64_t i = 0; i < n; ++i) {
+      x[i] = std::min(std::max(x[i], -clip_value), clip_value);
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+struct BaseOptimizer<T>::Constants {
+  T lr, mu, decay, eps, b1, b2;
+  T step_size, bc2_sqrt;  // Adam's bias corrections
+  bool clip;
+  T clip_value;
+};
 
 template <typename T>
 BaseOptimizer<T>::BaseOptimizer(const OptimizerConfig& config, int64_t size)
@@ -27,70 +113,56 @@ BaseOptimizer<T>::BaseOptimizer(const OptimizerConfig& config, int64_t size)
 template <typename T>
 void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
                             Eigen::Ref<Vec<T>> x, bool advance_state) {
+  const int64_t step = steps_ + 1;
+  if (advance_state) steps_ = step;
+  Constants c;
+  c.lr = static_cast<T>(config_.learning_rate);
+  c.mu = static_cast<T>(config_.momentum);
+  c.decay = static_cast<T>(config_.rmsprop_decay);
+  c.eps = static_cast<T>(config_.epsilon);
+  c.b1 = static_cast<T>(config_.beta1);
+  c.b2 = static_cast<T>(config_.beta2);
+  // PyTorch's arrangement of Adam's bias corrections, for matching runs.
+  const T bc1 = T(1) - static_cast<T>(std::pow(config_.beta1, step));
+  const T bc2 = T(1) - static_cast<T>(std::pow(config_.beta2, step));
+  c.step_size = c.lr / bc1;
+  c.bc2_sqrt = std::sqrt(bc2);
+  c.clip = config_.clip_value > 0.0;
+  c.clip_value = static_cast<T>(config_.clip_value);
+  const bool has1 = slot1_.size() > 0;
+  const bool has2 = slot2_.size() > 0;
+  const T* gp = g.data();
+  T* xp = x.data();
+  auto update = [&](int64_t begin, int64_t end) {
+    const int64_t n = end - begin;
+    T* s1 = has1 ? slot1_.data() + begin : nullptr;
+    T* s2 = has2 ? slot2_.data() + begin : nullptr;
+    Update(c, gp + begin, xp + begin, s1, s2, n);
+  };
   if (advance_state) {
-    ++steps_;
-    Update(g, x, slot1_, slot2_, steps_);
-  } else {
-    Vec<T> slot1 = slot1_;
-    Vec<T> slot2 = slot2_;
-    Update(g, x, slot1, slot2, steps_ + 1);
+    // One fused loop per thread's range: long sequential runs.
+    ParallelFor(size_, update);
+    return;
   }
-  if (config_.clip_value > 0.0) {
-    const T c = static_cast<T>(config_.clip_value);
-    x = x.cwiseMax(-c).cwiseMin(c);
-  }
+  // An extrapolation leaves the moments alone: it updates block-sized
+  // copies of them.
+  ForEachBlock(size_, [&](int64_t begin, int64_t end) {
+    const int64_t n = end - begin;
+    T* s1 = has1 ? slot1_.data() + begin : nullptr;
+    T* s2 = has2 ? slot2_.data() + begin : nullptr;
+    T copy1[kKernelBlock], copy2[kKernelBlock];
+    if (s1 != nullptr) s1 = std::copy(s1, s1 + n, copy1) - n;
+    if (s2 != nullptr) s2 = std::copy(s2, s2 + n, copy2) - n;
+    Update(c, gp + begin, xp + begin, s1, s2, n);
+  });
 }
 
 template <typename T>
-void BaseOptimizer<T>::Update(const Eigen::Ref<const Vec<T>>& g,
-                              Eigen::Ref<Vec<T>> x, Vec<T>& slot1,
-                              Vec<T>& slot2, int64_t step) {
-  const T lr = static_cast<T>(config_.learning_rate);
-  switch (config_.kind) {
-    case OptimizerKind::kSgd:
-      x.noalias() -= lr * g;
-      return;
-    case OptimizerKind::kMomentum: {
-      const T mu = static_cast<T>(config_.momentum);
-      slot1 = mu * slot1 + g;
-      x.noalias() -= lr * slot1;
-      return;
-    }
-    case OptimizerKind::kNesterov: {
-      const T mu = static_cast<T>(config_.momentum);
-      slot1 = mu * slot1 + g;
-      x.array() -= lr * (g.array() + mu * slot1.array());
-      return;
-    }
-    case OptimizerKind::kRmsProp: {
-      const T decay = static_cast<T>(config_.rmsprop_decay);
-      const T eps = static_cast<T>(config_.epsilon);
-      slot1.array() =
-          decay * slot1.array() + (T(1) - decay) * g.array().square();
-      if (config_.eps_inside_sqrt) {
-        x.array() -= lr * g.array() / (slot1.array() + eps).sqrt();
-      } else {
-        x.array() -= lr * g.array() / (slot1.array().sqrt() + eps);
-      }
-      return;
-    }
-    case OptimizerKind::kAdam: {
-      const T b1 = static_cast<T>(config_.beta1);
-      const T b2 = static_cast<T>(config_.beta2);
-      const T eps = static_cast<T>(config_.epsilon);
-      slot1.array() = b1 * slot1.array() + (T(1) - b1) * g.array();
-      slot2.array() =
-          b2 * slot2.array() + (T(1) - b2) * g.array().square();
-      // PyTorch's arrangement of the bias corrections, for matching runs.
-      const T bc1 = T(1) - static_cast<T>(std::pow(config_.beta1, step));
-      const T bc2 = T(1) - static_cast<T>(std::pow(config_.beta2, step));
-      const T step_size = lr / bc1;
-      const T bc2_sqrt = std::sqrt(bc2);
-      x.array() -=
-          step_size * slot1.array() / (slot2.array().sqrt() / bc2_sqrt + eps);
-      return;
-    }
-  }
+void BaseOptimizer<T>::Update(const Constants& c, const T* g, T* x, T* slot1,
+                              T* slot2, int64_t n) const {
+  UpdateBlock<T>(config_.kind, config_.eps_inside_sqrt, c.lr, c.mu, c.decay,
+                 c.eps, c.b1, c.b2, c.step_size, c.bc2_sqrt, c.clip,
+                 c.clip_value, g, x, slot1, slot2, n);
 }
 
 template <typename T>

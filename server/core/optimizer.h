@@ -25,6 +25,10 @@ class BaseOptimizer {
   // advance_state = false the update is computed from the moments as they
   // would become, but the moments and the step count are left as they were
   // (an extrapolation step that must not count).
+  //
+  // One pass over memory, split across threads for long blocks (kernels.h):
+  // bit-identical to the formulas of config.h applied as whole-vector Eigen
+  // expressions, for any thread count; allocates nothing.
   void Step(const Eigen::Ref<const Vec<T>>& g, Eigen::Ref<Vec<T>> x,
             bool advance_state = true);
 
@@ -36,8 +40,12 @@ class BaseOptimizer {
   std::vector<const Vec<T>*> slots() const;
 
  private:
-  void Update(const Eigen::Ref<const Vec<T>>& g, Eigen::Ref<Vec<T>> x,
-              Vec<T>& slot1, Vec<T>& slot2, int64_t step);
+  // Per-step constants of Update.
+  struct Constants;
+  // The update of coordinates [0, n) of one block; slot1 / slot2 are null
+  // when the optimizer has no such slot.
+  void Update(const Constants& c, const T* g, T* x, T* slot1, T* slot2,
+              int64_t n) const;
 
   OptimizerConfig config_;
   int64_t size_;

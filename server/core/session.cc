@@ -16,11 +16,14 @@ struct Session::Worker {
   int64_t last_round = -1;  // round of the last accepted submission
   int64_t missed_deadlines = 0;
   // Buffers reused from round to round: no parameter-sized allocation in
-  // steady state.
+  // steady state. A products phase opens once the gradient phase has
+  // closed, when the samples have been consumed (mean, probes), so the
+  // J^T w products are decoded into the samples' buffers: one buffer per
+  // sample, not two.
   int num_samples = 0;  // valid gradient samples of its last gradient round
-  std::vector<FlatVector> samples;
+  std::vector<FlatVector> samples;  // then its J^T w products
   int num_products = 0;  // valid products of its last products round
-  std::vector<FlatVector> vjp, jvp;
+  std::vector<FlatVector> jvp;
 };
 
 class Session::Outbox {
@@ -341,7 +344,8 @@ absl::Status Session::Accept(bool products, Worker& worker,
     std::vector<FlatVector>& out;
     const char* field;
   };
-  for (const Kind& kind : {Kind{phase.vjp, submission.vjp, worker.vjp, "vjp"},
+  for (const Kind& kind : {Kind{phase.vjp, submission.vjp, worker.samples,
+                                "vjp"},
                            Kind{phase.jvp, submission.jvp, worker.jvp, "jvp"}}) {
     const int expected = kind.wanted ? n : 0;
     if (static_cast<int>(kind.views.size()) != expected) {
@@ -349,7 +353,9 @@ absl::Status Session::Accept(bool products, Worker& worker,
           kind.field, ": the task asks for ", expected,
           " product(s) (one per probe), got ", kind.views.size()));
     }
-    kind.out.resize(expected);
+    if (static_cast<int>(kind.out.size()) < expected) {
+      kind.out.resize(expected);
+    }
     for (int k = 0; k < expected; ++k) {
       absl::Status status =
           DecodeSample(kind.views[k], layout, all, dtype,
@@ -413,7 +419,7 @@ void Session::CloseRound(Outbox& out) {
     for (int64_t id : submitted_) {
       Worker& w = *workers_.at(id);
       for (int k = 0; k < w.num_products; ++k) {
-        if (phase.vjp) vjp.push_back(&w.vjp[k]);
+        if (phase.vjp) vjp.push_back(&w.samples[k]);
         if (phase.jvp) jvp.push_back(&w.jvp[k]);
       }
     }

@@ -1,46 +1,135 @@
 #include "server/core/submission.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 
 namespace gameopt {
 namespace {
 
-// Copies n little-endian values of type From into `to`, converting to To,
-// and returns the index of the first non-finite one, or -1. (x86-64 and
-// aarch64 are little-endian, so the wire layout is the memory layout.)
-template <typename From, typename To>
-int64_t CopyChecked(const char* from, To* to, int64_t n) {
-  if constexpr (std::is_same_v<From, To>) {
-    std::memcpy(to, from, n * sizeof(To));
-  } else {
-    for (int64_t i = 0; i < n; ++i) {
-      From v;
-      std::memcpy(&v, from + i * sizeof(From), sizeof(From));
-      to[i] = static_cast<To>(v);
-    }
-  }
-  // A separate pass: the branch-free sum vectorizes, and a NaN or an
-  // infinity anywhere makes it non-finite. Only then look for the index.
-  To acc = To(0);
-  for (int64_t i = 0; i < n; ++i) acc += to[i] * To(0);
-  if (std::isfinite(acc)) return -1;
+// Values are checked a block at a time, right after the block is written,
+// while it is still in L1.
+constexpr int64_t kCheckBlock = 2048;
+
+// The bits of T, and the test for "not finite" on them: the exponent bits
+// all set. (exponent & mask) + lowest exponent bit carries into the sign
+// bit exactly then, and the OR of that over a block vectorizes with SSE2.
+template <typename T>
+struct FloatBits;
+template <>
+struct FloatBits<float> {
+  using Bits = uint32_t;
+  static constexpr Bits kExponent = 0x7f800000u;
+  static constexpr Bits kLowestExponentBit = 0x00800000u;
+  static constexpr Bits kSign = 0x80000000u;
+};
+template <>
+struct FloatBits<double> {
+  using Bits = uint64_t;
+  static constexpr Bits kExponent = 0x7ff0000000000000u;
+  static constexpr Bits kLowestExponentBit = 0x0010000000000000u;
+  static constexpr Bits kSign = 0x8000000000000000u;
+};
+
+// Index of the first non-finite value of to[0, n), or -1.
+template <typename T>
+int64_t FirstNonFinite(const T* to, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(to[i])) return i;
   }
   return -1;
 }
 
+// Copies n little-endian values of type From (at any alignment) into `to`,
+// converting to To, and returns the index of the first non-finite one (in
+// To), or -1. (x86-64 and aarch64 are little-endian, so the wire layout is
+// the memory layout.)
+template <typename From, typename To>
+int64_t CopyChecked(const char* from, To* to, int64_t n) {
+  using B = FloatBits<To>;
+  typename B::Bits flags = 0;
+  if constexpr (std::is_same_v<From, To>) {
+    // One pass: copy the bits and test them together.
+    for (int64_t i = 0; i < n; ++i) {
+      typename B::Bits bits;
+      std::memcpy(&bits, from + i * sizeof(To), sizeof(To));
+      std::memcpy(to + i, &bits, sizeof(To));
+      flags |= (bits & B::kExponent) + B::kLowestExponentBit;
+    }
+  } else {
+    for (int64_t begin = 0; begin < n; begin += kCheckBlock) {
+      const int64_t end = std::min(n, begin + kCheckBlock);
+      for (int64_t i = begin; i < end; ++i) {
+        From v;
+        std::memcpy(&v, from + i * sizeof(From), sizeof(From));
+        to[i] = static_cast<To>(v);
+      }
+      for (int64_t i = begin; i < end; ++i) {
+        typename B::Bits bits;
+        std::memcpy(&bits, to + i, sizeof(To));
+        flags |= (bits & B::kExponent) + B::kLowestExponentBit;
+      }
+    }
+  }
+  return (flags & B::kSign) == 0 ? -1 : FirstNonFinite(to, n);
+}
+
+template <typename To>
+int64_t Copy(DType from, const char* bytes, To* to, int64_t n) {
+  return from == DType::kFloat32 ? CopyChecked<float, To>(bytes, to, n)
+                                 : CopyChecked<double, To>(bytes, to, n);
+}
+
+// Copy() over a tensor's pieces; a value split between two pieces is put
+// together in `carry`.
+template <typename To>
+int64_t CopyPieces(const TensorView& view, To* to) {
+  const size_t width = DTypeSize(view.dtype);
+  char carry[8];
+  size_t carried = 0;
+  int64_t index = 0;
+  for (absl::string_view piece : view.pieces) {
+    const char* p = piece.data();
+    size_t left = piece.size();
+    if (carried > 0) {
+      const size_t take = std::min(width - carried, left);
+      std::memcpy(carry + carried, p, take);
+      carried += take;
+      p += take;
+      left -= take;
+      if (carried < width) continue;
+      if (Copy(view.dtype, carry, to + index, 1) >= 0) return index;
+      ++index;
+      carried = 0;
+    }
+    const int64_t whole = static_cast<int64_t>(left / width);
+    const int64_t bad = Copy(view.dtype, p, to + index, whole);
+    if (bad >= 0) return index + bad;
+    index += whole;
+    carried = left - whole * width;
+    std::memcpy(carry, p + whole * width, carried);
+  }
+  return -1;
+}
+
 template <typename To>
 int64_t Copy(const TensorView& view, To* to, int64_t n) {
-  return view.dtype == DType::kFloat32
-             ? CopyChecked<float, To>(view.bytes.data(), to, n)
-             : CopyChecked<double, To>(view.bytes.data(), to, n);
+  return view.pieces.empty() ? Copy(view.dtype, view.bytes.data(), to, n)
+                             : CopyPieces(view, to);
 }
 
 }  // namespace
+
+size_t TensorView::size_bytes() const {
+  if (pieces.empty()) return bytes.size();
+  size_t size = 0;
+  for (absl::string_view piece : pieces) size += piece.size();
+  return size;
+}
 
 absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
                           const std::vector<int>& players, DType dtype,
@@ -90,9 +179,10 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
             " does not match the session's ", ShapeString(tensor.shape)));
       }
       const size_t expected = tensor.size * DTypeSize(view.dtype);
-      if (view.bytes.size() != expected) {
+      const size_t size_bytes = view.size_bytes();
+      if (size_bytes != expected) {
         return absl::InvalidArgumentError(absl::StrCat(
-            where, ": ", view.bytes.size(), " bytes of data, but shape ",
+            where, ": ", size_bytes, " bytes of data, but shape ",
             ShapeString(tensor.shape), " of ", DTypeName(view.dtype),
             " needs ", expected));
       }

@@ -23,6 +23,13 @@ struct TensorView {
   DType dtype = DType::kFloat32;
   absl::Span<const int64_t> shape;
   absl::string_view bytes;
+  // Alternatively, when not empty, the values in consecutive pieces (a
+  // transport's receive buffers, so they are not copied to be joined
+  // first); `bytes` is then ignored. A piece may end inside a value.
+  absl::Span<const absl::string_view> pieces = {};
+
+  // Bytes of values, in `bytes` or in `pieces`.
+  size_t size_bytes() const;
 };
 
 struct PlayerValues {
@@ -50,6 +57,8 @@ struct Submission {
 // blocks of `out` are set to zero. The error (InvalidArgument) names
 // `field` (e.g. "gradients[1]"), the player, the tensor and the first bad
 // index. `out` is scratch: its contents are unspecified after an error.
+// One pass over the values (copy, conversion and check together); no
+// allocation when `out` already has the dtype and size.
 absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
                           const std::vector<int>& players, DType dtype,
                           absl::string_view field, FlatVector& out);

@@ -1,5 +1,6 @@
 #include "server/core/typed_algorithm.h"
 
+#include <atomic>
 #include <cstring>
 
 #include "server/core/estimator.h"
@@ -64,6 +65,9 @@ FlatVector& TypedAlgorithm<T>::MutableX() {
     x_ = std::make_shared<FlatVector>(*x_);
     if (!extrapolating_) point_ = x_;
   }
+  // A transport that sent x may have released it just now on another
+  // thread: see its reads before writing.
+  std::atomic_thread_fence(std::memory_order_acquire);
   x_dirty_ = true;
   return *x_;
 }
@@ -129,6 +133,12 @@ void TypedAlgorithm<T>::RecordGradientNorms(const std::vector<int>& players) {
 }
 
 template <typename T>
+void TypedAlgorithm<T>::AggregateGradient(
+    absl::Span<const FlatVector* const> samples, Vec<T>& mean) {
+  MeanOf<T>(samples, mean);
+}
+
+template <typename T>
 absl::Status TypedAlgorithm<T>::CompleteGradient(
     absl::Span<const FlatVector* const> samples) {
   if (phase().kind != PhaseSpec::Kind::kGradient) {
@@ -137,7 +147,7 @@ absl::Status TypedAlgorithm<T>::CompleteGradient(
   if (samples.empty()) {
     return absl::FailedPreconditionError("a gradient phase needs a sample");
   }
-  MeanOf<T>(samples, xi_);
+  AggregateGradient(samples, xi_);
   stats_.gradient_samples = static_cast<int>(samples.size());
   stats_.product_samples = 0;
   RecordGradientNorms(phase().players);

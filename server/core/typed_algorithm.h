@@ -43,6 +43,11 @@ class TypedAlgorithm : public Algorithm {
  protected:
   // Hooks: the algorithm's reaction to a closed phase. mean_gradient() holds
   // the mean of the samples when OnGradient runs.
+  //
+  // Sets `mean` to MeanOf(samples). An algorithm that reads the samples
+  // anyway (the estimators' probes) overrides it to do both in one pass.
+  virtual void AggregateGradient(absl::Span<const FlatVector* const> samples,
+                                 Vec<T>& mean);
   virtual absl::Status OnGradient(
       absl::Span<const FlatVector* const> samples) = 0;
   virtual absl::Status OnProducts(absl::Span<const FlatVector* const> vjp,

@@ -3,11 +3,13 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/service/grpc_status.h"
 #include "server/service/proto_convert.h"
+#include "server/service/wire_format.h"
 
 namespace gameopt {
 namespace {
@@ -34,10 +36,12 @@ grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
 class TaskReactor final : public grpc::ServerUnaryReactor {
  public:
   TaskReactor(std::shared_ptr<Session> session, int64_t known_params_version,
-              v1::TaskResponse* response, internal::ReactorCount* count)
+              v1::TaskResponse* response, grpc::ByteBuffer* wire_response,
+              internal::ReactorCount* count)
       : session_(std::move(session)),
         known_params_version_(known_params_version),
         response_(response),
+        wire_response_(wire_response),
         count_(count) {
     count_->Add();
   }
@@ -77,7 +81,10 @@ class TaskReactor final : public grpc::ServerUnaryReactor {
 
   // Runs exactly once, from the session, on any thread.
   void Answer(absl::StatusOr<Task> task) {
-    if (task.ok()) {
+    if (task.ok() && wire_response_ != nullptr) {
+      TaskToWire(*task, session_->layout(), known_params_version_,
+                 wire_response_);
+    } else if (task.ok()) {
       TaskToProto(*task, session_->layout(), known_params_version_, response_);
     }
     Finish(ToGrpcStatus(task.status()));
@@ -89,7 +96,8 @@ class TaskReactor final : public grpc::ServerUnaryReactor {
 
   const std::shared_ptr<Session> session_;
   const int64_t known_params_version_;
-  v1::TaskResponse* const response_;
+  v1::TaskResponse* const response_;     // exactly one of the two
+  grpc::ByteBuffer* const wire_response_;
   internal::ReactorCount* const count_;
   std::atomic<int> refs_{2};
   absl::Mutex mu_;
@@ -106,6 +114,18 @@ std::string Describe(const SessionConfig& config, const GameLayout& layout) {
       config.max_steps > 0 ? absl::StrCat(", ", config.max_steps, " steps")
                            : "",
       config.name.empty() ? "" : absl::StrCat(" ('", config.name, "')"));
+}
+
+// A small message (a JoinSessionRequest) from a raw request.
+bool ParseSmall(const grpc::ByteBuffer& buffer,
+                google::protobuf::MessageLite* out) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return false;
+  std::string joined;
+  for (const grpc::Slice& slice : slices) {
+    joined.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out->ParseFromString(joined);
 }
 
 }  // namespace
@@ -219,20 +239,53 @@ grpc::ServerUnaryReactor* GameOptimizerService::DeleteSession(
   return Finished(context, status);
 }
 
-grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
-    grpc::CallbackServerContext* context, const v1::JoinSessionRequest* request,
-    v1::TaskResponse* response) {
+grpc::ServerUnaryReactor* GameOptimizerService::Join(
+    grpc::CallbackServerContext* context, const v1::JoinSessionRequest& request,
+    TaskOutput output) {
   if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
   absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Get(request->session_id());
+      registry_->Get(request.session_id());
   if (!session.ok()) return Finished(context, session.status());
-  auto* reactor = new TaskReactor(*session, request->known_params_version(),
-                                  response, &reactors_);
+  auto* reactor = new TaskReactor(*session, request.known_params_version(),
+                                  output.proto, output.wire, &reactors_);
   reactor->Start([&](TaskCallback done, CallId* call) {
-    (*session)->Join(request->worker_id(), request->worker_name(),
+    (*session)->Join(request.worker_id(), request.worker_name(),
                      std::move(done), call);
   });
   return reactor;
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::Submit(
+    grpc::CallbackServerContext* context, std::shared_ptr<Session> session,
+    bool products, int64_t worker_id, int64_t known_params_version,
+    const Submission& submission, TaskOutput output) {
+  auto* reactor = new TaskReactor(session, known_params_version, output.proto,
+                                  output.wire, &reactors_);
+  reactor->Start([&](TaskCallback done, CallId* call) {
+    if (products) {
+      session->SubmitProducts(worker_id, submission, std::move(done), call);
+    } else {
+      session->SubmitGradient(worker_id, submission, std::move(done), call);
+    }
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
+    grpc::CallbackServerContext* context, const v1::JoinSessionRequest* request,
+    v1::TaskResponse* response) {
+  return Join(context, *request, TaskOutput{response, nullptr});
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  v1::JoinSessionRequest parsed;
+  if (!ParseSmall(*request, &parsed)) {
+    return Finished(context, absl::InvalidArgumentError(
+                                 "the request is not a JoinSessionRequest"));
+  }
+  return Join(context, parsed, TaskOutput{nullptr, response});
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
@@ -246,13 +299,9 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
   if (absl::Status s = SubmissionFromProto(*request, &submission); !s.ok()) {
     return Finished(context, s);
   }
-  auto* reactor = new TaskReactor(*session, request->known_params_version(),
-                                  response, &reactors_);
-  reactor->Start([&](TaskCallback done, CallId* call) {
-    (*session)->SubmitGradient(request->worker_id(), submission,
-                               std::move(done), call);
-  });
-  return reactor;
+  return Submit(context, *std::move(session), /*products=*/false,
+                request->worker_id(), request->known_params_version(),
+                submission, TaskOutput{response, nullptr});
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
@@ -267,13 +316,62 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
   if (absl::Status s = SubmissionFromProto(*request, &submission); !s.ok()) {
     return Finished(context, s);
   }
-  auto* reactor = new TaskReactor(*session, request->known_params_version(),
-                                  response, &reactors_);
-  reactor->Start([&](TaskCallback done, CallId* call) {
-    (*session)->SubmitProducts(request->worker_id(), submission,
-                               std::move(done), call);
-  });
-  return reactor;
+  return Submit(context, *std::move(session), /*products=*/true,
+                request->worker_id(), request->known_params_version(),
+                submission, TaskOutput{response, nullptr});
+}
+
+namespace {
+
+// The raw submit calls: parse in place, then as above.
+template <typename SubmitFn>
+grpc::ServerUnaryReactor* SubmitWire(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer& request,
+                                     WireSubmission::Kind kind,
+                                     absl::Status admitted,
+                                     SessionRegistry& registry,
+                                     SubmitFn submit) {
+  if (!admitted.ok()) return Finished(context, admitted);
+  WireSubmission wire;
+  if (absl::Status s = wire.Parse(request, kind); !s.ok()) {
+    return Finished(context, s);
+  }
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      registry.Get(wire.session_id());
+  if (!session.ok()) return Finished(context, session.status());
+  Submission submission;
+  if (absl::Status s = wire.ToSubmission(&submission); !s.ok()) {
+    return Finished(context, s);
+  }
+  return submit(*std::move(session), wire, submission);
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return SubmitWire(
+      context, *request, WireSubmission::Kind::kGradient, Admit(), *registry_,
+      [&](std::shared_ptr<Session> session, const WireSubmission& wire,
+          const Submission& submission) {
+        return Submit(context, std::move(session), /*products=*/false,
+                      wire.worker_id(), wire.known_params_version(),
+                      submission, TaskOutput{nullptr, response});
+      });
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return SubmitWire(
+      context, *request, WireSubmission::Kind::kProducts, Admit(), *registry_,
+      [&](std::shared_ptr<Session> session, const WireSubmission& wire,
+          const Submission& submission) {
+        return Submit(context, std::move(session), /*products=*/true,
+                      wire.worker_id(), wire.known_params_version(),
+                      submission, TaskOutput{nullptr, response});
+      });
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::LeaveSession(

@@ -16,6 +16,13 @@
 // session with Session::Cancel and finishes CANCELLED; its accepted
 // submission stays in the round.
 //
+// The three waiting calls are registered in their raw form (grpc::ByteBuffer
+// in and out, wire_format.h): requests are parsed in place and tensors in
+// responses reference the session's vectors, so a payload is copied at most
+// once per direction and no parameter-sized buffer is allocated per call.
+// Their typed overloads below stay, and behave the same when called
+// directly.
+//
 // Thread-safe. The registry must outlive the service, and the service must
 // outlive the grpc::Server it is registered with.
 #ifndef GAMEOPT_SERVER_SERVICE_GAME_OPTIMIZER_SERVICE_H_
@@ -24,6 +31,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -31,7 +39,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gameopt/v1/gameopt.grpc.pb.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "server/core/registry.h"
+#include "server/core/submission.h"
 
 namespace gameopt {
 
@@ -56,7 +66,10 @@ class ReactorCount {
 using LogSink = std::function<void(absl::string_view line)>;
 
 class GameOptimizerService final
-    : public v1::GameOptimizer::CallbackService {
+    : public v1::GameOptimizer::WithRawCallbackMethod_JoinSession<
+          v1::GameOptimizer::WithRawCallbackMethod_SubmitGradient<
+              v1::GameOptimizer::WithRawCallbackMethod_SubmitJacobianProducts<
+                  v1::GameOptimizer::CallbackService>>> {
  public:
   // `log` (may be empty) gets session lifecycle lines (created, deleted).
   explicit GameOptimizerService(SessionRegistry* registry, LogSink log = {});
@@ -103,6 +116,17 @@ class GameOptimizerService final
       grpc::CallbackServerContext* context,
       const v1::SubmitJacobianProductsRequest* request,
       v1::TaskResponse* response) override;
+  // The registered (raw) forms of the three calls above: the same messages,
+  // serialized.
+  grpc::ServerUnaryReactor* JoinSession(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* SubmitGradient(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* SubmitJacobianProducts(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+      grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* LeaveSession(
       grpc::CallbackServerContext* context,
       const v1::LeaveSessionRequest* request,
@@ -113,8 +137,24 @@ class GameOptimizerService final
       v1::GetParametersResponse* response) override;
 
  private:
+  // Where a task goes: a TaskResponse message or its serialized form.
+  struct TaskOutput {
+    v1::TaskResponse* proto = nullptr;
+    grpc::ByteBuffer* wire = nullptr;
+  };
+
   // OK, or the UNAVAILABLE status once shutting down.
   absl::Status Admit() const;
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
+                                 const v1::JoinSessionRequest& request,
+                                 TaskOutput output);
+  // `submission` views a request that outlives the call.
+  grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
+                                   std::shared_ptr<Session> session,
+                                   bool products, int64_t worker_id,
+                                   int64_t known_params_version,
+                                   const Submission& submission,
+                                   TaskOutput output);
   void Log(absl::string_view line) const;
 
   SessionRegistry* const registry_;

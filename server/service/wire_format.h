@@ -1,0 +1,150 @@
+// The hot path's messages read and written in protobuf's wire format
+// directly over gRPC's buffers, so that tensor values are copied once per
+// direction at most:
+//
+//   in:  a SubmitGradientRequest / SubmitJacobianProductsRequest is parsed
+//        in place (WireSubmission): the Submission's tensor views point into
+//        the received slices, and DecodeSample copies each value once, into
+//        the session's reusable buffer, checking it on the way;
+//   out: a TaskResponse (TaskToWire) references the task's parameter and
+//        probe vectors from its slices, keeping them alive until gRPC has
+//        written them (the core copies on its next write if they are still
+//        held), so the values reach the socket without a user-space copy.
+//
+// Protobuf's generated code would copy each tensor into a std::string and
+// out again (and allocate a parameter-sized string per message). The
+// messages are the same: TaskToWire writes, byte for byte, what
+// TaskToProto + SerializeToString writes, and WireSubmission accepts what
+// protobuf accepts (fields in any order, repeated scalars packed or not,
+// unknown fields skipped) and converts it as SubmissionFromProto does.
+#ifndef GAMEOPT_SERVER_SERVICE_WIRE_FORMAT_H_
+#define GAMEOPT_SERVER_SERVICE_WIRE_FORMAT_H_
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
+#include "server/core/layout.h"
+#include "server/core/session.h"
+#include "server/core/submission.h"
+
+namespace gameopt {
+
+// Reads protobuf's wire format from a sequence of chunks (a message's
+// slices) without joining them. A limit bounds the message being read;
+// PushLimit narrows it to a nested message. Every read fails (false) past
+// the limit or on malformed input. The chunks must outlive the reader.
+class WireReader {
+ public:
+  static constexpr int kVarint = 0;
+  static constexpr int kFixed64 = 1;
+  static constexpr int kLengthDelimited = 2;
+  static constexpr int kFixed32 = 5;
+
+  explicit WireReader(const std::vector<grpc::Slice>& slices);
+
+  bool AtLimit() const { return position_ >= limit_; }
+  // Narrows the limit to the next `length` bytes, saving the old one.
+  bool PushLimit(uint64_t length, uint64_t* old);
+  void PopLimit(uint64_t old) { limit_ = old; }
+
+  // A field's tag; false at the limit or on a malformed tag.
+  bool ReadTag(int* field, int* wire_type);
+  bool ReadVarint(uint64_t* value);
+  // A length prefix that fits in the limit.
+  bool ReadLength(uint64_t* length);
+  // The next `length` bytes as views into the chunks, appended.
+  bool ReadPieces(uint64_t length, std::vector<absl::string_view>* pieces);
+  // Skips a field's value of `wire_type` (not groups).
+  bool Skip(int wire_type);
+
+ private:
+  void SkipEmpty();
+  bool ReadByte(uint8_t* byte);
+  bool SkipBytes(uint64_t n);
+
+  std::vector<absl::string_view> chunks_;  // non-empty
+  size_t chunk_ = 0;
+  uint64_t offset_ = 0;  // in chunks_[chunk_]
+  uint64_t position_ = 0;
+  uint64_t limit_ = 0;
+};
+
+// A submit request parsed in place. Holds references to the request's
+// slices, so its views stay valid as long as it lives. Not copyable.
+// Thread-compatible.
+class WireSubmission {
+ public:
+  enum class Kind { kGradient, kProducts };
+
+  WireSubmission() = default;
+  WireSubmission(const WireSubmission&) = delete;
+  WireSubmission& operator=(const WireSubmission&) = delete;
+
+  // Parses `buffer` as a serialized SubmitGradientRequest (kGradient) or
+  // SubmitJacobianProductsRequest (kProducts). InvalidArgument when it is
+  // not well-formed protobuf.
+  absl::Status Parse(const grpc::ByteBuffer& buffer, Kind kind);
+
+  const std::string& session_id() const { return session_id_; }
+  int64_t worker_id() const { return worker_id_; }
+  int64_t known_params_version() const { return known_params_version_; }
+
+  // The parsed request as the core's Submission, viewing this object's
+  // slices; InvalidArgument naming the field for a tensor without a known
+  // dtype, exactly as SubmissionFromProto.
+  absl::Status ToSubmission(Submission* out) const;
+
+  // For tests: the slices the request arrived in.
+  size_t num_slices() const { return slices_.size(); }
+
+ private:
+  struct Tensor {
+    absl::string_view name;
+    int dtype = 0;  // the proto enum's value
+    std::vector<int64_t> shape;
+    absl::string_view bytes;               // when in one slice
+    std::vector<absl::string_view> pieces;  // otherwise
+  };
+  struct Player {
+    absl::string_view name;
+    std::vector<Tensor> tensors;
+  };
+  using Vector = std::vector<Player>;
+
+  absl::Status ParseVector(WireReader& reader, Vector* out);
+  absl::Status ParsePlayer(WireReader& reader, Player* out);
+  absl::Status ParseTensor(WireReader& reader, Tensor* out);
+  // A string field; copied into owned_ when it spans slices.
+  absl::Status ReadString(WireReader& reader, absl::string_view* out);
+
+  std::vector<grpc::Slice> slices_;
+  std::deque<std::string> owned_;  // stable addresses
+  std::string session_id_;
+  int64_t worker_id_ = 0;
+  int64_t round_ = 0;
+  int64_t step_ = 0;
+  int32_t phase_ = 0;
+  int64_t known_params_version_ = 0;
+  std::vector<Vector> first_;   // gradients, or vjp
+  std::vector<Vector> second_;  // jvp
+  Kind kind_ = Kind::kGradient;
+};
+
+// Serializes the TaskResponse that TaskToProto(task, layout,
+// known_params_version) would build into `out`. Tensor values of at least
+// kAliasMinBytes are referenced, not copied.
+void TaskToWire(const Task& task, const GameLayout& layout,
+                int64_t known_params_version, grpc::ByteBuffer* out);
+
+// Smaller tensors are copied: a slice of their own would cost more.
+inline constexpr size_t kAliasMinBytes = 16 << 10;
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_SERVICE_WIRE_FORMAT_H_

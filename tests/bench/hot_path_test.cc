@@ -1,0 +1,493 @@
+// The lean hot path's guarantees, checked without timing anything:
+//   - steady-state rounds allocate no parameter-sized block (this binary
+//     counts every malloc of the process);
+//   - the kernels split across threads give bit-identical results for any
+//     thread count, equal to the whole-vector Eigen formulas they replace;
+//   - the service's wire format (wire_format.h) is the protobuf messages':
+//     TaskToWire writes TaskToProto's bytes, WireSubmission reads what
+//     SubmissionFromProto reads, from any split into slices.
+#include <malloc.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "server/core/estimator.h"
+#include "server/core/kernels.h"
+#include "server/core/optimizer.h"
+#include "server/core/parallel.h"
+#include "server/core/submission.h"
+#include "server/service/proto_convert.h"
+#include "server/service/server.h"
+#include "server/service/wire_format.h"
+#include "tests/bench/null_worker.h"
+
+// ---------------------------------------------------------------- malloc
+
+// Every allocation of the process passes through here (the executable's
+// definitions take precedence over libc's for all shared libraries too):
+// while counting, blocks of at least `big_bytes` are recorded. Not under
+// AddressSanitizer, which owns malloc (tests/sanitize.sh): the allocation
+// tests skip themselves there.
+#if defined(__SANITIZE_ADDRESS__)
+#define GAMEOPT_COUNTS_MALLOC 0
+#else
+#define GAMEOPT_COUNTS_MALLOC 1
+#endif
+
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<size_t> big_bytes{SIZE_MAX};
+std::atomic<int64_t> big_count{0};
+std::atomic<size_t> big_sizes[16];
+
+[[maybe_unused]] void Record(size_t size) {
+  if (!counting.load(std::memory_order_relaxed) ||
+      size < big_bytes.load(std::memory_order_relaxed)) {
+    return;
+  }
+  const int64_t n = big_count.fetch_add(1);
+  if (n < 16) big_sizes[n].store(size);
+}
+}  // namespace
+
+#if GAMEOPT_COUNTS_MALLOC
+extern "C" {
+void* __libc_malloc(size_t);
+void* __libc_calloc(size_t, size_t);
+void* __libc_realloc(void*, size_t);
+void* __libc_memalign(size_t, size_t);
+
+void* malloc(size_t size) {
+  Record(size);
+  return __libc_malloc(size);
+}
+void* calloc(size_t n, size_t size) {
+  Record(n * size);
+  return __libc_calloc(n, size);
+}
+void* realloc(void* p, size_t size) {
+  Record(size);
+  return __libc_realloc(p, size);
+}
+void* memalign(size_t alignment, size_t size) {
+  Record(size);
+  return __libc_memalign(alignment, size);
+}
+void* aligned_alloc(size_t alignment, size_t size) {
+  Record(size);
+  return __libc_memalign(alignment, size);
+}
+int posix_memalign(void** out, size_t alignment, size_t size) {
+  Record(size);
+  void* p = __libc_memalign(alignment, size);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+}  // extern "C"
+#endif  // GAMEOPT_COUNTS_MALLOC
+
+namespace gameopt {
+namespace {
+
+// ---------------------------------------------------------------- rounds
+
+// d = 2M float32 parameters (8 MiB per vector): above every buffer gRPC
+// allocates on its own (1 MiB serialization blocks, 4 MiB read chunks), so
+// any block this large is a parameter-sized one of ours.
+constexpr int64_t kDimension = int64_t{2} << 20;
+constexpr int64_t kWarmupSteps = 3;
+constexpr int64_t kCountedSteps = 5;
+
+void ExpectNoParameterSizedAllocations(const std::string& algorithm,
+                                       int workers) {
+  if (!GAMEOPT_COUNTS_MALLOC) GTEST_SKIP() << "malloc is the sanitizer's";
+  GameOptServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.log = nullptr;
+  GameOptServer server(options);
+  ASSERT_TRUE(server.Start().ok());
+  bench::Case c;
+  c.algorithm = algorithm;
+  c.d = kDimension;
+  c.workers = workers;
+  absl::StatusOr<std::string> session = bench::CreateSession(
+      server.address(),
+      bench::SessionConfigOf(c, kWarmupSteps + kCountedSteps));
+  ASSERT_TRUE(session.ok()) << session.status();
+  big_bytes = c.vector_bytes();
+  big_count = 0;
+  std::vector<std::thread> threads;
+  std::vector<absl::Status> results(workers);
+  for (int i = 0; i < workers; ++i) {
+    threads.emplace_back([&, i] {
+      absl::StatusOr<bench::Window> w = bench::RunNullWorker(
+          server.address(), *session, c, 0, [](int64_t step) {
+            if (step == kWarmupSteps) counting = true;
+          });
+      results[i] = w.status();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  counting = false;
+  for (const absl::Status& s : results) EXPECT_TRUE(s.ok()) << s;
+  std::string sizes;
+  for (int64_t i = 0; i < std::min<int64_t>(big_count, 16); ++i) {
+    sizes += std::to_string(big_sizes[i].load()) + " ";
+  }
+  EXPECT_EQ(big_count.load(), 0)
+      << "blocks of >= " << c.vector_bytes() << " bytes allocated in "
+      << kCountedSteps << " steady-state steps: " << sizes;
+  EXPECT_TRUE(bench::DeleteSession(server.address(), *session).ok());
+  server.Shutdown();
+}
+
+TEST(HotPath, TheCounterSeesMallocAndNew) {
+  if (!GAMEOPT_COUNTS_MALLOC) GTEST_SKIP() << "malloc is the sanitizer's";
+  big_bytes = 1 << 20;
+  big_count = 0;
+  counting = true;
+  void* block = malloc(2 << 20);
+  auto* values = new std::vector<float>(1 << 20);
+  counting = false;
+  free(block);
+  delete values;
+  EXPECT_EQ(big_count.load(), 2);
+}
+
+TEST(HotPath, ConOptRoundsAllocateNoParameterSizedBlock) {
+  ExpectNoParameterSizedAllocations("conopt", 2);
+}
+
+TEST(HotPath, SimGdRoundsAllocateNoParameterSizedBlock) {
+  ExpectNoParameterSizedAllocations("simgd", 1);
+}
+
+// ---------------------------------------------------------------- kernels
+
+// Above kParallelMinCoordinates, and not a multiple of any block.
+constexpr int64_t kLong = (int64_t{1} << 20) + 12345;
+
+FlatVector Random(int64_t d, uint64_t seed) {
+  FlatVector v(DType::kFloat32, d);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  for (int64_t i = 0; i < d; ++i) v.as<float>()[i] = normal(rng);
+  return v;
+}
+
+std::string BytesOf(const Vec<float>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+}
+std::string BytesOf(const FlatVector& v) {
+  return std::string(static_cast<const char*>(v.data()), v.bytes());
+}
+
+// Runs `kernel` with one thread and with every thread of the pool.
+template <typename Kernel>
+void ExpectSameForAnyThreadCount(Kernel kernel) {
+  SetMaxParallelism(1);
+  const std::string one = kernel();
+  SetMaxParallelism(64);  // every thread of the pool
+  const std::string all = kernel();
+  SetMaxParallelism(0);  // the default again
+  EXPECT_TRUE(one == all);
+}
+
+TEST(Kernels, OptimizersAreBitIdenticalToWholeVectorFormulas) {
+  const FlatVector g = Random(kLong, 1), x0 = Random(kLong, 2);
+  for (OptimizerKind kind :
+       {OptimizerKind::kSgd, OptimizerKind::kMomentum, OptimizerKind::kNesterov,
+        OptimizerKind::kRmsProp, OptimizerKind::kAdam}) {
+    SCOPED_TRACE(static_cast<int>(kind));
+    OptimizerConfig config;
+    config.kind = kind;
+    config.learning_rate = 1e-3;
+    config.clip_value = 1.5;
+    auto run = [&] {
+      BaseOptimizer<float> optimizer(config, kLong);
+      Vec<float> x = x0.as<float>();
+      for (int step = 0; step < 3; ++step) optimizer.Step(g.as<float>(), x);
+      optimizer.Step(g.as<float>(), x, /*advance_state=*/false);
+      return BytesOf(x);
+    };
+    ExpectSameForAnyThreadCount(run);
+    if (kind != OptimizerKind::kRmsProp) continue;
+    // The formula of config.h, coordinate by coordinate in IEEE arithmetic
+    // (std::sqrt is exactly rounded; Eigen's vectorized float sqrt under
+    // EIGEN_FAST_MATH is not, which the code before the kernels used).
+    const float lr = 1e-3f, a = 0.99f, eps = 1e-8f, c = 1.5f;
+    Vec<float> x = x0.as<float>();
+    Vec<float> s = Vec<float>::Zero(kLong);
+    const float* gv = g.as<float>().data();
+    for (int step = 0; step < 4; ++step) {
+      for (int64_t i = 0; i < kLong; ++i) {
+        float si = a * s[i] + (1.0f - a) * (gv[i] * gv[i]);
+        x[i] -= lr * gv[i] / (std::sqrt(si) + eps);
+        x[i] = std::min(std::max(x[i], -c), c);
+        if (step < 3) s[i] = si;  // the 4th step is a peek
+      }
+    }
+    EXPECT_TRUE(run() == BytesOf(x));
+  }
+}
+
+TEST(Kernels, AggregationIsBitIdenticalToWholeVectorFormulas) {
+  std::vector<FlatVector> samples;
+  for (int k = 0; k < 5; ++k) samples.push_back(Random(kLong, 10 + k));
+  std::vector<const FlatVector*> views;
+  for (const FlatVector& v : samples) views.push_back(&v);
+  const FlatVector xi = Random(kLong, 3);
+  Vec<float> sum = samples[0].as<float>();
+  for (int k = 1; k < 5; ++k) sum += samples[k].as<float>();
+  const Vec<float> mean = sum / 5.0f;
+
+  ExpectSameForAnyThreadCount([&] {
+    Vec<float> out;
+    MeanOf<float>(views, out);
+    EXPECT_TRUE(BytesOf(out) == BytesOf(mean));
+    return BytesOf(out);
+  });
+  for (EstimatorKind estimator :
+       {EstimatorKind::kLocal, EstimatorKind::kPooled,
+        EstimatorKind::kUnbiased}) {
+    SCOPED_TRACE(static_cast<int>(estimator));
+    ExpectSameForAnyThreadCount([&] {
+      std::vector<std::shared_ptr<FlatVector>> probes;
+      Vec<float> fused_mean;
+      EXPECT_TRUE(
+          ComputeProbes<float>(estimator, views, probes, &fused_mean).ok());
+      EXPECT_TRUE(BytesOf(fused_mean) == BytesOf(mean));
+      std::string all;
+      for (int k = 0; k < 5; ++k) {
+        Vec<float> expected =
+            estimator == EstimatorKind::kLocal    ? samples[k].as<float>()
+            : estimator == EstimatorKind::kPooled ? Vec<float>(sum / 5.0f)
+                                                  : Vec<float>(
+                                                        (sum - samples[k].as<float>()) /
+                                                        4.0f);
+        EXPECT_TRUE(BytesOf(*probes[k]) == BytesOf(expected)) << k;
+        all += BytesOf(*probes[k]);
+      }
+      return all;
+    });
+  }
+  ExpectSameForAnyThreadCount([&] {
+    Vec<float> direction;
+    const double norm =
+        ConsensusDirection<float>(xi.as<float>(), views, 10.0f, direction);
+    const Vec<float> correction = 10.0f * mean;
+    EXPECT_TRUE(BytesOf(direction) ==
+                BytesOf(Vec<float>(xi.as<float>() + correction)));
+    EXPECT_NEAR(norm, correction.cast<double>().norm(),
+                1e-6 * correction.cast<double>().norm());
+    return BytesOf(direction);
+  });
+}
+
+// ---------------------------------------------------------------- wire
+
+// A layout with a scalar, a small and a large tensor (above
+// kAliasMinBytes, so its values are referenced, not copied).
+SessionConfig WireConfig() {
+  SessionConfig config;
+  config.dtype = DType::kFloat32;
+  PlayerConfig gen;
+  gen.name = "gen";
+  gen.tensors = {{"w", {64, 100}, "", DType::kFloat32},
+                 {"b", {3}, "", DType::kFloat32}};
+  PlayerConfig disc;
+  disc.name = "disc";
+  disc.tensors = {{"s", {}, "", DType::kFloat32}};
+  config.players = {gen, disc};
+  return config;
+}
+
+std::string Joined(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  std::string out;
+  for (const grpc::Slice& s : slices) {
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return out;
+}
+
+// `bytes` cut into slices of `size` bytes (the last shorter).
+grpc::ByteBuffer Sliced(const std::string& bytes, size_t size) {
+  std::vector<grpc::Slice> slices;
+  for (size_t at = 0; at < bytes.size(); at += size) {
+    slices.emplace_back(bytes.data() + at, std::min(size, bytes.size() - at));
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+TEST(WireFormat, TaskToWireWritesTaskToProtosBytes) {
+  absl::StatusOr<GameLayout> layout =
+      GameLayout::Create(WireConfig().players);
+  ASSERT_TRUE(layout.ok());
+  auto vector = [&](uint64_t seed) {
+    return std::make_shared<const FlatVector>(
+        Random(layout->dimension(), seed));
+  };
+  Task gradient;
+  gradient.kind = Task::Kind::kGradient;
+  gradient.worker_id = 3;
+  gradient.step = 7;
+  gradient.phase = 0;
+  gradient.round = 15;
+  gradient.phase_label = "gradient";
+  gradient.players = {0, 1};
+  gradient.num_samples = 2;
+  gradient.params = vector(1);
+  gradient.params_version = 9;
+  gradient.seed = ~uint64_t{0};
+  Task products = gradient;
+  products.kind = Task::Kind::kProducts;
+  products.phase = 1;
+  products.players.clear();
+  products.num_samples = 0;
+  products.vjp = products.jvp = true;
+  products.probes = {vector(2), vector(3)};
+  Task done;
+  done.kind = Task::Kind::kDone;
+  done.step = -1;  // negative numbers take 10 bytes
+  done.params = vector(4);
+  for (const Task* task : {&gradient, &products, &done}) {
+    for (int64_t known : {int64_t{0}, int64_t{9}}) {
+      v1::TaskResponse proto;
+      TaskToProto(*task, *layout, known, &proto);
+      grpc::ByteBuffer wire;
+      TaskToWire(*task, *layout, known, &wire);
+      EXPECT_TRUE(Joined(wire) == proto.SerializeAsString())
+          << static_cast<int>(task->kind) << " known " << known;
+    }
+  }
+}
+
+TEST(WireFormat, WireSubmissionReadsWhatSubmissionFromProtoReads) {
+  const SessionConfig config = WireConfig();
+  absl::StatusOr<GameLayout> layout = GameLayout::Create(config.players);
+  ASSERT_TRUE(layout.ok());
+  v1::SubmitJacobianProductsRequest request;
+  request.set_session_id("s12");
+  request.set_worker_id(5);
+  request.set_round(-3);
+  request.set_step(40);
+  request.set_phase(1);
+  request.set_known_params_version(77);
+  for (int k = 0; k < 2; ++k) {
+    for (v1::Vector* v : {request.add_vjp(), request.add_jvp()}) {
+      const FlatVector values = Random(layout->dimension(), 20 + k);
+      VectorToProto(values, *layout, v);
+      // float64 on the wire for one tensor: converted on the way in.
+      v1::Tensor* b = v->mutable_players(0)->mutable_tensors(1);
+      b->set_dtype(v1::FLOAT64);
+      std::string doubles;
+      for (int i = 0; i < 3; ++i) {
+        const double d = 0.25 * i + k;
+        doubles.append(reinterpret_cast<const char*>(&d), 8);
+      }
+      b->set_data(doubles);
+    }
+  }
+  const std::string bytes = request.SerializeAsString();
+  Submission expected;
+  ASSERT_TRUE(SubmissionFromProto(request, &expected).ok());
+  const std::vector<int> all = {0, 1};
+  for (size_t slice : {size_t{1}, size_t{7}, size_t{4096}, bytes.size()}) {
+    SCOPED_TRACE(slice);
+    WireSubmission wire;
+    ASSERT_TRUE(
+        wire.Parse(Sliced(bytes, slice), WireSubmission::Kind::kProducts)
+            .ok());
+    EXPECT_EQ(wire.session_id(), "s12");
+    EXPECT_EQ(wire.worker_id(), 5);
+    EXPECT_EQ(wire.known_params_version(), 77);
+    Submission got;
+    ASSERT_TRUE(wire.ToSubmission(&got).ok());
+    EXPECT_EQ(got.round, -3);
+    EXPECT_EQ(got.step, 40);
+    EXPECT_EQ(got.phase, 1);
+    ASSERT_EQ(got.vjp.size(), 2u);
+    ASSERT_EQ(got.jvp.size(), 2u);
+    for (int k = 0; k < 2; ++k) {
+      for (auto [a, b] : {std::pair(&got.vjp[k], &expected.vjp[k]),
+                          std::pair(&got.jvp[k], &expected.jvp[k])}) {
+        FlatVector x, y;
+        ASSERT_TRUE(DecodeSample(*a, *layout, all, DType::kFloat32, "v", x)
+                        .ok());
+        ASSERT_TRUE(DecodeSample(*b, *layout, all, DType::kFloat32, "v", y)
+                        .ok());
+        EXPECT_TRUE(BytesOf(x) == BytesOf(y));
+      }
+    }
+  }
+}
+
+TEST(WireFormat, WireSubmissionFindsNonFiniteValuesAcrossSlices) {
+  absl::StatusOr<GameLayout> layout =
+      GameLayout::Create(WireConfig().players);
+  ASSERT_TRUE(layout.ok());
+  v1::SubmitGradientRequest request;
+  FlatVector values = Random(layout->dimension(), 5);
+  values.as<float>()[4321] = std::numeric_limits<float>::infinity();
+  VectorToProto(values, *layout, request.add_gradients());
+  WireSubmission wire;
+  ASSERT_TRUE(wire.Parse(Sliced(request.SerializeAsString(), 5),
+                         WireSubmission::Kind::kGradient)
+                  .ok());
+  Submission submission;
+  ASSERT_TRUE(wire.ToSubmission(&submission).ok());
+  FlatVector out;
+  absl::Status status = DecodeSample(submission.gradients[0], *layout, {0, 1},
+                                     DType::kFloat32, "gradients[0]", out);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("tensor 'w': value at index 4321"),
+            absl::string_view::npos)
+      << status;
+}
+
+TEST(WireFormat, AcceptsUnpackedShapesAndUnknownFieldsRejectsGarbage) {
+  // Tensor{name "s", dtype FLOAT32, shape 1 (unpacked), field 9 (unknown),
+  // data 4 bytes} in PlayerTensors "disc" in gradients[0].
+  std::string tensor = std::string("\x0a\x01s\x10\x01\x18\x01\x48\x05", 9) +
+                       std::string("\x22\x04\0\0\x80\x3f", 6);
+  std::string player = std::string("\x0a\x04") + "disc" + "\x12" +
+                       static_cast<char>(tensor.size()) + tensor;
+  std::string vector =
+      std::string("\x0a") + static_cast<char>(player.size()) + player;
+  std::string request = std::string("\x32") + static_cast<char>(vector.size()) +
+                        vector + std::string("\x0a\x02s1", 4);
+  WireSubmission wire;
+  ASSERT_TRUE(
+      wire.Parse(Sliced(request, 3), WireSubmission::Kind::kGradient).ok());
+  Submission submission;
+  ASSERT_TRUE(wire.ToSubmission(&submission).ok());
+  ASSERT_EQ(submission.gradients.size(), 1u);
+  const TensorView& view = submission.gradients[0][0].tensors[0];
+  EXPECT_EQ(view.name, "s");
+  EXPECT_EQ(std::vector<int64_t>(view.shape.begin(), view.shape.end()),
+            std::vector<int64_t>{1});
+  EXPECT_EQ(view.size_bytes(), 4u);
+  EXPECT_EQ(wire.session_id(), "s1");
+  for (const std::string& bad :
+       {std::string("\x32\x05\x0a"), std::string("\x0b"),
+        std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")}) {
+    WireSubmission garbage;
+    EXPECT_EQ(garbage.Parse(Sliced(bad, 2), WireSubmission::Kind::kGradient)
+                  .code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+}
+
+}  // namespace
+}  // namespace gameopt

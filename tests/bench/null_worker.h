@@ -1,0 +1,65 @@
+// A gameopt worker with a null game: it answers every task with preset
+// float32 vectors, so a benchmark of it measures the service and the
+// transport, not a model. Its requests are serialized once (only the
+// round's small fields change) and it reads only the small fields of its
+// tasks (RawMethod, baselines.h): the echo baseline's client does the same
+// with its bytes, so the comparison is between the two servers.
+#ifndef GAMEOPT_TESTS_BENCH_NULL_WORKER_H_
+#define GAMEOPT_TESTS_BENCH_NULL_WORKER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gameopt/v1/gameopt.pb.h"
+#include "tests/bench/baselines.h"
+
+namespace gameopt::bench {
+
+// One benchmark case: a float32 session of two players ("gen", "disc"),
+// each one tensor "w" of d / 2 coordinates, RMSProp (lr 1e-4), K workers
+// per round. ConOpt uses gamma 10 and the unbiased estimator, so a single
+// worker sends 2 samples per round (DESIGN section 4); otherwise 1.
+struct Case {
+  std::string algorithm;  // "simgd" or "conopt"
+  int64_t d = 0;          // even
+  int workers = 1;        // K
+
+  int samples() const { return algorithm == "conopt" && workers == 1 ? 2 : 1; }
+  bool conopt() const { return algorithm == "conopt"; }
+  // Bytes of one float32 vector.
+  int64_t vector_bytes() const { return 4 * d; }
+  // Tensor bytes of each request a worker sends in one step, in order:
+  // gradients (and products), samples() vectors each.
+  std::vector<int64_t> RequestBytes() const;
+  // Tensor bytes moved in one step by all workers, up and down: gradients,
+  // (probes, products,) parameters.
+  int64_t PayloadBytesPerStep() const;
+  std::string Name() const;  // e.g. "conopt/1M/4"
+};
+
+// "simgd/1M/4" -> Case. d accepts K and M suffixes (powers of two).
+absl::StatusOr<Case> ParseCase(const std::string& text);
+
+v1::SessionConfig SessionConfigOf(const Case& c, int64_t max_steps);
+
+// CreateSession / DeleteSession at `target`.
+absl::StatusOr<std::string> CreateSession(const std::string& target,
+                                          const v1::SessionConfig& config);
+absl::Status DeleteSession(const std::string& target,
+                           const std::string& session_id);
+
+// Joins `session_id` and answers tasks until DONE. The window runs from
+// the first task of step `timed_from_step` to DONE. `on_step` (optional)
+// sees the step number of every step's first task as it arrives.
+absl::StatusOr<Window> RunNullWorker(
+    const std::string& target, const std::string& session_id, const Case& c,
+    int64_t timed_from_step,
+    const std::function<void(int64_t step)>& on_step = {});
+
+}  // namespace gameopt::bench
+
+#endif  // GAMEOPT_TESTS_BENCH_NULL_WORKER_H_
