@@ -9,3 +9,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
+
+# Bounded fuzzing (60 s, plus one to two minutes to build from scratch):
+# tests/fuzz/run.sh builds the libFuzzer targets with clang in build-fuzz/
+# and fails on a finding; it skips itself without clang and libFuzzer.
+# GAMEOPT_FUZZ_SECONDS=0 skips it, a larger value fuzzes longer.
+./tests/fuzz/run.sh
