@@ -9,13 +9,14 @@
 // plaintext port that serves only grpc.health.v1 (for container and
 // Kubernetes probes; gameopt_health_check queries it). A signal
 // shuts down gracefully: waiting workers are answered UNAVAILABLE and the
-// process exits 0 within about a second.
+// process exits 0 within about a second, whatever the message sizes were.
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -24,6 +25,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
+#include "server/service/malloc_tuning.h"
 #include "server/service/server.h"
 
 ABSL_FLAG(std::string, address, "127.0.0.1:50051",
@@ -32,6 +34,13 @@ ABSL_FLAG(int64_t, max_message_mb, 1024,
           "largest request or response in MiB (capped at 2047); larger "
           "requests fail RESOURCE_EXHAUSTED");
 ABSL_FLAG(bool, quiet, false, "do not log session and worker events");
+ABSL_FLAG(int64_t, max_parameters, int64_t{1} << 30,
+          "most parameters (coordinates) one session may have; larger "
+          "CreateSession requests fail RESOURCE_EXHAUSTED");
+ABSL_FLAG(bool, tune_malloc, true,
+          "keep freed memory for reuse (glibc malloc thresholds, one arena "
+          "per 8 cores): large messages then cost no page faults; see "
+          "server/service/malloc_tuning.h");
 ABSL_FLAG(std::string, health_address, "",
           "host:port of a second plaintext listener serving only "
           "grpc.health.v1 (empty = none; health is always served on "
@@ -81,10 +90,12 @@ int main(int argc, char** argv) {
     std::perror("gameopt_server: cannot install signal handlers");
     return 1;
   }
+  if (absl::GetFlag(FLAGS_tune_malloc)) gameopt::TuneMallocForLargeMessages();
   gameopt::GameOptServerOptions options;
   options.address = absl::GetFlag(FLAGS_address);
   options.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   options.health_address = absl::GetFlag(FLAGS_health_address);
+  options.max_parameters = absl::GetFlag(FLAGS_max_parameters);
   if (absl::GetFlag(FLAGS_quiet)) options.log = nullptr;
   gameopt::GameOptServer server(options);
   if (absl::Status status = server.Start(); !status.ok()) {
@@ -101,5 +112,11 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   WaitForSignal();
   server.Shutdown();
-  return 0;
+  // Every call is answered and the listeners are closed. Skip the static
+  // destructors: gRPC 1.51's grpc_shutdown can wait ~10 s for its executor
+  // threads after large messages (cf. grpc/grpc#41050), with nothing left
+  // to do.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(0);
 }

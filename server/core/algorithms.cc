@@ -40,7 +40,10 @@ class SimGd final : public TypedAlgorithm<T> {
 
  protected:
   absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
-    this->ApplyDirection(this->mean_gradient(), {});
+    if (absl::Status s = this->ApplyDirection(this->mean_gradient(), {});
+        !s.ok()) {
+      return s;
+    }
     this->NextPhase();
     return absl::OkStatus();
   }
@@ -72,7 +75,11 @@ class AltGd final : public TypedAlgorithm<T> {
 
  protected:
   absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
-    this->ApplyDirection(this->mean_gradient(), this->phase().players);
+    if (absl::Status s = this->ApplyDirection(this->mean_gradient(),
+                                              this->phase().players);
+        !s.ok()) {
+      return s;
+    }
     this->NextPhase();
     return absl::OkStatus();
   }
@@ -122,7 +129,8 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
       this->mutable_stats().correction_norm = ConsensusDirection<T>(
           xi, vjp, static_cast<T>(a.gamma), xi);
       this->mutable_stats().sga_lambda = 0.0;
-      this->ApplyDirection(xi, {});
+      // A failure restarts the step: xi, overwritten, is computed again.
+      if (absl::Status s = this->ApplyDirection(xi, {}); !s.ok()) return s;
       this->NextPhase();
       return absl::OkStatus();
     }
@@ -143,7 +151,9 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
     this->mutable_stats().correction_norm =
         static_cast<double>(correction_.norm());
     direction_ = xi + correction_;
-    this->ApplyDirection(direction_, {});
+    if (absl::Status s = this->ApplyDirection(direction_, {}); !s.ok()) {
+      return s;
+    }
     this->NextPhase();
     return absl::OkStatus();
   }
@@ -171,12 +181,17 @@ class Extragradient final : public TypedAlgorithm<T> {
       const FlatVector& x = *this->parameters();
       MakeExclusive(extrapolated_, x.dtype(), x.size());
       extrapolated_->template as<T>() = x.template as<T>();
-      this->ApplyDirection(
-          this->mean_gradient(), {}, extrapolated_.get(),
-          this->config().algorithm.extragradient_moments_at_extrapolation);
+      if (absl::Status s = this->ApplyDirection(
+              this->mean_gradient(), {}, extrapolated_.get(),
+              this->config().algorithm.extragradient_moments_at_extrapolation);
+          !s.ok()) {
+        return s;
+      }
       this->SetPoint(extrapolated_);
-    } else {
-      this->ApplyDirection(this->mean_gradient(), {});
+    } else if (absl::Status s =
+                   this->ApplyDirection(this->mean_gradient(), {});
+               !s.ok()) {
+      return s;
     }
     this->NextPhase();
     return absl::OkStatus();
@@ -199,10 +214,12 @@ class Optimistic final : public TypedAlgorithm<T> {
  protected:
   absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
     const Vec<T>& xi = this->mean_gradient();
-    if (previous_.size() == 0) previous_ = xi;
-    direction_ = T(2) * xi - previous_;
+    const Vec<T>& previous = previous_.size() == 0 ? xi : previous_;
+    direction_ = T(2) * xi - previous;
+    if (absl::Status s = this->ApplyDirection(direction_, {}); !s.ok()) {
+      return s;
+    }
     previous_ = xi;
-    this->ApplyDirection(direction_, {});
     this->NextPhase();
     return absl::OkStatus();
   }

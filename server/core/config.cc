@@ -1,5 +1,6 @@
 #include "server/core/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -110,6 +111,18 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
   if (!Finite(a.clip_global_norm) || a.clip_global_norm < 0.0) {
     return Bad("algorithm.clip_global_norm", "must be >= 0 (0 = off)",
                a.clip_global_norm);
+  }
+  // One phase per stage step: a bounded plan keeps Create quick and small.
+  constexpr int64_t kMaxAltGdPhases = 10000;
+  int64_t altgd_phases = 0;
+  for (const AltGdStage& stage : a.altgd_order) {
+    altgd_phases += std::clamp<int64_t>(stage.steps, 0, 1000);
+  }
+  if (altgd_phases > kMaxAltGdPhases) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "algorithm.altgd_order has ", altgd_phases,
+        " stage steps in all; one step of the plan may have at most ",
+        kMaxAltGdPhases));
   }
   for (size_t i = 0; i < a.altgd_order.size(); ++i) {
     const AltGdStage& stage = a.altgd_order[i];

@@ -1,5 +1,6 @@
 #include "server/core/layout.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/status/status.h"
@@ -8,10 +9,6 @@
 
 namespace gameopt {
 namespace {
-
-// Largest joint vector we accept: 2^40 coordinates is far past any model
-// this service will host and keeps all offset arithmetic overflow-free.
-constexpr int64_t kMaxDimension = int64_t{1} << 40;
 
 bool ValidName(absl::string_view name) {
   if (name.empty() || name.size() > 256) return false;
@@ -31,7 +28,13 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 }
 
 absl::StatusOr<GameLayout> GameLayout::Create(
-    const std::vector<PlayerConfig>& players) {
+    const std::vector<PlayerConfig>& players, int64_t max_coordinates) {
+  max_coordinates = std::min(max_coordinates, kMaxGameCoordinates);
+  if (players.size() > static_cast<size_t>(kMaxPlayers)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("players: a game has at most ", kMaxPlayers,
+                     " players, got ", players.size()));
+  }
   GameLayout layout;
   for (size_t p = 0; p < players.size(); ++p) {
     const PlayerConfig& player = players[p];
@@ -49,8 +52,15 @@ absl::StatusOr<GameLayout> GameLayout::Create(
       return absl::InvalidArgumentError(absl::StrCat(
           "players[", p, "] ('", player.name, "') has no tensors"));
     }
+    if (player.tensors.size() > static_cast<size_t>(kMaxTensorsPerPlayer)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "players[", p, "].tensors: a player has at most ",
+          kMaxTensorsPerPlayer, " tensors, got ", player.tensors.size()));
+    }
     PlayerLayout out{player.name, {}, layout.dimension_, 0};
     layout.players_.push_back(out);
+    layout.player_index_[player.name] = static_cast<int>(p);
+    layout.tensor_index_.emplace_back();
     PlayerLayout& added = layout.players_.back();
     for (size_t t = 0; t < player.tensors.size(); ++t) {
       const TensorConfig& tensor = player.tensors[t];
@@ -68,7 +78,7 @@ absl::StatusOr<GameLayout> GameLayout::Create(
       }
       int64_t size = 1;
       for (int64_t dim : tensor.shape) {
-        if (dim < 1 || size > kMaxDimension / dim) {
+        if (dim < 1 || size > kMaxGameCoordinates / dim) {
           return absl::InvalidArgumentError(
               absl::StrCat(where, ".shape ", ShapeString(tensor.shape),
                            " must have dimensions >= 1 and at most 2^40 "
@@ -76,10 +86,13 @@ absl::StatusOr<GameLayout> GameLayout::Create(
         }
         size *= dim;
       }
-      if (layout.dimension_ > kMaxDimension - size) {
-        return absl::InvalidArgumentError(
-            "the game has more than 2^40 coordinates");
+      if (layout.dimension_ > max_coordinates - size) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            where, ".shape ", ShapeString(tensor.shape), " brings the game to ",
+            layout.dimension_ + size, " coordinates; this server accepts at "
+            "most ", max_coordinates, " per session"));
       }
+      layout.tensor_index_.back()[tensor.name] = static_cast<int>(t);
       added.tensors.push_back(
           TensorLayout{tensor.name, tensor.shape, layout.dimension_, size});
       added.size += size;
@@ -90,18 +103,14 @@ absl::StatusOr<GameLayout> GameLayout::Create(
 }
 
 int GameLayout::FindPlayer(absl::string_view name) const {
-  for (size_t i = 0; i < players_.size(); ++i) {
-    if (players_[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+  auto it = player_index_.find(name);
+  return it == player_index_.end() ? -1 : it->second;
 }
 
 int GameLayout::FindTensor(int player, absl::string_view name) const {
-  const auto& tensors = players_[player].tensors;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    if (tensors[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+  const auto& index = tensor_index_[player];
+  auto it = index.find(name);
+  return it == index.end() ? -1 : it->second;
 }
 
 }  // namespace gameopt

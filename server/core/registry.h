@@ -2,6 +2,7 @@
 #ifndef GAMEOPT_SERVER_CORE_REGISTRY_H_
 #define GAMEOPT_SERVER_CORE_REGISTRY_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/clock.h"
+#include "server/core/layout.h"
 #include "server/core/session.h"
 
 namespace gameopt {
@@ -19,13 +21,18 @@ namespace gameopt {
 // session alive after a concurrent Delete.
 class SessionRegistry {
  public:
-  // `clock` must outlive the registry.
-  explicit SessionRegistry(const Clock* clock = RealClock()) : clock_(clock) {}
+  // `clock` must outlive the registry. Sessions may have at most
+  // `max_coordinates` parameters (the joint vector's length).
+  explicit SessionRegistry(const Clock* clock = RealClock(),
+                           int64_t max_coordinates = kMaxGameCoordinates)
+      : clock_(clock), max_coordinates_(max_coordinates) {}
 
   // Every session created later logs its events here.
   void set_event_log(EventLog log) { log_ = std::move(log); }
 
   // Validates and creates a session with a fresh id ("s1", "s2", ...).
+  // Errors name fields relative to the config. ResourceExhausted past the
+  // registry's size limit or when the memory cannot be allocated.
   absl::StatusOr<std::shared_ptr<Session>> Create(SessionConfig config);
   // NotFound names the id.
   absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& id) const;
@@ -40,6 +47,7 @@ class SessionRegistry {
 
  private:
   const Clock* const clock_;
+  const int64_t max_coordinates_;
   EventLog log_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Session>> sessions_

@@ -7,6 +7,28 @@
 #include "absl/strings/str_join.h"
 
 namespace gameopt {
+namespace {
+
+// Names are logged and shown: printable ASCII only, so that no name forges
+// a log line or a status table row.
+absl::Status ValidateWorkerName(absl::string_view name) {
+  constexpr size_t kMaxName = 256;
+  if (name.size() > kMaxName) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker_name has ", name.size(),
+                     " bytes; at most ", kMaxName, " are allowed"));
+  }
+  for (char c : name) {
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          "worker_name must be printable ASCII (no control characters)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 
 struct Session::Worker {
   enum class State { kActive, kDropped, kLeft };
@@ -179,6 +201,9 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
     task.worker_id = worker_id;
     return out.Add(std::move(done), std::move(task));
   }
+  if (absl::Status status = ValidateWorkerName(name); !status.ok()) {
+    return out.Add(std::move(done), status);
+  }
   const int k = config_.workers_per_round;
   Worker* worker = nullptr;
   if (worker_id == 0) {
@@ -207,20 +232,30 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
                          "; join with worker_id 0 to get a new id")));
     }
     worker = it->second.get();
-    if (worker->state != Worker::State::kActive) {
-      if (ActiveWorkers() >= k) {
-        return out.Add(std::move(done),
-                       absl::ResourceExhaustedError(absl::StrCat(
-                           "session ", id_, " already has ", k,
-                           " active workers; worker ", worker_id,
-                           " cannot rejoin until one leaves")));
-      }
-      worker->state = Worker::State::kActive;
-      Log(absl::StrCat("worker ", worker->id, " (", worker->name,
-                       ") rejoined at ", Where()));
+    if (absl::Status status = RoomFor(*worker); !status.ok()) {
+      return out.Add(std::move(done), status);
     }
+    MarkActive(*worker);
   }
   Wait(*worker, std::move(done), call, out);
+}
+
+absl::Status Session::RoomFor(const Worker& worker) const {
+  const int k = config_.workers_per_round;
+  if (worker.state == Worker::State::kActive || ActiveWorkers() < k) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat("session ", id_, " already has ", k,
+                   " active workers; worker ", worker.id,
+                   " cannot rejoin until one leaves"));
+}
+
+void Session::MarkActive(Worker& worker) {
+  if (worker.state == Worker::State::kActive) return;
+  worker.state = Worker::State::kActive;
+  Log(absl::StrCat("worker ", worker.id, " (", worker.name, ") rejoined at ",
+                   Where()));
 }
 
 void Session::SubmitGradient(int64_t worker_id, const Submission& submission,
@@ -254,10 +289,13 @@ void Session::Submit(bool products, int64_t worker_id,
                        "worker ", worker_id, " left session ", id_,
                        "; call JoinSession with its id to rejoin")));
   }
-  if (submission.round == worker.last_round) {
+  if (worker.last_round >= 0 && submission.round == worker.last_round) {
     // A retry: answered again with the worker's current task, never
-    // applied twice.
-    worker.state = Worker::State::kActive;
+    // applied twice. A dropped worker comes back as Join would take it.
+    if (absl::Status status = RoomFor(worker); !status.ok()) {
+      return out.Add(std::move(done), status);
+    }
+    MarkActive(worker);
     return Wait(worker, std::move(done), call, out);
   }
   if (Done()) return out.Add(std::move(done), MakeTask(worker));
@@ -289,6 +327,9 @@ void Session::Submit(bool products, int64_t worker_id,
                                 : "Jacobian products: call "
                                   "SubmitJacobianProducts")));
   }
+  if (absl::Status status = RoomFor(worker); !status.ok()) {
+    return out.Add(std::move(done), status);
+  }
   if (!HasRole(worker)) {
     return out.Add(std::move(done),
                    absl::FailedPreconditionError(absl::StrCat(
@@ -308,7 +349,7 @@ void Session::Submit(bool products, int64_t worker_id,
       std::upper_bound(submitted_.begin(), submitted_.end(), worker_id),
       worker_id);
   worker.last_round = round_;
-  worker.state = Worker::State::kActive;
+  MarkActive(worker);
   Wait(worker, std::move(done), call, out);
   MaybeClose(out);
 }

@@ -170,6 +170,12 @@ class Session {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Wait(Worker& worker, TaskCallback done, CallId* call, Outbox& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK when `worker` is active or may become so; ResourceExhausted when K
+  // other workers are active (Join, or a submission of a dropped worker).
+  absl::Status RoomFor(const Worker& worker) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes a dropped worker active again (after RoomFor), logging it.
+  void MarkActive(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasRole(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Task MakeTask(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Task MakeDoneTask() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

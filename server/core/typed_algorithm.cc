@@ -80,11 +80,21 @@ void TypedAlgorithm<T>::SetPoint(std::shared_ptr<FlatVector> point) {
 }
 
 template <typename T>
-void TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
-                                       const std::vector<int>& players,
-                                       FlatVector* target,
-                                       bool advance_state) {
+absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
+                                               const std::vector<int>& players,
+                                               FlatVector* target,
+                                               bool advance_state) {
   const std::vector<int> all = players.empty() ? AllPlayers() : players;
+  for (int p : all) {
+    if (!Block(g, p).allFinite()) {
+      const std::string why = absl::StrCat(
+          "the update direction of player '", layout_.players()[p].name,
+          "' at step ", step_, " is not finite (the mean of the samples "
+          "overflows ", DTypeName(config_.dtype), "); the step starts over");
+      RestartStep();
+      return absl::OutOfRangeError(why);
+    }
+  }
   if (config_.algorithm.clip_global_norm > 0.0) {
     double squared = 0.0;
     for (int p : all) squared += static_cast<double>(Block(g, p).squaredNorm());
@@ -99,6 +109,17 @@ void TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
     const PlayerLayout& player = layout_.players()[p];
     optimizers_[p].Step(g.segment(player.offset, player.size),
                         x.segment(player.offset, player.size), advance_state);
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+void TypedAlgorithm<T>::RestartStep() {
+  phase_index_ = 0;
+  if (extrapolating_) {  // evaluate at x again
+    point_ = x_;
+    extrapolating_ = false;
+    ++version_;
   }
 }
 

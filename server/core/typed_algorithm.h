@@ -58,12 +58,17 @@ class TypedAlgorithm : public Algorithm {
   // x_p -= opt_p(g_p) for every player in `players` (all when empty), after
   // global-norm clipping of g over those players. Writes `target` (x when
   // null), advancing the optimizers' moments when `advance_state`.
-  void ApplyDirection(Vec<T>& g, const std::vector<int>& players,
-                      FlatVector* target = nullptr,
-                      bool advance_state = true);
+  // Finite samples can still sum past float32's range: when g is not
+  // finite nothing is written, the step starts over at its first phase
+  // (fresh samples) and OutOfRange says why.
+  absl::Status ApplyDirection(Vec<T>& g, const std::vector<int>& players,
+                              FlatVector* target = nullptr,
+                              bool advance_state = true);
   // Moves to the next phase of the plan, or completes the step (lookahead,
   // step count) and starts the next one. Publishes the evaluation point.
   void NextPhase();
+  // Back to the step's first phase, evaluated at x.
+  void RestartStep();
   // Evaluate the next phases at `point` instead of x (extragradient).
   void SetPoint(std::shared_ptr<FlatVector> point);
   // x, exclusively owned, for writing.

@@ -194,7 +194,13 @@ grpc::ServerUnaryReactor* GameOptimizerService::CreateSession(
   if (!config.ok()) return Finished(context, config.status());
   absl::StatusOr<std::shared_ptr<Session>> session =
       registry_->Create(*std::move(config));
-  if (!session.ok()) return Finished(context, session.status());
+  if (!session.ok()) {
+    // The registry names fields relative to the config.
+    const absl::Status& status = session.status();
+    return Finished(context,
+                    absl::Status(status.code(),
+                                 absl::StrCat("config.", status.message())));
+  }
   const Session& created = **session;
   response->set_session_id(created.id());
   Log(absl::StrCat("session ", created.id(), ": created (",

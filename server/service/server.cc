@@ -41,7 +41,7 @@ LogSink StderrLogSink() {
 
 GameOptServer::GameOptServer(GameOptServerOptions options)
     : options_(std::move(options)),
-      registry_(options_.clock),
+      registry_(options_.clock, options_.max_parameters),
       service_(&registry_, options_.log) {
   if (options_.log) {
     LogSink log = options_.log;

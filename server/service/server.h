@@ -46,6 +46,13 @@ struct GameOptServerOptions {
   // Largest message accepted or sent, in MiB (>= 1); clamped to gRPC's
   // int limit (2 GiB - 1 byte). Larger requests fail RESOURCE_EXHAUSTED.
   int64_t max_message_mb = 1024;
+  // Most parameters (coordinates of the joint vector) one session may
+  // have; CreateSession past it fails RESOURCE_EXHAUSTED naming the tensor
+  // that crosses it. A session holds several vectors of this length
+  // (parameters, optimizer slots, one buffer per worker): the default, 2^30
+  // (4 GiB per float32 vector), keeps one request from taking a large
+  // machine; raise it for larger models.
+  int64_t max_parameters = int64_t{1} << 30;
   // Where phase deadlines read the time; must outlive the server. Tests
   // inject a FakeClock.
   const Clock* clock = RealClock();

@@ -340,6 +340,57 @@ TEST_F(SessionTest, DropPolicyLeavesTheBadSampleOutOfTheRound) {
   EXPECT_LT((ToEigen(*session->Parameters().values) - expected).norm(), 1e-15);
 }
 
+// Two finite float32 samples of 3e38 sum past float32's range. The step is
+// refused with nothing written (parameters and step count stay), the round
+// repeats, and honest samples afterwards move the session as usual.
+TEST_F(SessionTest, OverflowingMeanRestartsTheStepAndKeepsParametersFinite) {
+  for (AlgorithmKind kind : {AlgorithmKind::kSimGd, AlgorithmKind::kAltGd,
+                             AlgorithmKind::kOptimistic,
+                             AlgorithmKind::kExtragradient}) {
+    SCOPED_TRACE(AlgorithmName(kind));
+    SessionConfig config = Config(kind, 2);
+    config.dtype = DType::kFloat32;
+    auto session = Make(config);
+    const auto params = [&] {
+      const ParametersSnapshot p = session->Parameters();
+      return std::string(static_cast<const char*>(p.values->data()),
+                         p.values->bytes());
+    };
+    Task t1 = Join(*session), t2 = Join(*session);
+    const std::string before = params();
+    SampleBuilder builder(session->layout());
+    const Eigen::VectorXd huge =
+        Eigen::VectorXd::Constant(game_.dimension(), 3e38);
+    Submission s1 = Answer(*session, t1, builder);
+    Submission s2 = Answer(*session, t2, builder);
+    s1.gradients = {builder.Make(huge, t1.players)};
+    s2.gradients = {builder.Make(huge, t2.players)};
+    Reply r1, r2;
+    Submit(*session, t1, s1, r1);
+    Submit(*session, t2, s2, r2);
+    ASSERT_TRUE(r1.called && r2.called);
+    ASSERT_TRUE(r1.result.ok()) << r1.result.status();
+    EXPECT_EQ(r1.result->step, 0);
+    EXPECT_EQ(r1.result->phase, 0);
+    EXPECT_GT(r1.result->round, t1.round);
+    EXPECT_EQ(params(), before);
+    // Honest rounds go on from the same point and complete the step.
+    t1 = *r1.result;
+    t2 = *r2.result;
+    while (t1.step == 0) {
+      Reply h1, h2;
+      Submit(*session, t1, Answer(*session, t1, builder), h1);
+      Submit(*session, t2, Answer(*session, t2, builder), h2);
+      ASSERT_TRUE(h1.called && h1.result.ok()) << h1.result.status();
+      ASSERT_TRUE(h2.called && h2.result.ok()) << h2.result.status();
+      t1 = *h1.result;
+      t2 = *h2.result;
+    }
+    EXPECT_NE(params(), before);
+    EXPECT_TRUE(ToEigen(*session->Parameters().values).allFinite());
+  }
+}
+
 TEST_F(SessionTest, InvalidConfigsAreRejectedNamingTheField) {
   struct BadConfig {
     std::function<void(SessionConfig&)> edit;

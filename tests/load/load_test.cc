@@ -66,9 +66,8 @@ constexpr bool kBoundMemory = true;
 constexpr bool kBoundMemory = true;
 #endif
 
-// SIGTERM, then exit status 0. How long the exit takes is printed, not
-// bounded: after large messages gRPC 1.51's shutdown may wait up to 10 s for
-// a TCP backup poller (see DISABLED_ServerExitsQuicklyAfterLargeMessages).
+// SIGTERM, then exit status 0. How long the exit takes is printed, and
+// bounded only by ServerExitsQuicklyAfterLargeMessages.
 double ExpectCleanExit(ServerProcess& server) {
   const auto start = std::chrono::steady_clock::now();
   const int status = server.Stop();
@@ -391,14 +390,13 @@ TEST(LoadTest, EightWorkersWithFourMillionFloat32Parameters) {
   ExpectCleanExit(server);
 }
 
-// Known gap: the README promises an exit within a second of SIGTERM, but
-// after a few rounds of 16 MB messages the server often takes 10 s: its
-// grpc::Server destructor calls grpc_shutdown, which joins gRPC's executor
-// thread while that thread sits in the 10 s epoll_wait of tcp_posix's backup
-// poller (started when a large write would block; gRPC 1.51, as in
-// grpc/grpc#41050). Seen in 4 of 6 runs; this test tries three times.
-TEST(LoadTest, DISABLED_ServerExitsQuicklyAfterLargeMessages) {
-  for (int attempt = 0; attempt < 3; ++attempt) {
+// After a few rounds of 16 MB messages, gRPC 1.51's grpc_shutdown (run by
+// static destructors) joins an executor thread that may sit 10 s in the
+// epoll_wait of tcp_posix's backup poller (cf. grpc/grpc#41050); seen in 4
+// of 6 runs before gameopt_server ended with _Exit after Shutdown. The
+// bound is a hang check with a wide margin, not a speed claim.
+TEST(LoadTest, ServerExitsQuicklyAfterLargeMessages) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
     ServerProcess server;
     ASSERT_TRUE(server.Start(GAMEOPT_SERVER_BINARY));
     auto stub = WorkerStub(server.target());
@@ -412,7 +410,7 @@ TEST(LoadTest, DISABLED_ServerExitsQuicklyAfterLargeMessages) {
       });
     }
     for (std::thread& t : threads) t.join();
-    EXPECT_LT(ExpectCleanExit(server), 2.0) << "attempt " << attempt;
+    EXPECT_LT(ExpectCleanExit(server), 5.0) << "attempt " << attempt;
   }
 }
 
