@@ -11,6 +11,8 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   grpc-proto
   gnuplot-nox
+  # libFuzzer targets (tests/fuzz) and sanitizer builds (tests/sanitize.sh).
+  clang libclang-rt-14-dev
   python3 python3-grpcio python3-protobuf python3-numpy
   # Python and Node.js workers (client/python, client/node, tests/python).
   python3-torch python3-matplotlib python3-venv python3-pip

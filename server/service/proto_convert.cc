@@ -20,6 +20,8 @@ absl::Status SamplesFromProto(
   return absl::OkStatus();
 }
 
+}  // namespace
+
 v1::TaskKind TaskKindToProto(Task::Kind kind) {
   switch (kind) {
     case Task::Kind::kGradient:
@@ -31,8 +33,6 @@ v1::TaskKind TaskKindToProto(Task::Kind kind) {
   }
   return v1::TASK_KIND_UNSPECIFIED;
 }
-
-}  // namespace
 
 absl::Status SampleFromProto(const v1::Vector& vector, absl::string_view field,
                              SampleView* out) {

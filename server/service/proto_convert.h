@@ -46,6 +46,9 @@ bool ShouldSendParams(int64_t version, int64_t known);
 void VectorToProto(const FlatVector& values, const GameLayout& layout,
                    v1::Vector* out);
 
+// The wire enum of a task's kind.
+v1::TaskKind TaskKindToProto(Task::Kind kind);
+
 // The worker's task; params included per ShouldSendParams.
 void TaskToProto(const Task& task, const GameLayout& layout,
                  int64_t known_params_version, v1::TaskResponse* out);

@@ -459,18 +459,6 @@ void WriteVector(const std::shared_ptr<const FlatVector>& values,
   }
 }
 
-v1::TaskKind KindToProto(Task::Kind kind) {
-  switch (kind) {
-    case Task::Kind::kGradient:
-      return v1::GRADIENT;
-    case Task::Kind::kProducts:
-      return v1::PRODUCTS;
-    case Task::Kind::kDone:
-      return v1::DONE;
-  }
-  return v1::TASK_KIND_UNSPECIFIED;
-}
-
 }  // namespace
 
 void TaskToWire(const Task& task, const GameLayout& layout,
@@ -486,7 +474,7 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   }
   const size_t params_size =
       send_params ? VectorSize(*task.params, layout) : 0;
-  const v1::TaskKind kind = KindToProto(task.kind);
+  const v1::TaskKind kind = TaskKindToProto(task.kind);
   auto varint_field = [](uint64_t value) {
     return value == 0 ? 0 : 1 + VarintSize(value);
   };
