@@ -10,6 +10,7 @@ packages=(
   libeigen3-dev libabsl-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   grpc-proto
+  prometheus-cpp-dev  # the /metrics endpoint (--metrics_address)
   gnuplot-nox
   python3 python3-grpcio python3-protobuf python3-numpy
   # Python and Node.js workers (client/python, client/node, tests/python).
