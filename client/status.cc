@@ -134,11 +134,11 @@ absl::Status RunStatus(v1::GameOptimizer::StubInterface& stub,
     const std::string table = StatusTable(metrics);
     if (watch) {
       // Home the cursor and clear the screen: the table redraws in place.
-      std::fprintf(out, "\033[H\033[2J%s (every %s)\n%s",
-                   absl::FormatTime("%H:%M:%S", absl::Now(),
-                                    absl::LocalTimeZone())
-                       .c_str(),
-                   absl::FormatDuration(options.watch).c_str(), table.c_str());
+      std::fprintf(
+          out, "\033[H\033[2J%s (every %s)\n%s",
+          absl::FormatTime("%H:%M:%S", absl::Now(), absl::LocalTimeZone())
+              .c_str(),
+          absl::FormatDuration(options.watch).c_str(), table.c_str());
     } else {
       std::fputs(table.c_str(), out);
     }

@@ -4,9 +4,7 @@
 
 namespace gameopt {
 
-RoundTimer::RoundTimer(absl::Time start) : opened_(start) {
-  marks_[0] = start;
-}
+RoundTimer::RoundTimer(absl::Time start) : opened_(start) { marks_[0] = start; }
 
 PhaseLatency& RoundTimer::Phase(const std::string& label) {
   for (PhaseLatency& phase : phases_) {

@@ -24,13 +24,13 @@ using Labels = std::vector<ClientMetric::Label>;
 class Families {
  public:
   // Adds one sample to family `name` (created on first use).
-  void Gauge(const std::string& name, const std::string& help,
-             Labels labels, double value) {
+  void Gauge(const std::string& name, const std::string& help, Labels labels,
+             double value) {
     ClientMetric& metric = Add(name, help, MetricType::Gauge, labels);
     metric.gauge.value = value;
   }
-  void Counter(const std::string& name, const std::string& help,
-               Labels labels, double value) {
+  void Counter(const std::string& name, const std::string& help, Labels labels,
+               double value) {
     ClientMetric& metric = Add(name, help, MetricType::Counter, labels);
     metric.counter.value = value;
   }
@@ -163,9 +163,9 @@ absl::StatusOr<std::unique_ptr<PrometheusExporter>> PrometheusExporter::Start(
     exporter->exposer_ =
         std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot serve metrics on ", address,
-        " (address in use, or not a host:port): ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address,
+                     " (address in use, or not a host:port): ", e.what()));
   }
   const std::vector<int> ports = exporter->exposer_->GetListeningPorts();
   if (ports.empty() || ports[0] == 0) {

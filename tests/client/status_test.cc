@@ -150,8 +150,7 @@ TEST_F(StatusAgainstServerTest, ShowsAPlayedSessionOnceAndRedrawsWithWatch) {
   const std::vector<std::string> lines =
       absl::StrSplit(table, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 2u) << table;
-  EXPECT_TRUE(absl::StartsWith(lines[1], played->session_id + " "))
-      << lines[1];
+  EXPECT_TRUE(absl::StartsWith(lines[1], played->session_id + " ")) << lines[1];
   EXPECT_THAT(lines[1], HasSubstr("conopt"));
   EXPECT_THAT(lines[1], HasSubstr("40/40 done"));
   EXPECT_THAT(lines[1], HasSubstr("2/2"));

@@ -43,9 +43,9 @@ TEST(RoundTimer, LatencyRunsFromThePreviousCloseAndFillsItsBucket) {
   EXPECT_NEAR(gradient.max_seconds, 1.996, kSecondsTolerance);
   // 3 ms falls in (2.5 ms, 5 ms], 1.996 s in (1 s, 2.5 s].
   for (size_t b = 0; b < gradient.buckets.size(); ++b) {
-    const bool filled = (b < kLatencyBucketBounds.size() &&
-                         (kLatencyBucketBounds[b] == 0.005 ||
-                          kLatencyBucketBounds[b] == 2.5));
+    const bool filled =
+        (b < kLatencyBucketBounds.size() &&
+         (kLatencyBucketBounds[b] == 0.005 || kLatencyBucketBounds[b] == 2.5));
     EXPECT_EQ(gradient.buckets[b], filled ? 1 : 0) << "bucket " << b;
   }
   EXPECT_NEAR(timing.phases[1].last_seconds, 0.001, kSecondsTolerance);
@@ -70,10 +70,10 @@ TEST(RoundTimer, StepsPerSecondOverTheLastWindowOfSteps) {
   for (int i = 1; i <= 4; ++i) {
     timer.RoundClosed("gradient", t0 + absl::Milliseconds(500 * i), true);
   }
-  EXPECT_DOUBLE_EQ(timer.Snapshot(t0 + absl::Seconds(2), false).steps_per_second,
-                   2.0);
-  EXPECT_DOUBLE_EQ(timer.Snapshot(t0 + absl::Seconds(4), false).steps_per_second,
-                   1.0);
+  EXPECT_DOUBLE_EQ(
+      timer.Snapshot(t0 + absl::Seconds(2), false).steps_per_second, 2.0);
+  EXPECT_DOUBLE_EQ(
+      timer.Snapshot(t0 + absl::Seconds(4), false).steps_per_second, 1.0);
   // Done: up to the last step, however late one asks.
   EXPECT_DOUBLE_EQ(timer.Snapshot(t0 + absl::Hours(1), true).steps_per_second,
                    2.0);
@@ -140,8 +140,8 @@ TEST_F(SessionMetricsTest, PhaseLatencyStragglerAndRateFollowTheClock) {
   // Two steps; in each round worker a answers at once, worker b after
   // 250 ms (gradient) or 100 ms (consensus): b is the straggler.
   for (int step = 0; step < 2; ++step) {
-    for (absl::Duration wait : {absl::Milliseconds(250),
-                                absl::Milliseconds(100)}) {
+    for (absl::Duration wait :
+         {absl::Milliseconds(250), absl::Milliseconds(100)}) {
       Reply ra, rb;
       Answer(a, ra);
       clock_.Advance(wait);

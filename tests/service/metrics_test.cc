@@ -2,6 +2,8 @@
 // after steps played by real workers, the bytes it counts against the
 // payload sizes a worker sent and received, and the Prometheus endpoint
 // scraped over HTTP and parsed (text exposition format 0.0.4).
+#include "server/core/metrics.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -19,7 +21,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
-#include "server/core/metrics.h"
 #include "tests/service/test_util.h"
 
 namespace gameopt::testing {
@@ -51,7 +52,8 @@ std::string HttpGet(int port, const std::string& path) {
         static_cast<ssize_t>(request.size())) {
       char buffer[4096];
       ssize_t n;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0) reply.append(buffer, n);
+      while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+        reply.append(buffer, n);
     }
   }
   close(fd);
@@ -70,8 +72,8 @@ struct Sample {
 
 // The text exposition format: "# HELP/TYPE" lines and samples. Fails the
 // test on a line it cannot parse; `types` gets each family's TYPE.
-std::vector<Sample> ParseExposition(
-    const std::string& text, std::map<std::string, std::string>* types) {
+std::vector<Sample> ParseExposition(const std::string& text,
+                                    std::map<std::string, std::string>* types) {
   std::vector<Sample> samples;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     if (absl::ConsumePrefix(&line, "# TYPE ")) {
@@ -92,9 +94,9 @@ std::vector<Sample> ParseExposition(
       sample.name = std::string(line.substr(0, brace));
       const size_t close = line.rfind('}');
       // Our label values hold no '"' or ',': a plain split suffices.
-      for (absl::string_view pair : absl::StrSplit(
-               line.substr(brace + 1, close - brace - 1), ',',
-               absl::SkipEmpty())) {
+      for (absl::string_view pair :
+           absl::StrSplit(line.substr(brace + 1, close - brace - 1), ',',
+                          absl::SkipEmpty())) {
         const size_t eq = pair.find("=\"");
         if (eq == absl::string_view::npos || !absl::EndsWith(pair, "\"")) {
           ADD_FAILURE() << "bad label: " << line;
@@ -261,8 +263,8 @@ TEST_F(MetricsTest, BytesMatchThePayloadSizesSentAndReceived) {
   received += response.ByteSizeLong();
   Eigen::VectorXd x = DecodeVector(game_, response.task().params());
   while (response.task().kind() != v1::DONE) {
-    const v1::SubmitGradientRequest request = GradientRequest(
-        game_, *id, response.worker_id(), response.task(), x);
+    const v1::SubmitGradientRequest request =
+        GradientRequest(game_, *id, response.worker_id(), response.task(), x);
     response.Clear();
     ASSERT_TRUE(Submit(*stub_, request, &response).ok());
     sent += request.ByteSizeLong();
@@ -271,8 +273,7 @@ TEST_F(MetricsTest, BytesMatchThePayloadSizesSentAndReceived) {
       x = DecodeVector(game_, response.task().params());
     }
   }
-  absl::StatusOr<v1::GetParametersResponse> params =
-      GetParameters(*stub_, *id);
+  absl::StatusOr<v1::GetParametersResponse> params = GetParameters(*stub_, *id);
   ASSERT_TRUE(params.ok());
   v1::GetParametersRequest params_request;
   params_request.set_session_id(*id);
@@ -301,19 +302,22 @@ TEST_F(MetricsTest, ScrapedEndpointAgreesWithGetMetricsAndForgetsDeleted) {
   EXPECT_EQ(types["gameopt_straggler_rounds_total"], "counter");
   const std::map<std::string, std::string> session = {{"session", id}};
   EXPECT_EQ(Value(samples, "gameopt_sessions", {}), 1);
-  EXPECT_EQ(Value(samples, "gameopt_session_info",
-                  {{"session", id}, {"algorithm", "conopt"},
-                   {"name", "metrics-test"}}),
-            1);
+  EXPECT_EQ(
+      Value(
+          samples, "gameopt_session_info",
+          {{"session", id}, {"algorithm", "conopt"}, {"name", "metrics-test"}}),
+      1);
   EXPECT_EQ(Value(samples, "gameopt_step", session), kSteps);
   EXPECT_EQ(Value(samples, "gameopt_done", session), 1);
-  ExpectPrinted(Value(samples, "gameopt_xi_norm", {{"session", id}, {"player", "gen"}}),
-            m.xi_norm(0));
-  ExpectPrinted(Value(samples, "gameopt_xi_norm", {{"session", id}, {"player", "disc"}}),
-            m.xi_norm(1));
+  ExpectPrinted(
+      Value(samples, "gameopt_xi_norm", {{"session", id}, {"player", "gen"}}),
+      m.xi_norm(0));
+  ExpectPrinted(
+      Value(samples, "gameopt_xi_norm", {{"session", id}, {"player", "disc"}}),
+      m.xi_norm(1));
   ExpectPrinted(Value(samples, "gameopt_loss", session), m.loss());
   ExpectPrinted(Value(samples, "gameopt_correction_norm", session),
-            m.correction_norm());
+                m.correction_norm());
   EXPECT_EQ(Value(samples, "gameopt_workers_active", session), 2);
   EXPECT_EQ(Value(samples, "gameopt_bytes_received_total", session),
             m.bytes_received());
@@ -321,7 +325,7 @@ TEST_F(MetricsTest, ScrapedEndpointAgreesWithGetMetricsAndForgetsDeleted) {
             m.bytes_sent());
   // Done: the rate no longer moves, so both reads agree.
   ExpectPrinted(Value(samples, "gameopt_steps_per_second", session),
-            m.steps_per_second());
+                m.steps_per_second());
   for (const v1::PhaseLatency& phase : m.phase_latency()) {
     const std::map<std::string, std::string> labels = {
         {"session", id}, {"phase", phase.phase_label()}};
