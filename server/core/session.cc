@@ -405,8 +405,9 @@ int Session::RoundQuorum() const {
 }
 
 void Session::CloseRound(Outbox& out) {
+  // The plan's entries stay put: `phase` names the closed round's phase
+  // after the algorithm has moved on.
   const PhaseSpec& phase = algorithm_->phase();
-  const std::string label = phase.label;
   const int64_t step = algorithm_->step();
   absl::Status status;
   if (phase.kind == PhaseSpec::Kind::kGradient) {
@@ -437,7 +438,7 @@ void Session::CloseRound(Outbox& out) {
   if (!status.ok()) {
     Log(absl::StrCat(Where(), " is repeated: ", status.message()));
   }
-  timer_.RoundClosed(label, clock_->Now(), algorithm_->step() != step);
+  timer_.RoundClosed(phase.label, clock_->Now(), algorithm_->step() != step);
   OpenRound(out);
 }
 
