@@ -1,11 +1,19 @@
 #include "server/service/prometheus_exporter.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <exception>
+#include <thread>
 #include <limits>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "prometheus/collectable.h"
 #include "prometheus/exposer.h"
 #include "prometheus/metric_family.h"
@@ -153,6 +161,29 @@ class SessionCollector final : public prometheus::Collectable {
   const SessionRegistry* const registry_;
 };
 
+// The IPv4 address a client reaches a listener bound to `address`'s host
+// on: 127.0.0.1 for the wildcard, "" when not a numeric IPv4 host.
+std::string ReachableHost(const std::string& address) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host == "0.0.0.0" || host.empty() || host == "localhost") {
+    return "127.0.0.1";
+  }
+  in_addr parsed;
+  return inet_pton(AF_INET, host.c_str(), &parsed) == 1 ? host : "";
+}
+
+// Opens and closes one TCP connection to host:port.
+void Poke(const std::string& host, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return;
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+  connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  close(fd);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PrometheusExporter>> PrometheusExporter::Start(
@@ -173,6 +204,7 @@ absl::StatusOr<std::unique_ptr<PrometheusExporter>> PrometheusExporter::Start(
         absl::StrCat("cannot serve metrics on ", address));
   }
   exporter->port_ = ports[0];
+  exporter->host_ = ReachableHost(address);
   exporter->collector_ = std::make_shared<SessionCollector>(registry);
   exporter->exposer_->RegisterCollectable(exporter->collector_);
   return exporter;
@@ -180,7 +212,22 @@ absl::StatusOr<std::unique_ptr<PrometheusExporter>> PrometheusExporter::Start(
 
 PrometheusExporter::~PrometheusExporter() {
   // Stop serving before the collector (and the registry it reads) go.
+  // civetweb's listening thread checks its stop flag only between polls of
+  // up to 2 s; a connection ends the poll at once, so poke the listener
+  // until the server has stopped.
+  std::atomic<bool> stopped{false};
+  std::thread waker;
+  if (!host_.empty()) {
+    waker = std::thread([this, &stopped] {
+      while (!stopped.load()) {
+        Poke(host_, port_);
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    });
+  }
   exposer_.reset();
+  stopped.store(true);
+  if (waker.joinable()) waker.join();
 }
 
 }  // namespace gameopt

@@ -49,7 +49,7 @@ class PrometheusExporter {
   static absl::StatusOr<std::unique_ptr<PrometheusExporter>> Start(
       const std::string& address, const SessionRegistry* registry);
 
-  // Stops listening.
+  // Stops listening, within a few milliseconds (see WakeListener).
   ~PrometheusExporter();
 
   PrometheusExporter(const PrometheusExporter&) = delete;
@@ -63,6 +63,7 @@ class PrometheusExporter {
 
   std::shared_ptr<prometheus::Collectable> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::string host_;  // IPv4 address to reach the listener on, or ""
   int port_ = 0;
 };
 
