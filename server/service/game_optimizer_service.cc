@@ -88,7 +88,8 @@ class TaskReactor final : public grpc::ServerUnaryReactor {
     if (task.ok() && wire_response_ != nullptr) {
       TaskToWire(*task, session_->layout(), known_params_version_,
                  wire_response_);
-      session_->traffic().AddSent(static_cast<int64_t>(wire_response_->Length()));
+      session_->traffic().AddSent(
+          static_cast<int64_t>(wire_response_->Length()));
     } else if (task.ok()) {
       TaskToProto(*task, session_->layout(), known_params_version_, response_);
       session_->traffic().AddSent(
