@@ -90,10 +90,11 @@ printf '%-22s %14s %16s\n' "ConOpt (gamma 10)" \
   "$(metric mog-conopt modes_covered)/8" "$(metric mog-conopt off_mode_share)"
 
 echo
-echo "Plots (PNG) and per-step metrics (metrics.csv) are in $out/:"
+echo "Plots (PNG) and per-step metrics (metrics.csv, server_metrics.csv) are in $out/:"
 for f in bilinear-simgd/trajectory.png bilinear-conopt/trajectory.png \
   dirac-gan-simgd/trajectory.png dirac-gan-conopt/trajectory.png \
-  mog-simgd/samples.png mog-conopt/samples.png; do
+  mog-simgd/samples.png mog-conopt/samples.png \
+  mog-conopt/server_metrics.png; do
   [ -f "$out/$f" ] && echo "  $out/$f"
 done
 echo "demo finished"

@@ -16,6 +16,10 @@
 //       --algorithm simgd,conopt [play's flags] [--parallel P]
 //     Every combination of the comma-separated values as parallel sessions
 //     on one server; prints a comparison table (and OUT/sweep.csv).
+//   gameopt_client status --server ADDR [--watch SECONDS [--watch_count N]]
+//     A table of the server's sessions (GetMetrics): step, phase, workers,
+//     |xi|, L, correction, steps/s, bytes, stragglers; redrawn in place
+//     every SECONDS with --watch.
 //
 // Sharding: --server A,B,C (one address per shard) shards every player's
 // parameters over the servers (client/worker/sharding.h); session ids are
@@ -39,6 +43,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "client/play.h"
+#include "client/status.h"
 #include "client/sweep.h"
 #include "client/worker/sharded_session.h"
 #include "server/service/server.h"
@@ -116,6 +121,10 @@ ABSL_FLAG(int, metrics_every, 0,
 ABSL_FLAG(bool, live, true, "show the live progress line");
 ABSL_FLAG(bool, plots, true, "draw PNG plots with gnuplot");
 ABSL_FLAG(bool, keep_session, false, "leave the session on the server");
+ABSL_FLAG(double, watch, 0,
+          "status: redraw the table every this many seconds (0: print once)");
+ABSL_FLAG(int64_t, watch_count, 0,
+          "status --watch: stop after this many tables (0: until interrupted)");
 
 namespace gameopt {
 namespace {
@@ -411,6 +420,23 @@ int SweepCommand(const std::vector<SweepAxis>& axes) {
   return 0;
 }
 
+int StatusCommand() {
+  const std::vector<std::string> servers =
+      SplitList(absl::GetFlag(FLAGS_server));
+  if (servers.size() != 1) {
+    return Fail(absl::InvalidArgumentError(
+                    "status needs --server HOST:PORT (one server)"),
+                2);
+  }
+  StatusOptions options;
+  options.watch = absl::Seconds(std::max(0.0, absl::GetFlag(FLAGS_watch)));
+  options.count = absl::GetFlag(FLAGS_watch_count);
+  auto stub = v1::GameOptimizer::NewStub(
+      MakeChannel(servers[0], absl::GetFlag(FLAGS_max_message_mb)));
+  const absl::Status status = RunStatus(*stub, options, stdout);
+  return status.ok() ? 0 : Fail(status);
+}
+
 int PlayCommand() {
   absl::StatusOr<PlayConfig> config = ConfigFromFlags();
   if (!config.ok()) {
@@ -445,6 +471,7 @@ int main(int argc, char** argv) {
       "[--workers K]\n"
       "  sweep  [--server ADDR] --FLAG V1,V2,... [--FLAG ...] [play's flags] "
       "[--parallel P]\n"
+      "  status --server ADDR [--watch SECONDS]: the server's sessions\n"
       "  Games: bilinear, dirac, quadratic, mog. Algorithms: simgd, altgd, "
       "conopt, sga, extragradient, optimistic (--lookahead K wraps any). "
       "See --help for every flag.");
@@ -459,6 +486,7 @@ int main(int argc, char** argv) {
   if (command == "create") return gameopt::CreateCommand();
   if (command == "work") return gameopt::WorkCommand();
   if (command == "sweep") return gameopt::SweepCommand(axes);
+  if (command == "status") return gameopt::StatusCommand();
   std::fprintf(stderr, "usage: %s\n",
                std::string(absl::ProgramUsageMessage()).c_str());
   return 2;

@@ -13,6 +13,7 @@
 #include "client/games/mog_gan.h"
 #include "client/plots.h"
 #include "client/recorder.h"
+#include "client/server_curves.h"
 #include "client/worker/sharded_session.h"
 #include "client/worker/worker.h"
 #include "server/service/server.h"
@@ -85,8 +86,15 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
   result.session_id = session->id();
   result.shards = session->num_shards();
 
-  // K workers, each with its own game; the first one feeds the recorder.
+  // K workers, each with its own game; the first one feeds the recorder
+  // and, unsharded, the server's curves (a sharded session's per-shard
+  // norms would be of slices).
   Recorder recorder(**game, config.metrics_every);
+  std::unique_ptr<ServerCurves> curves;
+  if (result.shards == 1) {
+    curves = std::make_unique<ServerCurves>(channels[0], session->id(),
+                                            config.metrics_every);
+  }
   const int k = std::max(1, session_options.workers);
   std::vector<absl::Status> statuses(k);
   std::vector<std::thread> threads;
@@ -100,9 +108,10 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
       WorkerOptions options;
       options.name = absl::StrCat("worker-", i);
       if (i == 0) {
-        options.on_progress = [&recorder](const WorkerProgress& p) {
+        options.on_progress = [&recorder, &curves](const WorkerProgress& p) {
           if (p.kind != v1::DONE && p.kind != v1::PRODUCTS && p.phase == 0) {
             recorder.Record(p.step, *p.params);
+            if (curves) curves->StepStarted(p.step);
           }
         };
       }
@@ -127,6 +136,9 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
   }
   for (const absl::Status& status : statuses) {
     if (!status.ok()) return status;
+  }
+  if (curves) {
+    if (absl::Status status = curves->Finish(); !status.ok()) return status;
   }
 
   // Final parameters from the server(s).
@@ -154,6 +166,13 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
     absl::Status status = recorder.WriteCsv(csv);
     if (!status.ok()) return status;
     result.files.push_back(csv);
+    const std::string server_csv =
+        absl::StrCat(config.out_dir, "/server_metrics.csv");
+    if (curves) {
+      status = WriteCsv(server_csv, curves->columns(), curves->rows());
+      if (!status.ok()) return status;
+      result.files.push_back(server_csv);
+    }
     if (config.plots && GnuplotAvailable()) {
       const std::string title =
           absl::StrCat(result.game_name, " / ", session_options.algorithm,
@@ -162,6 +181,13 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
       status = PlotMetrics(recorder, config.out_dir, title);
       if (!status.ok()) return status;
       result.files.push_back(config.out_dir + "/metrics.png");
+      if (curves && !curves->rows().empty()) {
+        status = PlotColumns(curves->columns(), curves->rows(), config.out_dir,
+                             "server_metrics",
+                             absl::StrCat(title, ", as the server saw it"));
+        if (!status.ok()) return status;
+        result.files.push_back(config.out_dir + "/server_metrics.png");
+      }
       if ((*game)->Dimension() == 2) {
         status = PlotTrajectory(**game, recorder.trajectory(), config.out_dir,
                                 title);

@@ -49,10 +49,16 @@ bool GnuplotAvailable() {
 
 absl::Status PlotMetrics(const Recorder& recorder, const std::string& dir,
                          const std::string& title) {
-  const std::vector<std::string> columns = recorder.columns();
-  const std::vector<std::vector<double>> rows = recorder.rows();
+  return PlotColumns(recorder.columns(), recorder.rows(), dir, "metrics",
+                     title);
+}
+
+absl::Status PlotColumns(const std::vector<std::string>& columns,
+                         const std::vector<std::vector<double>>& rows,
+                         const std::string& dir, const std::string& stem,
+                         const std::string& title) {
   if (rows.empty() || columns.size() < 2) return absl::OkStatus();
-  const std::string data = absl::StrCat(dir, "/metrics.dat");
+  const std::string data = absl::StrCat(dir, "/", stem, ".dat");
   {
     std::ofstream out(data);
     out.precision(10);
@@ -64,7 +70,7 @@ absl::Status PlotMetrics(const Recorder& recorder, const std::string& dir,
   const int panels = static_cast<int>(columns.size()) - 1;
   std::string script = absl::StrCat(
       "set terminal pngcairo noenhanced size 900,", 220 * panels + 60,
-      " font 'sans,10'\nset output '", dir, "/metrics.png'\n",
+      " font 'sans,10'\nset output '", dir, "/", stem, ".png'\n",
       "set multiplot layout ", panels, ",1 title \"", Escape(title), "\"\n",
       "set grid\nset key off\nset xlabel 'step'\n");
   for (int c = 1; c <= panels; ++c) {
@@ -78,7 +84,7 @@ absl::Status PlotMetrics(const Recorder& recorder, const std::string& dir,
                     " with lines linewidth 2 linecolor rgb '#1f77b4'\n");
   }
   absl::StrAppend(&script, "unset multiplot\n");
-  const std::string path = absl::StrCat(dir, "/metrics.gp");
+  const std::string path = absl::StrCat(dir, "/", stem, ".gp");
   absl::Status status = WriteFile(path, script);
   return status.ok() ? RunGnuplot(path) : status;
 }

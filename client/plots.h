@@ -23,6 +23,14 @@ bool GnuplotAvailable();
 absl::Status PlotMetrics(const Recorder& recorder, const std::string& dir,
                          const std::string& title);
 
+// <dir>/<stem>.png (with <stem>.dat and <stem>.gp): one panel per column
+// after the first, against the first (the step). Log scale where a
+// column's values are all positive.
+absl::Status PlotColumns(const std::vector<std::string>& columns,
+                         const std::vector<std::vector<double>>& rows,
+                         const std::string& dir, const std::string& stem,
+                         const std::string& title);
+
 // <dir>/trajectory.png for games of 2 coordinates: the update field -xi(x)
 // (unit arrows) with the path of the parameters over it.
 absl::Status PlotTrajectory(Game& game,

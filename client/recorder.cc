@@ -92,11 +92,17 @@ double Recorder::Latest(const std::string& column) const {
 }
 
 absl::Status Recorder::WriteCsv(const std::string& path) const {
+  return gameopt::WriteCsv(path, columns(), rows());
+}
+
+absl::Status WriteCsv(const std::string& path,
+                      const std::vector<std::string>& columns,
+                      const std::vector<std::vector<double>>& rows) {
   std::ofstream out(path);
   if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", path));
-  out << absl::StrJoin(columns(), ",") << "\n";
+  out << absl::StrJoin(columns, ",") << "\n";
   out.precision(10);
-  for (const std::vector<double>& row : rows()) {
+  for (const std::vector<double>& row : rows) {
     for (size_t i = 0; i < row.size(); ++i) {
       out << (i ? "," : "") << row[i];
     }

@@ -56,6 +56,11 @@ class Recorder {
   std::vector<Eigen::VectorXd> trajectory_ ABSL_GUARDED_BY(mu_);
 };
 
+// A CSV file: a header of `columns`, then one line per row.
+absl::Status WriteCsv(const std::string& path,
+                      const std::vector<std::string>& columns,
+                      const std::vector<std::vector<double>>& rows);
+
 }  // namespace gameopt
 
 #endif  // GAMEOPT_CLIENT_RECORDER_H_

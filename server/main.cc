@@ -1,13 +1,16 @@
 // gameopt_server: hosts gameopt.v1.GameOptimizer until SIGINT or SIGTERM.
 //
 //   gameopt_server --address=0.0.0.0:50051 --max_message_mb=1024 [--quiet]
-//       [--health_address=0.0.0.0:50052]
+//       [--health_address=0.0.0.0:50052] [--metrics_address=0.0.0.0:9464]
 //
 // Prints "gameopt_server listening on HOST:PORT" on stdout once serving
 // (scripts wait for it; --address=127.0.0.1:0 picks a free port), then, with
 // --health_address, "gameopt_server health checks on HOST:PORT": a second
 // plaintext port that serves only grpc.health.v1 (for container and
-// Kubernetes probes; gameopt_health_check queries it). A signal
+// Kubernetes probes; gameopt_health_check queries it), and with
+// --metrics_address "gameopt_server metrics on HOST:PORT": Prometheus'
+// text format at http://HOST:PORT/metrics (server/service/
+// prometheus_exporter.h lists the gameopt_* families). A signal
 // shuts down gracefully: waiting workers are answered UNAVAILABLE and the
 // process exits 0 within about a second, whatever the message sizes were.
 #include <signal.h>
@@ -45,6 +48,11 @@ ABSL_FLAG(std::string, health_address, "",
           "host:port of a second plaintext listener serving only "
           "grpc.health.v1 (empty = none; health is always served on "
           "--address too)");
+
+ABSL_FLAG(std::string, metrics_address, "",
+          "host:port of an HTTP listener serving the sessions' metrics at "
+          "/metrics in Prometheus' text format (empty = off; port 0 = any "
+          "free port)");
 
 namespace {
 
@@ -96,6 +104,7 @@ int main(int argc, char** argv) {
   options.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   options.health_address = absl::GetFlag(FLAGS_health_address);
   options.max_parameters = absl::GetFlag(FLAGS_max_parameters);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   if (absl::GetFlag(FLAGS_quiet)) options.log = nullptr;
   gameopt::GameOptServer server(options);
   if (absl::Status status = server.Start(); !status.ok()) {
@@ -108,6 +117,12 @@ int main(int argc, char** argv) {
     std::printf("gameopt_server health checks on %s:%d\n",
                 health.substr(0, health.rfind(':')).c_str(),
                 server.health_port());
+  }
+  if (server.metrics_port() != 0) {
+    const std::string& metrics = options.metrics_address;
+    std::printf("gameopt_server metrics on %s:%d\n",
+                metrics.substr(0, metrics.rfind(':')).c_str(),
+                server.metrics_port());
   }
   std::fflush(stdout);
   WaitForSignal();

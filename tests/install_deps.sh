@@ -10,6 +10,7 @@ packages=(
   libeigen3-dev libabsl-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   grpc-proto
+  prometheus-cpp-dev  # the /metrics endpoint (--metrics_address)
   gnuplot-nox
   # libFuzzer targets (tests/fuzz) and sanitizer builds (tests/sanitize.sh).
   clang libclang-rt-14-dev

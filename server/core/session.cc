@@ -37,6 +37,7 @@ struct Session::Worker {
   State state = State::kActive;
   int64_t last_round = -1;  // round of the last accepted submission
   int64_t missed_deadlines = 0;
+  int64_t last_to_submit = 0;
   // Buffers reused from round to round: no parameter-sized allocation in
   // steady state. A products phase opens once the gradient phase has
   // closed, when the samples have been consumed (mean, probes), so the
@@ -96,7 +97,8 @@ Session::Session(std::string id, SessionConfig config, const Clock* clock,
     : id_(std::move(id)),
       config_(std::move(config)),
       clock_(clock),
-      algorithm_(std::move(algorithm)) {
+      algorithm_(std::move(algorithm)),
+      timer_(clock->Now()) {
   absl::MutexLock lock(&mu_);
   deadline_ = config_.phase_deadline == absl::InfiniteDuration()
                   ? absl::InfiniteFuture()
@@ -351,7 +353,10 @@ void Session::Submit(bool products, int64_t worker_id,
   worker.last_round = round_;
   MarkActive(worker);
   Wait(worker, std::move(done), call, out);
+  const int64_t round = round_;
+  const size_t submitters = submitted_.size();
   MaybeClose(out);
+  if (round_ != round && submitters >= 2) ++worker.last_to_submit;
 }
 
 absl::Status Session::Accept(bool products, Worker& worker,
@@ -441,7 +446,10 @@ int Session::RoundQuorum() const {
 }
 
 void Session::CloseRound(Outbox& out) {
+  // The plan's entries stay put: `phase` names the closed round's phase
+  // after the algorithm has moved on.
   const PhaseSpec& phase = algorithm_->phase();
+  const int64_t step = algorithm_->step();
   absl::Status status;
   if (phase.kind == PhaseSpec::Kind::kGradient) {
     std::vector<const FlatVector*> samples;
@@ -471,6 +479,7 @@ void Session::CloseRound(Outbox& out) {
   if (!status.ok()) {
     Log(absl::StrCat(Where(), " is repeated: ", status.message()));
   }
+  timer_.RoundClosed(phase.label, clock_->Now(), algorithm_->step() != step);
   OpenRound(out);
 }
 
@@ -621,10 +630,13 @@ SessionInfo Session::Info() const {
   info.submitted = static_cast<int>(submitted_.size());
   info.params_version = algorithm_->point_version();
   info.stats = algorithm_->stats();
+  info.timing = timer_.Snapshot(clock_->Now(), info.done);
+  info.bytes_received = traffic_.received();
+  info.bytes_sent = traffic_.sent();
   for (const auto& [id, w] : workers_) {
-    info.workers.push_back(WorkerInfo{id, w->name,
-                                      StateName(static_cast<int>(w->state)),
-                                      w->last_round, w->missed_deadlines});
+    info.workers.push_back(WorkerInfo{
+        id, w->name, StateName(static_cast<int>(w->state)), w->last_round,
+        w->missed_deadlines, w->last_to_submit});
   }
   return info;
 }

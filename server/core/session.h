@@ -41,6 +41,7 @@
 #include "server/core/algorithm.h"
 #include "server/core/clock.h"
 #include "server/core/config.h"
+#include "server/core/metrics.h"
 #include "server/core/submission.h"
 
 namespace gameopt {
@@ -83,6 +84,9 @@ struct WorkerInfo {
   std::string state;  // "active", "dropped", "left"
   int64_t last_round = -1;
   int64_t missed_deadlines = 0;
+  // Rounds of at least two submitters closed by this worker's submission:
+  // it was the one the others waited for.
+  int64_t last_to_submit = 0;
 };
 
 struct SessionInfo {
@@ -96,6 +100,9 @@ struct SessionInfo {
   int64_t params_version = 0;
   std::vector<WorkerInfo> workers;
   StepStats stats;
+  RoundTiming timing;  // phase latencies, steps per second
+  int64_t bytes_received = 0;  // see Session::traffic()
+  int64_t bytes_sent = 0;
 };
 
 struct ParametersSnapshot {
@@ -149,6 +156,8 @@ class Session {
   void Close(absl::Status why);
 
   SessionInfo Info() const;
+  // Where the transport counts the payload bytes it moves for this session.
+  TrafficCounters& traffic() const { return traffic_; }
   ParametersSnapshot Parameters() const;
 
  private:
@@ -210,6 +219,8 @@ class Session {
   // with the index of their first sample among the round's samples.
   std::map<int64_t, int> sample_holders_ ABSL_GUARDED_BY(mu_);
   absl::Status closed_ ABSL_GUARDED_BY(mu_);
+  RoundTimer timer_ ABSL_GUARDED_BY(mu_);
+  mutable TrafficCounters traffic_;
 };
 
 }  // namespace gameopt

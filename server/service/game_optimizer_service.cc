@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/service/grpc_status.h"
+#include "server/service/metrics_convert.h"
 #include "server/service/proto_convert.h"
 #include "server/service/wire_format.h"
 
@@ -35,15 +36,18 @@ grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
 // about to: nothing to cancel, Finish comes from it.
 class TaskReactor final : public grpc::ServerUnaryReactor {
  public:
+  // Counts `request_bytes` received for the session, and the response's
+  // size as sent once answered.
   TaskReactor(std::shared_ptr<Session> session, int64_t known_params_version,
               v1::TaskResponse* response, grpc::ByteBuffer* wire_response,
-              internal::ReactorCount* count)
+              internal::ReactorCount* count, int64_t request_bytes)
       : session_(std::move(session)),
         known_params_version_(known_params_version),
         response_(response),
         wire_response_(wire_response),
         count_(count) {
     count_->Add();
+    session_->traffic().AddReceived(request_bytes);
   }
 
   // `call(done, &call_id)` hands the session the callback, e.g.
@@ -84,8 +88,12 @@ class TaskReactor final : public grpc::ServerUnaryReactor {
     if (task.ok() && wire_response_ != nullptr) {
       TaskToWire(*task, session_->layout(), known_params_version_,
                  wire_response_);
+      session_->traffic().AddSent(
+          static_cast<int64_t>(wire_response_->Length()));
     } else if (task.ok()) {
       TaskToProto(*task, session_->layout(), known_params_version_, response_);
+      session_->traffic().AddSent(
+          static_cast<int64_t>(response_->ByteSizeLong()));
     }
     Finish(ToGrpcStatus(task.status()));
   }
@@ -247,13 +255,14 @@ grpc::ServerUnaryReactor* GameOptimizerService::DeleteSession(
 
 grpc::ServerUnaryReactor* GameOptimizerService::Join(
     grpc::CallbackServerContext* context, const v1::JoinSessionRequest& request,
-    TaskOutput output) {
+    TaskOutput output, int64_t request_bytes) {
   if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
   absl::StatusOr<std::shared_ptr<Session>> session =
       registry_->Get(request.session_id());
   if (!session.ok()) return Finished(context, session.status());
-  auto* reactor = new TaskReactor(*session, request.known_params_version(),
-                                  output.proto, output.wire, &reactors_);
+  auto* reactor =
+      new TaskReactor(*session, request.known_params_version(), output.proto,
+                      output.wire, &reactors_, request_bytes);
   reactor->Start([&](TaskCallback done, CallId* call) {
     (*session)->Join(request.worker_id(), request.worker_name(),
                      std::move(done), call);
@@ -264,9 +273,9 @@ grpc::ServerUnaryReactor* GameOptimizerService::Join(
 grpc::ServerUnaryReactor* GameOptimizerService::Submit(
     grpc::CallbackServerContext* context, std::shared_ptr<Session> session,
     bool products, int64_t worker_id, int64_t known_params_version,
-    const Submission& submission, TaskOutput output) {
+    const Submission& submission, TaskOutput output, int64_t request_bytes) {
   auto* reactor = new TaskReactor(session, known_params_version, output.proto,
-                                  output.wire, &reactors_);
+                                  output.wire, &reactors_, request_bytes);
   reactor->Start([&](TaskCallback done, CallId* call) {
     if (products) {
       session->SubmitProducts(worker_id, submission, std::move(done), call);
@@ -280,7 +289,8 @@ grpc::ServerUnaryReactor* GameOptimizerService::Submit(
 grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
     grpc::CallbackServerContext* context, const v1::JoinSessionRequest* request,
     v1::TaskResponse* response) {
-  return Join(context, *request, TaskOutput{response, nullptr});
+  return Join(context, *request, TaskOutput{response, nullptr},
+              static_cast<int64_t>(request->ByteSizeLong()));
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
@@ -291,7 +301,8 @@ grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
     return Finished(context, absl::InvalidArgumentError(
                                  "the request is not a JoinSessionRequest"));
   }
-  return Join(context, parsed, TaskOutput{nullptr, response});
+  return Join(context, parsed, TaskOutput{nullptr, response},
+              static_cast<int64_t>(request->Length()));
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
@@ -307,7 +318,8 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
   }
   return Submit(context, *std::move(session), /*products=*/false,
                 request->worker_id(), request->known_params_version(),
-                submission, TaskOutput{response, nullptr});
+                submission, TaskOutput{response, nullptr},
+                static_cast<int64_t>(request->ByteSizeLong()));
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
@@ -324,7 +336,8 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
   }
   return Submit(context, *std::move(session), /*products=*/true,
                 request->worker_id(), request->known_params_version(),
-                submission, TaskOutput{response, nullptr});
+                submission, TaskOutput{response, nullptr},
+                static_cast<int64_t>(request->ByteSizeLong()));
 }
 
 namespace {
@@ -363,7 +376,8 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
           const Submission& submission) {
         return Submit(context, std::move(session), /*products=*/false,
                       wire.worker_id(), wire.known_params_version(),
-                      submission, TaskOutput{nullptr, response});
+                      submission, TaskOutput{nullptr, response},
+                      static_cast<int64_t>(request->Length()));
       });
 }
 
@@ -376,7 +390,8 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
           const Submission& submission) {
         return Submit(context, std::move(session), /*products=*/true,
                       wire.worker_id(), wire.known_params_version(),
-                      submission, TaskOutput{nullptr, response});
+                      submission, TaskOutput{nullptr, response},
+                      static_cast<int64_t>(request->Length()));
       });
 }
 
@@ -400,6 +415,29 @@ grpc::ServerUnaryReactor* GameOptimizerService::GetParameters(
       registry_->Get(request->session_id());
   if (!session.ok()) return Finished(context, session.status());
   ParametersToProto((*session)->Parameters(), (*session)->layout(), response);
+  TrafficCounters& traffic = (*session)->traffic();
+  traffic.AddReceived(static_cast<int64_t>(request->ByteSizeLong()));
+  traffic.AddSent(static_cast<int64_t>(response->ByteSizeLong()));
+  return Finished(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::GetMetrics(
+    grpc::CallbackServerContext* context, const v1::GetMetricsRequest* request,
+    v1::GetMetricsResponse* response) {
+  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  std::vector<std::shared_ptr<Session>> sessions;
+  if (request->session_id().empty()) {
+    sessions = registry_->List();
+  } else {
+    absl::StatusOr<std::shared_ptr<Session>> session =
+        registry_->Get(request->session_id());
+    if (!session.ok()) return Finished(context, session.status());
+    sessions.push_back(*std::move(session));
+  }
+  for (const std::shared_ptr<Session>& session : sessions) {
+    SessionMetricsToProto(session->Info(), session->config(),
+                          response->add_sessions());
+  }
   return Finished(context, absl::OkStatus());
 }
 

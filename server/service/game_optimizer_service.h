@@ -23,6 +23,11 @@
 // Their typed overloads below stay, and behave the same when called
 // directly.
 //
+// Bytes: every call addressed to an existing session (JoinSession,
+// Submit*, GetParameters) adds its serialized request and response sizes to
+// the session's TrafficCounters (two relaxed atomic adds, no lock), which
+// GetMetrics reports.
+//
 // Thread-safe. The registry must outlive the service, and the service must
 // outlive the grpc::Server it is registered with.
 #ifndef GAMEOPT_SERVER_SERVICE_GAME_OPTIMIZER_SERVICE_H_
@@ -135,6 +140,11 @@ class GameOptimizerService final
       grpc::CallbackServerContext* context,
       const v1::GetParametersRequest* request,
       v1::GetParametersResponse* response) override;
+  // One session's metrics, or every session's when session_id is empty.
+  grpc::ServerUnaryReactor* GetMetrics(
+      grpc::CallbackServerContext* context,
+      const v1::GetMetricsRequest* request,
+      v1::GetMetricsResponse* response) override;
 
  private:
   // Where a task goes: a TaskResponse message or its serialized form.
@@ -145,16 +155,17 @@ class GameOptimizerService final
 
   // OK, or the UNAVAILABLE status once shutting down.
   absl::Status Admit() const;
+  // `request_bytes`: the request's serialized size (traffic counters).
   grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
                                  const v1::JoinSessionRequest& request,
-                                 TaskOutput output);
+                                 TaskOutput output, int64_t request_bytes);
   // `submission` views a request that outlives the call.
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
                                    std::shared_ptr<Session> session,
                                    bool products, int64_t worker_id,
                                    int64_t known_params_version,
                                    const Submission& submission,
-                                   TaskOutput output);
+                                   TaskOutput output, int64_t request_bytes);
   void Log(absl::string_view line) const;
 
   SessionRegistry* const registry_;

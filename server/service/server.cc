@@ -110,6 +110,19 @@ absl::Status GameOptServer::Start() {
           " (address in use, or not a host:port)"));
     }
   }
+  if (!options_.metrics_address.empty()) {
+    absl::StatusOr<std::unique_ptr<PrometheusExporter>> metrics =
+        PrometheusExporter::Start(options_.metrics_address, &registry_);
+    if (!metrics.ok()) {
+      for (auto* server : {&server_, &health_server_}) {
+        if (*server == nullptr) continue;
+        (*server)->Shutdown();
+        server->reset();
+      }
+      return metrics.status();
+    }
+    metrics_ = *std::move(metrics);
+  }
   started_ = true;
   for (grpc::Server* server : {server_.get(), health_server_.get()}) {
     if (server == nullptr) continue;
@@ -125,6 +138,11 @@ absl::Status GameOptServer::Start() {
   if (health_server_ != nullptr) {
     Log(absl::StrCat("serving grpc.health.v1 on ",
                      Host(options_.health_address), ":", health_port_));
+  }
+  if (metrics_ != nullptr) {
+    Log(absl::StrCat("serving Prometheus metrics on http://",
+                     Host(options_.metrics_address), ":", metrics_->port(),
+                     "/metrics"));
   }
   return absl::OkStatus();
 }
@@ -175,6 +193,7 @@ void GameOptServer::Shutdown() {
     stop_ = true;
   }
   deadline_thread_.join();
+  metrics_.reset();
   Log("stopped");
 }
 

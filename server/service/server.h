@@ -33,6 +33,7 @@
 #include "server/core/clock.h"
 #include "server/core/registry.h"
 #include "server/service/game_optimizer_service.h"
+#include "server/service/prometheus_exporter.h"
 
 namespace gameopt {
 
@@ -64,6 +65,10 @@ struct GameOptServerOptions {
   // status as the API port. Empty = none; port 0 picks a free port (read it
   // back with GameOptServer::health_port()).
   std::string health_address;
+  // host:port of an HTTP listener serving the sessions' metrics at /metrics
+  // in Prometheus' text format (prometheus_exporter.h). Empty = none; port
+  // 0 picks a free port (read it back with GameOptServer::metrics_port()).
+  std::string metrics_address;
 };
 
 class GameOptServer {
@@ -101,6 +106,10 @@ class GameOptServer {
   int port() const { return port_; }
   // The health listener's port (0 when options.health_address is empty).
   int health_port() const { return health_port_; }
+  // The metrics listener's port (0 when options.metrics_address is empty).
+  int metrics_port() const {
+    return metrics_ == nullptr ? 0 : metrics_->port();
+  }
   std::string address() const;
   // A channel to this server that bypasses the network (embedding).
   std::shared_ptr<grpc::Channel> InProcessChannel();
@@ -122,6 +131,7 @@ class GameOptServer {
   // Only the default health service, on options_.health_address.
   std::unique_ptr<grpc::Server> health_server_;
   int health_port_ = 0;
+  std::unique_ptr<PrometheusExporter> metrics_;  // options_.metrics_address
   std::thread deadline_thread_;
 
   absl::Mutex lifecycle_mu_;  // serializes Start and Shutdown

@@ -111,9 +111,11 @@ TEST_F(PlayTest, ResultsFolderHoldsCsvAndPlots) {
   config.out_dir = ::testing::TempDir() + "/gameopt_play_test";
   absl::StatusOr<PlayResult> result = Play(config);
   ASSERT_TRUE(result.ok()) << result.status();
-  std::vector<std::string> expected = {config.out_dir + "/metrics.csv"};
+  std::vector<std::string> expected = {config.out_dir + "/metrics.csv",
+                                       config.out_dir + "/server_metrics.csv"};
   if (config.plots && GnuplotAvailable()) {
     expected.push_back(config.out_dir + "/metrics.png");
+    expected.push_back(config.out_dir + "/server_metrics.png");
     expected.push_back(config.out_dir + "/trajectory.png");
   }
   EXPECT_EQ(result->files, expected);

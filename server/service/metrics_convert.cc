@@ -1,0 +1,55 @@
+#include "server/service/metrics_convert.h"
+
+#include <string>
+
+#include "server/core/metrics.h"
+
+namespace gameopt {
+
+int ActiveWorkers(const SessionInfo& info) {
+  int active = 0;
+  for (const WorkerInfo& worker : info.workers) {
+    active += worker.state == "active";
+  }
+  return active;
+}
+
+void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
+                           v1::SessionMetrics* out) {
+  out->set_session_id(info.id);
+  out->set_name(config.name);
+  out->set_algorithm(std::string(AlgorithmName(config.algorithm.kind)));
+  out->set_step(info.step);
+  out->set_max_steps(config.max_steps);
+  out->set_phase_label(info.phase_label);
+  out->set_done(info.done);
+  out->set_workers_active(ActiveWorkers(info));
+  out->set_workers_per_round(config.workers_per_round);
+  for (const PlayerConfig& player : config.players) {
+    out->add_players(player.name);
+  }
+  for (double norm : info.stats.xi_norm) out->add_xi_norm(norm);
+  out->set_loss(HalfSquaredNorm(info.stats.xi_norm));
+  out->set_correction_norm(info.stats.correction_norm);
+  out->set_steps_per_second(info.timing.steps_per_second);
+  for (const PhaseLatency& phase : info.timing.phases) {
+    v1::PhaseLatency* p = out->add_phase_latency();
+    p->set_phase_label(phase.label);
+    p->set_rounds(phase.rounds);
+    p->set_total_seconds(phase.total_seconds);
+    p->set_last_seconds(phase.last_seconds);
+    p->set_max_seconds(phase.max_seconds);
+  }
+  for (const WorkerInfo& worker : info.workers) {
+    v1::WorkerMetrics* w = out->add_workers();
+    w->set_worker_id(worker.id);
+    w->set_name(worker.name);
+    w->set_state(worker.state);
+    w->set_last_to_submit_rounds(worker.last_to_submit);
+    w->set_missed_rounds(worker.missed_deadlines);
+  }
+  out->set_bytes_received(info.bytes_received);
+  out->set_bytes_sent(info.bytes_sent);
+}
+
+}  // namespace gameopt

@@ -1,0 +1,21 @@
+// A session's monitoring numbers (the core's SessionInfo: StepStats,
+// RoundTiming, traffic and workers) as a gameopt.v1.SessionMetrics, the
+// answer of the GetMetrics RPC. Thread-compatible.
+#ifndef GAMEOPT_SERVER_SERVICE_METRICS_CONVERT_H_
+#define GAMEOPT_SERVER_SERVICE_METRICS_CONVERT_H_
+
+#include "gameopt/v1/gameopt.pb.h"
+#include "server/core/config.h"
+#include "server/core/session.h"
+
+namespace gameopt {
+
+// Workers whose state is "active".
+int ActiveWorkers(const SessionInfo& info);
+
+void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
+                           v1::SessionMetrics* out);
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_SERVICE_METRICS_CONVERT_H_

@@ -1,0 +1,383 @@
+// The metrics of issue 9 through a real server on 127.0.0.1: GetMetrics
+// after steps played by real workers, the bytes it counts against the
+// payload sizes a worker sent and received, and the Prometheus endpoint
+// scraped over HTTP and parsed (text exposition format 0.0.4).
+#include "server/core/metrics.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gtest/gtest.h"
+#include "tests/service/test_util.h"
+
+namespace gameopt::testing {
+namespace {
+
+// prometheus-cpp prints doubles with 16 significant digits (one short of
+// a round trip): relative error up to 5e-16.
+constexpr double kPrintedRelative = 1e-15;
+
+void ExpectPrinted(double printed, double value) {
+  EXPECT_NEAR(printed, value, kPrintedRelative * std::abs(value));
+}
+
+// GET http://127.0.0.1:port/path over a plain socket (HTTP/1.0: the server
+// closes the connection after the body). Returns the body, or "" on error.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) ==
+      0) {
+    const std::string request =
+        absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    if (write(fd, request.data(), request.size()) ==
+        static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      ssize_t n;
+      while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+        reply.append(buffer, n);
+    }
+  }
+  close(fd);
+  const size_t body = reply.find("\r\n\r\n");
+  if (reply.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) return "";
+  EXPECT_NE(reply.find(" 200 "), std::string::npos) << reply.substr(0, body);
+  return reply.substr(body + 4);
+}
+
+// One sample line: name{label="value",...} value.
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
+// The text exposition format: "# HELP/TYPE" lines and samples. Fails the
+// test on a line it cannot parse; `types` gets each family's TYPE.
+std::vector<Sample> ParseExposition(const std::string& text,
+                                    std::map<std::string, std::string>* types) {
+  std::vector<Sample> samples;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    if (absl::ConsumePrefix(&line, "# TYPE ")) {
+      std::vector<std::string> parts = absl::StrSplit(line, ' ');
+      EXPECT_EQ(parts.size(), 2u) << line;
+      if (parts.size() == 2) (*types)[parts[0]] = parts[1];
+      continue;
+    }
+    if (absl::StartsWith(line, "#")) continue;
+    Sample sample;
+    const size_t brace = line.find('{');
+    const size_t space = line.rfind(' ');
+    if (space == absl::string_view::npos) {
+      ADD_FAILURE() << "no value: " << line;
+      continue;
+    }
+    if (brace != absl::string_view::npos && brace < space) {
+      sample.name = std::string(line.substr(0, brace));
+      const size_t close = line.rfind('}');
+      // Our label values hold no '"' or ',': a plain split suffices.
+      for (absl::string_view pair :
+           absl::StrSplit(line.substr(brace + 1, close - brace - 1), ',',
+                          absl::SkipEmpty())) {
+        const size_t eq = pair.find("=\"");
+        if (eq == absl::string_view::npos || !absl::EndsWith(pair, "\"")) {
+          ADD_FAILURE() << "bad label: " << line;
+          continue;
+        }
+        sample.labels[std::string(pair.substr(0, eq))] =
+            std::string(pair.substr(eq + 2, pair.size() - eq - 3));
+      }
+    } else {
+      sample.name = std::string(line.substr(0, space));
+    }
+    const absl::string_view value = line.substr(space + 1);
+    if (value == "Nan" || value == "NaN") {
+      sample.value = std::nan("");
+    } else if (value == "+Inf") {
+      sample.value = std::numeric_limits<double>::infinity();
+    } else {
+      EXPECT_TRUE(absl::SimpleAtod(value, &sample.value)) << line;
+    }
+    samples.push_back(std::move(sample));
+  }
+  return samples;
+}
+
+// The samples named `name` whose labels include `labels`.
+std::vector<Sample> Find(const std::vector<Sample>& samples,
+                         const std::string& name,
+                         const std::map<std::string, std::string>& labels) {
+  std::vector<Sample> found;
+  for (const Sample& sample : samples) {
+    if (sample.name != name) continue;
+    bool match = true;
+    for (const auto& [key, value] : labels) {
+      auto it = sample.labels.find(key);
+      match &= it != sample.labels.end() && it->second == value;
+    }
+    if (match) found.push_back(sample);
+  }
+  return found;
+}
+
+// The one sample named `name` with `labels`, or NaN (and a failure).
+double Value(const std::vector<Sample>& samples, const std::string& name,
+             const std::map<std::string, std::string>& labels) {
+  const std::vector<Sample> found = Find(samples, name, labels);
+  EXPECT_EQ(found.size(), 1u) << name;
+  return found.size() == 1 ? found[0].value : std::nan("");
+}
+
+absl::StatusOr<v1::GetMetricsResponse> GetMetrics(
+    v1::GameOptimizer::Stub& stub, const std::string& session_id) {
+  v1::GetMetricsRequest request;
+  request.set_session_id(session_id);
+  v1::GetMetricsResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  grpc::Status status = stub.GetMetrics(&context, request, &response);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        status.error_message());
+  }
+  return response;
+}
+
+// A server with the metrics endpoint and one ConOpt session of two workers
+// played for kSteps steps by two real worker threads.
+class MetricsTest : public ::testing::Test {
+ protected:
+  static constexpr int kSteps = 6;
+
+  void SetUp() override {
+    GameOptServerOptions options = TestServerOptions();
+    options.metrics_address = "127.0.0.1:0";
+    server_ = StartServer(options);
+    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(server_->metrics_port(), 0);
+    stub_ = NewStub(server_->port());
+  }
+
+  std::string PlayConOpt() {
+    v1::SessionConfig config = QuadraticConfig(game_, v1::CONOPT, 2, kSteps);
+    config.set_name("metrics-test");
+    absl::StatusOr<std::string> id = CreateSession(*stub_, config);
+    EXPECT_TRUE(id.ok()) << id.status();
+    std::vector<std::thread> threads;
+    for (int w = 0; w < 2; ++w) {
+      threads.emplace_back([&, w] {
+        auto stub = NewStub(server_->port());
+        WorkerOptions options;
+        options.name = absl::StrCat("w", w);
+        const WorkerRun run = RunWorker(*stub, *id, game_, options);
+        EXPECT_TRUE(run.status.ok()) << run.status.error_message();
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    return id.value_or("");
+  }
+
+  const QuadraticGame game_ = QuadraticGame::TwoPlayer(5);
+  std::unique_ptr<GameOptServer> server_;
+  std::unique_ptr<v1::GameOptimizer::Stub> stub_;
+};
+
+TEST_F(MetricsTest, GetMetricsReportsTheStepsPlayedByRealWorkers) {
+  const std::string id = PlayConOpt();
+  absl::StatusOr<v1::GetMetricsResponse> all = GetMetrics(*stub_, "");
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->sessions_size(), 1);
+  const v1::SessionMetrics& m = all->sessions(0);
+  EXPECT_EQ(m.session_id(), id);
+  EXPECT_EQ(m.name(), "metrics-test");
+  EXPECT_EQ(m.algorithm(), "conopt");
+  EXPECT_EQ(m.step(), kSteps);
+  EXPECT_TRUE(m.done());
+  EXPECT_EQ(m.workers_per_round(), 2);
+  EXPECT_EQ(m.workers_active(), 2);
+  ASSERT_EQ(m.players_size(), 2);
+  EXPECT_EQ(m.players(0), "gen");
+  ASSERT_EQ(m.xi_norm_size(), 2);
+  EXPECT_GT(m.xi_norm(0), 0);
+  EXPECT_DOUBLE_EQ(m.loss(), 0.5 * (m.xi_norm(0) * m.xi_norm(0) +
+                                    m.xi_norm(1) * m.xi_norm(1)));
+  EXPECT_GT(m.correction_norm(), 0);
+  EXPECT_GT(m.steps_per_second(), 0);
+  ASSERT_EQ(m.phase_latency_size(), 2);
+  EXPECT_EQ(m.phase_latency(0).phase_label(), "gradient");
+  EXPECT_EQ(m.phase_latency(1).phase_label(), "consensus");
+  for (const v1::PhaseLatency& phase : m.phase_latency()) {
+    EXPECT_EQ(phase.rounds(), kSteps);
+    EXPECT_GE(phase.total_seconds(), phase.max_seconds());
+    EXPECT_GE(phase.max_seconds(), phase.last_seconds());
+  }
+  // Every round of two submitters closed on one of them.
+  ASSERT_EQ(m.workers_size(), 2);
+  EXPECT_EQ(m.workers(0).last_to_submit_rounds() +
+                m.workers(1).last_to_submit_rounds(),
+            2 * kSteps);
+  EXPECT_EQ(m.workers(0).missed_rounds(), 0);
+  EXPECT_GT(m.bytes_received(), 0);
+  EXPECT_GT(m.bytes_sent(), 0);
+
+  absl::StatusOr<v1::GetMetricsResponse> one = GetMetrics(*stub_, id);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->sessions(0).step(), kSteps);
+  EXPECT_EQ(GetMetrics(*stub_, "nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(MetricsTest, BytesMatchThePayloadSizesSentAndReceived) {
+  v1::SessionConfig config = QuadraticConfig(game_, v1::SIMGD, 1, 3);
+  absl::StatusOr<std::string> id = CreateSession(*stub_, config);
+  ASSERT_TRUE(id.ok()) << id.status();
+  int64_t sent = 0, received = 0;  // as the worker sees them
+  v1::JoinSessionRequest join;
+  join.set_session_id(*id);
+  join.set_worker_name("counted");
+  v1::TaskResponse response;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->JoinSession(&context, join, &response).ok());
+  }
+  sent += join.ByteSizeLong();
+  received += response.ByteSizeLong();
+  Eigen::VectorXd x = DecodeVector(game_, response.task().params());
+  while (response.task().kind() != v1::DONE) {
+    const v1::SubmitGradientRequest request =
+        GradientRequest(game_, *id, response.worker_id(), response.task(), x);
+    response.Clear();
+    ASSERT_TRUE(Submit(*stub_, request, &response).ok());
+    sent += request.ByteSizeLong();
+    received += response.ByteSizeLong();
+    if (response.task().params_included()) {
+      x = DecodeVector(game_, response.task().params());
+    }
+  }
+  absl::StatusOr<v1::GetParametersResponse> params = GetParameters(*stub_, *id);
+  ASSERT_TRUE(params.ok());
+  v1::GetParametersRequest params_request;
+  params_request.set_session_id(*id);
+  sent += params_request.ByteSizeLong();
+  received += params->ByteSizeLong();
+
+  absl::StatusOr<v1::GetMetricsResponse> metrics = GetMetrics(*stub_, *id);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->sessions(0).bytes_received(), sent);
+  EXPECT_EQ(metrics->sessions(0).bytes_sent(), received);
+}
+
+TEST_F(MetricsTest, ScrapedEndpointAgreesWithGetMetricsAndForgetsDeleted) {
+  const std::string id = PlayConOpt();
+  const std::string text = HttpGet(server_->metrics_port(), "/metrics");
+  ASSERT_FALSE(text.empty());
+  std::map<std::string, std::string> types;
+  const std::vector<Sample> samples = ParseExposition(text, &types);
+  absl::StatusOr<v1::GetMetricsResponse> got = GetMetrics(*stub_, id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  const v1::SessionMetrics& m = got->sessions(0);
+
+  EXPECT_EQ(types["gameopt_step"], "gauge");
+  EXPECT_EQ(types["gameopt_phase_latency_seconds"], "histogram");
+  EXPECT_EQ(types["gameopt_bytes_sent_total"], "counter");
+  EXPECT_EQ(types["gameopt_straggler_rounds_total"], "counter");
+  const std::map<std::string, std::string> session = {{"session", id}};
+  EXPECT_EQ(Value(samples, "gameopt_sessions", {}), 1);
+  EXPECT_EQ(
+      Value(
+          samples, "gameopt_session_info",
+          {{"session", id}, {"algorithm", "conopt"}, {"name", "metrics-test"}}),
+      1);
+  EXPECT_EQ(Value(samples, "gameopt_step", session), kSteps);
+  EXPECT_EQ(Value(samples, "gameopt_done", session), 1);
+  ExpectPrinted(
+      Value(samples, "gameopt_xi_norm", {{"session", id}, {"player", "gen"}}),
+      m.xi_norm(0));
+  ExpectPrinted(
+      Value(samples, "gameopt_xi_norm", {{"session", id}, {"player", "disc"}}),
+      m.xi_norm(1));
+  ExpectPrinted(Value(samples, "gameopt_loss", session), m.loss());
+  ExpectPrinted(Value(samples, "gameopt_correction_norm", session),
+                m.correction_norm());
+  EXPECT_EQ(Value(samples, "gameopt_workers_active", session), 2);
+  EXPECT_EQ(Value(samples, "gameopt_bytes_received_total", session),
+            m.bytes_received());
+  EXPECT_EQ(Value(samples, "gameopt_bytes_sent_total", session),
+            m.bytes_sent());
+  // Done: the rate no longer moves, so both reads agree.
+  ExpectPrinted(Value(samples, "gameopt_steps_per_second", session),
+                m.steps_per_second());
+  for (const v1::PhaseLatency& phase : m.phase_latency()) {
+    const std::map<std::string, std::string> labels = {
+        {"session", id}, {"phase", phase.phase_label()}};
+    EXPECT_EQ(Value(samples, "gameopt_phase_latency_seconds_count", labels),
+              phase.rounds());
+    ExpectPrinted(Value(samples, "gameopt_phase_latency_seconds_sum", labels),
+                  phase.total_seconds());
+    const std::vector<Sample> buckets =
+        Find(samples, "gameopt_phase_latency_seconds_bucket", labels);
+    ASSERT_EQ(buckets.size(), kLatencyBucketBounds.size() + 1);
+    EXPECT_EQ(buckets.back().labels.at("le"), "+Inf");
+    EXPECT_EQ(buckets.back().value, phase.rounds());
+    for (size_t b = 1; b < buckets.size(); ++b) {
+      EXPECT_GE(buckets[b].value, buckets[b - 1].value) << "not cumulative";
+    }
+  }
+  for (const v1::WorkerMetrics& worker : m.workers()) {
+    const std::map<std::string, std::string> labels = {
+        {"session", id},
+        {"worker", absl::StrCat(worker.worker_id())},
+        {"worker_name", worker.name()}};
+    EXPECT_EQ(Value(samples, "gameopt_straggler_rounds_total", labels),
+              worker.last_to_submit_rounds());
+    EXPECT_EQ(Value(samples, "gameopt_missed_rounds_total", labels), 0);
+  }
+
+  v1::DeleteSessionRequest request;
+  request.set_session_id(id);
+  v1::DeleteSessionResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->DeleteSession(&context, request, &response).ok());
+  const std::vector<Sample> after =
+      ParseExposition(HttpGet(server_->metrics_port(), "/metrics"), &types);
+  EXPECT_EQ(Value(after, "gameopt_sessions", {}), 0);
+  for (const Sample& sample : after) {
+    EXPECT_EQ(sample.labels.count("session"), 0u)
+        << sample.name << " of a deleted session";
+  }
+}
+
+TEST(MetricsServer, AMetricsAddressInUseFailsStartClearly) {
+  GameOptServerOptions first_options = TestServerOptions();
+  first_options.metrics_address = "127.0.0.1:0";
+  std::unique_ptr<GameOptServer> first = StartServer(first_options);
+  ASSERT_NE(first, nullptr);
+  GameOptServerOptions options = TestServerOptions();
+  options.metrics_address = absl::StrCat("127.0.0.1:", first->metrics_port());
+  GameOptServer second(options);
+  const absl::Status status = second.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_NE(status.message().find("metrics"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace gameopt::testing
