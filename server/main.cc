@@ -2,6 +2,8 @@
 //
 //   gameopt_server --address=0.0.0.0:50051 --max_message_mb=1024 [--quiet]
 //       [--health_address=0.0.0.0:50052]
+//       [--tls_cert=server.pem --tls_key=server.key [--tls_client_ca=ca.pem]]
+//       [--tokens_file=tokens.txt]
 //
 // Prints "gameopt_server listening on HOST:PORT" on stdout once serving
 // (scripts wait for it; --address=127.0.0.1:0 picks a free port), then, with
@@ -36,6 +38,16 @@ ABSL_FLAG(std::string, health_address, "",
           "host:port of a second plaintext listener serving only "
           "grpc.health.v1 (empty = none; health is always served on "
           "--address too)");
+
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve --address over TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM roots: mutual TLS, every client presents a certificate they "
+          "signed");
+ABSL_FLAG(std::string, tokens_file, "",
+          "bearer tokens, one 'TOKEN ROLE [SESSION ...]' a line, roles admin, "
+          "worker, reader (server/service/auth.h); empty = no authorization");
 
 namespace {
 
@@ -85,6 +97,10 @@ int main(int argc, char** argv) {
   options.address = absl::GetFlag(FLAGS_address);
   options.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   options.health_address = absl::GetFlag(FLAGS_health_address);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   if (absl::GetFlag(FLAGS_quiet)) options.log = nullptr;
   gameopt::GameOptServer server(options);
   if (absl::Status status = server.Start(); !status.ok()) {

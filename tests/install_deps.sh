@@ -11,6 +11,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   grpc-proto
   gnuplot-nox
+  openssl  # test certificates (tests/tls/make_test_certs.sh)
   python3 python3-grpcio python3-protobuf python3-numpy
   # Python and Node.js workers (client/python, client/node, tests/python).
   python3-torch python3-matplotlib python3-venv python3-pip

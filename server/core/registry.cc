@@ -1,15 +1,43 @@
 #include "server/core/registry.h"
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace gameopt {
 
-absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
-    SessionConfig config) {
+absl::Status ValidateSessionId(absl::string_view id) {
+  const bool valid_size = !id.empty() && id.size() <= 128;
+  const bool valid_chars = std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+           c == '.' || c == '-';
+  });
+  if (valid_size && valid_chars) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("session_id '", absl::CHexEscape(id.substr(0, 160)),
+                   "' must match ", kSessionIdPattern));
+}
+
+std::string SessionRegistry::FreshId() {
   std::string id;
-  {
-    absl::MutexLock lock(&mu_);
+  do {
     id = absl::StrCat("s", next_id_++);
+  } while (sessions_.count(id) > 0);
+  return id;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
+    SessionConfig config, std::string id) {
+  const bool chosen = !id.empty();
+  if (chosen) {
+    if (absl::Status status = ValidateSessionId(id); !status.ok()) {
+      return status;
+    }
+  } else {
+    absl::MutexLock lock(&mu_);
+    id = FreshId();
   }
   absl::StatusOr<std::unique_ptr<Session>> session =
       Session::Create(id, std::move(config), clock_);
@@ -17,7 +45,11 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
   std::shared_ptr<Session> shared = *std::move(session);
   shared->set_event_log(log_);
   absl::MutexLock lock(&mu_);
-  sessions_[id] = shared;
+  // A fresh id is taken here only if a caller chose it meanwhile.
+  if (!sessions_.emplace(id, shared).second) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("session '", id, "' exists already on this server"));
+  }
   return shared;
 }
 

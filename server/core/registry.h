@@ -9,11 +9,18 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/clock.h"
 #include "server/core/session.h"
 
 namespace gameopt {
+
+// What a caller-chosen session id may look like (1 to 128 characters).
+inline constexpr char kSessionIdPattern[] = "[A-Za-z0-9_.-]{1,128}";
+
+// InvalidArgument naming `id` unless it matches kSessionIdPattern.
+absl::Status ValidateSessionId(absl::string_view id);
 
 // Thread-safe. Sessions are shared_ptrs so a call in flight keeps its
 // session alive after a concurrent Delete.
@@ -25,8 +32,12 @@ class SessionRegistry {
   // Every session created later logs its events here.
   void set_event_log(EventLog log) { log_ = std::move(log); }
 
-  // Validates and creates a session with a fresh id ("s1", "s2", ...).
-  absl::StatusOr<std::shared_ptr<Session>> Create(SessionConfig config);
+  // Validates and creates a session. `id` empty: a fresh id ("s1", "s2",
+  // ..., skipping ids taken); otherwise that id, chosen by the caller so that
+  // it can be named in advance (e.g. in a tokens file): InvalidArgument
+  // unless it matches kSessionIdPattern, AlreadyExists if taken.
+  absl::StatusOr<std::shared_ptr<Session>> Create(SessionConfig config,
+                                                  std::string id = "");
   // NotFound names the id.
   absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& id) const;
   std::vector<std::shared_ptr<Session>> List() const;
@@ -42,6 +53,9 @@ class SessionRegistry {
   const Clock* const clock_;
   EventLog log_;
   mutable absl::Mutex mu_;
+  // The next "s<n>" not taken.
+  std::string FreshId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   std::map<std::string, std::shared_ptr<Session>> sessions_
       ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
