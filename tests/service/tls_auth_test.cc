@@ -5,14 +5,10 @@
 // plaintext health port; Start's errors for bad files.
 //
 // Certificates come from tests/tls/make_test_certs.sh (the openssl CLI) in a
-// temporary folder. The calls are made with raw gRPC (SslCredentials and
+// temporary folder (tests/tls/test_certs.h). The calls are made with raw gRPC (SslCredentials and
 // ClientContext::AddMetadata), not the client library, so they check the
 // wire contract itself: `authorization: Bearer <token>`.
-#include <stdlib.h>
-
 #include <algorithm>
-#include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +20,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/service/test_util.h"
+#include "tests/tls/test_certs.h"
 
 namespace gameopt::testing {
 namespace {
@@ -37,64 +34,38 @@ constexpr char kReaderToken[] = "reader-token-0123456789";
 constexpr char kMine[] = "mine";
 constexpr char kOther[] = "other";
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+// The tokens file of these tests: an admin, a worker and a reader of kMine.
+const std::string& TokensFile() {
+  static const std::string* const path = [] {
+    auto* path = new std::string(TestCerts::Get().Path("tokens.txt"));
+    WriteTestFile(*path, absl::StrCat("# test tokens\n", kAdminToken,
+                                      " admin\n", kWorkerToken, "  worker ",
+                                      kMine, "   # its session\n",
+                                      kReaderToken, "\treader ", kMine, "\n"));
+    return path;
+  }();
+  return *path;
 }
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
-
-// The certificates of make_test_certs.sh and a tokens file, made once.
-class TlsFiles {
- public:
-  static const TlsFiles& Get() {
-    static const TlsFiles* const files = new TlsFiles();
-    return *files;
-  }
-  std::string Path(const std::string& name) const {
-    return absl::StrCat(dir_, "/", name);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  TlsFiles() {
-    std::string pattern = ::testing::TempDir() + "/gameopt-tls-XXXXXX";
-    ok_ = mkdtemp(pattern.data()) != nullptr;
-    dir_ = pattern;
-    const std::string command =
-        absl::StrCat(GAMEOPT_MAKE_TEST_CERTS, " ", dir_);
-    ok_ = ok_ && std::system(command.c_str()) == 0;
-    WriteFile(Path("tokens.txt"),
-              absl::StrCat("# test tokens\n", kAdminToken, " admin\n",
-                           kWorkerToken, "  worker ", kMine,
-                           "   # its session\n", kReaderToken, "\treader ",
-                           kMine, "\n"));
-  }
-  std::string dir_;
-  bool ok_ = false;
-};
 
 GameOptServerOptions TlsOptions() {
-  const TlsFiles& files = TlsFiles::Get();
+  const TestCerts& files = TestCerts::Get();
   GameOptServerOptions options = TestServerOptions();
   options.tls_cert_file = files.Path("server.pem");
   options.tls_key_file = files.Path("server.key");
-  options.tokens_file = files.Path("tokens.txt");
+  options.tokens_file = TokensFile();
   return options;
 }
 
-// A stub over TLS trusting `roots` (a file of TlsFiles), optionally with
+// A stub over TLS trusting `roots` (a file of TestCerts), optionally with
 // the client certificate.
 std::unique_ptr<v1::GameOptimizer::Stub> TlsStub(
     int port, const std::string& roots = "ca.pem", bool client_cert = false) {
-  const TlsFiles& files = TlsFiles::Get();
+  const TestCerts& files = TestCerts::Get();
   grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = ReadAll(files.Path(roots));
+  ssl.pem_root_certs = ReadTestFile(files.Path(roots));
   if (client_cert) {
-    ssl.pem_cert_chain = ReadAll(files.Path("client.pem"));
-    ssl.pem_private_key = ReadAll(files.Path("client.key"));
+    ssl.pem_cert_chain = ReadTestFile(files.Path("client.pem"));
+    ssl.pem_private_key = ReadTestFile(files.Path("client.key"));
   }
   return v1::GameOptimizer::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", port), grpc::SslCredentials(ssl)));
@@ -197,7 +168,7 @@ bool Refused(const grpc::Status& status) {
 class TlsAuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(TlsFiles::Get().ok()) << "make_test_certs.sh failed";
+    ASSERT_TRUE(TestCerts::Get().ok()) << "make_test_certs.sh failed";
     server_ = StartServer(TlsOptions());
     ASSERT_NE(server_, nullptr);
     stub_ = TlsStub(server_->port());
@@ -328,9 +299,9 @@ TEST_F(TlsAuthTest, AWorkerTokenPlaysItsSessionToTheEnd) {
       return grpc::Status::OK;
     }
   };
-  const TlsFiles& files = TlsFiles::Get();
+  const TestCerts& files = TestCerts::Get();
   grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = ReadAll(files.Path("ca.pem"));
+  ssl.pem_root_certs = ReadTestFile(files.Path("ca.pem"));
   auto channel = grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", server_->port()),
       grpc::CompositeChannelCredentials(
@@ -362,7 +333,7 @@ TEST_F(TlsAuthTest, PlaintextAndUntrustingClientsAreRefused) {
 }
 
 TEST(TlsServer, HealthNeedsNoTokenAndTheHealthPortStaysPlaintext) {
-  ASSERT_TRUE(TlsFiles::Get().ok());
+  ASSERT_TRUE(TestCerts::Get().ok());
   GameOptServerOptions options = TlsOptions();
   options.health_address = "127.0.0.1:0";
   std::unique_ptr<GameOptServer> server = StartServer(options);
@@ -383,7 +354,7 @@ TEST(TlsServer, HealthNeedsNoTokenAndTheHealthPortStaysPlaintext) {
             grpc::StatusCode::UNIMPLEMENTED);
   // On the API port health answers over TLS, without a token.
   grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = ReadAll(TlsFiles::Get().Path("ca.pem"));
+  ssl.pem_root_certs = ReadTestFile(TestCerts::Get().Path("ca.pem"));
   absl::StatusOr<std::string> tls = GenericCall(
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", server->port()),
                           grpc::SslCredentials(ssl)),
@@ -393,9 +364,9 @@ TEST(TlsServer, HealthNeedsNoTokenAndTheHealthPortStaysPlaintext) {
 }
 
 TEST(TlsServer, MutualTlsRefusesAClientWithoutCertificate) {
-  ASSERT_TRUE(TlsFiles::Get().ok());
+  ASSERT_TRUE(TestCerts::Get().ok());
   GameOptServerOptions options = TlsOptions();
-  options.tls_client_ca_file = TlsFiles::Get().Path("ca.pem");
+  options.tls_client_ca_file = TestCerts::Get().Path("ca.pem");
   std::unique_ptr<GameOptServer> server = StartServer(options);
   ASSERT_NE(server, nullptr);
   const Rpc& list = Rpcs().at("ListSessions");
@@ -411,9 +382,9 @@ TEST(TlsServer, MutualTlsRefusesAClientWithoutCertificate) {
 }
 
 TEST(TlsServer, TokensWorkOverPlaintextToo) {
-  ASSERT_TRUE(TlsFiles::Get().ok());
+  ASSERT_TRUE(TestCerts::Get().ok());
   GameOptServerOptions options = TestServerOptions();
-  options.tokens_file = TlsFiles::Get().Path("tokens.txt");
+  options.tokens_file = TokensFile();
   std::unique_ptr<GameOptServer> server = StartServer(options);
   ASSERT_NE(server, nullptr);
   auto stub = NewStub(server->port());
@@ -439,8 +410,8 @@ std::string StartError(const GameOptServerOptions& options) {
 }
 
 TEST(TlsServer, StartNamesTheFlagAndFileThatIsWrong) {
-  ASSERT_TRUE(TlsFiles::Get().ok());
-  const TlsFiles& files = TlsFiles::Get();
+  ASSERT_TRUE(TestCerts::Get().ok());
+  const TestCerts& files = TestCerts::Get();
   GameOptServerOptions options = TlsOptions();
   options.tls_cert_file = files.Path("missing.pem");
   EXPECT_THAT(StartError(options), HasSubstr("--tls_cert"));
@@ -464,7 +435,7 @@ TEST(TlsServer, StartNamesTheFlagAndFileThatIsWrong) {
   options.tokens_file = files.Path("no-tokens.txt");
   EXPECT_THAT(StartError(options), HasSubstr("--tokens_file"));
 
-  WriteFile(files.Path("bad-tokens.txt"),
+  WriteTestFile(files.Path("bad-tokens.txt"),
             "# fine\nsecret-token-0123456789 superuser\n");
   options.tokens_file = files.Path("bad-tokens.txt");
   const std::string error = StartError(options);
