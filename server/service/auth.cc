@@ -199,16 +199,15 @@ absl::StatusOr<Authorizer> Authorizer::FromFile(const std::string& path) {
 }
 
 absl::StatusOr<const Grant*> Authorizer::Authenticate(
-    const std::string* header) const {
+    std::optional<absl::string_view> header) const {
   if (open_) return &Everyone();
-  if (header == nullptr || !absl::StartsWith(*header, kBearerPrefix)) {
+  if (!header.has_value() || !absl::StartsWith(*header, kBearerPrefix)) {
     return absl::UnauthenticatedError(absl::StrCat(
         "this server wants the metadata '", kMetadataKey, ": ", kBearerPrefix,
         "<token>' (a token from its tokens file)"));
   }
   const absl::string_view token =
-      absl::StripAsciiWhitespace(absl::string_view(*header).substr(
-          sizeof(kBearerPrefix) - 1));
+      absl::StripAsciiWhitespace(header->substr(sizeof(kBearerPrefix) - 1));
   // No early exit: the time does not tell which token came close.
   const Grant* found = nullptr;
   for (const Entry& entry : entries_) {

@@ -29,6 +29,7 @@
 #ifndef GAMEOPT_SERVER_SERVICE_AUTH_H_
 #define GAMEOPT_SERVER_SERVICE_AUTH_H_
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -81,10 +82,11 @@ class Authorizer {
   size_t num_tokens() const { return entries_.size(); }
 
   // The grant of the caller whose `authorization` metadata is `header`
-  // (nullptr when absent). UNAUTHENTICATED without a "Bearer " token or for
+  // (nullopt when absent). UNAUTHENTICATED without a "Bearer " token or for
   // an unknown token. Open(): an admin grant for everyone. The pointer
   // lives as long as the Authorizer.
-  absl::StatusOr<const Grant*> Authenticate(const std::string* header) const;
+  absl::StatusOr<const Grant*> Authenticate(
+      std::optional<absl::string_view> header) const;
 
  private:
   struct Entry {

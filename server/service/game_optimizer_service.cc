@@ -1,6 +1,7 @@
 #include "server/service/game_optimizer_service.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -116,13 +117,13 @@ std::string Describe(const SessionConfig& config, const GameLayout& layout) {
       config.name.empty() ? "" : absl::StrCat(" ('", config.name, "')"));
 }
 
-// The caller's `authorization` metadata, or null.
-std::unique_ptr<std::string> AuthorizationHeader(
+// The caller's `authorization` metadata (a view into the call's), if any.
+std::optional<absl::string_view> AuthorizationHeader(
     const grpc::CallbackServerContext& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find(Authorizer::kMetadataKey);
-  if (it == metadata.end()) return nullptr;
-  return std::make_unique<std::string>(it->second.data(), it->second.size());
+  if (it == metadata.end()) return std::nullopt;
+  return absl::string_view(it->second.data(), it->second.size());
 }
 
 // A small message (a JoinSessionRequest) from a raw request.
@@ -190,7 +191,7 @@ absl::StatusOr<const Grant*> GameOptimizerService::Admit(
     return shutdown_status_;
   }
   absl::StatusOr<const Grant*> grant =
-      authorizer_.Authenticate(AuthorizationHeader(context).get());
+      authorizer_.Authenticate(AuthorizationHeader(context));
   if (!grant.ok()) {
     Log(absl::StrCat("refused a call from ", context.peer(), ": ",
                      grant.status().message()));

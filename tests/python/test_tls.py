@@ -110,3 +110,13 @@ def test_gameopt_client_with_tls_roots_and_token(secure_server, certs,
         env={k: v for k, v in os.environ.items() if k != "GAMEOPT_TOKEN"})
     assert refused.returncode != 0
     assert "UNAUTHENTICATED" in refused.stderr
+
+
+def test_server_names_the_flag_and_file_it_cannot_use(server_binary,
+                                                      tmp_path):
+    missing = tmp_path / "missing.pem"
+    result = subprocess.run(
+        [server_binary, "--address=127.0.0.1:0", f"--tls_cert={missing}",
+         f"--tls_key={missing}"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "--tls_cert" in result.stderr and str(missing) in result.stderr

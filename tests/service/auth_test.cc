@@ -28,7 +28,7 @@ TEST(Authorizer, ParsesRolesAndSessions) {
   ASSERT_TRUE(authorizer.ok()) << authorizer.status();
   EXPECT_EQ(authorizer->num_tokens(), 3u);
   const std::string worker = Bearer("worker-token-0123456789");
-  absl::StatusOr<const Grant*> grant = authorizer->Authenticate(&worker);
+  absl::StatusOr<const Grant*> grant = authorizer->Authenticate(worker);
   ASSERT_TRUE(grant.ok()) << grant.status();
   EXPECT_EQ((*grant)->role, Role::kWorker);
   EXPECT_TRUE((*grant)->Allows(Access::kWork, "a").ok());
@@ -38,7 +38,7 @@ TEST(Authorizer, ParsesRolesAndSessions) {
   EXPECT_EQ((*grant)->Allows(Access::kManage, "a").code(),
             absl::StatusCode::kPermissionDenied);
   const std::string reader = Bearer("reader-token-0123456789");
-  grant = authorizer->Authenticate(&reader);
+  grant = authorizer->Authenticate(reader);
   ASSERT_TRUE(grant.ok());
   EXPECT_TRUE((*grant)->Allows(Access::kRead, "anything").ok());
   EXPECT_EQ((*grant)->Allows(Access::kWork, "anything").code(),
@@ -48,13 +48,13 @@ TEST(Authorizer, ParsesRolesAndSessions) {
 TEST(Authorizer, MissingMalformedOrUnknownTokensAreUnauthenticated) {
   absl::StatusOr<Authorizer> authorizer = Authorizer::Parse(kTokens, "t");
   ASSERT_TRUE(authorizer.ok());
-  EXPECT_EQ(authorizer->Authenticate(nullptr).status().code(),
+  EXPECT_EQ(authorizer->Authenticate(std::nullopt).status().code(),
             absl::StatusCode::kUnauthenticated);
   for (const std::string& header :
        std::vector<std::string>{"admin-token-0123456789", "Bearer admin-token-012345678",
         "Bearer admin-token-01234567890", "bearer admin-token-0123456789",
         "Bearer "}) {
-    EXPECT_EQ(authorizer->Authenticate(&header).status().code(),
+    EXPECT_EQ(authorizer->Authenticate(header).status().code(),
               absl::StatusCode::kUnauthenticated)
         << header;
   }
@@ -63,7 +63,7 @@ TEST(Authorizer, MissingMalformedOrUnknownTokensAreUnauthenticated) {
 TEST(Authorizer, OpenAllowsEverything) {
   const Authorizer open = Authorizer::Open();
   EXPECT_TRUE(open.open());
-  absl::StatusOr<const Grant*> grant = open.Authenticate(nullptr);
+  absl::StatusOr<const Grant*> grant = open.Authenticate(std::nullopt);
   ASSERT_TRUE(grant.ok());
   EXPECT_TRUE((*grant)->Allows(Access::kManage, "any").ok());
 }

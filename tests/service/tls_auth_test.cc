@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -160,6 +162,32 @@ const std::map<std::string, Rpc>& Rpcs() {
   return *rpcs;
 }
 
+// The server's log lines. Thread-safe.
+class LogCapture {
+ public:
+  LogSink Sink() {
+    return [this](absl::string_view line) {
+      absl::MutexLock lock(&mu_);
+      lines_.emplace_back(line);
+    };
+  }
+  std::string Text() const {
+    absl::MutexLock lock(&mu_);
+    return absl::StrJoin(lines_, "\n");
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
+};
+
+// No log line may hold a token, whatever was denied or allowed.
+void ExpectNoTokenIn(const std::string& log) {
+  for (const char* token : {kAdminToken, kWorkerToken, kReaderToken}) {
+    EXPECT_THAT(log, ::testing::Not(HasSubstr(token)));
+  }
+}
+
 bool Refused(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
          status.error_code() == grpc::StatusCode::PERMISSION_DENIED;
@@ -169,7 +197,9 @@ class TlsAuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(TestCerts::Get().ok()) << "make_test_certs.sh failed";
-    server_ = StartServer(TlsOptions());
+    GameOptServerOptions options = TlsOptions();
+    options.log = log_.Sink();
+    server_ = StartServer(options);
     ASSERT_NE(server_, nullptr);
     stub_ = TlsStub(server_->port());
   }
@@ -209,6 +239,12 @@ class TlsAuthTest : public ::testing::Test {
   // Every session's full status, as the admin sees it.
   std::string State() { return List(kAdminToken).SerializeAsString(); }
 
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+    ExpectNoTokenIn(log_.Text());
+  }
+
+  LogCapture log_;  // outlives the server
   std::unique_ptr<GameOptServer> server_;
   std::unique_ptr<v1::GameOptimizer::Stub> stub_;
 };
@@ -247,6 +283,7 @@ TEST_F(TlsAuthTest, EveryRoleIsAllowedAndDeniedAsSpecified) {
           EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
               << status.error_message();
           EXPECT_EQ(State(), before) << "a denied call changed the state";
+          EXPECT_THAT(log_.Text(), HasSubstr("denied a call from"));
         }
       }
     }
@@ -381,10 +418,12 @@ TEST(TlsServer, MutualTlsRefusesAClientWithoutCertificate) {
             grpc::StatusCode::UNAUTHENTICATED);
 }
 
-TEST(TlsServer, TokensWorkOverPlaintextToo) {
+TEST(TlsServer, TokensWorkOverPlaintextWithAWarning) {
   ASSERT_TRUE(TestCerts::Get().ok());
+  LogCapture log;
   GameOptServerOptions options = TestServerOptions();
   options.tokens_file = TokensFile();
+  options.log = log.Sink();
   std::unique_ptr<GameOptServer> server = StartServer(options);
   ASSERT_NE(server, nullptr);
   auto stub = NewStub(server->port());
@@ -392,6 +431,9 @@ TEST(TlsServer, TokensWorkOverPlaintextToo) {
   EXPECT_TRUE(list(*stub, Context(kReaderToken).get(), "").ok());
   EXPECT_EQ(list(*stub, Context("").get(), "").error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+  server->Shutdown();
+  EXPECT_THAT(log.Text(), HasSubstr("tokens over plaintext travel in clear"));
+  ExpectNoTokenIn(log.Text());
 }
 
 TEST(TlsServer, WithoutTokensFileEveryCallIsAllowed) {
