@@ -24,7 +24,8 @@ class BearerInterceptor final : public grpc::experimental::Interceptor {
  public:
   explicit BearerInterceptor(const std::string* header) : header_(header) {}
 
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::
                 PRE_SEND_INITIAL_METADATA)) {

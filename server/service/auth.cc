@@ -38,8 +38,8 @@ absl::StatusOr<Role> ParseRole(absl::string_view name) {
   if (name == "admin") return Role::kAdmin;
   if (name == "worker") return Role::kWorker;
   if (name == "reader") return Role::kReader;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "role '", name, "' is not one of admin, worker, reader"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("role '", name, "' is not one of admin, worker, reader"));
 }
 
 absl::Status CheckToken(absl::string_view token) {
@@ -48,9 +48,8 @@ absl::Status CheckToken(absl::string_view token) {
         absl::StrCat("the token has ", token.size(), " characters; use ",
                      kMinTokenLength, " to ", kMaxTokenLength));
   }
-  const bool printable = std::all_of(token.begin(), token.end(), [](char c) {
-    return c > ' ' && c < 0x7f;
-  });
+  const bool printable = std::all_of(
+      token.begin(), token.end(), [](char c) { return c > ' ' && c < 0x7f; });
   if (!printable) {
     return absl::InvalidArgumentError(
         "the token has a character that is not printable ASCII");
@@ -75,9 +74,8 @@ absl::StatusOr<Grant> ParseGrant(const std::vector<absl::string_view>& fields) {
     return grant;
   }
   if (sessions.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("a ", fields[1],
-                     " token names its sessions (ids, or * for all)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a ", fields[1], " token names its sessions (ids, or * for all)"));
   }
   for (absl::string_view session : sessions) {
     if (session == "*") {
@@ -202,9 +200,9 @@ absl::StatusOr<const Grant*> Authorizer::Authenticate(
     std::optional<absl::string_view> header) const {
   if (open_) return &Everyone();
   if (!header.has_value() || !absl::StartsWith(*header, kBearerPrefix)) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "this server wants the metadata '", kMetadataKey, ": ", kBearerPrefix,
-        "<token>' (a token from its tokens file)"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("this server wants the metadata '", kMetadataKey, ": ",
+                     kBearerPrefix, "<token>' (a token from its tokens file)"));
   }
   const absl::string_view token =
       absl::StripAsciiWhitespace(header->substr(sizeof(kBearerPrefix) - 1));

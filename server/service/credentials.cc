@@ -51,8 +51,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ApiCredentials(
   grpc::SslServerCredentialsOptions options;
   options.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
   if (!files.client_ca_file.empty()) {
-    absl::StatusOr<std::string> roots =
-        ReadPemFile(files.client_ca_file, "tls_client_ca_file (--tls_client_ca)");
+    absl::StatusOr<std::string> roots = ReadPemFile(
+        files.client_ca_file, "tls_client_ca_file (--tls_client_ca)");
     if (!roots.ok()) return roots.status();
     options.pem_root_certs = *std::move(roots);
     options.client_certificate_request =

@@ -106,8 +106,7 @@ TEST_F(SecurePlayTest, WorkerTokenPlaysItsSessionReaderTokenMayNot) {
   CreateSession(Channel(kAdminToken));
   EXPECT_EQ(RunWorker(Channel(kReaderToken)).code(),
             absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(RunWorker(Channel("")).code(),
-            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(RunWorker(Channel("")).code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(RunWorker(Channel(kWorkerToken, /*tls=*/false)).code(),
             absl::StatusCode::kUnavailable);  // plaintext to the TLS port
   EXPECT_TRUE(RunWorker(Channel(kWorkerToken)).ok());

@@ -50,10 +50,10 @@ TEST(Authorizer, MissingMalformedOrUnknownTokensAreUnauthenticated) {
   ASSERT_TRUE(authorizer.ok());
   EXPECT_EQ(authorizer->Authenticate(std::nullopt).status().code(),
             absl::StatusCode::kUnauthenticated);
-  for (const std::string& header :
-       std::vector<std::string>{"admin-token-0123456789", "Bearer admin-token-012345678",
-        "Bearer admin-token-01234567890", "bearer admin-token-0123456789",
-        "Bearer "}) {
+  for (const std::string& header : std::vector<std::string>{
+           "admin-token-0123456789", "Bearer admin-token-012345678",
+           "Bearer admin-token-01234567890", "bearer admin-token-0123456789",
+           "Bearer "}) {
     EXPECT_EQ(authorizer->Authenticate(header).status().code(),
               absl::StatusCode::kUnauthenticated)
         << header;

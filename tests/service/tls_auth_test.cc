@@ -5,9 +5,9 @@
 // plaintext health port; Start's errors for bad files.
 //
 // Certificates come from tests/tls/make_test_certs.sh (the openssl CLI) in a
-// temporary folder (tests/tls/test_certs.h). The calls are made with raw gRPC (SslCredentials and
-// ClientContext::AddMetadata), not the client library, so they check the
-// wire contract itself: `authorization: Bearer <token>`.
+// temporary folder (tests/tls/test_certs.h). The calls are made with raw gRPC
+// (SslCredentials and ClientContext::AddMetadata), not the client library, so
+// they check the wire contract itself: `authorization: Bearer <token>`.
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -42,8 +42,8 @@ const std::string& TokensFile() {
     auto* path = new std::string(TestCerts::Get().Path("tokens.txt"));
     WriteTestFile(*path, absl::StrCat("# test tokens\n", kAdminToken,
                                       " admin\n", kWorkerToken, "  worker ",
-                                      kMine, "   # its session\n",
-                                      kReaderToken, "\treader ", kMine, "\n"));
+                                      kMine, "   # its session\n", kReaderToken,
+                                      "\treader ", kMine, "\n"));
     return path;
   }();
   return *path;
@@ -86,16 +86,16 @@ std::unique_ptr<grpc::ClientContext> Context(const std::string& token) {
 
 // Every RPC of gameopt.v1.GameOptimizer, called on `session` with a minimal
 // request: enough to pass or fail authorization, which comes first.
-using Rpc = std::function<grpc::Status(v1::GameOptimizer::Stub&,
-                                       grpc::ClientContext*,
-                                       const std::string& session)>;
+using Rpc =
+    std::function<grpc::Status(v1::GameOptimizer::Stub&, grpc::ClientContext*,
+                               const std::string& session)>;
 const std::map<std::string, Rpc>& Rpcs() {
   static const auto* const rpcs = new std::map<std::string, Rpc>{
       {"CreateSession",
        [](auto& stub, auto* context, const std::string& session) {
          v1::CreateSessionRequest request;
-         *request.mutable_config() = QuadraticConfig(
-             QuadraticGame::TwoPlayer(1), v1::SIMGD, 1, 10);
+         *request.mutable_config() =
+             QuadraticConfig(QuadraticGame::TwoPlayer(1), v1::SIMGD, 1, 10);
          request.set_session_id(session + "-new");
          v1::CreateSessionResponse response;
          return stub.CreateSession(context, request, &response);
@@ -267,8 +267,9 @@ bool Allowed(const std::string& role, const std::string& rpc,
 }
 
 TEST_F(TlsAuthTest, EveryRoleIsAllowedAndDeniedAsSpecified) {
-  const std::map<std::string, std::string> kTokens = {
-      {"admin", kAdminToken}, {"worker", kWorkerToken}, {"reader", kReaderToken}};
+  const std::map<std::string, std::string> kTokens = {{"admin", kAdminToken},
+                                                      {"worker", kWorkerToken},
+                                                      {"reader", kReaderToken}};
   for (const auto& [rpc_name, rpc] : Rpcs()) {
     for (const auto& [role, token] : kTokens) {
       for (const char* session : {kMine, kOther}) {
@@ -327,12 +328,10 @@ TEST_F(TlsAuthTest, AWorkerTokenPlaysItsSessionToTheEnd) {
   // whose call credentials add the worker's token to every call.
   class TokenPlugin : public grpc::MetadataCredentialsPlugin {
    public:
-    grpc::Status GetMetadata(grpc::string_ref, grpc::string_ref,
-                             const grpc::AuthContext&,
-                             std::multimap<grpc::string, grpc::string>*
-                                 metadata) override {
-      metadata->emplace("authorization",
-                        absl::StrCat("Bearer ", kWorkerToken));
+    grpc::Status GetMetadata(
+        grpc::string_ref, grpc::string_ref, const grpc::AuthContext&,
+        std::multimap<grpc::string, grpc::string>* metadata) override {
+      metadata->emplace("authorization", absl::StrCat("Bearer ", kWorkerToken));
       return grpc::Status::OK;
     }
   };
@@ -341,9 +340,9 @@ TEST_F(TlsAuthTest, AWorkerTokenPlaysItsSessionToTheEnd) {
   ssl.pem_root_certs = ReadTestFile(files.Path("ca.pem"));
   auto channel = grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", server_->port()),
-      grpc::CompositeChannelCredentials(
-          grpc::SslCredentials(ssl),
-          grpc::MetadataCredentialsFromPlugin(std::make_unique<TokenPlugin>())));
+      grpc::CompositeChannelCredentials(grpc::SslCredentials(ssl),
+                                        grpc::MetadataCredentialsFromPlugin(
+                                            std::make_unique<TokenPlugin>())));
   auto worker_stub = v1::GameOptimizer::NewStub(channel);
   const WorkerRun run =
       RunWorker(*worker_stub, kMine, QuadraticGame::TwoPlayer(1));
@@ -357,14 +356,14 @@ TEST_F(TlsAuthTest, AWorkerTokenPlaysItsSessionToTheEnd) {
 
 TEST_F(TlsAuthTest, PlaintextAndUntrustingClientsAreRefused) {
   auto plaintext = NewStub(server_->port());
-  grpc::Status status = Rpcs().at("ListSessions")(
-      *plaintext, Context(kAdminToken).get(), "");
+  grpc::Status status =
+      Rpcs().at("ListSessions")(*plaintext, Context(kAdminToken).get(), "");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
       << status.error_message();
   // A client that trusts another CA does not accept the server.
   auto untrusting = TlsStub(server_->port(), "other-ca.pem");
-  status = Rpcs().at("ListSessions")(*untrusting, Context(kAdminToken).get(),
-                                     "");
+  status =
+      Rpcs().at("ListSessions")(*untrusting, Context(kAdminToken).get(), "");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
       << status.error_message();
 }
@@ -385,10 +384,11 @@ TEST(TlsServer, HealthNeedsNoTokenAndTheHealthPortStaysPlaintext) {
   EXPECT_EQ(*plain, kServing);
   // The health port serves nothing of the API.
   auto health_port_stub = NewStub(server->health_port());
-  EXPECT_EQ(Rpcs().at("ListSessions")(*health_port_stub,
-                                      Context(kAdminToken).get(), "")
-                .error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(
+      Rpcs()
+          .at("ListSessions")(*health_port_stub, Context(kAdminToken).get(), "")
+          .error_code(),
+      grpc::StatusCode::UNIMPLEMENTED);
   // On the API port health answers over TLS, without a token.
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ReadTestFile(TestCerts::Get().Path("ca.pem"));
@@ -478,7 +478,7 @@ TEST(TlsServer, StartNamesTheFlagAndFileThatIsWrong) {
   EXPECT_THAT(StartError(options), HasSubstr("--tokens_file"));
 
   WriteTestFile(files.Path("bad-tokens.txt"),
-            "# fine\nsecret-token-0123456789 superuser\n");
+                "# fine\nsecret-token-0123456789 superuser\n");
   options.tokens_file = files.Path("bad-tokens.txt");
   const std::string error = StartError(options);
   EXPECT_THAT(error, HasSubstr("line 2"));
@@ -497,13 +497,13 @@ TEST(TlsServer, CreateSessionTakesAChosenIdOnce) {
   v1::CreateSessionResponse response;
   ASSERT_TRUE(stub->CreateSession(Context("").get(), request, &response).ok());
   EXPECT_EQ(response.session_id(), "s1");
-  EXPECT_EQ(stub->CreateSession(Context("").get(), request, &response)
-                .error_code(),
-            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(
+      stub->CreateSession(Context("").get(), request, &response).error_code(),
+      grpc::StatusCode::ALREADY_EXISTS);
   request.set_session_id("bad id!");
-  EXPECT_EQ(stub->CreateSession(Context("").get(), request, &response)
-                .error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      stub->CreateSession(Context("").get(), request, &response).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
   // A fresh id skips the taken "s1".
   request.clear_session_id();
   ASSERT_TRUE(stub->CreateSession(Context("").get(), request, &response).ok());

@@ -26,9 +26,7 @@ class TestCerts {
   }
   // False when the folder or the certificates could not be made.
   bool ok() const { return ok_; }
-  std::string Path(const std::string& name) const {
-    return dir_ + "/" + name;
-  }
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
 
  private:
   TestCerts() {
