@@ -344,9 +344,8 @@ int WorkCommand() {
 // Flags whose values are lists themselves, never sweep axes.
 bool Sweepable(const std::string& flag) {
   static const std::set<std::string> kLists = {
-      "server", "players", "altgd_order", "session", "session_name",
-      "out",    "name",    "tls_roots",   "tls_cert", "tls_key",
-      "token"};
+      "server", "players",   "altgd_order", "session", "session_name", "out",
+      "name",   "tls_roots", "tls_cert",    "tls_key", "token"};
   if (kLists.count(flag) > 0) return false;
   absl::CommandLineFlag* found = absl::FindCommandLineFlag(flag);
   return found != nullptr && !found->IsOfType<bool>();

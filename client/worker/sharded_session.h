@@ -41,8 +41,9 @@ class ShardedSession {
   // Creates the session on every server from the unsharded `config` (as
   // BuildSessionConfig makes it), waiting up to `wait` for the servers to
   // answer. `ids` (empty, or one per server): the session ids to ask for
-  // (CreateSessionRequest.session_id), e.g. ids a tokens file names. Sharded: CheckShardable's InvalidArgument for what cannot be
-  // sharded exactly. If a shard fails, those already created are deleted.
+  // (CreateSessionRequest.session_id), e.g. ids a tokens file names. Sharded:
+  // CheckShardable's InvalidArgument for what cannot be sharded exactly. If a
+  // shard fails, those already created are deleted.
   static absl::StatusOr<ShardedSession> Create(
       std::vector<std::shared_ptr<grpc::Channel>> channels, const Game& game,
       const v1::SessionConfig& config, absl::Duration wait = absl::Seconds(60),

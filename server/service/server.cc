@@ -131,7 +131,7 @@ absl::Status GameOptServer::Start() {
   }
   deadline_thread_ = std::thread([this] { DeadlineLoop(); });
   Log(absl::StrCat("serving gameopt.v1 on ", address(), " (",
-                   !tls()                                  ? "plaintext"
+                   !tls()                                ? "plaintext"
                    : options_.tls_client_ca_file.empty() ? "TLS"
                                                          : "mutual TLS",
                    options_.tokens_file.empty() ? "" : ", bearer tokens",

@@ -40,8 +40,8 @@ namespace gameopt {
 LogSink StderrLogSink();
 
 struct GameOptServerOptions {
-  // host:port to listen on (plaintext, or TLS with the files below). Port 0 picks a free port: read it
-  // back with GameOptServer::port().
+  // host:port to listen on (plaintext, or TLS with the files below). Port 0
+  // picks a free port: read it back with GameOptServer::port().
   std::string address = "127.0.0.1:50051";
   // Largest message accepted or sent, in MiB (>= 1); clamped to gRPC's
   // int limit (2 GiB - 1 byte). Larger requests fail RESOURCE_EXHAUSTED.
