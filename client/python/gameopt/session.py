@@ -214,7 +214,7 @@ def channel_for(address_or_channel, max_message_mb: int = 1024,
     if isinstance(address_or_channel, str):
         return make_channel(address_or_channel, max_message_mb,
                             **channel_options), True
-    if channel_options:
+    if any(value is not None for value in channel_options.values()):
         raise ValueError(f"{sorted(channel_options)} apply to an address, "
                          f"not to a channel")
     return address_or_channel, False
