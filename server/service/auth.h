@@ -9,7 +9,8 @@
 //
 // Fields are separated by spaces or tabs; `#` starts a comment (whole line
 // or after the fields); blank lines are ignored. A token is 16 to 512
-// printable ASCII characters without spaces. Roles:
+// printable ASCII characters other than space and `#` (e.g. `openssl rand
+// -hex 32`). Roles:
 //
 //   admin   every call on every session (sessions may not be listed)
 //   worker  Join, Submit*, Leave, GetSession, GetParameters on its sessions
