@@ -1,5 +1,5 @@
-"""Python workers and gameopt_client against a gameopt_server with TLS and
-bearer tokens (--tls_cert, --tls_key, --tokens_file), with certificates
+"""Python and Node.js workers and gameopt_client against a gameopt_server
+with TLS and bearer tokens (--tls_cert, --tls_key, --tokens_file), with certificates
 made by tests/tls/make_test_certs.sh (the openssl CLI)."""
 
 import os
@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 import gameopt
-from conftest import REPO
+from conftest import NODE_DIR, REPO
 from testutil import run
 
 ADMIN = "py-admin-token-000001"
@@ -110,6 +110,23 @@ def test_gameopt_client_with_tls_roots_and_token(secure_server, certs,
         env={k: v for k, v in os.environ.items() if k != "GAMEOPT_TOKEN"})
     assert refused.returncode != 0
     assert "UNAUTHENTICATED" in refused.stderr
+
+
+def test_node_worker_with_roots_and_token_plays(secure_server, certs, node):
+    roots = str(certs / "ca.pem")
+    create_bilinear(secure_server.address, roots, SESSION)
+    worker = [node, NODE_DIR / "worker.js", secure_server.address, SESSION,
+              "node-tls"]
+    tls_env = dict(os.environ, GAMEOPT_TLS_ROOTS=roots)
+    refused = subprocess.run([str(a) for a in worker], capture_output=True,
+                             text=True, timeout=60,
+                             env=dict(tls_env, GAMEOPT_TOKEN=READER))
+    assert refused.returncode == 1
+    assert "PERMISSION_DENIED" in refused.stderr, refused.stderr
+    run(worker, env=dict(tls_env, GAMEOPT_TOKEN=WORKER))
+    with gameopt.Client(secure_server.address, root_certificates=roots,
+                        token=READER) as reader:
+        assert reader.get_parameters(SESSION).step == STEPS
 
 
 def test_server_names_the_flag_and_file_it_cannot_use(server_binary,
