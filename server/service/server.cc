@@ -98,8 +98,8 @@ absl::Status GameOptServer::Start() {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", options_.address,
         " (address in use, or not a host:port",
-        tls() ? "; or tls_cert_file and tls_key_file are not a matching "
-                "certificate and private key"
+        tls() ? "; or tls_cert_file (--tls_cert) and tls_key_file "
+                "(--tls_key) are not a certificate and its private key"
               : "",
         ")"));
   }

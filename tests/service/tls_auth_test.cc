@@ -486,6 +486,16 @@ TEST(TlsServer, StartNamesTheFlagAndFileThatIsWrong) {
   EXPECT_THAT(error, ::testing::Not(HasSubstr("secret-token")));
 }
 
+TEST(TlsServer, StartFailsWhenTheKeyIsNotTheCertificates) {
+  ASSERT_TRUE(TestCerts::Get().ok());
+  GameOptServerOptions options = TlsOptions();
+  options.tls_key_file = TestCerts::Get().Path("client.key");
+  GameOptServer server(options);
+  const absl::Status status = server.Start();
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("--tls_key"));
+}
+
 TEST(TlsServer, CreateSessionTakesAChosenIdOnce) {
   std::unique_ptr<GameOptServer> server = StartServer();
   ASSERT_NE(server, nullptr);
