@@ -7,7 +7,9 @@
 //     One session and its K worker threads. Without --server it starts an
 //     in-process server (--shards N: N of them, sharded).
 //   gameopt_client create --server ADDR [play's flags] [--name NAME]
-//     Creates the session and prints its id on stdout (workers join later).
+//       [--session ID]
+//     Creates the session (with the id ID when given, e.g. one a tokens
+//     file names) and prints its id on stdout (workers join later).
 //   gameopt_client work --server ADDR (--session ID | --session_name NAME)
 //       --game G [game flags] [--workers K]
 //     K worker threads on an existing session until it is DONE; then prints
@@ -21,6 +23,10 @@
 //     |xi|, L, correction, steps/s, bytes, stragglers; redrawn in place
 //     every SECONDS with --watch.
 //
+// Security: --tls_roots CA.pem speaks TLS to --server (--tls_cert and
+// --tls_key add a client certificate for mutual TLS); --token (or the
+// environment variable GAMEOPT_TOKEN) sends a bearer token on every call.
+//
 // Sharding: --server A,B,C (one address per shard) shards every player's
 // parameters over the servers (client/worker/sharding.h); session ids are
 // then lists too ("s1,s1,s2").
@@ -28,6 +34,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <thread>
@@ -102,8 +109,9 @@ ABSL_FLAG(bool, if_missing, false,
           "create: when an unfinished session of --name exists already, "
           "print its id instead of creating another (idempotent jobs)");
 ABSL_FLAG(std::string, session, "",
-          "work: the session id (sharded: the ids, comma-separated, in "
-          "--server's order)");
+          "work: the session id; create: the id to give the session "
+          "(default: the server's choice). Sharded: the ids, "
+          "comma-separated, in --server's order");
 ABSL_FLAG(std::string, session_name, "",
           "work: join the one unfinished session of this name (waits for it "
           "up to --wait_s)");
@@ -115,6 +123,16 @@ ABSL_FLAG(std::string, worker_name, "",
           "name)");
 ABSL_FLAG(int, parallel, 0, "sweep: sessions at once (0: all)");
 ABSL_FLAG(int, max_message_mb, 1024, "largest gRPC message, MiB");
+// Security (servers started with --tls_cert / --tokens_file).
+ABSL_FLAG(std::string, tls_roots, "",
+          "PEM roots that signed the server's certificate: speak TLS to "
+          "--server (empty: plaintext)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate for mutual TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, token, "",
+          "bearer token sent on every call (default: the environment "
+          "variable GAMEOPT_TOKEN)");
 ABSL_FLAG(std::string, out, "", "results folder (default results/GAME-ALGO)");
 ABSL_FLAG(int, metrics_every, 0,
           "record metrics every N steps (default: 100 for mog, else 1)");
@@ -128,6 +146,20 @@ ABSL_FLAG(int64_t, watch_count, 0,
 
 namespace gameopt {
 namespace {
+
+ChannelOptions ChannelFromFlags() {
+  ChannelOptions channel;
+  channel.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  channel.tls_roots_file = absl::GetFlag(FLAGS_tls_roots);
+  channel.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  channel.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  channel.token = absl::GetFlag(FLAGS_token);
+  if (channel.token.empty()) {
+    const char* env = std::getenv("GAMEOPT_TOKEN");
+    if (env != nullptr) channel.token = env;
+  }
+  return channel;
+}
 
 absl::StatusOr<PlayConfig> ConfigFromFlags() {
   PlayConfig config;
@@ -190,7 +222,7 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   config.steps = absl::GetFlag(FLAGS_steps);
   config.server = absl::GetFlag(FLAGS_server);
   config.shards = absl::GetFlag(FLAGS_shards);
-  config.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  config.channel = ChannelFromFlags();
   config.out_dir = absl::GetFlag(FLAGS_out);
   if (config.out_dir.empty()) {
     config.out_dir = absl::StrCat("results/", config.game, "-", s.algorithm);
@@ -207,14 +239,6 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
 int Fail(const absl::Status& status, int code = 1) {
   std::fprintf(stderr, "gameopt_client: %s\n", status.ToString().c_str());
   return code;
-}
-
-std::vector<std::shared_ptr<grpc::Channel>> Channels(const PlayConfig& config) {
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (const std::string& address : SplitList(config.server)) {
-    channels.push_back(MakeChannel(address, config.max_message_mb));
-  }
-  return channels;
 }
 
 absl::Duration WaitFlag() {
@@ -235,10 +259,12 @@ int CreateCommand() {
   absl::StatusOr<v1::SessionConfig> session_config =
       BuildSessionConfig(**game, options);
   if (!session_config.ok()) return Fail(session_config.status(), 2);
+  absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> channels =
+      ServerChannels(*config);
+  if (!channels.ok()) return Fail(channels.status(), 2);
   if (absl::GetFlag(FLAGS_if_missing)) {
     absl::StatusOr<ShardedSession> existing = ShardedSession::OpenByName(
-        Channels(*config), **game, session_config->name(),
-        absl::ZeroDuration());
+        *channels, **game, session_config->name(), absl::ZeroDuration());
     if (existing.ok()) {
       std::fprintf(stderr, "session %s '%s' exists already on %s\n",
                    existing->id().c_str(), session_config->name().c_str(),
@@ -247,8 +273,9 @@ int CreateCommand() {
       return 0;
     }
   }
-  absl::StatusOr<ShardedSession> session = ShardedSession::Create(
-      Channels(*config), **game, *session_config, WaitFlag());
+  absl::StatusOr<ShardedSession> session =
+      ShardedSession::Create(*channels, **game, *session_config, WaitFlag(),
+                             SplitList(absl::GetFlag(FLAGS_session)));
   if (!session.ok()) return Fail(session.status());
   std::fprintf(stderr,
                "created session %s '%s' (%s, %s, K = %d, %lld steps) on %s\n",
@@ -281,11 +308,13 @@ int WorkCommand() {
   absl::StatusOr<std::unique_ptr<Game>> game =
       MakeGame(config->game, config->game_options);
   if (!game.ok()) return Fail(game.status(), 2);
+  absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> channels =
+      ServerChannels(*config);
+  if (!channels.ok()) return Fail(channels.status(), 2);
   absl::StatusOr<ShardedSession> session =
       name.empty()
-          ? ShardedSession::Open(Channels(*config), **game, SplitList(ids))
-          : ShardedSession::OpenByName(Channels(*config), **game, name,
-                                       WaitFlag());
+          ? ShardedSession::Open(*channels, **game, SplitList(ids))
+          : ShardedSession::OpenByName(*channels, **game, name, WaitFlag());
   if (!session.ok()) return Fail(session.status());
   const int threads = std::max(1, config->session.workers);
   std::string prefix = absl::GetFlag(FLAGS_worker_name);
@@ -324,8 +353,8 @@ int WorkCommand() {
 // Flags whose values are lists themselves, never sweep axes.
 bool Sweepable(const std::string& flag) {
   static const std::set<std::string> kLists = {
-      "server",       "players", "altgd_order", "session",
-      "session_name", "out",     "name"};
+      "server", "players",   "altgd_order", "session", "session_name", "out",
+      "name",   "tls_roots", "tls_cert",    "tls_key", "token"};
   if (kLists.count(flag) > 0) return false;
   absl::CommandLineFlag* found = absl::FindCommandLineFlag(flag);
   return found != nullptr && !found->IsOfType<bool>();
@@ -383,7 +412,7 @@ int SweepCommand(const std::vector<SweepAxis>& axes) {
   if (server.empty()) {
     GameOptServerOptions options;
     options.address = "127.0.0.1:0";
-    options.max_message_mb = first.max_message_mb;
+    options.max_message_mb = first.channel.max_message_mb;
     options.log = nullptr;
     local = std::make_unique<GameOptServer>(options);
     if (absl::Status status = local->Start(); !status.ok()) {
@@ -431,8 +460,10 @@ int StatusCommand() {
   StatusOptions options;
   options.watch = absl::Seconds(std::max(0.0, absl::GetFlag(FLAGS_watch)));
   options.count = absl::GetFlag(FLAGS_watch_count);
-  auto stub = v1::GameOptimizer::NewStub(
-      MakeChannel(servers[0], absl::GetFlag(FLAGS_max_message_mb)));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      MakeChannel(servers[0], ChannelFromFlags());
+  if (!channel.ok()) return Fail(channel.status(), 2);
+  auto stub = v1::GameOptimizer::NewStub(*channel);
   const absl::Status status = RunStatus(*stub, options, stdout);
   return status.ok() ? 0 : Fail(status);
 }

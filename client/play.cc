@@ -42,6 +42,18 @@ void PrintProgress(const Recorder& recorder, int64_t total, absl::Time start) {
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ServerChannels(
+    const PlayConfig& config) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (const std::string& address : SplitList(config.server)) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        MakeChannel(address, config.channel);
+    if (!channel.ok()) return channel.status();
+    channels.push_back(*std::move(channel));
+  }
+  return channels;
+}
+
 absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
   absl::StatusOr<std::unique_ptr<Game>> game =
       MakeGame(config.game, config.game_options);
@@ -56,7 +68,7 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
     for (int s = 0; s < std::max(1, config.shards); ++s) {
       GameOptServerOptions options;
       options.address = "127.0.0.1:0";
-      options.max_message_mb = config.max_message_mb;
+      options.max_message_mb = config.channel.max_message_mb;
       options.log = nullptr;
       local.push_back(std::make_unique<GameOptServer>(options));
       absl::Status started = local.back()->Start();
@@ -64,9 +76,10 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
       channels.push_back(local.back()->InProcessChannel());
     }
   } else {
-    for (const std::string& address : SplitList(config.server)) {
-      channels.push_back(MakeChannel(address, config.max_message_mb));
-    }
+    absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> remote =
+        ServerChannels(config);
+    if (!remote.ok()) return remote.status();
+    channels = *std::move(remote);
     if (config.shards > 1 &&
         static_cast<int>(channels.size()) != config.shards) {
       return absl::InvalidArgumentError(

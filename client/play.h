@@ -4,6 +4,7 @@
 #define GAMEOPT_CLIENT_PLAY_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "Eigen/Core"
 #include "absl/status/statusor.h"
 #include "client/games/games.h"
+#include "client/worker/channel.h"
 #include "client/worker/session_builder.h"
 
 namespace gameopt {
@@ -25,7 +27,9 @@ struct PlayConfig {
   // Empty = `shards` in-process servers.
   std::string server;
   int shards = 1;
-  int max_message_mb = 1024;
+  // Message limit (also of in-process servers), TLS and bearer token of the
+  // channels to `server`.
+  ChannelOptions channel;
   std::string out_dir;      // results folder; empty = none written
   int metrics_every = 1;    // record metrics every this many steps
   bool live = true;         // the one-line progress display on stderr
@@ -46,6 +50,11 @@ struct PlayResult {
 };
 
 absl::StatusOr<PlayResult> Play(const PlayConfig& config);
+
+// One channel per address of config.server, with config.channel's options;
+// MakeChannel's InvalidArgument for unreadable TLS files.
+absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ServerChannels(
+    const PlayConfig& config);
 
 // One line, "key=value" pairs, for scripts: "RESULT game=... distance=...".
 std::string ResultLine(const PlayConfig& config, const PlayResult& result);

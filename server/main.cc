@@ -2,6 +2,8 @@
 //
 //   gameopt_server --address=0.0.0.0:50051 --max_message_mb=1024 [--quiet]
 //       [--health_address=0.0.0.0:50052] [--metrics_address=0.0.0.0:9464]
+//       [--tls_cert=server.pem --tls_key=server.key [--tls_client_ca=ca.pem]]
+//       [--tokens_file=tokens.txt]
 //
 // Prints "gameopt_server listening on HOST:PORT" on stdout once serving
 // (scripts wait for it; --address=127.0.0.1:0 picks a free port), then, with
@@ -53,6 +55,15 @@ ABSL_FLAG(std::string, metrics_address, "",
           "host:port of an HTTP listener serving the sessions' metrics at "
           "/metrics in Prometheus' text format (empty = off; port 0 = any "
           "free port)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve --address over TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM roots: mutual TLS, every client presents a certificate they "
+          "signed");
+ABSL_FLAG(std::string, tokens_file, "",
+          "bearer tokens, one 'TOKEN ROLE [SESSION ...]' a line, roles admin, "
+          "worker, reader (server/service/auth.h); empty = no authorization");
 
 namespace {
 
@@ -105,6 +116,10 @@ int main(int argc, char** argv) {
   options.health_address = absl::GetFlag(FLAGS_health_address);
   options.max_parameters = absl::GetFlag(FLAGS_max_parameters);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   if (absl::GetFlag(FLAGS_quiet)) options.log = nullptr;
   gameopt::GameOptServer server(options);
   if (absl::Status status = server.Start(); !status.ok()) {

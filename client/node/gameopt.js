@@ -43,13 +43,30 @@ function loadProto() {
   return grpc.loadPackageDefinition(definition).gameopt.v1;
 }
 
-// A GameOptimizer client with the 4 MiB message limits raised.
-function makeClient(address, maxMessageMb = 1024) {
+// Adds `authorization: Bearer <token>` to every call. An interceptor, not
+// call credentials, which gRPC refuses on plaintext channels.
+function bearerInterceptor(token) {
+  return (options, nextCall) => new grpc.InterceptingCall(nextCall(options), {
+    start(metadata, listener, next) {
+      metadata.set('authorization', `Bearer ${token}`);
+      next(metadata, listener);
+    },
+  });
+}
+
+// A GameOptimizer client with the 4 MiB message limits raised. Options:
+// tlsRoots (path of the PEM roots of the server's certificate: TLS; else
+// plaintext) and token (a bearer token for servers with a tokens file).
+function makeClient(address, maxMessageMb = 1024, { tlsRoots, token } = {}) {
   const v1 = loadProto();
   const limit = Math.min(maxMessageMb, 2047) * 1024 * 1024;
-  return new v1.GameOptimizer(address, grpc.credentials.createInsecure(), {
+  const credentials = tlsRoots
+    ? grpc.credentials.createSsl(fs.readFileSync(tlsRoots))
+    : grpc.credentials.createInsecure();
+  return new v1.GameOptimizer(address, credentials, {
     'grpc.max_receive_message_length': limit,
     'grpc.max_send_message_length': limit,
+    interceptors: token ? [bearerInterceptor(token)] : [],
   });
 }
 

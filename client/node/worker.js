@@ -4,6 +4,9 @@
 //
 //   node worker.js SERVER SESSION_ID [WORKER_NAME] [--quadratic FILE.json]
 //
+// TLS and tokens from the environment: GAMEOPT_TLS_ROOTS (path of the PEM
+// roots of the server's certificate) and GAMEOPT_TOKEN (a bearer token).
+//
 // Exit status 0 when the session is DONE, 1 on an error (printed).
 'use strict';
 
@@ -23,7 +26,10 @@ function main(argv) {
   }
   const [server, sessionId, name = 'node-worker'] = positional;
   const game = quadratic ? QuadraticGame.fromFile(quadratic) : new BilinearGame();
-  const client = makeClient(server);
+  const client = makeClient(server, 1024, {
+    tlsRoots: process.env.GAMEOPT_TLS_ROOTS,
+    token: process.env.GAMEOPT_TOKEN,
+  });
   const worker = new Worker(client, sessionId, game, { name });
   return worker.run().then(() => {
     console.log(`worker ${worker.workerId} done after ${worker.tasksDone} tasks`);

@@ -46,9 +46,15 @@ std::string ShardedSession::id() const { return absl::StrJoin(ids_, ","); }
 
 absl::StatusOr<ShardedSession> ShardedSession::Create(
     std::vector<std::shared_ptr<grpc::Channel>> channels, const Game& game,
-    const v1::SessionConfig& config, absl::Duration wait) {
+    const v1::SessionConfig& config, absl::Duration wait,
+    const std::vector<std::string>& ids) {
   const int n = static_cast<int>(channels.size());
   if (n == 0) return NoServers();
+  if (!ids.empty() && static_cast<int>(ids.size()) != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("one session id per server: got ", ids.size(), " ids (",
+                     absl::StrJoin(ids, ","), ") for ", n, " servers"));
+  }
   std::vector<v1::SessionConfig> configs = {config};
   if (n > 1) {
     absl::StatusOr<ShardPlan> plan = ShardPlan::Create(game.players(), n);
@@ -62,6 +68,7 @@ absl::StatusOr<ShardedSession> ShardedSession::Create(
   for (int s = 0; s < n; ++s) {
     v1::CreateSessionRequest request;
     *request.mutable_config() = configs[s];
+    if (!ids.empty()) request.set_session_id(ids[s]);
     v1::CreateSessionResponse response;
     grpc::ClientContext context;
     context.set_wait_for_ready(true);

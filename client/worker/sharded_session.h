@@ -40,11 +40,14 @@ class ShardedSession {
  public:
   // Creates the session on every server from the unsharded `config` (as
   // BuildSessionConfig makes it), waiting up to `wait` for the servers to
-  // answer. Sharded: CheckShardable's InvalidArgument for what cannot be
-  // sharded exactly. If a shard fails, those already created are deleted.
+  // answer. `ids` (empty, or one per server): the session ids to ask for
+  // (CreateSessionRequest.session_id), e.g. ids a tokens file names. Sharded:
+  // CheckShardable's InvalidArgument for what cannot be sharded exactly. If a
+  // shard fails, those already created are deleted.
   static absl::StatusOr<ShardedSession> Create(
       std::vector<std::shared_ptr<grpc::Channel>> channels, const Game& game,
-      const v1::SessionConfig& config, absl::Duration wait = absl::Seconds(60));
+      const v1::SessionConfig& config, absl::Duration wait = absl::Seconds(60),
+      const std::vector<std::string>& ids = {});
   // An existing experiment: one id per server, in shard order.
   static absl::StatusOr<ShardedSession> Open(
       std::vector<std::shared_ptr<grpc::Channel>> channels, const Game& game,

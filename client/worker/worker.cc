@@ -7,17 +7,6 @@
 
 namespace gameopt {
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
-                                           int max_message_mb) {
-  grpc::ChannelArguments args;
-  const int bytes = max_message_mb >= 2047 ? std::numeric_limits<int>::max()
-                                           : max_message_mb * 1024 * 1024;
-  args.SetMaxReceiveMessageSize(bytes);
-  args.SetMaxSendMessageSize(bytes);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
-}
-
 Worker::Worker(std::shared_ptr<grpc::Channel> channel, std::string session_id,
                Game* game, WorkerOptions options)
     : game_(game),

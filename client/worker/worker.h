@@ -1,7 +1,7 @@
 // Worker: joins a gameopt session and answers its tasks with a Game until
 // the session is DONE. What any C++ user links to take part in training.
 //
-//   auto channel = MakeChannel("127.0.0.1:50051");
+//   auto channel = MakeChannel("127.0.0.1:50051");  // channel.h: TLS, token
 //   Worker worker(channel, session_id, game.get());
 //   absl::Status status = worker.Run();   // OK when the session is DONE
 //
@@ -24,16 +24,13 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "client/games/game.h"
+#include "client/worker/channel.h"
 #include "client/worker/task_link.h"
 #include "client/worker/tensor_codec.h"
 #include "gameopt/v1/gameopt.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
 namespace gameopt {
-
-// A channel with the message limits raised (gRPC's default is 4 MiB).
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
-                                           int max_message_mb = 1024);
 
 // What the worker just received, for progress displays and recorders.
 struct WorkerProgress {

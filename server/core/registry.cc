@@ -1,7 +1,9 @@
 #include "server/core/registry.h"
 
+#include <algorithm>
 #include <new>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
@@ -20,20 +22,49 @@ absl::Status NoSession(absl::string_view id) {
       absl::StrCat("no session '", shown, "' on this server"));
 }
 
+// The core names a config's fields relative to it; the registry's callers
+// see the request's field names.
+absl::Status InConfig(const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat("config.", status.message()));
+}
+
 }  // namespace
 
+absl::Status ValidateSessionId(absl::string_view id) {
+  const bool valid_size = !id.empty() && id.size() <= 128;
+  const bool valid_chars = std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+           c == '.' || c == '-';
+  });
+  if (valid_size && valid_chars) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("session_id '", absl::CHexEscape(id.substr(0, 160)),
+                   "' must match ", kSessionIdPattern));
+}
+
+std::string SessionRegistry::FreshId() {
+  std::string id;
+  do {
+    id = absl::StrCat("s", next_id_++);
+  } while (sessions_.count(id) > 0);
+  return id;
+}
+
 absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
-    SessionConfig config) {
+    SessionConfig config, std::string id) {
   // The size limit first: validation allocates nothing, Create does.
   absl::StatusOr<GameLayout> layout =
       GameLayout::Create(config.players, max_coordinates_);
-  if (!layout.ok()) return layout.status();
-  std::string id;
-  {
+  if (!layout.ok()) return InConfig(layout.status());
+  const bool chosen = !id.empty();
+  if (chosen) {
+    if (absl::Status status = ValidateSessionId(id); !status.ok()) {
+      return status;
+    }
+  } else {
     absl::MutexLock lock(&mu_);
-    id = absl::StrCat("s", next_id_++);
+    id = FreshId();
   }
-  const int64_t dimension = layout->dimension();
   absl::StatusOr<std::unique_ptr<Session>> session;
   try {
     session = Session::Create(id, std::move(config), clock_);
@@ -41,14 +72,18 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
     // The one exception the core lets through: a session under the limit
     // that this machine's memory cannot hold right now.
     return absl::ResourceExhaustedError(absl::StrCat(
-        "players: not enough memory on the server for a session of ",
-        dimension, " coordinates"));
+        "config.players: not enough memory on the server for a session of ",
+        layout->dimension(), " coordinates"));
   }
-  if (!session.ok()) return session.status();
+  if (!session.ok()) return InConfig(session.status());
   std::shared_ptr<Session> shared = *std::move(session);
   shared->set_event_log(log_);
   absl::MutexLock lock(&mu_);
-  sessions_[id] = shared;
+  // A fresh id is taken here only if a caller chose it meanwhile.
+  if (!sessions_.emplace(id, shared).second) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("session '", id, "' exists already on this server"));
+  }
   return shared;
 }
 

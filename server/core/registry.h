@@ -10,12 +10,19 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/clock.h"
 #include "server/core/layout.h"
 #include "server/core/session.h"
 
 namespace gameopt {
+
+// What a caller-chosen session id may look like (1 to 128 characters).
+inline constexpr char kSessionIdPattern[] = "[A-Za-z0-9_.-]{1,128}";
+
+// InvalidArgument naming `id` unless it matches kSessionIdPattern.
+absl::Status ValidateSessionId(absl::string_view id);
 
 // Thread-safe. Sessions are shared_ptrs so a call in flight keeps its
 // session alive after a concurrent Delete.
@@ -30,10 +37,14 @@ class SessionRegistry {
   // Every session created later logs its events here.
   void set_event_log(EventLog log) { log_ = std::move(log); }
 
-  // Validates and creates a session with a fresh id ("s1", "s2", ...).
-  // Errors name fields relative to the config. ResourceExhausted past the
+  // Validates and creates a session. `id` empty: a fresh id ("s1", "s2",
+  // ..., skipping ids taken); otherwise that id, chosen by the caller so that
+  // it can be named in advance (e.g. in a tokens file): InvalidArgument
+  // unless it matches kSessionIdPattern, AlreadyExists if taken. Errors name
+  // the request's fields (config.*, session_id). ResourceExhausted past the
   // registry's size limit or when the memory cannot be allocated.
-  absl::StatusOr<std::shared_ptr<Session>> Create(SessionConfig config);
+  absl::StatusOr<std::shared_ptr<Session>> Create(SessionConfig config,
+                                                  std::string id = "");
   // NotFound names the id.
   absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& id) const;
   std::vector<std::shared_ptr<Session>> List() const;
@@ -50,6 +61,9 @@ class SessionRegistry {
   const int64_t max_coordinates_;
   EventLog log_;
   mutable absl::Mutex mu_;
+  // The next "s<n>" not taken.
+  std::string FreshId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   std::map<std::string, std::shared_ptr<Session>> sessions_
       ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;

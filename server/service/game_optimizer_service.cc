@@ -1,6 +1,7 @@
 #include "server/service/game_optimizer_service.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -124,6 +125,15 @@ std::string Describe(const SessionConfig& config, const GameLayout& layout) {
       config.name.empty() ? "" : absl::StrCat(" ('", config.name, "')"));
 }
 
+// The caller's `authorization` metadata (a view into the call's), if any.
+std::optional<absl::string_view> AuthorizationHeader(
+    const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(Authorizer::kMetadataKey);
+  if (it == metadata.end()) return std::nullopt;
+  return absl::string_view(it->second.data(), it->second.size());
+}
+
 // A small message (a JoinSessionRequest) from a raw request.
 bool ParseSmall(const grpc::ByteBuffer& buffer,
                 google::protobuf::MessageLite* out) {
@@ -182,10 +192,38 @@ bool GameOptimizerService::AwaitNoReactors(absl::Duration timeout) const {
   return reactors_.AwaitZero(timeout);
 }
 
-absl::Status GameOptimizerService::Admit() const {
-  if (!shutting_down_.load()) return absl::OkStatus();
-  absl::MutexLock lock(&shutdown_mu_);
-  return shutdown_status_;
+absl::StatusOr<const Grant*> GameOptimizerService::Admit(
+    const grpc::CallbackServerContext& context) const {
+  if (shutting_down_.load()) {
+    absl::MutexLock lock(&shutdown_mu_);
+    return shutdown_status_;
+  }
+  absl::StatusOr<const Grant*> grant =
+      authorizer_.Authenticate(AuthorizationHeader(context));
+  if (!grant.ok()) {
+    Log(absl::StrCat("refused a call from ", context.peer(), ": ",
+                     grant.status().message()));
+  }
+  return grant;
+}
+
+absl::Status GameOptimizerService::Authorize(
+    const grpc::CallbackServerContext& context, const Grant& grant,
+    Access access, absl::string_view session_id) const {
+  absl::Status status = grant.Allows(access, session_id);
+  if (!status.ok()) {
+    Log(absl::StrCat("denied a call from ", context.peer(), ": ",
+                     status.message()));
+  }
+  return status;
+}
+
+absl::Status GameOptimizerService::Admit(
+    const grpc::CallbackServerContext& context, Access access,
+    absl::string_view session_id) const {
+  absl::StatusOr<const Grant*> grant = Admit(context);
+  if (!grant.ok()) return grant.status();
+  return Authorize(context, **grant, access, session_id);
 }
 
 void GameOptimizerService::Log(absl::string_view line) const {
@@ -196,19 +234,16 @@ grpc::ServerUnaryReactor* GameOptimizerService::CreateSession(
     grpc::CallbackServerContext* context,
     const v1::CreateSessionRequest* request,
     v1::CreateSessionResponse* response) {
-  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  if (absl::Status s = Admit(*context, Access::kManage, request->session_id());
+      !s.ok()) {
+    return Finished(context, s);
+  }
   absl::StatusOr<SessionConfig> config =
       SessionConfigFromProto(request->config());
   if (!config.ok()) return Finished(context, config.status());
   absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Create(*std::move(config));
-  if (!session.ok()) {
-    // The registry names fields relative to the config.
-    const absl::Status& status = session.status();
-    return Finished(context,
-                    absl::Status(status.code(),
-                                 absl::StrCat("config.", status.message())));
-  }
+      registry_->Create(*std::move(config), request->session_id());
+  if (!session.ok()) return Finished(context, session.status());
   const Session& created = **session;
   response->set_session_id(created.id());
   Log(absl::StrCat("session ", created.id(), ": created (",
@@ -220,7 +255,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::CreateSession(
 grpc::ServerUnaryReactor* GameOptimizerService::GetSession(
     grpc::CallbackServerContext* context, const v1::GetSessionRequest* request,
     v1::SessionStatus* response) {
-  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  if (absl::Status s = Admit(*context, Access::kRead, request->session_id());
+      !s.ok()) {
+    return Finished(context, s);
+  }
   absl::StatusOr<std::shared_ptr<Session>> session =
       registry_->Get(request->session_id());
   if (!session.ok()) return Finished(context, session.status());
@@ -232,8 +270,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::ListSessions(
     grpc::CallbackServerContext* context,
     const v1::ListSessionsRequest* request,
     v1::ListSessionsResponse* response) {
-  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  absl::StatusOr<const Grant*> grant = Admit(*context);
+  if (!grant.ok()) return Finished(context, grant.status());
   for (const std::shared_ptr<Session>& session : registry_->List()) {
+    if (!(*grant)->MaySee(session->id())) continue;
     SessionStatusToProto(session->Info(), session->config(),
                          response->add_sessions());
   }
@@ -244,7 +284,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::DeleteSession(
     grpc::CallbackServerContext* context,
     const v1::DeleteSessionRequest* request,
     v1::DeleteSessionResponse* response) {
-  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  if (absl::Status s = Admit(*context, Access::kManage, request->session_id());
+      !s.ok()) {
+    return Finished(context, s);
+  }
   absl::Status status = registry_->Delete(request->session_id());
   if (status.ok()) {
     Log(absl::StrCat("session ", request->session_id(), ": deleted by ",
@@ -256,7 +299,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::DeleteSession(
 grpc::ServerUnaryReactor* GameOptimizerService::Join(
     grpc::CallbackServerContext* context, const v1::JoinSessionRequest& request,
     TaskOutput output, int64_t request_bytes) {
-  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  if (absl::Status s = Admit(*context, Access::kWork, request.session_id());
+      !s.ok()) {
+    return Finished(context, s);
+  }
   absl::StatusOr<std::shared_ptr<Session>> session =
       registry_->Get(request.session_id());
   if (!session.ok()) return Finished(context, session.status());
@@ -296,6 +342,9 @@ grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
 grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  // Authenticated before parsing, like the submits; Join authorizes.
+  absl::StatusOr<const Grant*> grant = Admit(*context);
+  if (!grant.ok()) return Finished(context, grant.status());
   v1::JoinSessionRequest parsed;
   if (!ParseSmall(*request, &parsed)) {
     return Finished(context, absl::InvalidArgumentError(
@@ -308,7 +357,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
     grpc::CallbackServerContext* context,
     const v1::SubmitGradientRequest* request, v1::TaskResponse* response) {
-  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  if (absl::Status s = Admit(*context, Access::kWork, request->session_id());
+      !s.ok()) {
+    return Finished(context, s);
+  }
   absl::StatusOr<std::shared_ptr<Session>> session =
       registry_->Get(request->session_id());
   if (!session.ok()) return Finished(context, session.status());
@@ -326,7 +378,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
     grpc::CallbackServerContext* context,
     const v1::SubmitJacobianProductsRequest* request,
     v1::TaskResponse* response) {
-  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  if (absl::Status s = Admit(*context, Access::kWork, request->session_id());
+      !s.ok()) {
+    return Finished(context, s);
+  }
   absl::StatusOr<std::shared_ptr<Session>> session =
       registry_->Get(request->session_id());
   if (!session.ok()) return Finished(context, session.status());
@@ -342,17 +397,19 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
 
 namespace {
 
-// The raw submit calls: parse in place, then as above.
-template <typename SubmitFn>
+// The raw submit calls: parse in place, then as above. `authorize` checks
+// the caller's rights on the parsed session id.
+template <typename AuthorizeFn, typename SubmitFn>
 grpc::ServerUnaryReactor* SubmitWire(grpc::CallbackServerContext* context,
                                      const grpc::ByteBuffer& request,
                                      WireSubmission::Kind kind,
-                                     absl::Status admitted,
                                      SessionRegistry& registry,
-                                     SubmitFn submit) {
-  if (!admitted.ok()) return Finished(context, admitted);
+                                     AuthorizeFn authorize, SubmitFn submit) {
   WireSubmission wire;
   if (absl::Status s = wire.Parse(request, kind); !s.ok()) {
+    return Finished(context, s);
+  }
+  if (absl::Status s = authorize(wire.session_id()); !s.ok()) {
     return Finished(context, s);
   }
   absl::StatusOr<std::shared_ptr<Session>> session =
@@ -370,8 +427,13 @@ grpc::ServerUnaryReactor* SubmitWire(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  absl::StatusOr<const Grant*> grant = Admit(*context);
+  if (!grant.ok()) return Finished(context, grant.status());
   return SubmitWire(
-      context, *request, WireSubmission::Kind::kGradient, Admit(), *registry_,
+      context, *request, WireSubmission::Kind::kGradient, *registry_,
+      [&](absl::string_view session_id) {
+        return Authorize(*context, **grant, Access::kWork, session_id);
+      },
       [&](std::shared_ptr<Session> session, const WireSubmission& wire,
           const Submission& submission) {
         return Submit(context, std::move(session), /*products=*/false,
@@ -384,8 +446,13 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  absl::StatusOr<const Grant*> grant = Admit(*context);
+  if (!grant.ok()) return Finished(context, grant.status());
   return SubmitWire(
-      context, *request, WireSubmission::Kind::kProducts, Admit(), *registry_,
+      context, *request, WireSubmission::Kind::kProducts, *registry_,
+      [&](absl::string_view session_id) {
+        return Authorize(*context, **grant, Access::kWork, session_id);
+      },
       [&](std::shared_ptr<Session> session, const WireSubmission& wire,
           const Submission& submission) {
         return Submit(context, std::move(session), /*products=*/true,
@@ -399,7 +466,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::LeaveSession(
     grpc::CallbackServerContext* context,
     const v1::LeaveSessionRequest* request,
     v1::LeaveSessionResponse* response) {
-  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  if (absl::Status s = Admit(*context, Access::kWork, request->session_id());
+      !s.ok()) {
+    return Finished(context, s);
+  }
   absl::StatusOr<std::shared_ptr<Session>> session =
       registry_->Get(request->session_id());
   if (!session.ok()) return Finished(context, session.status());
@@ -410,7 +480,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::GetParameters(
     grpc::CallbackServerContext* context,
     const v1::GetParametersRequest* request,
     v1::GetParametersResponse* response) {
-  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  if (absl::Status s = Admit(*context, Access::kRead, request->session_id());
+      !s.ok()) {
+    return Finished(context, s);
+  }
   absl::StatusOr<std::shared_ptr<Session>> session =
       registry_->Get(request->session_id());
   if (!session.ok()) return Finished(context, session.status());
@@ -424,11 +497,21 @@ grpc::ServerUnaryReactor* GameOptimizerService::GetParameters(
 grpc::ServerUnaryReactor* GameOptimizerService::GetMetrics(
     grpc::CallbackServerContext* context, const v1::GetMetricsRequest* request,
     v1::GetMetricsResponse* response) {
-  if (absl::Status s = Admit(); !s.ok()) return Finished(context, s);
+  // Like GetSession for one id; like ListSessions (the sessions the token
+  // may see) for all.
+  absl::StatusOr<const Grant*> grant = Admit(*context);
+  if (!grant.ok()) return Finished(context, grant.status());
   std::vector<std::shared_ptr<Session>> sessions;
   if (request->session_id().empty()) {
-    sessions = registry_->List();
+    for (std::shared_ptr<Session>& session : registry_->List()) {
+      if ((*grant)->MaySee(session->id())) sessions.push_back(session);
+    }
   } else {
+    if (absl::Status s = Authorize(*context, **grant, Access::kRead,
+                                   request->session_id());
+        !s.ok()) {
+      return Finished(context, s);
+    }
     absl::StatusOr<std::shared_ptr<Session>> session =
         registry_->Get(request->session_id());
     if (!session.ok()) return Finished(context, session.status());

@@ -28,6 +28,11 @@
 // the session's TrafficCounters (two relaxed atomic adds, no lock), which
 // GetMetrics reports.
 //
+// Authorization (auth.h): every method first authenticates the caller's
+// bearer token (UNAUTHENTICATED), then checks the token's role and sessions
+// for the call (PERMISSION_DENIED), before reading or changing any state.
+// ListSessions lists only the sessions the token may read.
+//
 // Thread-safe. The registry must outlive the service, and the service must
 // outlive the grpc::Server it is registered with.
 #ifndef GAMEOPT_SERVER_SERVICE_GAME_OPTIMIZER_SERVICE_H_
@@ -37,6 +42,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -47,6 +53,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "server/core/registry.h"
 #include "server/core/submission.h"
+#include "server/service/auth.h"
 
 namespace gameopt {
 
@@ -81,6 +88,12 @@ class GameOptimizerService final
 
   GameOptimizerService(const GameOptimizerService&) = delete;
   GameOptimizerService& operator=(const GameOptimizerService&) = delete;
+
+  // Replaces the open authorizer (every call allowed). Call before the
+  // service serves: not thread-safe.
+  void set_authorizer(Authorizer authorizer) {
+    authorizer_ = std::move(authorizer);
+  }
 
   // From now on every new call fails with UNAVAILABLE `why`. Calls already
   // waiting are answered by the registry (SessionRegistry::CloseAll).
@@ -153,8 +166,17 @@ class GameOptimizerService final
     grpc::ByteBuffer* wire = nullptr;
   };
 
-  // OK, or the UNAVAILABLE status once shutting down.
-  absl::Status Admit() const;
+  // The caller's grant: UNAVAILABLE once shutting down, UNAUTHENTICATED
+  // without a valid token.
+  absl::StatusOr<const Grant*> Admit(
+      const grpc::CallbackServerContext& context) const;
+  // Admit, then PERMISSION_DENIED unless the grant allows `access` to
+  // `session_id`. Denials are logged (never the token).
+  absl::Status Admit(const grpc::CallbackServerContext& context, Access access,
+                     absl::string_view session_id) const;
+  absl::Status Authorize(const grpc::CallbackServerContext& context,
+                         const Grant& grant, Access access,
+                         absl::string_view session_id) const;
   // `request_bytes`: the request's serialized size (traffic counters).
   grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
                                  const v1::JoinSessionRequest& request,
@@ -170,6 +192,7 @@ class GameOptimizerService final
 
   SessionRegistry* const registry_;
   const LogSink log_;
+  Authorizer authorizer_ = Authorizer::Open();
   std::atomic<bool> shutting_down_{false};
   mutable absl::Mutex shutdown_mu_;
   absl::Status shutdown_status_ ABSL_GUARDED_BY(shutdown_mu_);

@@ -14,6 +14,8 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "server/service/auth.h"
+#include "server/service/credentials.h"
 
 namespace gameopt {
 namespace {
@@ -77,21 +79,29 @@ absl::Status GameOptServer::Start() {
   if (options_.clock == nullptr) {
     return absl::InvalidArgumentError("clock must not be null");
   }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ApiCredentials({options_.tls_cert_file, options_.tls_key_file,
+                      options_.tls_client_ca_file});
+  if (!credentials.ok()) return credentials.status();
+  if (absl::Status status = LoadTokens(); !status.ok()) return status;
   // Both are process-wide switches read by the builder.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.address, grpc::InsecureServerCredentials(),
-                           &port_);
+  builder.AddListeningPort(options_.address, *credentials, &port_);
   builder.RegisterService(&service_);
   builder.SetMaxReceiveMessageSize(max_message_bytes());
   builder.SetMaxSendMessageSize(max_message_bytes());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options_.address,
-                     " (address in use, or not a host:port)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options_.address,
+        " (address in use, or not a host:port",
+        tls() ? "; or tls_cert_file (--tls_cert) and tls_key_file "
+                "(--tls_key) are not a certificate and its private key"
+              : "",
+        ")"));
   }
   if (!options_.health_address.empty()) {
     // A server with no service of ours: the builder adds the default health
@@ -133,8 +143,12 @@ absl::Status GameOptServer::Start() {
     }
   }
   deadline_thread_ = std::thread([this] { DeadlineLoop(); });
-  Log(absl::StrCat("serving gameopt.v1 on ", address(), " (max message ",
-                   max_message_bytes() >> 20, " MiB)"));
+  Log(absl::StrCat("serving gameopt.v1 on ", address(), " (",
+                   !tls()                                ? "plaintext"
+                   : options_.tls_client_ca_file.empty() ? "TLS"
+                                                         : "mutual TLS",
+                   options_.tokens_file.empty() ? "" : ", bearer tokens",
+                   ", max message ", max_message_bytes() >> 20, " MiB)"));
   if (health_server_ != nullptr) {
     Log(absl::StrCat("serving grpc.health.v1 on ",
                      Host(options_.health_address), ":", health_port_));
@@ -144,6 +158,24 @@ absl::Status GameOptServer::Start() {
                      Host(options_.metrics_address), ":", metrics_->port(),
                      "/metrics"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status GameOptServer::LoadTokens() {
+  if (options_.tokens_file.empty()) return absl::OkStatus();
+  absl::StatusOr<Authorizer> authorizer =
+      Authorizer::FromFile(options_.tokens_file);
+  if (!authorizer.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tokens_file (--tokens_file): ", authorizer.status().message()));
+  }
+  Log(absl::StrCat("authorization: ", authorizer->num_tokens(),
+                   " token(s) from ", options_.tokens_file));
+  if (!tls()) {
+    Log("warning: bearer tokens over plaintext travel in clear; use TLS "
+        "(--tls_cert, --tls_key) anywhere but loopback");
+  }
+  service_.set_authorizer(*std::move(authorizer));
   return absl::OkStatus();
 }
 

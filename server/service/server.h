@@ -41,8 +41,8 @@ namespace gameopt {
 LogSink StderrLogSink();
 
 struct GameOptServerOptions {
-  // host:port to listen on (insecure). Port 0 picks a free port: read it
-  // back with GameOptServer::port().
+  // host:port to listen on (plaintext, or TLS with the files below). Port 0
+  // picks a free port: read it back with GameOptServer::port().
   std::string address = "127.0.0.1:50051";
   // Largest message accepted or sent, in MiB (>= 1); clamped to gRPC's
   // int limit (2 GiB - 1 byte). Larger requests fail RESOURCE_EXHAUSTED.
@@ -69,6 +69,18 @@ struct GameOptServerOptions {
   // in Prometheus' text format (prometheus_exporter.h). Empty = none; port
   // 0 picks a free port (read it back with GameOptServer::metrics_port()).
   std::string metrics_address;
+  // TLS on the API port: a PEM certificate chain and its private key (both
+  // or neither). With tls_client_ca_file (PEM roots) too, mutual TLS: every
+  // client must present a certificate signed by one of them. The health
+  // listener stays plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  // Bearer-token authorization (format and roles in auth.h). Empty = every
+  // call allowed. Works with and without TLS; without, tokens travel in
+  // clear (Start logs a warning). InProcessChannel() callers need a token
+  // too.
+  std::string tokens_file;
 };
 
 class GameOptServer {
@@ -93,7 +105,9 @@ class GameOptServer {
   GameOptServer& operator=(const GameOptServer&) = delete;
 
   // Binds and starts serving; health reports SERVING once it returns OK.
-  // InvalidArgument for bad options, Unavailable when the address cannot be
+  // InvalidArgument for bad options (a TLS or tokens file missing or
+  // malformed: the message names the option, the gameopt_server flag and
+  // the file), Unavailable when the address cannot be
   // bound, FailedPrecondition when called twice. It turns on gRPC's
   // process-wide health and reflection switches, which are not thread-safe:
   // start several servers of one process one at a time.
@@ -120,6 +134,9 @@ class GameOptServer {
   const GameOptimizerService& service() const { return service_; }
 
  private:
+  bool tls() const { return !options_.tls_cert_file.empty(); }
+  // Hands the tokens file's Authorizer to the service (before serving).
+  absl::Status LoadTokens();
   void DeadlineLoop();
   void Log(absl::string_view line) const;
 

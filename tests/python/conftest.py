@@ -10,12 +10,14 @@ GAMEOPT_HELPER_BINARY, point elsewhere.)"""
 
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+NODE_DIR = REPO / "client" / "node"
 BUILD = pathlib.Path(os.environ.get("GAMEOPT_BUILD_DIR", REPO / "build"))
 sys.path.insert(0, str(REPO / "client" / "python"))
 sys.path.insert(0, str(REPO / "client" / "python" / "examples"))
@@ -23,6 +25,7 @@ sys.path.insert(0, str(REPO / "client" / "python" / "examples"))
 os.environ.setdefault("GAMEOPT_STUBS_DIR", str(BUILD / "python_stubs"))
 
 import gameopt  # noqa: E402
+from testutil import run  # noqa: E402
 
 
 def _binary(variable: str, default: pathlib.Path) -> str:
@@ -70,3 +73,15 @@ def workdir():
         os.makedirs(base, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=base) as path:
         yield pathlib.Path(path)
+
+
+@pytest.fixture(scope="session")
+def node():
+    """node, with client/node's packages installed (npm ci when missing)."""
+    node_binary = shutil.which("node")
+    if node_binary is None:
+        pytest.fail("node is not installed (apt-get install nodejs npm)")
+    if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        run(["npm", "ci", "--no-audit", "--no-fund"], timeout=300,
+            cwd=NODE_DIR)
+    return node_binary

@@ -6,33 +6,19 @@ All three compute xi = J x + b with the J and b of the C++ QuadraticGame
 """
 
 import json
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
 import gameopt
-from conftest import REPO
+from conftest import NODE_DIR
 from testutil import only_session, play_cpp, run
 
-NODE_DIR = REPO / "client" / "node"
 # The workers' sums J x + b differ only in summation order (Eigen, numpy,
 # a JavaScript loop): a few ulps per step on values of order 1.
 TOLERANCE = 1e-12
 STEPS = 100
-
-
-@pytest.fixture(scope="module")
-def node():
-    """node, with client/node's packages installed (npm ci when missing)."""
-    node_binary = shutil.which("node")
-    if node_binary is None:
-        pytest.fail("node is not installed (apt-get install nodejs npm)")
-    if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
-        run(["npm", "ci", "--no-audit", "--no-fund"], timeout=300,
-            cwd=NODE_DIR)
-    return node_binary
 
 
 @pytest.mark.parametrize("algorithm", ["conopt", "sga"])

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "gmock/gmock.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "tests/service/test_util.h"
 
@@ -26,53 +25,6 @@ using ::testing::HasSubstr;
 // A correctness bound from the issue, not a benchmark: shutdown and SIGTERM
 // must not wait for barriers or long client deadlines.
 constexpr absl::Duration kShutdownBound = absl::Seconds(1);
-
-// One request, one response over any method, with hand-encoded bytes.
-absl::StatusOr<std::string> GenericCall(std::shared_ptr<grpc::Channel> channel,
-                                        const std::string& method,
-                                        const std::string& request) {
-  grpc::GenericStub stub(channel);
-  grpc::CompletionQueue cq;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(5));
-  auto call = stub.PrepareCall(&context, method, &cq);
-  auto step = [&cq](intptr_t id) {
-    void* tag;
-    bool ok = false;
-    return cq.Next(&tag, &ok) && ok && tag == reinterpret_cast<void*>(id);
-  };
-  call->StartCall(reinterpret_cast<void*>(1));
-  step(1);
-  grpc::Slice slice(request);
-  call->Write(grpc::ByteBuffer(&slice, 1), reinterpret_cast<void*>(2));
-  step(2);
-  call->WritesDone(reinterpret_cast<void*>(3));
-  step(3);
-  grpc::ByteBuffer buffer;
-  call->Read(&buffer, reinterpret_cast<void*>(4));
-  const bool got = step(4);
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(5));
-  step(5);
-  cq.Shutdown();
-  void* tag;
-  bool ok;
-  while (cq.Next(&tag, &ok)) {
-  }
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
-  }
-  if (!got) return absl::NotFoundError("no response message");
-  std::vector<grpc::Slice> slices;
-  (void)buffer.Dump(&slices);
-  std::string out;
-  for (const grpc::Slice& s : slices) {
-    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return out;
-}
 
 std::shared_ptr<grpc::Channel> Channel(int port) {
   return grpc::CreateChannel("127.0.0.1:" + std::to_string(port),

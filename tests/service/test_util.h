@@ -189,6 +189,13 @@ void ExpectMatchesCore(v1::GameOptimizer::Stub& stub,
                        const v1::SessionConfig& config,
                        const Recording& recording, int workers);
 
+// One request, one response over any method (e.g. the health service's),
+// with hand-encoded bytes; a 5 s deadline. The response's bytes, or the
+// call's status.
+absl::StatusOr<std::string> GenericCall(std::shared_ptr<grpc::Channel> channel,
+                                        const std::string& method,
+                                        const std::string& request);
+
 // Polls `condition` until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition,
              absl::Duration timeout = absl::Seconds(5));

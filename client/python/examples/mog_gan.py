@@ -154,13 +154,14 @@ def plot(samples: np.ndarray, path: str, title: str) -> None:
 
 
 def run_worker(address: str, session_id: str, index: int, batch: int,
-               float32: bool) -> None:
+               float32: bool, channel_options: dict) -> None:
     """One worker process: its own networks (their values come from the
     server), its own minibatches (seeded by the server's tasks)."""
     torch.set_num_threads(1)
     dtype = torch.float32 if float32 else torch.float64
     game = make_game(dtype, batch)
-    gameopt.Worker(address, session_id, game, name=f"torch-{index}").run()
+    gameopt.Worker(address, session_id, game, name=f"torch-{index}",
+                   **channel_options).run()
 
 
 def main(argv=None) -> int:
@@ -196,6 +197,10 @@ def main(argv=None) -> int:
                         help="seconds between progress lines (0: none)")
     parser.add_argument("--out", default="results/mog-torch")
     parser.add_argument("--keep_session", action="store_true")
+    parser.add_argument("--tls_roots",
+                        help="PEM roots of the server's certificate: TLS")
+    parser.add_argument("--token", default=os.environ.get("GAMEOPT_TOKEN"),
+                        help="bearer token (default: $GAMEOPT_TOKEN)")
     args = parser.parse_args(argv)
     if args.session_name and not args.server:
         parser.error("--session_name needs --server")
@@ -210,7 +215,9 @@ def main(argv=None) -> int:
             optimizer=args.optimizer, learning_rate=args.lr, gamma=args.gamma,
             estimator=args.estimator, workers=args.workers,
             max_steps=args.steps, seed=args.seed)
-        client = gameopt.Client(address)
+        channel_options = dict(root_certificates=args.tls_roots,
+                               token=args.token)
+        client = gameopt.Client(address, **channel_options)
         if args.session_name:
             session_id = client.find_session(args.session_name, args.wait_s)
             args.keep_session = True  # others hold it too
@@ -226,7 +233,8 @@ def main(argv=None) -> int:
         context = multiprocessing.get_context("spawn")
         workers = [context.Process(
             target=run_worker,
-            args=(address, session_id, i, args.batch, args.float32))
+            args=(address, session_id, i, args.batch, args.float32,
+                  channel_options))
             for i in range(args.workers)]
         start = time.time()
         for process in workers:

@@ -217,7 +217,8 @@ class ShardedWorker:
     """One worker of a sharded experiment. Not thread-safe: one per thread
     (with its own Game). Keyword options are Worker's (name, max_retries,
     initial_backoff, max_backoff, call_timeout, on_progress,
-    max_message_mb)."""
+    max_message_mb, and make_channel's root_certificates, token,
+    certificate_chain, private_key)."""
 
     def __init__(self, addresses_or_channels: Sequence,
                  session_ids: Sequence[str], game: Game, name: str = "",

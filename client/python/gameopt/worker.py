@@ -27,7 +27,7 @@ import numpy as np
 
 from gameopt._stubs import pb, pb_grpc
 from gameopt.games import Game
-from gameopt.session import make_channel
+from gameopt.session import channel_for
 from gameopt.tensors import FlatLayout, decode_vector, encode_vector, \
     vector_dtype
 
@@ -55,17 +55,18 @@ class TaskLink:
     """One worker's calls to one session (JoinSession and the submits) with
     the failure handling above; shared by Worker and
     gameopt.sharding.ShardedWorker (one link per shard). Not thread-safe:
-    one call at a time."""
+    one call at a time. With an address, `channel_options` are
+    make_channel's (root_certificates, token, certificate_chain,
+    private_key)."""
 
     def __init__(self, address_or_channel, session_id: str, name: str = "",
                  worker_id: int = 0, max_retries: int = 20,
                  initial_backoff: float = 0.02, max_backoff: float = 2.0,
                  call_timeout: float = 1800.0, max_message_mb: int = 1024,
-                 stop: Optional[threading.Event] = None):
-        if isinstance(address_or_channel, str):
-            address_or_channel = make_channel(address_or_channel,
-                                              max_message_mb)
-        self._stub = pb_grpc.GameOptimizerStub(address_or_channel)
+                 stop: Optional[threading.Event] = None, **channel_options):
+        channel, _ = channel_for(address_or_channel, max_message_mb,
+                                 **channel_options)
+        self._stub = pb_grpc.GameOptimizerStub(channel)
         self.session_id = session_id
         self.name = name
         self.worker_id = worker_id
@@ -130,20 +131,27 @@ class TaskLink:
 
 
 class Worker:
-    """Not thread-safe: one Worker (and one Game) per thread or process."""
+    """Not thread-safe: one Worker (and one Game) per thread or process.
+    With an address, `channel_options` are make_channel's
+    (root_certificates, token, certificate_chain, private_key):
+
+        Worker(address, session_id, game, root_certificates="ca.pem",
+               token=os.environ["GAMEOPT_TOKEN"]).run()
+    """
 
     def __init__(self, address_or_channel, session_id: str, game: Game,
                  name: str = "", worker_id: int = 0, max_retries: int = 20,
                  initial_backoff: float = 0.02, max_backoff: float = 2.0,
                  call_timeout: float = 1800.0,
                  on_progress: Optional[Callable[[WorkerProgress], None]] = None,
-                 max_message_mb: int = 1024):
+                 max_message_mb: int = 1024, **channel_options):
         self._stop = threading.Event()
         self._link = TaskLink(
             address_or_channel, session_id, name=name, worker_id=worker_id,
             max_retries=max_retries, initial_backoff=initial_backoff,
             max_backoff=max_backoff, call_timeout=call_timeout,
-            max_message_mb=max_message_mb, stop=self._stop)
+            max_message_mb=max_message_mb, stop=self._stop,
+            **channel_options)
         self.session_id = session_id
         self.game = game
         self.name = name
