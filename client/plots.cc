@@ -204,6 +204,7 @@ absl::Status PlotSpectrum(const std::vector<SpectrumSeries>& series,
       "set output '", dir, "/spectrum.png'\n", "set title \"", Escape(title),
       "\"\n", "set xlabel 'Re(lambda)'\nset ylabel 'Im(lambda)'\n",
       "set grid\nset key outside bottom center box\n",
+      "set offsets graph 0.08, graph 0.08, graph 0.08, graph 0.08\n",
       "set xzeroaxis linewidth 1\nset yzeroaxis linewidth 2\n", plot, "\n");
   const std::string path = absl::StrCat(dir, "/spectrum.gp");
   absl::Status status = WriteFile(path, script);

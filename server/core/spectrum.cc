@@ -24,7 +24,7 @@ bool IsReal(std::complex<double> z) {
 
 // Indices of the pair representatives (real values and the member of each
 // conjugate pair with positive imaginary part), sorted by `key`, largest
-// first.
+// first; ties by real part, then imaginary part, largest first.
 template <typename Key>
 std::vector<int> SortedRepresentatives(const Eigen::VectorXcd& values,
                                        Key key) {
@@ -33,7 +33,10 @@ std::vector<int> SortedRepresentatives(const Eigen::VectorXcd& values,
     if (IsReal(values[i]) || values[i].imag() > 0) order.push_back(i);
   }
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-    return key(values[a]) > key(values[b]);
+    const std::complex<double> x = values[a], y = values[b];
+    if (key(x) != key(y)) return key(x) > key(y);
+    if (x.real() != y.real()) return x.real() > y.real();
+    return x.imag() > y.imag();
   });
   return order;
 }

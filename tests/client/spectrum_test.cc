@@ -307,10 +307,16 @@ void SpectrumTest::CheckMixtureOfGaussians(const MogGanOptions& mog) {
   ExpectLeadingMatch(field, dense_field, 1e-6 * SpectralRadius(dense_field));
   std::printf("d = %lld\n%s%s", static_cast<long long>(n),
               FormatSpectrum(jacobian).c_str(), FormatSpectrum(field).c_str());
+  for (const auto* dense : {&dense_j, &dense_field}) {
+    const Complex re = Largest(*dense, [](Complex z) { return z.real(); });
+    const Complex im = Largest(*dense, [](Complex z) { return z.imag(); });
+    std::printf("dense: largest real %.10g%+.10gi, largest imag %.10g%+.10gi\n",
+                re.real(), re.imag(), im.real(), im.imag());
+  }
 }
 
 TEST_F(SpectrumTest, SmallMixtureOfGaussiansNetworksMatchDenseJvpColumns) {
-  // 2 x 8 ReLU units per network, z of dimension 4 (d = 298): the dense
+  // 2 x 8 ReLU units per network, z of dimension 4 (d = 235): the dense
   // reference takes well under a second.
   MogGanOptions mog;
   mog.batch = 64;

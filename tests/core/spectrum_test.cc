@@ -38,8 +38,8 @@ SpectrumEstimate Estimate(const Eigen::MatrixXd& a, SpectrumOptions options) {
   return *estimate;
 }
 
-// The dense eigenvalues sorted by `key`, largest first (ties: upper half of
-// the plane first, as the driver reports them).
+// The dense eigenvalues sorted by `key`, largest first (ties as the driver
+// reports them: by real part, then imaginary part, largest first).
 template <typename Key>
 std::vector<std::complex<double>> DenseSorted(const Eigen::MatrixXd& a,
                                               Key key) {
@@ -48,6 +48,7 @@ std::vector<std::complex<double>> DenseSorted(const Eigen::MatrixXd& a,
                                            solver.eigenvalues().end());
   std::stable_sort(values.begin(), values.end(), [&](auto x, auto y) {
     if (key(x) != key(y)) return key(x) > key(y);
+    if (x.real() != y.real()) return x.real() > y.real();
     return x.imag() > y.imag();
   });
   return values;
