@@ -159,8 +159,12 @@ void ArnoldiDriver::EndCycle(int size) {
   Eigen::EigenSolver<Eigen::MatrixXd> solver(h, /*computeEigenvectors=*/true);
   const Eigen::VectorXcd values = solver.eigenvalues();
   const Eigen::MatrixXcd vectors = solver.eigenvectors();  // unit columns
+  // |f| |e_m^T y| keeps shrinking once a value has converged, far below
+  // what float64 products can resolve: report at least the rounding floor.
+  const double floor = std::numeric_limits<double>::epsilon() * h.norm();
   auto ritz = [&](int i) {
-    return RitzValue{values[i], beta * std::abs(vectors(size - 1, i))};
+    return RitzValue{values[i],
+                     std::max(floor, beta * std::abs(vectors(size - 1, i)))};
   };
   const std::vector<std::vector<int>> orders = {
       SortedRepresentatives(values, [](auto z) { return z.real(); }),
@@ -183,13 +187,11 @@ void ArnoldiDriver::EndCycle(int size) {
   result_.largest_imag = report(orders[1], false);
   result_.largest_modulus = report(orders[2], true);
 
-  const double eps23 =
-      std::pow(std::numeric_limits<double>::epsilon(), 2.0 / 3.0);
   result_.converged = true;
   for (const auto* group : {&result_.largest_real, &result_.largest_imag,
                             &result_.largest_modulus}) {
     for (const RitzValue& r : *group) {
-      if (r.residual > options_.tol * std::max(std::abs(r.value), eps23)) {
+      if (r.residual > std::max(options_.tol * std::abs(r.value), floor)) {
         result_.converged = false;
       }
     }

@@ -17,9 +17,11 @@
 // orthonormal real basis W of their eigenvectors (both members of each
 // conjugate pair) and continues from V_m W, with H's top-left block
 // W^T H W and the row |f| e_m^T W. Wanted: the k of largest real part, the
-// k of largest imaginary part and the k of largest modulus. Converged when
-// each wanted Ritz value's residual <= tol * max(|theta|, eps^(2/3)) (the
-// ARPACK rule). When the Krylov space becomes invariant before n vectors
+// k of largest imaginary part and the k of largest modulus. Residuals are
+// reported no smaller than the rounding floor eps |H|_F (the estimate keeps
+// shrinking past what float64 products resolve). Converged when each wanted
+// Ritz value's residual <= max(tol |theta|, eps |H|_F): relative to the
+// value, or at the floor for values near 0. When the Krylov space becomes invariant before n vectors
 // (|f| ~ 0), the basis continues from a fresh random vector, so every
 // eigenvalue can be reached; with m = n the result is a dense
 // decomposition.

@@ -197,6 +197,30 @@ TEST_F(SpectrumRoundsTest, GameJacobianIsTheRoundsMeanJacobian) {
   EXPECT_EQ(session->Spectra().size(), 1u);
 }
 
+TEST_F(SpectrumRoundsTest, Float32SessionsEstimateToSinglePrecision) {
+  // Probes and products travel as float32 (relative rounding 6e-8 per
+  // coordinate): the values agree to about 1e-6 of the spectral radius.
+  SessionConfig config = Config(AlgorithmKind::kSimGd, 2);
+  config.dtype = DType::kFloat32;
+  std::unique_ptr<Session> session = Make(config);
+  SpectrumRequest request = Request(SpectrumOperatorKind::kGameJacobian);
+  request.tol = 1e-6;
+  SpectrumReply reply;
+  session->EstimateSpectrum(request, reply.Callback());
+  std::vector<Task> tasks = JoinAll(*session, 2);
+  Play(*session, tasks, [&] { return reply.called; });
+  ASSERT_TRUE(reply.result.ok()) << reply.result.status();
+  const Eigen::MatrixXd j = MeanJacobian(2);
+  const double radius =
+      Eigen::EigenSolver<Eigen::MatrixXd>(j, false).eigenvalues().cwiseAbs()
+          .maxCoeff();
+  const std::complex<double> top = reply.result->estimate.largest_real[0].value;
+  Eigen::EigenSolver<Eigen::MatrixXd> solver(j, false);
+  double nearest = 1e300;
+  for (auto z : solver.eigenvalues()) nearest = std::min(nearest, std::abs(z - top));
+  EXPECT_LE(nearest, 1e-5 * radius);
+}
+
 TEST_F(SpectrumRoundsTest, ConOptFieldIsJPlusGammaJTransposeJ) {
   std::unique_ptr<Session> session = Make(Config(AlgorithmKind::kConOpt, 2));
   SpectrumReply reply;
