@@ -660,8 +660,10 @@ void Session::DeliverSpectra(Outbox& out) {
                        result->step, ": ", result->estimate.applications,
                        " products in ", result->rounds, " rounds",
                        result->estimate.converged ? "" : " (not converged)"));
+    } else {
+      Log(absl::StrCat("spectrum estimate failed: ", result.status().message()));
     }
-    out.Add(std::move(done), std::move(result));
+    if (done) out.Add(std::move(done), std::move(result));
   }
 }
 

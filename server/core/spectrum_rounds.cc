@@ -210,7 +210,7 @@ void SpectrumRounds::Apply(const Eigen::VectorXd& product) {
 
 void SpectrumRounds::Finish(absl::StatusOr<SpectrumResult> result) {
   if (result.ok()) history_.push_back(*result);
-  if (active_ && active_->done) {
+  if (active_) {
     finished_.emplace_back(std::move(active_->done), std::move(result));
   }
   active_.reset();

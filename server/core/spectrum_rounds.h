@@ -107,14 +107,18 @@ class SpectrumRounds final : public Algorithm {
   // Withdraws the callback of estimate `id` (it still runs if started, and
   // lands in history()); returns it, or an empty function if unknown.
   SpectrumCallback Cancel(uint64_t id);
-  // Callbacks of estimates finished or failed since the last call, with
-  // their results: the caller runs them outside its lock.
+  // Estimates finished or failed since the last call, with their callbacks
+  // (empty for scheduled ones and cancelled calls): the caller runs them
+  // outside its lock.
   std::vector<std::pair<SpectrumCallback, absl::StatusOr<SpectrumResult>>>
   TakeFinished();
   // Every waiting callback, for answering them at session close.
   std::vector<SpectrumCallback> TakeAllCallbacks();
   // Finished estimates, oldest first.
   const std::vector<SpectrumResult>& history() const { return history_; }
+  // The wrapped algorithm, whose state is the optimizer's (a snapshot needs
+  // no estimate in progress: estimates are diagnostics, not state).
+  const Algorithm& inner() const { return *inner_; }
 
  private:
   struct Job {
