@@ -22,6 +22,12 @@
 //     A table of the server's sessions (GetMetrics): step, phase, workers,
 //     |xi|, L, correction, steps/s, bytes, stragglers; redrawn in place
 //     every SECONDS with --watch.
+//   gameopt_client spectrum --server ADDR --session ID
+//       [--spectrum_operator jacobian|field] [--spectrum_k K]
+//     Estimates the eigenvalues of J (or of the algorithm's field) at the
+//     running session's parameters, computed by its workers, and prints
+//     them. `play --spectrum_k K` does it before and after training and
+//     plots them (OUT/spectrum.png).
 //
 // Security: --tls_roots CA.pem speaks TLS to --server (--tls_cert and
 // --tls_key add a client certificate for mutual TLS); --token (or the
@@ -51,6 +57,7 @@
 #include "absl/strings/str_split.h"
 #include "client/play.h"
 #include "client/status.h"
+#include "client/spectrum.h"
 #include "client/sweep.h"
 #include "client/worker/sharded_session.h"
 #include "server/service/server.h"
@@ -143,6 +150,16 @@ ABSL_FLAG(double, watch, 0,
           "status: redraw the table every this many seconds (0: print once)");
 ABSL_FLAG(int64_t, watch_count, 0,
           "status --watch: stop after this many tables (0: until interrupted)");
+// Spectrum diagnostics.
+ABSL_FLAG(int, spectrum_k, 0,
+          "play: estimate J's (and the field's) eigenvalues, k per group, "
+          "before and after training; spectrum: k per group (0: 3)");
+ABSL_FLAG(std::string, spectrum_operator, "jacobian",
+          "spectrum: jacobian (J) or field (the algorithm's, e.g. "
+          "J + gamma J^T J)");
+ABSL_FLAG(double, spectrum_tol, 0, "spectrum: relative residual (0: 1e-8)");
+ABSL_FLAG(int, spectrum_max_products, 0,
+          "spectrum: operator products at most (0: 2000)");
 
 namespace gameopt {
 namespace {
@@ -232,6 +249,7 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   config.live = absl::GetFlag(FLAGS_live);
   config.plots = absl::GetFlag(FLAGS_plots);
   config.keep_session = absl::GetFlag(FLAGS_keep_session);
+  config.spectrum_k = absl::GetFlag(FLAGS_spectrum_k);
   config.session.name = absl::GetFlag(FLAGS_name);
   return config;
 }
@@ -468,6 +486,38 @@ int StatusCommand() {
   return status.ok() ? 0 : Fail(status);
 }
 
+// gameopt_client spectrum: one estimate on a running session, printed.
+int SpectrumCommand() {
+  const std::string server = absl::GetFlag(FLAGS_server);
+  const std::string id = absl::GetFlag(FLAGS_session);
+  if (server.empty() || id.empty()) {
+    return Fail(absl::InvalidArgumentError(
+                    "spectrum needs --server and --session (the session's "
+                    "workers must be running: they compute the products)"),
+                2);
+  }
+  v1::SpectrumOptions options;
+  const std::string op = absl::GetFlag(FLAGS_spectrum_operator);
+  if (op != "jacobian" && op != "field") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+                    "--spectrum_operator=", op, ": use jacobian or field")),
+                2);
+  }
+  options.set_operator_(op == "field" ? v1::ALGORITHM_FIELD
+                                      : v1::GAME_JACOBIAN);
+  options.set_k(absl::GetFlag(FLAGS_spectrum_k));
+  options.set_tol(absl::GetFlag(FLAGS_spectrum_tol));
+  options.set_max_applications(absl::GetFlag(FLAGS_spectrum_max_products));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      MakeChannel(server, ChannelFromFlags());
+  if (!channel.ok()) return Fail(channel.status(), 2);
+  absl::StatusOr<v1::Spectrum> spectrum = RequestSpectrum(
+      *channel, id, options, absl::Seconds(absl::GetFlag(FLAGS_wait_s)));
+  if (!spectrum.ok()) return Fail(spectrum.status());
+  std::printf("%s", FormatSpectrum(*spectrum).c_str());
+  return 0;
+}
+
 int PlayCommand() {
   absl::StatusOr<PlayConfig> config = ConfigFromFlags();
   if (!config.ok()) {
@@ -482,6 +532,9 @@ int PlayCommand() {
     return 1;
   }
   std::printf("%s\n", ResultLine(*config, *result).c_str());
+  for (const v1::Spectrum& spectrum : result->spectra) {
+    std::printf("%s", FormatSpectrum(spectrum).c_str());
+  }
   for (const std::string& file : result->files) {
     std::printf("wrote %s\n", file.c_str());
   }
@@ -503,6 +556,9 @@ int main(int argc, char** argv) {
       "  sweep  [--server ADDR] --FLAG V1,V2,... [--FLAG ...] [play's flags] "
       "[--parallel P]\n"
       "  status --server ADDR [--watch SECONDS]: the server's sessions\n"
+      "  spectrum --server ADDR --session ID [--spectrum_operator "
+      "jacobian|field] [--spectrum_k K]: eigenvalues of J at the running "
+      "session's parameters\n"
       "  Games: bilinear, dirac, quadratic, mog. Algorithms: simgd, altgd, "
       "conopt, sga, extragradient, optimistic (--lookahead K wraps any). "
       "See --help for every flag.");
@@ -518,6 +574,7 @@ int main(int argc, char** argv) {
   if (command == "work") return gameopt::WorkCommand();
   if (command == "sweep") return gameopt::SweepCommand(axes);
   if (command == "status") return gameopt::StatusCommand();
+  if (command == "spectrum") return gameopt::SpectrumCommand();
   std::fprintf(stderr, "usage: %s\n",
                std::string(absl::ProgramUsageMessage()).c_str());
   return 2;

@@ -14,6 +14,7 @@
 #include "client/plots.h"
 #include "client/recorder.h"
 #include "client/server_curves.h"
+#include "client/spectrum.h"
 #include "client/worker/sharded_session.h"
 #include "client/worker/worker.h"
 #include "server/service/server.h"
@@ -38,6 +39,33 @@ void PrintProgress(const Recorder& recorder, int64_t total, absl::Time start) {
                         rate > 0 ? (total - step) / rate : 0.0);
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
+}
+
+// Spectra of J (and of the followed field for conopt / sga) at step 0 and
+// after the last step.
+void ScheduleSpectra(const PlayConfig& config, v1::SessionConfig& session) {
+  v1::SpectrumSchedule* schedule = session.mutable_spectrum();
+  schedule->set_every_steps(std::max<int64_t>(config.steps, 1));
+  v1::SpectrumOptions* jacobian = schedule->add_options();
+  jacobian->set_operator_(v1::GAME_JACOBIAN);
+  jacobian->set_k(config.spectrum_k);
+  const std::string& algorithm = config.session.algorithm;
+  if (algorithm == "conopt" || algorithm == "sga") {
+    v1::SpectrumOptions* field = schedule->add_options();
+    *field = *jacobian;
+    field->set_operator_(v1::ALGORITHM_FIELD);
+  }
+}
+
+absl::Status PlotSpectra(const std::vector<v1::Spectrum>& spectra,
+                         const std::string& dir, const std::string& title) {
+  std::vector<SpectrumSeries> series;
+  for (const v1::Spectrum& s : spectra) {
+    series.push_back(SpectrumSeries{
+        absl::StrCat(s.operator_description(), " at step ", s.step()),
+        DistinctEigenvalues(s)});
+  }
+  return PlotSpectrum(series, dir, absl::StrCat(title, ": eigenvalues"));
 }
 
 }  // namespace
@@ -93,6 +121,13 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
   absl::StatusOr<v1::SessionConfig> session_config =
       BuildSessionConfig(**game, session_options);
   if (!session_config.ok()) return session_config.status();
+  if (config.spectrum_k > 0) {
+    if (channels.size() > 1) {
+      return absl::InvalidArgumentError(
+          "--spectrum_k needs one server: a shard sees only its slice of J");
+    }
+    ScheduleSpectra(config, *session_config);
+  }
   absl::StatusOr<ShardedSession> session =
       ShardedSession::Create(channels, **game, *session_config);
   if (!session.ok()) return session.status();
@@ -165,6 +200,12 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
     result.final_metrics.emplace_back(columns[i], recorder.Latest(columns[i]));
   }
 
+  if (config.spectrum_k > 0) {
+    absl::StatusOr<std::vector<v1::Spectrum>> spectra =
+        FetchSpectra(channels[0], result.session_id);
+    if (!spectra.ok()) return spectra.status();
+    result.spectra = *std::move(spectra);
+  }
   if (!config.keep_session) session->Delete().IgnoreError();
   for (std::unique_ptr<GameOptServer>& server : local) server->Shutdown();
 
@@ -186,6 +227,12 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
       if (!status.ok()) return status;
       result.files.push_back(server_csv);
     }
+    if (!result.spectra.empty()) {
+      const std::string spectrum_csv = config.out_dir + "/spectrum.csv";
+      status = WriteSpectraCsv(result.spectra, spectrum_csv);
+      if (!status.ok()) return status;
+      result.files.push_back(spectrum_csv);
+    }
     if (config.plots && GnuplotAvailable()) {
       const std::string title =
           absl::StrCat(result.game_name, " / ", session_options.algorithm,
@@ -206,6 +253,11 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
                                 title);
         if (!status.ok()) return status;
         result.files.push_back(config.out_dir + "/trajectory.png");
+      }
+      if (!result.spectra.empty()) {
+        status = PlotSpectra(result.spectra, config.out_dir, title);
+        if (!status.ok()) return status;
+        result.files.push_back(config.out_dir + "/spectrum.png");
       }
       if (auto* mog = dynamic_cast<MogGan*>(game->get())) {
         // The samples the coverage metric counts (same count and seed).

@@ -35,6 +35,10 @@ struct PlayConfig {
   bool live = true;         // the one-line progress display on stderr
   bool plots = true;        // PNGs through gnuplot (skipped if missing)
   bool keep_session = false;  // leave the session on the server afterwards
+  // > 0: the session estimates the spectrum (k eigenvalues per group) of J
+  // and, for conopt / sga, of the algorithm's field, at step 0 and after
+  // the last step; written to spectrum.csv and spectrum.png. One server.
+  int spectrum_k = 0;
 };
 
 struct PlayResult {
@@ -47,6 +51,7 @@ struct PlayResult {
   // grad_norm_<player> and the game's metrics at the final parameters.
   std::vector<std::pair<std::string, double>> final_metrics;
   std::vector<std::string> files;  // what was written to out_dir
+  std::vector<v1::Spectrum> spectra;  // with spectrum_k, oldest first
 };
 
 absl::StatusOr<PlayResult> Play(const PlayConfig& config);

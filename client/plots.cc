@@ -181,4 +181,40 @@ absl::Status PlotSamples(const Eigen::MatrixXd& samples,
   return status.ok() ? RunGnuplot(path) : status;
 }
 
+absl::Status PlotSpectrum(const std::vector<SpectrumSeries>& series,
+                          const std::string& dir, const std::string& title) {
+  static const char* const kColors[] = {"#1f77b4", "#d62728", "#2ca02c",
+                                        "#ff7f0e", "#9467bd", "#8c564b"};
+  static const int kPoints[] = {7, 5, 9, 11, 13, 15};
+  const std::string data = absl::StrCat(dir, "/spectrum.dat");
+  std::string plot;
+  {
+    std::ofstream out(data);
+    out.precision(12);
+    for (size_t s = 0; s < series.size(); ++s) {
+      out << "# " << series[s].label << "\n";
+      for (std::complex<double> z : series[s].values) {
+        out << z.real() << " " << z.imag() << "\n";
+      }
+      out << "\n\n";  // a gnuplot data block per series
+      absl::StrAppend(&plot, s ? ", \\\n  " : "plot ", "'", data,
+                      "' index ", s, " using 1:2 with points pointtype ",
+                      kPoints[s % 6], " pointsize 1.4 linecolor rgb '",
+                      kColors[s % 6], "' title \"", Escape(series[s].label),
+                      "\"");
+    }
+  }
+  if (series.empty()) return absl::OkStatus();
+  const std::string script = absl::StrCat(
+      "set terminal pngcairo noenhanced size 800,700 font 'sans,10'\n",
+      "set output '", dir, "/spectrum.png'\n", "set title \"", Escape(title),
+      "\"\n", "set xlabel 'Re(lambda)'\nset ylabel 'Im(lambda)'\n",
+      "set grid\nset key outside bottom center box\n",
+      "set offsets graph 0.08, graph 0.08, graph 0.08, graph 0.08\n",
+      "set xzeroaxis linewidth 1\nset yzeroaxis linewidth 2\n", plot, "\n");
+  const std::string path = absl::StrCat(dir, "/spectrum.gp");
+  absl::Status status = WriteFile(path, script);
+  return status.ok() ? RunGnuplot(path) : status;
+}
+
 }  // namespace gameopt

@@ -6,6 +6,7 @@
 #ifndef GAMEOPT_CLIENT_PLOTS_H_
 #define GAMEOPT_CLIENT_PLOTS_H_
 
+#include <complex>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,19 @@ absl::Status PlotTrajectory(Game& game,
 absl::Status PlotSamples(const Eigen::MatrixXd& samples,
                          const Eigen::MatrixXd& centers, double data_std,
                          const std::string& dir, const std::string& title);
+
+// One set of eigenvalues in the complex plane, e.g. "J at step 0".
+struct SpectrumSeries {
+  std::string label;
+  std::vector<std::complex<double>> values;
+};
+
+// <dir>/spectrum.png: each series' eigenvalues in the complex plane (the
+// ConOpt paper's eigenvalue figure), with the imaginary axis marked: players
+// minimize, so simultaneous descent is locally stable where every
+// eigenvalue of the followed field's Jacobian lies right of it.
+absl::Status PlotSpectrum(const std::vector<SpectrumSeries>& series,
+                          const std::string& dir, const std::string& title);
 
 }  // namespace gameopt
 

@@ -209,7 +209,32 @@ absl::Status ValidateConfig(const SessionConfig& config) {
     return Bad("max_steps", "must be >= 0 (0 = no limit)",
                static_cast<double>(config.max_steps));
   }
+  if (config.spectrum.every_steps < 0) {
+    return Bad("spectrum.every_steps", "must be >= 0 (0 = only on request)",
+               static_cast<double>(config.spectrum.every_steps));
+  }
+  for (size_t i = 0; i < config.spectrum.requests.size(); ++i) {
+    absl::Status s = ValidateSpectrumRequest(
+        config.spectrum.requests[i], absl::StrCat("spectrum.requests[", i, "]"));
+    if (!s.ok()) return s;
+  }
   return ValidateAlgorithm(config, *layout);
+}
+
+absl::Status ValidateSpectrumRequest(const SpectrumRequest& request,
+                                     absl::string_view field) {
+  const std::string where(field);
+  if (request.k < 1 || request.k > 100) {
+    return Bad(where + ".k", "must be in [1, 100]", request.k);
+  }
+  if (request.max_applications < 1 || request.max_applications > 100000) {
+    return Bad(where + ".max_applications", "must be in [1, 100000]",
+               request.max_applications);
+  }
+  if (!(request.tol > 0 && request.tol < 1)) {
+    return Bad(where + ".tol", "must be in (0, 1)", request.tol);
+  }
+  return absl::OkStatus();
 }
 
 // ---- Names -----------------------------------------------------------------
@@ -260,6 +285,10 @@ constexpr std::pair<absl::string_view, RmsPropPreset> kPresets[] = {
     {"pytorch", RmsPropPreset::kPyTorch},
     {"tf1", RmsPropPreset::kTensorFlow1},
 };
+constexpr std::pair<absl::string_view, SpectrumOperatorKind> kOperators[] = {
+    {"jacobian", SpectrumOperatorKind::kGameJacobian},
+    {"field", SpectrumOperatorKind::kAlgorithmField},
+};
 
 }  // namespace
 
@@ -286,6 +315,13 @@ absl::string_view EstimatorName(EstimatorKind kind) {
 }
 absl::string_view RmsPropPresetName(RmsPropPreset preset) {
   return NameOf(preset, kPresets);
+}
+absl::StatusOr<SpectrumOperatorKind> ParseSpectrumOperator(
+    absl::string_view name) {
+  return ParseName("spectrum operator", name, kOperators);
+}
+absl::string_view SpectrumOperatorName(SpectrumOperatorKind kind) {
+  return NameOf(kind, kOperators);
 }
 
 }  // namespace gameopt

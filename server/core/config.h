@@ -125,6 +125,31 @@ enum class InvalidSamplePolicy {
   kDrop,    // the worker counts as having answered, its sample is dropped
 };
 
+// ---- Spectrum diagnostics (server/core/spectrum_rounds.h) -----------------
+
+// Which Jacobian a spectrum estimate is of.
+enum class SpectrumOperatorKind {
+  kGameJacobian,    // J = d xi / d x
+  kAlgorithmField,  // the Jacobian of the field the algorithm follows (at a
+                    // stationary point): ConOpt J + gamma J^T J, SGA
+                    // J + lambda0 A^T J, the others J
+};
+
+struct SpectrumRequest {
+  SpectrumOperatorKind op = SpectrumOperatorKind::kGameJacobian;
+  int k = 3;                     // per group, in [1, 100]
+  int max_applications = 2000;   // operator products, in [1, 100000]
+  double tol = 1e-8;             // relative residual, in (0, 1)
+};
+
+// Estimate the spectrum every `every_steps` completed steps (at steps 0,
+// N, 2N, ... and at max_steps) between steps, once per request (e.g. J and
+// the algorithm field; they share the gradient round). 0 = only on request.
+struct SpectrumSchedule {
+  int64_t every_steps = 0;                // >= 0
+  std::vector<SpectrumRequest> requests;  // empty = one default request
+};
+
 struct SessionConfig {
   std::string name;  // free text, for people
   DType dtype = DType::kFloat32;
@@ -144,20 +169,28 @@ struct SessionConfig {
   // Mixed into the seed every task carries, for reproducible minibatches.
   uint64_t seed = 0;
   InvalidSamplePolicy invalid_sample_policy = InvalidSamplePolicy::kReject;
+  SpectrumSchedule spectrum;
 };
 
 // Checks every field; InvalidArgument names the first bad one.
 absl::Status ValidateConfig(const SessionConfig& config);
+
+// InvalidArgument naming `field`.k etc. when out of range.
+absl::Status ValidateSpectrumRequest(const SpectrumRequest& request,
+                                     absl::string_view field);
 
 // Names used on command lines and in the API ("simgd", "rmsprop", ...).
 absl::StatusOr<AlgorithmKind> ParseAlgorithm(absl::string_view name);
 absl::StatusOr<OptimizerKind> ParseOptimizer(absl::string_view name);
 absl::StatusOr<EstimatorKind> ParseEstimator(absl::string_view name);
 absl::StatusOr<RmsPropPreset> ParseRmsPropPreset(absl::string_view name);
+absl::StatusOr<SpectrumOperatorKind> ParseSpectrumOperator(
+    absl::string_view name);  // "jacobian" or "field"
 absl::string_view AlgorithmName(AlgorithmKind kind);
 absl::string_view OptimizerName(OptimizerKind kind);
 absl::string_view EstimatorName(EstimatorKind kind);
 absl::string_view RmsPropPresetName(RmsPropPreset preset);
+absl::string_view SpectrumOperatorName(SpectrumOperatorKind kind);
 
 }  // namespace gameopt
 

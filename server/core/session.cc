@@ -56,13 +56,19 @@ class Session::Outbox {
   Outbox& operator=(const Outbox&) = delete;
   ~Outbox() {
     for (auto& [done, result] : items_) done(std::move(result));
+    for (auto& [done, result] : spectra_) done(std::move(result));
   }
   void Add(TaskCallback done, absl::StatusOr<Task> result) {
     items_.emplace_back(std::move(done), std::move(result));
   }
+  void Add(SpectrumCallback done, absl::StatusOr<SpectrumResult> result) {
+    spectra_.emplace_back(std::move(done), std::move(result));
+  }
 
  private:
   std::vector<std::pair<TaskCallback, absl::StatusOr<Task>>> items_;
+  std::vector<std::pair<SpectrumCallback, absl::StatusOr<SpectrumResult>>>
+      spectra_;
 };
 
 namespace {
@@ -88,12 +94,14 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(
   absl::StatusOr<std::unique_ptr<Algorithm>> algorithm =
       Algorithm::Create(config);
   if (!algorithm.ok()) return algorithm.status();
+  auto rounds =
+      std::make_unique<SpectrumRounds>(*std::move(algorithm), config);
   return std::unique_ptr<Session>(new Session(
-      std::move(id), std::move(config), clock, *std::move(algorithm)));
+      std::move(id), std::move(config), clock, std::move(rounds)));
 }
 
 Session::Session(std::string id, SessionConfig config, const Clock* clock,
-                 std::unique_ptr<Algorithm> algorithm)
+                 std::unique_ptr<SpectrumRounds> algorithm)
     : id_(std::move(id)),
       config_(std::move(config)),
       clock_(clock),
@@ -112,7 +120,8 @@ void Session::Log(const std::string& event) const {
 }
 
 bool Session::Done() const {
-  return config_.max_steps > 0 && algorithm_->step() >= config_.max_steps;
+  return config_.max_steps > 0 && algorithm_->step() >= config_.max_steps &&
+         !algorithm_->active();
 }
 
 int Session::ActiveWorkers() const {
@@ -480,6 +489,7 @@ void Session::CloseRound(Outbox& out) {
     Log(absl::StrCat(Where(), " is repeated: ", status.message()));
   }
   timer_.RoundClosed(phase.label, clock_->Now(), algorithm_->step() != step);
+  DeliverSpectra(out);
   OpenRound(out);
 }
 
@@ -616,6 +626,9 @@ void Session::Close(absl::Status why) {
   closed_ = why;
   for (auto& [id, pending] : pending_) out.Add(std::move(pending.done), why);
   pending_.clear();
+  for (SpectrumCallback& done : algorithm_->TakeAllCallbacks()) {
+    out.Add(std::move(done), why);
+  }
 }
 
 SessionInfo Session::Info() const {
@@ -645,6 +658,66 @@ ParametersSnapshot Session::Parameters() const {
   absl::MutexLock lock(&mu_);
   return ParametersSnapshot{algorithm_->step(), algorithm_->point_version(),
                             algorithm_->parameters()};
+}
+
+// ---- Spectrum diagnostics (spectrum_rounds.h) ------------------------------
+
+void Session::EstimateSpectrum(const SpectrumRequest& request,
+                               SpectrumCallback done, CallId* call) {
+  Outbox out;
+  absl::MutexLock lock(&mu_);
+  if (call != nullptr) *call = 0;
+  if (!closed_.ok()) return out.Add(std::move(done), closed_);
+  if (absl::Status status = ValidateSpectrumRequest(request, "spectrum");
+      !status.ok()) {
+    return out.Add(std::move(done), status);
+  }
+  if (Done()) {
+    return out.Add(std::move(done),
+                   absl::FailedPreconditionError(absl::StrCat(
+                       "session ", id_, " is done (", algorithm_->step(),
+                       " steps): its workers are gone. Request the spectrum "
+                       "while it runs, or create the session with "
+                       "spectrum.every_steps to get one at the last step")));
+  }
+  const CallId id = next_call_++;
+  if (call != nullptr) *call = id;
+  algorithm_->Enqueue(id, request, std::move(done));
+  Log(absl::StrCat("spectrum (", SpectrumOperatorName(request.op),
+                   ") requested at ", Where()));
+  // At a step boundary that no worker has started on, begin now: the open
+  // round is replaced (a worker that computed its task for it is told the
+  // round closed and rejoins).
+  if (submitted_.empty() && algorithm_->StartIfIdle()) OpenRound(out);
+  DeliverSpectra(out);
+}
+
+void Session::CancelSpectrum(CallId call) {
+  Outbox out;
+  absl::MutexLock lock(&mu_);
+  SpectrumCallback done = algorithm_->Cancel(call);
+  if (done) {
+    out.Add(std::move(done), absl::CancelledError("the call was cancelled"));
+  }
+}
+
+std::vector<SpectrumResult> Session::Spectra() const {
+  absl::MutexLock lock(&mu_);
+  return algorithm_->history();
+}
+
+void Session::DeliverSpectra(Outbox& out) {
+  for (auto& [done, result] : algorithm_->TakeFinished()) {
+    if (result.ok()) {
+      Log(absl::StrCat("spectrum of ", result->description, " at step ",
+                       result->step, ": ", result->estimate.applications,
+                       " products in ", result->rounds, " rounds",
+                       result->estimate.converged ? "" : " (not converged)"));
+    } else {
+      Log(absl::StrCat("spectrum estimate failed: ", result.status().message()));
+    }
+    if (done) out.Add(std::move(done), std::move(result));
+  }
 }
 
 }  // namespace gameopt

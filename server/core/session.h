@@ -42,6 +42,7 @@
 #include "server/core/clock.h"
 #include "server/core/config.h"
 #include "server/core/metrics.h"
+#include "server/core/spectrum_rounds.h"
 #include "server/core/submission.h"
 
 namespace gameopt {
@@ -160,6 +161,19 @@ class Session {
   TrafficCounters& traffic() const { return traffic_; }
   ParametersSnapshot Parameters() const;
 
+  // Spectrum diagnostics (spectrum_rounds.h). Estimates the spectrum at the
+  // parameters of the next step boundary (now, if no worker has submitted
+  // to the step's first round yet) with diagnostic rounds, and calls `done`
+  // with the result once finished. InvalidArgument for a bad request,
+  // FailedPrecondition once the session is done.
+  void EstimateSpectrum(const SpectrumRequest& request,
+                        SpectrumCallback done, CallId* call = nullptr);
+  // Answers a waiting EstimateSpectrum call with CANCELLED (the estimate
+  // still runs if it started, and lands in Spectra()).
+  void CancelSpectrum(CallId call);
+  // Every finished estimate, oldest first.
+  std::vector<SpectrumResult> Spectra() const;
+
  private:
   struct Worker;
   struct Pending {
@@ -170,7 +184,7 @@ class Session {
   class Outbox;
 
   Session(std::string id, SessionConfig config, const Clock* clock,
-          std::unique_ptr<Algorithm> algorithm);
+          std::unique_ptr<SpectrumRounds> algorithm);
 
   void Submit(bool products, int64_t worker_id, const Submission& submission,
               TaskCallback done, CallId* call);
@@ -189,6 +203,7 @@ class Session {
   Task MakeTask(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Task MakeDoneTask() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeClose(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DeliverSpectra(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CloseRound(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OpenRound(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropMissing() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -205,7 +220,7 @@ class Session {
   EventLog log_;
 
   mutable absl::Mutex mu_;
-  std::unique_ptr<Algorithm> algorithm_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<SpectrumRounds> algorithm_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
   int64_t next_worker_id_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t joined_ever_ ABSL_GUARDED_BY(mu_) = 0;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/service/spectrum_convert.h"
 
 namespace gameopt {
 namespace {
@@ -213,6 +214,10 @@ absl::StatusOr<SessionConfig> SessionConfigFromProto(
                 kPolicies, "config.invalid_sample_policy");
   if (!policy.ok()) return policy.status();
   config.invalid_sample_policy = *policy;
+  absl::StatusOr<SpectrumSchedule> spectrum =
+      SpectrumScheduleFromProto(proto.spectrum());
+  if (!spectrum.ok()) return spectrum.status();
+  config.spectrum = *spectrum;
   // The core names fields relative to the config.
   if (absl::Status status = ValidateConfig(config); !status.ok()) {
     return absl::Status(status.code(),
@@ -285,6 +290,7 @@ void SessionConfigToProto(const SessionConfig& config, v1::SessionConfig* out) {
   out->set_seed(config.seed);
   out->set_invalid_sample_policy(static_cast<v1::InvalidSamplePolicy>(
       ToProto(config.invalid_sample_policy, kPolicies)));
+  SpectrumScheduleToProto(config.spectrum, out->mutable_spectrum());
 }
 
 }  // namespace gameopt

@@ -158,6 +158,17 @@ class GameOptimizerService final
       grpc::CallbackServerContext* context,
       const v1::GetMetricsRequest* request,
       v1::GetMetricsResponse* response) override;
+  // Spectrum diagnostics (spectrum_methods.cc). EstimateSpectrum waits for
+  // the estimate like Join/Submit wait at the barrier (no thread held,
+  // cancellable, counted in live_reactors()).
+  grpc::ServerUnaryReactor* EstimateSpectrum(
+      grpc::CallbackServerContext* context,
+      const v1::EstimateSpectrumRequest* request,
+      v1::Spectrum* response) override;
+  grpc::ServerUnaryReactor* GetSpectrum(
+      grpc::CallbackServerContext* context,
+      const v1::GetSpectrumRequest* request,
+      v1::GetSpectrumResponse* response) override;
 
  private:
   // Where a task goes: a TaskResponse message or its serialized form.

@@ -93,8 +93,9 @@ bool Allowed(const std::string& role, const std::string& rpc,
   static const std::map<std::string, std::vector<std::string>> kRights = {
       {"worker",
        {"JoinSession", "SubmitGradient", "SubmitJacobianProducts",
-        "LeaveSession", "GetSession", "GetParameters"}},
-      {"reader", {"GetSession", "GetParameters"}},
+        "LeaveSession", "GetSession", "GetParameters", "GetMetrics",
+        "GetSpectrum", "EstimateSpectrum"}},
+      {"reader", {"GetSession", "GetParameters", "GetMetrics", "GetSpectrum"}},
   };
   const std::vector<std::string>& rights = kRights.at(role);
   return std::find(rights.begin(), rights.end(), rpc) != rights.end();

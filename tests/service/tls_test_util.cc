@@ -132,6 +132,30 @@ const std::map<std::string, Rpc>& Rpcs() {
          return stub.ListSessions(context, v1::ListSessionsRequest(),
                                   &response);
        }},
+      {"GetMetrics",
+       [](auto& stub, auto* context, const std::string& session) {
+         v1::GetMetricsRequest request;
+         request.set_session_id(session);
+         v1::GetMetricsResponse response;
+         return stub.GetMetrics(context, request, &response);
+       }},
+      {"GetSpectrum",
+       [](auto& stub, auto* context, const std::string& session) {
+         v1::GetSpectrumRequest request;
+         request.set_session_id(session);
+         v1::GetSpectrumResponse response;
+         return stub.GetSpectrum(context, request, &response);
+       }},
+      {"EstimateSpectrum",
+       [](auto& stub, auto* context, const std::string& session) {
+         // k out of range: an allowed caller gets INVALID_ARGUMENT at once
+         // instead of waiting for workers that this test does not run.
+         v1::EstimateSpectrumRequest request;
+         request.set_session_id(session);
+         request.mutable_options()->set_k(1000);
+         v1::Spectrum response;
+         return stub.EstimateSpectrum(context, request, &response);
+       }},
   };
   return *rpcs;
 }

@@ -316,6 +316,32 @@ class Client:
         return Parameters(response.step, response.params_version,
                           response.params, flat)
 
+    def estimate_spectrum(self, session_id: str, operator: str = "jacobian",
+                          k: int = 0, tol: float = 0.0,
+                          max_applications: int = 0,
+                          timeout: Optional[float] = None) -> "pb.Spectrum":
+        """Eigenvalues of J ("jacobian") or of the algorithm's field
+        ("field") at the session's next step boundary, computed by its
+        running workers; waits for the estimate (0 = server defaults)."""
+        operators = {"jacobian": pb.GAME_JACOBIAN,
+                     "field": pb.ALGORITHM_FIELD}
+        if operator not in operators:
+            raise ValueError(f"operator {operator!r}: use one of "
+                             f"{sorted(operators)}")
+        options = pb.SpectrumOptions(operator=operators[operator], k=k,
+                                     tol=tol,
+                                     max_applications=max_applications)
+        return self.stub.EstimateSpectrum(
+            pb.EstimateSpectrumRequest(session_id=session_id,
+                                       options=options),
+            timeout=timeout or self.timeout)
+
+    def get_spectrum(self, session_id: str) -> List["pb.Spectrum"]:
+        """Every estimate the session finished, oldest first."""
+        return list(self.stub.GetSpectrum(
+            pb.GetSpectrumRequest(session_id=session_id),
+            timeout=self.timeout).spectra)
+
     def close(self):
         if self._owned:
             self.channel.close()
