@@ -1,5 +1,7 @@
 #include "server/core/registry.h"
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace gameopt {
@@ -16,8 +18,31 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
   if (!session.ok()) return session.status();
   std::shared_ptr<Session> shared = *std::move(session);
   shared->set_event_log(log_);
+  shared->set_round_listener(round_listener_);
   absl::MutexLock lock(&mu_);
   sessions_[id] = shared;
+  return shared;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Restore(
+    const SessionSnapshot& snapshot) {
+  absl::StatusOr<std::unique_ptr<Session>> session =
+      Session::Restore(snapshot, clock_);
+  if (!session.ok()) return session.status();
+  std::shared_ptr<Session> shared = *std::move(session);
+  shared->set_event_log(log_);
+  shared->set_round_listener(round_listener_);
+  absl::MutexLock lock(&mu_);
+  if (!sessions_.emplace(snapshot.id, shared).second) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("session '", snapshot.id, "' exists already"));
+  }
+  // Ids are "s<n>": new sessions get numbers past every restored one.
+  int64_t n = 0;
+  if (absl::StartsWith(snapshot.id, "s") &&
+      absl::SimpleAtoi(snapshot.id.substr(1), &n) && n >= next_id_) {
+    next_id_ = n + 1;
+  }
   return shared;
 }
 

@@ -22,11 +22,21 @@ class SessionRegistry {
   // `clock` must outlive the registry.
   explicit SessionRegistry(const Clock* clock = RealClock()) : clock_(clock) {}
 
-  // Every session created later logs its events here.
+  // Every session created or restored later logs its events here, and
+  // tells `round_listener` when it opens a round (session.h). Set both
+  // before sharing the registry with other threads.
   void set_event_log(EventLog log) { log_ = std::move(log); }
+  void set_round_listener(RoundListener listener) {
+    round_listener_ = std::move(listener);
+  }
 
   // Validates and creates a session with a fresh id ("s1", "s2", ...).
   absl::StatusOr<std::shared_ptr<Session>> Create(SessionConfig config);
+  // Adds a session resumed from a checkpoint, under its own id; later ids
+  // come after it. AlreadyExists when the id is taken; Session::Restore's
+  // errors otherwise.
+  absl::StatusOr<std::shared_ptr<Session>> Restore(
+      const SessionSnapshot& snapshot);
   // NotFound names the id.
   absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& id) const;
   std::vector<std::shared_ptr<Session>> List() const;
@@ -41,6 +51,7 @@ class SessionRegistry {
  private:
   const Clock* const clock_;
   EventLog log_;
+  RoundListener round_listener_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Session>> sessions_
       ABSL_GUARDED_BY(mu_);

@@ -21,6 +21,11 @@
 // the current step; the worker calls Join with its id to get the current
 // task.
 //
+// Checkpoints: Snapshot() captures what the session needs to resume at the
+// start of its open round (snapshot.h), Restore() rebuilds a session from
+// it. The submissions of the open round are not part of it: after a restore
+// the round reopens, and the workers' retries resubmit the same values.
+//
 // Thread-safe. Callbacks run on the calling thread after the session's lock
 // is released, exactly once per call.
 #ifndef GAMEOPT_SERVER_CORE_SESSION_H_
@@ -41,6 +46,7 @@
 #include "server/core/algorithm.h"
 #include "server/core/clock.h"
 #include "server/core/config.h"
+#include "server/core/snapshot.h"
 #include "server/core/submission.h"
 
 namespace gameopt {
@@ -76,6 +82,13 @@ struct Task {
 using TaskCallback = std::function<void(absl::StatusOr<Task>)>;
 using CallId = uint64_t;
 using EventLog = std::function<void(const std::string& event)>;
+class Session;
+// Told that `session` opened a round at (step, phase): phase 0 is a step
+// boundary. Runs after the lock is released and before the workers waiting
+// for that round get their tasks, so what it does (a checkpoint) is done
+// before any of them goes on.
+using RoundListener =
+    std::function<void(Session& session, int64_t step, int phase)>;
 
 struct WorkerInfo {
   int64_t id = 0;
@@ -110,13 +123,22 @@ class Session {
   // must outlive the session.
   static absl::StatusOr<std::unique_ptr<Session>> Create(
       std::string id, SessionConfig config, const Clock* clock);
+  // A session resumed from Snapshot(): its open round reopens with a fresh
+  // deadline and no submissions. InvalidArgument for a bad config, DataLoss
+  // naming what does not fit (a worker, a state vector).
+  static absl::StatusOr<std::unique_ptr<Session>> Restore(
+      const SessionSnapshot& snapshot, const Clock* clock);
 
   ~Session();
 
   const std::string& id() const { return id_; }
-  const SessionConfig& config() const { return config_; }
+  const SessionConfig& config() const { return *config_; }
   const GameLayout& layout() const { return algorithm_->layout(); }
+  // Both before the session is shared with other threads.
   void set_event_log(EventLog log) { log_ = std::move(log); }
+  void set_round_listener(RoundListener listener) {
+    round_listener_ = std::move(listener);
+  }
 
   // Joins as a new worker (worker_id 0) or rejoins as `worker_id`. `done`
   // gets the worker's current task: now if the open phase needs it, else
@@ -150,6 +172,9 @@ class Session {
 
   SessionInfo Info() const;
   ParametersSnapshot Parameters() const;
+  // The state at the start of the open round. Shares the parameters (the
+  // session copies them on its next write) and copies the optimizer slots.
+  SessionSnapshot Snapshot() const;
 
  private:
   struct Worker;
@@ -162,6 +187,7 @@ class Session {
 
   Session(std::string id, SessionConfig config, const Clock* clock,
           std::unique_ptr<Algorithm> algorithm);
+  absl::Status RestoreState(const SessionSnapshot& snapshot);
 
   void Submit(bool products, int64_t worker_id, const Submission& submission,
               TaskCallback done, CallId* call);
@@ -185,9 +211,11 @@ class Session {
   void Log(const std::string& event) const;
 
   const std::string id_;
-  const SessionConfig config_;
+  // Shared with snapshots: a config holds the initial values.
+  const std::shared_ptr<const SessionConfig> config_;
   const Clock* const clock_;
   EventLog log_;
+  RoundListener round_listener_;
 
   mutable absl::Mutex mu_;
   std::unique_ptr<Algorithm> algorithm_ ABSL_GUARDED_BY(mu_);
