@@ -2,14 +2,17 @@
 //
 //   gameopt_server --address=0.0.0.0:50051 --max_message_mb=1024 [--quiet]
 //       [--health_address=0.0.0.0:50052]
+//       [--state_dir=DIR [--checkpoint_every_steps=N]]
 //
 // Prints "gameopt_server listening on HOST:PORT" on stdout once serving
 // (scripts wait for it; --address=127.0.0.1:0 picks a free port), then, with
 // --health_address, "gameopt_server health checks on HOST:PORT": a second
 // plaintext port that serves only grpc.health.v1 (for container and
 // Kubernetes probes; gameopt_health_check queries it). A signal
-// shuts down gracefully: waiting workers are answered UNAVAILABLE and the
-// process exits 0 within about a second.
+// shuts down gracefully: waiting workers are answered UNAVAILABLE, every
+// session is checkpointed (with --state_dir) and the process exits 0 within
+// about a second. With --state_dir the sessions found there are restored
+// before the "listening on" line.
 #include <signal.h>
 #include <unistd.h>
 
@@ -36,6 +39,16 @@ ABSL_FLAG(std::string, health_address, "",
           "host:port of a second plaintext listener serving only "
           "grpc.health.v1 (empty = none; health is always served on "
           "--address too)");
+
+ABSL_FLAG(std::string, state_dir, "",
+          "folder of the session checkpoints (created if missing): every "
+          "session found there is restored at start, each session is "
+          "checkpointed at step boundaries and all at SIGTERM/SIGINT; "
+          "empty = no persistence");
+ABSL_FLAG(int64_t, checkpoint_every_steps, 0,
+          "with --state_dir: checkpoint a session every N steps; 0 = "
+          "automatic: every ceil(coordinates / 2^20) steps, i.e. every step "
+          "for sessions of up to 1 Mi coordinates");
 
 namespace {
 
@@ -85,6 +98,8 @@ int main(int argc, char** argv) {
   options.address = absl::GetFlag(FLAGS_address);
   options.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   options.health_address = absl::GetFlag(FLAGS_health_address);
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.checkpoint_every_steps = absl::GetFlag(FLAGS_checkpoint_every_steps);
   if (absl::GetFlag(FLAGS_quiet)) options.log = nullptr;
   gameopt::GameOptServer server(options);
   if (absl::Status status = server.Start(); !status.ok()) {

@@ -78,6 +78,7 @@ absl::Status SessionRegistry::Delete(const std::string& id) {
   }
   session->Close(absl::NotFoundError(
       absl::StrCat("session '", id, "' was deleted")));
+  if (delete_listener_) delete_listener_(id);
   return absl::OkStatus();
 }
 

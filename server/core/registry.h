@@ -2,6 +2,7 @@
 #ifndef GAMEOPT_SERVER_CORE_REGISTRY_H_
 #define GAMEOPT_SERVER_CORE_REGISTRY_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,10 @@ class SessionRegistry {
   void set_round_listener(RoundListener listener) {
     round_listener_ = std::move(listener);
   }
+  // Told the id of every deleted session, after it is removed.
+  void set_delete_listener(std::function<void(const std::string& id)> f) {
+    delete_listener_ = std::move(f);
+  }
 
   // Validates and creates a session with a fresh id ("s1", "s2", ...).
   absl::StatusOr<std::shared_ptr<Session>> Create(SessionConfig config);
@@ -52,6 +57,7 @@ class SessionRegistry {
   const Clock* const clock_;
   EventLog log_;
   RoundListener round_listener_;
+  std::function<void(const std::string& id)> delete_listener_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Session>> sessions_
       ABSL_GUARDED_BY(mu_);
