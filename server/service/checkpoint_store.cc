@@ -1,6 +1,7 @@
 #include "server/service/checkpoint_store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,7 +168,25 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(
     return absl::InvalidArgumentError(
         absl::StrCat("state_dir ", dir, " is not a folder"));
   }
-  return std::unique_ptr<CheckpointStore>(new CheckpointStore(std::move(dir)));
+  const std::string lock = dir + "/LOCK";
+  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return OsError("cannot open", lock);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state_dir ", dir, " is in use by another gameopt_server (", lock,
+        " is locked)"));
+  }
+  return std::unique_ptr<CheckpointStore>(
+      new CheckpointStore(std::move(dir), fd));
+}
+
+CheckpointStore::~CheckpointStore() { Release(); }
+
+void CheckpointStore::Release() {
+  absl::MutexLock lock(&mu_);
+  if (lock_fd_ >= 0) close(lock_fd_);  // closing drops the flock
+  lock_fd_ = -1;
 }
 
 std::string CheckpointStore::PathOf(const std::string& session_id) const {

@@ -9,6 +9,11 @@
 // or fails its checksum is an error naming the file: a session is never
 // dropped silently.
 //
+// One server per folder: Open takes an exclusive lock on <dir>/LOCK
+// (flock, released by the kernel if the process dies) until Release or
+// destruction, so a second server on the same state_dir fails to start
+// instead of overwriting the first one's checkpoints.
+//
 // Thread-safe. Writes are serialized; a snapshot older (by round) than the
 // one last written for its session is skipped, so concurrent writers
 // cannot roll a checkpoint back, and nothing is written for a session after
@@ -43,10 +48,17 @@ absl::StatusOr<SessionSnapshot> DecodeCheckpoint(absl::string_view bytes);
 
 class CheckpointStore {
  public:
-  // Creates `dir` (one level) if it does not exist. InvalidArgument for an
-  // empty path, the OS error otherwise.
+  // Creates `dir` (one level) if it does not exist and locks it.
+  // InvalidArgument for an empty path, FailedPrecondition when another
+  // store holds the lock, the OS error otherwise.
   static absl::StatusOr<std::unique_ptr<CheckpointStore>> Open(
       std::string dir);
+  ~CheckpointStore();
+  CheckpointStore(const CheckpointStore&) = delete;
+  CheckpointStore& operator=(const CheckpointStore&) = delete;
+
+  // Releases the folder's lock (after the last Write, at shutdown).
+  void Release();
 
   const std::string& dir() const { return dir_; }
   std::string PathOf(const std::string& session_id) const;
@@ -65,9 +77,11 @@ class CheckpointStore {
   absl::Status Remove(const std::string& session_id);
 
  private:
-  explicit CheckpointStore(std::string dir) : dir_(std::move(dir)) {}
+  CheckpointStore(std::string dir, int lock_fd)
+      : dir_(std::move(dir)), lock_fd_(lock_fd) {}
 
   const std::string dir_;
+  int lock_fd_;  // -1 once released
   absl::Mutex mu_;
   std::map<std::string, int64_t> written_round_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> removed_ ABSL_GUARDED_BY(mu_);

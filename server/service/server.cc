@@ -234,6 +234,8 @@ void GameOptServer::Shutdown() {
     }
     Log(absl::StrCat("checkpointed ", registry_.List().size(),
                      " session(s) in ", store_->dir()));
+    // A successor may start while this process is still exiting.
+    store_->Release();
   }
   // The waiting calls are answered. grpc::Server::Shutdown closes the
   // connections as soon as no call is in progress, and a status that gRPC

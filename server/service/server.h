@@ -18,7 +18,8 @@
 // Start, naming the file); a session is checkpointed at a step boundary
 // every CheckpointEverySteps() steps and when it is done, before its workers
 // get their next task, and every session at Shutdown(). Deleting a session
-// deletes its checkpoint.
+// deletes its checkpoint. One server per state_dir: a second one fails to
+// start (FailedPrecondition) until the first has shut down or died.
 //
 // Start() and Shutdown() may be called from any thread (not concurrently
 // with the destructor); Shutdown() is idempotent. The accessors are

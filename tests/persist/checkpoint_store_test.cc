@@ -134,6 +134,18 @@ TEST_F(CheckpointStoreTest, DeletingASessionDeletesItsCheckpoint) {
   EXPECT_FALSE(std::filesystem::exists(Path(session)));
 }
 
+TEST_F(CheckpointStoreTest, SecondServerOnTheSameStateDirFailsToStart) {
+  std::unique_ptr<GameOptServer> first = testing::StartServer(Options());
+  ASSERT_NE(first, nullptr);
+  GameOptServer second(Options());
+  const absl::Status status = second.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_NE(status.message().find(dir_), std::string::npos) << status;
+  first->Shutdown();  // releases the folder
+  std::unique_ptr<GameOptServer> third = testing::StartServer(Options());
+  EXPECT_NE(third, nullptr);
+}
+
 TEST(CheckpointFormat, UnknownVersionIsRefused) {
   v1::CheckpointFile file;
   file.set_format_version(kCheckpointFormatVersion + 1);
