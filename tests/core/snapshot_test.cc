@@ -31,6 +31,9 @@ struct Case {
   int lookahead_k = 0;
 };
 
+// Names the case in test listings (ctest shows the parameter).
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 class SnapshotTest : public ::testing::TestWithParam<std::tuple<Case, DType>> {
  protected:
   SnapshotTest() : game_(QuadraticGame::Random({2, 3}, 11)) {}

@@ -36,6 +36,9 @@ struct CrashCase {
   int64_t checkpoint_every_steps;  // 0: automatic (every step here)
 };
 
+// Names the case in test listings (ctest shows the parameter).
+void PrintTo(const CrashCase& c, std::ostream* os) { *os << c.name; }
+
 class CrashTest : public ::testing::TestWithParam<CrashCase> {
  protected:
   void SetUp() override {
