@@ -18,9 +18,12 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
   if (!session.ok()) return session.status();
   std::shared_ptr<Session> shared = *std::move(session);
   shared->set_event_log(log_);
-  shared->set_round_listener(round_listener_);
-  absl::MutexLock lock(&mu_);
-  sessions_[id] = shared;
+  shared->set_listener(session_listener_);
+  {
+    absl::MutexLock lock(&mu_);
+    sessions_[id] = shared;
+  }
+  if (create_listener_) create_listener_(*shared);
   return shared;
 }
 
@@ -31,7 +34,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Restore(
   if (!session.ok()) return session.status();
   std::shared_ptr<Session> shared = *std::move(session);
   shared->set_event_log(log_);
-  shared->set_round_listener(round_listener_);
+  shared->set_listener(session_listener_);
   absl::MutexLock lock(&mu_);
   if (!sessions_.emplace(snapshot.id, shared).second) {
     return absl::AlreadyExistsError(

@@ -23,14 +23,18 @@ class SessionRegistry {
   // `clock` must outlive the registry.
   explicit SessionRegistry(const Clock* clock = RealClock()) : clock_(clock) {}
 
-  // Every session created or restored later logs its events here, and
-  // tells `round_listener` when it opens a round (session.h). Set both
-  // before sharing the registry with other threads.
+  // Every session created or restored later logs its events here and gets
+  // `listener` (session.h). Set these before sharing the registry with
+  // other threads.
   void set_event_log(EventLog log) { log_ = std::move(log); }
-  void set_round_listener(RoundListener listener) {
-    round_listener_ = std::move(listener);
+  void set_session_listener(SessionListener listener) {
+    session_listener_ = std::move(listener);
   }
-  // Told the id of every deleted session, after it is removed.
+  // Told of every created session before Create returns it, and of the id
+  // of every deleted session after it is removed.
+  void set_create_listener(std::function<void(Session& session)> f) {
+    create_listener_ = std::move(f);
+  }
   void set_delete_listener(std::function<void(const std::string& id)> f) {
     delete_listener_ = std::move(f);
   }
@@ -56,7 +60,8 @@ class SessionRegistry {
  private:
   const Clock* const clock_;
   EventLog log_;
-  RoundListener round_listener_;
+  SessionListener session_listener_;
+  std::function<void(Session& session)> create_listener_;
   std::function<void(const std::string& id)> delete_listener_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Session>> sessions_

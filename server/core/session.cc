@@ -211,6 +211,9 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
     ++joined_ever_;
     Log(absl::StrCat("worker ", worker->id, " (", worker->name,
                      ") joined at ", Where()));
+    if (listener_.worker_added) {
+      out.AddAction([this] { listener_.worker_added(*this); });
+    }
   } else {
     auto it = workers_.find(worker_id);
     if (it == workers_.end()) {
@@ -455,10 +458,10 @@ void Session::OpenRound(Outbox& out) {
   if (Done()) {
     Log(absl::StrCat("done after ", algorithm_->step(), " steps"));
   }
-  if (round_listener_) {
+  if (listener_.round_opened) {
     out.AddAction([this, step = algorithm_->step(),
                    phase = algorithm_->phase().index] {
-      round_listener_(*this, step, phase);
+      listener_.round_opened(*this, step, phase);
     });
   }
   for (auto it = pending_.begin(); it != pending_.end();) {

@@ -83,12 +83,15 @@ using TaskCallback = std::function<void(absl::StatusOr<Task>)>;
 using CallId = uint64_t;
 using EventLog = std::function<void(const std::string& event)>;
 class Session;
-// Told that `session` opened a round at (step, phase): phase 0 is a step
-// boundary. Runs after the lock is released and before the workers waiting
-// for that round get their tasks, so what it does (a checkpoint) is done
-// before any of them goes on.
-using RoundListener =
-    std::function<void(Session& session, int64_t step, int phase)>;
+// Told of the events a checkpoint follows. Each runs after the session's
+// lock is released and before the calls it concerns are answered, so what
+// it does (a checkpoint) is done before any worker goes on.
+struct SessionListener {
+  // A round opened at (step, phase); phase 0 is a step boundary.
+  std::function<void(Session& session, int64_t step, int phase)> round_opened;
+  // A new worker joined (before it learns its id).
+  std::function<void(Session& session)> worker_added;
+};
 
 struct WorkerInfo {
   int64_t id = 0;
@@ -136,8 +139,8 @@ class Session {
   const GameLayout& layout() const { return algorithm_->layout(); }
   // Both before the session is shared with other threads.
   void set_event_log(EventLog log) { log_ = std::move(log); }
-  void set_round_listener(RoundListener listener) {
-    round_listener_ = std::move(listener);
+  void set_listener(SessionListener listener) {
+    listener_ = std::move(listener);
   }
 
   // Joins as a new worker (worker_id 0) or rejoins as `worker_id`. `done`
@@ -215,7 +218,7 @@ class Session {
   const std::shared_ptr<const SessionConfig> config_;
   const Clock* const clock_;
   EventLog log_;
-  RoundListener round_listener_;
+  SessionListener listener_;
 
   mutable absl::Mutex mu_;
   std::unique_ptr<Algorithm> algorithm_ ABSL_GUARDED_BY(mu_);

@@ -242,8 +242,11 @@ absl::Status CheckpointStore::Write(const SessionSnapshot& snapshot) {
   }
   absl::MutexLock lock(&mu_);
   if (removed_.count(snapshot.id) > 0) return absl::OkStatus();
-  auto written = written_round_.find(snapshot.id);
-  if (written != written_round_.end() && written->second > snapshot.round) {
+  // Newer: a later round, or the same round with more workers.
+  const std::pair<int64_t, int64_t> version{snapshot.round,
+                                            snapshot.next_worker_id};
+  auto written = written_.find(snapshot.id);
+  if (written != written_.end() && written->second > version) {
     return absl::OkStatus();  // a newer one is on disk
   }
   const std::string bytes = EncodeCheckpoint(snapshot);
@@ -278,7 +281,7 @@ absl::Status CheckpointStore::Write(const SessionSnapshot& snapshot) {
   const int synced = fsync(dir);
   close(dir);
   if (synced != 0) return OsError("cannot fsync", dir_);
-  written_round_[snapshot.id] = snapshot.round;
+  written_[snapshot.id] = version;
   return absl::OkStatus();
 }
 
@@ -286,7 +289,7 @@ absl::Status CheckpointStore::Remove(const std::string& session_id) {
   if (!IsPlainName(session_id)) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   removed_.insert(session_id);
-  written_round_.erase(session_id);
+  written_.erase(session_id);
   const std::string path = PathOf(session_id);
   if (unlink(path.c_str()) != 0 && errno != ENOENT) {
     return OsError("cannot delete checkpoint", path);

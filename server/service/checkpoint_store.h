@@ -14,8 +14,8 @@
 // destruction, so a second server on the same state_dir fails to start
 // instead of overwriting the first one's checkpoints.
 //
-// Thread-safe. Writes are serialized; a snapshot older (by round) than the
-// one last written for its session is skipped, so concurrent writers
+// Thread-safe. Writes are serialized; a snapshot older (by round, then by
+// workers that joined) than the one last written for its session is skipped, so concurrent writers
 // cannot roll a checkpoint back, and nothing is written for a session after
 // Remove.
 #ifndef GAMEOPT_SERVER_SERVICE_CHECKPOINT_STORE_H_
@@ -83,7 +83,9 @@ class CheckpointStore {
   const std::string dir_;
   int lock_fd_;  // -1 once released
   absl::Mutex mu_;
-  std::map<std::string, int64_t> written_round_ ABSL_GUARDED_BY(mu_);
+  // (round, next worker id) of the last snapshot written per session.
+  std::map<std::string, std::pair<int64_t, int64_t>> written_
+      ABSL_GUARDED_BY(mu_);
   std::set<std::string> removed_ ABSL_GUARDED_BY(mu_);
 };
 

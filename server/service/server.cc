@@ -47,69 +47,6 @@ GameOptServer::GameOptServer(GameOptServerOptions options)
     LogSink log = options_.log;
     registry_.set_event_log([log](const std::string& event) { log(event); });
   }
-  if (!options_.state_dir.empty()) {
-    registry_.set_round_listener(
-        [this](Session& session, int64_t step, int phase) {
-          OnRoundOpened(session, step, phase);
-        });
-    registry_.set_delete_listener([this](const std::string& id) {
-      if (store_ == nullptr) return;
-      if (absl::Status status = store_->Remove(id); !status.ok()) {
-        Log(status.message());
-      }
-    });
-  }
-}
-
-int64_t GameOptServer::CheckpointEverySteps(int64_t option,
-                                            int64_t dimension) {
-  if (option > 0) return option;
-  return std::max<int64_t>(
-      1, (dimension + kAutoCheckpointCoordinates - 1) /
-             kAutoCheckpointCoordinates);
-}
-
-void GameOptServer::OnRoundOpened(Session& session, int64_t step, int phase) {
-  if (store_ == nullptr || phase != 0) return;
-  const int64_t every = CheckpointEverySteps(options_.checkpoint_every_steps,
-                                             session.layout().dimension());
-  const int64_t max_steps = session.config().max_steps;
-  if (step % every == 0 || (max_steps > 0 && step >= max_steps)) {
-    Checkpoint(session);
-  }
-}
-
-void GameOptServer::Checkpoint(const Session& session) {
-  // A failed write is logged and the session goes on: the previous
-  // checkpoint stays valid, and the next step boundary tries again.
-  if (absl::Status status = store_->Write(session.Snapshot()); !status.ok()) {
-    Log(absl::StrCat("checkpoint of session ", session.id(),
-                     " failed: ", status.message()));
-  }
-}
-
-absl::Status GameOptServer::RestoreSessions() {
-  absl::StatusOr<std::unique_ptr<CheckpointStore>> store =
-      CheckpointStore::Open(options_.state_dir);
-  if (!store.ok()) return store.status();
-  absl::StatusOr<std::vector<SessionSnapshot>> snapshots = (*store)->LoadAll();
-  if (!snapshots.ok()) return snapshots.status();
-  for (const SessionSnapshot& snapshot : *snapshots) {
-    absl::StatusOr<std::shared_ptr<Session>> session =
-        registry_.Restore(snapshot);
-    if (!session.ok()) {
-      return absl::Status(
-          session.status().code(),
-          absl::StrCat("checkpoint ", (*store)->PathOf(snapshot.id), ": ",
-                       session.status().message()));
-    }
-    Log(absl::StrCat("restored session ", snapshot.id, " at step ",
-                     snapshot.algorithm.step, " phase ",
-                     snapshot.algorithm.phase, " (round ", snapshot.round,
-                     ") from ", (*store)->PathOf(snapshot.id)));
-  }
-  store_ = *std::move(store);
-  return absl::OkStatus();
 }
 
 GameOptServer::~GameOptServer() { Shutdown(); }
@@ -147,7 +84,12 @@ absl::Status GameOptServer::Start() {
   }
   if (!options_.state_dir.empty()) {
     // Before the port opens: no call sees a server without its sessions.
-    if (absl::Status status = RestoreSessions(); !status.ok()) return status;
+    absl::StatusOr<std::unique_ptr<Checkpointer>> checkpointer =
+        Checkpointer::Start(options_.state_dir,
+                            options_.checkpoint_every_steps, &registry_,
+                            options_.log);
+    if (!checkpointer.ok()) return checkpointer.status();
+    checkpointer_ = *std::move(checkpointer);
   }
   // Both are process-wide switches read by the builder.
   grpc::EnableDefaultHealthCheckService(true);
@@ -227,16 +169,8 @@ void GameOptServer::Shutdown() {
   }
   service_.StartShutdown(why);
   registry_.CloseAll(why);
-  if (store_ != nullptr) {
-    // Closed sessions change no more: their state is final.
-    for (const std::shared_ptr<Session>& session : registry_.List()) {
-      Checkpoint(*session);
-    }
-    Log(absl::StrCat("checkpointed ", registry_.List().size(),
-                     " session(s) in ", store_->dir()));
-    // A successor may start while this process is still exiting.
-    store_->Release();
-  }
+  // Closed sessions change no more: their checkpoints are final.
+  if (checkpointer_ != nullptr) checkpointer_->Stop();
   // The waiting calls are answered. grpc::Server::Shutdown closes the
   // connections as soon as no call is in progress, and a status that gRPC
   // has accepted but not yet written then reaches the client as CANCELLED

@@ -13,13 +13,14 @@
 // within about kDrainTimeout + kFlushDelay + kShutdownGrace at worst (about
 // 60 ms when nothing is stuck).
 //
-// Persistence (options.state_dir): Start() restores every session
-// checkpointed there before it reports SERVING (a file it cannot read fails
-// Start, naming the file); a session is checkpointed at a step boundary
-// every CheckpointEverySteps() steps and when it is done, before its workers
-// get their next task, and every session at Shutdown(). Deleting a session
-// deletes its checkpoint. One server per state_dir: a second one fails to
-// start (FailedPrecondition) until the first has shut down or died.
+// Persistence (options.state_dir, checkpointer.h): Start() restores every
+// session checkpointed there before it reports SERVING (a file it cannot
+// read fails Start, naming the file); a session is checkpointed at a step
+// boundary every Checkpointer::EverySteps() steps and when it is done,
+// written behind the session by a writer thread, and every session at
+// Shutdown(). Deleting a session deletes its checkpoint. One server per
+// state_dir: a second one fails to start (FailedPrecondition) until the
+// first has shut down or died.
 //
 // Start() and Shutdown() may be called from any thread (not concurrently
 // with the destructor); Shutdown() is idempotent. The accessors are
@@ -40,7 +41,7 @@
 #include "grpcpp/server.h"
 #include "server/core/clock.h"
 #include "server/core/registry.h"
-#include "server/service/checkpoint_store.h"
+#include "server/service/checkpointer.h"
 #include "server/service/game_optimizer_service.h"
 
 namespace gameopt {
@@ -70,7 +71,7 @@ struct GameOptServerOptions {
   // missing. Empty = no persistence.
   std::string state_dir;
   // Checkpoint a session every this many steps (>= 0); 0 = automatic (see
-  // CheckpointEverySteps).
+  // Checkpointer::EverySteps).
   int64_t checkpoint_every_steps = 0;
 };
 
@@ -87,13 +88,6 @@ class GameOptServer {
   static constexpr absl::Duration kDrainTimeout = absl::Milliseconds(250);
   static constexpr absl::Duration kFlushDelay = absl::Milliseconds(50);
   static constexpr absl::Duration kShutdownGrace = absl::Milliseconds(500);
-
-  // The automatic checkpoint interval: a session of d coordinates is
-  // checkpointed every ceil(d / kAutoCheckpointCoordinates) steps, i.e.
-  // every step up to 1 Mi coordinates (4 MiB of float32 parameters), and
-  // about that many coordinates per step on average beyond.
-  static constexpr int64_t kAutoCheckpointCoordinates = int64_t{1} << 20;
-  static int64_t CheckpointEverySteps(int64_t option, int64_t dimension);
 
   explicit GameOptServer(GameOptServerOptions options);
   // Shuts down if still serving.
@@ -127,17 +121,13 @@ class GameOptServer {
 
  private:
   void DeadlineLoop();
-  // Restores the sessions of options_.state_dir (Start).
-  absl::Status RestoreSessions();
-  // The round listener: checkpoints at the step boundaries due.
-  void OnRoundOpened(Session& session, int64_t step, int phase);
-  void Checkpoint(const Session& session);
+
   void Log(absl::string_view line) const;
 
   const GameOptServerOptions options_;
   SessionRegistry registry_;
   GameOptimizerService service_;
-  std::unique_ptr<CheckpointStore> store_;  // set by Start with state_dir
+  std::unique_ptr<Checkpointer> checkpointer_;  // set by Start, state_dir
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   // Only the default health service, on options_.health_address.

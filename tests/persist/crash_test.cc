@@ -26,14 +26,14 @@ using testing::ServerProcess;
 
 constexpr int kWorkers = 2;
 constexpr int64_t kSteps = 10;
-// The crash comes while the gradient round of this step is open, after one
-// worker's submission and before the other's.
-constexpr int64_t kCrashStep = 5;
 
 struct CrashCase {
   std::string name;
   int signal;
   int64_t checkpoint_every_steps;  // 0: automatic (every step here)
+  // The crash comes while the gradient round of this step is open, after
+  // one worker's submission and before the other's.
+  int64_t crash_step = 5;
 };
 
 // Names the case in test listings (ctest shows the parameter).
@@ -72,7 +72,8 @@ TEST_P(CrashTest, WorkersFinishWithTheParametersOfAnUninterruptedRun) {
   // the server is back.
   absl::Notification reached, restarted;
   auto gate = [&](int worker, const WorkerProgress& progress) {
-    if (worker == 1 && progress.step == kCrashStep && progress.phase == 0 &&
+    if (worker == 1 && progress.step == GetParam().crash_step &&
+        progress.phase == 0 &&
         progress.kind == v1::GRADIENT && !reached.HasBeenNotified()) {
       reached.Notify();
       restarted.WaitForNotification();
@@ -122,9 +123,13 @@ TEST_P(CrashTest, WorkersFinishWithTheParametersOfAnUninterruptedRun) {
 INSTANTIATE_TEST_SUITE_P(
     Signals, CrashTest,
     ::testing::Values(CrashCase{"sigkill_every_step", SIGKILL, 0},
-                      // Restored 1 step back: the workers' submissions for
-                      // the later round are refused and they rejoin.
+                      // Restored 1 step back (or more: checkpoints are
+                      // written behind): the workers' submissions for later
+                      // rounds are refused and they rejoin.
                       CrashCase{"sigkill_every_4_steps", SIGKILL, 4},
+                      // Before any step boundary: the session and its
+                      // workers were written when they were created.
+                      CrashCase{"sigkill_first_round", SIGKILL, 0, 0},
                       CrashCase{"sigterm", SIGTERM, 0}),
     [](const auto& info) { return info.param.name; });
 
