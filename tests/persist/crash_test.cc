@@ -6,13 +6,9 @@
 // same session played without interruption.
 #include <signal.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
-#include "client/games/games.h"
-#include "client/worker/session_builder.h"
 #include "client/worker/worker.h"
 #include "gtest/gtest.h"
 #include "tests/load/server_process.h"
