@@ -4,6 +4,7 @@
 //       [--health_address=0.0.0.0:50052] [--metrics_address=0.0.0.0:9464]
 //       [--tls_cert=server.pem --tls_key=server.key [--tls_client_ca=ca.pem]]
 //       [--tokens_file=tokens.txt]
+//       [--state_dir=DIR [--checkpoint_every_steps=N]]
 //
 // Prints "gameopt_server listening on HOST:PORT" on stdout once serving
 // (scripts wait for it; --address=127.0.0.1:0 picks a free port), then, with
@@ -12,8 +13,10 @@
 // Kubernetes probes; gameopt_health_check queries it), and with
 // --metrics_address "gameopt_server metrics on HOST:PORT": Prometheus'
 // text format at http://HOST:PORT/metrics (server/service/
-// prometheus_exporter.h lists the gameopt_* families). A signal
-// shuts down gracefully: waiting workers are answered UNAVAILABLE and the
+// prometheus_exporter.h lists the gameopt_* families). With --state_dir
+// the sessions found there are restored before the "listening on" line.
+// A signal shuts down gracefully: waiting workers are answered
+// UNAVAILABLE, every session is checkpointed (with --state_dir) and the
 // process exits 0 within about a second, whatever the message sizes were.
 #include <signal.h>
 #include <unistd.h>
@@ -64,6 +67,15 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::string, tokens_file, "",
           "bearer tokens, one 'TOKEN ROLE [SESSION ...]' a line, roles admin, "
           "worker, reader (server/service/auth.h); empty = no authorization");
+ABSL_FLAG(std::string, state_dir, "",
+          "folder of the session checkpoints (created if missing): every "
+          "session found there is restored at start, each session is "
+          "checkpointed at step boundaries and all at SIGTERM/SIGINT; "
+          "empty = no persistence");
+ABSL_FLAG(int64_t, checkpoint_every_steps, 0,
+          "with --state_dir: checkpoint a session every N steps; 0 = "
+          "automatic: every ceil(coordinates / 2^20) steps, i.e. every step "
+          "for sessions of up to 1 Mi coordinates");
 
 namespace {
 
@@ -120,6 +132,8 @@ int main(int argc, char** argv) {
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.checkpoint_every_steps = absl::GetFlag(FLAGS_checkpoint_every_steps);
   if (absl::GetFlag(FLAGS_quiet)) options.log = nullptr;
   gameopt::GameOptServer server(options);
   if (absl::Status status = server.Start(); !status.ok()) {

@@ -4,8 +4,9 @@
 // ../../proto/gameopt/v1/gameopt.proto, or $GAMEOPT_PROTO_DIR. The worker
 // loop and its retries mirror client/worker/worker.h:
 //   join; GRADIENT -> game.drawMinibatches(n, seed), game.gradient(x, k);
-//   PRODUCTS -> game.vjp / game.jvp per probe; UNAVAILABLE, ABORTED and
-//   DEADLINE_EXCEEDED are retried with backoff resubmitting the same round;
+//   PRODUCTS -> game.vjp / game.jvp per probe; UNAVAILABLE, CANCELLED (a
+//   server stopping with the call in flight), ABORTED and DEADLINE_EXCEEDED
+//   are retried with backoff resubmitting the same round;
 //   FAILED_PRECONDITION rejoins with our worker id; DONE ends.
 // Vectors are Float64Arrays in the server's flat layout (player by player,
 // tensor by tensor, row-major). Tensor bytes are copied into typed arrays in
@@ -205,8 +206,8 @@ class QuadraticGame {
   jvp(x, u, sample) { return this.multiply(u, false); }
 }
 
-const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.ABORTED,
-                           grpc.status.DEADLINE_EXCEEDED]);
+const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.CANCELLED,
+                           grpc.status.ABORTED, grpc.status.DEADLINE_EXCEEDED]);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Joins a session and answers its tasks with `game` until DONE.

@@ -10,8 +10,13 @@
 namespace gameopt {
 namespace {
 
+// CANCELLED too: the worker never cancels its own calls, so a CANCELLED
+// comes from a server that stopped with the call in flight (a retry that
+// reached it during its graceful shutdown), and the restarted server
+// answers the resubmission.
 bool Retryable(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable ||
+         code == absl::StatusCode::kCancelled ||
          code == absl::StatusCode::kAborted ||
          code == absl::StatusCode::kDeadlineExceeded;
 }

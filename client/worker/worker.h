@@ -5,8 +5,9 @@
 //   Worker worker(channel, session_id, game.get());
 //   absl::Status status = worker.Run();   // OK when the session is DONE
 //
-// Failures: UNAVAILABLE (server restarting or shutting down), ABORTED (a
-// round missed its quorum) and DEADLINE_EXCEEDED are retried with
+// Failures: UNAVAILABLE (server restarting or shutting down), CANCELLED
+// (the server stopped with the call in flight), ABORTED (a round missed its
+// quorum) and DEADLINE_EXCEEDED are retried with
 // exponential backoff, resubmitting the same round (the server applies it
 // once). FAILED_PRECONDITION (the round closed without us, e.g. after being
 // dropped at a deadline) rejoins with the same worker id for the current

@@ -32,6 +32,7 @@
 #include "server/core/config.h"
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
+#include "server/core/snapshot.h"
 
 namespace gameopt {
 
@@ -95,6 +96,18 @@ class Algorithm {
       absl::Span<const FlatVector* const> jvp) = 0;
 
   virtual const StepStats& stats() const = 0;
+
+  // The state to resume from at the start of the current phase: x, the
+  // point of an extrapolation, the optimizers' slots and step counts,
+  // lookahead's slow weights, optimistic's stored gradient, and in a
+  // products phase the mean gradient and the probes. Copies what a later
+  // phase writes in place; shares x (copied on the algorithm's next write).
+  virtual AlgorithmState ExportState() const = 0;
+  // Replaces the state with one exported by an algorithm of the same
+  // config. DataLoss names the entry that does not fit (a missing vector, a
+  // wrong size or dtype, a phase outside the plan); the state is then
+  // unspecified, so callers discard the algorithm.
+  virtual absl::Status ImportState(const AlgorithmState& state) = 0;
 };
 
 }  // namespace gameopt

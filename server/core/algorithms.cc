@@ -224,6 +224,27 @@ class Optimistic final : public TypedAlgorithm<T> {
     return absl::OkStatus();
   }
 
+  // "previous": xi_{t-1}, absent before the first step.
+  void ExportExtra(AlgorithmState& state) const override {
+    if (previous_.size() == 0) return;
+    auto previous =
+        std::make_shared<FlatVector>(this->config().dtype, previous_.size());
+    previous->template as<T>() = previous_;
+    state.vectors.push_back({"previous", std::move(previous)});
+  }
+  absl::Status ImportExtra(const AlgorithmState& state) override {
+    previous_.resize(0);
+    for (const NamedVector& v : state.vectors) {
+      if (v.name != "previous") continue;
+      if (v.value->dtype() != this->config().dtype ||
+          v.value->size() != this->layout().dimension()) {
+        return absl::DataLossError("state vector 'previous' has a wrong size");
+      }
+      previous_ = v.value->template as<T>();
+    }
+    return absl::OkStatus();
+  }
+
  private:
   Vec<T> previous_, direction_;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "server/core/kernels.h"
 #include "server/core/parallel.h"
 
@@ -171,6 +172,29 @@ std::vector<const Vec<T>*> BaseOptimizer<T>::slots() const {
   if (slot1_.size() > 0) out.push_back(&slot1_);
   if (slot2_.size() > 0) out.push_back(&slot2_);
   return out;
+}
+
+template <typename T>
+absl::Status BaseOptimizer<T>::RestoreState(int64_t steps,
+                                            const std::vector<Vec<T>>& slots) {
+  std::vector<Vec<T>*> mine;
+  if (slot1_.size() > 0) mine.push_back(&slot1_);
+  if (slot2_.size() > 0) mine.push_back(&slot2_);
+  if (steps < 0 || slots.size() != mine.size()) {
+    return absl::DataLossError(absl::StrCat(
+        "optimizer state: ", slots.size(), " slot(s) and step count ", steps,
+        " do not fit an optimizer with ", mine.size(), " slot(s)"));
+  }
+  for (size_t k = 0; k < slots.size(); ++k) {
+    if (slots[k].size() != size_) {
+      return absl::DataLossError(
+          absl::StrCat("optimizer slot ", k, " has ", slots[k].size(),
+                       " coordinates, the player has ", size_));
+    }
+  }
+  for (size_t k = 0; k < slots.size(); ++k) *mine[k] = slots[k];
+  steps_ = steps;
+  return absl::OkStatus();
 }
 
 template class BaseOptimizer<float>;

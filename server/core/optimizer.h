@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "Eigen/Core"
+#include "absl/status/status.h"
 #include "server/core/config.h"
 #include "server/core/flat_vector.h"
 
@@ -38,6 +39,9 @@ class BaseOptimizer {
   // The optimizer's slots (momentum / accumulator / Adam m and v), for
   // checkpoints and tests. Empty for SGD.
   std::vector<const Vec<T>*> slots() const;
+  // Restores the step count and the slots, in the order of slots().
+  // DataLoss when their number or sizes do not match this optimizer's.
+  absl::Status RestoreState(int64_t steps, const std::vector<Vec<T>>& slots);
 
  private:
   // Per-step constants of Update.

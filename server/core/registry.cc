@@ -5,6 +5,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace gameopt {
@@ -78,11 +80,37 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
   if (!session.ok()) return InConfig(session.status());
   std::shared_ptr<Session> shared = *std::move(session);
   shared->set_event_log(log_);
+  shared->set_listener(session_listener_);
+  {
+    absl::MutexLock lock(&mu_);
+    // A fresh id is taken here only if a caller chose it meanwhile.
+    if (!sessions_.emplace(id, shared).second) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "session_id '", id, "' exists already on this server"));
+    }
+  }
+  if (create_listener_) create_listener_(*shared);
+  return shared;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Restore(
+    const SessionSnapshot& snapshot) {
+  absl::StatusOr<std::unique_ptr<Session>> session =
+      Session::Restore(snapshot, clock_);
+  if (!session.ok()) return session.status();
+  std::shared_ptr<Session> shared = *std::move(session);
+  shared->set_event_log(log_);
+  shared->set_listener(session_listener_);
   absl::MutexLock lock(&mu_);
-  // A fresh id is taken here only if a caller chose it meanwhile.
-  if (!sessions_.emplace(id, shared).second) {
+  if (!sessions_.emplace(snapshot.id, shared).second) {
     return absl::AlreadyExistsError(
-        absl::StrCat("session '", id, "' exists already on this server"));
+        absl::StrCat("session '", snapshot.id, "' exists already"));
+  }
+  // Ids are "s<n>": new sessions get numbers past every restored one.
+  int64_t n = 0;
+  if (absl::StartsWith(snapshot.id, "s") &&
+      absl::SimpleAtoi(snapshot.id.substr(1), &n) && n >= next_id_) {
+    next_id_ = n + 1;
   }
   return shared;
 }
@@ -117,6 +145,7 @@ absl::Status SessionRegistry::Delete(const std::string& id) {
   }
   session->Close(absl::NotFoundError(
       absl::StrCat("session '", id, "' was deleted")));
+  if (delete_listener_) delete_listener_(id);
   return absl::OkStatus();
 }
 

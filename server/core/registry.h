@@ -3,6 +3,7 @@
 #define GAMEOPT_SERVER_CORE_REGISTRY_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,8 +35,21 @@ class SessionRegistry {
                            int64_t max_coordinates = kMaxGameCoordinates)
       : clock_(clock), max_coordinates_(max_coordinates) {}
 
-  // Every session created later logs its events here.
+  // Every session created or restored later logs its events here and gets
+  // `listener` (session.h). Set these before sharing the registry with
+  // other threads.
   void set_event_log(EventLog log) { log_ = std::move(log); }
+  void set_session_listener(SessionListener listener) {
+    session_listener_ = std::move(listener);
+  }
+  // Told of every created session before Create returns it, and of the id
+  // of every deleted session after it is removed.
+  void set_create_listener(std::function<void(Session& session)> f) {
+    create_listener_ = std::move(f);
+  }
+  void set_delete_listener(std::function<void(const std::string& id)> f) {
+    delete_listener_ = std::move(f);
+  }
 
   // Validates and creates a session. `id` empty: a fresh id ("s1", "s2",
   // ..., skipping ids taken); otherwise that id, chosen by the caller so that
@@ -45,6 +59,11 @@ class SessionRegistry {
   // registry's size limit or when the memory cannot be allocated.
   absl::StatusOr<std::shared_ptr<Session>> Create(SessionConfig config,
                                                   std::string id = "");
+  // Adds a session resumed from a checkpoint, under its own id; later ids
+  // come after it. AlreadyExists when the id is taken; Session::Restore's
+  // errors otherwise.
+  absl::StatusOr<std::shared_ptr<Session>> Restore(
+      const SessionSnapshot& snapshot);
   // NotFound names the id.
   absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& id) const;
   std::vector<std::shared_ptr<Session>> List() const;
@@ -60,6 +79,9 @@ class SessionRegistry {
   const Clock* const clock_;
   const int64_t max_coordinates_;
   EventLog log_;
+  SessionListener session_listener_;
+  std::function<void(Session& session)> create_listener_;
+  std::function<void(const std::string& id)> delete_listener_;
   mutable absl::Mutex mu_;
   // The next "s<n>" not taken.
   std::string FreshId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -54,9 +54,14 @@ class Session::Outbox {
   Outbox() = default;
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
+  // Actions first: a checkpoint is written before any worker goes on.
   ~Outbox() {
+    for (auto& action : actions_) action();
     for (auto& [done, result] : items_) done(std::move(result));
     for (auto& [done, result] : spectra_) done(std::move(result));
+  }
+  void AddAction(std::function<void()> action) {
+    actions_.push_back(std::move(action));
   }
   void Add(TaskCallback done, absl::StatusOr<Task> result) {
     items_.emplace_back(std::move(done), std::move(result));
@@ -66,6 +71,7 @@ class Session::Outbox {
   }
 
  private:
+  std::vector<std::function<void()>> actions_;
   std::vector<std::pair<TaskCallback, absl::StatusOr<Task>>> items_;
   std::vector<std::pair<SpectrumCallback, absl::StatusOr<SpectrumResult>>>
       spectra_;
@@ -73,9 +79,16 @@ class Session::Outbox {
 
 namespace {
 
-const char* StateName(int state) {
-  static const char* const kNames[] = {"active", "dropped", "left"};
-  return kNames[state];
+const char* const kStateNames[] = {"active", "dropped", "left"};
+
+const char* StateName(int state) { return kStateNames[state]; }
+
+// The index of `name` in kStateNames, or -1.
+int StateIndex(const std::string& name) {
+  for (int i = 0; i < 3; ++i) {
+    if (name == kStateNames[i]) return i;
+  }
+  return -1;
 }
 
 // SplitMix64 finalizer: a cheap, well-mixed seed per (session, round,
@@ -103,14 +116,14 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(
 Session::Session(std::string id, SessionConfig config, const Clock* clock,
                  std::unique_ptr<SpectrumRounds> algorithm)
     : id_(std::move(id)),
-      config_(std::move(config)),
+      config_(std::make_shared<const SessionConfig>(std::move(config))),
       clock_(clock),
       algorithm_(std::move(algorithm)),
       timer_(clock->Now()) {
   absl::MutexLock lock(&mu_);
-  deadline_ = config_.phase_deadline == absl::InfiniteDuration()
+  deadline_ = config_->phase_deadline == absl::InfiniteDuration()
                   ? absl::InfiniteFuture()
-                  : clock_->Now() + config_.phase_deadline;
+                  : clock_->Now() + config_->phase_deadline;
 }
 
 Session::~Session() = default;
@@ -120,7 +133,7 @@ void Session::Log(const std::string& event) const {
 }
 
 bool Session::Done() const {
-  return config_.max_steps > 0 && algorithm_->step() >= config_.max_steps &&
+  return config_->max_steps > 0 && algorithm_->step() >= config_->max_steps &&
          !algorithm_->active();
 }
 
@@ -162,12 +175,12 @@ Task Session::MakeTask(const Worker& worker) const {
   task.phase_label = phase.label;
   task.params = algorithm_->point();
   task.params_version = algorithm_->point_version();
-  task.seed = Mix(Mix(config_.seed, static_cast<uint64_t>(round_)),
+  task.seed = Mix(Mix(config_->seed, static_cast<uint64_t>(round_)),
                   static_cast<uint64_t>(worker.id));
   if (phase.kind == PhaseSpec::Kind::kGradient) {
     task.kind = Task::Kind::kGradient;
     task.players = phase.players;
-    task.num_samples = config_.samples_per_worker;
+    task.num_samples = config_->samples_per_worker;
   } else {
     task.kind = Task::Kind::kProducts;
     task.vjp = phase.vjp;
@@ -215,7 +228,7 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
   if (absl::Status status = ValidateWorkerName(name); !status.ok()) {
     return out.Add(std::move(done), status);
   }
-  const int k = config_.workers_per_round;
+  const int k = config_->workers_per_round;
   Worker* worker = nullptr;
   if (worker_id == 0) {
     if (ActiveWorkers() >= k) {
@@ -234,6 +247,9 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
     ++joined_ever_;
     Log(absl::StrCat("worker ", worker->id, " (", worker->name,
                      ") joined at ", Where()));
+    if (listener_.worker_added) {
+      out.AddAction([this] { listener_.worker_added(*this); });
+    }
   } else {
     auto it = workers_.find(worker_id);
     if (it == workers_.end()) {
@@ -252,7 +268,7 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
 }
 
 absl::Status Session::RoomFor(const Worker& worker) const {
-  const int k = config_.workers_per_round;
+  const int k = config_->workers_per_round;
   if (worker.state == Worker::State::kActive || ActiveWorkers() < k) {
     return absl::OkStatus();
   }
@@ -349,7 +365,7 @@ void Session::Submit(bool products, int64_t worker_id,
   }
   if (absl::Status status = Accept(products, worker, submission);
       !status.ok()) {
-    if (config_.invalid_sample_policy == InvalidSamplePolicy::kReject) {
+    if (config_->invalid_sample_policy == InvalidSamplePolicy::kReject) {
       return out.Add(std::move(done), status);
     }
     Log(absl::StrCat("dropped the sample of worker ", worker_id, " at ",
@@ -371,9 +387,9 @@ void Session::Submit(bool products, int64_t worker_id,
 absl::Status Session::Accept(bool products, Worker& worker,
                              const Submission& submission) {
   const GameLayout& layout = algorithm_->layout();
-  const DType dtype = config_.dtype;
+  const DType dtype = config_->dtype;
   if (!products) {
-    const int n = config_.samples_per_worker;
+    const int n = config_->samples_per_worker;
     if (static_cast<int>(submission.gradients.size()) != n) {
       return absl::InvalidArgumentError(absl::StrCat(
           "gradients: the task asks for ", n, " sample(s), got ",
@@ -438,8 +454,8 @@ void Session::MaybeClose(Outbox& out) {
   }
   bool close;
   if (gradient) {
-    close = count >= config_.workers_per_round ||
-            (joined_ever_ >= config_.workers_per_round && all_in &&
+    close = count >= config_->workers_per_round ||
+            (joined_ever_ >= config_->workers_per_round && all_in &&
              count >= RoundQuorum());
   } else {
     close = count > 0 && all_in && any_expected;
@@ -449,7 +465,7 @@ void Session::MaybeClose(Outbox& out) {
 
 int Session::RoundQuorum() const {
   const int quorum =
-      config_.quorum == 0 ? config_.workers_per_round : config_.quorum;
+      config_->quorum == 0 ? config_->workers_per_round : config_->quorum;
   if (algorithm_->phase().kind == PhaseSpec::Kind::kGradient) return quorum;
   return std::max(1, std::min(quorum, static_cast<int>(sample_holders_.size())));
 }
@@ -496,11 +512,17 @@ void Session::CloseRound(Outbox& out) {
 void Session::OpenRound(Outbox& out) {
   ++round_;
   submitted_.clear();
-  deadline_ = config_.phase_deadline == absl::InfiniteDuration()
+  deadline_ = config_->phase_deadline == absl::InfiniteDuration()
                   ? absl::InfiniteFuture()
-                  : clock_->Now() + config_.phase_deadline;
+                  : clock_->Now() + config_->phase_deadline;
   if (Done()) {
     Log(absl::StrCat("done after ", algorithm_->step(), " steps"));
+  }
+  if (listener_.round_opened) {
+    out.AddAction([this, step = algorithm_->step(),
+                   phase = algorithm_->phase().index] {
+      listener_.round_opened(*this, step, phase);
+    });
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     Worker& worker = *workers_.at(it->second.worker_id);
@@ -526,8 +548,8 @@ std::string Session::MissingWorkers() const {
       missing.push_back(absl::StrCat(id, " (", w->name, ")"));
     }
   }
-  if (gradient && expected < config_.workers_per_round) {
-    missing.push_back(absl::StrCat(config_.workers_per_round - expected,
+  if (gradient && expected < config_->workers_per_round) {
+    missing.push_back(absl::StrCat(config_->workers_per_round - expected,
                                    " worker(s) that never joined"));
   }
   return missing.empty() ? "none" : absl::StrJoin(missing, ", ");
@@ -561,7 +583,7 @@ void Session::CheckDeadline() {
   const std::string message = absl::StrCat(
       Where(), ": the quorum of ", RoundQuorum(),
       " worker(s) was not reached by the phase deadline (",
-      absl::FormatDuration(config_.phase_deadline), "); submitted: [",
+      absl::FormatDuration(config_->phase_deadline), "); submitted: [",
       absl::StrJoin(submitted_, ", "), "]; missing: ", MissingWorkers(),
       ". Resubmit the same round (retries are idempotent) to wait again");
   Log(message);
@@ -574,7 +596,7 @@ void Session::CheckDeadline() {
       ++it;
     }
   }
-  deadline_ = clock_->Now() + config_.phase_deadline;
+  deadline_ = clock_->Now() + config_->phase_deadline;
 }
 
 absl::Time Session::NextDeadline() const {
@@ -718,6 +740,93 @@ void Session::DeliverSpectra(Outbox& out) {
     }
     if (done) out.Add(std::move(done), std::move(result));
   }
+}
+
+SessionSnapshot Session::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  SessionSnapshot snapshot;
+  snapshot.id = id_;
+  snapshot.config = config_;
+  // During a spectrum estimate the open round is a diagnostic one, and the
+  // algorithm sits at a step boundary. A restored session resumes there
+  // without the estimate, one round number later, so that a worker's
+  // answer to a diagnostic task finds its round closed and rejoins.
+  const bool diagnostic = algorithm_->active();
+  snapshot.round = diagnostic ? round_ + 1 : round_;
+  snapshot.next_worker_id = next_worker_id_;
+  snapshot.joined_ever = joined_ever_;
+  for (const auto& [id, w] : workers_) {
+    WorkerSnapshot& out = snapshot.workers.emplace_back();
+    out.id = id;
+    out.name = w->name;
+    out.state = StateName(static_cast<int>(w->state));
+    // Its submission to the open round is left out: not a retry after a
+    // restore, but the round's first submission again.
+    out.last_round = w->last_round == round_ ? round_ - 1 : w->last_round;
+    out.missed_deadlines = w->missed_deadlines;
+    out.num_samples = w->num_samples;
+    // Sample holders matter in a products phase only (a gradient phase
+    // closes by choosing them afresh).
+    auto holder = sample_holders_.find(id);
+    const bool products =
+        !diagnostic && algorithm_->phase().kind == PhaseSpec::Kind::kProducts;
+    out.first_sample = !products || holder == sample_holders_.end()
+                           ? -1
+                           : holder->second;
+  }
+  snapshot.algorithm = algorithm_->ExportState();
+  return snapshot;
+}
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Restore(
+    const SessionSnapshot& snapshot, const Clock* clock) {
+  if (snapshot.config == nullptr) {
+    return absl::DataLossError("the snapshot has no config");
+  }
+  absl::StatusOr<std::unique_ptr<Session>> session =
+      Create(snapshot.id, *snapshot.config, clock);
+  if (!session.ok()) return session.status();
+  absl::Status status = (*session)->RestoreState(snapshot);
+  if (!status.ok()) return status;
+  return session;
+}
+
+absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
+  absl::MutexLock lock(&mu_);
+  absl::Status status = algorithm_->ImportState(snapshot.algorithm);
+  if (!status.ok()) return status;
+  if (snapshot.round < 0 || snapshot.next_worker_id < 1 ||
+      snapshot.joined_ever < 0) {
+    return absl::DataLossError(absl::StrCat(
+        "round ", snapshot.round, ", next worker id ",
+        snapshot.next_worker_id, ", joined ", snapshot.joined_ever,
+        " are out of range"));
+  }
+  round_ = snapshot.round;
+  next_worker_id_ = snapshot.next_worker_id;
+  joined_ever_ = snapshot.joined_ever;
+  const int num_probes = static_cast<int>(algorithm_->probes().size());
+  for (const WorkerSnapshot& in : snapshot.workers) {
+    const int state = StateIndex(in.state);
+    const bool holder = in.first_sample >= 0;
+    if (in.id < 1 || in.id >= next_worker_id_ || workers_.count(in.id) > 0 ||
+        state < 0 || in.num_samples < 0 ||
+        (holder && in.first_sample + in.num_samples > num_probes)) {
+      return absl::DataLossError(absl::StrCat(
+          "worker ", in.id, " (", in.name, ", state '", in.state,
+          "') does not fit the session's workers and probes"));
+    }
+    auto worker = std::make_unique<Worker>();
+    worker->id = in.id;
+    worker->name = in.name;
+    worker->state = static_cast<Worker::State>(state);
+    worker->last_round = in.last_round;
+    worker->missed_deadlines = in.missed_deadlines;
+    worker->num_samples = in.num_samples;
+    if (holder) sample_holders_[in.id] = in.first_sample;
+    workers_.emplace(in.id, std::move(worker));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace gameopt

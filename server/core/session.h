@@ -21,6 +21,11 @@
 // the current step; the worker calls Join with its id to get the current
 // task.
 //
+// Checkpoints: Snapshot() captures what the session needs to resume at the
+// start of its open round (snapshot.h), Restore() rebuilds a session from
+// it. The submissions of the open round are not part of it: after a restore
+// the round reopens, and the workers' retries resubmit the same values.
+//
 // Thread-safe. Callbacks run on the calling thread after the session's lock
 // is released, exactly once per call.
 #ifndef GAMEOPT_SERVER_CORE_SESSION_H_
@@ -42,6 +47,7 @@
 #include "server/core/clock.h"
 #include "server/core/config.h"
 #include "server/core/metrics.h"
+#include "server/core/snapshot.h"
 #include "server/core/spectrum_rounds.h"
 #include "server/core/submission.h"
 
@@ -78,6 +84,16 @@ struct Task {
 using TaskCallback = std::function<void(absl::StatusOr<Task>)>;
 using CallId = uint64_t;
 using EventLog = std::function<void(const std::string& event)>;
+class Session;
+// Told of the events a checkpoint follows. Each runs after the session's
+// lock is released and before the calls it concerns are answered, so what
+// it does (a checkpoint) is done before any worker goes on.
+struct SessionListener {
+  // A round opened at (step, phase); phase 0 is a step boundary.
+  std::function<void(Session& session, int64_t step, int phase)> round_opened;
+  // A new worker joined (before it learns its id).
+  std::function<void(Session& session)> worker_added;
+};
 
 struct WorkerInfo {
   int64_t id = 0;
@@ -118,13 +134,22 @@ class Session {
   // must outlive the session.
   static absl::StatusOr<std::unique_ptr<Session>> Create(
       std::string id, SessionConfig config, const Clock* clock);
+  // A session resumed from Snapshot(): its open round reopens with a fresh
+  // deadline and no submissions. InvalidArgument for a bad config, DataLoss
+  // naming what does not fit (a worker, a state vector).
+  static absl::StatusOr<std::unique_ptr<Session>> Restore(
+      const SessionSnapshot& snapshot, const Clock* clock);
 
   ~Session();
 
   const std::string& id() const { return id_; }
-  const SessionConfig& config() const { return config_; }
+  const SessionConfig& config() const { return *config_; }
   const GameLayout& layout() const { return algorithm_->layout(); }
+  // Both before the session is shared with other threads.
   void set_event_log(EventLog log) { log_ = std::move(log); }
+  void set_listener(SessionListener listener) {
+    listener_ = std::move(listener);
+  }
 
   // Joins as a new worker (worker_id 0) or rejoins as `worker_id`. `done`
   // gets the worker's current task: now if the open phase needs it, else
@@ -160,6 +185,9 @@ class Session {
   // Where the transport counts the payload bytes it moves for this session.
   TrafficCounters& traffic() const { return traffic_; }
   ParametersSnapshot Parameters() const;
+  // The state at the start of the open round. Shares the parameters (the
+  // session copies them on its next write) and copies the optimizer slots.
+  SessionSnapshot Snapshot() const;
 
   // Spectrum diagnostics (spectrum_rounds.h). Estimates the spectrum at the
   // parameters of the next step boundary (now, if no worker has submitted
@@ -185,6 +213,7 @@ class Session {
 
   Session(std::string id, SessionConfig config, const Clock* clock,
           std::unique_ptr<SpectrumRounds> algorithm);
+  absl::Status RestoreState(const SessionSnapshot& snapshot);
 
   void Submit(bool products, int64_t worker_id, const Submission& submission,
               TaskCallback done, CallId* call);
@@ -215,9 +244,11 @@ class Session {
   void Log(const std::string& event) const;
 
   const std::string id_;
-  const SessionConfig config_;
+  // Shared with snapshots: a config holds the initial values.
+  const std::shared_ptr<const SessionConfig> config_;
   const Clock* const clock_;
   EventLog log_;
+  SessionListener listener_;
 
   mutable absl::Mutex mu_;
   std::unique_ptr<SpectrumRounds> algorithm_ ABSL_GUARDED_BY(mu_);

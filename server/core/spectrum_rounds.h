@@ -91,6 +91,12 @@ class SpectrumRounds final : public Algorithm {
       absl::Span<const FlatVector* const> vjp,
       absl::Span<const FlatVector* const> jvp) override;
   const StepStats& stats() const override { return inner_->stats(); }
+  // Snapshots hold the wrapped algorithm's state: an estimate in progress
+  // is a diagnostic, not state (a restored session runs none).
+  AlgorithmState ExportState() const override { return inner_->ExportState(); }
+  absl::Status ImportState(const AlgorithmState& state) override {
+    return inner_->ImportState(state);
+  }
 
   // ---- Estimates.
   // Queues an estimate at the parameters of the next step boundary (`done`

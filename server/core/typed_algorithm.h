@@ -40,7 +40,17 @@ class TypedAlgorithm : public Algorithm {
       absl::Span<const FlatVector* const> vjp,
       absl::Span<const FlatVector* const> jvp) override;
 
+  AlgorithmState ExportState() const override;
+  absl::Status ImportState(const AlgorithmState& state) override;
+
  protected:
+  // Hooks for state a derived algorithm keeps between steps (optimistic's
+  // previous gradient); the defaults have none.
+  virtual void ExportExtra(AlgorithmState& state) const {}
+  virtual absl::Status ImportExtra(const AlgorithmState& state) {
+    return absl::OkStatus();
+  }
+
   // Hooks: the algorithm's reaction to a closed phase. mean_gradient() holds
   // the mean of the samples when OnGradient runs.
   //

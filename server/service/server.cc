@@ -84,6 +84,20 @@ absl::Status GameOptServer::Start() {
                       options_.tls_client_ca_file});
   if (!credentials.ok()) return credentials.status();
   if (absl::Status status = LoadTokens(); !status.ok()) return status;
+  if (options_.checkpoint_every_steps < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint_every_steps = ", options_.checkpoint_every_steps,
+        " must be >= 0 (0 = automatic)"));
+  }
+  if (!options_.state_dir.empty()) {
+    // Before the port opens: no call sees a server without its sessions.
+    absl::StatusOr<std::unique_ptr<Checkpointer>> checkpointer =
+        Checkpointer::Start(options_.state_dir,
+                            options_.checkpoint_every_steps, &registry_,
+                            options_.log);
+    if (!checkpointer.ok()) return checkpointer.status();
+    checkpointer_ = *std::move(checkpointer);
+  }
   // Both are process-wide switches read by the builder.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -205,6 +219,8 @@ void GameOptServer::Shutdown() {
   }
   service_.StartShutdown(why);
   registry_.CloseAll(why);
+  // Closed sessions change no more: their checkpoints are final.
+  if (checkpointer_ != nullptr) checkpointer_->Stop();
   // The waiting calls are answered. grpc::Server::Shutdown closes the
   // connections as soon as no call is in progress, and a status that gRPC
   // has accepted but not yet written then reaches the client as CANCELLED

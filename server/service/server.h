@@ -13,6 +13,15 @@
 // within about kDrainTimeout + kFlushDelay + kShutdownGrace at worst (about
 // 60 ms when nothing is stuck).
 //
+// Persistence (options.state_dir, checkpointer.h): Start() restores every
+// session checkpointed there before it reports SERVING (a file it cannot
+// read fails Start, naming the file); a session is checkpointed at a step
+// boundary every Checkpointer::EverySteps() steps and when it is done,
+// written behind the session by a writer thread, and every session at
+// Shutdown(). Deleting a session deletes its checkpoint. One server per
+// state_dir: a second one fails to start (FailedPrecondition) until the
+// first has shut down or died.
+//
 // Start() and Shutdown() may be called from any thread (not concurrently
 // with the destructor); Shutdown() is idempotent. The accessors are
 // thread-safe once Start() has returned OK.
@@ -32,6 +41,7 @@
 #include "grpcpp/server.h"
 #include "server/core/clock.h"
 #include "server/core/registry.h"
+#include "server/service/checkpointer.h"
 #include "server/service/game_optimizer_service.h"
 #include "server/service/prometheus_exporter.h"
 
@@ -81,6 +91,12 @@ struct GameOptServerOptions {
   // clear (Start logs a warning). InProcessChannel() callers need a token
   // too.
   std::string tokens_file;
+  // Folder of the session checkpoints (checkpoint_store.h); created if
+  // missing. Empty = no persistence.
+  std::string state_dir;
+  // Checkpoint a session every this many steps (>= 0); 0 = automatic (see
+  // Checkpointer::EverySteps).
+  int64_t checkpoint_every_steps = 0;
 };
 
 class GameOptServer {
@@ -138,11 +154,13 @@ class GameOptServer {
   // Hands the tokens file's Authorizer to the service (before serving).
   absl::Status LoadTokens();
   void DeadlineLoop();
+
   void Log(absl::string_view line) const;
 
   const GameOptServerOptions options_;
   SessionRegistry registry_;
   GameOptimizerService service_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // set by Start, state_dir
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   // Only the default health service, on options_.health_address.

@@ -104,9 +104,9 @@ bool ServerProcess::Start(const std::string& binary,
   return false;
 }
 
-int ServerProcess::Stop() {
+int ServerProcess::Stop(int signal) {
   if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
+  kill(pid_, signal);
   // Well past the 10 s that gRPC's shutdown may take (load_test.cc).
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < end) {

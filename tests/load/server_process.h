@@ -3,6 +3,7 @@
 #ifndef GAMEOPT_TESTS_LOAD_SERVER_PROCESS_H_
 #define GAMEOPT_TESTS_LOAD_SERVER_PROCESS_H_
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -44,14 +45,14 @@ class ServerProcess {
   // Kills the server if it still runs.
   ~ServerProcess();
 
-  // Starts `binary` with --address=127.0.0.1:0 --quiet and `flags`, and
-  // waits for its "listening on" line. False (with the reason on stderr)
+  // Starts `binary` with --address=127.0.0.1:0 --quiet and `flags` (a later
+  // --address=127.0.0.1:PORT wins), and waits for its "listening on" line. False (with the reason on stderr)
   // when it does not come within 10 s.
   bool Start(const std::string& binary,
              const std::vector<std::string>& flags = {});
-  // SIGTERM, then waits up to 30 s; the exit status as waitpid reports
-  // it, or -1.
-  int Stop();
+  // Sends `signal` (SIGTERM: a graceful shutdown; SIGKILL: a crash), then
+  // waits up to 30 s; the exit status as waitpid reports it, or -1.
+  int Stop(int signal = SIGTERM);
 
   pid_t pid() const { return pid_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }

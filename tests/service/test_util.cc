@@ -272,9 +272,10 @@ std::map<int64_t, std::vector<Recording::Entry>> Recording::rounds() const {
   return rounds_;
 }
 
-absl::StatusOr<ParametersSnapshot> Replay(const v1::SessionConfig& config,
-                                          const Recording& recording,
-                                          int workers, uint64_t shuffle_seed) {
+absl::StatusOr<ParametersSnapshot> Replay(
+    const v1::SessionConfig& config, const Recording& recording, int workers,
+    uint64_t shuffle_seed,
+    const std::function<void(Session&, int64_t round)>& after_round) {
   absl::StatusOr<SessionConfig> core = SessionConfigFromProto(config);
   if (!core.ok()) return core.status();
   absl::StatusOr<std::unique_ptr<Session>> session =
@@ -300,6 +301,7 @@ absl::StatusOr<ParametersSnapshot> Replay(const v1::SessionConfig& config,
         (*session)->SubmitGradient(entry.worker_id, submission, check);
       }
     }
+    if (after_round) after_round(**session, round);
   }
   if (!error.ok()) return error;
   return (*session)->Parameters();

@@ -6,6 +6,7 @@
 #define GAMEOPT_TESTS_SERVICE_TEST_UTIL_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -131,10 +132,12 @@ class Recording {
 
 // Creates a core Session from `config` (same conversion as the service),
 // joins `workers` workers, then feeds it every recorded round in order, the
-// round's submissions shuffled with `shuffle_seed`. Returns x afterwards.
-absl::StatusOr<ParametersSnapshot> Replay(const v1::SessionConfig& config,
-                                          const Recording& recording,
-                                          int workers, uint64_t shuffle_seed);
+// round's submissions shuffled with `shuffle_seed`, calling `after_round`
+// (when set) after each. Returns x afterwards.
+absl::StatusOr<ParametersSnapshot> Replay(
+    const v1::SessionConfig& config, const Recording& recording, int workers,
+    uint64_t shuffle_seed,
+    const std::function<void(Session&, int64_t round)>& after_round = nullptr);
 
 struct WorkerOptions {
   std::string name;

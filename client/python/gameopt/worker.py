@@ -9,8 +9,10 @@ The loop and its failure handling mirror client/worker/worker.h:
   game.gradient(x, k) for each sample k, sent for the task's players.
 - PRODUCTS: game.vjp(x, w_k, k) and/or game.jvp(x, w_k, k) per probe w_k
   (probe k belongs to sample k of the step's gradient phase).
-- UNAVAILABLE, ABORTED and DEADLINE_EXCEEDED are retried with exponential
-  backoff, resubmitting the same round (the server applies it once).
+- UNAVAILABLE, CANCELLED (the server stopped with the call in flight; the
+  worker never cancels its own calls), ABORTED and DEADLINE_EXCEEDED are
+  retried with exponential backoff, resubmitting the same round (the server
+  applies it once; a restarted server with --state_dir resumes the round).
   FAILED_PRECONDITION (the round closed without us) rejoins with our worker
   id for the current task. Anything else raises the grpc.RpcError.
 - The worker tells the server which parameter version it holds
@@ -31,8 +33,8 @@ from gameopt.session import channel_for
 from gameopt.tensors import FlatLayout, decode_vector, encode_vector, \
     vector_dtype
 
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED,
-             grpc.StatusCode.DEADLINE_EXCEEDED)
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
+             grpc.StatusCode.ABORTED, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class WorkerStopped(Exception):

@@ -1,0 +1,165 @@
+// TypedAlgorithm's checkpoint state (Algorithm::ExportState/ImportState).
+//
+// Vector names: "x" (the parameters), "point" (the extrapolated point, while
+// an extragradient step evaluates there), "xi" and "probe" (repeated, in
+// order; products phases only: the mean gradient and the probes its products
+// answer), "slow" (lookahead), "opt.<player>.slot" (repeated, in the order
+// of BaseOptimizer::slots()), and whatever ExportExtra adds. Scalars:
+// "opt.<player>.steps".
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/typed_algorithm.h"
+
+namespace gameopt {
+namespace {
+
+template <typename T>
+std::shared_ptr<const FlatVector> ToFlat(const Eigen::Ref<const Vec<T>>& v,
+                                         DType dtype) {
+  auto out = std::make_shared<FlatVector>(dtype, v.size());
+  out->template as<T>() = v;
+  return out;
+}
+
+std::vector<const FlatVector*> FindAll(const AlgorithmState& state,
+                                       const std::string& name) {
+  std::vector<const FlatVector*> out;
+  for (const NamedVector& v : state.vectors) {
+    if (v.name == name) out.push_back(v.value.get());
+  }
+  return out;
+}
+
+// The vector `name` when present once with `size` coordinates of `dtype`;
+// null when absent; DataLoss otherwise.
+absl::StatusOr<const FlatVector*> FindOne(const AlgorithmState& state,
+                                          const std::string& name,
+                                          DType dtype, int64_t size) {
+  const std::vector<const FlatVector*> found = FindAll(state, name);
+  if (found.empty()) return nullptr;
+  if (found.size() > 1) {
+    return absl::DataLossError(
+        absl::StrCat("state vector '", name, "' appears ", found.size(),
+                     " times"));
+  }
+  if (found[0] == nullptr || found[0]->dtype() != dtype ||
+      found[0]->size() != size) {
+    return absl::DataLossError(absl::StrCat(
+        "state vector '", name, "' does not have the session's dtype and ",
+        size, " coordinates"));
+  }
+  return found[0];
+}
+
+}  // namespace
+
+template <typename T>
+AlgorithmState TypedAlgorithm<T>::ExportState() const {
+  const DType dtype = config_.dtype;
+  AlgorithmState state;
+  state.step = step_;
+  state.phase = phase_index_;
+  state.point_version = version_;
+  state.vectors.push_back({"x", x_});
+  // Shared, as x: an extragradient step writes a fresh buffer when the
+  // extrapolated point is still held (MakeExclusive).
+  if (extrapolating_) state.vectors.push_back({"point", point_});
+  if (phase().kind == PhaseSpec::Kind::kProducts) {
+    state.vectors.push_back({"xi", ToFlat<T>(xi_, dtype)});
+    // Shared: the next gradient phase writes fresh buffers when a probe is
+    // still held (MakeExclusive).
+    for (const auto& probe : probes_) state.vectors.push_back({"probe", probe});
+  }
+  if (config_.algorithm.lookahead_k > 0) {
+    state.vectors.push_back({"slow", ToFlat<T>(slow_, dtype)});
+  }
+  for (size_t p = 0; p < optimizers_.size(); ++p) {
+    const std::string prefix = absl::StrCat("opt.", p);
+    state.scalars.push_back({prefix + ".steps", optimizers_[p].steps()});
+    for (const Vec<T>* slot : optimizers_[p].slots()) {
+      state.vectors.push_back({prefix + ".slot", ToFlat<T>(*slot, dtype)});
+    }
+  }
+  ExportExtra(state);
+  return state;
+}
+
+template <typename T>
+absl::Status TypedAlgorithm<T>::ImportState(const AlgorithmState& state) {
+  const DType dtype = config_.dtype;
+  const int64_t d = layout_.dimension();
+  if (state.step < 0 || state.phase < 0 ||
+      state.phase >= static_cast<int>(plan_.size()) ||
+      state.point_version < 1) {
+    return absl::DataLossError(absl::StrCat(
+        "step ", state.step, " phase ", state.phase, " version ",
+        state.point_version, " do not fit a plan of ", plan_.size(),
+        " phase(s)"));
+  }
+  absl::StatusOr<const FlatVector*> x = FindOne(state, "x", dtype, d);
+  if (!x.ok()) return x.status();
+  if (*x == nullptr) return absl::DataLossError("no state vector 'x'");
+  x_ = std::make_shared<FlatVector>(**x);
+  point_ = x_;
+  extrapolating_ = false;
+  absl::StatusOr<const FlatVector*> point = FindOne(state, "point", dtype, d);
+  if (!point.ok()) return point.status();
+  if (*point != nullptr) {
+    point_ = std::make_shared<FlatVector>(**point);
+    extrapolating_ = true;
+  }
+  step_ = state.step;
+  phase_index_ = state.phase;
+  probes_.clear();
+  if (phase().kind == PhaseSpec::Kind::kProducts) {
+    absl::StatusOr<const FlatVector*> xi = FindOne(state, "xi", dtype, d);
+    if (!xi.ok()) return xi.status();
+    if (*xi == nullptr) return absl::DataLossError("no state vector 'xi'");
+    xi_ = (*xi)->template as<T>();
+    for (const FlatVector* probe : FindAll(state, "probe")) {
+      if (probe->dtype() != dtype || probe->size() != d) {
+        return absl::DataLossError("a state vector 'probe' has a wrong size");
+      }
+      probes_.push_back(std::make_shared<FlatVector>(*probe));
+    }
+  }
+  if (config_.algorithm.lookahead_k > 0) {
+    absl::StatusOr<const FlatVector*> slow = FindOne(state, "slow", dtype, d);
+    if (!slow.ok()) return slow.status();
+    if (*slow == nullptr) return absl::DataLossError("no state vector 'slow'");
+    slow_ = (*slow)->template as<T>();
+  }
+  for (size_t p = 0; p < optimizers_.size(); ++p) {
+    const std::string prefix = absl::StrCat("opt.", p);
+    int64_t steps = -1;
+    for (const NamedScalar& s : state.scalars) {
+      if (s.name == prefix + ".steps") steps = s.value;
+    }
+    std::vector<Vec<T>> slots;
+    for (const FlatVector* slot : FindAll(state, prefix + ".slot")) {
+      if (slot->dtype() != dtype) {
+        return absl::DataLossError(absl::StrCat(prefix, ".slot: wrong dtype"));
+      }
+      slots.push_back(slot->template as<T>());
+    }
+    absl::Status status = optimizers_[p].RestoreState(steps, slots);
+    if (!status.ok()) {
+      return absl::DataLossError(absl::StrCat(prefix, ": ", status.message()));
+    }
+  }
+  absl::Status status = ImportExtra(state);
+  if (!status.ok()) return status;
+  version_ = state.point_version;
+  x_dirty_ = false;
+  return absl::OkStatus();
+}
+
+template AlgorithmState TypedAlgorithm<float>::ExportState() const;
+template AlgorithmState TypedAlgorithm<double>::ExportState() const;
+template absl::Status TypedAlgorithm<float>::ImportState(
+    const AlgorithmState& state);
+template absl::Status TypedAlgorithm<double>::ImportState(
+    const AlgorithmState& state);
+
+}  // namespace gameopt
