@@ -11,6 +11,7 @@
 #include "server/service/grpc_status.h"
 #include "server/service/metrics_convert.h"
 #include "server/service/proto_convert.h"
+#include "server/service/waiting_reactor.h"
 #include "server/service/wire_format.h"
 
 namespace gameopt {
@@ -23,32 +24,20 @@ grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
   return reactor;
 }
 
-// One Join / Submit* call that may wait at the round's barrier.
-//
-// Lifetime: two references, one released by OnDone (gRPC is done with the
-// call) and one by Start once the session call has returned, because the
-// session may run the callback, and gRPC may then run OnDone, on another
-// thread before Session::Submit* returns here.
-//
-// Cancellation: OnCancel withdraws the call from the session, which answers
-// it CANCELLED through the callback. If OnCancel runs before the session
-// has returned the CallId, it only records the wish and Start cancels as
-// soon as the id is known. CallId 0 means the callback already ran or is
-// about to: nothing to cancel, Finish comes from it.
-class TaskReactor final : public grpc::ServerUnaryReactor {
+// One Join / Submit* call that may wait at the round's barrier (lifetime
+// and cancellation: waiting_reactor.h).
+class TaskReactor final : public internal::WaitingReactor {
  public:
   // Counts `request_bytes` received for the session, and the response's
   // size as sent once answered.
   TaskReactor(std::shared_ptr<Session> session, int64_t known_params_version,
               v1::TaskResponse* response, grpc::ByteBuffer* wire_response,
               internal::ReactorCount* count, int64_t request_bytes)
-      : session_(std::move(session)),
+      : WaitingReactor(std::move(session), count),
         known_params_version_(known_params_version),
         response_(response),
-        wire_response_(wire_response),
-        count_(count) {
-    count_->Add();
-    session_->traffic().AddReceived(request_bytes);
+        wire_response_(wire_response) {
+    this->session().traffic().AddReceived(request_bytes);
   }
 
   // `call(done, &call_id)` hands the session the callback, e.g.
@@ -57,62 +46,30 @@ class TaskReactor final : public grpc::ServerUnaryReactor {
   void Start(Call call) {
     CallId id = 0;
     call([this](absl::StatusOr<Task> task) { Answer(std::move(task)); }, &id);
-    bool cancel;
-    {
-      absl::MutexLock lock(&mu_);
-      started_ = true;
-      call_ = id;
-      cancel = cancelled_;
-    }
-    if (cancel && id != 0) session_->Cancel(id);
-    Unref();
+    Started(id);
   }
-
-  void OnCancel() override {
-    CallId id;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      if (!started_) return;  // Start cancels once the id is known
-      id = call_;
-    }
-    if (id != 0) session_->Cancel(id);
-  }
-
-  void OnDone() override { Unref(); }
 
  private:
-  ~TaskReactor() override { count_->Remove(); }
+  void CancelCall(CallId id) override { session().Cancel(id); }
 
   // Runs exactly once, from the session, on any thread.
   void Answer(absl::StatusOr<Task> task) {
     if (task.ok() && wire_response_ != nullptr) {
-      TaskToWire(*task, session_->layout(), known_params_version_,
+      TaskToWire(*task, session().layout(), known_params_version_,
                  wire_response_);
-      session_->traffic().AddSent(
+      session().traffic().AddSent(
           static_cast<int64_t>(wire_response_->Length()));
     } else if (task.ok()) {
-      TaskToProto(*task, session_->layout(), known_params_version_, response_);
-      session_->traffic().AddSent(
+      TaskToProto(*task, session().layout(), known_params_version_, response_);
+      session().traffic().AddSent(
           static_cast<int64_t>(response_->ByteSizeLong()));
     }
     Finish(ToGrpcStatus(task.status()));
   }
 
-  void Unref() {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-  }
-
-  const std::shared_ptr<Session> session_;
   const int64_t known_params_version_;
   v1::TaskResponse* const response_;     // exactly one of the two
   grpc::ByteBuffer* const wire_response_;
-  internal::ReactorCount* const count_;
-  std::atomic<int> refs_{2};
-  absl::Mutex mu_;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  CallId call_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 std::string Describe(const SessionConfig& config, const GameLayout& layout) {
