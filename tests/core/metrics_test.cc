@@ -56,7 +56,8 @@ TEST(RoundTimer, ALatencyOnABoundGoesIntoThatBucketAndBeyondTheLastIntoInf) {
   RoundTimer timer(t0);
   timer.RoundClosed("gradient", t0 + absl::Seconds(1), true);
   timer.RoundClosed("gradient", t0 + absl::Seconds(100), true);
-  const PhaseLatency& phase = timer.Snapshot(t0, false).phases[0];
+  const RoundTiming timing = timer.Snapshot(t0, false);
+  const PhaseLatency& phase = timing.phases[0];
   EXPECT_EQ(phase.buckets[10], 1);  // le = 1, inclusive as in Prometheus
   EXPECT_EQ(kLatencyBucketBounds[10], 1.0);
   EXPECT_EQ(phase.buckets.back(), 1);  // 99 s > 60 s: +Inf
