@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "server/service/config_convert.h"
 #include "server/service/server.h"
+#include "tests/client/local_server.h"
 
 namespace gameopt {
 namespace {
@@ -18,11 +19,8 @@ namespace {
 class PlayTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    GameOptServerOptions options;
-    options.address = "127.0.0.1:0";
-    options.log = nullptr;
-    server_ = std::make_unique<GameOptServer>(options);
-    ASSERT_TRUE(server_->Start().ok());
+    server_ = StartLocalServer();
+    ASSERT_NE(server_, nullptr);
   }
 
   PlayConfig Config(const std::string& game, const std::string& algorithm,

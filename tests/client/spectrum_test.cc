@@ -20,6 +20,7 @@
 #include "client/worker/worker.h"
 #include "gtest/gtest.h"
 #include "server/service/server.h"
+#include "tests/client/local_server.h"
 
 namespace gameopt {
 namespace {
@@ -70,11 +71,8 @@ class FixedBatchGame final : public Game {
 class SpectrumTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    GameOptServerOptions options;
-    options.address = "127.0.0.1:0";
-    options.log = nullptr;
-    server_ = std::make_unique<GameOptServer>(options);
-    ASSERT_TRUE(server_->Start().ok());
+    server_ = StartLocalServer();
+    ASSERT_NE(server_, nullptr);
     channel_ = MakeChannel(server_->address());
     stub_ = v1::GameOptimizer::NewStub(channel_);
   }

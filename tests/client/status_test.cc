@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/service/server.h"
+#include "tests/client/local_server.h"
 
 namespace gameopt {
 namespace {
@@ -119,11 +120,8 @@ TEST(HumanBytes, PicksTheLargestUnitBelow1024) {
 class StatusAgainstServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    GameOptServerOptions options;
-    options.address = "127.0.0.1:0";
-    options.log = nullptr;
-    server_ = std::make_unique<GameOptServer>(options);
-    ASSERT_TRUE(server_->Start().ok());
+    server_ = StartLocalServer();
+    ASSERT_NE(server_, nullptr);
     stub_ = v1::GameOptimizer::NewStub(MakeChannel(server_->address()));
   }
 
