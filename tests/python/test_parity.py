@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gameopt
-from testutil import only_session, play_cpp
+from testutil import only_session, play_cpp, play_threads
 
 # Both sides evaluate the same formulas in float64; the only differences are
 # rounding in libm-free arithmetic order (none for these games) and, for the
@@ -24,22 +24,9 @@ def play_python(client, address, game_factory, workers, **options):
     config = gameopt.build_session_config(game_factory(), workers=workers,
                                           **options)
     session_id = client.create_session(config)
-    errors = []
-
-    def work(i):
-        try:
-            gameopt.Worker(address, session_id, game_factory(),
-                           name=f"py-{i}").run()
-        except Exception as error:  # reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=(i,))
-               for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
+    play_threads(lambda i: gameopt.Worker(address, session_id, game_factory(),
+                                          name=f"py-{i}").run(),
+                 workers, timeout=120)
     return session_id
 
 

@@ -4,13 +4,12 @@ see client/worker/sharding.h), builds the same shard sessions as the C++
 client, and refuses what cannot be sharded exactly."""
 
 import contextlib
-import threading
 
 import numpy as np
 import pytest
 
 import gameopt
-from testutil import run
+from testutil import play_threads, run
 
 SHARDS = 3
 # The C++ and Python bilinear games with d > 1 build A by QR factorizations
@@ -23,24 +22,6 @@ def servers(binary, count):
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(gameopt.LocalServer(binary)).address
                for _ in range(count)]
-
-
-def play_threads(target, workers):
-    errors = []
-
-    def work(i):
-        try:
-            target(i)
-        except Exception as error:  # reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=(i,))
-               for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not errors, errors
 
 
 def play_one_server(address, game_factory, workers, **options):

@@ -1,6 +1,7 @@
 """Helpers of the Python worker tests (fixtures are in conftest.py)."""
 
 import subprocess
+import threading
 
 import pytest
 
@@ -25,3 +26,22 @@ def only_session(client) -> str:
     sessions = client.list_sessions()
     assert len(sessions) == 1, [s.session_id for s in sessions]
     return sessions[0].session_id
+
+
+def play_threads(target, workers, timeout=300) -> None:
+    """Runs target(i) for i < workers on threads; fails on any exception."""
+    errors = []
+
+    def work(i):
+        try:
+            target(i)
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,))
+               for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    assert not errors, errors
