@@ -102,8 +102,9 @@ def test_without_any_server_the_error_names_the_build_command(bare_env,
     assert "apt install ./gameopt_*.deb" in message
 
 
-def test_outside_a_checkout_the_error_names_the_package(bare_env, workdir):
+def test_outside_a_checkout_the_error_names_the_package(bare_env, tmp_path):
+    # tmp_path: outside this repository (workdir may be in its build/).
     with pytest.raises(ServerNotFoundError,
                        match=r"install the gameopt \.deb") as error:
-        find_server_binary(start=workdir / "somewhere" / "local_server.py")
+        find_server_binary(start=tmp_path / "somewhere" / "local_server.py")
     assert "server/build.sh" not in str(error.value)
