@@ -15,6 +15,7 @@ packages=(
   # libFuzzer targets (tests/fuzz) and sanitizer builds (tests/sanitize.sh).
   clang libclang-rt-14-dev
   openssl  # test certificates (tests/tls/make_test_certs.sh)
+  file  # cpack (the .deb of packaging/, tests/docker/deb_test.sh)
   python3 python3-grpcio python3-protobuf python3-numpy
   # Python and Node.js workers (client/python, client/node, tests/python).
   python3-torch python3-matplotlib python3-venv python3-pip

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 ./tests/install_deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# GAMEOPT_BUILD_TESTS=ON: build/ may have been configured by server/build.sh.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DGAMEOPT_BUILD_TESTS=ON >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 
