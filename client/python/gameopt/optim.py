@@ -156,8 +156,9 @@ class GameOptimizer:
       the closest one, options the algorithm ignores are refused).
       float64 defaults to the parameters' dtype (float32 models: float32).
     session: the session id to create (rank 0) or join (other ranks);
-      needed with world_size > 1 (default: $GAMEOPT_SESSION); a single
-      process without one creates a fresh session.
+      default $GAMEOPT_SESSION, else under torchrun "torchrun-<run id>"
+      ($TORCHELASTIC_RUN_ID, the same for every rank of one run); a single
+      process without one creates a session with a fresh id.
     create: create the session (default: rank 0); ALREADY_EXISTS joins it.
     rank, world_size: default $RANK / $WORLD_SIZE, else 0 / 1; workers
       (per round) defaults to world_size.
@@ -213,6 +214,12 @@ class GameOptimizer:
             raise ValueError("; ".join(problems))
 
         self.session_id = session or os.environ.get("GAMEOPT_SESSION", "")
+        if not self.session_id and self.world_size > 1 and \
+                os.environ.get("TORCHELASTIC_RUN_ID", "none") != "none":
+            # torchrun gives every rank of one run the same id.
+            self.session_id = "torchrun-" + "".join(
+                c if c.isalnum() or c in "_.-" else "-"
+                for c in os.environ["TORCHELASTIC_RUN_ID"])[:100]
         if not self.session_id and self.world_size > 1:
             raise ValueError("several ranks need a shared session id: pass "
                              "session='my-run' (or set GAMEOPT_SESSION)")
