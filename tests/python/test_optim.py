@@ -190,3 +190,22 @@ def test_batchnorm_buffers_stay_local_and_follow_the_closure(server):
     assert feed.calls == 6
     assert int(bn.num_batches_tracked) == 3 * feed.calls
     assert torch.isfinite(bn.running_mean).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_modules_on_a_cuda_device(server):
+    g, d = make_players()
+    g, d = g.cuda(), d.cuda()
+    batches = [(z.cuda(), r.cuda()) for z, r in make_batches(4)]
+    feed = Feed(g, d, batches)
+    with GameOptimizer(server, {"generator": g, "discriminator": d},
+                       algorithm="sga", lr=0.05, max_steps=3) as opt:
+        while not opt.done:
+            opt.step(feed)
+        params = opt.client.get_parameters(opt.session_id).tensors()
+    assert all(p.is_cuda for p in g.parameters())
+    served = torch.cat([torch.from_numpy(params[name][t]).reshape(-1)
+                        for name, m in (("generator", g),
+                                        ("discriminator", d))
+                        for t, _ in m.named_parameters()]).float()
+    assert torch.equal(flat(g, d).cpu(), served)
