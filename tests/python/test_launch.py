@@ -89,7 +89,8 @@ def create(client, workers):
     initial = np.concatenate([p.detach().reshape(-1).double().numpy()
                               for m in (g, d) for p in m.parameters()])
     return client.create_session(gameopt.build_session_config(
-        specs, initial, workers=workers, phase_deadline_seconds=-1))
+        specs, initial, workers=workers, phase_deadline_seconds=-1,
+        max_steps=4))
 
 
 def start(server, session_id, mode):
@@ -123,3 +124,40 @@ def test_a_worker_leaves_on_sigterm_and_sigint(server, client):
         output, _ = process.communicate(timeout=60)
         assert process.returncode == code, output
         assert states(client, session_id) == [("victim", "left")], output
+
+
+RESTARTED = """
+import os, sys, gameopt
+from gameopt_games_torch import Feed, make_batches, make_players
+g, d = make_players()
+opt = gameopt.GameOptimizer(sys.argv[1], {"generator": g, "discriminator": d},
+                            session=sys.argv[2], rank=1, world_size=2,
+                            workers=1)
+feed = Feed(g, d, make_batches(2))
+while not opt.done:
+    opt.step(feed)
+    print("worker", opt.worker_id, "step", opt.steps_done, flush=True)
+    if sys.argv[3] == "die" and opt.steps_done == 2:
+        os._exit(3)         # killed: no LeaveSession
+opt.close()
+"""
+
+
+def test_a_restarted_rank_rejoins_by_name(server, client):
+    session_id = create(client, workers=1)
+
+    def play(mode):
+        result = subprocess.run(
+            [sys.executable, "-c", RESTARTED, server.address, session_id,
+             mode], env=environment(), capture_output=True, text=True,
+            timeout=120)
+        return result.returncode, result.stdout + result.stderr
+
+    code, first = play("die")
+    assert code == 3, first
+    code, second = play("finish")
+    assert code == 0, second
+    ids = {line.split()[1] for line in (first + second).splitlines()
+           if line.startswith("worker ")}
+    assert len(ids) == 1, first + second  # the same worker id throughout
+    assert states(client, session_id) == [("rank-1", "left")]

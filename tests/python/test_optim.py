@@ -43,7 +43,12 @@ def in_process_conopt(g, d, batches, lr, gamma, steps):
     return trajectory
 
 
-def test_float64_conopt_equals_in_process_autograd(server):
+@pytest.mark.parametrize("options,rounds_per_step", [
+    ({}, 2),  # pooled: a gradient round, then a products round
+    ({"estimator": "local", "fuse_local_products": True}, 1),
+], ids=["pooled", "local-fused"])
+def test_float64_conopt_equals_in_process_autograd(server, options,
+                                                   rounds_per_step):
     batches = make_batches(STEPS, dtype=torch.float64)
     g, d = make_players(torch.float64)
     g_ref, d_ref = make_players(torch.float64)
@@ -52,7 +57,7 @@ def test_float64_conopt_equals_in_process_autograd(server):
     feed = Feed(g, d, batches)
     with GameOptimizer(server, {"generator": g, "discriminator": d},
                        algorithm="conopt", lr=0.05, gamma=2.0,
-                       max_steps=STEPS) as opt:
+                       max_steps=STEPS, **options) as opt:
         assert opt.options.float64  # from the modules' dtype
         for t in range(STEPS):
             opt.step(feed)
@@ -61,7 +66,22 @@ def test_float64_conopt_equals_in_process_autograd(server):
             print("step", t, "relative error", error)
             assert error < STEP_RTOL, (t, error)
         assert opt.done
+        assert opt.rounds == rounds_per_step * STEPS
     assert feed.calls == STEPS  # the products reused the gradient's graph
+
+
+def test_losses_and_scalars_reach_the_server(server):
+    g, d = make_players()
+    feed = Feed(g, d, make_batches(2))
+    with GameOptimizer(server, {"generator": g, "discriminator": d},
+                       max_steps=2) as opt:
+        opt.step(feed)
+        last = opt.step(feed)
+        scalars = {s.name: s.value for s in opt.status().scalars}
+    assert set(scalars) == {"loss/generator", "loss/discriminator",
+                            "fake_mean"}
+    assert scalars["loss/generator"] == pytest.approx(last["generator"])
+    assert scalars["fake_mean"] == pytest.approx(last["fake_mean"])
 
 
 def run(server, algorithm, steps=4, **options):
@@ -92,6 +112,7 @@ def run(server, algorithm, steps=4, **options):
     ("conopt", {"gamma": 1.0, "estimator": "unbiased",
                 "samples_per_worker": 2}, 2),
     ("sga", {"lambda0": 0.5}, 1),
+    ("sga", {"estimator": "local", "fuse_local_products": True}, 1),
     ("extragradient", {}, 2),
     ("altgd", {"altgd_order": [("discriminator", 2), ("generator", 1)]}, 3),
 ])

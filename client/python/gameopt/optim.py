@@ -243,6 +243,7 @@ class GameOptimizer:
         self._graphs: Dict[int, List[Optional[torch.Tensor]]] = {}
         self.done = False
         self.steps_done = 0
+        self.rounds = 0  # submissions (gradient and products rounds)
         self._closed = False
         self._recompute_warned = False
         _register_exit(self, handle_signals)
@@ -360,6 +361,7 @@ class GameOptimizer:
                     reported = reported if reported is not None else values
                 else:
                     response = self._products(task, closure)
+                self.rounds += 1
                 self._accept(response)
         finally:
             self._graphs.clear()
