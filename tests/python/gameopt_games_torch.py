@@ -37,10 +37,16 @@ def losses(g, d, batch):
 class Feed:
     """A closure over a list of minibatches, one per call, counting calls."""
 
-    def __init__(self, g, d, batches):
+    def __init__(self, g, d, batches, record=False):
         self.g, self.d, self.batches, self.calls = g, d, batches, 0
+        self.points = [] if record else None  # per call: the state dicts
 
     def __call__(self):
+        if self.points is not None:
+            self.points.append(({k: v.clone() for k, v in
+                                 self.g.state_dict().items()},
+                                {k: v.clone() for k, v in
+                                 self.d.state_dict().items()}))
         batch = self.batches[self.calls % len(self.batches)]
         self.calls += 1
         g_loss, d_loss = losses(self.g, self.d, batch)

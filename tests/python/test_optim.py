@@ -5,6 +5,9 @@ torch, written here independently) step by step; every algorithm calls the
 closure exactly as often as it needs points (no forward pass twice), and
 leaves the session's parameters in the modules."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -143,13 +146,9 @@ def test_parameter_groups_are_players_with_their_own_rates(server):
     assert config.dtype == gameopt.pb.FLOAT32
 
 
-def test_products_on_the_kept_graph_are_the_jacobians(server):
-    """J^T w and J w from the kept graph against the full Jacobian of xi
-    (torch.autograd.functional.jacobian, float64)."""
-    g, d = make_players(torch.float64)
-    batch = make_batches(1, dtype=torch.float64)[0]
-    opt = GameOptimizer(server, {"generator": g, "discriminator": d},
-                        max_steps=1)
+def full_jacobian(g, d, batch):
+    """d xi / d x of the GAN at the modules' parameters, by
+    torch.autograd.functional.jacobian (float64)."""
     params = list(g.parameters()) + list(d.parameters())
     shapes = [p.shape for p in params]
     sizes = [p.numel() for p in params]
@@ -175,7 +174,21 @@ def test_products_on_the_kept_graph_are_the_jacobians(server):
         dx = torch.autograd.grad(d_loss, values[n_g:], create_graph=True)
         return torch.cat([v.reshape(-1) for v in gx + dx])
 
-    jacobian = torch.autograd.functional.jacobian(xi_of, x0)
+    return torch.autograd.functional.jacobian(xi_of, x0)
+
+
+def test_products_on_the_kept_graph_are_the_jacobians(server):
+    """J^T w and J w from the kept graph against the full Jacobian of xi
+    (torch.autograd.functional.jacobian, float64)."""
+    g, d = make_players(torch.float64)
+    batch = make_batches(1, dtype=torch.float64)[0]
+    opt = GameOptimizer(server, {"generator": g, "discriminator": d},
+                        max_steps=1)
+    params = list(g.parameters()) + list(d.parameters())
+    shapes = [p.shape for p in params]
+    sizes = [p.numel() for p in params]
+    x0 = flat(g, d)
+    jacobian = full_jacobian(g, d, batch)
     w = torch.randn(x0.numel(), dtype=torch.float64,
                     generator=torch.Generator().manual_seed(2))
     g_loss, d_loss = losses(g, d, batch)
@@ -230,3 +243,38 @@ def test_modules_on_a_cuda_device(server):
                                         ("discriminator", d))
                         for t, _ in m.named_parameters()]).float()
     assert torch.equal(flat(g, d).cpu(), served)
+
+
+def test_spectrum_rounds_reuse_the_gradient_graph(server):
+    """EstimateSpectrum while the loop steps: its gradient round calls the
+    closure once (and the server may re-ask the interrupted step's
+    gradient), then every J v round differentiates that graph."""
+    g, d = make_players(torch.float64)
+    # One minibatch for every call: J at the estimate's point is known.
+    feed = Feed(g, d, make_batches(1, dtype=torch.float64), record=True)
+    with GameOptimizer(server, {"generator": g, "discriminator": d},
+                       algorithm="simgd", lr=0.05, max_steps=6) as opt:
+        opt.step(feed)
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(
+            spectrum=opt.client.estimate_spectrum(opt.session_id, k=2)))
+        thread.start()
+        wait = time.monotonic() + 30
+        while opt.status().phase_label.find("spectrum") < 0 and \
+                thread.is_alive() and time.monotonic() < wait:
+            time.sleep(0.02)
+        while not opt.done:
+            opt.step(feed)
+        thread.join(timeout=60)
+    spectrum = result["spectrum"]
+    assert spectrum.rounds > 10
+    assert feed.calls <= 6 + 2  # not once per J v round
+    # Closure call s (s = spectrum.step) is at the estimate's point.
+    s = spectrum.step
+    g.load_state_dict(feed.points[s][0])
+    d.load_state_dict(feed.points[s][1])
+    eigenvalues = torch.linalg.eigvals(full_jacobian(g, d, feed.batches[0]))
+    assert spectrum.converged
+    assert abs(complex(spectrum.largest_modulus[0].re,
+                       spectrum.largest_modulus[0].im)) == pytest.approx(
+        float(eigenvalues.abs().max()), rel=1e-6)

@@ -378,7 +378,7 @@ class GameOptimizer:
             self._table.load(task.params)
             self._version = task.params_version
 
-    def _losses(self, closure):
+    def _losses(self, closure):  # -> (player losses, user scalars)
         out = closure()
         if not isinstance(out, Mapping):
             raise TypeError(f"the closure must return a dict of the players' "
@@ -406,6 +406,9 @@ class GameOptimizer:
                 raise ValueError(f"scalar name {name!r}: use 1-128 of "
                                  f"[A-Za-z0-9_.:/-]")
             scalars[name] = _float(value)
+        if len(scalars) + len(losses) > 64:
+            raise ValueError(f"at most {64 - len(losses)} scalars besides "
+                             f"the losses, got {len(scalars)}")
         return losses, scalars
 
     def _own_gradients(self, losses, players, create_graph):
@@ -431,8 +434,11 @@ class GameOptimizer:
 
     def _gradient(self, task, closure):
         fused = task.fused_vjp or task.fused_jvp
-        keep = (self.algorithm in ("conopt", "sga") and task.phase == 0
-                and not fused)
+        # Products on this minibatch follow: ConOpt/SGA's phase 1, or the
+        # spectrum rounds (EstimateSpectrum) after their gradient round.
+        keep = not fused and (
+            (self.algorithm in ("conopt", "sga") and task.phase == 0)
+            or task.phase_label.startswith("spectrum"))
         players = set(task.players) if task.players else \
             set(self.player_names)
         graph_players = set(self.player_names) if (keep or fused) else players
@@ -461,7 +467,7 @@ class GameOptimizer:
                 sums[name] = sums.get(name, 0.0) + value
         count = max(task.num_samples, 1)
         means = {name: total / count for name, total in sums.items()}
-        for name, value in list(means.items())[:64]:
+        for name, value in means.items():
             request.scalars.add(name=name, value=value)
         reported = {(n[5:] if n.startswith("loss/") and n[5:] in
                      self.player_names else n): v for n, v in means.items()}
