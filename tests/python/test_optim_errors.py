@@ -120,3 +120,13 @@ def test_a_finished_session_raises_session_done(server):
     with pytest.raises(gameopt.SessionDone):
         opt.step(feed)
     opt.close()
+
+
+def test_seed_driven_worker_layout_errors_name_the_shapes():
+    layout = gameopt.FlatLayout([gameopt.PlayerSpec("a", [("w", (2, 3))])])
+    vector = gameopt.pb.Vector()
+    vector.players.add(player="a").tensors.add(
+        name="w", dtype=gameopt.pb.FLOAT64, shape=[4, 3], data=bytes(8 * 12))
+    with pytest.raises(gameopt.LayoutError, match=r"tensor 'a/w': the "
+                       r"server's is \(4, 3\) float64, the game's \(2, 3\)"):
+        gameopt.decode_vector(vector, layout)
