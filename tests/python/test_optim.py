@@ -278,3 +278,37 @@ def test_spectrum_rounds_reuse_the_gradient_graph(server):
     assert abs(complex(spectrum.largest_modulus[0].re,
                        spectrum.largest_modulus[0].im)) == pytest.approx(
         float(eigenvalues.abs().max()), rel=1e-6)
+
+
+def test_seed_driven_worker_answers_fused_products(server, client):
+    """gameopt.Worker + TorchGame: LOCAL fused ConOpt (one round a step)
+    lands where pooled ConOpt does with one worker (the same estimator for
+    K = 1), on the same seeded minibatches."""
+    from gameopt.torch import TorchGame
+
+    def game():
+        g, d = make_players(torch.float64)
+
+        def sample(seed):
+            return make_batches(1, dtype=torch.float64, seed=seed % 2**31)[0]
+
+        return TorchGame({"generator": g, "discriminator": d},
+                         losses=lambda batch: dict(zip(
+                             ("generator", "discriminator"),
+                             losses(g, d, batch))),
+                         sample_batch=sample)
+
+    results = {}
+    for label, options in (("pooled", {}), ("fused", {
+            "estimator": "local", "fuse_local_products": True})):
+        reference = game()
+        session_id = client.create_session(gameopt.build_session_config(
+            reference, algorithm="conopt", gamma=1.0, learning_rate=0.05,
+            max_steps=5, float64=True, **options))
+        gameopt.Worker(server.address, session_id, game()).run()
+        results[label] = (client.get_parameters(
+            session_id, reference.players()).flat,
+            client.get_session(session_id).round)
+    np.testing.assert_allclose(results["fused"][0], results["pooled"][0],
+                               rtol=STEP_RTOL, atol=1e-14)
+    assert results["fused"][1] <= results["pooled"][1] // 2 + 1, results
