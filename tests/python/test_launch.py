@@ -84,7 +84,8 @@ else:
 def create(client, workers):
     g, d = __import__("gameopt_games_torch").make_players()
     specs = [gameopt.PlayerSpec(name, [
-        gameopt.TensorSpec(n, tuple(p.shape)) for n, p in m.named_parameters()])
+        gameopt.TensorSpec(n, tuple(p.shape))
+        for n, p in m.named_parameters()])
         for name, m in (("generator", g), ("discriminator", d))]
     initial = np.concatenate([p.detach().reshape(-1).double().numpy()
                               for m in (g, d) for p in m.parameters()])

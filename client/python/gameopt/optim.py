@@ -57,7 +57,7 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import grpc
 import torch
