@@ -226,6 +226,7 @@ class GameOptimizer:
         self._client = (server if isinstance(server, Client) else
                         Client(getattr(server, "address", server)))
         self._own_client = not isinstance(server, Client)
+        self._join_timeout = join_timeout
         create = self.rank == 0 if create is None else create
         if create or not self.session_id:
             self.session_id = self._create()
@@ -259,12 +260,17 @@ class GameOptimizer:
                            for t in p.params)
         config = build_session_config(
             specs, torch.cat(initial).numpy(), options=self.options)
-        try:
-            return self._client.create_session(config, self.session_id)
-        except Error as error:
-            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
-                raise
-            return self.session_id  # a restarted rank 0: join it
+        give_up = time.monotonic() + self._join_timeout
+        while True:
+            try:
+                return self._client.create_session(config, self.session_id)
+            except Error as error:
+                if error.code() == grpc.StatusCode.ALREADY_EXISTS:
+                    return self.session_id  # a restarted rank 0: join it
+                if error.code() != grpc.StatusCode.UNAVAILABLE or \
+                        time.monotonic() > give_up:
+                    raise
+            time.sleep(0.1)  # the server is starting
 
     def _wait_for_session(self, timeout: float) -> None:
         give_up = time.monotonic() + timeout
