@@ -155,6 +155,8 @@ class GameOptimizer:
       fuse_local_products, schedule, ...; unknown names are refused with
       the closest one, options the algorithm ignores are refused).
       float64 defaults to the parameters' dtype (float32 models: float32).
+      They configure the session where this process creates it; a joining
+      rank follows the session's configuration (its algorithm included).
     session: the session id to create (rank 0) or join (other ranks);
       default $GAMEOPT_SESSION, else under torchrun "torchrun-<run id>"
       ($TORCHELASTIC_RUN_ID, the same for every rank of one run); a single
@@ -184,10 +186,6 @@ class GameOptimizer:
         self._table = TensorTable([(p.name, p.tensor_names, p.params)
                                    for p in self._players])
         self._params = self._table.flat
-        self._player_of = {}
-        for p in self._players:
-            for t in p.params:
-                self._player_of[id(t)] = p.name
 
         options = canonical_options(options)
         if lr is not None:
