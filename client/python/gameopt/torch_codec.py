@@ -18,6 +18,7 @@ from gameopt.tensors import LayoutError
 
 WIRE_TORCH = {pb.FLOAT32: torch.float32, pb.FLOAT64: torch.float64}
 _DTYPE_NAME = {pb.FLOAT32: "float32", pb.FLOAT64: "float64"}
+_ITEMSIZE = {pb.FLOAT32: 4, pb.FLOAT64: 8}
 
 
 def _view(tensor: "pb.Tensor", player: str, expected: torch.Size
@@ -30,7 +31,7 @@ def _view(tensor: "pb.Tensor", player: str, expected: torch.Size
                           f"dtype {tensor.dtype}")
     sent = tuple(tensor.shape)
     numel = expected.numel()
-    itemsize = torch.tensor([], dtype=dtype).element_size()
+    itemsize = _ITEMSIZE[tensor.dtype]
     if (sent and sent != tuple(expected)) or \
             len(tensor.data) != numel * itemsize:
         got = sent if sent else f"{len(tensor.data) // itemsize} values"
@@ -105,8 +106,7 @@ class TensorTable:
                 value = values[i]
                 i += 1
                 if value is None:
-                    data = bytes(p.numel() * torch.tensor(
-                        [], dtype=wire).element_size())
+                    data = bytes(p.numel() * _ITEMSIZE[dtype])
                 else:
                     data = value.detach().to(device="cpu", dtype=wire) \
                         .contiguous().numpy().tobytes()
