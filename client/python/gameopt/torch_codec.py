@@ -16,6 +16,12 @@ import torch
 from gameopt._stubs import pb
 from gameopt.tensors import LayoutError
 
+# torch.frombuffer warns that message bytes are not writable: we only read
+# them (copy_ into parameters, or products' inputs). A catch_warnings block
+# per tensor would cost more than the copy for small tensors.
+warnings.filterwarnings("ignore", message="The given buffer is not writable",
+                        category=UserWarning, module=r"gameopt\.torch_codec")
+
 WIRE_TORCH = {pb.FLOAT32: torch.float32, pb.FLOAT64: torch.float64}
 _DTYPE_NAME = {pb.FLOAT32: "float32", pb.FLOAT64: "float64"}
 _ITEMSIZE = {pb.FLOAT32: 4, pb.FLOAT64: 8}
@@ -41,9 +47,7 @@ def _view(tensor: "pb.Tensor", player: str, expected: torch.Size
             f"{tuple(expected)}")
     if numel == 0:
         return torch.zeros(expected, dtype=dtype)
-    with warnings.catch_warnings():  # read only: we never write to it
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.frombuffer(tensor.data, dtype=dtype).view(expected)
+    return torch.frombuffer(tensor.data, dtype=dtype).view(expected)
 
 
 class TensorTable:
