@@ -73,7 +73,12 @@ def mode_centers() -> np.ndarray:
 def sample_batch(seed: int, batch: int, dtype=torch.float64):
     """One minibatch: z (batch x Z_DIM) and real samples (batch x 2), sample j
     from mode j % NUM_MODES."""
-    generator = torch.Generator().manual_seed(seed & (2 ** 63 - 1))
+    return draw_batch(torch.Generator().manual_seed(seed & (2 ** 63 - 1)),
+                      batch, dtype)
+
+
+def draw_batch(generator: torch.Generator, batch: int, dtype=torch.float32):
+    """The next minibatch (z, real) from `generator`'s stream."""
     z = torch.randn(batch, Z_DIM, generator=generator, dtype=dtype)
     centers = torch.tensor(mode_centers(), dtype=dtype)
     modes = torch.arange(batch) % NUM_MODES
@@ -81,24 +86,34 @@ def sample_batch(seed: int, batch: int, dtype=torch.float64):
     return z, centers[modes] + DATA_STD * noise
 
 
+def make_networks(dtype=torch.float32, seed: int = 0):
+    """(generator, discriminator), initialized from `seed`."""
+    torch.manual_seed(seed)
+    return mlp(Z_DIM, 2, dtype), mlp(2, 1, dtype)
+
+
+def gan_losses(generator, discriminator, minibatch):
+    """The players' losses on one minibatch (z, real): one forward pass of
+    G and two of D, shared by both losses."""
+    z, real = minibatch
+    softplus = torch.nn.functional.softplus
+    fake_logits = discriminator(generator(z))
+    real_logits = discriminator(real)
+    return {
+        # -log sigma(D(G(z))): non-saturating.
+        "generator": softplus(-fake_logits).mean(),
+        # -log sigma(D(x)) - log(1 - sigma(D(G(z)))).
+        "discriminator": softplus(-real_logits).mean()
+                         + softplus(fake_logits).mean(),
+    }
+
+
 def make_game(dtype=torch.float64, batch: int = 512, seed: int = 0):
     """The TorchGame of the MoG GAN, networks initialized from `seed`."""
-    torch.manual_seed(seed)
-    generator = mlp(Z_DIM, 2, dtype)
-    discriminator = mlp(2, 1, dtype)
-    softplus = torch.nn.functional.softplus
+    generator, discriminator = make_networks(dtype, seed)
 
     def losses(minibatch):
-        z, real = minibatch
-        fake_logits = discriminator(generator(z))
-        real_logits = discriminator(real)
-        return {
-            # -log sigma(D(G(z))): non-saturating.
-            "generator": softplus(-fake_logits).mean(),
-            # -log sigma(D(x)) - log(1 - sigma(D(G(z)))).
-            "discriminator": softplus(-real_logits).mean()
-                             + softplus(fake_logits).mean(),
-        }
+        return gan_losses(generator, discriminator, minibatch)
 
     return TorchGame(
         {"generator": generator, "discriminator": discriminator}, losses,
