@@ -55,6 +55,7 @@ import torch.multiprocessing as mp  # noqa: E402
 
 import gameopt  # noqa: E402
 import mog_gan as mog  # noqa: E402
+from gameopt.torch import GameOptimizer  # noqa: E402
 
 LR = 1e-4
 GAMMA = 10.0
@@ -138,31 +139,42 @@ class InProcess:
 
 
 # ---------------------------------------------------------------- gameopt
-def session_config(algorithm: str, workers: int, max_steps: int):
-    game = mog.make_game(torch.float32, BATCH, 0)
-    options = gameopt.SessionOptions(
-        name=f"bench-{algorithm}-{workers}", algorithm=algorithm,
-        optimizer="rmsprop", rmsprop_preset="tf1", learning_rate=LR,
-        gamma=GAMMA if algorithm == "conopt" else None,
-        estimator="pooled", workers=workers, max_steps=max_steps, seed=1,
-        float64=False)
-    return gameopt.build_session_config(game, options=options)
+def gameopt_loop(address: str, session: str, algorithm: str, rank: int,
+                 world_size: int, warmup: int, steps: int,
+                 fuse_local: bool = False, on_optimizer=None) -> float:
+    """The user's loop on gameopt.torch.GameOptimizer (rank 0 creates the
+    session `session`, the others join it): ms per step of the `steps`
+    steps after `warmup`, timed in this process."""
+    g, d = mog.make_networks(torch.float32, 0)
+    options = dict(rmsprop_preset="tf1", max_steps=warmup + steps, seed=1)
+    if algorithm == "conopt":
+        options["gamma"] = GAMMA
+        # One worker: the pooled probe is the worker's own gradient, the
+        # same as LOCAL, which can travel with the gradient (one round).
+        options["estimator"] = "local" if fuse_local else "pooled"
+        options["fuse_local_products"] = fuse_local
+    opt = GameOptimizer(address, {"generator": g, "discriminator": d},
+                        algorithm=algorithm, optimizer="rmsprop", lr=LR,
+                        session=session, rank=rank, world_size=world_size,
+                        handle_signals=False, **options)
+    rng = torch.Generator().manual_seed(1000 + rank)
+    batch = BATCH // world_size
 
+    def closure():
+        return mog.gan_losses(g, d, mog.draw_batch(rng, batch, torch.float32))
 
-def gameopt_worker(address: str, session_id: str, batch: int, index: int,
-                   warmup: int) -> float:
-    """Plays the session to its end with one worker; ms per step after
-    `warmup` steps, timed at the worker."""
-    game = mog.make_game(torch.float32, batch, 0)
-    seen = {}
-
-    def on_progress(progress):
-        seen.setdefault(progress.step, time.perf_counter())
-
-    gameopt.Worker(address, session_id, game, name=f"bench-{index}",
-                   on_progress=on_progress).run()
-    last = max(seen)
-    return (seen[last] - seen[warmup]) * 1e3 / (last - warmup)
+    with opt:
+        for _ in range(warmup):
+            opt.step(closure)
+        if on_optimizer is not None:
+            on_optimizer(True)
+        start = time.perf_counter()
+        for _ in range(steps):
+            opt.step(closure)
+        ms = (time.perf_counter() - start) * 1e3 / steps
+        if on_optimizer is not None:
+            on_optimizer(False)
+    return ms
 
 
 # ------------------------------------------------------------ the 2 ranks
@@ -181,8 +193,9 @@ def rank_main(rank: int, port: int, commands, results) -> None:
             ms = InProcess(BATCH // 2, group=True).measure("conopt", warmup,
                                                            steps)
         else:
-            _, address, session_id, warmup = command
-            ms = gameopt_worker(address, session_id, BATCH // 2, rank, warmup)
+            _, address, session, warmup, steps = command
+            ms = gameopt_loop(address, session, "conopt", rank, 2, warmup,
+                              steps)
         results.put((rank, ms))
     dist.destroy_process_group()
 
@@ -234,22 +247,28 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--fuse_local", action="store_true",
+                        help="one-worker ConOpt with the LOCAL estimator and "
+                             "fuse_local_products (one round per step; "
+                             "equal to pooled with one worker)")
     args = parser.parse_args()
 
     server = gameopt.LocalServer(args.server_binary)
     client = gameopt.Client(server.address)
     ranks = Ranks()
-    total = args.warmup + args.steps
+    sessions = iter(range(1, 1 << 30))
 
     def one_worker(algorithm):
-        sid = client.create_session(session_config(algorithm, 1, total))
-        ms = gameopt_worker(server.address, sid, BATCH, 0, args.warmup)
+        sid = f"bench-{next(sessions)}"
+        ms = gameopt_loop(server.address, sid, algorithm, 0, 1, args.warmup,
+                          args.steps, args.fuse_local)
         client.delete_session(sid)
         return ms
 
     def two_workers():
-        sid = client.create_session(session_config("conopt", 2, total))
-        ms = ranks.run(("gameopt", server.address, sid, args.warmup))
+        sid = f"bench-{next(sessions)}"
+        ms = ranks.run(("gameopt", server.address, sid, args.warmup,
+                        args.steps))
         client.delete_session(sid)
         return ms
 
@@ -296,26 +315,47 @@ def main() -> int:
 
 
 def profile(client, server, args) -> None:
-    """One more one-worker ConOpt run under cProfile: the worker's functions
-    by cumulative and own time, and the server's CPU time per step."""
-    total = args.warmup + args.steps
-    sid = client.create_session(session_config("conopt", 1, total))
-    cpu0 = server_cpu_seconds(server)
+    """The one-worker ConOpt case and the in-process loop once more under
+    cProfile (timed steps only): the functions by own and cumulative time,
+    and the server's CPU time per step (from /proc)."""
+    profiler = cProfile.Profile()
+    clock = {}
+
+    def switch(on):
+        if on:
+            clock["cpu"] = server_cpu_seconds(server)
+            clock["wall"] = time.perf_counter()
+            profiler.enable()
+        else:
+            profiler.disable()
+            clock["wall"] = time.perf_counter() - clock["wall"]
+            clock["cpu"] = server_cpu_seconds(server) - clock["cpu"]
+
+    gameopt_loop(server.address, "bench-profile", "conopt", 0, 1,
+                 args.warmup, args.steps, args.fuse_local, switch)
+    client.delete_session("bench-profile")
+    report("gameopt_conopt/1", profiler, clock["wall"], args.steps,
+           f" server_cpu_ms_per_step={clock['cpu'] * 1e3 / args.steps:.2f}")
+
+    inproc = InProcess(BATCH)
+    inproc.measure("conopt", args.warmup, 1)
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()
-    gameopt_worker(server.address, sid, BATCH, 0, args.warmup)
+    for _ in range(args.steps):
+        inproc.conopt_step()
     profiler.disable()
-    wall = time.perf_counter() - start
-    cpu = server_cpu_seconds(server) - cpu0
-    client.delete_session(sid)
+    report("inproc_conopt/1", profiler, time.perf_counter() - start,
+           args.steps, "")
+
+
+def report(case, profiler, wall, steps, extra) -> None:
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(25)
-    stats.sort_stats("cumulative").print_stats(30)
-    print(f"PROFILE gameopt_conopt/1 wall_ms_per_step="
-          f"{wall * 1e3 / total:.2f} (under cProfile) server_cpu_ms_per_step="
-          f"{cpu * 1e3 / total:.2f}", file=sys.stderr)
+    stats.sort_stats("tottime").print_stats(20)
+    stats.sort_stats("cumulative").print_stats(25)
+    print(f"PROFILE {case} wall_ms_per_step={wall * 1e3 / steps:.2f} "
+          f"(under cProfile){extra}", file=sys.stderr)
     print(out.getvalue(), file=sys.stderr)
 
 

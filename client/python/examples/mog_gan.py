@@ -36,7 +36,8 @@ try:
 except ImportError:  # run from a source checkout
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
     import gameopt
-from gameopt.torch import TorchGame
+from gameopt.optim import SessionDone
+from gameopt.torch import GameOptimizer, TorchGame
 
 NUM_MODES = 8
 RADIUS = 1.0
@@ -48,20 +49,35 @@ EVAL_SAMPLES = 2000
 EVAL_SEED = 1  # fixed: coverage is comparable across steps and runs
 
 
-def mlp(inputs: int, outputs: int, dtype) -> torch.nn.Sequential:
-    """DEPTH hidden ReLU layers of WIDTH units, then a linear layer. PyTorch's
-    default init, U(-1/sqrt(in), 1/sqrt(in)), is the C++ game's."""
-    layers, width_in = [], inputs
-    for _ in range(DEPTH):
-        layers += [torch.nn.Linear(width_in, WIDTH), torch.nn.ReLU()]
-        width_in = WIDTH
-    layers.append(torch.nn.Linear(width_in, outputs))
-    return torch.nn.Sequential(*layers).to(dtype)
+class MLP(torch.nn.Module):
+    """DEPTH hidden ReLU layers of WIDTH units, then a linear layer, with the
+    C++ game's tensor names w0, b0, ..., w4, b4 (nn.Linear's weight is
+    {out, in}, row-major, as the server's). PyTorch's default init,
+    U(-1/sqrt(in), 1/sqrt(in)), is the C++ game's."""
+
+    def __init__(self, inputs: int, outputs: int, dtype=torch.float32):
+        super().__init__()
+        sizes = [inputs] + [WIDTH] * DEPTH + [outputs]
+        for l in range(DEPTH + 1):
+            layer = torch.nn.Linear(sizes[l], sizes[l + 1]).to(dtype)
+            self.register_parameter(f"w{l}", layer.weight)
+            self.register_parameter(f"b{l}", layer.bias)
+
+    def forward(self, x):
+        for l in range(DEPTH + 1):
+            x = torch.nn.functional.linear(x, getattr(self, f"w{l}"),
+                                           getattr(self, f"b{l}"))
+            if l < DEPTH:
+                x = torch.relu(x)
+        return x
+
+
+def mlp(inputs: int, outputs: int, dtype=torch.float32) -> MLP:
+    return MLP(inputs, outputs, dtype)
 
 
 def tensor_names():
-    """The C++ game's names: w0, b0, ..., w4, b4 (nn.Linear's weight is
-    {out, in}, row-major, as the server's)."""
+    """The C++ game's names: w0, b0, ..., w4, b4."""
     return [f"{kind}{l}" for l in range(DEPTH + 1) for kind in ("w", "b")]
 
 
@@ -122,15 +138,14 @@ def make_game(dtype=torch.float64, batch: int = 512, seed: int = 0):
                       "discriminator": tensor_names()})
 
 
-def generate(game: TorchGame, n: int = EVAL_SAMPLES,
+def generate(generator: torch.nn.Module, n: int = EVAL_SAMPLES,
              seed: int = EVAL_SEED) -> np.ndarray:
-    """n generator samples (n x 2) at the game's current parameters."""
-    g = game.modules["generator"]
-    dtype = next(g.parameters()).dtype
+    """n samples (n x 2) of the generator at its current parameters."""
+    dtype = next(generator.parameters()).dtype
     z = torch.randn(n, Z_DIM, generator=torch.Generator().manual_seed(seed),
                     dtype=dtype)
     with torch.no_grad():
-        return g(z).to(torch.float64).numpy()
+        return generator(z).to(torch.float64).numpy()
 
 
 def mode_coverage(samples: np.ndarray, centers: np.ndarray = None,
@@ -168,19 +183,67 @@ def plot(samples: np.ndarray, path: str, title: str) -> None:
     plt.close(figure)
 
 
-def run_worker(address: str, session_id: str, index: int, batch: int,
-               float32: bool, channel_options: dict) -> None:
-    """One worker process: its own networks (their values come from the
-    server), its own minibatches (seeded by the server's tasks)."""
-    torch.set_num_threads(1)
-    dtype = torch.float32 if float32 else torch.float64
-    game = make_game(dtype, batch)
-    gameopt.Worker(address, session_id, game, name=f"torch-{index}",
-                   **channel_options).run()
+# The configuration that covers the modes in a short run (README.md, "What
+# the demo shows"): ConOpt, gamma 10, RMSProp with the TF1 preset at lr 1e-3
+# (the paper's 1e-4 needs about 19,000 steps).
+DEFAULTS = dict(algorithm="conopt", optimizer="rmsprop", rmsprop_preset="tf1",
+                lr=1e-3, gamma=10.0, estimator="pooled", steps=3000)
+
+
+def session_options(args) -> dict:
+    """GameOptimizer's keyword options from the flags (only those the
+    algorithm and optimizer read: others are refused)."""
+    options = dict(name="mog-torch", max_steps=args.steps, seed=args.seed)
+    if args.optimizer == "rmsprop":
+        options["rmsprop_preset"] = args.rmsprop_preset
+    if args.algorithm == "conopt":
+        options["gamma"] = args.gamma
+    if args.algorithm in ("conopt", "sga"):
+        options["estimator"] = args.estimator
+        options["fuse_local_products"] = args.estimator == "local"
+    return options
+
+
+def train(args, address: str, session: str, rank: int, create: bool,
+          channel_options: dict, report=None) -> torch.nn.Module:
+    """One worker: the user's loop over fresh minibatches, driving
+    opt.step() until the session is done; `report(opt, generator, losses)`
+    after every step. Returns the generator."""
+    torch.set_num_threads(1 if args.workers > 1 else torch.get_num_threads())
+    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    generator, discriminator = make_networks(dtype, args.seed)
+    client = gameopt.Client(address, **channel_options)
+    opt = GameOptimizer(
+        client, {"generator": generator, "discriminator": discriminator},
+        algorithm=args.algorithm, optimizer=args.optimizer, lr=args.lr,
+        session=session, create=create, rank=rank,
+        world_size=args.workers, **session_options(args))
+    data = torch.Generator().manual_seed(1000 * args.seed + rank)
+
+    def closure():
+        batch = draw_batch(data, args.batch, dtype)
+        return gan_losses(generator, discriminator, batch)
+
+    with opt:
+        while not opt.done:
+            try:
+                losses = opt.step(closure)
+            except SessionDone:
+                break
+            if report is not None:
+                report(opt, generator, losses)
+    client.close()
+    return generator
+
+
+def run_rank(args, address, session, rank, channel_options) -> None:
+    train(args, address, session, rank, False, channel_options)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--server", help="HOST:PORT of a running server")
     where.add_argument("--server_binary",
@@ -193,23 +256,37 @@ def main(argv=None) -> int:
                              "flags below")
     parser.add_argument("--wait_s", type=float, default=120.0,
                         help="with --session_name: seconds to wait for it")
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=DEFAULTS["steps"])
     parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes (K per round)")
-    parser.add_argument("--algorithm", default="conopt",
+                        help="worker processes (K per round), each with its "
+                             "own minibatches")
+    parser.add_argument("--algorithm", default=DEFAULTS["algorithm"],
                         help="simgd, altgd, conopt, sga, extragradient, "
                              "optimistic")
-    parser.add_argument("--gamma", type=float, default=10.0)
-    parser.add_argument("--optimizer", default="rmsprop")
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--estimator", default="pooled")
-    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--gamma", type=float, default=DEFAULTS["gamma"],
+                        help="conopt: weight of the consensus term")
+    parser.add_argument("--optimizer", default=DEFAULTS["optimizer"],
+                        help="sgd, momentum, nesterov, rmsprop, adam")
+    parser.add_argument("--rmsprop_preset",
+                        default=DEFAULTS["rmsprop_preset"],
+                        choices=("tf1", "pytorch"),
+                        help="rmsprop: TensorFlow 1's constants (the "
+                             "paper's) or PyTorch's")
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--estimator", default=DEFAULTS["estimator"],
+                        choices=("local", "pooled", "unbiased"),
+                        help="conopt/sga: the estimate of J^T xi over the "
+                             "workers' minibatches (local: fused into the "
+                             "gradient round; unbiased needs >= 2 workers)")
+    parser.add_argument("--batch", type=int, default=512,
+                        help="minibatch size per worker and gradient")
     parser.add_argument("--seed", type=int, default=1,
-                        help="network init and session seed")
-    parser.add_argument("--float32", action="store_true",
-                        help="float32 networks (the session stays float64)")
-    parser.add_argument("--report_every", type=float, default=10.0,
-                        help="seconds between progress lines (0: none)")
+                        help="network init, data and session seed")
+    parser.add_argument("--dtype", default="float32",
+                        choices=("float32", "float64"),
+                        help="the networks' and the session's dtype")
+    parser.add_argument("--report_every", type=int, default=250,
+                        help="steps between coverage lines (0: none)")
     parser.add_argument("--out", default="results/mog-torch")
     parser.add_argument("--keep_session", action="store_true")
     parser.add_argument("--tls_roots",
@@ -223,73 +300,88 @@ def main(argv=None) -> int:
     server = (gameopt.LocalServer(args.server_binary) if args.server_binary
               else None)
     address = server.address if server else args.server
+    channel_options = dict(root_certificates=args.tls_roots,
+                           token=args.token)
     try:
-        game = make_game(torch.float64, args.batch, args.seed)
-        options = gameopt.SessionOptions(
-            name="mog-torch", algorithm=args.algorithm,
-            optimizer=args.optimizer, learning_rate=args.lr, gamma=args.gamma,
-            estimator=args.estimator, workers=args.workers,
-            max_steps=args.steps, seed=args.seed)
-        channel_options = dict(root_certificates=args.tls_roots,
-                               token=args.token)
         client = gameopt.Client(address, **channel_options)
         if args.session_name:
-            session_id = client.find_session(args.session_name, args.wait_s)
+            session = client.find_session(args.session_name, args.wait_s)
+            create = False
             args.keep_session = True  # others hold it too
-            print(f"joining session {session_id} ('{args.session_name}') on "
+            print(f"joining session {session} ('{args.session_name}') on "
                   f"{address} with {args.workers} worker(s)", flush=True)
         else:
-            session_id = client.create_session(
-                gameopt.build_session_config(game, options=options))
-            print(f"session {session_id} on {address}: {args.algorithm} "
-                  f"({args.optimizer}, lr {args.lr}), {args.workers} "
-                  f"worker(s), {args.steps} steps", flush=True)
+            session = f"mog-torch-{os.getpid()}-{int(time.time())}"
+            create = True
+            print(f"session {session} on {address}: {args.algorithm} "
+                  f"({args.optimizer}, lr {args.lr:g}), {args.workers} "
+                  f"worker(s) x batch {args.batch}, {args.steps} steps, "
+                  f"{args.dtype}", flush=True)
 
+        # Ranks 1..K-1 in processes of their own; rank 0 is this process,
+        # which also watches the coverage.
         context = multiprocessing.get_context("spawn")
-        workers = [context.Process(
-            target=run_worker,
-            args=(address, session_id, i, args.batch, args.float32,
-                  channel_options))
-            for i in range(args.workers)]
-        start = time.time()
-        for process in workers:
+        others = [context.Process(
+            target=run_rank,
+            args=(args, address, session, rank, channel_options))
+            for rank in range(1, args.workers)]
+        for process in others:
             process.start()
-        last = time.time()
-        while any(p.is_alive() for p in workers):
-            for p in workers:
-                p.join(timeout=0.2)
-            if args.report_every > 0 and time.time() - last > args.report_every:
-                last = time.time()
-                params = client.get_parameters(session_id, game.players())
-                game.set_flat(params.flat)
-                covered, off = mode_coverage(generate(game))
-                print(f"step {params.step}: modes_covered={covered} "
-                      f"off_mode_share={off:.3f}", flush=True)
+
+        curve = []
+        start = time.time()
+
+        def report(opt, generator, losses):
+            step = opt.steps_done
+            if args.report_every > 0 and (step % args.report_every == 0
+                                          or opt.done):
+                covered, off = mode_coverage(generate(generator))
+                curve.append((step, covered, off))
+                print(f"step {step}: modes_covered={covered} "
+                      f"off_mode_share={off:.3f} "
+                      + " ".join(f"loss/{k}={v:.4f}" for k, v in
+                                 losses.items())
+                      + f" ({time.time() - start:.0f} s)", flush=True)
+
+        generator = train(args, address, session, 0, create,
+                          channel_options, report)
         seconds = time.time() - start
-        failed = [p.exitcode for p in workers if p.exitcode != 0]
+        for process in others:
+            process.join()
+        failed = [p.exitcode for p in others if p.exitcode != 0]
         if failed:
-            print(f"mog_gan: {len(failed)} worker(s) failed: {failed}",
-                  file=sys.stderr)
+            print(f"mog_gan: {len(failed)} worker process(es) failed: "
+                  f"{failed}", file=sys.stderr)
             return 1
 
-        params = client.get_parameters(session_id, game.players())
-        game.set_flat(params.flat)
-        samples = generate(game)
+        # The session's final parameters (the loop ends with them loaded;
+        # read again for a session that was done before we joined).
+        tensors = client.get_parameters(session).tensors()["generator"]
+        with torch.no_grad():
+            for name, value in generator.named_parameters():
+                value.copy_(torch.from_numpy(tensors[name]))
+        step = client.get_session(session).step
+        samples = generate(generator)
         covered, off = mode_coverage(samples)
         os.makedirs(args.out, exist_ok=True)
+        if curve:
+            with open(os.path.join(args.out, "coverage.csv"), "w") as f:
+                f.write("step,modes_covered,off_mode_share\n")
+                for row in curve:
+                    f.write(f"{row[0]},{row[1]},{row[2]:.4f}\n")
         path = os.path.join(args.out, "samples.png")
         try:
-            plot(samples, path, f"{args.algorithm}, step {params.step}: "
+            plot(samples, path, f"{args.algorithm}, step {step}: "
                                 f"{covered}/{NUM_MODES} modes")
         except ImportError:  # e.g. a container without matplotlib
             path = None
         if not args.keep_session:
-            client.delete_session(session_id)
+            client.delete_session(session)
         client.close()
         print(f"RESULT game=mog-torch algorithm={args.algorithm} "
-              f"workers={args.workers} steps={params.step} "
+              f"workers={args.workers} steps={step} "
               f"modes_covered={covered} off_mode_share={off:.4f} "
-              f"seconds={seconds:.2f} steps_per_s={params.step / seconds:.1f}"
+              f"seconds={seconds:.2f} steps_per_s={step / seconds:.1f}"
               f" out={args.out}")
         if path:
             print(f"wrote {path}")
