@@ -191,16 +191,22 @@ DEFAULTS = dict(algorithm="conopt", optimizer="rmsprop", rmsprop_preset="tf1",
 
 
 def session_options(args) -> dict:
-    """GameOptimizer's keyword options from the flags (only those the
-    algorithm and optimizer read: others are refused)."""
+    """GameOptimizer's keyword options from the flags. A flag given on the
+    command line is always passed (GameOptimizer refuses one that the
+    algorithm or optimizer ignores, naming it); a default only where it is
+    read."""
     options = dict(name="mog-torch", max_steps=args.steps, seed=args.seed)
-    if args.optimizer == "rmsprop":
-        options["rmsprop_preset"] = args.rmsprop_preset
-    if args.algorithm == "conopt":
-        options["gamma"] = args.gamma
-    if args.algorithm in ("conopt", "sga"):
-        options["estimator"] = args.estimator
-        options["fuse_local_products"] = args.estimator == "local"
+    relevant = {
+        "rmsprop_preset": args.optimizer == "rmsprop",
+        "gamma": args.algorithm == "conopt",
+        "estimator": args.algorithm in ("conopt", "sga"),
+    }
+    for name, used in relevant.items():
+        value = getattr(args, name)
+        if value is not None or used:
+            options[name] = DEFAULTS[name] if value is None else value
+    if options.get("estimator") == "local":
+        options["fuse_local_products"] = True  # one round per step
     return options
 
 
@@ -263,21 +269,21 @@ def main(argv=None) -> int:
     parser.add_argument("--algorithm", default=DEFAULTS["algorithm"],
                         help="simgd, altgd, conopt, sga, extragradient, "
                              "optimistic")
-    parser.add_argument("--gamma", type=float, default=DEFAULTS["gamma"],
-                        help="conopt: weight of the consensus term")
+    parser.add_argument("--gamma", type=float,
+                        help=f"conopt: weight of the consensus term "
+                             f"(default {DEFAULTS['gamma']:g})")
     parser.add_argument("--optimizer", default=DEFAULTS["optimizer"],
                         help="sgd, momentum, nesterov, rmsprop, adam")
-    parser.add_argument("--rmsprop_preset",
-                        default=DEFAULTS["rmsprop_preset"],
-                        choices=("tf1", "pytorch"),
-                        help="rmsprop: TensorFlow 1's constants (the "
-                             "paper's) or PyTorch's")
+    parser.add_argument("--rmsprop_preset", choices=("tf1", "pytorch"),
+                        help=f"rmsprop: TensorFlow 1's constants (the "
+                             f"paper's) or PyTorch's (default "
+                             f"{DEFAULTS['rmsprop_preset']})")
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    parser.add_argument("--estimator", default=DEFAULTS["estimator"],
-                        choices=("local", "pooled", "unbiased"),
-                        help="conopt/sga: the estimate of J^T xi over the "
-                             "workers' minibatches (local: fused into the "
-                             "gradient round; unbiased needs >= 2 workers)")
+    parser.add_argument("--estimator", choices=("local", "pooled", "unbiased"),
+                        help=f"conopt/sga: the estimate of J^T xi over the "
+                             f"workers' minibatches (local: fused into the "
+                             f"gradient round; unbiased needs >= 2 gradient "
+                             f"samples; default {DEFAULTS['estimator']})")
     parser.add_argument("--batch", type=int, default=512,
                         help="minibatch size per worker and gradient")
     parser.add_argument("--seed", type=int, default=1,
@@ -343,8 +349,14 @@ def main(argv=None) -> int:
                                  losses.items())
                       + f" ({time.time() - start:.0f} s)", flush=True)
 
-        generator = train(args, address, session, 0, create,
-                          channel_options, report)
+        try:
+            generator = train(args, address, session, 0, create,
+                              channel_options, report)
+        except (ValueError, TypeError, KeyError, gameopt.Error) as error:
+            for process in others:  # they would wait for the session
+                process.terminate()
+            print(f"mog_gan: {error}", file=sys.stderr)
+            return 2
         seconds = time.time() - start
         for process in others:
             process.join()
