@@ -9,8 +9,13 @@ ConOpt gamma 10. Milliseconds per step of:
                     xi by autograd.grad(create_graph=True), J^T xi by a
                     second grad, RMSProp TF1 by hand (torch._foreach_*)
   inproc_simgd/1    the same loop with SimGD (no second grad)
-  gameopt_conopt/1  one gameopt worker (this process), batch 512
-  gameopt_simgd/1   the same with SimGD
+  gameopt_conopt/1  one gameopt worker (this process), batch 512, with
+                    gameopt.torch.GameOptimizer in the user's loop; the
+                    LOCAL estimator with fuse_local_products (one round per
+                    step; with one worker the same estimate as POOLED)
+  gameopt_conopt_2rounds/1  the same with POOLED: the products in a
+                    second round, on the gradient's kept graph
+  gameopt_simgd/1   SimGD, one worker
   gameopt_conopt/2  two gameopt worker processes x 256, pooled estimator
   gloo_conopt/2     torch.distributed gloo, 2 ranks x 256, the same pooled
                     estimator: all-reduce xi, J_k^T of the pooled xi on each
@@ -30,9 +35,10 @@ down, and alternation spreads a burst over all cases). Prints
     /usr/bin/python3 tests/bench/torch_bench.py \\
         --server_binary build/server/gameopt_server [--repeats 7] [--profile]
 
---profile runs the one-worker gameopt ConOpt case once more under cProfile
-and prints where its time goes (the worker process; the server is another
-process: its CPU time per step is printed from /proc).
+--profile runs the one-worker gameopt ConOpt case and the in-process loop
+once more under cProfile and prints where their time goes (the worker
+process; the server is another process: its CPU time per step is printed
+from /proc).
 """
 
 import argparse
@@ -141,7 +147,7 @@ class InProcess:
 # ---------------------------------------------------------------- gameopt
 def gameopt_loop(address: str, session: str, algorithm: str, rank: int,
                  world_size: int, warmup: int, steps: int,
-                 fuse_local: bool = False, on_optimizer=None) -> float:
+                 fused: bool = False, on_optimizer=None) -> float:
     """The user's loop on gameopt.torch.GameOptimizer (rank 0 creates the
     session `session`, the others join it): ms per step of the `steps`
     steps after `warmup`, timed in this process."""
@@ -149,10 +155,11 @@ def gameopt_loop(address: str, session: str, algorithm: str, rank: int,
     options = dict(rmsprop_preset="tf1", max_steps=warmup + steps, seed=1)
     if algorithm == "conopt":
         options["gamma"] = GAMMA
-        # One worker: the pooled probe is the worker's own gradient, the
-        # same as LOCAL, which can travel with the gradient (one round).
-        options["estimator"] = "local" if fuse_local else "pooled"
-        options["fuse_local_products"] = fuse_local
+        # fused: the LOCAL estimator with its products in the gradient
+        # round (one round per step). With one worker LOCAL and POOLED are
+        # the same estimate: the worker's own gradient is the probe.
+        options["estimator"] = "local" if fused else "pooled"
+        options["fuse_local_products"] = fused
     opt = GameOptimizer(address, {"generator": g, "discriminator": d},
                         algorithm=algorithm, optimizer="rmsprop", lr=LR,
                         session=session, rank=rank, world_size=world_size,
@@ -247,10 +254,6 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--fuse_local", action="store_true",
-                        help="one-worker ConOpt with the LOCAL estimator and "
-                             "fuse_local_products (one round per step; "
-                             "equal to pooled with one worker)")
     args = parser.parse_args()
 
     server = gameopt.LocalServer(args.server_binary)
@@ -258,10 +261,10 @@ def main() -> int:
     ranks = Ranks()
     sessions = iter(range(1, 1 << 30))
 
-    def one_worker(algorithm):
+    def one_worker(algorithm, fused=False):
         sid = f"bench-{next(sessions)}"
         ms = gameopt_loop(server.address, sid, algorithm, 0, 1, args.warmup,
-                          args.steps, args.fuse_local)
+                          args.steps, fused)
         client.delete_session(sid)
         return ms
 
@@ -275,7 +278,8 @@ def main() -> int:
     cases = {
         "inproc_conopt/1": lambda: InProcess(BATCH).measure(
             "conopt", args.warmup, args.steps),
-        "gameopt_conopt/1": lambda: one_worker("conopt"),
+        "gameopt_conopt/1": lambda: one_worker("conopt", True),
+        "gameopt_conopt_2rounds/1": lambda: one_worker("conopt"),
         "gameopt_conopt/2": two_workers,
         "gloo_conopt/2": lambda: ranks.run(("gloo", args.warmup, args.steps)),
         "inproc_simgd/1": lambda: InProcess(BATCH).measure(
@@ -332,7 +336,7 @@ def profile(client, server, args) -> None:
             clock["cpu"] = server_cpu_seconds(server) - clock["cpu"]
 
     gameopt_loop(server.address, "bench-profile", "conopt", 0, 1,
-                 args.warmup, args.steps, args.fuse_local, switch)
+                 args.warmup, args.steps, True, switch)
     client.delete_session("bench-profile")
     report("gameopt_conopt/1", profiler, clock["wall"], args.steps,
            f" server_cpu_ms_per_step={clock['cpu'] * 1e3 / args.steps:.2f}")

@@ -96,10 +96,15 @@ def sample_batch(seed: int, batch: int, dtype=torch.float64):
 def draw_batch(generator: torch.Generator, batch: int, dtype=torch.float32):
     """The next minibatch (z, real) from `generator`'s stream."""
     z = torch.randn(batch, Z_DIM, generator=generator, dtype=dtype)
-    centers = torch.tensor(mode_centers(), dtype=dtype)
-    modes = torch.arange(batch) % NUM_MODES
+    key = (batch, dtype)
+    if key not in _MEANS:  # sample j's mode centre, j % NUM_MODES
+        _MEANS[key] = torch.tensor(mode_centers(), dtype=dtype)[
+            torch.arange(batch) % NUM_MODES]
     noise = torch.randn(batch, 2, generator=generator, dtype=dtype)
-    return z, centers[modes] + DATA_STD * noise
+    return z, _MEANS[key] + DATA_STD * noise
+
+
+_MEANS = {}
 
 
 def make_networks(dtype=torch.float32, seed: int = 0):
