@@ -57,7 +57,7 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import grpc
 import torch
@@ -156,8 +156,9 @@ class GameOptimizer:
       the closest one, options the algorithm ignores are refused).
       float64 defaults to the parameters' dtype (float32 models: float32).
     session: the session id to create (rank 0) or join (other ranks);
-      needed with world_size > 1 (default: $GAMEOPT_SESSION); a single
-      process without one creates a fresh session.
+      default $GAMEOPT_SESSION, else under torchrun "torchrun-<run id>"
+      ($TORCHELASTIC_RUN_ID, the same for every rank of one run); a single
+      process without one creates a session with a fresh id.
     create: create the session (default: rank 0); ALREADY_EXISTS joins it.
     rank, world_size: default $RANK / $WORLD_SIZE, else 0 / 1; workers
       (per round) defaults to world_size.
@@ -213,6 +214,12 @@ class GameOptimizer:
             raise ValueError("; ".join(problems))
 
         self.session_id = session or os.environ.get("GAMEOPT_SESSION", "")
+        if not self.session_id and self.world_size > 1 and \
+                os.environ.get("TORCHELASTIC_RUN_ID", "none") != "none":
+            # torchrun gives every rank of one run the same id.
+            self.session_id = "torchrun-" + "".join(
+                c if c.isalnum() or c in "_.-" else "-"
+                for c in os.environ["TORCHELASTIC_RUN_ID"])[:100]
         if not self.session_id and self.world_size > 1:
             raise ValueError("several ranks need a shared session id: pass "
                              "session='my-run' (or set GAMEOPT_SESSION)")
@@ -236,6 +243,7 @@ class GameOptimizer:
         self._graphs: Dict[int, List[Optional[torch.Tensor]]] = {}
         self.done = False
         self.steps_done = 0
+        self.rounds = 0  # submissions (gradient and products rounds)
         self._closed = False
         self._recompute_warned = False
         _register_exit(self, handle_signals)
@@ -353,6 +361,7 @@ class GameOptimizer:
                     reported = reported if reported is not None else values
                 else:
                     response = self._products(task, closure)
+                self.rounds += 1
                 self._accept(response)
         finally:
             self._graphs.clear()
@@ -369,7 +378,7 @@ class GameOptimizer:
             self._table.load(task.params)
             self._version = task.params_version
 
-    def _losses(self, closure):
+    def _losses(self, closure):  # -> (player losses, user scalars)
         out = closure()
         if not isinstance(out, Mapping):
             raise TypeError(f"the closure must return a dict of the players' "
@@ -397,6 +406,9 @@ class GameOptimizer:
                 raise ValueError(f"scalar name {name!r}: use 1-128 of "
                                  f"[A-Za-z0-9_.:/-]")
             scalars[name] = _float(value)
+        if len(scalars) + len(losses) > 64:
+            raise ValueError(f"at most {64 - len(losses)} scalars besides "
+                             f"the losses, got {len(scalars)}")
         return losses, scalars
 
     def _own_gradients(self, losses, players, create_graph):
@@ -422,8 +434,11 @@ class GameOptimizer:
 
     def _gradient(self, task, closure):
         fused = task.fused_vjp or task.fused_jvp
-        keep = (self.algorithm in ("conopt", "sga") and task.phase == 0
-                and not fused)
+        # Products on this minibatch follow: ConOpt/SGA's phase 1, or the
+        # spectrum rounds (EstimateSpectrum) after their gradient round.
+        keep = not fused and (
+            (self.algorithm in ("conopt", "sga") and task.phase == 0)
+            or task.phase_label.startswith("spectrum"))
         players = set(task.players) if task.players else \
             set(self.player_names)
         graph_players = set(self.player_names) if (keep or fused) else players
@@ -452,7 +467,7 @@ class GameOptimizer:
                 sums[name] = sums.get(name, 0.0) + value
         count = max(task.num_samples, 1)
         means = {name: total / count for name, total in sums.items()}
-        for name, value in list(means.items())[:64]:
+        for name, value in means.items():
             request.scalars.add(name=name, value=value)
         reported = {(n[5:] if n.startswith("loss/") and n[5:] in
                      self.player_names else n): v for n, v in means.items()}

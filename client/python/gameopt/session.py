@@ -215,12 +215,13 @@ def build_session_config(players, initial=None,
             spec.name, options.schedule))
         if schedule is not None:
             opt.schedule.CopyFrom(schedule)
+    names = [spec.name for spec in players]
     for name in set(options.player_learning_rate) | set(
             options.player_schedule) | set(options.clip_value):
-        if name not in [spec.name for spec in players]:
+        if name not in names:
             raise ValueError(f"per-player option for unknown player "
-                             f"'{name}'{suggest(name, [p.name for p in players])}"
-                             f" (players: {', '.join(p.name for p in players)})")
+                             f"'{name}'{suggest(name, names)} (players: "
+                             f"{', '.join(names)})")
 
     a = config.algorithm
     a.kind = algorithm
@@ -349,7 +350,8 @@ class Parameters:
 
 class Client:
     """Session management over one channel. Methods raise gameopt.Error (a
-    grpc.RpcError printed as `CODE: message`) with the server's status (see the codes in gameopt.proto). With an address,
+    grpc.RpcError printed as `CODE: message`) with the server's status (see
+    the codes in gameopt.proto). With an address,
     `channel_options` are make_channel's: root_certificates, token,
     certificate_chain, private_key."""
 

@@ -239,8 +239,10 @@ class Worker:
                       known_params_version=self.params_version)
         if task.kind == pb.GRADIENT:
             if hasattr(self.game, "keep_graph"):
-                self.game.keep_graph = (self._products_follow
-                                        or task.fused_vjp or task.fused_jvp)
+                self.game.keep_graph = (
+                    self._products_follow or task.fused_vjp
+                    or task.fused_jvp
+                    or task.phase_label.startswith("spectrum"))
             self.game.draw_minibatches(task.num_samples, task.seed)
             request = pb.SubmitGradientRequest(**header)
             for k in range(task.num_samples):
@@ -261,7 +263,8 @@ class Worker:
             if task.phase == 0:
                 self._products_follow = False
             return self._link.submit_gradient(request)
-        self._products_follow = True
+        if not task.phase_label.startswith("spectrum"):
+            self._products_follow = True
         request = pb.SubmitJacobianProductsRequest(**header)
         for k, probe_message in enumerate(task.probes):
             probe = decode_vector(probe_message, self._layout)
