@@ -165,7 +165,7 @@ for name, value, target, _ in ratios:
 # torch_bench.py's ratios, as it printed them.
 torch_lines = open(f"{out}/torch.txt").read().splitlines()
 for line in torch_lines:
-    if line.startswith("RATIO"):
+    if line.startswith(("RATIO ", "BEST ")):
         print(line)
 print(f"MEMORY server_peak_MiB {peak / 2**20:.0f} lower_bound_MiB "
       f"{lower / 2**20:.0f} ratio {peak / lower:.2f} idle_MiB "
@@ -183,7 +183,7 @@ for name, value, target, what in ratios:
     print(f"| {name} | {value:.2f} | {target} | "
           f"{'yes' if met(value, target) else 'no'} | {what} |")
 for line in torch_lines:
-    if line.startswith("RATIO"):
+    if line.startswith("RATIO "):
         _, name, value, target = line.split()
         print(f"| {name} | {float(value):.2f} | {target[6:8]} {target[8:]} | "
               f"{'yes' if met(float(value), target[6:8] + ' ' + target[8:]) else 'no'}"
