@@ -87,6 +87,24 @@ ABSL_FLAG(std::string, altgd_order, "",
 ABSL_FLAG(int, lookahead, 0, "wrap in lookahead-minmax every K steps (0: off)");
 ABSL_FLAG(double, lookahead_alpha, 0.5, "lookahead's alpha");
 ABSL_FLAG(std::string, estimator, "pooled", "local, pooled or unbiased");
+ABSL_FLAG(bool, fuse_local_products, false,
+          "conopt / sga with --estimator local: the gradient round also "
+          "carries the products, one round per step");
+ABSL_FLAG(std::string, lr_schedule, "constant",
+          "learning-rate schedule of every player: constant, step, "
+          "multistep, exponential, cosine or linear (torch.optim."
+          "lr_scheduler's StepLR, MultiStepLR, ExponentialLR, "
+          "CosineAnnealingLR, LinearLR, stepped once per step)");
+ABSL_FLAG(double, lr_gamma, 0.1, "step, multistep, exponential: the decay");
+ABSL_FLAG(int64_t, lr_step_size, 0, "step: decay every this many steps");
+ABSL_FLAG(std::string, lr_milestones, "",
+          "multistep: the steps to decay at, e.g. 1000,1500");
+ABSL_FLAG(int64_t, lr_t_max, 0, "cosine: half period in steps (0: --steps)");
+ABSL_FLAG(double, lr_eta_min, 0.0, "cosine: the minimum learning rate");
+ABSL_FLAG(double, lr_start_factor, 1.0 / 3.0, "linear: the first factor");
+ABSL_FLAG(double, lr_end_factor, 1.0, "linear: the last factor");
+ABSL_FLAG(int64_t, lr_total_steps, 5,
+          "linear: steps from start_factor to end_factor");
 ABSL_FLAG(std::string, optimizer, "",
           "sgd, momentum, nesterov, rmsprop or adam (default: rmsprop for "
           "mog, else sgd)");
@@ -217,6 +235,18 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.lookahead_k = absl::GetFlag(FLAGS_lookahead);
   s.lookahead_alpha = absl::GetFlag(FLAGS_lookahead_alpha);
   s.estimator = absl::GetFlag(FLAGS_estimator);
+  s.fuse_local_products = absl::GetFlag(FLAGS_fuse_local_products);
+  s.lr_schedule = absl::GetFlag(FLAGS_lr_schedule);
+  s.lr_gamma = absl::GetFlag(FLAGS_lr_gamma);
+  s.lr_step_size = absl::GetFlag(FLAGS_lr_step_size);
+  auto milestones = ParseMilestones(absl::GetFlag(FLAGS_lr_milestones));
+  if (!milestones.ok()) return milestones.status();
+  s.lr_milestones = *milestones;
+  s.lr_t_max = absl::GetFlag(FLAGS_lr_t_max);
+  s.lr_eta_min = absl::GetFlag(FLAGS_lr_eta_min);
+  s.lr_start_factor = absl::GetFlag(FLAGS_lr_start_factor);
+  s.lr_end_factor = absl::GetFlag(FLAGS_lr_end_factor);
+  s.lr_total_steps = absl::GetFlag(FLAGS_lr_total_steps);
   s.optimizer = absl::GetFlag(FLAGS_optimizer);
   if (s.optimizer.empty()) s.optimizer = mog ? "rmsprop" : "sgd";
   s.rmsprop_preset = absl::GetFlag(FLAGS_rmsprop_preset);

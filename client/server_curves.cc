@@ -14,6 +14,8 @@ namespace {
 
 constexpr char kXiPrefix[] = "xi_norm_";
 constexpr char kLatencyPrefix[] = "latency_ms_";
+constexpr char kScalarPrefix[] = "scalar_";
+constexpr char kLearningRatePrefix[] = "lr_";
 // A GetMetrics call is a local read; this only bounds a stuck server.
 constexpr auto kRpcDeadline = std::chrono::seconds(10);
 
@@ -30,6 +32,13 @@ std::vector<std::string> CurveColumns(const v1::SessionMetrics& metrics) {
     columns.push_back(absl::StrCat(kLatencyPrefix, phase.phase_label()));
   }
   columns.push_back("steps_per_second");
+  for (const v1::Scalar& scalar : metrics.scalars()) {
+    columns.push_back(absl::StrCat(kScalarPrefix, scalar.name()));
+  }
+  for (int p = 0; p < metrics.players_size() && p < metrics.learning_rate_size();
+       ++p) {
+    columns.push_back(absl::StrCat(kLearningRatePrefix, metrics.players(p)));
+  }
   return columns;
 }
 
@@ -51,6 +60,16 @@ std::vector<double> CurveRow(const v1::SessionMetrics& metrics,
       for (int p = 0; p < metrics.players_size() && p < metrics.xi_norm_size();
            ++p) {
         if (metrics.players(p) == name) value = metrics.xi_norm(p);
+      }
+    } else if (absl::ConsumePrefix(&name, kScalarPrefix)) {
+      for (const v1::Scalar& scalar : metrics.scalars()) {
+        if (scalar.name() == name) value = scalar.value();
+      }
+    } else if (absl::ConsumePrefix(&name, kLearningRatePrefix)) {
+      for (int p = 0;
+           p < metrics.players_size() && p < metrics.learning_rate_size();
+           ++p) {
+        if (metrics.players(p) == name) value = metrics.learning_rate(p);
       }
     } else if (absl::ConsumePrefix(&name, kLatencyPrefix)) {
       for (const v1::PhaseLatency& phase : metrics.phase_latency()) {

@@ -25,7 +25,10 @@
 namespace gameopt {
 
 // Column names for a session's metrics: step, xi_norm_<player>..., loss,
-// correction_norm, latency_ms_<phase>..., steps_per_second.
+// correction_norm, latency_ms_<phase>..., steps_per_second, then
+// scalar_<name>... for the workers' reported scalars (those the first
+// recorded step has) and lr_<player>... (each player's learning rate of the
+// next step).
 std::vector<std::string> CurveColumns(const v1::SessionMetrics& metrics);
 
 // The values of `columns` (from CurveColumns) for `metrics`: step is

@@ -56,6 +56,30 @@ std::string XiNorms(const v1::SessionMetrics& m) {
   return parts.empty() ? "-" : absl::StrJoin(parts, " ");
 }
 
+// Each player's learning rate, "-" when all players share one ("0.01").
+std::string LearningRates(const v1::SessionMetrics& m) {
+  if (m.learning_rate_size() == 0) return "-";
+  bool same = true;
+  for (double lr : m.learning_rate()) same = same && lr == m.learning_rate(0);
+  if (same) return Number(m.learning_rate(0));
+  std::vector<std::string> parts;
+  for (int p = 0; p < m.learning_rate_size(); ++p) {
+    const std::string player =
+        p < m.players_size() ? m.players(p) : absl::StrCat(p);
+    parts.push_back(absl::StrCat(player, "=", Number(m.learning_rate(p))));
+  }
+  return absl::StrJoin(parts, " ");
+}
+
+// The workers' reported scalars of the last step: "loss/gen=0.693 acc=0.5".
+std::string Scalars(const v1::SessionMetrics& m) {
+  std::vector<std::string> parts;
+  for (const v1::Scalar& s : m.scalars()) {
+    parts.push_back(absl::StrCat(s.name(), "=", Number(s.value())));
+  }
+  return parts.empty() ? "-" : absl::StrJoin(parts, " ");
+}
+
 std::string Stragglers(const v1::SessionMetrics& m) {
   const v1::WorkerMetrics* slowest = nullptr;
   int64_t missed = 0;
@@ -89,6 +113,8 @@ Row SessionRow(const v1::SessionMetrics& m) {
           absl::StrFormat("%.1f", m.steps_per_second()),
           HumanBytes(m.bytes_received()),
           HumanBytes(m.bytes_sent()),
+          LearningRates(m),
+          Scalars(m),
           Stragglers(m)};
 }
 
@@ -110,7 +136,7 @@ std::string StatusTable(const v1::GetMetricsResponse& metrics) {
   if (metrics.sessions().empty()) return "no sessions\n";
   std::vector<Row> rows = {{"session", "name", "algorithm", "step", "phase",
                             "workers", "|xi|", "L", "correction", "steps/s",
-                            "in", "out", "stragglers"}};
+                            "in", "out", "lr", "scalars", "stragglers"}};
   for (const v1::SessionMetrics& m : metrics.sessions()) {
     rows.push_back(SessionRow(m));
   }

@@ -17,10 +17,13 @@ namespace gameopt {
 
 // One row per session under a header, columns aligned:
 //   session  name  algorithm  step  phase  workers  |xi|  L  correction
-//   steps/s  in  out  stragglers
+//   steps/s  in  out  lr  scalars  stragglers
 // |xi| lists the players' norms as "gen=1.2e-01 disc=3.4e-01"; step is
 // "120/500" with a step limit and "done" appended once finished; in/out are
-// bytes received and sent by the server (B, KiB, MiB, GiB); stragglers
+// bytes received and sent by the server (B, KiB, MiB, GiB); lr is the
+// learning rate of the next step (one number when the players share it,
+// else "gen=0.001 disc=0.002"); scalars are the workers' reported scalars
+// of the last step ("loss/gen=0.693"), "-" if none; stragglers
 // names the worker that closed the most rounds last ("w1:12") and the
 // rounds missed at deadlines by all workers ("missed 3"), "-" if neither.
 // "no sessions" when there are none.

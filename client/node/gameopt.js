@@ -3,7 +3,8 @@
 // The proto is loaded at run time (@grpc/proto-loader) from
 // ../../proto/gameopt/v1/gameopt.proto, or $GAMEOPT_PROTO_DIR. The worker
 // loop and its retries mirror client/worker/worker.h:
-//   join; GRADIENT -> game.drawMinibatches(n, seed), game.gradient(x, k);
+//   join; GRADIENT -> game.drawMinibatches(n, seed), game.gradient(x, k)
+//   (fused tasks: also game.vjp / game.jvp on sample k's own gradient);
 //   PRODUCTS -> game.vjp / game.jvp per probe; UNAVAILABLE, CANCELLED (a
 //   server stopping with the call in flight), ABORTED and DEADLINE_EXCEEDED
 //   are retried with backoff resubmitting the same round;
@@ -284,12 +285,31 @@ class Worker {
     };
     if (task.kind === 'GRADIENT') {
       this.game.drawMinibatches(task.num_samples, task.seed);
-      const gradients = [];
-      for (let k = 0; k < task.num_samples; ++k) {
-        gradients.push(encodeVector(this.game.gradient(this.params, k),
-                                    this.layout, task.players, this.dtype));
+      const gradients = [], vjp = [], jvp = [];
+      const fused = task.fused_vjp || task.fused_jvp;
+      if (fused && (typeof this.game.vjp !== 'function' ||
+                    (task.fused_jvp && typeof this.game.jvp !== 'function'))) {
+        throw new Error('the session fuses local products ' +
+                        '(fuse_local_products): the game needs vjp(x, w, k)' +
+                        (task.fused_jvp ? ' and jvp(x, u, k)' : ''));
       }
-      return this.call('SubmitGradient', { ...header, gradients });
+      for (let k = 0; k < task.num_samples; ++k) {
+        const g = this.game.gradient(this.params, k);
+        gradients.push(encodeVector(g, this.layout, task.players, this.dtype));
+        if (fused) {
+          // Sample k's own gradient as the server holds it (the LOCAL
+          // probe of the unfused products round).
+          const probe = this.dtype === 'FLOAT64'
+            ? g : Float64Array.from(Float32Array.from(g));
+          if (task.fused_vjp) {
+            vjp.push(encodeVector(this.game.vjp(this.params, probe, k), this.layout, [], this.dtype));
+          }
+          if (task.fused_jvp) {
+            jvp.push(encodeVector(this.game.jvp(this.params, probe, k), this.layout, [], this.dtype));
+          }
+        }
+      }
+      return this.call('SubmitGradient', { ...header, gradients, vjp, jvp });
     }
     const vjp = [], jvp = [];
     task.probes.forEach((message, k) => {

@@ -27,6 +27,19 @@ absl::StatusOr<Enum> ParseEnum(const std::string& what,
 
 }  // namespace
 
+absl::StatusOr<std::vector<int64_t>> ParseMilestones(const std::string& text) {
+  std::vector<int64_t> out;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t step;
+    if (!absl::SimpleAtoi(item, &step)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("milestone '", item, "' is not a step number"));
+    }
+    out.push_back(step);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<std::pair<std::string, int>>> ParseAltGdOrder(
     const std::string& text) {
   std::vector<std::pair<std::string, int>> order;
@@ -67,6 +80,37 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
       "RMSProp preset", preset_name, v1::RmsPropPreset_Parse, "pytorch, tf1");
   if (!preset.ok()) return preset.status();
 
+  const std::pair<const char*, v1::LearningRateSchedule::Kind> kSchedules[] =
+      {{"constant", v1::LearningRateSchedule::CONSTANT},
+       {"step", v1::LearningRateSchedule::STEP},
+       {"multistep", v1::LearningRateSchedule::MULTI_STEP},
+       {"exponential", v1::LearningRateSchedule::EXPONENTIAL},
+       {"cosine", v1::LearningRateSchedule::COSINE},
+       {"linear", v1::LearningRateSchedule::LINEAR}};
+  std::optional<v1::LearningRateSchedule::Kind> schedule_kind;
+  for (const auto& [name, kind] : kSchedules) {
+    if (options.lr_schedule == name) schedule_kind = kind;
+  }
+  if (!schedule_kind) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown learning-rate schedule '", options.lr_schedule,
+        "'; expected one of: constant, step, multistep, exponential, cosine, "
+        "linear"));
+  }
+  v1::LearningRateSchedule schedule;
+  if (*schedule_kind != v1::LearningRateSchedule::CONSTANT) {
+    schedule.set_kind(*schedule_kind);
+    schedule.set_gamma(options.lr_gamma);
+    schedule.set_step_size(options.lr_step_size);
+    for (int64_t m : options.lr_milestones) schedule.add_milestones(m);
+    schedule.set_t_max(options.lr_t_max > 0 ? options.lr_t_max
+                                            : options.max_steps);
+    schedule.set_eta_min(options.lr_eta_min);
+    schedule.set_start_factor(options.lr_start_factor);
+    schedule.set_end_factor(options.lr_end_factor);
+    schedule.set_total_steps(options.lr_total_steps);
+  }
+
   const Eigen::VectorXd initial = game.InitialParameters();
   const FlatLayout layout(game.players());
   for (const PlayerSpec& spec : game.players()) {
@@ -85,6 +129,9 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
     opt->set_rmsprop_preset(*preset);
     auto clip = options.clip_value.find(spec.name);
     if (clip != options.clip_value.end()) opt->set_clip_value(clip->second);
+    if (schedule.kind() != v1::LearningRateSchedule::CONSTANT) {
+      *opt->mutable_schedule() = schedule;
+    }
   }
 
   v1::AlgorithmConfig* a = config.mutable_algorithm();
@@ -102,6 +149,7 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   a->set_lookahead_alpha(options.lookahead_alpha);
   a->set_estimator(*estimator);
   a->set_clip_global_norm(options.clip_global_norm);
+  a->set_fuse_local_products(options.fuse_local_products);
 
   config.set_workers_per_round(options.workers);
   config.set_quorum(options.quorum);

@@ -45,11 +45,27 @@ struct SessionOptions {
   uint64_t seed = 0;
   bool float64 = true;
   bool drop_invalid_samples = false;
+  // conopt / sga with estimator local: one round per step.
+  bool fuse_local_products = false;
+  // Every player's learning-rate schedule: constant, step, multistep,
+  // exponential, cosine or linear (torch.optim.lr_scheduler's shapes).
+  std::string lr_schedule = "constant";
+  double lr_gamma = 0.1;                // step, multistep, exponential
+  int64_t lr_step_size = 0;             // step
+  std::vector<int64_t> lr_milestones;   // multistep
+  int64_t lr_t_max = 0;                 // cosine; 0 = max_steps
+  double lr_eta_min = 0.0;              // cosine
+  double lr_start_factor = 1.0 / 3.0;   // linear
+  double lr_end_factor = 1.0;           // linear
+  int64_t lr_total_steps = 5;           // linear
 };
 
 // InvalidArgument on unknown names (the message lists the known ones).
 absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
     const Game& game, const SessionOptions& options);
+
+// "100,200" -> {100, 200}.
+absl::StatusOr<std::vector<int64_t>> ParseMilestones(const std::string& text);
 
 // "discriminator:5,generator:1" -> stages.
 absl::StatusOr<std::vector<std::pair<std::string, int>>> ParseAltGdOrder(

@@ -99,7 +99,9 @@ absl::Status ShardedWorker::Accept() {
          (task.step() == first.step() && task.phase() == first.phase() &&
           task.num_samples() == first.num_samples() &&
           task.probes_size() == first.probes_size() &&
-          task.vjp() == first.vjp() && task.jvp() == first.jvp()));
+          task.vjp() == first.vjp() && task.jvp() == first.jvp() &&
+          task.fused_vjp() == first.fused_vjp() &&
+          task.fused_jvp() == first.fused_jvp()));
     if (!agree) {
       return absl::FailedPreconditionError(
           absl::StrCat("the shards are out of step: shard 0 sent ",
@@ -151,6 +153,8 @@ absl::Status ShardedWorker::Compute() {
       while (request.gradients_size() > samples) {
         request.mutable_gradients()->RemoveLast();
       }
+      request.clear_vjp();
+      request.clear_jvp();
     }
     game_->DrawMinibatches(samples, task.seed());
     for (int k = 0; k < samples; ++k) {
@@ -162,6 +166,22 @@ absl::Status ShardedWorker::Compute() {
                      k < request.gradients_size()
                          ? *request.mutable_gradients(k)
                          : *request.add_gradients());
+      }
+      // Fused local products, on the full gradient as the shards hold it
+      // (the LOCAL probe), each shard sent its slice.
+      if (task.fused_vjp() || task.fused_jvp()) {
+        probe_ = RoundToDType(g, dtype_);
+      }
+      for (const bool vjp : {true, false}) {
+        if (vjp ? !task.fused_vjp() : !task.fused_jvp()) continue;
+        product_ = vjp ? game_->Vjp(params_, probe_, k)
+                       : game_->Jvp(params_, probe_, k);
+        for (int s = 0; s < n; ++s) {
+          v1::SubmitGradientRequest& request = shards_[s].gradient_request;
+          plan_->Gather(s, product_, shards_[s].values);
+          EncodeVector(shards_[s].values, plan_->shard_layout(s), {}, dtype_,
+                       vjp ? *request.add_vjp() : *request.add_jvp());
+        }
       }
       if (k == 0) gradient_ = std::move(g);
     }

@@ -107,4 +107,9 @@ void EncodeVector(const Eigen::VectorXd& values, const FlatLayout& layout,
   while (out.players_size() > index) out.mutable_players()->RemoveLast();
 }
 
+Eigen::VectorXd RoundToDType(const Eigen::VectorXd& values, v1::DType dtype) {
+  if (dtype != v1::FLOAT32) return values;
+  return values.cast<float>().cast<double>();
+}
+
 }  // namespace gameopt

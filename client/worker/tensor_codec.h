@@ -41,6 +41,12 @@ class FlatLayout {
 absl::Status DecodeVector(const v1::Vector& vector, const FlatLayout& layout,
                           Eigen::VectorXd& out);
 
+// `values` as a server of `dtype` holds them after EncodeVector: each
+// value rounded to float32 for FLOAT32, unchanged for FLOAT64. (A fused
+// task's products are on the gradient as the server would send it back as
+// the LOCAL probe.)
+Eigen::VectorXd RoundToDType(const Eigen::VectorXd& values, v1::DType dtype);
+
 // Encodes the blocks of `players` (all when empty) of `values` as `dtype`,
 // reusing `out`'s existing messages and buffers where it can.
 void EncodeVector(const Eigen::VectorXd& values, const FlatLayout& layout,

@@ -52,12 +52,27 @@ absl::Status Worker::Compute(const v1::Task& task) {
     request.set_step(task.step());
     request.set_phase(task.phase());
     request.set_known_params_version(params_version_);
+    request.clear_vjp();
+    request.clear_jvp();
     for (int k = 0; k < task.num_samples(); ++k) {
       Eigen::VectorXd g = game_->Gradient(params_, k);
       v1::Vector* out = k < request.gradients_size()
                             ? request.mutable_gradients(k)
                             : request.add_gradients();
       EncodeVector(g, layout_, players, dtype_, *out);
+      // Fused local products: on sample k's own gradient as the server
+      // holds it (the LOCAL probe of the unfused products round).
+      if (task.fused_vjp() || task.fused_jvp()) {
+        const Eigen::VectorXd probe = RoundToDType(g, dtype_);
+        if (task.fused_vjp()) {
+          EncodeVector(game_->Vjp(params_, probe, k), layout_, {}, dtype_,
+                       *request.add_vjp());
+        }
+        if (task.fused_jvp()) {
+          EncodeVector(game_->Jvp(params_, probe, k), layout_, {}, dtype_,
+                       *request.add_jvp());
+        }
+      }
       if (k == 0) gradient_ = std::move(g);
     }
     while (request.gradients_size() > task.num_samples()) {

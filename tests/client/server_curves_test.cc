@@ -51,6 +51,24 @@ TEST(CurveRow, OneValuePerColumnForTheLastCompletedStep) {
   EXPECT_TRUE(std::isnan(CurveRow(m, {"latency_ms_extrapolation"})[0]));
 }
 
+TEST(CurveRow, ReportedScalarsAndLearningRatesGetColumns) {
+  v1::SessionMetrics m = ConOptMetrics();
+  v1::Scalar* loss = m.add_scalars();
+  loss->set_name("loss/gen");
+  loss->set_value(0.75);
+  m.add_learning_rate(0.1);
+  m.add_learning_rate(0.05);
+  const std::vector<std::string> columns = CurveColumns(m);
+  ASSERT_EQ(columns.size(), 11u);
+  EXPECT_EQ(std::vector<std::string>(columns.end() - 3, columns.end()),
+            (std::vector<std::string>{"scalar_loss/gen", "lr_gen", "lr_disc"}));
+  const std::vector<double> row = CurveRow(m, columns);
+  EXPECT_EQ(std::vector<double>(row.end() - 3, row.end()),
+            (std::vector<double>{0.75, 0.1, 0.05}));
+  // A scalar missing from a later step reads NaN.
+  EXPECT_TRUE(std::isnan(CurveRow(ConOptMetrics(), {"scalar_loss/gen"})[0]));
+}
+
 std::vector<std::vector<double>> ReadCsv(const std::string& path,
                                          std::vector<std::string>* header) {
   std::ifstream in(path);

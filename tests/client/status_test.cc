@@ -62,6 +62,11 @@ v1::GetMetricsResponse TwoSessions() {
   a->set_steps_per_second(812.34);
   a->set_bytes_received(3 << 20);
   a->set_bytes_sent(1536);
+  a->add_learning_rate(0.001);
+  a->add_learning_rate(0.002);
+  v1::Scalar* loss = a->add_scalars();
+  loss->set_name("loss/gen");
+  loss->set_value(0.6931);
   for (int w = 1; w <= 2; ++w) {
     v1::WorkerMetrics* worker = a->add_workers();
     worker->set_name("w" + std::to_string(w));
@@ -101,6 +106,8 @@ TEST(StatusTable, OneAlignedRowPerSessionUnderAHeader) {
   EXPECT_THAT(lines[1], HasSubstr("812.3"));
   EXPECT_THAT(lines[1], HasSubstr("3.0 MiB"));
   EXPECT_THAT(lines[1], HasSubstr("1.5 KiB"));
+  EXPECT_THAT(lines[1], HasSubstr("gen=0.001 disc=0.002"));
+  EXPECT_THAT(lines[1], HasSubstr("loss/gen=0.693"));
   EXPECT_TRUE(absl::EndsWith(lines[1], "w2:20 missed 3")) << lines[1];
   EXPECT_THAT(lines[2], HasSubstr("7 done"));
   EXPECT_TRUE(absl::EndsWith(lines[2], "-")) << lines[2];

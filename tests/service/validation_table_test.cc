@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/service/test_util.h"
@@ -522,6 +523,63 @@ TEST_F(ValidationTableTest, CreateSessionRejectsEveryBadConfigField) {
          c.mutable_algorithm()->set_clip_global_norm(-1.0);
        },
        "config.algorithm.clip_global_norm = -1"},
+      {"fused products with the pooled estimator",
+       [](v1::SessionConfig& c) {
+         c.mutable_algorithm()->set_kind(v1::CONOPT);
+         c.mutable_algorithm()->set_fuse_local_products(true);
+       },
+       "algorithm.fuse_local_products needs algorithm conopt or sga with "
+       "estimator local"},
+      {"fused products with simgd",
+       [](v1::SessionConfig& c) {
+         c.mutable_algorithm()->set_estimator(v1::LOCAL);
+         c.mutable_algorithm()->set_fuse_local_products(true);
+       },
+       "algorithm.fuse_local_products"},
+      {"step schedule without a step size",
+       [](v1::SessionConfig& c) {
+         auto* s = c.mutable_players(1)->mutable_optimizer()->mutable_schedule();
+         s->set_kind(v1::LearningRateSchedule::STEP);
+         s->set_gamma(0.5);
+       },
+       "players[1].optimizer.schedule.step_size = 0"},
+      {"exponential schedule with gamma 0",
+       [](v1::SessionConfig& c) {
+         c.mutable_players(0)->mutable_optimizer()->mutable_schedule()->set_kind(
+             v1::LearningRateSchedule::EXPONENTIAL);
+       },
+       "players[0].optimizer.schedule.gamma = 0"},
+      {"multistep milestones not increasing",
+       [](v1::SessionConfig& c) {
+         auto* s = c.mutable_players(0)->mutable_optimizer()->mutable_schedule();
+         s->set_kind(v1::LearningRateSchedule::MULTI_STEP);
+         s->set_gamma(0.1);
+         s->add_milestones(5);
+         s->add_milestones(5);
+       },
+       "players[0].optimizer.schedule.milestones[1] = 5"},
+      {"cosine schedule with negative eta_min",
+       [](v1::SessionConfig& c) {
+         auto* s = c.mutable_players(0)->mutable_optimizer()->mutable_schedule();
+         s->set_kind(v1::LearningRateSchedule::COSINE);
+         s->set_t_max(10);
+         s->set_eta_min(-1);
+       },
+       "players[0].optimizer.schedule.eta_min = -1"},
+      {"linear schedule with start factor 0",
+       [](v1::SessionConfig& c) {
+         auto* s = c.mutable_players(0)->mutable_optimizer()->mutable_schedule();
+         s->set_kind(v1::LearningRateSchedule::LINEAR);
+         s->set_end_factor(1);
+         s->set_total_steps(4);
+       },
+       "players[0].optimizer.schedule.start_factor = 0"},
+      {"unknown schedule kind",
+       [](v1::SessionConfig& c) {
+         c.mutable_players(0)->mutable_optimizer()->mutable_schedule()->set_kind(
+             static_cast<v1::LearningRateSchedule::Kind>(17));
+       },
+       "config.players[0].optimizer.schedule.kind: unknown enum value 17"},
       {"unbiased estimator with one sample per round",
        [](v1::SessionConfig& c) {
          c.mutable_algorithm()->set_kind(v1::CONOPT);
@@ -676,6 +734,38 @@ TEST_P(GradientTableTest, BadGradientsAreRejectedAndTouchNothing) {
       row(
           "wrong phase", [](Request& r) { r.set_phase(1); }, kInvalid,
           "step 2 phase 1 do not match round 2"),
+      // Reported scalars and fused products.
+      row(
+          "NaN scalar",
+          [](Request& r) {
+            v1::Scalar* s = r.add_scalars();
+            s->set_name("loss/gen");
+            s->set_value(kNaN);
+          },
+          kInvalid, "scalars[0] ('loss/gen').value is nan"),
+      row(
+          "scalar name with a space",
+          [](Request& r) { r.add_scalars()->set_name("a b"); }, kInvalid,
+          "scalars[0].name must be 1 to 128 characters"),
+      row(
+          "65 scalars",
+          [](Request& r) {
+            for (int i = 0; i < 65; ++i) {
+              r.add_scalars()->set_name(absl::StrCat("s", i));
+            }
+          },
+          kInvalid, "scalars: 65 entries; at most 64"),
+      row(
+          "repeated scalar name",
+          [](Request& r) {
+            r.add_scalars()->set_name("l");
+            r.add_scalars()->set_name("l");
+          },
+          kInvalid, "scalars[1]: the name 'l' appears twice"),
+      row(
+          "fused product the task did not ask for",
+          [](Request& r) { *r.add_vjp() = r.gradients(0); }, kInvalid,
+          "vjp: the task asks for 0 fused product(s)"),
       // Values.
       row(
           "NaN", [](Request& r) { Poke(GradTensor(r, 1, 0), 1, kNaN); },
