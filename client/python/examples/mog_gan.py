@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """The mixture-of-Gaussians GAN of "The Numerics of GANs" in PyTorch, trained
-by a gameopt server with any number of worker processes.
+by a gameopt server from this script's own loop (gameopt.GameOptimizer),
+with any number of worker processes.
 
     /usr/bin/python3 client/python/examples/mog_gan.py \
-        --server_binary build/server/gameopt_server --steps 2000 --workers 2
-    /usr/bin/python3 client/python/examples/mog_gan.py --server 127.0.0.1:50051
+        --server_binary build/server/gameopt_server     # the defaults
+    /usr/bin/python3 client/python/examples/mog_gan.py \
+        --server 127.0.0.1:50051 --workers 2 --steps 2000
     /usr/bin/python3 client/python/examples/mog_gan.py --server HOST:PORT \
         --session_name mog-conopt --workers 1   # join, e.g. in a container
 
@@ -13,12 +15,21 @@ The same game as client/games/mog_gan.h: 8 modes on the unit circle (std
 units, z of dimension 16; the discriminator minimizes the cross-entropy, the
 generator the non-saturating loss; each minibatch is stratified over the
 modes (sample j from mode j % 8). The tensors are named w0, b0, ..., w4, b4
-as in the C++ game, so both use one layout. Defaults follow the paper:
-ConOpt (gamma 10) with RMSProp (lr 1e-4), batch 512.
+as in the C++ game, so both use one layout.
 
-Writes OUT/samples.png (2,000 samples over the modes) and prints
-"RESULT ... modes_covered=K off_mode_share=S": a mode is covered when at least
-1% of 2,000 generated samples lie within 3 std of its centre.
+Defaults (DEFAULTS below): ConOpt gamma 10, RMSProp with the TF1 preset (the
+paper's), the learning rate from 1e-3 down to 1e-4 along a cosine over 6,000
+steps, batch 512 per worker, float32, 1 worker: 8 / 8 modes at 6,000 steps
+for seeds 1, 2, 3 when measured (README.md, "What the demo shows"). The
+paper's constant lr 1e-4 (`--lr 1e-4 --lr_schedule constant`) needs about
+19,000 steps.
+
+Rank 0 runs in this process and prints the mode coverage, the losses and
+the learning rate every --report_every steps (OUT/coverage.csv); --workers
+K starts K - 1 more processes, each with its own minibatches. Writes
+OUT/samples.png (2,000 samples over the modes) and prints "RESULT ...
+modes_covered=K off_mode_share=S": a mode is covered when at least 1% of
+2,000 generated samples lie within 3 std of its centre.
 """
 
 import argparse
@@ -262,8 +273,7 @@ def run_rank(args, address, session, rank, channel_options) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description=__doc__.split("\n\n")[0])
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--server", help="HOST:PORT of a running server")
     where.add_argument("--server_binary",
@@ -276,24 +286,28 @@ def main(argv=None) -> int:
                              "flags below")
     parser.add_argument("--wait_s", type=float, default=120.0,
                         help="with --session_name: seconds to wait for it")
-    parser.add_argument("--steps", type=int, default=DEFAULTS["steps"])
+    parser.add_argument("--steps", type=int, default=DEFAULTS["steps"],
+                        help=f"steps of the session (default "
+                             f"{DEFAULTS['steps']})")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes (K per round), each with its "
                              "own minibatches")
     parser.add_argument("--algorithm", default=DEFAULTS["algorithm"],
-                        help="simgd, altgd, conopt, sga, extragradient, "
-                             "optimistic")
+                        help="simgd, altgd, conopt (default), sga, "
+                             "extragradient, optimistic")
     parser.add_argument("--gamma", type=float,
                         help=f"conopt: weight of the consensus term "
                              f"(default {DEFAULTS['gamma']:g})")
     parser.add_argument("--optimizer", default=DEFAULTS["optimizer"],
-                        help="sgd, momentum, nesterov, rmsprop, adam")
+                        help="sgd, momentum, nesterov, rmsprop (default), "
+                             "adam")
     parser.add_argument("--rmsprop_preset", choices=("tf1", "pytorch"),
                         help=f"rmsprop: TensorFlow 1's constants (the "
                              f"paper's) or PyTorch's (default "
                              f"{DEFAULTS['rmsprop_preset']})")
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"],
-                        help="the (first) learning rate")
+                        help=f"the (first) learning rate (default "
+                             f"{DEFAULTS['lr']:g})")
     parser.add_argument("--lr_schedule", choices=("constant", "cosine"),
                         help=f"constant, or cosine from --lr to --lr_min "
                              f"over --steps (CosineAnnealingLR, server-side)"
@@ -307,14 +321,17 @@ def main(argv=None) -> int:
                              f"gradient round; unbiased needs >= 2 gradient "
                              f"samples; default {DEFAULTS['estimator']})")
     parser.add_argument("--batch", type=int, default=512,
-                        help="minibatch size per worker and gradient")
+                        help="minibatch size per worker and gradient "
+                             "(default 512)")
     parser.add_argument("--seed", type=int, default=1,
                         help="network init, data and session seed")
     parser.add_argument("--dtype", default="float32",
                         choices=("float32", "float64"),
-                        help="the networks' and the session's dtype")
+                        help="the networks' and the session's dtype "
+                             "(default float32)")
     parser.add_argument("--report_every", type=int, default=250,
-                        help="steps between coverage lines (0: none)")
+                        help="steps between coverage lines (0: none; "
+                             "default 250)")
     parser.add_argument("--out", default="results/mog-torch")
     parser.add_argument("--keep_session", action="store_true")
     parser.add_argument("--tls_roots",
