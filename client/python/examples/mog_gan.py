@@ -36,6 +36,7 @@ import argparse
 import math
 import multiprocessing
 import os
+import socket
 import sys
 import time
 
@@ -235,6 +236,15 @@ def session_options(args) -> dict:
     return options
 
 
+def worker_name(args, rank: int) -> str:
+    """rank-<r> in a session of our own; in a joined one (--session_name)
+    the host too, so that processes on several hosts (containers) do not
+    take each other's place (GameOptimizer rejoins by name)."""
+    if args.session_name:
+        return f"torch-{socket.gethostname()}-rank-{rank}"
+    return f"rank-{rank}"
+
+
 def train(args, address: str, session: str, rank: int, create: bool,
           channel_options: dict, report=None) -> torch.nn.Module:
     """One worker: the user's loop over fresh minibatches, driving
@@ -248,7 +258,8 @@ def train(args, address: str, session: str, rank: int, create: bool,
         client, {"generator": generator, "discriminator": discriminator},
         algorithm=args.algorithm, optimizer=args.optimizer, lr=args.lr,
         session=session, create=create, rank=rank,
-        world_size=args.workers, **session_options(args))
+        world_size=args.workers, worker_name=worker_name(args, rank),
+        **session_options(args))
     data = torch.Generator().manual_seed(1000 * args.seed + rank)
 
     def closure():
