@@ -130,3 +130,11 @@ def test_seed_driven_worker_layout_errors_name_the_shapes():
     with pytest.raises(gameopt.LayoutError, match=r"tensor 'a/w': the "
                        r"server's is \(4, 3\) float64, the game's \(2, 3\)"):
         gameopt.decode_vector(vector, layout)
+
+
+def test_workers_raise_gameopt_errors_too(server):
+    with pytest.raises(gameopt.Error, match=r"^NOT_FOUND: "):
+        gameopt.Worker(server.address, "missing",
+                       gameopt.BilinearGame()).run()
+    from gameopt.torch import GameOptimizer as FromTorch
+    assert FromTorch is GameOptimizer is gameopt.GameOptimizer

@@ -155,6 +155,8 @@ class GameOptimizer:
       fuse_local_products, schedule, ...; unknown names are refused with
       the closest one, options the algorithm ignores are refused).
       float64 defaults to the parameters' dtype (float32 models: float32).
+      They configure the session where this process creates it; a joining
+      rank follows the session's configuration (its algorithm included).
     session: the session id to create (rank 0) or join (other ranks);
       default $GAMEOPT_SESSION, else under torchrun "torchrun-<run id>"
       ($TORCHELASTIC_RUN_ID, the same for every rank of one run); a single
@@ -184,10 +186,6 @@ class GameOptimizer:
         self._table = TensorTable([(p.name, p.tensor_names, p.params)
                                    for p in self._players])
         self._params = self._table.flat
-        self._player_of = {}
-        for p in self._players:
-            for t in p.params:
-                self._player_of[id(t)] = p.name
 
         options = canonical_options(options)
         if lr is not None:
@@ -226,6 +224,7 @@ class GameOptimizer:
         self._client = (server if isinstance(server, Client) else
                         Client(getattr(server, "address", server)))
         self._own_client = not isinstance(server, Client)
+        self._join_timeout = join_timeout
         create = self.rank == 0 if create is None else create
         if create or not self.session_id:
             self.session_id = self._create()
@@ -259,12 +258,17 @@ class GameOptimizer:
                            for t in p.params)
         config = build_session_config(
             specs, torch.cat(initial).numpy(), options=self.options)
-        try:
-            return self._client.create_session(config, self.session_id)
-        except Error as error:
-            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
-                raise
-            return self.session_id  # a restarted rank 0: join it
+        give_up = time.monotonic() + self._join_timeout
+        while True:
+            try:
+                return self._client.create_session(config, self.session_id)
+            except Error as error:
+                if error.code() == grpc.StatusCode.ALREADY_EXISTS:
+                    return self.session_id  # a restarted rank 0: join it
+                if error.code() != grpc.StatusCode.UNAVAILABLE or \
+                        time.monotonic() > give_up:
+                    raise
+            time.sleep(0.1)  # the server is starting
 
     def _wait_for_session(self, timeout: float) -> None:
         give_up = time.monotonic() + timeout

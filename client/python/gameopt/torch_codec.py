@@ -16,8 +16,15 @@ import torch
 from gameopt._stubs import pb
 from gameopt.tensors import LayoutError
 
+# torch.frombuffer warns that message bytes are not writable: we only read
+# them (copy_ into parameters, or products' inputs). A catch_warnings block
+# per tensor would cost more than the copy for small tensors.
+warnings.filterwarnings("ignore", message="The given buffer is not writable",
+                        category=UserWarning, module=r"gameopt\.torch_codec")
+
 WIRE_TORCH = {pb.FLOAT32: torch.float32, pb.FLOAT64: torch.float64}
 _DTYPE_NAME = {pb.FLOAT32: "float32", pb.FLOAT64: "float64"}
+_ITEMSIZE = {pb.FLOAT32: 4, pb.FLOAT64: 8}
 
 
 def _view(tensor: "pb.Tensor", player: str, expected: torch.Size
@@ -30,7 +37,7 @@ def _view(tensor: "pb.Tensor", player: str, expected: torch.Size
                           f"dtype {tensor.dtype}")
     sent = tuple(tensor.shape)
     numel = expected.numel()
-    itemsize = torch.tensor([], dtype=dtype).element_size()
+    itemsize = _ITEMSIZE[tensor.dtype]
     if (sent and sent != tuple(expected)) or \
             len(tensor.data) != numel * itemsize:
         got = sent if sent else f"{len(tensor.data) // itemsize} values"
@@ -40,9 +47,7 @@ def _view(tensor: "pb.Tensor", player: str, expected: torch.Size
             f"{tuple(expected)}")
     if numel == 0:
         return torch.zeros(expected, dtype=dtype)
-    with warnings.catch_warnings():  # read only: we never write to it
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.frombuffer(tensor.data, dtype=dtype).view(expected)
+    return torch.frombuffer(tensor.data, dtype=dtype).view(expected)
 
 
 class TensorTable:
@@ -105,8 +110,7 @@ class TensorTable:
                 value = values[i]
                 i += 1
                 if value is None:
-                    data = bytes(p.numel() * torch.tensor(
-                        [], dtype=wire).element_size())
+                    data = bytes(p.numel() * _ITEMSIZE[dtype])
                 else:
                     data = value.detach().to(device="cpu", dtype=wire) \
                         .contiguous().numpy().tobytes()
