@@ -78,6 +78,14 @@ absl::Status Worker::Compute(const v1::Task& task) {
     while (request.gradients_size() > task.num_samples()) {
       request.mutable_gradients()->RemoveLast();
     }
+    request.clear_scalars();
+    if (options_.report_scalars) {
+      for (const auto& [name, value] : options_.report_scalars(task)) {
+        v1::Scalar* scalar = request.add_scalars();
+        scalar->set_name(name);
+        scalar->set_value(value);
+      }
+    }
     v1::TaskResponse response;
     absl::Status status = link_.Submit(request, response);
     if (!status.ok()) return status;

@@ -20,6 +20,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "Eigen/Core"
 #include "absl/status/status.h"
@@ -61,6 +63,15 @@ struct WorkerOptions {
   // Called on the worker's thread after each task arrives (before it is
   // computed), and once with kind DONE.
   std::function<void(const WorkerProgress&)> on_progress;
+  // Called after the gradients of each GRADIENT task are computed: named
+  // numbers to report with them (SubmitGradientRequest.scalars, e.g.
+  // {"loss/generator", 0.69}); the server averages them per step and shows
+  // them in its status and metrics. At most 64, names
+  // [A-Za-z0-9_.:/-]{1,128}, finite values (else the submission fails with
+  // INVALID_ARGUMENT).
+  std::function<std::vector<std::pair<std::string, double>>(
+      const v1::Task& task)>
+      report_scalars;
 };
 
 // Not thread-safe; one Worker per thread. `game` must outlive Run().

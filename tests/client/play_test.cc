@@ -142,6 +142,38 @@ TEST_F(PlayTest, WorkerReportsProgressAndEndsOnDone) {
   EXPECT_EQ(steps, (std::vector<int64_t>{0, 1, 2, 3, 4, -1}));
 }
 
+TEST_F(PlayTest, WorkerReportsScalarsThatTheServerAverages) {
+  auto game = *MakeGame("bilinear", GameOptions());
+  v1::CreateSessionRequest create;
+  SessionOptions options;
+  options.max_steps = 4;
+  *create.mutable_config() = *BuildSessionConfig(*game, options);
+  v1::CreateSessionResponse created;
+  auto stub = v1::GameOptimizer::NewStub(MakeChannel(server_->address()));
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->CreateSession(&context, create, &created).ok());
+  }
+  WorkerOptions worker_options;
+  worker_options.report_scalars = [](const v1::Task& task) {
+    return std::vector<std::pair<std::string, double>>{
+        {"loss/x", static_cast<double>(task.step())}, {"const", 2.0}};
+  };
+  Worker worker(MakeChannel(server_->address()), created.session_id(),
+                game.get(), worker_options);
+  ASSERT_TRUE(worker.Run().ok());
+  v1::GetSessionRequest get;
+  get.set_session_id(created.session_id());
+  v1::SessionStatus status;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->GetSession(&context, get, &status).ok());
+  ASSERT_EQ(status.scalars_size(), 2);
+  EXPECT_EQ(status.scalars(0).name(), "const");
+  EXPECT_EQ(status.scalars(0).value(), 2.0);
+  EXPECT_EQ(status.scalars(1).name(), "loss/x");
+  EXPECT_EQ(status.scalars(1).value(), 3.0);  // the last step's
+}
+
 TEST_F(PlayTest, WorkerFailsClearlyOnAnUnknownSession) {
   auto game = *MakeGame("bilinear", GameOptions());
   Worker worker(MakeChannel(server_->address()), "no-such-session",

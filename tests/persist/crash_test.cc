@@ -30,6 +30,9 @@ struct CrashCase {
   // The crash comes while the gradient round of this step is open, after
   // one worker's submission and before the other's.
   int64_t crash_step = 5;
+  // ConOpt with fused local products and a step learning-rate schedule:
+  // restored mid-schedule, one round per step.
+  bool fused_and_scheduled = false;
 };
 
 // Names the case in test listings (ctest shows the parameter).
@@ -60,7 +63,18 @@ TEST_P(CrashTest, WorkersFinishWithTheParametersOfAnUninterruptedRun) {
   std::unique_ptr<ServerProcess> server = StartServer("");
   const std::string target = server->target();
   auto stub = testing::NewStub(target);
-  const v1::SessionConfig config = testing::PersistSessionConfig(kSteps);
+  v1::SessionConfig config = testing::PersistSessionConfig(kSteps);
+  if (GetParam().fused_and_scheduled) {
+    config.mutable_algorithm()->set_estimator(v1::LOCAL);
+    config.mutable_algorithm()->set_fuse_local_products(true);
+    for (v1::PlayerConfig& player : *config.mutable_players()) {
+      v1::LearningRateSchedule* schedule =
+          player.mutable_optimizer()->mutable_schedule();
+      schedule->set_kind(v1::LearningRateSchedule::STEP);
+      schedule->set_gamma(0.5);
+      schedule->set_step_size(3);
+    }
+  }
   absl::StatusOr<std::string> session = testing::CreateSession(*stub, config);
   ASSERT_TRUE(session.ok()) << session.status();
 
@@ -126,7 +140,9 @@ INSTANTIATE_TEST_SUITE_P(
                       // Before any step boundary: the session and its
                       // workers were written when they were created.
                       CrashCase{"sigkill_first_round", SIGKILL, 0, 0},
-                      CrashCase{"sigterm", SIGTERM, 0}),
+                      CrashCase{"sigterm", SIGTERM, 0},
+                      CrashCase{"sigkill_fused_scheduled", SIGKILL, 0, 5,
+                                true}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace
