@@ -5,22 +5,26 @@
 # bound, then a markdown table for README.md. Every ratio compares two
 # figures measured in this run, on this machine.
 #
-#   tests/bench/run.sh [--quick] [--no-huge]
+#   tests/bench/run.sh [--quick] [--no-huge] [--no-torch]
 #
 # --quick: shorter measurements (about a minute; noisier).
 # --no-huge: skip the end-to-end round with 100M parameters (it needs about
 #   4 GiB of memory).
+# --no-torch: skip torch_bench.py (PyTorch workers against in-process
+#   autograd and gloo; needs Debian's python3-torch and python3-grpcio).
 # Environment: BUILD_DIR (default build-bench), JOBS (default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 quick=0
 huge=1
+torch=1
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
     --no-huge) huge=0 ;;
-    *) echo "usage: $0 [--quick] [--no-huge]" >&2; exit 2 ;;
+    --no-torch) torch=0 ;;
+    *) echo "usage: $0 [--quick] [--no-huge] [--no-torch]" >&2; exit 2 ;;
   esac
 done
 
@@ -35,8 +39,10 @@ trap 'rm -rf "$out"' EXIT
 
 if [[ $quick == 1 ]]; then
   seconds=0.5; repeats=1; min_time=0.1; reps=1
+  torch_args=(--steps=50 --repeats=2)
 else
   seconds=2; repeats=3; min_time=0.3; reps=5
+  torch_args=(--steps=200 --repeats=5)
 fi
 
 echo "== kernels (gameopt_kernels_bench)" >&2
@@ -79,6 +85,15 @@ if [[ $huge == 1 ]]; then
   "$build/tests/bench/gameopt_bench" --cases= --huge | tee "$out/huge.txt" >&2
 else
   : >"$out/huge.txt"
+fi
+
+if [[ $torch == 1 ]]; then
+  echo "== PyTorch workers on the MoG GAN (torch_bench.py)" >&2
+  /usr/bin/python3 tests/bench/torch_bench.py \
+    --server_binary="$build/server/gameopt_server" "${torch_args[@]}" \
+    | tee "$out/torch.txt" >&2
+else
+  : >"$out/torch.txt"
 fi
 
 python3 - "$out" "$idle_kb" "$peak_kb" <<'EOF'
@@ -147,6 +162,11 @@ def met(value, target):
     return value <= float(bound) if op == "<=" else value >= float(bound)
 for name, value, target, _ in ratios:
     print(f"RATIO {name} {value:.3f} target {target.replace(' ', '')}")
+# torch_bench.py's ratios, as it printed them.
+torch_lines = open(f"{out}/torch.txt").read().splitlines()
+for line in torch_lines:
+    if line.startswith(("RATIO ", "BEST ")):
+        print(line)
 print(f"MEMORY server_peak_MiB {peak / 2**20:.0f} lower_bound_MiB "
       f"{lower / 2**20:.0f} ratio {peak / lower:.2f} idle_MiB "
       f"{idle_kb / 1024:.0f}")
@@ -162,6 +182,12 @@ print("|---|---|---|---|---|")
 for name, value, target, what in ratios:
     print(f"| {name} | {value:.2f} | {target} | "
           f"{'yes' if met(value, target) else 'no'} | {what} |")
+for line in torch_lines:
+    if line.startswith("RATIO "):
+        _, name, value, target = line.split()
+        print(f"| {name} | {float(value):.2f} | {target[6:8]} {target[8:]} | "
+              f"{'yes' if met(float(value), target[6:8] + ' ' + target[8:]) else 'no'}"
+              f" | MoG GAN ms/step (torch_bench.py) |")
 print(f"| memory | {peak / 2**20:.0f} MiB | lower bound "
       f"{lower / 2**20:.0f} MiB | {peak / lower:.2f} x | gameopt_server "
       f"VmHWM, conopt/16M/4 (idle {idle_kb / 1024:.0f} MiB) |")
@@ -184,4 +210,13 @@ for kernel in sorted({k[0] for k in kernels}):
     pool = kernels.get((kernel, mib16, 0), 0.0)
     print(f"| {kernel} | {one / 1e9:.1f} | {one / memcpy16:.2f} | "
           f"{pool / 1e9:.1f} |")
+torch_cases = [dict(kv.split("=", 1) for kv in line.split()[1:])
+               for line in torch_lines if line.startswith("CASE ")]
+if torch_cases:
+    print()
+    print("| MoG GAN case (torch_bench.py) | ms/step, median | min | max | runs |")
+    print("|---|---|---|---|---|")
+    for c in torch_cases:
+        print(f"| {c['name']} | {float(c['ms']):.2f} | {float(c['min']):.2f} "
+              f"| {float(c['max']):.2f} | {c['runs']} |")
 EOF
