@@ -25,6 +25,9 @@
 //                                             rounds it was dropped from
 //   gameopt_bytes_received_total, gameopt_bytes_sent_total   counters
 //
+// The same port serves the live page (live_page.h): / and /ui, and its
+// JSON at /api/sessions and /api/spectrum?session=ID.
+//
 // Thread-safe. The registry must outlive the exporter.
 #ifndef GAMEOPT_SERVER_SERVICE_PROMETHEUS_EXPORTER_H_
 #define GAMEOPT_SERVER_SERVICE_PROMETHEUS_EXPORTER_H_
@@ -41,6 +44,8 @@ class Exposer;
 }  // namespace prometheus
 
 namespace gameopt {
+
+class LivePage;
 
 class PrometheusExporter {
  public:
@@ -63,6 +68,7 @@ class PrometheusExporter {
 
   std::shared_ptr<prometheus::Collectable> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<LivePage> page_;  // the destructor stops exposer_ first
   std::string host_;  // IPv4 address to reach the listener on, or ""
   int port_ = 0;
 };
