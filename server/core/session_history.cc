@@ -1,6 +1,7 @@
 #include "server/core/session_history.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -47,6 +48,10 @@ void SessionHistory::Record(const SessionInfo& info,
   point.correction_norm = info.stats.correction_norm;
   point.gamma = CurrentGamma(config, info.stats);
   point.steps_per_second = info.timing.steps_per_second;
+  const StepDiagnostics& d = info.stats.diagnostics;
+  point.jt_xi_norm = d.available ? d.jt_xi_norm : NAN;
+  point.stationarity_ratio = d.available ? d.stationarity_ratio : NAN;
+  point.rotation_index = d.has_rotation_index ? d.rotation_index : NAN;
 }
 
 void HistoryBook::Sample(const std::vector<std::shared_ptr<Session>>& sessions,

@@ -35,6 +35,10 @@ struct HistoryPoint {
   double correction_norm = 0.0;
   double gamma = 0.0;  // CurrentGamma()
   double steps_per_second = 0.0;
+  // StepDiagnostics (diagnostics.h); NaN where not available.
+  double jt_xi_norm = 0.0;
+  double stationarity_ratio = 0.0;
+  double rotation_index = 0.0;
 };
 
 // The coefficient of the session's correction term: ConOpt's gamma, SGA's

@@ -76,7 +76,23 @@ std::string History(const std::vector<HistoryPoint>& points, size_t players) {
       Column(points, [](const HistoryPoint& p) { return p.gamma; }),
       ",\"steps_per_second\":",
       Column(points, [](const HistoryPoint& p) { return p.steps_per_second; }),
+      ",\"jt_xi_norm\":",
+      Column(points, [](const HistoryPoint& p) { return p.jt_xi_norm; }),
+      ",\"stationarity_ratio\":",
+      Column(points, [](const HistoryPoint& p) { return p.stationarity_ratio; }),
+      ",\"rotation_index\":",
+      Column(points, [](const HistoryPoint& p) { return p.rotation_index; }),
       "}");
+}
+
+std::string DiagnosticsJson(const StepDiagnostics& d) {
+  if (!d.available) return "null";
+  return absl::StrCat(
+      "{\"xi_norm\":", JsonNumber(d.xi_norm),
+      ",\"jt_xi_norm\":", JsonNumber(d.jt_xi_norm),
+      ",\"stationarity_ratio\":", JsonNumber(d.stationarity_ratio),
+      ",\"rotation_index\":",
+      d.has_rotation_index ? JsonNumber(d.rotation_index) : "null", "}");
 }
 
 std::string SessionJson(const Session& session, const HistoryBook& history) {
@@ -99,6 +115,7 @@ std::string SessionJson(const Session& session, const HistoryBook& history) {
       ",\"correction_norm\":", JsonNumber(info.stats.correction_norm),
       ",\"gamma\":", JsonNumber(CurrentGamma(config, info.stats)),
       ",\"steps_per_second\":", JsonNumber(info.timing.steps_per_second),
+      ",\"diagnostics\":", DiagnosticsJson(info.stats.diagnostics),
       ",\"spectra\":", session.Spectra().size(),
       ",\"history\":", History(points, config.players.size()), "}");
 }

@@ -24,7 +24,8 @@ figcaption{font-size:13px;color:#444;margin-bottom:4px}
 <h1>gameopt training<span id="status">connecting</span></h1>
 <table id="sessions"><thead><tr><th>session</th><th>name</th>
 <th>algorithm</th><th>step</th><th>workers</th><th>L = &frac12;|&xi;|&sup2;</th>
-<th>|correction|</th><th>&gamma;</th><th>steps/s</th><th>spectra</th>
+<th>|correction|</th><th>|J<sup>T</sup>&xi;|/|&xi;|</th><th>rotation</th>
+<th>&gamma;</th><th>steps/s</th><th>spectra</th>
 </tr></thead><tbody></tbody></table>
 <h2 id="selected">no session</h2>
 <div class="grid">
@@ -34,6 +35,12 @@ figcaption{font-size:13px;color:#444;margin-bottom:4px}
 <canvas id="plot-loss" width="460" height="230"></canvas></figure>
 <figure><figcaption>correction norm (log)</figcaption>
 <canvas id="plot-correction" width="460" height="230"></canvas></figure>
+<figure><figcaption>|&xi;| and |J<sup>T</sup>&xi;| (log; small
+|J<sup>T</sup>&xi;| with large |&xi;|: spurious stationary point)</figcaption>
+<canvas id="plot-stationarity" width="460" height="230"></canvas></figure>
+<figure><figcaption>rotation index |A<sup>T</sup>&xi;| / |S&xi;| (log; SGA)
+</figcaption>
+<canvas id="plot-rotation" width="460" height="230"></canvas></figure>
 <figure><figcaption>&gamma; (ConOpt) / &lambda; (SGA)</figcaption>
 <canvas id="plot-gamma" width="460" height="230"></canvas></figure>
 <figure><figcaption>steps per second</figcaption>
@@ -154,7 +161,10 @@ function renderTable(sessions) {
                    s.step + (s.max_steps ? "/" + s.max_steps : "") +
                    (s.done ? " done" : ""),
                    s.workers_active + "/" + s.workers_per_round,
-                   fmt(s.loss), fmt(s.correction_norm), fmt(s.gamma),
+                   fmt(s.loss), fmt(s.correction_norm),
+                   fmt(s.diagnostics && s.diagnostics.stationarity_ratio),
+                   fmt(s.diagnostics && s.diagnostics.rotation_index),
+                   fmt(s.gamma),
                    fmt(s.steps_per_second), String(s.spectra)];
     cells.forEach((c, k) => {
       const td = document.createElement("td");
@@ -174,7 +184,8 @@ function renderSession(s) {
       : "no session";
   const h = s ? s.history : {step: [], xi_norm: [], loss: [],
                              correction_norm: [], gamma: [],
-                             steps_per_second: []};
+                             steps_per_second: [], jt_xi_norm: [],
+                             rotation_index: []};
   const players = s ? s.players : [];
   linePlot(document.getElementById("plot-xi"), h.step,
            h.xi_norm.map((ys, p) => ({name: players[p] || "player " + p,
@@ -183,6 +194,12 @@ function renderSession(s) {
            [{name: "L", ys: h.loss}], true);
   linePlot(document.getElementById("plot-correction"), h.step,
            [{name: "correction", ys: h.correction_norm}], true);
+  linePlot(document.getElementById("plot-stationarity"), h.step,
+           [{name: "|xi|", ys: h.loss.map(l => l === null ? null
+                                                 : Math.sqrt(2 * l))},
+            {name: "|J^T xi|", ys: h.jt_xi_norm}], true);
+  linePlot(document.getElementById("plot-rotation"), h.step,
+           [{name: "rotation", ys: h.rotation_index}], true);
   linePlot(document.getElementById("plot-gamma"), h.step,
            [{name: "gamma", ys: h.gamma}], false);
   linePlot(document.getElementById("plot-rate"), h.step,

@@ -112,6 +112,19 @@ void AddSession(const SessionInfo& info, const SessionConfig& config,
   out.Gauge("gameopt_correction_norm",
             "Norm of the correction term (gamma J^T xi or lambda A^T xi)",
             session, info.stats.correction_norm);
+  const StepDiagnostics& d = info.stats.diagnostics;
+  if (d.available) {  // ConOpt and SGA (server/core/diagnostics.h)
+    out.Gauge("gameopt_jt_xi_norm", "|J^T xi| of the last step", session,
+              d.jt_xi_norm);
+    out.Gauge("gameopt_stationarity_ratio",
+              "|J^T xi| / |xi|: small with a large |xi| at a spurious "
+              "stationary point of L",
+              session, d.stationarity_ratio);
+  }
+  if (d.has_rotation_index) {
+    out.Gauge("gameopt_rotation_index", "|A^T xi| / |S xi| (SGA)", session,
+              d.rotation_index);
+  }
   out.Gauge("gameopt_steps_per_second", "Steps per second, recent steps",
             session, info.timing.steps_per_second);
   out.Gauge("gameopt_workers_active", "Active workers", session,

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "server/service/metrics_convert.h"
 
 namespace gameopt {
 namespace {
@@ -148,6 +149,7 @@ void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
   out->set_params_version(info.params_version);
   out->set_sga_lambda(info.stats.sga_lambda);
   out->set_product_samples(info.stats.product_samples);
+  StepDiagnosticsToProto(info.stats.diagnostics, out);
 }
 
 void ParametersToProto(const ParametersSnapshot& snapshot,

@@ -57,9 +57,16 @@ for query, code in (("", 400), ("?session=nope", 404)):
         sys.exit(f"/api/spectrum{query} answered 200")
     except urllib.error.HTTPError as e:
         assert e.code == code, (query, e.code)
-# /metrics is still served next to the page.
+# /metrics is still served next to the page, with the step diagnostics.
 text = urllib.request.urlopen(f"http://{url}/metrics", timeout=10).read().decode()
 assert 'gameopt_step{session="s1"}' in text, text[:500]
+assert 'gameopt_stationarity_ratio{session="s1"}' in text, text
+assert 'gameopt_rotation_index{session="s1"}' not in text  # ConOpt: no J xi
+import json
+s1 = json.load(urllib.request.urlopen(f"http://{url}/api/sessions", timeout=10))["sessions"][0]
+d = s1["diagnostics"]
+assert d is not None and d["rotation_index"] is None, d
+assert d["jt_xi_norm"] >= 0 and d["stationarity_ratio"] >= 0, d
 PY
 
 chrome=(chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage
@@ -75,7 +82,7 @@ def points(canvas):
     assert m, f"{canvas} was not drawn"
     return int(m.group(1))
 for canvas in ("plot-xi", "plot-loss", "plot-correction", "plot-gamma",
-               "plot-rate", "plot-spectrum"):
+               "plot-rate", "plot-spectrum", "plot-stationarity"):
     n = points(canvas)
     assert n > 0, f"{canvas} plotted no point"
     print(canvas, n, "points")

@@ -90,6 +90,7 @@ TEST_F(LivePageTest, SessionsJsonListsEachSessionWithItsPlayersAndHistory) {
   EXPECT_NE(json.find("\"players\":[\"p0\",\"p1\"]"), std::string::npos);
   EXPECT_NE(json.find("\"history\":{\"step\":[],"), std::string::npos);
   EXPECT_NE(json.find("\"xi_norm\":[[],[]]"), std::string::npos);
+  EXPECT_NE(json.find("\"diagnostics\":null"), std::string::npos);
 }
 
 TEST_F(LivePageTest, SpectrumJsonSaysWhenNoEstimateExistsAndNamesUnknownIds) {
