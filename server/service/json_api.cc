@@ -53,7 +53,8 @@ std::string SpectrumFields(const SpectrumResult& result) {
       ",\"rounds\":", result.rounds, ",\"samples\":", result.samples,
       ",\"largest_real\":", RitzList(e.largest_real),
       ",\"largest_imag\":", RitzList(e.largest_imag),
-      ",\"largest_modulus\":", RitzList(e.largest_modulus));
+      ",\"largest_modulus\":", RitzList(e.largest_modulus),
+      ",\"smallest_real\":", RitzList(e.smallest_real));
 }
 
 std::string History(const std::vector<HistoryPoint>& points, size_t players) {

@@ -19,7 +19,8 @@
 //   {"session", "available": false} when there is none, else
 //   {"session", "available": true, "step", "operator", "description",
 //    "applications", "restarts", "converged", "rounds", "samples",
-//    "largest_real" / "largest_imag" / "largest_modulus":
+//    "largest_real" / "largest_imag" / "largest_modulus" /
+//    "smallest_real" (empty unless asked for):
 //      [{"re", "im", "residual"}]}
 //
 // Non-finite numbers are written as null (JSON has no NaN or Infinity).

@@ -216,7 +216,8 @@ async function renderSpectrum(s) {
   if (!e.available) { spectrumPlot(canvas, []); return; }
   spectrumPlot(canvas, [{name: "largest real", values: e.largest_real},
                         {name: "largest imag", values: e.largest_imag},
-                        {name: "largest modulus", values: e.largest_modulus}]);
+                        {name: "largest modulus", values: e.largest_modulus},
+                        {name: "smallest real", values: e.smallest_real}]);
   info.textContent = e.description + " at step " + e.step + ", " +
       e.applications + " products, " +
       (e.converged ? "converged" : "not converged");

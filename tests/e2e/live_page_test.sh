@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The live page (issue 19 item 4) in headless Chromium: gameopt_server with
-# --metrics_address on loopback, a ConOpt session played by gameopt_client
+# --metrics_address on loopback, a ConOpt Dirac-GAN session played by gameopt_client
 # while the page loads, a spectrum estimate taken on it; the page's DOM must
 # show the running session and plotted points on its curves and on the
 # complex plane. Writes the screenshot to BUILD/tests/artifacts/live_page.png.
@@ -22,8 +22,8 @@ metrics=$(sed -n 's/^gameopt_server metrics on \([^ ]*\).*/\1/p' "$dir/server.lo
 fail() { echo "FAIL: $*"; exit 1; }
 
 # A session that keeps training while the page is loaded.
-"$build/client/gameopt_client" play --server "$address" --game bilinear \
-  --algorithm conopt --workers 2 --steps 1000000 --live=false --plots=false \
+"$build/client/gameopt_client" play --server "$address" --game dirac \
+  --algorithm conopt --gamma 1 --lr 0.02 --workers 2 --steps 1000000 --live=false --plots=false \
   --keep_session --out "$dir/out" >"$dir/play.log" 2>&1 &
 play_pid=$!
 
@@ -44,7 +44,8 @@ PY
 }
 wait_for 50 0 || fail "no running session"
 "$build/client/gameopt_client" spectrum --server "$address" --session s1 \
-  --spectrum_k 2 >"$dir/spectrum.log" 2>&1 || { cat "$dir/spectrum.log"; fail "spectrum"; }
+  --spectrum_k 2 --spectrum_operator field --spectrum_smallest_real \
+  >"$dir/spectrum.log" 2>&1 || { cat "$dir/spectrum.log"; fail "spectrum"; }
 wait_for 0 1 || fail "no spectrum in /api/sessions"
 
 # JSON error answers.
@@ -67,6 +68,9 @@ s1 = json.load(urllib.request.urlopen(f"http://{url}/api/sessions", timeout=10))
 d = s1["diagnostics"]
 assert d is not None and d["rotation_index"] is None, d
 assert d["jt_xi_norm"] >= 0 and d["stationarity_ratio"] >= 0, d
+e = json.load(urllib.request.urlopen(f"http://{url}/api/spectrum?session=s1", timeout=10))
+assert e["available"] and e["operator"] == "field", e
+assert len(e["smallest_real"]) == 2, e  # J + gamma J^T J of the 2-d Dirac-GAN
 PY
 
 chrome=(chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage
@@ -86,7 +90,7 @@ for canvas in ("plot-xi", "plot-loss", "plot-correction", "plot-gamma",
     n = points(canvas)
     assert n > 0, f"{canvas} plotted no point"
     print(canvas, n, "points")
-assert "session s1" in dom and "conopt" in dom
+assert "session s1 (dirac)" in dom and "conopt" in dom
 PY
 "${chrome[@]}" --window-size=1500,1150 --screenshot="$artifacts/live_page.png" \
   "http://$metrics/" >"$dir/chrome.log" 2>&1 || { cat "$dir/chrome.log"; fail "screenshot"; }
