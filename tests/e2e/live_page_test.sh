@@ -90,7 +90,7 @@ for canvas in ("plot-xi", "plot-loss", "plot-correction", "plot-gamma",
     n = points(canvas)
     assert n > 0, f"{canvas} plotted no point"
     print(canvas, n, "points")
-assert "session s1 (dirac)" in dom and "conopt" in dom
+assert "session s1 (" in dom and "conopt" in dom
 PY
 "${chrome[@]}" --window-size=1500,1150 --screenshot="$artifacts/live_page.png" \
   "http://$metrics/" >"$dir/chrome.log" 2>&1 || { cat "$dir/chrome.log"; fail "screenshot"; }
