@@ -176,6 +176,8 @@ ABSL_FLAG(std::string, spectrum_operator, "jacobian",
           "spectrum: jacobian (J) or field (the algorithm's, e.g. "
           "J + gamma J^T J)");
 ABSL_FLAG(double, spectrum_tol, 0, "spectrum: relative residual (0: 1e-8)");
+ABSL_FLAG(bool, spectrum_smallest_real, false,
+          "spectrum: also the eigenvalues of smallest real part");
 ABSL_FLAG(int, spectrum_max_products, 0,
           "spectrum: operator products at most (0: 2000)");
 
@@ -537,6 +539,7 @@ int SpectrumCommand() {
                                       : v1::GAME_JACOBIAN);
   options.set_k(absl::GetFlag(FLAGS_spectrum_k));
   options.set_tol(absl::GetFlag(FLAGS_spectrum_tol));
+  options.set_smallest_real(absl::GetFlag(FLAGS_spectrum_smallest_real));
   options.set_max_applications(absl::GetFlag(FLAGS_spectrum_max_products));
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       MakeChannel(server, ChannelFromFlags());

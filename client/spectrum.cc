@@ -22,7 +22,8 @@ struct Group {
 std::vector<Group> Groups(const v1::Spectrum& s) {
   return {{"largest_real", s.largest_real()},
           {"largest_imag", s.largest_imag()},
-          {"largest_modulus", s.largest_modulus()}};
+          {"largest_modulus", s.largest_modulus()},
+          {"smallest_real", s.smallest_real()}};
 }
 
 }  // namespace
@@ -68,6 +69,7 @@ std::string FormatSpectrum(const v1::Spectrum& s) {
       s.converged() ? "converged" : "NOT converged", s.applications(),
       s.restarts(), s.rounds(), s.samples());
   for (const Group& group : Groups(s)) {
+    if (group.values.empty()) continue;  // smallest_real unless asked for
     absl::StrAppendFormat(&out, "  %s:\n", group.name);
     for (const v1::Eigenvalue& e : group.values) {
       absl::StrAppendFormat(&out, "    %+.10g %c %.10g i   (residual %.2e)\n",

@@ -13,7 +13,8 @@
 // Kubernetes probes; gameopt_health_check queries it), and with
 // --metrics_address "gameopt_server metrics on HOST:PORT": Prometheus'
 // text format at http://HOST:PORT/metrics (server/service/
-// prometheus_exporter.h lists the gameopt_* families). With --state_dir
+// prometheus_exporter.h lists the gameopt_* families), and the live page
+// at http://HOST:PORT/ (server/service/live_page.h). With --state_dir
 // the sessions found there are restored before the "listening on" line.
 // A signal shuts down gracefully: waiting workers are answered
 // UNAVAILABLE, every session is checkpointed (with --state_dir) and the
@@ -56,8 +57,8 @@ ABSL_FLAG(std::string, health_address, "",
 
 ABSL_FLAG(std::string, metrics_address, "",
           "host:port of an HTTP listener serving the sessions' metrics at "
-          "/metrics in Prometheus' text format (empty = off; port 0 = any "
-          "free port)");
+          "/metrics in Prometheus' text format and a live page of the "
+          "training at / (empty = off; port 0 = any free port)");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain: serve --address over TLS (with --tls_key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");

@@ -20,6 +20,7 @@ packages=(
   # Python and Node.js workers (client/python, client/node, tests/python).
   python3-torch python3-matplotlib python3-venv python3-pip
   python3-setuptools python3-wheel python3-pytest nodejs
+  chromium  # the live page's test (tests/e2e/live_page_test.sh)
 )
 
 missing=()

@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "server/core/config.h"
+#include "server/core/diagnostics.h"
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
 #include "server/core/snapshot.h"
@@ -55,6 +56,7 @@ struct StepStats {
   double sga_lambda = 0.0;       // the lambda SGA used (alignment sign)
   int gradient_samples = 0;      // K of the last gradient phase
   int product_samples = 0;       // answered products of the last phase
+  StepDiagnostics diagnostics;   // ConOpt and SGA (diagnostics.h)
 };
 
 class Algorithm {

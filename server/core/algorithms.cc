@@ -126,8 +126,18 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
     if (!sga_) {
       // g = xi + gamma J^T xi in one pass over the products, in place of
       // xi (a new gradient phase sets it again).
+      const double xi_norm = static_cast<double>(xi.norm());
       this->mutable_stats().correction_norm = ConsensusDirection<T>(
           xi, vjp, static_cast<T>(a.gamma), xi);
+      double jt_xi_norm = 0.0;
+      if (a.gamma > 0.0) {
+        jt_xi_norm = this->stats().correction_norm / a.gamma;
+      } else {  // g = xi: J^T xi is not in the direction
+        MeanOf<T>(vjp, jt_xi_);
+        jt_xi_norm = static_cast<double>(jt_xi_.norm());
+      }
+      this->mutable_stats().diagnostics =
+          StationarityDiagnostics(xi_norm, jt_xi_norm);
       this->mutable_stats().sga_lambda = 0.0;
       // A failure restarts the step: xi, overwritten, is computed again.
       if (absl::Status s = this->ApplyDirection(xi, {}); !s.ok()) return s;
@@ -137,6 +147,12 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
     MeanOf<T>(vjp, jt_xi_);  // J^T xi
     MeanOf<T>(jvp, j_xi_);   // J xi
     correction_ = T(0.5) * (jt_xi_ - j_xi_);  // A^T xi
+    StepDiagnostics diagnostics = StationarityDiagnostics(
+        static_cast<double>(xi.norm()), static_cast<double>(jt_xi_.norm()));
+    AddRotationIndex(static_cast<double>((j_xi_ + jt_xi_).norm()),
+                     2.0 * static_cast<double>(correction_.norm()),
+                     diagnostics);
+    this->mutable_stats().diagnostics = diagnostics;
     double lambda = a.lambda0;
     if (a.sga_alignment) {
       const double d = static_cast<double>(xi.size());
@@ -161,7 +177,8 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
  private:
   const bool sga_;
   bool probes_ready_ = false;  // AggregateGradient computed them
-  Vec<T> jt_xi_, j_xi_, correction_, direction_;  // SGA only
+  // SGA; jt_xi_ also ConOpt with gamma 0 (diagnostics)
+  Vec<T> jt_xi_, j_xi_, correction_, direction_;
 };
 
 // x' = x - opt(xi(x)); x -= opt(xi(x')), each on its own minibatches.

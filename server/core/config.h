@@ -178,6 +178,8 @@ struct SpectrumRequest {
   int k = 3;                     // per group, in [1, 100]
   int max_applications = 2000;   // operator products, in [1, 100000]
   double tol = 1e-8;             // relative residual, in (0, 1)
+  // Also the k eigenvalues of smallest real part (SpectrumOptions).
+  bool smallest_real = false;
 };
 
 // Estimate the spectrum every `every_steps` completed steps (at steps 0,

@@ -65,8 +65,9 @@ absl::StatusOr<ArnoldiDriver> ArnoldiDriver::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("tol must be a positive number, got ", options.tol));
   }
-  // Up to 3k wanted representatives, two dimensions each.
-  const int wanted = 6 * options.k;
+  // Up to 3k (4k with smallest_real) wanted representatives, two
+  // dimensions each.
+  const int wanted = (options.smallest_real ? 8 : 6) * options.k;
   int64_t m = options.krylov_dim > 0 ? options.krylov_dim
                                      : std::max(40, 2 * wanted + 10);
   if (options.krylov_dim > 0 && options.krylov_dim < wanted + 2 &&
@@ -166,10 +167,14 @@ void ArnoldiDriver::EndCycle(int size) {
     return RitzValue{values[i],
                      std::max(floor, beta * std::abs(vectors(size - 1, i)))};
   };
-  const std::vector<std::vector<int>> orders = {
+  std::vector<std::vector<int>> orders = {
       SortedRepresentatives(values, [](auto z) { return z.real(); }),
       SortedRepresentatives(values, [](auto z) { return z.imag(); }),
       SortedRepresentatives(values, [](auto z) { return std::abs(z); })};
+  if (options_.smallest_real) {
+    orders.push_back(
+        SortedRepresentatives(values, [](auto z) { return -z.real(); }));
+  }
   // Real reports list both members of a pair; largest_imag only the upper.
   auto report = [&](const std::vector<int>& order, bool with_conjugates) {
     std::vector<RitzValue> out;
@@ -186,10 +191,12 @@ void ArnoldiDriver::EndCycle(int size) {
   result_.largest_real = report(orders[0], true);
   result_.largest_imag = report(orders[1], false);
   result_.largest_modulus = report(orders[2], true);
+  if (options_.smallest_real) result_.smallest_real = report(orders[3], true);
 
   result_.converged = true;
   for (const auto* group : {&result_.largest_real, &result_.largest_imag,
-                            &result_.largest_modulus}) {
+                            &result_.largest_modulus,
+                            &result_.smallest_real}) {
     for (const RitzValue& r : *group) {
       if (r.residual > std::max(options_.tol * std::abs(r.value), floor)) {
         result_.converged = false;

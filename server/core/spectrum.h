@@ -17,7 +17,8 @@
 // orthonormal real basis W of their eigenvectors (both members of each
 // conjugate pair) and continues from V_m W, with H's top-left block
 // W^T H W and the row |f| e_m^T W. Wanted: the k of largest real part, the
-// k of largest imaginary part and the k of largest modulus. Residuals are
+// k of largest imaginary part and the k of largest modulus (and, as an
+// option, the k of smallest real part). Residuals are
 // reported no smaller than the rounding floor eps |H|_F (the estimate keeps
 // shrinking past what float64 products resolve). Converged when each wanted
 // Ritz value's residual <= max(tol |theta|, eps |H|_F): relative to the
@@ -59,6 +60,8 @@ struct SpectrumOptions {
   double tol = 1e-10;
   // Seeds the random starting vector.
   uint64_t seed = 1;
+  // Also want the k of smallest real part (SpectrumEstimate::smallest_real).
+  bool smallest_real = false;
 };
 
 // An eigenvalue estimate and |A x - theta x| for its unit Ritz vector x.
@@ -75,6 +78,15 @@ struct SpectrumEstimate {
   std::vector<RitzValue> largest_real;
   std::vector<RitzValue> largest_imag;
   std::vector<RitzValue> largest_modulus;
+  // With SpectrumOptions::smallest_real: the k of smallest real part,
+  // smallest first (both members of a conjugate pair), else empty. These
+  // decide stability under descent (players minimize: an eigenvalue with a
+  // negative real part repels). Arnoldi on A finds them as it finds the
+  // largest: they are extreme too, and the Krylov space of A is that of the
+  // shifted operator sigma I - A for every sigma, whose largest real parts
+  // they are (sigma - lambda), with the same Ritz vectors and residuals;
+  // so no shift and no extra product is needed.
+  std::vector<RitzValue> smallest_real;
   int applications = 0;  // operator applications used
   int restarts = 0;
   bool converged = false;  // every reported value within tol

@@ -60,6 +60,7 @@ bool SpectrumRounds::StartIfIdle() {
   options.k = request.k;
   options.max_applications = request.max_applications;
   options.tol = request.tol;
+  options.smallest_real = request.smallest_real;
   options.seed = seed_ + static_cast<uint64_t>(inner_->step()) + 1;
   absl::StatusOr<ArnoldiDriver> driver =
       ArnoldiDriver::Create(inner_->layout().dimension(), options);

@@ -49,10 +49,28 @@ void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
     w->set_last_to_submit_rounds(worker.last_to_submit);
     w->set_missed_rounds(worker.missed_deadlines);
   }
+  StepDiagnosticsToProto(info.stats.diagnostics, out);
   out->set_bytes_received(info.bytes_received);
   out->set_bytes_sent(info.bytes_sent);
   ScalarsToProto(info.scalars, out->mutable_scalars());
   for (double lr : info.learning_rates) out->add_learning_rate(lr);
 }
+
+template <typename Message>
+void StepDiagnosticsToProto(const StepDiagnostics& d, Message* out) {
+  if (!d.available) return;
+  v1::StepDiagnostics* p = out->mutable_diagnostics();
+  p->set_xi_norm(d.xi_norm);
+  p->set_jt_xi_norm(d.jt_xi_norm);
+  p->set_stationarity_ratio(d.stationarity_ratio);
+  p->set_has_rotation_index(d.has_rotation_index);
+  p->set_rotation_index(d.rotation_index);
+  p->set_s_xi_norm(d.s_xi_norm);
+  p->set_a_xi_norm(d.a_xi_norm);
+}
+template void StepDiagnosticsToProto(const StepDiagnostics&,
+                                     v1::SessionMetrics*);
+template void StepDiagnosticsToProto(const StepDiagnostics&,
+                                     v1::SessionStatus*);
 
 }  // namespace gameopt

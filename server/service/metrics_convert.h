@@ -16,6 +16,12 @@ int ActiveWorkers(const SessionInfo& info);
 void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
                            v1::SessionMetrics* out);
 
+// Sets out->diagnostics from `d` when d.available (ConOpt and SGA, after a
+// step), else leaves it unset. Message: v1::SessionMetrics or
+// v1::SessionStatus.
+template <typename Message>
+void StepDiagnosticsToProto(const StepDiagnostics& d, Message* out);
+
 }  // namespace gameopt
 
 #endif  // GAMEOPT_SERVER_SERVICE_METRICS_CONVERT_H_

@@ -18,6 +18,7 @@
 #include "prometheus/exposer.h"
 #include "prometheus/metric_family.h"
 #include "server/core/metrics.h"
+#include "server/service/live_page.h"
 #include "server/service/metrics_convert.h"
 
 namespace gameopt {
@@ -111,6 +112,19 @@ void AddSession(const SessionInfo& info, const SessionConfig& config,
   out.Gauge("gameopt_correction_norm",
             "Norm of the correction term (gamma J^T xi or lambda A^T xi)",
             session, info.stats.correction_norm);
+  const StepDiagnostics& d = info.stats.diagnostics;
+  if (d.available) {  // ConOpt and SGA (server/core/diagnostics.h)
+    out.Gauge("gameopt_jt_xi_norm", "|J^T xi| of the last step", session,
+              d.jt_xi_norm);
+    out.Gauge("gameopt_stationarity_ratio",
+              "|J^T xi| / |xi|: small with a large |xi| at a spurious "
+              "stationary point of L",
+              session, d.stationarity_ratio);
+  }
+  if (d.has_rotation_index) {
+    out.Gauge("gameopt_rotation_index", "|A^T xi| / |S xi| (SGA)", session,
+              d.rotation_index);
+  }
   out.Gauge("gameopt_steps_per_second", "Steps per second, recent steps",
             session, info.timing.steps_per_second);
   out.Gauge("gameopt_workers_active", "Active workers", session,
@@ -203,8 +217,9 @@ absl::StatusOr<std::unique_ptr<PrometheusExporter>> PrometheusExporter::Start(
   std::unique_ptr<PrometheusExporter> exporter(new PrometheusExporter());
   try {
     // One thread: scrapes are rare and each reads every session anyway.
-    exporter->exposer_ =
-        std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
+    // The callbacks answer the live page's paths (live_page.h).
+    exporter->exposer_ = std::make_unique<prometheus::Exposer>(
+        address, /*num_threads=*/1, LivePage::Callbacks());
   } catch (const std::exception& e) {
     return absl::UnavailableError(
         absl::StrCat("cannot serve metrics on ", address,
@@ -219,10 +234,13 @@ absl::StatusOr<std::unique_ptr<PrometheusExporter>> PrometheusExporter::Start(
   exporter->host_ = ReachableHost(address);
   exporter->collector_ = std::make_shared<SessionCollector>(registry);
   exporter->exposer_->RegisterCollectable(exporter->collector_);
+  exporter->page_ = std::make_unique<LivePage>(registry, LivePage::Options());
+  LivePage::Route(exporter->port_, exporter->page_.get());
   return exporter;
 }
 
 PrometheusExporter::~PrometheusExporter() {
+  if (page_ != nullptr) LivePage::Route(port_, nullptr);
   // Stop serving before the collector (and the registry it reads) go.
   // civetweb's listening thread checks its stop flag only between polls of
   // up to 2 s; a connection ends the poll at once, so poke the listener

@@ -15,6 +15,8 @@
 //                                             gradient phase
 //   gameopt_loss                              gauge, L = 1/2 |xi|^2
 //   gameopt_correction_norm                   gauge
+//   gameopt_jt_xi_norm, gameopt_stationarity_ratio  gauges, ConOpt and SGA
+//   gameopt_rotation_index                    gauge, SGA (diagnostics.h)
 //   gameopt_steps_per_second                  gauge
 //   gameopt_workers_active, gameopt_workers_per_round   gauges
 //   gameopt_phase_latency_seconds{session,phase}  histogram (buckets
@@ -24,6 +26,9 @@
 //   gameopt_missed_rounds_total{session,worker,worker_name}  counter,
 //                                             rounds it was dropped from
 //   gameopt_bytes_received_total, gameopt_bytes_sent_total   counters
+//
+// The same port serves the live page (live_page.h): / and /ui, and its
+// JSON at /api/sessions and /api/spectrum?session=ID.
 //
 // Thread-safe. The registry must outlive the exporter.
 #ifndef GAMEOPT_SERVER_SERVICE_PROMETHEUS_EXPORTER_H_
@@ -41,6 +46,8 @@ class Exposer;
 }  // namespace prometheus
 
 namespace gameopt {
+
+class LivePage;
 
 class PrometheusExporter {
  public:
@@ -63,6 +70,7 @@ class PrometheusExporter {
 
   std::shared_ptr<prometheus::Collectable> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<LivePage> page_;  // the destructor stops exposer_ first
   std::string host_;  // IPv4 address to reach the listener on, or ""
   int port_ = 0;
 };

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "server/service/metrics_convert.h"
 
 namespace gameopt {
 namespace {
@@ -162,6 +163,7 @@ void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
   out->set_sga_lambda(info.stats.sga_lambda);
   out->set_product_samples(info.stats.product_samples);
   ScalarsToProto(info.scalars, out->mutable_scalars());
+  StepDiagnosticsToProto(info.stats.diagnostics, out);
 }
 
 void ScalarsToProto(absl::Span<const NamedValue> scalars,

@@ -40,6 +40,7 @@ absl::StatusOr<SpectrumRequest> SpectrumRequestFromProto(
     request.max_applications = proto.max_applications();
   }
   if (proto.tol() != 0) request.tol = proto.tol();
+  request.smallest_real = proto.smallest_real();
   if (absl::Status status = ValidateSpectrumRequest(request, field);
       !status.ok()) {
     return status;
@@ -55,6 +56,7 @@ void SpectrumRequestToProto(const SpectrumRequest& request,
   out->set_k(request.k);
   out->set_max_applications(request.max_applications);
   out->set_tol(request.tol);
+  out->set_smallest_real(request.smallest_real);
 }
 
 absl::StatusOr<SpectrumSchedule> SpectrumScheduleFromProto(
@@ -90,6 +92,8 @@ void SpectrumResultToProto(const SpectrumResult& result, v1::Spectrum* out) {
                      out->mutable_largest_imag());
   EigenvaluesToProto(result.estimate.largest_modulus,
                      out->mutable_largest_modulus());
+  EigenvaluesToProto(result.estimate.smallest_real,
+                     out->mutable_smallest_real());
   out->set_applications(result.estimate.applications);
   out->set_restarts(result.estimate.restarts);
   out->set_converged(result.estimate.converged);

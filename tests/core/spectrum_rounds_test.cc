@@ -237,6 +237,26 @@ TEST_F(SpectrumRoundsTest, ConOptFieldIsJPlusGammaJTransposeJ) {
   ExpectMatchesDense(reply.result->estimate, j + 0.5 * j.transpose() * j);
 }
 
+TEST_F(SpectrumRoundsTest, ConOptFieldSmallestRealPartsMatchDense) {
+  std::unique_ptr<Session> session = Make(Config(AlgorithmKind::kConOpt, 2));
+  SpectrumRequest request = Request(SpectrumOperatorKind::kAlgorithmField);
+  request.smallest_real = true;
+  SpectrumReply reply;
+  session->EstimateSpectrum(request, reply.Callback());
+  std::vector<Task> tasks = JoinAll(*session, 2);
+  Play(*session, tasks, [&] { return reply.called; });
+  ASSERT_TRUE(reply.result.ok()) << reply.result.status();
+  const Eigen::MatrixXd j = MeanJacobian(2);
+  const Eigen::MatrixXd field = j + 0.5 * j.transpose() * j;
+  Eigen::EigenSolver<Eigen::MatrixXd> solver(field, false);
+  double smallest = 1e300;
+  for (auto z : solver.eigenvalues()) smallest = std::min(smallest, z.real());
+  const std::vector<RitzValue>& got = reply.result->estimate.smallest_real;
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_NEAR(got[0].value.real(), smallest, kAgreement);
+  EXPECT_LE(got[0].value.real(), got[1].value.real());
+}
+
 TEST_F(SpectrumRoundsTest, DiagnosticRoundsLeaveTheTrainingUnchanged) {
   // Same steps with and without estimates in between: same parameters,
   // bit for bit (these workers' answers do not depend on the round).

@@ -106,6 +106,32 @@ TEST(ArnoldiDriver, RandomNonsymmetricMatricesMatchDenseWithRestarts) {
   }
 }
 
+TEST(ArnoldiDriver, SmallestRealPartsMatchDenseOnlyWhenAsked) {
+  for (uint64_t seed : {4, 5}) {
+    const Eigen::MatrixXd a = RandomMatrix(200, seed);
+    SpectrumOptions options;
+    options.k = 3;
+    options.tol = kTol;
+    options.max_applications = 5000;
+    EXPECT_TRUE(Estimate(a, options).smallest_real.empty());
+    options.smallest_real = true;
+    const SpectrumEstimate estimate = Estimate(a, options);
+    EXPECT_TRUE(estimate.converged) << "seed " << seed;
+    EXPECT_EQ(estimate.smallest_real.size(), 3u);
+    const double radius = Eigen::EigenSolver<Eigen::MatrixXd>(a, false)
+                              .eigenvalues()
+                              .cwiseAbs()
+                              .maxCoeff();
+    ExpectMatches(estimate.smallest_real,
+                  DenseSorted(a, [](auto z) { return -z.real(); }), radius,
+                  kDenseAgreement, "smallest real");
+    ExpectSpectrumMatchesDense(a, estimate, kDenseAgreement);
+    for (const RitzValue& r : estimate.smallest_real) {
+      EXPECT_LE(r.residual, kTol * std::abs(r.value));
+    }
+  }
+}
+
 TEST(ArnoldiDriver, ResidualEstimatesBoundTheDistanceToTheSpectrum) {
   // Stopped early: the values are rough but each is within its residual of
   // an eigenvalue (Bauer-Fike, up to the eigenvector condition number; a

@@ -63,3 +63,33 @@ def test_estimate_spectrum_on_request(server, client):
     assert spectrum.step == 0 and spectrum.converged
     assert abs(spectrum.largest_imag[0].re) < TOLERANCE
     assert abs(spectrum.largest_imag[0].im - 1.0) < TOLERANCE
+
+
+def test_estimate_spectrum_smallest_real_and_step_diagnostics(server, client):
+    """smallest_real=True adds the group; a ConOpt step reports |xi| against
+    |J^T xi| in SessionStatus.diagnostics (bilinear: J orthogonal, so the
+    stationarity ratio is 1)."""
+    config = gameopt.build_session_config(
+        gameopt.BilinearGame(), algorithm="conopt", gamma=1.0,
+        learning_rate=0.2, max_steps=3, seed=1)
+    session_id = client.create_session(config)
+    result = {}
+    request = threading.Thread(target=lambda: result.update(
+        spectrum=client.estimate_spectrum(session_id, operator="field", k=2,
+                                          tol=1e-12, smallest_real=True)))
+    request.start()
+    for _ in range(2000):
+        if client.get_session(session_id).phase_label == "spectrum: gradient":
+            break
+        time.sleep(0.005)
+    gameopt.Worker(server.address, session_id, gameopt.BilinearGame(),
+                   name="py").run()
+    request.join(timeout=60)
+    spectrum = result["spectrum"]
+    # J + J^T J = J + I: 1 +- i, both of real part 1.
+    assert [round(e.re, 8) for e in spectrum.smallest_real] == [1.0, 1.0]
+    assert sorted(round(e.im, 8) for e in spectrum.smallest_real) == [-1, 1]
+    d = client.get_session(session_id).diagnostics
+    assert d.xi_norm > 0
+    assert abs(d.stationarity_ratio - 1.0) < TOLERANCE
+    assert not d.has_rotation_index

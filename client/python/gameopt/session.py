@@ -428,10 +428,13 @@ class Client:
     def estimate_spectrum(self, session_id: str, operator: str = "jacobian",
                           k: int = 0, tol: float = 0.0,
                           max_applications: int = 0,
-                          timeout: Optional[float] = None) -> "pb.Spectrum":
+                          timeout: Optional[float] = None,
+                          smallest_real: bool = False) -> "pb.Spectrum":
         """Eigenvalues of J ("jacobian") or of the algorithm's field
         ("field") at the session's next step boundary, computed by its
-        running workers; waits for the estimate (0 = server defaults)."""
+        running workers; waits for the estimate (0 = server defaults).
+        smallest_real: also the k of smallest real part
+        (Spectrum.smallest_real)."""
         operators = {"jacobian": pb.GAME_JACOBIAN,
                      "field": pb.ALGORITHM_FIELD}
         if operator not in operators:
@@ -439,7 +442,8 @@ class Client:
                              f"{sorted(operators)}")
         options = pb.SpectrumOptions(operator=operators[operator], k=k,
                                      tol=tol,
-                                     max_applications=max_applications)
+                                     max_applications=max_applications,
+                                     smallest_real=smallest_real)
         return self.stub.EstimateSpectrum(
             pb.EstimateSpectrumRequest(session_id=session_id,
                                        options=options),
