@@ -33,6 +33,13 @@ class BaseOptimizer {
   void Step(const Eigen::Ref<const Vec<T>>& g, Eigen::Ref<Vec<T>> x,
             bool advance_state = true);
 
+  // Whether Step(g, x) (advancing the moments) would leave x and the
+  // moments finite: the same arithmetic on block-sized copies, nothing
+  // written. x - lr * g can overflow with a finite g, and g * g in the
+  // moments of RMSProp and Adam; such a step is refused (issue 15).
+  bool StepStaysFinite(const Eigen::Ref<const Vec<T>>& g,
+                       const Eigen::Ref<const Vec<T>>& x) const;
+
   int64_t size() const { return size_; }
   int64_t steps() const { return steps_; }
   const OptimizerConfig& config() const { return config_; }
@@ -46,6 +53,7 @@ class BaseOptimizer {
  private:
   // Per-step constants of Update.
   struct Constants;
+  Constants MakeConstants(int64_t step) const;
   // The update of coordinates [0, n) of one block; slot1 / slot2 are null
   // when the optimizer has no such slot.
   void Update(const Constants& c, const T* g, T* x, T* slot1, T* slot2,

@@ -89,7 +89,17 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
           "session_id '", id, "' exists already on this server"));
     }
   }
-  if (create_listener_) create_listener_(*shared);
+  if (create_listener_) {
+    if (absl::Status status = create_listener_(*shared); !status.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = sessions_.find(id);
+        if (it != sessions_.end() && it->second == shared) sessions_.erase(it);
+      }
+      shared->Close(status);
+      return status;
+    }
+  }
   return shared;
 }
 
@@ -140,12 +150,23 @@ absl::Status SessionRegistry::Delete(const std::string& id) {
     if (it == sessions_.end()) {
       return NoSession(id);
     }
-    session = std::move(it->second);
+    session = it->second;
+  }
+  if (delete_listener_) {
+    if (absl::Status status = delete_listener_(id); !status.ok()) {
+      return status;
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second != session) {
+      return NoSession(id);  // a concurrent Delete took it
+    }
     sessions_.erase(it);
   }
   session->Close(absl::NotFoundError(
       absl::StrCat("session '", id, "' was deleted")));
-  if (delete_listener_) delete_listener_(id);
   return absl::OkStatus();
 }
 

@@ -42,12 +42,16 @@ class SessionRegistry {
   void set_session_listener(SessionListener listener) {
     session_listener_ = std::move(listener);
   }
-  // Told of every created session before Create returns it, and of the id
-  // of every deleted session after it is removed.
-  void set_create_listener(std::function<void(Session& session)> f) {
+  // Told of every created session before Create returns it (an error
+  // undoes the creation, and Create returns it), and of every session about
+  // to be deleted (an error keeps the session, and Delete returns it): the
+  // checkpoint is written or deleted first, so that what the caller is
+  // told is what a restart finds.
+  void set_create_listener(std::function<absl::Status(Session& session)> f) {
     create_listener_ = std::move(f);
   }
-  void set_delete_listener(std::function<void(const std::string& id)> f) {
+  void set_delete_listener(
+      std::function<absl::Status(const std::string& id)> f) {
     delete_listener_ = std::move(f);
   }
 
@@ -67,7 +71,8 @@ class SessionRegistry {
   // NotFound names the id.
   absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& id) const;
   std::vector<std::shared_ptr<Session>> List() const;
-  // Removes it and answers its waiting calls with NotFound.
+  // Removes it and answers its waiting calls with NotFound (after the
+  // delete listener agreed).
   absl::Status Delete(const std::string& id);
 
   // Applies every session's phase deadline; returns the earliest next one.
@@ -80,8 +85,8 @@ class SessionRegistry {
   const int64_t max_coordinates_;
   EventLog log_;
   SessionListener session_listener_;
-  std::function<void(Session& session)> create_listener_;
-  std::function<void(const std::string& id)> delete_listener_;
+  std::function<absl::Status(Session& session)> create_listener_;
+  std::function<absl::Status(const std::string& id)> delete_listener_;
   mutable absl::Mutex mu_;
   // The next "s<n>" not taken.
   std::string FreshId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

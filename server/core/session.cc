@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -25,6 +26,15 @@ absl::Status ValidateWorkerName(absl::string_view name) {
     }
   }
   return absl::OkStatus();
+}
+
+// Counters read from a checkpoint stay far from int64's end, so that
+// incrementing them never overflows.
+constexpr int64_t kMaxCounter = int64_t{1} << 60;
+
+bool AllFinite(const FlatVector& v) {
+  return v.dtype() == DType::kFloat64 ? v.as<double>().allFinite()
+                                      : v.as<float>().allFinite();
 }
 
 }  // namespace
@@ -216,55 +226,83 @@ void Session::Wait(Worker& worker, TaskCallback done, CallId* call,
 
 void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
                    CallId* call) {
-  Outbox out;
-  absl::MutexLock lock(&mu_);
-  if (call != nullptr) *call = 0;
-  if (!closed_.ok()) return out.Add(std::move(done), closed_);
-  if (Done()) {
-    Task task = MakeDoneTask();
-    task.worker_id = worker_id;
-    return out.Add(std::move(done), std::move(task));
-  }
-  if (absl::Status status = ValidateWorkerName(name); !status.ok()) {
-    return out.Add(std::move(done), status);
-  }
-  const int k = config_->workers_per_round;
-  Worker* worker = nullptr;
-  if (worker_id == 0) {
-    if (ActiveWorkers() >= k) {
-      return out.Add(std::move(done),
-                     absl::ResourceExhaustedError(absl::StrCat(
-                         "session ", id_, " already has ", k,
-                         " active workers (workers_per_round = ", k,
-                         "); create the session with more workers per "
-                         "round, or rejoin with the id of a dropped worker")));
+  int64_t added = 0;
+  {
+    Outbox out;
+    absl::MutexLock lock(&mu_);
+    if (call != nullptr) *call = 0;
+    if (!closed_.ok()) return out.Add(std::move(done), closed_);
+    if (Done()) {
+      Task task = MakeDoneTask();
+      task.worker_id = worker_id;
+      return out.Add(std::move(done), std::move(task));
     }
-    auto added = std::make_unique<Worker>();
-    added->id = next_worker_id_++;
-    added->name = name.empty() ? absl::StrCat("worker-", added->id) : name;
-    worker = added.get();
-    workers_.emplace(worker->id, std::move(added));
-    ++joined_ever_;
-    Log(absl::StrCat("worker ", worker->id, " (", worker->name,
-                     ") joined at ", Where()));
-    if (listener_.worker_added) {
-      out.AddAction([this] { listener_.worker_added(*this); });
-    }
-  } else {
-    auto it = workers_.find(worker_id);
-    if (it == workers_.end()) {
-      return out.Add(std::move(done),
-                     absl::NotFoundError(absl::StrCat(
-                         "worker ", worker_id, " is not in session ", id_,
-                         "; join with worker_id 0 to get a new id")));
-    }
-    worker = it->second.get();
-    if (absl::Status status = RoomFor(*worker); !status.ok()) {
+    if (absl::Status status = ValidateWorkerName(name); !status.ok()) {
       return out.Add(std::move(done), status);
     }
-    MarkActive(*worker);
+    const int k = config_->workers_per_round;
+    Worker* worker = nullptr;
+    if (worker_id == 0) {
+      if (ActiveWorkers() >= k) {
+        return out.Add(std::move(done),
+                       absl::ResourceExhaustedError(absl::StrCat(
+                           "session ", id_, " already has ", k,
+                           " active workers (workers_per_round = ", k,
+                           "); create the session with more workers per "
+                           "round, or rejoin with the id of a dropped worker")));
+      }
+      auto fresh = std::make_unique<Worker>();
+      fresh->id = next_worker_id_++;
+      fresh->name = name.empty() ? absl::StrCat("worker-", fresh->id) : name;
+      worker = fresh.get();
+      workers_.emplace(worker->id, std::move(fresh));
+      ++joined_ever_;
+      Log(absl::StrCat("worker ", worker->id, " (", worker->name,
+                       ") joined at ", Where()));
+      if (listener_.worker_added) {
+        // Recorded (a checkpoint) before it learns its id, outside the lock.
+        added = worker->id;
+      }
+    } else {
+      auto it = workers_.find(worker_id);
+      if (it == workers_.end()) {
+        return out.Add(std::move(done),
+                       absl::NotFoundError(absl::StrCat(
+                           "worker ", worker_id, " is not in session ", id_,
+                           "; join with worker_id 0 to get a new id")));
+      }
+      worker = it->second.get();
+      if (absl::Status status = RoomFor(*worker); !status.ok()) {
+        return out.Add(std::move(done), status);
+      }
+      MarkActive(*worker);
+    }
+    if (added == 0) return Wait(*worker, std::move(done), call, out);
   }
-  Wait(*worker, std::move(done), call, out);
+  FinishJoin(added, listener_.worker_added(*this), std::move(done), call);
+}
+
+void Session::FinishJoin(int64_t worker_id, absl::Status recorded,
+                         TaskCallback done, CallId* call) {
+  Outbox out;
+  absl::MutexLock lock(&mu_);
+  auto it = workers_.find(worker_id);
+  if (!recorded.ok()) {
+    if (it != workers_.end() && it->second->last_round < 0) {
+      workers_.erase(it);
+      --joined_ever_;
+      Log(absl::StrCat("worker ", worker_id, " removed again: ",
+                       recorded.message()));
+      if (closed_.ok() && !Done()) MaybeClose(out);
+    }
+    return out.Add(std::move(done), recorded);
+  }
+  if (!closed_.ok()) return out.Add(std::move(done), closed_);
+  if (it == workers_.end()) {
+    return out.Add(std::move(done),
+                   absl::InternalError("a new worker vanished while joining"));
+  }
+  Wait(*it->second, std::move(done), call, out);
 }
 
 absl::Status Session::RoomFor(const Worker& worker) const {
@@ -793,10 +831,28 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Restore(
 
 absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
   absl::MutexLock lock(&mu_);
+  // Restore validates everything it reads (a checkpoint file is input):
+  // values finite, counters and indices in range, with arithmetic that
+  // cannot overflow.
+  for (const NamedVector& v : snapshot.algorithm.vectors) {
+    if (v.value == nullptr || !AllFinite(*v.value)) {
+      return absl::DataLossError(absl::StrCat(
+          "state vector '", absl::CHexEscape(v.name.substr(0, 64)),
+          "' is missing or holds a value that is not finite"));
+    }
+  }
+  const AlgorithmState& a = snapshot.algorithm;
+  if (a.step > kMaxCounter || a.point_version > kMaxCounter) {
+    return absl::DataLossError(absl::StrCat(
+        "step ", a.step, " or parameter version ", a.point_version,
+        " out of range"));
+  }
   absl::Status status = algorithm_->ImportState(snapshot.algorithm);
   if (!status.ok()) return status;
   if (snapshot.round < 0 || snapshot.next_worker_id < 1 ||
-      snapshot.joined_ever < 0) {
+      snapshot.joined_ever < 0 || snapshot.round > kMaxCounter ||
+      snapshot.next_worker_id > kMaxCounter ||
+      snapshot.joined_ever > kMaxCounter) {
     return absl::DataLossError(absl::StrCat(
         "round ", snapshot.round, ", next worker id ",
         snapshot.next_worker_id, ", joined ", snapshot.joined_ever,
@@ -809,11 +865,18 @@ absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
   for (const WorkerSnapshot& in : snapshot.workers) {
     const int state = StateIndex(in.state);
     const bool holder = in.first_sample >= 0;
+    // In int64: first_sample + num_samples cannot overflow.
+    const int64_t holder_end =
+        static_cast<int64_t>(in.first_sample) + in.num_samples;
     if (in.id < 1 || in.id >= next_worker_id_ || workers_.count(in.id) > 0 ||
         state < 0 || in.num_samples < 0 ||
-        (holder && in.first_sample + in.num_samples > num_probes)) {
+        in.num_samples > config_->samples_per_worker ||
+        in.last_round < -1 || in.last_round > round_ ||
+        in.missed_deadlines < 0 || !ValidateWorkerName(in.name).ok() ||
+        (holder && holder_end > num_probes)) {
       return absl::DataLossError(absl::StrCat(
-          "worker ", in.id, " (", in.name, ", state '", in.state,
+          "worker ", in.id, " (", absl::CHexEscape(in.name.substr(0, 64)),
+          ", state '", absl::CHexEscape(in.state.substr(0, 16)),
           "') does not fit the session's workers and probes"));
     }
     auto worker = std::make_unique<Worker>();

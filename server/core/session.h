@@ -91,8 +91,9 @@ class Session;
 struct SessionListener {
   // A round opened at (step, phase); phase 0 is a step boundary.
   std::function<void(Session& session, int64_t step, int phase)> round_opened;
-  // A new worker joined (before it learns its id).
-  std::function<void(Session& session)> worker_added;
+  // A new worker joined (before it learns its id). An error undoes the
+  // join: the worker is removed again and Join answers the error.
+  std::function<absl::Status(Session& session)> worker_added;
 };
 
 struct WorkerInfo {
@@ -153,7 +154,9 @@ class Session {
 
   // Joins as a new worker (worker_id 0) or rejoins as `worker_id`. `done`
   // gets the worker's current task: now if the open phase needs it, else
-  // when one opens that does. RESOURCE_EXHAUSTED when K workers are active.
+  // when one opens that does. RESOURCE_EXHAUSTED when K workers are active;
+  // the listener's error (worker_added) when the new worker could not be
+  // recorded, and then no worker was added.
   void Join(int64_t worker_id, std::string name, TaskCallback done,
             CallId* call = nullptr);
 
@@ -228,6 +231,9 @@ class Session {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Makes a dropped worker active again (after RoomFor), logging it.
   void MarkActive(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Join's second half for a new worker, once worker_added answered.
+  void FinishJoin(int64_t worker_id, absl::Status recorded, TaskCallback done,
+                  CallId* call);
   bool HasRole(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Task MakeTask(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Task MakeDoneTask() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
