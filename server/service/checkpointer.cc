@@ -195,7 +195,7 @@ void Checkpointer::WriterLoop() {
       batch.swap(queue_);
     }
     for (const auto& [id, queued] : batch) {
-      Write(queued.snapshot, queued.generation);
+      Write(queued.snapshot, queued.generation).IgnoreError();  // logged
     }
   }
 }

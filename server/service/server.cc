@@ -43,8 +43,17 @@ LogSink StderrLogSink() {
 
 GameOptServer::GameOptServer(GameOptServerOptions options)
     : options_(std::move(options)),
+      memory_budget_(options_.max_memory_mb == 0
+                         ? DefaultMemoryBudgetBytes()
+                     : options_.max_memory_mb < 0
+                         ? 0
+                         : (std::min<int64_t>(options_.max_memory_mb,
+                                              int64_t{1} << 40)
+                            << 20)),
       registry_(options_.clock, options_.max_parameters),
       service_(&registry_, options_.log) {
+  registry_.set_memory_budget(&memory_budget_);
+  registry_.set_max_task_bytes(max_message_bytes());
   if (options_.log) {
     LogSink log = options_.log;
     registry_.set_event_log([log](const std::string& event) { log(event); });

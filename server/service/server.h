@@ -64,6 +64,12 @@ struct GameOptServerOptions {
   // (4 GiB per float32 vector), keeps one request from taking a large
   // machine; raise it for larger models.
   int64_t max_parameters = int64_t{1} << 30;
+  // Memory budget of the sessions in MiB (server/core/memory_budget.h):
+  // each session's parameters, optimizer slots and per-worker buffers are
+  // accounted against it, and a CreateSession past it fails
+  // RESOURCE_EXHAUSTED saying how much it asks and what is left. 0 = 3/4
+  // of the cgroup's memory limit, or of physical memory; negative = none.
+  int64_t max_memory_mb = 0;
   // Where phase deadlines read the time; must outlive the server. Tests
   // inject a FakeClock.
   const Clock* clock = RealClock();
@@ -158,6 +164,7 @@ class GameOptServer {
   void Log(absl::string_view line) const;
 
   const GameOptServerOptions options_;
+  MemoryBudget memory_budget_;  // before the registry, which uses it
   SessionRegistry registry_;
   GameOptimizerService service_;
   std::unique_ptr<Checkpointer> checkpointer_;  // set by Start, state_dir
