@@ -51,6 +51,11 @@ std::string Snapshot(v1::GameOptimizer::Stub& stub) {
   grpc::Status status =
       stub.ListSessions(&context, v1::ListSessionsRequest(), &list);
   if (!status.ok()) return "ListSessions failed: " + status.error_message();
+  for (v1::SessionStatus& session : *list.mutable_sessions()) {
+    for (v1::WorkerStatus& w : *session.mutable_workers()) {
+      w.clear_idle_seconds();  // the clock's, not the request's
+    }
+  }
   std::string out = list.DebugString();
   for (const v1::SessionStatus& session : list.sessions()) {
     absl::StatusOr<v1::GetParametersResponse> params =
@@ -147,6 +152,9 @@ class Scenario {
         GetParameters(stub_, id_);
     if (!status.ok() || !params.ok()) return "unavailable";
     status->clear_session_id();
+    for (v1::WorkerStatus& w : *status->mutable_workers()) {
+      w.clear_idle_seconds();  // the clock's, not the request's
+    }
     return status->DebugString() + params->DebugString();
   }
 
