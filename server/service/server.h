@@ -171,6 +171,9 @@ class GameOptServer {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   // Only the default health service, on options_.health_address.
+  // On the health port: every API method UNIMPLEMENTED (see Start). Before
+  // the server, which must not outlive it.
+  v1::GameOptimizer::Service unimplemented_api_;
   std::unique_ptr<grpc::Server> health_server_;
   int health_port_ = 0;
   std::unique_ptr<PrometheusExporter> metrics_;  // options_.metrics_address
