@@ -76,7 +76,7 @@ struct GameOptServerOptions {
   // Session, worker and server events. Empty = silent.
   LogSink log = StderrLogSink();
   // host:port of a second, plaintext listener that serves only
-  // grpc.health.v1 (and reflection, a process-wide switch), for container
+  // grpc.health.v1 (not reflection, not the API), for container
   // and Kubernetes probes that must not reach the API. It reports the same
   // status as the API port. Empty = none; port 0 picks a free port (read it
   // back with GameOptServer::health_port()).

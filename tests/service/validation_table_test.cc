@@ -1068,6 +1068,16 @@ TEST_F(ValidationTableTest, ProductsFromAWorkerWithoutASampleAreRejected) {
   for (Scenario* s : {&dirty, &clean}) {
     EXPECT_EQ(rejoin(*s), grpc::StatusCode::DEADLINE_EXCEEDED);
   }
+  // The expired Join's cancellation reaches the server a little later and
+  // drops the worker (liveness): wait for it before taking the tables'
+  // before-state.
+  for (Scenario* s : {&dirty, &clean}) {
+    EXPECT_TRUE(WaitFor([&] {
+      absl::StatusOr<v1::SessionStatus> status = GetSession(*stub_, s->id());
+      return status.ok() && status->workers_size() == 2 &&
+             status->workers(1).state() == "dropped";
+    }));
+  }
   RunTable({{"products of a rejoined worker that holds no sample",
              products_of_second, kStale,
              "worker 2 holds no gradient sample of step 0 phase 1"}});
