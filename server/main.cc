@@ -46,6 +46,11 @@ ABSL_FLAG(bool, quiet, false, "do not log session and worker events");
 ABSL_FLAG(int64_t, max_parameters, int64_t{1} << 30,
           "most parameters (coordinates) one session may have; larger "
           "CreateSession requests fail RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, max_memory_mb, 0,
+          "memory budget of the sessions in MiB (parameters, optimizer "
+          "slots, per-worker buffers); CreateSession past it fails "
+          "RESOURCE_EXHAUSTED. 0 = 3/4 of the cgroup memory limit or of "
+          "physical memory; negative = no budget");
 ABSL_FLAG(bool, tune_malloc, true,
           "keep freed memory for reuse (glibc malloc thresholds, one arena "
           "per 8 cores): large messages then cost no page faults; see "
@@ -128,6 +133,7 @@ int main(int argc, char** argv) {
   options.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
   options.health_address = absl::GetFlag(FLAGS_health_address);
   options.max_parameters = absl::GetFlag(FLAGS_max_parameters);
+  options.max_memory_mb = absl::GetFlag(FLAGS_max_memory_mb);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);

@@ -31,11 +31,12 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 TaskLink::TaskLink(std::shared_ptr<grpc::Channel> channel,
                    std::string session_id, std::string worker_name,
                    RetryPolicy policy, const std::atomic<bool>* stop)
-    : stub_(v1::GameOptimizer::NewStub(std::move(channel))),
+    : stub_(v1::GameOptimizer::NewStub(channel)),
       session_id_(std::move(session_id)),
       worker_name_(std::move(worker_name)),
       policy_(policy),
-      stop_(stop) {}
+      stop_(stop),
+      keepalive_(std::move(channel), session_id_) {}
 
 absl::Status TaskLink::JoinOnce(int64_t known_params_version,
                                 v1::TaskResponse& response) {
@@ -52,6 +53,7 @@ absl::Status TaskLink::JoinOnce(int64_t known_params_version,
 template <typename Request>
 absl::Status TaskLink::Call(const Request& request,
                             v1::TaskResponse& response) {
+  keepalive_.Disarm();
   absl::Duration backoff = policy_.initial_backoff;
   for (int attempt = 0;; ++attempt) {
     absl::Status status;
@@ -76,6 +78,7 @@ absl::Status TaskLink::Call(const Request& request,
     }
     if (status.ok()) {
       worker_id_ = response.worker_id();
+      if (response.task().kind() != v1::DONE) keepalive_.Arm(worker_id_);
       return status;
     }
     if (!Retryable(status.code()) || attempt >= policy_.max_retries ||

@@ -7,6 +7,9 @@
 // submission once. FAILED_PRECONDITION (the round closed without us) is
 // answered by rejoining with our worker id, which returns the current task.
 // Anything else is returned as is.
+//
+// Between a task's arrival and the next call, Heartbeat renews the
+// worker's lease (keepalive.h), so long computations keep it active.
 #ifndef GAMEOPT_CLIENT_WORKER_TASK_LINK_H_
 #define GAMEOPT_CLIENT_WORKER_TASK_LINK_H_
 
@@ -17,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "client/worker/keepalive.h"
 #include "gameopt/v1/gameopt.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -67,6 +71,8 @@ class TaskLink {
   const RetryPolicy policy_;
   const std::atomic<bool>* const stop_;
   int64_t worker_id_ = 0;
+  // Heartbeats while the worker computes a task (between our calls).
+  Keepalive keepalive_;
 };
 
 }  // namespace gameopt

@@ -1,4 +1,5 @@
 #include "server/core/config.h"
+#include "server/core/quote.h"
 
 #include <algorithm>
 #include <cmath>
@@ -130,7 +131,8 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
     if (layout.FindPlayer(stage.player) < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("algorithm.altgd_order[", i, "].player '",
-                       stage.player, "' is not a player of the session"));
+                       Quote(stage.player),
+                       "' is not a player of the session"));
     }
     if (stage.steps < 1 || stage.steps > 1000) {
       return Bad(absl::StrCat("algorithm.altgd_order[", i, "].steps"),
@@ -211,6 +213,10 @@ absl::Status ValidateConfig(const SessionConfig& config) {
     return absl::InvalidArgumentError(
         "phase_deadline must be positive (or infinite to wait forever)");
   }
+  if (config.worker_lease <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "worker_lease must be positive (or infinite for no lease)");
+  }
   if (config.samples_per_worker < 1 || config.samples_per_worker > 1024) {
     return Bad("samples_per_worker", "must be in [1, 1024]",
                config.samples_per_worker);
@@ -261,7 +267,7 @@ absl::StatusOr<Enum> ParseName(
     absl::StrAppend(&known, known.empty() ? "" : ", ", key);
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown ", what, " '", name, "'; expected one of: ", known));
+      "unknown ", what, " '", Quote(name), "'; expected one of: ", known));
 }
 
 template <typename Enum, size_t N>

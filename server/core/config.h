@@ -190,6 +190,9 @@ struct SpectrumSchedule {
   std::vector<SpectrumRequest> requests;  // empty = one default request
 };
 
+// The default worker lease (SessionConfig::worker_lease).
+inline constexpr absl::Duration kDefaultWorkerLease = absl::Seconds(10);
+
 struct SessionConfig {
   std::string name;  // free text, for people
   DType dtype = DType::kFloat32;
@@ -202,6 +205,9 @@ struct SessionConfig {
   // Time a phase stays open for stragglers. absl::InfiniteDuration() = wait
   // forever.
   absl::Duration phase_deadline = absl::Seconds(60);
+  // Liveness (liveness.h): a worker with no call in flight that made no
+  // call for this long is dropped. absl::InfiniteDuration() = no lease.
+  absl::Duration worker_lease = kDefaultWorkerLease;
   // Gradient samples (microbatches) each worker submits per gradient phase.
   int samples_per_worker = 1;
   // The session is DONE after this many steps. 0 = no limit.

@@ -1,4 +1,5 @@
 #include "server/core/layout.h"
+#include "server/core/quote.h"
 
 #include <algorithm>
 #include <limits>
@@ -40,7 +41,7 @@ absl::StatusOr<GameLayout> GameLayout::Create(
     const PlayerConfig& player = players[p];
     if (!ValidName(player.name)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "players[", p, "].name '", player.name,
+          "players[", p, "].name '", Quote(player.name),
           "' must be 1-256 characters of [A-Za-z0-9_.:/-]"));
     }
     if (layout.FindPlayer(player.name) >= 0) {
@@ -68,7 +69,7 @@ absl::StatusOr<GameLayout> GameLayout::Create(
           absl::StrCat("players[", p, "].tensors[", t, "]");
       if (!ValidName(tensor.name)) {
         return absl::InvalidArgumentError(absl::StrCat(
-            where, ".name '", tensor.name,
+            where, ".name '", Quote(tensor.name),
             "' must be 1-256 characters of [A-Za-z0-9_.:/-]"));
       }
       if (layout.FindTensor(static_cast<int>(p), tensor.name) >= 0) {

@@ -1,6 +1,7 @@
 #include "server/core/optimizer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -112,10 +113,8 @@ BaseOptimizer<T>::BaseOptimizer(const OptimizerConfig& config, int64_t size)
 }
 
 template <typename T>
-void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
-                            Eigen::Ref<Vec<T>> x, bool advance_state) {
-  const int64_t step = steps_ + 1;
-  if (advance_state) steps_ = step;
+typename BaseOptimizer<T>::Constants BaseOptimizer<T>::MakeConstants(
+    int64_t step) const {
   Constants c;
   c.lr = static_cast<T>(learning_rate_);
   c.mu = static_cast<T>(config_.momentum);
@@ -130,6 +129,43 @@ void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
   c.bc2_sqrt = std::sqrt(bc2);
   c.clip = config_.clip_value > 0.0;
   c.clip_value = static_cast<T>(config_.clip_value);
+  return c;
+}
+
+template <typename T>
+bool BaseOptimizer<T>::StepStaysFinite(const Eigen::Ref<const Vec<T>>& g,
+                                       const Eigen::Ref<const Vec<T>>& x) const {
+  const Constants c = MakeConstants(steps_ + 1);
+  const bool has1 = slot1_.size() > 0;
+  const bool has2 = slot2_.size() > 0;
+  std::atomic<bool> finite{true};
+  ForEachBlock(size_, [&](int64_t begin, int64_t end) {
+    if (!finite.load(std::memory_order_relaxed)) return;
+    const int64_t n = end - begin;
+    T xs[kKernelBlock], copy1[kKernelBlock], copy2[kKernelBlock];
+    std::copy(x.data() + begin, x.data() + end, xs);
+    T* s1 = has1 ? std::copy(slot1_.data() + begin, slot1_.data() + end,
+                             copy1) - n
+                 : nullptr;
+    T* s2 = has2 ? std::copy(slot2_.data() + begin, slot2_.data() + end,
+                             copy2) - n
+                 : nullptr;
+    Update(c, g.data() + begin, xs, s1, s2, n);
+    bool ok = true;
+    for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(xs[i]);
+    for (int64_t i = 0; has1 && i < n; ++i) ok &= std::isfinite(s1[i]);
+    for (int64_t i = 0; has2 && i < n; ++i) ok &= std::isfinite(s2[i]);
+    if (!ok) finite.store(false, std::memory_order_relaxed);
+  });
+  return finite.load();
+}
+
+template <typename T>
+void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
+                            Eigen::Ref<Vec<T>> x, bool advance_state) {
+  const int64_t step = steps_ + 1;
+  if (advance_state) steps_ = step;
+  const Constants c = MakeConstants(step);
   const bool has1 = slot1_.size() > 0;
   const bool has2 = slot2_.size() > 0;
   const T* gp = g.data();

@@ -37,6 +37,12 @@ class BaseOptimizer {
   // config().learning_rate): the algorithm sets the step's scheduled rate.
   void set_learning_rate(double lr) { learning_rate_ = lr; }
   double learning_rate() const { return learning_rate_; }
+  // Whether Step(g, x) (advancing the moments) would leave x and the
+  // moments finite: the same arithmetic on block-sized copies, nothing
+  // written. x - lr * g can overflow with a finite g, and g * g in the
+  // moments of RMSProp and Adam; such a step is refused (issue 15).
+  bool StepStaysFinite(const Eigen::Ref<const Vec<T>>& g,
+                       const Eigen::Ref<const Vec<T>>& x) const;
 
   int64_t size() const { return size_; }
   int64_t steps() const { return steps_; }
@@ -51,6 +57,7 @@ class BaseOptimizer {
  private:
   // Per-step constants of Update.
   struct Constants;
+  Constants MakeConstants(int64_t step) const;
   // The update of coordinates [0, n) of one block; slot1 / slot2 are null
   // when the optimizer has no such slot.
   void Update(const Constants& c, const T* g, T* x, T* slot1, T* slot2,

@@ -67,6 +67,38 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
     absl::MutexLock lock(&mu_);
     id = FreshId();
   }
+  // A session whose tasks could never be sent is refused now, not at the
+  // first JoinSession.
+  if (max_task_bytes_ > 0) {
+    const int64_t task = EstimateTaskBytes(config, *layout);
+    if (task > max_task_bytes_) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "config: a task of this session would be about ", task >> 20,
+          " MiB (parameters, and probes in a products phase), more than the server's message limit of ",
+          max_task_bytes_ >> 20,
+          " MiB; start the server with a larger --max_message_mb, or use "
+          "fewer parameters or samples_per_worker"));
+    }
+  }
+  // The memory budget before anything is allocated; given back on every
+  // way out but success.
+  int64_t reserved = 0;
+  if (budget_ != nullptr) {
+    reserved = EstimateSessionBytes(config, *layout);
+    absl::Status status = budget_->Reserve(
+        reserved, absl::StrCat("a session of d = ", layout->dimension(), " ",
+                               DTypeName(config.dtype), " with ",
+                               config.workers_per_round,
+                               " worker(s) per round"));
+    if (!status.ok()) return status;
+  }
+  struct Reservation {
+    MemoryBudget* budget;
+    int64_t bytes;
+    ~Reservation() {
+      if (budget != nullptr) budget->Release(bytes);
+    }
+  } reservation{budget_, reserved};
   absl::StatusOr<std::unique_ptr<Session>> session;
   try {
     session = Session::Create(id, std::move(config), clock_);
@@ -88,8 +120,23 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
       return absl::AlreadyExistsError(absl::StrCat(
           "session_id '", id, "' exists already on this server"));
     }
+    reserved_[id] = reserved;
   }
-  if (create_listener_) create_listener_(*shared);
+  if (create_listener_) {
+    if (absl::Status status = create_listener_(*shared); !status.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = sessions_.find(id);
+        if (it != sessions_.end() && it->second == shared) {
+          sessions_.erase(it);
+          reserved_.erase(id);
+        }
+      }
+      shared->Close(status);
+      return status;
+    }
+  }
+  reservation.budget = nullptr;  // kept until Delete
   return shared;
 }
 
@@ -105,6 +152,13 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Restore(
   if (!sessions_.emplace(snapshot.id, shared).second) {
     return absl::AlreadyExistsError(
         absl::StrCat("session '", snapshot.id, "' exists already"));
+  }
+  if (budget_ != nullptr) {
+    // Accepted before: counted even past the budget.
+    const int64_t bytes =
+        EstimateSessionBytes(shared->config(), shared->layout());
+    budget_->ForceReserve(bytes);
+    reserved_[snapshot.id] = bytes;
   }
   // Ids are "s<n>": new sessions get numbers past every restored one.
   int64_t n = 0;
@@ -140,12 +194,28 @@ absl::Status SessionRegistry::Delete(const std::string& id) {
     if (it == sessions_.end()) {
       return NoSession(id);
     }
-    session = std::move(it->second);
+    session = it->second;
+  }
+  if (delete_listener_) {
+    if (absl::Status status = delete_listener_(id); !status.ok()) {
+      return status;
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second != session) {
+      return NoSession(id);  // a concurrent Delete took it
+    }
     sessions_.erase(it);
+    auto reserved = reserved_.find(id);
+    if (reserved != reserved_.end()) {
+      if (budget_ != nullptr) budget_->Release(reserved->second);
+      reserved_.erase(reserved);
+    }
   }
   session->Close(absl::NotFoundError(
       absl::StrCat("session '", id, "' was deleted")));
-  if (delete_listener_) delete_listener_(id);
   return absl::OkStatus();
 }
 

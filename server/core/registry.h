@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/core/clock.h"
 #include "server/core/layout.h"
+#include "server/core/memory_budget.h"
 #include "server/core/session.h"
 
 namespace gameopt {
@@ -39,15 +40,27 @@ class SessionRegistry {
   // `listener` (session.h). Set these before sharing the registry with
   // other threads.
   void set_event_log(EventLog log) { log_ = std::move(log); }
+  // Sessions are accounted against `budget` (memory_budget.h): Create
+  // answers ResourceExhausted past it; Delete gives the bytes back. Null =
+  // no budget. Must outlive the registry.
+  void set_memory_budget(MemoryBudget* budget) { budget_ = budget; }
+  // Sessions whose tasks (EstimateTaskBytes) would exceed this many bytes
+  // (the transport's message limit) are refused: ResourceExhausted.
+  // 0 = no limit.
+  void set_max_task_bytes(int64_t bytes) { max_task_bytes_ = bytes; }
   void set_session_listener(SessionListener listener) {
     session_listener_ = std::move(listener);
   }
-  // Told of every created session before Create returns it, and of the id
-  // of every deleted session after it is removed.
-  void set_create_listener(std::function<void(Session& session)> f) {
+  // Told of every created session before Create returns it (an error
+  // undoes the creation, and Create returns it), and of every session about
+  // to be deleted (an error keeps the session, and Delete returns it): the
+  // checkpoint is written or deleted first, so that what the caller is
+  // told is what a restart finds.
+  void set_create_listener(std::function<absl::Status(Session& session)> f) {
     create_listener_ = std::move(f);
   }
-  void set_delete_listener(std::function<void(const std::string& id)> f) {
+  void set_delete_listener(
+      std::function<absl::Status(const std::string& id)> f) {
     delete_listener_ = std::move(f);
   }
 
@@ -67,7 +80,8 @@ class SessionRegistry {
   // NotFound names the id.
   absl::StatusOr<std::shared_ptr<Session>> Get(const std::string& id) const;
   std::vector<std::shared_ptr<Session>> List() const;
-  // Removes it and answers its waiting calls with NotFound.
+  // Removes it and answers its waiting calls with NotFound (after the
+  // delete listener agreed).
   absl::Status Delete(const std::string& id);
 
   // Applies every session's phase deadline; returns the earliest next one.
@@ -80,8 +94,10 @@ class SessionRegistry {
   const int64_t max_coordinates_;
   EventLog log_;
   SessionListener session_listener_;
-  std::function<void(Session& session)> create_listener_;
-  std::function<void(const std::string& id)> delete_listener_;
+  std::function<absl::Status(Session& session)> create_listener_;
+  std::function<absl::Status(const std::string& id)> delete_listener_;
+  MemoryBudget* budget_ = nullptr;
+  int64_t max_task_bytes_ = 0;
   mutable absl::Mutex mu_;
   // The next "s<n>" not taken.
   std::string FreshId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -89,6 +105,8 @@ class SessionRegistry {
   std::map<std::string, std::shared_ptr<Session>> sessions_
       ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // Bytes reserved in budget_ per session.
+  std::map<std::string, int64_t> reserved_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gameopt

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/core/liveness.h"
 
 namespace gameopt {
 namespace {
@@ -27,6 +29,15 @@ absl::Status ValidateWorkerName(absl::string_view name) {
   return absl::OkStatus();
 }
 
+// Counters read from a checkpoint stay far from int64's end, so that
+// incrementing them never overflows.
+constexpr int64_t kMaxCounter = int64_t{1} << 60;
+
+bool AllFinite(const FlatVector& v) {
+  return v.dtype() == DType::kFloat64 ? v.as<double>().allFinite()
+                                      : v.as<float>().allFinite();
+}
+
 }  // namespace
 
 
@@ -38,6 +49,10 @@ struct Session::Worker {
   int64_t last_round = -1;  // round of the last accepted submission
   int64_t missed_deadlines = 0;
   int64_t last_to_submit = 0;
+  // Liveness (liveness.h): when its last call arrived or its waiting call
+  // was answered, and why it is dropped or left.
+  absl::Time last_seen;
+  std::string reason;
   // Buffers reused from round to round: no parameter-sized allocation in
   // steady state. A products phase opens once the gradient phase has
   // closed, when the samples have been consumed (mean, probes), so the
@@ -228,63 +243,94 @@ bool Session::FusedRound() const {
 
 void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
                    CallId* call, bool resume_by_name) {
-  Outbox out;
-  absl::MutexLock lock(&mu_);
-  if (call != nullptr) *call = 0;
-  if (!closed_.ok()) return out.Add(std::move(done), closed_);
-  if (Done()) {
-    Task task = MakeDoneTask();
-    task.worker_id = worker_id;
-    return out.Add(std::move(done), std::move(task));
-  }
-  if (absl::Status status = ValidateWorkerName(name); !status.ok()) {
-    return out.Add(std::move(done), status);
-  }
-  const int k = config_->workers_per_round;
-  Worker* worker = nullptr;
-  if (worker_id == 0 && resume_by_name && !name.empty()) {
-    for (const auto& [id, w] : workers_) {  // by id: the lowest first
-      if (w->name == name) {
-        worker_id = id;
-        break;
-      }
+  int64_t added = 0;
+  {
+    Outbox out;
+    absl::MutexLock lock(&mu_);
+    if (call != nullptr) *call = 0;
+    if (!closed_.ok()) return out.Add(std::move(done), closed_);
+    if (Done()) {
+      Task task = MakeDoneTask();
+      task.worker_id = worker_id;
+      return out.Add(std::move(done), std::move(task));
     }
-  }
-  if (worker_id == 0) {
-    if (ActiveWorkers() >= k) {
-      return out.Add(std::move(done),
-                     absl::ResourceExhaustedError(absl::StrCat(
-                         "session ", id_, " already has ", k,
-                         " active workers (workers_per_round = ", k,
-                         "); create the session with more workers per "
-                         "round, or rejoin with the id of a dropped worker")));
-    }
-    auto added = std::make_unique<Worker>();
-    added->id = next_worker_id_++;
-    added->name = name.empty() ? absl::StrCat("worker-", added->id) : name;
-    worker = added.get();
-    workers_.emplace(worker->id, std::move(added));
-    ++joined_ever_;
-    Log(absl::StrCat("worker ", worker->id, " (", worker->name,
-                     ") joined at ", Where()));
-    if (listener_.worker_added) {
-      out.AddAction([this] { listener_.worker_added(*this); });
-    }
-  } else {
-    auto it = workers_.find(worker_id);
-    if (it == workers_.end()) {
-      return out.Add(std::move(done),
-                     absl::NotFoundError(absl::StrCat(
-                         "worker ", worker_id, " is not in session ", id_,
-                         "; join with worker_id 0 to get a new id")));
-    }
-    worker = it->second.get();
-    if (absl::Status status = RoomFor(*worker); !status.ok()) {
+    if (absl::Status status = ValidateWorkerName(name); !status.ok()) {
       return out.Add(std::move(done), status);
     }
-    MarkActive(*worker);
+    const int k = config_->workers_per_round;
+    Worker* worker = nullptr;
+    if (worker_id == 0 && resume_by_name && !name.empty()) {
+      for (const auto& [id, w] : workers_) {  // by id: the lowest first
+        if (w->name == name) {
+          worker_id = id;
+          break;
+        }
+      }
+    }
+    if (worker_id == 0) {
+      if (ActiveWorkers() >= k) {
+        return out.Add(std::move(done),
+                       absl::ResourceExhaustedError(absl::StrCat(
+                           "session ", id_, " already has ", k,
+                           " active workers (workers_per_round = ", k,
+                           "); create the session with more workers per "
+                           "round, or rejoin with the id of a dropped worker")));
+      }
+      PruneInactive();
+      auto fresh = std::make_unique<Worker>();
+      fresh->id = next_worker_id_++;
+      fresh->name = name.empty() ? absl::StrCat("worker-", fresh->id) : name;
+      fresh->last_seen = clock_->Now();
+      worker = fresh.get();
+      workers_.emplace(worker->id, std::move(fresh));
+      ++joined_ever_;
+      Log(absl::StrCat("worker ", worker->id, " (", worker->name,
+                       ") joined at ", Where()));
+      if (listener_.worker_added) {
+        // Recorded (a checkpoint) before it learns its id, outside the lock.
+        added = worker->id;
+      }
+    } else {
+      auto it = workers_.find(worker_id);
+      if (it == workers_.end()) {
+        return out.Add(std::move(done),
+                       absl::NotFoundError(absl::StrCat(
+                           "worker ", worker_id, " is not in session ", id_,
+                           "; join with worker_id 0 to get a new id")));
+      }
+      worker = it->second.get();
+      worker->last_seen = clock_->Now();
+      if (absl::Status status = RoomFor(*worker); !status.ok()) {
+        return out.Add(std::move(done), status);
+      }
+      MarkActive(*worker);
+    }
+    if (added == 0) return Wait(*worker, std::move(done), call, out);
   }
-  Wait(*worker, std::move(done), call, out);
+  FinishJoin(added, listener_.worker_added(*this), std::move(done), call);
+}
+
+void Session::FinishJoin(int64_t worker_id, absl::Status recorded,
+                         TaskCallback done, CallId* call) {
+  Outbox out;
+  absl::MutexLock lock(&mu_);
+  auto it = workers_.find(worker_id);
+  if (!recorded.ok()) {
+    if (it != workers_.end() && it->second->last_round < 0) {
+      workers_.erase(it);
+      --joined_ever_;
+      Log(absl::StrCat("worker ", worker_id, " removed again: ",
+                       recorded.message()));
+      if (closed_.ok() && !Done()) MaybeClose(out);
+    }
+    return out.Add(std::move(done), recorded);
+  }
+  if (!closed_.ok()) return out.Add(std::move(done), closed_);
+  if (it == workers_.end()) {
+    return out.Add(std::move(done),
+                   absl::InternalError("a new worker vanished while joining"));
+  }
+  Wait(*it->second, std::move(done), call, out);
 }
 
 absl::Status Session::RoomFor(const Worker& worker) const {
@@ -301,6 +347,7 @@ absl::Status Session::RoomFor(const Worker& worker) const {
 void Session::MarkActive(Worker& worker) {
   if (worker.state == Worker::State::kActive) return;
   worker.state = Worker::State::kActive;
+  worker.reason.clear();
   Log(absl::StrCat("worker ", worker.id, " (", worker.name, ") rejoined at ",
                    Where()));
 }
@@ -330,6 +377,7 @@ void Session::Submit(bool products, int64_t worker_id,
                        "; call JoinSession first")));
   }
   Worker& worker = *it->second;
+  worker.last_seen = clock_->Now();
   if (worker.state == Worker::State::kLeft) {
     return out.Add(std::move(done),
                    absl::FailedPreconditionError(absl::StrCat(
@@ -629,6 +677,7 @@ void Session::OpenRound(Outbox& out) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     Worker& worker = *workers_.at(it->second.worker_id);
     if (Done() || HasRole(worker)) {
+      worker.last_seen = clock_->Now();
       out.Add(std::move(it->second.done), MakeTask(worker));
       it = pending_.erase(it);
     } else {
@@ -665,6 +714,7 @@ void Session::DropMissing() {
     if (!gradient && sample_holders_.count(id) == 0) continue;
     if (std::binary_search(submitted_.begin(), submitted_.end(), id)) continue;
     w->state = Worker::State::kDropped;
+    w->reason = absl::StrCat("missed the deadline of ", Where());
     ++w->missed_deadlines;
     Log(absl::StrCat("worker ", id, " (", w->name, ") missed the deadline of ",
                      Where(), "; dropped from the round"));
@@ -674,7 +724,14 @@ void Session::DropMissing() {
 void Session::CheckDeadline() {
   Outbox out;
   absl::MutexLock lock(&mu_);
-  if (!closed_.ok() || Done() || clock_->Now() < deadline_) return;
+  if (!closed_.ok() || Done()) return;
+  // The phase deadline first (a straggler past it counts a missed
+  // deadline), then the leases of the round that is open after it.
+  if (clock_->Now() >= deadline_) ApplyPhaseDeadline(out);
+  if (!Done() && DropExpiredLeases()) MaybeClose(out);
+}
+
+void Session::ApplyPhaseDeadline(Outbox& out) {
   const int count = static_cast<int>(submitted_.size());
   if (count > 0 && count >= RoundQuorum()) {
     Log(absl::StrCat(Where(), ": deadline passed, proceeding with ", count,
@@ -692,6 +749,7 @@ void Session::CheckDeadline() {
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (std::binary_search(submitted_.begin(), submitted_.end(),
                            it->second.worker_id)) {
+      workers_.at(it->second.worker_id)->last_seen = clock_->Now();
       out.Add(std::move(it->second.done), absl::AbortedError(message));
       it = pending_.erase(it);
     } else {
@@ -704,7 +762,86 @@ void Session::CheckDeadline() {
 absl::Time Session::NextDeadline() const {
   absl::MutexLock lock(&mu_);
   if (!closed_.ok() || Done()) return absl::InfiniteFuture();
-  return deadline_;
+  absl::Time next = deadline_;
+  if (config_->worker_lease != absl::InfiniteDuration()) {
+    for (const auto& [id, w] : workers_) {
+      if (w->state != Worker::State::kActive || InFlight(id)) continue;
+      next = std::min(next, w->last_seen + config_->worker_lease);
+    }
+  }
+  return next;
+}
+
+void Session::PruneInactive() {
+  const size_t cap =
+      static_cast<size_t>(kMaxInactiveWorkers + config_->workers_per_round);
+  size_t inactive = 0;
+  for (const auto& [id, w] : workers_) {
+    inactive += w->state != Worker::State::kActive;
+  }
+  // Oldest first; never one the open round still refers to.
+  for (auto it = workers_.begin(); it != workers_.end() && inactive > cap;) {
+    const int64_t id = it->first;
+    if (it->second->state != Worker::State::kActive &&
+        !std::binary_search(submitted_.begin(), submitted_.end(), id) &&
+        sample_holders_.count(id) == 0 && !InFlight(id)) {
+      it = workers_.erase(it);
+      --inactive;
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool Session::InFlight(int64_t worker_id) const {
+  for (const auto& [call, pending] : pending_) {
+    if (pending.worker_id == worker_id) return true;
+  }
+  return false;
+}
+
+void Session::DropForLiveness(Worker& worker, std::string reason) {
+  worker.state = Worker::State::kDropped;
+  worker.reason = std::move(reason);
+  Log(absl::StrCat("worker ", worker.id, " (", worker.name, ") dropped at ",
+                   Where(), ": ", worker.reason));
+}
+
+bool Session::DropExpiredLeases() {
+  if (config_->worker_lease == absl::InfiniteDuration()) return false;
+  const absl::Time now = clock_->Now();
+  bool dropped = false;
+  for (auto& [id, w] : workers_) {
+    if (w->state != Worker::State::kActive || InFlight(id) ||
+        now - w->last_seen < config_->worker_lease) {
+      continue;
+    }
+    DropForLiveness(*w, LeaseExpiredReason(config_->worker_lease));
+    dropped = true;
+  }
+  return dropped;
+}
+
+absl::StatusOr<std::string> Session::Heartbeat(int64_t worker_id) {
+  absl::MutexLock lock(&mu_);
+  if (!closed_.ok()) return closed_;
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "worker ", worker_id, " is not in session ", id_,
+        "; call JoinSession first"));
+  }
+  Worker& worker = *it->second;
+  if (worker.state == Worker::State::kLeft) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "worker ", worker_id, " left session ", id_,
+        "; call JoinSession with its id to rejoin"));
+  }
+  worker.last_seen = clock_->Now();
+  if (worker.state == Worker::State::kDropped && RoomFor(worker).ok()) {
+    MarkActive(worker);
+  }
+  return std::string(StateName(static_cast<int>(worker.state)));
 }
 
 absl::Status Session::Leave(int64_t worker_id) {
@@ -718,6 +855,7 @@ absl::Status Session::Leave(int64_t worker_id) {
   Worker& worker = *it->second;
   if (worker.state == Worker::State::kLeft) return absl::OkStatus();
   worker.state = Worker::State::kLeft;
+  worker.reason = "left (LeaveSession)";
   Log(absl::StrCat("worker ", worker_id, " (", worker.name, ") left at ",
                    Where()));
   for (auto p = pending_.begin(); p != pending_.end();) {
@@ -739,9 +877,21 @@ void Session::Cancel(CallId call) {
   absl::MutexLock lock(&mu_);
   auto it = pending_.find(call);
   if (it == pending_.end()) return;
+  const int64_t worker_id = it->second.worker_id;
   out.Add(std::move(it->second.done),
           absl::CancelledError("the call was cancelled"));
   pending_.erase(it);
+  // The transport gave up on the call: the client died, closed its channel
+  // or let its deadline pass. Dropped at once under the quorum rules, not
+  // at the phase deadline; its next call makes it active again.
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end() || w->second->state != Worker::State::kActive ||
+      InFlight(worker_id) || !closed_.ok() || Done()) {
+    return;
+  }
+  w->second->last_seen = clock_->Now();
+  DropForLiveness(*w->second, kCancelledReason);
+  MaybeClose(out);
 }
 
 void Session::Close(absl::Status why) {
@@ -777,7 +927,8 @@ SessionInfo Session::Info() const {
   for (const auto& [id, w] : workers_) {
     info.workers.push_back(WorkerInfo{
         id, w->name, StateName(static_cast<int>(w->state)), w->last_round,
-        w->missed_deadlines, w->last_to_submit});
+        w->missed_deadlines, w->last_to_submit, w->reason,
+        InFlight(id) ? absl::ZeroDuration() : clock_->Now() - w->last_seen});
   }
   return info;
 }
@@ -899,10 +1050,28 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Restore(
 
 absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
   absl::MutexLock lock(&mu_);
+  // Restore validates everything it reads (a checkpoint file is input):
+  // values finite, counters and indices in range, with arithmetic that
+  // cannot overflow.
+  for (const NamedVector& v : snapshot.algorithm.vectors) {
+    if (v.value == nullptr || !AllFinite(*v.value)) {
+      return absl::DataLossError(absl::StrCat(
+          "state vector '", absl::CHexEscape(v.name.substr(0, 64)),
+          "' is missing or holds a value that is not finite"));
+    }
+  }
+  const AlgorithmState& a = snapshot.algorithm;
+  if (a.step > kMaxCounter || a.point_version > kMaxCounter) {
+    return absl::DataLossError(absl::StrCat(
+        "step ", a.step, " or parameter version ", a.point_version,
+        " out of range"));
+  }
   absl::Status status = algorithm_->ImportState(snapshot.algorithm);
   if (!status.ok()) return status;
   if (snapshot.round < 0 || snapshot.next_worker_id < 1 ||
-      snapshot.joined_ever < 0) {
+      snapshot.joined_ever < 0 || snapshot.round > kMaxCounter ||
+      snapshot.next_worker_id > kMaxCounter ||
+      snapshot.joined_ever > kMaxCounter) {
     return absl::DataLossError(absl::StrCat(
         "round ", snapshot.round, ", next worker id ",
         snapshot.next_worker_id, ", joined ", snapshot.joined_ever,
@@ -915,11 +1084,18 @@ absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
   for (const WorkerSnapshot& in : snapshot.workers) {
     const int state = StateIndex(in.state);
     const bool holder = in.first_sample >= 0;
+    // In int64: first_sample + num_samples cannot overflow.
+    const int64_t holder_end =
+        static_cast<int64_t>(in.first_sample) + in.num_samples;
     if (in.id < 1 || in.id >= next_worker_id_ || workers_.count(in.id) > 0 ||
         state < 0 || in.num_samples < 0 ||
-        (holder && in.first_sample + in.num_samples > num_probes)) {
+        in.num_samples > config_->samples_per_worker ||
+        in.last_round < -1 || in.last_round > round_ ||
+        in.missed_deadlines < 0 || !ValidateWorkerName(in.name).ok() ||
+        (holder && holder_end > num_probes)) {
       return absl::DataLossError(absl::StrCat(
-          "worker ", in.id, " (", in.name, ", state '", in.state,
+          "worker ", in.id, " (", absl::CHexEscape(in.name.substr(0, 64)),
+          ", state '", absl::CHexEscape(in.state.substr(0, 16)),
           "') does not fit the session's workers and probes"));
     }
     auto worker = std::make_unique<Worker>();
@@ -929,6 +1105,7 @@ absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
     worker->last_round = in.last_round;
     worker->missed_deadlines = in.missed_deadlines;
     worker->num_samples = in.num_samples;
+    worker->last_seen = clock_->Now();  // a lease's time to come back
     if (holder) sample_holders_[in.id] = in.first_sample;
     workers_.emplace(in.id, std::move(worker));
   }

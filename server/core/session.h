@@ -89,6 +89,10 @@ struct Task {
 };
 
 using TaskCallback = std::function<void(absl::StatusOr<Task>)>;
+
+// Dropped or left workers a session remembers beyond workers_per_round
+// (they can rejoin by id); older ones are forgotten.
+inline constexpr int kMaxInactiveWorkers = 64;
 using CallId = uint64_t;
 using EventLog = std::function<void(const std::string& event)>;
 class Session;
@@ -98,8 +102,9 @@ class Session;
 struct SessionListener {
   // A round opened at (step, phase); phase 0 is a step boundary.
   std::function<void(Session& session, int64_t step, int phase)> round_opened;
-  // A new worker joined (before it learns its id).
-  std::function<void(Session& session)> worker_added;
+  // A new worker joined (before it learns its id). An error undoes the
+  // join: the worker is removed again and Join answers the error.
+  std::function<absl::Status(Session& session)> worker_added;
 };
 
 struct WorkerInfo {
@@ -111,6 +116,10 @@ struct WorkerInfo {
   // Rounds of at least two submitters closed by this worker's submission:
   // it was the one the others waited for.
   int64_t last_to_submit = 0;
+  // Why it is dropped or left (empty while active), and the time since its
+  // last call arrived or was answered (zero while one is in flight).
+  std::string reason;
+  absl::Duration idle;
 };
 
 struct SessionInfo {
@@ -165,7 +174,9 @@ class Session {
 
   // Joins as a new worker (worker_id 0) or rejoins as `worker_id`. `done`
   // gets the worker's current task: now if the open phase needs it, else
-  // when one opens that does. RESOURCE_EXHAUSTED when K workers are active.
+  // when one opens that does. RESOURCE_EXHAUSTED when K workers are active;
+  // the listener's error (worker_added) when the new worker could not be
+  // recorded, and then no worker was added.
   // With worker_id 0, `resume_by_name` and a non-empty `name` that a worker
   // of the session has (the lowest id if several), rejoins as that worker,
   // whatever its state, exactly as a rejoin by its id.
@@ -183,11 +194,17 @@ class Session {
   absl::Status Leave(int64_t worker_id);
 
   // Answers the call with CANCELLED if it is still waiting. Its submission,
-  // if accepted, stays.
+  // if accepted, stays. The transport calls it when the client went away
+  // (or gave up): a worker left with no call in flight is dropped at once,
+  // under the quorum rules (liveness.h).
   void Cancel(CallId call);
+  // A worker's keepalive while it computes: renews its lease and makes it
+  // active again if it was dropped and there is room. Its state after the
+  // call; NotFound, FailedPrecondition (it left) or the close status.
+  absl::StatusOr<std::string> Heartbeat(int64_t worker_id);
 
-  // Applies the phase deadline at clock->Now(). Call it periodically (the
-  // service does) or after advancing a FakeClock.
+  // Applies the workers' leases and the phase deadline at clock->Now().
+  // Call it periodically (the service does) or after advancing a FakeClock.
   void CheckDeadline();
   // When CheckDeadline has something to do next (InfiniteFuture if never).
   absl::Time NextDeadline() const;
@@ -243,6 +260,9 @@ class Session {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Makes a dropped worker active again (after RoomFor), logging it.
   void MarkActive(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Join's second half for a new worker, once worker_added answered.
+  void FinishJoin(int64_t worker_id, absl::Status recorded, TaskCallback done,
+                  CallId* call);
   bool HasRole(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the open round is a fused gradient round (Task::fused_vjp).
   bool FusedRound() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -258,6 +278,18 @@ class Session {
   void CloseRound(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OpenRound(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropMissing() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyPhaseDeadline(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Liveness: whether the worker has a call waiting; drops a worker for
+  // `reason`; drops the active workers whose lease ran out (true if any).
+  bool InFlight(int64_t worker_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropForLiveness(Worker& worker, std::string reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool DropExpiredLeases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps the worker table bounded under join/leave churn: beyond
+  // kMaxInactiveWorkers + K dropped or left workers, the oldest ones the
+  // open round does not refer to are forgotten (their ids are not reused;
+  // a later call with one is NOT_FOUND: join anew).
+  void PruneInactive() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int RoundQuorum() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string MissingWorkers() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string Where() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -1,4 +1,5 @@
 #include "server/core/submission.h"
+#include "server/core/quote.h"
 
 #include <algorithm>
 #include <cmath>
@@ -145,13 +146,13 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
     const int p = layout.FindPlayer(values.player);
     if (p < 0 || !wanted[p]) {
       return absl::InvalidArgumentError(absl::StrCat(
-          field, ".players[", i, "]: player '", values.player, "' ",
+          field, ".players[", i, "]: player '", Quote(values.player), "' ",
           p < 0 ? "is not a player of this session"
                 : "was not asked for in this task"));
     }
     if (seen[p]) {
       return absl::InvalidArgumentError(absl::StrCat(
-          field, ": player '", values.player, "' appears twice"));
+          field, ": player '", Quote(values.player), "' appears twice"));
     }
     seen[p] = true;
     const PlayerLayout& player = layout.players()[p];
@@ -159,7 +160,7 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
     for (const TensorView& view : values.tensors) {
       const std::string where =
           absl::StrCat(field, " player '", player.name, "' tensor '",
-                       view.name, "'");
+                       Quote(view.name), "'");
       const int t = layout.FindTensor(p, view.name);
       if (t < 0) {
         return absl::InvalidArgumentError(

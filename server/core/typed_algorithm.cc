@@ -105,6 +105,26 @@ absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
       for (int p : all) Block(g, p) *= scale;
     }
   }
+  // Refused like a non-finite direction: a step whose result would not be
+  // finite (x - lr * g overflowing, or the moments) keeps x and the moments.
+  {
+    const FlatVector& base = target != nullptr ? *target : *x_;
+    ConstVecMap<T> x = base.template as<T>();
+    for (int p : all) {
+      const PlayerLayout& player = layout_.players()[p];
+      if (!optimizers_[p].StepStaysFinite(
+              g.segment(player.offset, player.size),
+              x.segment(player.offset, player.size))) {
+        const std::string why = absl::StrCat(
+            "the step of player '", player.name, "' at step ", step_,
+            " would make its parameters or optimizer moments overflow ",
+            DTypeName(config_.dtype), " (finite direction, too large a step "
+            "for the values); the step starts over");
+        RestartStep();
+        return absl::OutOfRangeError(why);
+      }
+    }
+  }
   VecMap<T> x = (target != nullptr ? *target : MutableX()).template as<T>();
   for (int p : all) {
     const PlayerLayout& player = layout_.players()[p];

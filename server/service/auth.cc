@@ -1,4 +1,5 @@
 #include "server/service/auth.h"
+#include "server/core/quote.h"
 
 #include <algorithm>
 #include <fstream>
@@ -39,7 +40,8 @@ absl::StatusOr<Role> ParseRole(absl::string_view name) {
   if (name == "worker") return Role::kWorker;
   if (name == "reader") return Role::kReader;
   return absl::InvalidArgumentError(
-      absl::StrCat("role '", name, "' is not one of admin, worker, reader"));
+      absl::StrCat("role '", Quote(name),
+                   "' is not one of admin, worker, reader"));
 }
 
 absl::Status CheckToken(absl::string_view token) {
@@ -138,7 +140,7 @@ absl::Status Grant::Allows(Access access, absl::string_view session_id) const {
   if (!MaySee(session_id)) {
     return absl::PermissionDeniedError(
         absl::StrCat("this ", RoleName(role), " token does not cover session '",
-                     session_id, "'"));
+                     Quote(session_id), "'"));
   }
   return absl::OkStatus();
 }

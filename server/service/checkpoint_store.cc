@@ -14,8 +14,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "gameopt/v1/checkpoint.pb.h"
-#include "server/service/config_convert.h"
+#include "server/core/registry.h"
+#include "server/service/checkpoint_format.h"
 
 namespace gameopt {
 namespace {
@@ -23,139 +23,40 @@ namespace {
 constexpr char kSuffix[] = ".ckpt";
 constexpr char kTmpSuffix[] = ".ckpt.tmp";
 
-uint64_t Fnv1a64(absl::string_view bytes) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : bytes) {
-    hash ^= c;
-    hash *= 0x100000001b3ULL;
+// The code of an OS error (errno) at the wire: a full disk or no file
+// descriptors left is RESOURCE_EXHAUSTED, a read-only or forbidden folder
+// FAILED_PRECONDITION, anything else UNAVAILABLE.
+absl::StatusCode CodeOf(int error) {
+  switch (error) {
+    case ENOSPC:
+    case EDQUOT:
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+      return absl::StatusCode::kResourceExhausted;
+    case EROFS:
+    case EACCES:
+    case EPERM:
+      return absl::StatusCode::kFailedPrecondition;
+    default:
+      return absl::StatusCode::kUnavailable;
   }
-  return hash;
 }
 
-absl::Status OsError(const std::string& what, const std::string& path) {
-  return absl::UnavailableError(
-      absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+absl::Status OsError(const std::string& what, const std::string& path,
+                     int error = errno) {
+  return absl::Status(CodeOf(error), absl::StrCat(what, " ", path, ": ",
+                                                  std::strerror(error)));
 }
 
-// Session ids become file names: letters, digits, '-' and '_' only.
+// Session ids become file names: ValidateSessionId's characters (letters,
+// digits, '_', '.', '-'; never '/'), so "<id>.ckpt" is a plain name in the
+// folder for every id a session can have.
 bool IsPlainName(const std::string& id) {
-  if (id.empty()) return false;
-  for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-      return false;
-    }
-  }
-  return true;
-}
-
-void VectorToProto(const NamedVector& in, v1::CheckpointVector* out) {
-  out->set_name(in.name);
-  out->set_dtype(DTypeToProto(in.value->dtype()));
-  // FlatVector holds host-order IEEE values; gameopt runs on little-endian
-  // hosts only (as the wire format).
-  out->set_data(static_cast<const char*>(in.value->data()),
-                in.value->bytes());
-}
-
-absl::StatusOr<NamedVector> VectorFromProto(const v1::CheckpointVector& in) {
-  absl::StatusOr<DType> dtype =
-      DTypeFromProto(in.dtype(), absl::StrCat("vector '", in.name(), "'"));
-  if (!dtype.ok()) return absl::DataLossError(dtype.status().message());
-  const size_t width = DTypeSize(*dtype);
-  if (in.data().size() % width != 0) {
-    return absl::DataLossError(absl::StrCat(
-        "vector '", in.name(), "' has ", in.data().size(),
-        " bytes, not a multiple of ", width));
-  }
-  auto value = std::make_shared<FlatVector>(
-      *dtype, static_cast<int64_t>(in.data().size() / width));
-  std::memcpy(value->mutable_data(), in.data().data(), in.data().size());
-  return NamedVector{in.name(), std::move(value)};
+  return ValidateSessionId(id).ok();
 }
 
 }  // namespace
-
-std::string EncodeCheckpoint(const SessionSnapshot& snapshot) {
-  v1::Checkpoint checkpoint;
-  checkpoint.set_session_id(snapshot.id);
-  SessionConfigToProto(*snapshot.config, checkpoint.mutable_config());
-  checkpoint.set_round(snapshot.round);
-  checkpoint.set_next_worker_id(snapshot.next_worker_id);
-  checkpoint.set_joined_ever(snapshot.joined_ever);
-  for (const WorkerSnapshot& w : snapshot.workers) {
-    v1::CheckpointWorker* out = checkpoint.add_workers();
-    out->set_id(w.id);
-    out->set_name(w.name);
-    out->set_state(w.state);
-    out->set_last_round(w.last_round);
-    out->set_missed_deadlines(w.missed_deadlines);
-    out->set_num_samples(w.num_samples);
-    out->set_first_sample(w.first_sample);
-  }
-  v1::CheckpointAlgorithm* a = checkpoint.mutable_algorithm();
-  a->set_step(snapshot.algorithm.step);
-  a->set_phase(snapshot.algorithm.phase);
-  a->set_point_version(snapshot.algorithm.point_version);
-  for (const NamedVector& v : snapshot.algorithm.vectors) {
-    VectorToProto(v, a->add_vectors());
-  }
-  for (const NamedScalar& s : snapshot.algorithm.scalars) {
-    v1::CheckpointScalar* out = a->add_scalars();
-    out->set_name(s.name);
-    out->set_value(s.value);
-  }
-  v1::CheckpointFile file;
-  file.set_format_version(kCheckpointFormatVersion);
-  checkpoint.SerializeToString(file.mutable_checkpoint());
-  file.set_checksum(Fnv1a64(file.checkpoint()));
-  return file.SerializeAsString();
-}
-
-absl::StatusOr<SessionSnapshot> DecodeCheckpoint(absl::string_view bytes) {
-  v1::CheckpointFile file;
-  if (!file.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError("not a checkpoint file (cut short?)");
-  }
-  if (file.format_version() != kCheckpointFormatVersion) {
-    return absl::DataLossError(absl::StrCat(
-        "format version ", file.format_version(), ", this server reads ",
-        kCheckpointFormatVersion));
-  }
-  if (Fnv1a64(file.checkpoint()) != file.checksum()) {
-    return absl::DataLossError("checksum mismatch (cut short or corrupt)");
-  }
-  v1::Checkpoint checkpoint;
-  if (!checkpoint.ParseFromString(file.checkpoint())) {
-    return absl::DataLossError("the checkpoint does not parse");
-  }
-  absl::StatusOr<SessionConfig> config =
-      SessionConfigFromProto(checkpoint.config());
-  if (!config.ok()) return config.status();
-  SessionSnapshot snapshot;
-  snapshot.id = checkpoint.session_id();
-  snapshot.config = std::make_shared<const SessionConfig>(*std::move(config));
-  snapshot.round = checkpoint.round();
-  snapshot.next_worker_id = checkpoint.next_worker_id();
-  snapshot.joined_ever = checkpoint.joined_ever();
-  for (const v1::CheckpointWorker& w : checkpoint.workers()) {
-    snapshot.workers.push_back(WorkerSnapshot{
-        w.id(), w.name(), w.state(), w.last_round(), w.missed_deadlines(),
-        w.num_samples(), w.first_sample()});
-  }
-  const v1::CheckpointAlgorithm& a = checkpoint.algorithm();
-  snapshot.algorithm.step = a.step();
-  snapshot.algorithm.phase = a.phase();
-  snapshot.algorithm.point_version = a.point_version();
-  for (const v1::CheckpointVector& v : a.vectors()) {
-    absl::StatusOr<NamedVector> vector = VectorFromProto(v);
-    if (!vector.ok()) return vector.status();
-    snapshot.algorithm.vectors.push_back(*std::move(vector));
-  }
-  for (const v1::CheckpointScalar& s : a.scalars()) {
-    snapshot.algorithm.scalars.push_back({s.name(), s.value()});
-  }
-  return snapshot;
-}
 
 absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(
     std::string dir) {
@@ -176,6 +77,23 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(
     return absl::FailedPreconditionError(absl::StrCat(
         "state_dir ", dir, " is in use by another gameopt_server (", lock,
         " is locked)"));
+  }
+  // Durable or refused: a folder the server cannot write to (read-only,
+  // full, not ours) fails the start, not the first CreateSession.
+  const std::string probe = dir + "/LOCK.probe";
+  const int probe_fd =
+      open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool writable = probe_fd >= 0;
+  int error = errno;
+  if (writable) {
+    writable = write(probe_fd, "ok", 2) == 2 && fsync(probe_fd) == 0;
+    error = errno;
+    close(probe_fd);
+    unlink(probe.c_str());
+  }
+  if (!writable) {
+    close(fd);
+    return OsError("cannot write to state_dir", dir, error);
   }
   return std::unique_ptr<CheckpointStore>(
       new CheckpointStore(std::move(dir), fd));
@@ -214,13 +132,15 @@ absl::StatusOr<std::vector<SessionSnapshot>> CheckpointStore::LoadAll() {
   for (const std::string& path : files) {
     const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return OsError("cannot open checkpoint", path);
-    std::string bytes;
-    char buffer[1 << 16];
-    ssize_t n;
-    while ((n = read(fd, buffer, sizeof(buffer))) > 0) bytes.append(buffer, n);
+    struct stat info;
+    if (fstat(fd, &info) != 0) {
+      absl::Status status = OsError("cannot stat checkpoint", path);
+      close(fd);
+      return status;
+    }
+    absl::StatusOr<SessionSnapshot> snapshot =
+        ReadCheckpoint(fd, static_cast<int64_t>(info.st_size));
     close(fd);
-    if (n < 0) return OsError("cannot read checkpoint", path);
-    absl::StatusOr<SessionSnapshot> snapshot = DecodeCheckpoint(bytes);
     if (!snapshot.ok()) {
       return absl::DataLossError(absl::StrCat(
           "checkpoint ", path, ": ", snapshot.status().message(),
@@ -235,13 +155,24 @@ absl::StatusOr<std::vector<SessionSnapshot>> CheckpointStore::LoadAll() {
   return out;
 }
 
-absl::Status CheckpointStore::Write(const SessionSnapshot& snapshot) {
+void CheckpointStore::Track(const std::string& session_id,
+                            uint64_t generation) {
+  absl::MutexLock lock(&mu_);
+  live_[session_id] = generation;
+  written_.erase(session_id);
+}
+
+absl::Status CheckpointStore::Write(const SessionSnapshot& snapshot,
+                                    uint64_t generation) {
   if (!IsPlainName(snapshot.id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "session id '", snapshot.id, "' cannot be a file name"));
+    return absl::InvalidArgumentError(
+        "a session id that cannot be a file name");
   }
   absl::MutexLock lock(&mu_);
-  if (removed_.count(snapshot.id) > 0) return absl::OkStatus();
+  auto live = live_.find(snapshot.id);
+  if (live == live_.end() || live->second != generation) {
+    return absl::OkStatus();  // deleted (and perhaps created anew)
+  }
   // Newer: a later round, or the same round with more workers.
   const std::pair<int64_t, int64_t> version{snapshot.round,
                                             snapshot.next_worker_id};
@@ -249,51 +180,58 @@ absl::Status CheckpointStore::Write(const SessionSnapshot& snapshot) {
   if (written != written_.end() && written->second > version) {
     return absl::OkStatus();  // a newer one is on disk
   }
-  const std::string bytes = EncodeCheckpoint(snapshot);
   const std::string path = PathOf(snapshot.id);
   const std::string tmp = path + ".tmp";
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
                       0644);
   if (fd < 0) return OsError("cannot create", tmp);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      absl::Status status = OsError("cannot write", tmp);
-      close(fd);
-      return status;
-    }
-    done += n;
-  }
-  if (fsync(fd) != 0) {
-    absl::Status status = OsError("cannot fsync", tmp);
+  // Whatever fails, the partial file goes (it would hold disk space other
+  // sessions' writes need) and the previous checkpoint stays.
+  auto fail = [&](absl::Status status) {
     close(fd);
+    unlink(tmp.c_str());
     return status;
+  };
+  if (absl::Status status = WriteCheckpoint(fd, snapshot, chunk_bytes_);
+      !status.ok()) {
+    if (status.code() == absl::StatusCode::kInvalidArgument) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat("cannot write ", tmp, ": ", status.message())));
+    }
+    return fail(OsError("cannot write", tmp));
   }
-  close(fd);
+  if (fsync(fd) != 0) return fail(OsError("cannot fsync", tmp));
+  if (close(fd) != 0) {
+    const int error = errno;
+    unlink(tmp.c_str());
+    return OsError("cannot close", tmp, error);
+  }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return OsError("cannot rename over", path);
+    const int error = errno;
+    unlink(tmp.c_str());
+    return OsError("cannot rename over", path, error);
   }
   // The rename itself is durable once the folder is.
   const int dir = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return OsError("cannot open", dir_);
   const int synced = fsync(dir);
+  const int error = errno;
   close(dir);
-  if (synced != 0) return OsError("cannot fsync", dir_);
+  if (synced != 0) return OsError("cannot fsync", dir_, error);
   written_[snapshot.id] = version;
   return absl::OkStatus();
 }
 
 absl::Status CheckpointStore::Remove(const std::string& session_id) {
-  if (!IsPlainName(session_id)) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
-  removed_.insert(session_id);
-  written_.erase(session_id);
-  const std::string path = PathOf(session_id);
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return OsError("cannot delete checkpoint", path);
+  if (IsPlainName(session_id)) {
+    const std::string path = PathOf(session_id);
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return OsError("cannot delete checkpoint", path);
+    }
   }
+  live_.erase(session_id);
+  written_.erase(session_id);
   return absl::OkStatus();
 }
 

@@ -1,11 +1,14 @@
 // CheckpointStore: session checkpoints as files in one folder (the server's
 // --state_dir), one <session id>.ckpt per session, in the format of
-// proto/gameopt/v1/checkpoint.proto.
+// proto/gameopt/v1/checkpoint.proto (format 2 written, formats 1 and 2
+// read: checkpoint_format.h).
 //
 // Writes are atomic: the bytes go to <id>.ckpt.tmp, which is fsync'ed and
 // renamed over <id>.ckpt, and then the folder is fsync'ed. A crash at any
 // point leaves either the previous checkpoint or the new one, plus perhaps
-// a leftover .tmp file, which LoadAll removes. A file that does not parse
+// a leftover .tmp file, which LoadAll removes. A write that fails (full
+// disk, no file descriptors, a state too large to serialize) removes its
+// .tmp file at once and leaves the previous checkpoint as it was. A file that does not parse
 // or fails its checksum is an error naming the file: a session is never
 // dropped silently.
 //
@@ -15,9 +18,15 @@
 // instead of overwriting the first one's checkpoints.
 //
 // Thread-safe. Writes are serialized; a snapshot older (by round, then by
-// workers that joined) than the one last written for its session is skipped, so concurrent writers
-// cannot roll a checkpoint back, and nothing is written for a session after
-// Remove.
+// workers that joined) than the one last written for its session is
+// skipped, so concurrent writers cannot roll a checkpoint back. Each
+// session is tracked under a generation (Track): writes of another
+// generation are skipped, so nothing of a deleted session is written after
+// Remove, and a session created again under the same id is written again.
+//
+// OS errors map to codes by their cause: no space or file descriptors left
+// RESOURCE_EXHAUSTED, a read-only or forbidden folder FAILED_PRECONDITION,
+// others UNAVAILABLE; the message names the file and the cause.
 #ifndef GAMEOPT_SERVER_SERVICE_CHECKPOINT_STORE_H_
 #define GAMEOPT_SERVER_SERVICE_CHECKPOINT_STORE_H_
 
@@ -34,23 +43,16 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/snapshot.h"
+#include "server/service/checkpoint_format.h"
 
 namespace gameopt {
 
-// The CheckpointFile.format_version this server writes and reads.
-inline constexpr uint32_t kCheckpointFormatVersion = 1;
-
-// Snapshot <-> the bytes of a CheckpointFile. DecodeCheckpoint's errors are
-// DataLoss (cut short, checksum, unknown version, a vector whose byte count
-// does not fit its dtype) or the config's InvalidArgument.
-std::string EncodeCheckpoint(const SessionSnapshot& snapshot);
-absl::StatusOr<SessionSnapshot> DecodeCheckpoint(absl::string_view bytes);
-
 class CheckpointStore {
  public:
-  // Creates `dir` (one level) if it does not exist and locks it.
-  // InvalidArgument for an empty path, FailedPrecondition when another
-  // store holds the lock, the OS error otherwise.
+  // Creates `dir` (one level) if it does not exist, locks it and checks
+  // that a file can be written and synced there. InvalidArgument for an
+  // empty path, FailedPrecondition when another store holds the lock, the
+  // OS error otherwise (a read-only folder fails here).
   static absl::StatusOr<std::unique_ptr<CheckpointStore>> Open(
       std::string dir);
   ~CheckpointStore();
@@ -68,13 +70,25 @@ class CheckpointStore {
   // the message naming it.
   absl::StatusOr<std::vector<SessionSnapshot>> LoadAll();
 
-  // Writes the snapshot atomically (see above). InvalidArgument for an id
-  // that is not a plain file name; the OS error naming the path otherwise.
-  absl::Status Write(const SessionSnapshot& snapshot);
+  // Writes of `session_id` under `generation` are taken from now on (those
+  // of earlier generations skipped); forgets what was written for the id.
+  void Track(const std::string& session_id, uint64_t generation);
 
-  // Deletes the session's checkpoint (OK if there is none) and skips later
-  // writes for it.
+  // Writes the snapshot atomically (see above) if its session is tracked
+  // under `generation`, else does nothing (OK). InvalidArgument for an id
+  // that is not a plain file name or a state that cannot be serialized; the
+  // OS error naming the path otherwise.
+  absl::Status Write(const SessionSnapshot& snapshot, uint64_t generation);
+
+  // Deletes the session's checkpoint (OK if there is none) and stops
+  // tracking it. On error (the file could not be deleted) nothing changes.
   absl::Status Remove(const std::string& session_id);
+
+  // The largest data record of later writes (tests use small ones).
+  void set_chunk_bytes(int64_t bytes) {
+    absl::MutexLock lock(&mu_);
+    chunk_bytes_ = bytes;
+  }
 
  private:
   CheckpointStore(std::string dir, int lock_fd)
@@ -86,7 +100,9 @@ class CheckpointStore {
   // (round, next worker id) of the last snapshot written per session.
   std::map<std::string, std::pair<int64_t, int64_t>> written_
       ABSL_GUARDED_BY(mu_);
-  std::set<std::string> removed_ ABSL_GUARDED_BY(mu_);
+  // The tracked generation of each session.
+  std::map<std::string, uint64_t> live_ ABSL_GUARDED_BY(mu_);
+  int64_t chunk_bytes_ ABSL_GUARDED_BY(mu_) = kCheckpointChunkBytes;
 };
 
 }  // namespace gameopt

@@ -45,6 +45,7 @@ absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Start(
                                      session.status().message()));
       continue;
     }
+    checkpointer->Track(**session);
     checkpointer->Log(absl::StrCat(
         "restored session ", snapshot.id, " at step ",
         snapshot.algorithm.step, " phase ", snapshot.algorithm.phase,
@@ -64,12 +65,18 @@ Checkpointer::Checkpointer(std::unique_ptr<CheckpointStore> store,
   listener.round_opened = [this](Session& session, int64_t step, int phase) {
     OnRoundOpened(session, step, phase);
   };
-  listener.worker_added = [this](Session& session) { WriteNow(session); };
+  listener.worker_added = [this](Session& session) {
+    return WriteNow(session);
+  };
   registry_->set_session_listener(std::move(listener));
-  registry_->set_create_listener(
-      [this](Session& session) { WriteNow(session); });
+  registry_->set_create_listener([this](Session& session) {
+    Track(session);
+    absl::Status status = WriteNow(session);
+    if (!status.ok()) Untrack(session);
+    return status;
+  });
   registry_->set_delete_listener(
-      [this](const std::string& id) { OnDeleted(id); });
+      [this](const std::string& id) { return OnDeleted(id); });
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -77,6 +84,36 @@ Checkpointer::~Checkpointer() { Stop(); }
 
 void Checkpointer::Log(absl::string_view line) const {
   if (log_) log_(line);
+}
+
+void Checkpointer::Track(const Session& session) {
+  uint64_t generation;
+  {
+    absl::MutexLock lock(&mu_);
+    generation = next_generation_++;
+    live_[session.id()] = {&session, generation};
+  }
+  store_->Track(session.id(), generation);
+}
+
+void Checkpointer::Untrack(const Session& session) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = live_.find(session.id());
+    if (it == live_.end() || it->second.first != &session) return;
+    live_.erase(it);
+    queue_.erase(session.id());
+  }
+  // The failed write left no file; a stale one is gone with it.
+  if (absl::Status status = store_->Remove(session.id()); !status.ok()) {
+    Log(status.message());
+  }
+}
+
+uint64_t Checkpointer::GenerationOf(const Session& session) const {
+  auto it = live_.find(session.id());
+  if (it == live_.end() || it->second.first != &session) return 0;
+  return it->second.second;
 }
 
 void Checkpointer::OnRoundOpened(Session& session, int64_t step, int phase) {
@@ -87,58 +124,79 @@ void Checkpointer::OnRoundOpened(Session& session, int64_t step, int phase) {
   SessionSnapshot snapshot = session.Snapshot();
   absl::MutexLock lock(&mu_);
   if (stopping_) return;  // Stop writes the final state
+  const uint64_t generation = GenerationOf(session);
+  if (generation == 0) return;  // deleted
   auto it = queue_.find(snapshot.id);
-  if (it == queue_.end()) {
-    queue_.emplace(snapshot.id, std::move(snapshot));
-  } else if (it->second.round <= snapshot.round &&
-             it->second.next_worker_id <= snapshot.next_worker_id) {
-    it->second = std::move(snapshot);
+  if (it == queue_.end() || it->second.generation != generation) {
+    queue_[snapshot.id] = Queued{generation, std::move(snapshot)};
+  } else if (it->second.snapshot.round <= snapshot.round &&
+             it->second.snapshot.next_worker_id <= snapshot.next_worker_id) {
+    it->second.snapshot = std::move(snapshot);
   }
 }
 
-void Checkpointer::OnDeleted(const std::string& id) {
-  {
-    absl::MutexLock lock(&mu_);
-    queue_.erase(id);
-  }
+absl::Status Checkpointer::OnDeleted(const std::string& id) {
   // After this, the store skips writes for the id (one the writer holds).
   if (absl::Status status = store_->Remove(id); !status.ok()) {
-    Log(status.message());
+    return absl::Status(
+        status.code(),
+        absl::StrCat("session ", id, " was not deleted: its checkpoint "
+                     "could not be removed (", status.message(), ")"));
   }
+  absl::MutexLock lock(&mu_);
+  queue_.erase(id);
+  live_.erase(id);
+  return absl::OkStatus();
 }
 
-void Checkpointer::Write(const SessionSnapshot& snapshot) {
-  // A failed write is logged and the session goes on: the previous
-  // checkpoint stays valid, and the next step boundary tries again.
-  if (absl::Status status = store_->Write(snapshot); !status.ok()) {
+absl::Status Checkpointer::Write(const SessionSnapshot& snapshot,
+                                 uint64_t generation) {
+  // A failed background write is logged and the session goes on: the
+  // previous checkpoint stays valid, and the next step boundary tries
+  // again. The callers of WriteNow answer it.
+  absl::Status status = store_->Write(snapshot, generation);
+  if (!status.ok()) {
     Log(absl::StrCat("checkpoint of session ", snapshot.id,
                      " failed: ", status.message()));
   }
+  return status;
 }
 
 bool Checkpointer::WriterHasWork() const {
   return !queue_.empty() || stopping_;
 }
 
-void Checkpointer::WriteNow(const Session& session) {
+absl::Status Checkpointer::WriteNow(const Session& session) {
   SessionSnapshot snapshot = session.Snapshot();
+  uint64_t generation;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return;  // Stop writes the final state
+    if (stopping_) {
+      return absl::UnavailableError(
+          "the server is shutting down; retry on its successor");
+    }
+    generation = GenerationOf(session);
   }
-  Write(snapshot);
+  if (generation == 0) return absl::OkStatus();  // being deleted
+  absl::Status status = Write(snapshot, generation);
+  if (status.ok()) return status;
+  return absl::Status(status.code(),
+                      absl::StrCat("the server could not checkpoint session ",
+                                   snapshot.id, ": ", status.message()));
 }
 
 void Checkpointer::WriterLoop() {
   while (true) {
-    std::map<std::string, SessionSnapshot> batch;
+    std::map<std::string, Queued> batch;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &Checkpointer::WriterHasWork));
       if (queue_.empty()) return;  // stopping, nothing left
       batch.swap(queue_);
     }
-    for (const auto& [id, snapshot] : batch) Write(snapshot);
+    for (const auto& [id, queued] : batch) {
+      Write(queued.snapshot, queued.generation).IgnoreError();  // logged
+    }
   }
 }
 
@@ -151,11 +209,22 @@ void Checkpointer::Stop() {
   }
   writer_.join();  // after the queued writes
   const std::vector<std::shared_ptr<Session>> sessions = registry_->List();
+  size_t failed = 0;
   for (const std::shared_ptr<Session>& session : sessions) {
-    Write(session->Snapshot());
+    uint64_t generation;
+    {
+      absl::MutexLock lock(&mu_);
+      generation = GenerationOf(*session);
+    }
+    if (generation == 0) continue;
+    failed += !Write(session->Snapshot(), generation).ok();
   }
-  Log(absl::StrCat("checkpointed ", sessions.size(), " session(s) in ",
-                   store_->dir()));
+  Log(absl::StrCat("checkpointed ", sessions.size() - failed,
+                   " session(s) in ", store_->dir(),
+                   failed > 0 ? absl::StrCat("; ", failed,
+                                             " failed (see above), their "
+                                             "previous checkpoints stay")
+                              : ""));
   // A successor may start while this process is still exiting.
   store_->Release();
 }

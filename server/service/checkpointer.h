@@ -15,9 +15,12 @@
 // What a restored session must never miss is written at once, before the
 // call that caused it returns: a new session (before CreateSession answers)
 // and a new worker (before it learns its id), so that after a crash every
-// session and every worker id handed out is known.
+// session and every worker id handed out is known. Durable or refused: when
+// that write fails, the call fails with the cause (no space, read-only,
+// no file descriptors) and the session or worker is not added. Deleting a
+// session deletes its checkpoint first; if that fails the session stays.
 //
-// Deleting a session deletes its checkpoint. Stop() (at shutdown, after the
+// Stop() (at shutdown, after the
 // sessions were closed) drains the queue, writes every session's current
 // state and releases the folder for a successor.
 //
@@ -72,13 +75,25 @@ class Checkpointer {
   Checkpointer(std::unique_ptr<CheckpointStore> store, int64_t every_steps,
                SessionRegistry* registry, LogSink log);
 
+  struct Queued {
+    uint64_t generation = 0;
+    SessionSnapshot snapshot;
+  };
+  // Each session object gets its own generation (ids can be deleted and
+  // created again), under which the store takes its writes.
+  void Track(const Session& session);
+  void Untrack(const Session& session);
+  // 0 when `session` is not (or no longer) the live one of its id.
+  uint64_t GenerationOf(const Session& session) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnRoundOpened(Session& session, int64_t step, int phase);
-  void OnDeleted(const std::string& id);
+  absl::Status OnDeleted(const std::string& id);
   void WriterLoop();
   bool WriterHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Write(const SessionSnapshot& snapshot);
-  // Creation and new workers: written at once, on the caller's thread.
-  void WriteNow(const Session& session);
+  absl::Status Write(const SessionSnapshot& snapshot, uint64_t generation);
+  // Creation and new workers: written at once, on the caller's thread; the
+  // error (which the caller answers) says why the state is not on disk.
+  absl::Status WriteNow(const Session& session);
   void Log(absl::string_view line) const;
 
   const std::unique_ptr<CheckpointStore> store_;
@@ -89,7 +104,10 @@ class Checkpointer {
 
   mutable absl::Mutex mu_;
   // The newest snapshot of each session waiting for the writer.
-  std::map<std::string, SessionSnapshot> queue_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Queued> queue_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::pair<const Session*, uint64_t>> live_
+      ABSL_GUARDED_BY(mu_);
+  uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -223,6 +223,15 @@ absl::StatusOr<SessionConfig> SessionConfigFromProto(
       DeadlineFromProto(proto.phase_deadline_seconds());
   if (!deadline.ok()) return deadline.status();
   config.phase_deadline = *deadline;
+  if (std::isnan(proto.worker_lease_seconds())) {
+    return absl::InvalidArgumentError(
+        "config.worker_lease_seconds is NaN (0 = 10 s, negative = no lease)");
+  }
+  config.worker_lease =
+      proto.worker_lease_seconds() == 0.0 ? kDefaultWorkerLease
+      : proto.worker_lease_seconds() < 0.0
+          ? absl::InfiniteDuration()
+          : absl::Seconds(proto.worker_lease_seconds());
   config.samples_per_worker =
       proto.samples_per_worker() == 0 ? 1 : proto.samples_per_worker();
   config.max_steps = proto.max_steps();
@@ -316,6 +325,10 @@ void SessionConfigToProto(const SessionConfig& config, v1::SessionConfig* out) {
       config.phase_deadline == absl::InfiniteDuration()
           ? -1.0
           : absl::ToDoubleSeconds(config.phase_deadline));
+  out->set_worker_lease_seconds(
+      config.worker_lease == absl::InfiniteDuration()
+          ? -1.0
+          : absl::ToDoubleSeconds(config.worker_lease));
   out->set_samples_per_worker(config.samples_per_worker);
   out->set_max_steps(config.max_steps);
   out->set_seed(config.seed);

@@ -1,4 +1,5 @@
 #include "server/service/game_optimizer_service.h"
+#include "server/core/quote.h"
 
 #include <memory>
 #include <optional>
@@ -79,7 +80,7 @@ std::string Describe(const SessionConfig& config, const GameLayout& layout) {
       ", ", config.workers_per_round, " worker(s) per round",
       config.max_steps > 0 ? absl::StrCat(", ", config.max_steps, " steps")
                            : "",
-      config.name.empty() ? "" : absl::StrCat(" ('", config.name, "')"));
+      config.name.empty() ? "" : absl::StrCat(" ('", Quote(config.name), "')"));
 }
 
 // The caller's `authorization` metadata (a view into the call's), if any.
@@ -431,6 +432,27 @@ grpc::ServerUnaryReactor* GameOptimizerService::LeaveSession(
       registry_->Get(request->session_id());
   if (!session.ok()) return Finished(context, session.status());
   return Finished(context, (*session)->Leave(request->worker_id()));
+}
+
+grpc::ServerUnaryReactor* GameOptimizerService::Heartbeat(
+    grpc::CallbackServerContext* context, const v1::HeartbeatRequest* request,
+    v1::HeartbeatResponse* response) {
+  if (absl::Status s = Admit(*context, Access::kWork, request->session_id());
+      !s.ok()) {
+    return Finished(context, s);
+  }
+  absl::StatusOr<std::shared_ptr<Session>> session =
+      registry_->Get(request->session_id());
+  if (!session.ok()) return Finished(context, session.status());
+  absl::StatusOr<std::string> state =
+      (*session)->Heartbeat(request->worker_id());
+  if (!state.ok()) return Finished(context, state.status());
+  const absl::Duration lease = (*session)->config().worker_lease;
+  response->set_worker_lease_seconds(lease == absl::InfiniteDuration()
+                                         ? -1.0
+                                         : absl::ToDoubleSeconds(lease));
+  response->set_state(*state);
+  return Finished(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::GetParameters(

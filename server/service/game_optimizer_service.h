@@ -149,6 +149,10 @@ class GameOptimizerService final
       grpc::CallbackServerContext* context,
       const v1::LeaveSessionRequest* request,
       v1::LeaveSessionResponse* response) override;
+  // Worker role (server/core/liveness.h).
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
+                                      const v1::HeartbeatRequest* request,
+                                      v1::HeartbeatResponse* response) override;
   grpc::ServerUnaryReactor* GetParameters(
       grpc::CallbackServerContext* context,
       const v1::GetParametersRequest* request,

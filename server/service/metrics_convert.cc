@@ -48,6 +48,7 @@ void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
     w->set_state(worker.state);
     w->set_last_to_submit_rounds(worker.last_to_submit);
     w->set_missed_rounds(worker.missed_deadlines);
+    w->set_state_reason(worker.reason);
   }
   StepDiagnosticsToProto(info.stats.diagnostics, out);
   out->set_bytes_received(info.bytes_received);

@@ -155,6 +155,8 @@ void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
     w->set_state(worker.state);
     w->set_last_round(worker.last_round);
     w->set_missed_deadlines(worker.missed_deadlines);
+    w->set_state_reason(worker.reason);
+    w->set_idle_seconds(absl::ToDoubleSeconds(worker.idle));
   }
   for (double norm : info.stats.xi_norm) out->add_xi_norm(norm);
   out->set_correction_norm(info.stats.correction_norm);

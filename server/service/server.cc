@@ -4,12 +4,17 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/impl/server_builder_plugin.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -19,6 +24,24 @@
 
 namespace gameopt {
 namespace {
+
+// Drops the reflection plugin, which InitProtoReflectionServerBuilderPlugin
+// adds to every builder of the process, from one builder: the health-only
+// port serves grpc.health.v1 and nothing else.
+class WithoutReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
+                         plugins) override {
+    plugins->erase(
+        std::remove_if(plugins->begin(), plugins->end(),
+                       [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                         return p->name().find("reflection") !=
+                                std::string::npos;
+                       }),
+        plugins->end());
+  }
+};
 
 constexpr char kServiceName[] = "gameopt.v1.GameOptimizer";
 // The deadline thread never spins faster than this.
@@ -43,8 +66,17 @@ LogSink StderrLogSink() {
 
 GameOptServer::GameOptServer(GameOptServerOptions options)
     : options_(std::move(options)),
+      memory_budget_(options_.max_memory_mb == 0
+                         ? DefaultMemoryBudgetBytes()
+                     : options_.max_memory_mb < 0
+                         ? 0
+                         : (std::min<int64_t>(options_.max_memory_mb,
+                                              int64_t{1} << 40)
+                            << 20)),
       registry_(options_.clock, options_.max_parameters),
       service_(&registry_, options_.log) {
+  registry_.set_memory_budget(&memory_budget_);
+  registry_.set_max_task_bytes(max_message_bytes());
   if (options_.log) {
     LogSink log = options_.log;
     registry_.set_event_log([log](const std::string& event) { log(event); });
@@ -121,6 +153,11 @@ absl::Status GameOptServer::Start() {
     // A server with no service of ours: the builder adds the default health
     // service (the switch above is on), nothing else of the API.
     grpc::ServerBuilder health_builder;
+    health_builder.SetOption(std::make_unique<WithoutReflection>());
+    // gRPC runs its default health service on the threads of a server's
+    // sync services; without reflection there is none, so register the
+    // API's sync base, whose methods all answer UNIMPLEMENTED.
+    health_builder.RegisterService(&unimplemented_api_);
     health_builder.AddListeningPort(options_.health_address,
                                     grpc::InsecureServerCredentials(),
                                     &health_port_);

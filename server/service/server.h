@@ -64,13 +64,19 @@ struct GameOptServerOptions {
   // (4 GiB per float32 vector), keeps one request from taking a large
   // machine; raise it for larger models.
   int64_t max_parameters = int64_t{1} << 30;
+  // Memory budget of the sessions in MiB (server/core/memory_budget.h):
+  // each session's parameters, optimizer slots and per-worker buffers are
+  // accounted against it, and a CreateSession past it fails
+  // RESOURCE_EXHAUSTED saying how much it asks and what is left. 0 = 3/4
+  // of the cgroup's memory limit, or of physical memory; negative = none.
+  int64_t max_memory_mb = 0;
   // Where phase deadlines read the time; must outlive the server. Tests
   // inject a FakeClock.
   const Clock* clock = RealClock();
   // Session, worker and server events. Empty = silent.
   LogSink log = StderrLogSink();
   // host:port of a second, plaintext listener that serves only
-  // grpc.health.v1 (and reflection, a process-wide switch), for container
+  // grpc.health.v1 (not reflection, not the API), for container
   // and Kubernetes probes that must not reach the API. It reports the same
   // status as the API port. Empty = none; port 0 picks a free port (read it
   // back with GameOptServer::health_port()).
@@ -158,12 +164,16 @@ class GameOptServer {
   void Log(absl::string_view line) const;
 
   const GameOptServerOptions options_;
+  MemoryBudget memory_budget_;  // before the registry, which uses it
   SessionRegistry registry_;
   GameOptimizerService service_;
   std::unique_ptr<Checkpointer> checkpointer_;  // set by Start, state_dir
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   // Only the default health service, on options_.health_address.
+  // On the health port: every API method UNIMPLEMENTED (see Start). Before
+  // the server, which must not outlive it.
+  v1::GameOptimizer::Service unimplemented_api_;
   std::unique_ptr<grpc::Server> health_server_;
   int health_port_ = 0;
   std::unique_ptr<PrometheusExporter> metrics_;  // options_.metrics_address

@@ -62,6 +62,28 @@ TEST(GameOptServer, ReflectionListsTheService) {
   EXPECT_THAT(*response, HasSubstr("gameopt.v1.GameOptimizer"));
 }
 
+// Issue 15, item 10: the health-only port serves health only, not
+// reflection (a process-wide switch in gRPC, turned off for that port).
+TEST(GameOptServer, HealthPortServesNoReflection) {
+  GameOptServerOptions options = TestServerOptions();
+  options.health_address = "127.0.0.1:0";
+  std::unique_ptr<GameOptServer> server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  const std::string kReflection =
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+  const std::string kListServices("\x3a\x01*", 3);
+  absl::StatusOr<std::string> health_port =
+      GenericCall(Channel(server->health_port()), kReflection, kListServices);
+  EXPECT_EQ(health_port.status().code(), absl::StatusCode::kUnimplemented)
+      << health_port.status();
+  absl::StatusOr<std::string> health = GenericCall(
+      Channel(server->health_port()), "/grpc.health.v1.Health/Check", "");
+  EXPECT_TRUE(health.ok()) << health.status();
+  // The API port still has it.
+  EXPECT_TRUE(
+      GenericCall(Channel(server->port()), kReflection, kListServices).ok());
+}
+
 TEST(GameOptServer, MessageLimitIsClampedToGrpcsIntLimit) {
   GameOptServerOptions options = TestServerOptions();
   options.max_message_mb = int64_t{1} << 40;
