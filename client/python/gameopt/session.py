@@ -55,6 +55,10 @@ class SessionOptions:
     quorum: int = 0
     samples_per_worker: int = 1
     phase_deadline_seconds: float = 60.0
+    # A worker not heard from for this long is dropped (the worker
+    # libraries send Heartbeat while they hold a task); 0 = the server's
+    # default (10 s), negative = no lease.
+    worker_lease_seconds: float = 0.0
     max_steps: int = 0
     seed: int = 0
     # The session's dtype (parameters, optimizer slots, wire tensors):
@@ -242,6 +246,7 @@ def build_session_config(players, initial=None,
     config.workers_per_round = options.workers
     config.quorum = options.quorum
     config.phase_deadline_seconds = options.phase_deadline_seconds
+    config.worker_lease_seconds = options.worker_lease_seconds
     config.samples_per_worker = options.samples_per_worker
     config.max_steps = options.max_steps
     config.seed = options.seed

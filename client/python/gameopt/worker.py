@@ -37,6 +37,7 @@ import numpy as np
 from gameopt._stubs import pb, pb_grpc
 from gameopt.errors import Error
 from gameopt.games import Game
+from gameopt.keepalive import Keepalive
 from gameopt.session import channel_for
 from gameopt.tensors import FlatLayout, decode_vector, encode_vector, \
     vector_dtype
@@ -89,6 +90,8 @@ class TaskLink:
         self.resume_by_name = resume_by_name
         self.retries = 0  # retried calls, for diagnostics
         self.rejoins = 0  # rejoins after FAILED_PRECONDITION
+        # Heartbeats while this worker holds a task (the session's lease).
+        self.keepalive = Keepalive(self._stub, session_id)
 
     def _join_request(self, known_params_version: int):
         return pb.JoinSessionRequest(
@@ -114,6 +117,7 @@ class TaskLink:
         """LeaveSession for this worker (once joined); False if the call
         failed (the server gone, the session deleted): leaving is best
         effort."""
+        self.keepalive.stop()
         if self.worker_id == 0:
             return False
         try:
@@ -124,16 +128,24 @@ class TaskLink:
         except grpc.RpcError:
             return False
 
+    def _holding(self, response):
+        """Records the worker id of a TaskResponse and keeps the worker
+        alive (Heartbeat) while it holds the task."""
+        self.worker_id = response.worker_id
+        if response.task.kind != pb.DONE:
+            self.keepalive.arm(self.worker_id)
+        return response
+
     def _call(self, method: str, request):
         """One call with retries; rejoins on FAILED_PRECONDITION."""
         backoff = self.initial_backoff
         attempt = 0
+        self.keepalive.disarm()  # the call renews the lease itself
         while True:
             try:
                 response = getattr(self._stub, method)(
                     request, timeout=self.call_timeout)
-                self.worker_id = response.worker_id
-                return response
+                return self._holding(response)
             except grpc.RpcError as error:
                 failure = error
             if (failure.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -144,8 +156,7 @@ class TaskLink:
                     response = self._stub.JoinSession(
                         self._join_request(request.known_params_version),
                         timeout=self.call_timeout)
-                    self.worker_id = response.worker_id
-                    return response
+                    return self._holding(response)
                 except grpc.RpcError as error:
                     failure = error
             if (failure.code() not in RETRYABLE or attempt >= self.max_retries
@@ -215,13 +226,16 @@ class Worker:
         a non-retryable error (or retries exhausted), WorkerStopped after
         stop(), gameopt.tensors.LayoutError if the server's tensors do not
         fit the game."""
-        self._accept(self._link.join(self.params_version))
-        while self._task.kind != pb.DONE:
-            if self._stop.is_set():
-                raise WorkerStopped("worker stopped")
-            task, self._task = self._task, None
-            self._accept(self._compute(task))
-            self.tasks_done += 1
+        try:
+            self._accept(self._link.join(self.params_version))
+            while self._task.kind != pb.DONE:
+                if self._stop.is_set():
+                    raise WorkerStopped("worker stopped")
+                task, self._task = self._task, None
+                self._accept(self._compute(task))
+                self.tasks_done += 1
+        finally:  # no heartbeats for a task nobody computes
+            self._link.keepalive.disarm()
 
     def _accept(self, response) -> None:
         task = self._task = response.task
