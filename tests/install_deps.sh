@@ -19,6 +19,9 @@ packages=(
   # Python and Node.js workers (client/python, client/node, tests/python).
   python3-torch python3-matplotlib python3-venv python3-pip
   python3-setuptools python3-wheel python3-pytest nodejs
+  # The Fashion-MNIST GAN (client/python/gameopt/fashion*.py): the idx
+  # files under /usr/share/datasets/fashion-mnist; scipy is not needed.
+  dataset-fashion-mnist
 )
 
 missing=()

@@ -8,6 +8,11 @@ DONE, on its own shard of the training set.
     python3 -m gameopt.fashion_worker --server HOST:PORT \\
         --session_name fashion-gan --num_shards K
 
+With --create it plays nothing: it creates the session --session_name
+(algorithm, optimizer, lr, gamma, estimator, workers, steps, seed from its
+flags) unless an unfinished one of that name exists, prints its id and
+exits (the Kubernetes create Job: a retried pod reuses the session).
+
 The worker's index (its name "fashion-<index>" and its data shard) is
 --index, else $JOB_COMPLETION_INDEX (Kubernetes Indexed Job), else $RANK
 (torchrun), else 0; the number of shards --num_shards, else $WORLD_SIZE,
@@ -20,10 +25,11 @@ import os
 import sys
 import time
 
+import numpy as np
 import torch
 
 from gameopt.fashion_gan import GanConfig, GanData, make_game
-from gameopt.session import Client
+from gameopt.session import Client, build_session_config
 from gameopt.worker import Worker
 
 
@@ -33,6 +39,32 @@ def _env_int(*names: str, default: int) -> int:
         if value not in (None, ""):
             return int(value)
     return default
+
+
+def create(args, channel) -> int:
+    """The --create mode: one session of the flags' configuration."""
+    config = GanConfig(dataset=args.dataset, size=args.size,
+                       batch=args.batch, algorithm=args.algorithm,
+                       optimizer=args.optimizer, lr=args.lr,
+                       gamma=args.gamma, estimator=args.estimator,
+                       workers=args.workers, seed=args.seed)
+    empty = GanData(args.dataset, np.zeros((0, 1, 28, 28), np.float32),
+                    np.zeros(0, np.int64))
+    with Client(args.server, **channel) as client:
+        try:
+            session_id = client.find_session(args.session_name, 0.0)
+            print(f"session {session_id} ('{args.session_name}') exists",
+                  flush=True)
+            return 0
+        except LookupError:
+            pass
+        session_id = client.create_session(build_session_config(
+            make_game(config, empty),
+            options=config.session_options(args.steps, args.session_name)))
+    print(f"created session {session_id} ('{args.session_name}'): "
+          f"{args.algorithm} ({args.optimizer}, lr {args.lr}), "
+          f"{args.workers} worker(s), {args.steps} steps", flush=True)
+    return 0
 
 
 def main(argv=None) -> int:
@@ -53,10 +85,26 @@ def main(argv=None) -> int:
                         help="use only the first N training images (tests)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads")
+    parser.add_argument("--create", action="store_true",
+                        help="create the session (if missing) and exit")
+    parser.add_argument("--algorithm", default="simgd")
+    parser.add_argument("--optimizer", default="adam")
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--gamma", type=float, default=10.0)
+    parser.add_argument("--estimator", default="pooled")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="with --create: K workers per round")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--token", default=os.environ.get("GAMEOPT_TOKEN"))
     parser.add_argument("--tls_roots")
     args = parser.parse_args(argv)
 
+    channel = dict(token=args.token, root_certificates=args.tls_roots)
+    if args.create:
+        if not args.session_name:
+            parser.error("--create needs --session_name")
+        return create(args, channel)
     index = args.index if args.index is not None else _env_int(
         "JOB_COMPLETION_INDEX", "RANK", default=0)
     shards = args.num_shards or _env_int("WORLD_SIZE", default=1)
@@ -66,7 +114,6 @@ def main(argv=None) -> int:
     data = GanData.load(args.dataset, index, shards,
                         limit=args.data_limit or None)
     game = make_game(config, data)
-    channel = dict(token=args.token, root_certificates=args.tls_roots)
     session_id = args.session_id
     if session_id is None:
         with Client(args.server, **channel) as client:

@@ -40,6 +40,8 @@ from gameopt.fashion_gan import GanConfig, GanData, make_game, \
 from gameopt.fashion_metrics import load_or_train_classifier  # noqa: E402
 from gameopt.fashion_models import make_gan  # noqa: E402
 
+TRAINED_FILE = "trained.pt"
+
 
 def _worker_command(args, address: str, session_id: str):
     worker_args = ["-m", "gameopt.fashion_worker", "--server", address,
@@ -132,7 +134,7 @@ def train_gameopt(args, config: GanConfig, targets):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    where = parser.add_mutually_exclusive_group(required=True)
+    where = parser.add_mutually_exclusive_group()
     where.add_argument("--server", help="HOST:PORT of a running server")
     where.add_argument("--server_binary",
                        help="start this gameopt_server on a free port")
@@ -164,8 +166,16 @@ def main(argv=None) -> int:
     parser.add_argument("--data_limit", type=int, default=0,
                         help="train on the first N images only (tests)")
     parser.add_argument("--label", default="")
+    phase = parser.add_mutually_exclusive_group()
+    phase.add_argument("--train_only", action="store_true",
+                       help="train and save OUT/trained.pt, no metrics")
+    phase.add_argument("--eval_only", action="store_true",
+                       help="metrics of an earlier --train_only run")
     parser.add_argument("--out", default="results/fashion/run")
     args = parser.parse_args(argv)
+    if not (args.eval_only or args.server or args.server_binary
+            or args.in_process):
+        parser.error("one of --server, --server_binary, --in_process")
     torch.set_num_threads(1)
 
     config = GanConfig(dataset=args.dataset, size=args.size,
@@ -173,69 +183,84 @@ def main(argv=None) -> int:
                        optimizer=args.optimizer, lr=args.lr,
                        gamma=args.gamma, estimator=args.estimator,
                        workers=args.workers, seed=args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    trained = os.path.join(args.out, TRAINED_FILE)
+    if not args.eval_only:
+        train(args, config, trained)
+    if not args.train_only:
+        evaluate(args, config, trained)
+    return 0
+
+
+def train(args, config: GanConfig, path: str) -> None:
+    """Trains and saves the generator snapshots and timings to `path`."""
     targets = sorted({round(args.steps * i / args.points)
                       for i in range(args.points + 1)})
-    classifier, accuracy = load_or_train_classifier(args.classifier)
     startup = 0.0
     if args.in_process:
         data = GanData.load(args.dataset, limit=args.data_limit or None)
-        raw = []
-        g, d, seconds = train_in_process(
-            config, data, args.steps, targets,
-            lambda step, t, g, d: raw.append(
-                (step, copy.deepcopy(g.state_dict()), t)))
         snapshots = []
-        for step, state, t in raw:
-            g.load_state_dict(state)
-            snapshots.append((step, copy.deepcopy(g), t))
+        _, _, seconds = train_in_process(
+            config, data, args.steps, targets,
+            lambda step, t, g, d: snapshots.append(
+                (step, copy.deepcopy(g.state_dict()), t)))
         mode = "in-process"
     else:
         game, curve, seconds, startup = train_gameopt(args, config, targets)
+        g = game.modules["generator"]
         snapshots = []
         for step, flat, t in curve:
             game.set_flat(flat)
-            snapshots.append((step, copy.deepcopy(game.modules["generator"]),
-                              t))
-        g = game.modules["generator"]
+            snapshots.append((step, copy.deepcopy(g.state_dict()), t))
         mode = f"gameopt-{args.launcher}"
         # Step 0 is the initialization (the driver may first see step > 0).
         if snapshots[0][0] != 0:
             g0, _ = make_gan(args.size, config.channels, args.seed)
-            snapshots.insert(0, (0, g0, 0.0))
+            snapshots.insert(0, (0, g0.state_dict(), 0.0))
+    torch.save(dict(mode=mode, seconds=seconds, startup=startup,
+                    snapshots=snapshots), path)
+    print(f"trained {mode} {args.algorithm} K={args.workers}: "
+          f"{snapshots[-1][0]} steps in {seconds:.1f}s", flush=True)
 
+
+def evaluate(args, config: GanConfig, path: str) -> None:
+    """Metrics of the snapshots in `path`: OUT/metrics.json, samples.png,
+    curves.png and the RESULT line."""
+    saved = torch.load(path)
+    mode, seconds = saved["mode"], saved["seconds"]
+    classifier, accuracy = load_or_train_classifier(args.classifier)
     evaluator = Evaluator(classifier, config.channels)
+    g, _ = make_gan(args.size, config.channels, args.seed)
     curve = []
-    for step, gen, t in snapshots[:-1]:
-        point = evaluator.evaluate(gen, args.curve_samples)
+    last = len(saved["snapshots"]) - 1
+    for i, (step, state, t) in enumerate(saved["snapshots"]):
+        g.load_state_dict(state)
+        point = evaluator.evaluate(
+            g, args.samples if i == last else args.curve_samples)
         curve.append(dict(point, step=step, seconds=round(t, 2)))
-    final_step, final_g, final_t = snapshots[-1]
-    final = evaluator.evaluate(final_g, args.samples)
-    curve.append(dict(final, step=final_step, seconds=round(final_t, 2)))
-
-    os.makedirs(args.out, exist_ok=True)
+    final = curve[-1]
     label = args.label or (f"{mode} {args.algorithm} {args.optimizer} "
                            f"K={args.workers}")
     result = dict(label=label, mode=mode, config=vars(config),
-                  steps=final_step, seconds=round(seconds, 2),
-                  startup_s=round(startup, 2),
-                  step_ms=round(1000 * seconds / max(1, final_step), 2),
+                  steps=final["step"], seconds=round(seconds, 2),
+                  startup_s=round(saved["startup"], 2),
+                  step_ms=round(1000 * seconds / max(1, final["step"]), 2),
                   fd=final["fd"], fd_init=curve[0]["fd"],
                   modes=final.get("modes"), kl=final.get("kl"),
                   classifier_accuracy=accuracy, curve=curve)
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(result, f, indent=1)
-    save_grid(evaluator.generate(final_g, 64), os.path.join(
-        args.out, "samples.png"), f"{label}, step {final_step}")
+    save_grid(evaluator.generate(g, 64), os.path.join(
+        args.out, "samples.png"), f"{label}, step {final['step']}")
     plot_curves({label: curve}, os.path.join(args.out, "curves.png"),
                 title=label)
     extra = (f" modes={final['modes']} kl={final['kl']:.3f}"
              if "modes" in final else "")
     print(f"RESULT fashion_gan mode={mode} algorithm={args.algorithm} "
           f"optimizer={args.optimizer} estimator={args.estimator} "
-          f"workers={args.workers} steps={final_step} "
+          f"workers={args.workers} steps={final['step']} "
           f"fd_init={curve[0]['fd']:.3f} fd={final['fd']:.3f}{extra} "
           f"seconds={seconds:.1f} out={args.out}", flush=True)
-    return 0
 
 
 if __name__ == "__main__":
