@@ -167,13 +167,13 @@ def test_two_torchrun_workers_train_and_the_frechet_distance_falls(
                   f"--server_binary={server_binary}", "--workers=2",
                   "--launcher=torchrun", "--algorithm=conopt",
                   "--optimizer=rmsprop", "--lr=1e-3", "--gamma=10",
-                  "--steps=100", "--points=2", "--samples=1000",
+                  "--steps=60", "--points=2", "--samples=1000",
                   "--curve_samples=1000", "--data_limit=4000",
                   f"--classifier={_classifier(workdir)}", f"--out={out}"],
                  timeout=600)
     assert "RESULT fashion_gan mode=gameopt-torchrun" in stdout, stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 100
+    assert metrics["steps"] == 60
     assert [p["step"] for p in metrics["curve"]][0] == 0
     for point in metrics["curve"]:
         assert math.isfinite(point["fd"]) and point["fd"] >= 0

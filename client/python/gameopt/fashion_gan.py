@@ -102,14 +102,17 @@ class GanData:
         return z, torch.from_numpy(np.ascontiguousarray(real))
 
 
-def make_game(config: GanConfig, data: GanData) -> TorchGame:
+def make_game(config: GanConfig, data: GanData,
+              device: str = "cpu") -> TorchGame:
     """The TorchGame: players "generator" and "discriminator", tensors
-    named as the modules' parameters (e.g. "project.weight")."""
+    named as the modules' parameters (e.g. "project.weight"); the modules
+    and each minibatch on `device` (e.g. "cuda")."""
     g, d = make_gan(config.size, config.channels, config.seed)
+    g, d = g.to(device), d.to(device)
 
     def losses(minibatch):
         z, real = minibatch
-        return gan_losses(g, d, z, real)
+        return gan_losses(g, d, z.to(device), real.to(device))
 
     return TorchGame(
         {"generator": g, "discriminator": d}, losses,

@@ -26,6 +26,7 @@ from gameopt.fashion_models import Classifier
 CACHE_ENV = "GAMEOPT_CACHE_DIR"
 CLASSIFIER_FILE = "fashion_classifier.pt"
 EVAL_BATCH = 1000
+LOCK_POLL_S = 2.0
 
 
 def cache_dir() -> str:
@@ -91,14 +92,36 @@ def load_or_train_classifier(path: Optional[str] = None, epochs: int = 3,
     """(classifier, its test accuracy): loaded from `path` (default
     cache_dir()/fashion_classifier.pt) or trained on the 60,000 training
     images (the first train_limit when > 0: a quick one for tests), tested
-    on the 10,000 test images and saved there."""
+    on the 10,000 test images and saved there. One process trains, others
+    wait: PATH.lock exists while one does."""
     path = path or os.path.join(cache_dir(), CLASSIFIER_FILE)
+    lock = path + ".lock"
+    waited = False
+    while not os.path.exists(path) and os.path.exists(lock):
+        if not waited and log:
+            log(f"waiting for another process to train {path} (remove "
+                f"{lock} if none is)")
+        waited = True
+        time.sleep(LOCK_POLL_S)
     if os.path.exists(path):
         saved = torch.load(path)
         model = Classifier(saved["width"], saved["feature_dim"])
         model.load_state_dict(saved["state"])
         model.eval()
         return model, float(saved["test_accuracy"])
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    try:
+        open(lock, "x").close()
+    except FileExistsError:  # another process just began: wait for it
+        return load_or_train_classifier(path, epochs, width, train_limit,
+                                        log)
+    try:
+        return _train_and_save(path, epochs, width, train_limit, log)
+    finally:
+        os.remove(lock)
+
+
+def _train_and_save(path, epochs, width, train_limit, log):
     images, labels = load_fashion_mnist("train")
     if train_limit > 0:
         images, labels = images[:train_limit], labels[:train_limit]
@@ -106,7 +129,6 @@ def load_or_train_classifier(path: Optional[str] = None, epochs: int = 3,
                              width=width, log=log)
     test_images, test_labels = load_fashion_mnist("test")
     acc = accuracy(model, to_unit_range(test_images), test_labels)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp"
     torch.save({"width": model.width, "feature_dim": model.feature_dim,
                 "state": model.state_dict(), "test_accuracy": acc,

@@ -83,6 +83,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--data_limit", type=int, default=0,
                         help="use only the first N training images (tests)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device of the networks, e.g. cuda")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads")
     parser.add_argument("--create", action="store_true",
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
                        batch=args.batch)
     data = GanData.load(args.dataset, index, shards,
                         limit=args.data_limit or None)
-    game = make_game(config, data)
+    game = make_game(config, data, args.device)
     session_id = args.session_id
     if session_id is None:
         with Client(args.server, **channel) as client:

@@ -23,6 +23,7 @@ import argparse
 import copy
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +44,12 @@ from gameopt.fashion_models import make_gan  # noqa: E402
 TRAINED_FILE = "trained.pt"
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _worker_command(args, address: str, session_id: str):
     worker_args = ["-m", "gameopt.fashion_worker", "--server", address,
                    "--session_id", session_id, "--dataset", args.dataset,
@@ -54,7 +61,12 @@ def _worker_command(args, address: str, session_id: str):
         # the 0 member; 3 = OUT|ERR neither) and torchrun fails in to_map.
         # 1: the workers' stdout goes to files under --log_dir and to this
         # console; their stderr stays on this console.
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+        # Not --standalone: it always listens on port 29400, so two
+        # launches on one machine (two runs, a test) collide.
+        return [sys.executable, "-m", "torch.distributed.run",
+                "--rdzv_backend=c10d",
+                f"--rdzv_endpoint=127.0.0.1:{_free_port()}",
+                f"--rdzv_id=fashion-{os.getpid()}",
                 "--nnodes=1", f"--nproc_per_node={args.workers}",
                 "--redirects", "1", "--tee", "1", "--log_dir",
                 os.path.join(args.out, "torchrun_logs")] + worker_args

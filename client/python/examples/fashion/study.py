@@ -12,7 +12,9 @@ curves.png).
 
 All runs train first, one at a time (so their wall times do not overlap),
 then all are evaluated (the classifier is trained and cached first if
-missing: client/python/examples/fashion/train_classifier.py). --only
+missing: client/python/examples/fashion/train_classifier.py). A run whose
+OUT/LABEL/trained.pt exists is not trained again (an interrupted study
+resumes). --only
 LABEL,... runs a subset; --skip_train re-evaluates earlier runs.
 """
 
@@ -113,6 +115,10 @@ def main(argv=None) -> int:
     started = time.time()
     if not args.skip_train:
         for label, flags in configs:
+            if os.path.exists(os.path.join(args.out, label, "trained.pt")):
+                print(f"{label}: trained earlier (delete "
+                      f"{args.out}/{label} to train again)", flush=True)
+                continue
             where = ([] if "--in_process" in flags
                      else ["--server_binary", args.server_binary])
             subprocess.run([sys.executable, run_py, "--train_only",
