@@ -232,3 +232,27 @@ def test_indexed_job_commands_play_a_session_to_done(server):
         assert len(sessions) == 1 and sessions[0].done
         assert sessions[0].step == 4
         assert sessions[0].config.name == data["GAMEOPT_SESSION_NAME"]
+
+
+def test_classifier_cache_waits_for_the_process_that_trains_it(tmp_path):
+    """While PATH.lock exists another process is training PATH: load waits
+    for it instead of training a second copy."""
+    import threading
+    import torch
+    from gameopt.fashion_metrics import load_or_train_classifier
+    from gameopt.fashion_models import Classifier
+    path = tmp_path / "clf.pt"
+    lock = tmp_path / "clf.pt.lock"
+    lock.touch()
+    model = Classifier(4)
+
+    def finish():
+        torch.save({"width": 4, "feature_dim": model.feature_dim,
+                    "state": model.state_dict(), "test_accuracy": 0.5}, path)
+        lock.unlink()
+
+    timer = threading.Timer(0.5, finish)
+    timer.start()
+    loaded, accuracy = load_or_train_classifier(str(path), log=None)
+    timer.join()
+    assert accuracy == 0.5 and loaded.width == 4

@@ -35,7 +35,7 @@ def cache_dir() -> str:
 
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 3,
-                     batch: int = 128, lr: float = 1e-3, width: int = 32,
+                     batch: int = 128, lr: float = 1e-3, width: int = 16,
                      seed: int = 0, log=print) -> Classifier:
     """Trains the classifier on images (N x 1 x 28 x 28 in [-1, 1]) with
     Adam and horizontal-flip augmentation; returns it in eval mode."""
@@ -87,7 +87,7 @@ def classify(model: Classifier, images: np.ndarray) -> np.ndarray:
 
 
 def load_or_train_classifier(path: Optional[str] = None, epochs: int = 3,
-                             width: int = 32, train_limit: int = 0,
+                             width: int = 16, train_limit: int = 0,
                              log=print) -> Tuple[Classifier, float]:
     """(classifier, its test accuracy): loaded from `path` (default
     cache_dir()/fashion_classifier.pt) or trained on the 60,000 training

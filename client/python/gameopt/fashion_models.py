@@ -111,7 +111,7 @@ class Classifier(nn.Module):
 
     feature_dim = 128
 
-    def __init__(self, width: int = 32, feature_dim: int = 128):
+    def __init__(self, width: int = 16, feature_dim: int = 128):
         super().__init__()
         self.feature_dim = feature_dim
         self.conv1 = nn.Conv2d(1, width, 3, padding=1)

@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     parser.add_argument("--path", default=None,
                         help=f"default: {cache_dir()}/{CLASSIFIER_FILE}")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--width", type=int, default=32,
+    parser.add_argument("--width", type=int, default=16,
                         help="channels of the first conv layer")
     parser.add_argument("--train_limit", type=int, default=0,
                         help="train on the first N images (a quick "
