@@ -73,11 +73,34 @@ def _worker_command(args, address: str, session_id: str):
     return None  # "processes": one `python3 -m gameopt.fashion_worker` each
 
 
+def _optim_command(args, address: str, session_id: str):
+    """torchrun of optim_worker.py: GameOptimizer, rank 0 creates the
+    session."""
+    flags = ["--server", address, "--session", session_id,
+             "--dataset", args.dataset, "--size", args.size,
+             "--batch", str(args.batch), "--algorithm", args.algorithm,
+             "--optimizer", args.optimizer, "--lr", str(args.lr),
+             "--gamma", str(args.gamma), "--estimator", args.estimator,
+             "--steps", str(args.steps), "--seed", str(args.seed),
+             "--data_limit", str(args.data_limit)]
+    return [sys.executable, "-m", "torch.distributed.run",
+            "--rdzv_backend=c10d",
+            f"--rdzv_endpoint=127.0.0.1:{_free_port()}",
+            f"--rdzv_id=fashion-{os.getpid()}", "--nnodes=1",
+            f"--nproc_per_node={args.workers}", "--redirects", "1",
+            "--tee", "1", "--log_dir",
+            os.path.join(args.out, "torchrun_logs"),
+            os.path.join(HERE, "optim_worker.py")] + flags
+
+
 def _launch_workers(args, address, session_id):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.abspath(PACKAGE_ROOT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("OMP_NUM_THREADS", "1")
+    if args.api == "optim":
+        return [subprocess.Popen(_optim_command(args, address, session_id),
+                                 env=env)]
     command = _worker_command(args, address, session_id)
     if command is not None:
         return [subprocess.Popen(command, env=env)]
@@ -101,15 +124,29 @@ def train_gameopt(args, config: GanConfig, targets):
                                      np.zeros(0, np.int64)))
     try:
         with gameopt.Client(address) as client:
-            session_id = client.create_session(gameopt.build_session_config(
-                game, options=config.session_options(args.steps)))
+            if args.api == "optim":  # rank 0 creates it
+                session_id = f"fashion-{os.getpid()}-{int(time.time())}"
+            else:
+                session_id = client.create_session(
+                    gameopt.build_session_config(
+                        game, options=config.session_options(args.steps)))
             launched = time.time()
             workers = _launch_workers(args, address, session_id)
             snapshots, pending = [], list(targets)
             first = None  # time the first step completed
             step = 0
             while True:
-                params = client.get_parameters(session_id, game.players())
+                try:
+                    params = client.get_parameters(session_id,
+                                                   game.players())
+                except Exception as error:  # not created yet (optim)
+                    if args.api != "optim" or "NOT_FOUND" not in str(
+                            getattr(error, "code", lambda: "")()):
+                        raise
+                    if any(w.poll() not in (None, 0) for w in workers):
+                        raise RuntimeError("worker launcher failed")
+                    time.sleep(0.2)
+                    continue
                 step = params.step
                 now = time.time()
                 if first is None and step >= 1:
@@ -154,6 +191,13 @@ def main(argv=None) -> int:
                        help="plain torch autograd, no server (baseline)")
     parser.add_argument("--launcher", choices=("torchrun", "processes"),
                         default="torchrun")
+    parser.add_argument("--api", choices=("worker", "optim"),
+                        default="worker",
+                        help="worker: gameopt.fashion_worker (Worker + "
+                             "TorchGame, seed-driven, float64 session); "
+                             "optim: optim_worker.py (GameOptimizer, "
+                             "opt.step(closure), float32 session; "
+                             "torchrun only)")
     parser.add_argument("--dataset", choices=("stacked", "fashion"),
                         default="stacked")
     parser.add_argument("--size", default="tiny")
@@ -224,7 +268,8 @@ def train(args, config: GanConfig, path: str) -> None:
         for step, flat, t in curve:
             game.set_flat(flat)
             snapshots.append((step, copy.deepcopy(g.state_dict()), t))
-        mode = f"gameopt-{args.launcher}"
+        mode = (f"gameopt-{args.launcher}" if args.api == "worker"
+                else "gameopt-optim-torchrun")
         # Step 0 is the initialization (the driver may first see step > 0).
         if snapshots[0][0] != 0:
             g0, _ = make_gan(args.size, config.channels, args.seed)
