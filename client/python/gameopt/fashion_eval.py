@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from gameopt.fashion import load_fashion_mnist, to_unit_range
-from gameopt.fashion_metrics import feature_statistics, frechet_distance, \
-    mode_statistics
+from gameopt.fashion_metrics import feature_statistics, \
+    features_and_classes, frechet_distance, gaussian, modes_and_kl
 
 EVAL_SEED = 12345  # fixed z: metrics comparable across steps and runs
 
@@ -42,14 +42,17 @@ class Evaluator:
                                for i in range(0, n, 1000)])
 
     def evaluate(self, g, n: int) -> Dict[str, float]:
+        """One forward pass of the classifier over every generated channel
+        gives both the features and the classes."""
         fake = self.generate(g, n)
-        distances = [frechet_distance(
-            *self.reference,
-            *feature_statistics(self.classifier, fake[:, c:c + 1]))
-            for c in range(self.channels)]
+        feats, classes = features_and_classes(self.classifier, fake)
+        feats = feats.reshape(n, self.channels, -1)
+        distances = [frechet_distance(*self.reference,
+                                      *gaussian(feats[:, c]))
+                     for c in range(self.channels)]
         out = {"fd": float(np.mean(distances)), "samples": n}
         if self.channels == 3:
-            out["modes"], out["kl"] = mode_statistics(self.classifier, fake)
+            out["modes"], out["kl"] = modes_and_kl(classes)
         return out
 
 

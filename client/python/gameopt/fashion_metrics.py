@@ -153,6 +153,26 @@ def features(model: Classifier, images: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
+@torch.no_grad()
+def features_and_classes(model: Classifier, images: np.ndarray
+                         ) -> Tuple[np.ndarray, np.ndarray]:
+    """features() and the predicted classes of the same channel images,
+    from one forward pass."""
+    images = np.asarray(images, dtype=np.float32)
+    flat = images.reshape(-1, 1, *images.shape[2:])
+    feats, classes = [], []
+    for i in range(0, len(flat), EVAL_BATCH):
+        f = model.features(torch.from_numpy(flat[i:i + EVAL_BATCH]))
+        feats.append(f.double().numpy())
+        classes.append(model.logits(f).argmax(1).numpy())
+    return np.concatenate(feats), np.concatenate(classes)
+
+
+def gaussian(f: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(mean, covariance) of feature rows f."""
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
 def feature_statistics(model: Classifier, images: np.ndarray
                        ) -> Tuple[np.ndarray, np.ndarray]:
     """(mean, covariance) of the features of `images`."""
@@ -187,8 +207,14 @@ def mode_statistics(model: Classifier, stacked: np.ndarray
     if stacked.ndim != 4 or stacked.shape[1] != 3:
         raise ValueError(f"stacked images must be N x 3 x 28 x 28, not "
                          f"{stacked.shape}")
-    classes = classify(model, stacked.reshape(-1, 1, *stacked.shape[2:]))
-    modes = mode_of(classes.reshape(-1, 3))
+    return modes_and_kl(classify(
+        model, stacked.reshape(-1, 1, *stacked.shape[2:])))
+
+
+def modes_and_kl(classes: np.ndarray) -> Tuple[int, float]:
+    """mode_statistics from the classes of the channels, sample-major
+    (N*3, channel 0, 1, 2 of sample 0 first)."""
+    modes = mode_of(np.asarray(classes).reshape(-1, 3))
     num_modes = NUM_CLASSES ** 3
     counts = np.bincount(modes, minlength=num_modes)
     p = counts / counts.sum()
