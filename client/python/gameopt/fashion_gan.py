@@ -67,7 +67,10 @@ class GanConfig:
             gamma=self.gamma if self.algorithm == "conopt" else None,
             estimator=self.estimator, workers=self.workers,
             samples_per_worker=samples, max_steps=steps, seed=self.seed,
-            phase_deadline_seconds=600.0)
+            phase_deadline_seconds=600.0,
+            # float64 sessions (the study's): the server's optimizer state
+            # and the wire in double, whatever SessionOptions' default is.
+            float64=True)
 
 
 class GanData:

@@ -30,7 +30,9 @@ def main(argv=None) -> int:
                              "classifier for tests)")
     parser.add_argument("--min_accuracy", type=float, default=0.9,
                         help="exit 1 below this test accuracy")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (more only on an idle "
+                             "machine: on a busy one they spin)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.time()
