@@ -96,6 +96,9 @@ class Algorithm {
       absl::Span<const FlatVector* const> jvp) = 0;
 
   virtual const StepStats& stats() const = 0;
+  // The learning rate of `player`'s base optimizer for the current step
+  // (its OptimizerConfig::schedule at step()).
+  virtual double LearningRate(int player) const = 0;
 
   // The state to resume from at the start of the current phase: x, the
   // point of an extrapolation, the optimizers' slots and step counts,

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/core/layout.h"
+#include "server/core/lr_schedule.h"
 
 namespace gameopt {
 namespace {
@@ -52,7 +53,7 @@ absl::Status ValidateOptimizer(const OptimizerConfig& o,
   if (!Finite(o.clip_value) || o.clip_value < 0.0) {
     return Bad(where + ".clip_value", "must be >= 0 (0 = off)", o.clip_value);
   }
-  return absl::OkStatus();
+  return ValidateLrSchedule(o.schedule, where + ".schedule");
 }
 
 absl::Status ValidateInitialValues(const PlayerConfig& player,
@@ -138,6 +139,15 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
   }
   const bool uses_products = a.kind == AlgorithmKind::kConOpt ||
                              a.kind == AlgorithmKind::kSga;
+  if (a.fuse_local_products &&
+      (!uses_products || a.estimator != EstimatorKind::kLocal)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "algorithm.fuse_local_products needs algorithm conopt or sga with "
+        "estimator local (got ", AlgorithmName(a.kind), " with estimator ",
+        EstimatorName(a.estimator), "): only the local estimator's probe "
+        "(each sample's own gradient) is known to the worker in the "
+        "gradient round"));
+  }
   const int min_samples =
       config.samples_per_worker *
       (config.quorum == 0 ? config.workers_per_round : config.quorum);
@@ -285,6 +295,14 @@ constexpr std::pair<absl::string_view, RmsPropPreset> kPresets[] = {
     {"pytorch", RmsPropPreset::kPyTorch},
     {"tf1", RmsPropPreset::kTensorFlow1},
 };
+constexpr std::pair<absl::string_view, LrScheduleKind> kLrSchedules[] = {
+    {"constant", LrScheduleKind::kConstant},
+    {"step", LrScheduleKind::kStep},
+    {"multistep", LrScheduleKind::kMultiStep},
+    {"exponential", LrScheduleKind::kExponential},
+    {"cosine", LrScheduleKind::kCosine},
+    {"linear", LrScheduleKind::kLinear},
+};
 constexpr std::pair<absl::string_view, SpectrumOperatorKind> kOperators[] = {
     {"jacobian", SpectrumOperatorKind::kGameJacobian},
     {"field", SpectrumOperatorKind::kAlgorithmField},
@@ -315,6 +333,12 @@ absl::string_view EstimatorName(EstimatorKind kind) {
 }
 absl::string_view RmsPropPresetName(RmsPropPreset preset) {
   return NameOf(preset, kPresets);
+}
+absl::StatusOr<LrScheduleKind> ParseLrSchedule(absl::string_view name) {
+  return ParseName("learning-rate schedule", name, kLrSchedules);
+}
+absl::string_view LrScheduleName(LrScheduleKind kind) {
+  return NameOf(kind, kLrSchedules);
 }
 absl::StatusOr<SpectrumOperatorKind> ParseSpectrumOperator(
     absl::string_view name) {

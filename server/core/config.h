@@ -29,6 +29,37 @@ enum class OptimizerKind { kSgd, kMomentum, kNesterov, kRmsProp, kAdam };
 //                       ConOpt paper's code used).
 enum class RmsPropPreset { kPyTorch, kTensorFlow1 };
 
+// The learning rate as a function of the completed steps t
+// (server/core/lr_schedule.h), torch.optim.lr_scheduler's closed forms with
+// lr0 = OptimizerConfig::learning_rate:
+//   kConstant:    lr0
+//   kStep:        lr0 * gamma^floor(t / step_size)             (StepLR)
+//   kMultiStep:   lr0 * gamma^(number of milestones <= t)   (MultiStepLR)
+//   kExponential: lr0 * gamma^t                          (ExponentialLR)
+//   kCosine:      eta_min + (lr0 - eta_min) (1 + cos(pi t / t_max)) / 2
+//   kLinear:      lr0 * (start_factor + (end_factor - start_factor)
+//                        * min(t, total_steps) / total_steps)  (LinearLR)
+enum class LrScheduleKind {
+  kConstant,
+  kStep,
+  kMultiStep,
+  kExponential,
+  kCosine,
+  kLinear,
+};
+
+struct LrSchedule {
+  LrScheduleKind kind = LrScheduleKind::kConstant;
+  double gamma = 0.1;               // kStep, kMultiStep, kExponential; > 0
+  int64_t step_size = 1;            // kStep; >= 1
+  std::vector<int64_t> milestones;  // kMultiStep; increasing, >= 1
+  int64_t t_max = 1;                // kCosine; >= 1
+  double eta_min = 0.0;             // kCosine; >= 0
+  double start_factor = 1.0 / 3.0;  // kLinear; in (0, 1]
+  double end_factor = 1.0;          // kLinear; in [0, 1]
+  int64_t total_steps = 5;          // kLinear; >= 1
+};
+
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::kSgd;
   double learning_rate = 0.01;  // > 0
@@ -48,6 +79,8 @@ struct OptimizerConfig {
   // After every update, clamp this player's parameters to [-c, c]
   // (WGAN weight clipping). 0 = off.
   double clip_value = 0.0;
+  // The learning rate of step t; kConstant = learning_rate throughout.
+  LrSchedule schedule;
 };
 
 // Returns `config` with the RMSProp preset's constants filled in.
@@ -101,6 +134,11 @@ struct AlgorithmConfig {
   // Rescale the joint update direction g to this global L2 norm when it is
   // longer. 0 = off.
   double clip_global_norm = 0.0;
+  // kLocal estimator with kConOpt or kSga only: the gradient round also
+  // collects every sample's products on its own gradient (the LOCAL probe),
+  // so a step is one round; the algorithm completes its gradient and
+  // products phases together when that round closes.
+  bool fuse_local_products = false;
 };
 
 // ---- The session -----------------------------------------------------------
@@ -184,12 +222,14 @@ absl::StatusOr<AlgorithmKind> ParseAlgorithm(absl::string_view name);
 absl::StatusOr<OptimizerKind> ParseOptimizer(absl::string_view name);
 absl::StatusOr<EstimatorKind> ParseEstimator(absl::string_view name);
 absl::StatusOr<RmsPropPreset> ParseRmsPropPreset(absl::string_view name);
+absl::StatusOr<LrScheduleKind> ParseLrSchedule(absl::string_view name);
 absl::StatusOr<SpectrumOperatorKind> ParseSpectrumOperator(
     absl::string_view name);  // "jacobian" or "field"
 absl::string_view AlgorithmName(AlgorithmKind kind);
 absl::string_view OptimizerName(OptimizerKind kind);
 absl::string_view EstimatorName(EstimatorKind kind);
 absl::string_view RmsPropPresetName(RmsPropPreset preset);
+absl::string_view LrScheduleName(LrScheduleKind kind);
 absl::string_view SpectrumOperatorName(SpectrumOperatorKind kind);
 
 }  // namespace gameopt

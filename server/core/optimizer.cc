@@ -93,7 +93,7 @@ struct BaseOptimizer<T>::Constants {
 
 template <typename T>
 BaseOptimizer<T>::BaseOptimizer(const OptimizerConfig& config, int64_t size)
-    : config_(config), size_(size) {
+    : config_(config), learning_rate_(config.learning_rate), size_(size) {
   switch (config.kind) {
     case OptimizerKind::kSgd:
       break;
@@ -117,7 +117,7 @@ void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
   const int64_t step = steps_ + 1;
   if (advance_state) steps_ = step;
   Constants c;
-  c.lr = static_cast<T>(config_.learning_rate);
+  c.lr = static_cast<T>(learning_rate_);
   c.mu = static_cast<T>(config_.momentum);
   c.decay = static_cast<T>(config_.rmsprop_decay);
   c.eps = static_cast<T>(config_.epsilon);

@@ -33,6 +33,11 @@ class BaseOptimizer {
   void Step(const Eigen::Ref<const Vec<T>>& g, Eigen::Ref<Vec<T>> x,
             bool advance_state = true);
 
+  // The learning rate of the following Step calls (initially
+  // config().learning_rate): the algorithm sets the step's scheduled rate.
+  void set_learning_rate(double lr) { learning_rate_ = lr; }
+  double learning_rate() const { return learning_rate_; }
+
   int64_t size() const { return size_; }
   int64_t steps() const { return steps_; }
   const OptimizerConfig& config() const { return config_; }
@@ -52,6 +57,7 @@ class BaseOptimizer {
               int64_t n) const;
 
   OptimizerConfig config_;
+  double learning_rate_;
   int64_t size_;
   int64_t steps_ = 0;
   Vec<T> slot1_;  // momentum buffer, RMSProp accumulator or Adam's m

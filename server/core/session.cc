@@ -46,7 +46,10 @@ struct Session::Worker {
   int num_samples = 0;  // valid gradient samples of its last gradient round
   std::vector<FlatVector> samples;  // then its J^T w products
   int num_products = 0;  // valid products of its last products round
-  std::vector<FlatVector> jvp;
+  std::vector<FlatVector> jvp;  // also a fused round's J_k xi_k
+  std::vector<FlatVector> fused_vjp;  // a fused round's J_k^T xi_k
+  // The scalars of its submission to the open gradient round.
+  std::vector<NamedValue> scalars;
 };
 
 class Session::Outbox {
@@ -181,6 +184,10 @@ Task Session::MakeTask(const Worker& worker) const {
     task.kind = Task::Kind::kGradient;
     task.players = phase.players;
     task.num_samples = config_->samples_per_worker;
+    if (FusedRound()) {
+      task.fused_vjp = true;
+      task.fused_jvp = config_->algorithm.kind == AlgorithmKind::kSga;
+    }
   } else {
     task.kind = Task::Kind::kProducts;
     task.vjp = phase.vjp;
@@ -214,8 +221,13 @@ void Session::Wait(Worker& worker, TaskCallback done, CallId* call,
   if (call != nullptr) *call = id;
 }
 
+bool Session::FusedRound() const {
+  return config_->algorithm.fuse_local_products && !algorithm_->active() &&
+         algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
+}
+
 void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
-                   CallId* call) {
+                   CallId* call, bool resume_by_name) {
   Outbox out;
   absl::MutexLock lock(&mu_);
   if (call != nullptr) *call = 0;
@@ -230,6 +242,14 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
   }
   const int k = config_->workers_per_round;
   Worker* worker = nullptr;
+  if (worker_id == 0 && resume_by_name && !name.empty()) {
+    for (const auto& [id, w] : workers_) {  // by id: the lowest first
+      if (w->name == name) {
+        worker_id = id;
+        break;
+      }
+    }
+  }
   if (worker_id == 0) {
     if (ActiveWorkers() >= k) {
       return out.Add(std::move(done),
@@ -371,6 +391,7 @@ void Session::Submit(bool products, int64_t worker_id,
     Log(absl::StrCat("dropped the sample of worker ", worker_id, " at ",
                      Where(), ": ", status.message()));
     (products ? worker.num_products : worker.num_samples) = 0;
+    if (!products) worker.scalars.clear();
   }
   submitted_.insert(
       std::upper_bound(submitted_.begin(), submitted_.end(), worker_id),
@@ -388,22 +409,10 @@ absl::Status Session::Accept(bool products, Worker& worker,
                              const Submission& submission) {
   const GameLayout& layout = algorithm_->layout();
   const DType dtype = config_->dtype;
-  if (!products) {
-    const int n = config_->samples_per_worker;
-    if (static_cast<int>(submission.gradients.size()) != n) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "gradients: the task asks for ", n, " sample(s), got ",
-          submission.gradients.size()));
-    }
-    worker.samples.resize(n);
-    for (int k = 0; k < n; ++k) {
-      absl::Status status = DecodeSample(
-          submission.gradients[k], layout, algorithm_->phase().players, dtype,
-          absl::StrCat("gradients[", k, "]"), worker.samples[k]);
-      if (!status.ok()) return status;
-    }
-    worker.num_samples = n;
-    return absl::OkStatus();
+  if (!products) return AcceptGradient(worker, submission);
+  if (!submission.scalars.empty()) {
+    return absl::InvalidArgumentError(
+        "scalars: reported scalars go with gradient submissions only");
   }
   const PhaseSpec& phase = algorithm_->phase();
   const int n = worker.num_samples;
@@ -436,6 +445,85 @@ absl::Status Session::Accept(bool products, Worker& worker,
   }
   worker.num_products = n;
   return absl::OkStatus();
+}
+
+absl::Status Session::AcceptGradient(Worker& worker,
+                                     const Submission& submission) {
+  const GameLayout& layout = algorithm_->layout();
+  const DType dtype = config_->dtype;
+  const int n = config_->samples_per_worker;
+  worker.scalars.clear();
+  if (static_cast<int>(submission.gradients.size()) != n) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gradients: the task asks for ", n, " sample(s), got ",
+        submission.gradients.size()));
+  }
+  const bool fused = FusedRound();
+  const bool fused_jvp =
+      fused && config_->algorithm.kind == AlgorithmKind::kSga;
+  struct Products {
+    bool wanted;
+    const std::vector<SampleView>& views;
+    std::vector<FlatVector>& out;
+    const char* field;
+  };
+  const Products fused_products[] = {
+      {fused, submission.vjp, worker.fused_vjp, "vjp"},
+      {fused_jvp, submission.jvp, worker.jvp, "jvp"}};
+  for (const Products& p : fused_products) {
+    const int expected = p.wanted ? n : 0;
+    if (static_cast<int>(p.views.size()) != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          p.field, ": the task asks for ", expected, " fused product(s) (",
+          p.wanted ? "one per gradient sample, Task.fused_" : "none: Task.fused_",
+          p.field, p.wanted ? " is set" : " is not set", "), got ",
+          p.views.size()));
+    }
+  }
+  if (absl::Status status = ValidateScalars(submission.scalars);
+      !status.ok()) {
+    return status;
+  }
+  worker.samples.resize(n);
+  for (int k = 0; k < n; ++k) {
+    absl::Status status = DecodeSample(
+        submission.gradients[k], layout, algorithm_->phase().players, dtype,
+        absl::StrCat("gradients[", k, "]"), worker.samples[k]);
+    if (!status.ok()) return status;
+  }
+  std::vector<int> all;
+  if (fused) {
+    for (int p = 0; p < layout.num_players(); ++p) all.push_back(p);
+  }
+  for (const Products& p : fused_products) {
+    if (!p.wanted) continue;
+    if (static_cast<int>(p.out.size()) < n) p.out.resize(n);
+    for (int k = 0; k < n; ++k) {
+      absl::Status status =
+          DecodeSample(p.views[k], layout, all, dtype,
+                       absl::StrCat(p.field, "[", k, "]"), p.out[k]);
+      if (!status.ok()) return status;
+    }
+  }
+  worker.num_samples = n;
+  worker.scalars.reserve(submission.scalars.size());
+  for (const ScalarView& v : submission.scalars) {
+    worker.scalars.push_back(NamedValue{std::string(v.name), v.value});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Session::CompleteFusedProducts() {
+  const PhaseSpec& phase = algorithm_->phase();
+  std::vector<const FlatVector*> vjp, jvp;
+  for (const auto& [id, first] : sample_holders_) {
+    Worker& w = *workers_.at(id);
+    for (int k = 0; k < w.num_samples; ++k) {
+      if (phase.vjp) vjp.push_back(&w.fused_vjp[k]);
+      if (phase.jvp) jvp.push_back(&w.jvp[k]);
+    }
+  }
+  return algorithm_->CompleteProducts(vjp, jvp);
 }
 
 void Session::MaybeClose(Outbox& out) {
@@ -475,12 +563,16 @@ void Session::CloseRound(Outbox& out) {
   // after the algorithm has moved on.
   const PhaseSpec& phase = algorithm_->phase();
   const int64_t step = algorithm_->step();
+  const bool diagnostic = algorithm_->active();
+  const bool fused = FusedRound();
   absl::Status status;
   if (phase.kind == PhaseSpec::Kind::kGradient) {
     std::vector<const FlatVector*> samples;
     sample_holders_.clear();
     for (int64_t id : submitted_) {
       Worker& w = *workers_.at(id);
+      if (!diagnostic) step_scalars_.Add(w.scalars);
+      w.scalars.clear();
       if (w.num_samples == 0) continue;
       sample_holders_[id] = static_cast<int>(samples.size());
       for (int k = 0; k < w.num_samples; ++k) samples.push_back(&w.samples[k]);
@@ -488,6 +580,12 @@ void Session::CloseRound(Outbox& out) {
     status = samples.empty()
                  ? absl::FailedPreconditionError("no valid gradient sample")
                  : algorithm_->CompleteGradient(samples);
+    // A fused round: the products phase that follows on the same samples
+    // (LOCAL probes: each sample's own gradient) closes at once.
+    if (status.ok() && fused &&
+        algorithm_->phase().kind == PhaseSpec::Kind::kProducts) {
+      status = CompleteFusedProducts();
+    }
   } else {
     std::vector<const FlatVector*> vjp, jvp;
     for (int64_t id : submitted_) {
@@ -503,6 +601,10 @@ void Session::CloseRound(Outbox& out) {
   }
   if (!status.ok()) {
     Log(absl::StrCat(Where(), " is repeated: ", status.message()));
+  }
+  if (algorithm_->step() != step) {
+    last_scalars_ = step_scalars_.Means();
+    step_scalars_.Clear();
   }
   timer_.RoundClosed(phase.label, clock_->Now(), algorithm_->step() != step);
   DeliverSpectra(out);
@@ -668,6 +770,10 @@ SessionInfo Session::Info() const {
   info.timing = timer_.Snapshot(clock_->Now(), info.done);
   info.bytes_received = traffic_.received();
   info.bytes_sent = traffic_.sent();
+  info.scalars = last_scalars_;
+  for (int p = 0; p < algorithm_->layout().num_players(); ++p) {
+    info.learning_rates.push_back(algorithm_->LearningRate(p));
+  }
   for (const auto& [id, w] : workers_) {
     info.workers.push_back(WorkerInfo{
         id, w->name, StateName(static_cast<int>(w->state)), w->last_round,

@@ -47,6 +47,7 @@
 #include "server/core/clock.h"
 #include "server/core/config.h"
 #include "server/core/metrics.h"
+#include "server/core/scalars.h"
 #include "server/core/snapshot.h"
 #include "server/core/spectrum_rounds.h"
 #include "server/core/submission.h"
@@ -72,6 +73,12 @@ struct Task {
   bool vjp = false;
   bool jvp = false;
   std::vector<std::shared_ptr<const FlatVector>> probes;
+  // kGradient of a session with fuse_local_products: also send, for each
+  // sample k on its minibatch, J_k^T xi_k (fused_vjp) and J_k xi_k
+  // (fused_jvp), xi_k being sample k's full gradient as submitted (the
+  // values in the session's dtype).
+  bool fused_vjp = false;
+  bool fused_jvp = false;
   // The point to compute at and its version (a transport may skip sending
   // values the worker already has).
   int64_t params_version = 0;
@@ -120,6 +127,11 @@ struct SessionInfo {
   RoundTiming timing;  // phase latencies, steps per second
   int64_t bytes_received = 0;  // see Session::traffic()
   int64_t bytes_sent = 0;
+  // Mean per name of the scalars reported with the last completed step's
+  // gradient submissions (scalars.h), by name.
+  std::vector<NamedValue> scalars;
+  // Per player: the learning rate of the next step (its schedule).
+  std::vector<double> learning_rates;
 };
 
 struct ParametersSnapshot {
@@ -154,8 +166,11 @@ class Session {
   // Joins as a new worker (worker_id 0) or rejoins as `worker_id`. `done`
   // gets the worker's current task: now if the open phase needs it, else
   // when one opens that does. RESOURCE_EXHAUSTED when K workers are active.
+  // With worker_id 0, `resume_by_name` and a non-empty `name` that a worker
+  // of the session has (the lowest id if several), rejoins as that worker,
+  // whatever its state, exactly as a rejoin by its id.
   void Join(int64_t worker_id, std::string name, TaskCallback done,
-            CallId* call = nullptr);
+            CallId* call = nullptr, bool resume_by_name = false);
 
   // A worker's answer to a GRADIENT / PRODUCTS task. `done` gets the
   // worker's next task once the barrier opens, or an error at once.
@@ -229,6 +244,13 @@ class Session {
   // Makes a dropped worker active again (after RoomFor), logging it.
   void MarkActive(Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasRole(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the open round is a fused gradient round (Task::fused_vjp).
+  bool FusedRound() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AcceptGradient(Worker& worker, const Submission& submission)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a fused round's gradient phase closed: closes the products phase
+  // with the submitted products.
+  absl::Status CompleteFusedProducts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Task MakeTask(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Task MakeDoneTask() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeClose(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -265,6 +287,10 @@ class Session {
   // with the index of their first sample among the round's samples.
   std::map<int64_t, int> sample_holders_ ABSL_GUARDED_BY(mu_);
   absl::Status closed_ ABSL_GUARDED_BY(mu_);
+  // Reported scalars: summed over the open step's gradient rounds, and the
+  // means of the last completed step.
+  ScalarAccumulator step_scalars_ ABSL_GUARDED_BY(mu_);
+  std::vector<NamedValue> last_scalars_ ABSL_GUARDED_BY(mu_);
   RoundTimer timer_ ABSL_GUARDED_BY(mu_);
   mutable TrafficCounters traffic_;
 };

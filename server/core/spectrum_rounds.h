@@ -91,6 +91,9 @@ class SpectrumRounds final : public Algorithm {
       absl::Span<const FlatVector* const> vjp,
       absl::Span<const FlatVector* const> jvp) override;
   const StepStats& stats() const override { return inner_->stats(); }
+  double LearningRate(int player) const override {
+    return inner_->LearningRate(player);
+  }
   // Snapshots hold the wrapped algorithm's state: an estimate in progress
   // is a diagnostic, not state (a restored session runs none).
   AlgorithmState ExportState() const override { return inner_->ExportState(); }

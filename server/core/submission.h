@@ -13,6 +13,7 @@
 #include "server/core/dtype.h"
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
+#include "server/core/scalars.h"
 
 namespace gameopt {
 
@@ -47,8 +48,12 @@ struct Submission {
   int64_t step = 0;
   int phase = 0;
   std::vector<SampleView> gradients;  // SubmitGradient: one per sample
-  std::vector<SampleView> vjp;        // SubmitProducts: one per probe
-  std::vector<SampleView> jvp;        // SubmitProducts: one per probe
+  // SubmitProducts: one per probe. SubmitGradient of a fused round
+  // (Task::fused_vjp / fused_jvp): one per sample, on its own gradient.
+  std::vector<SampleView> vjp;
+  std::vector<SampleView> jvp;
+  // SubmitGradient: reported scalars (scalars.h); optional.
+  std::vector<ScalarView> scalars;
 };
 
 // Decodes `sample` into `out` (resized to the layout's dimension, of dtype

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "server/core/estimator.h"
+#include "server/core/lr_schedule.h"
 
 namespace gameopt {
 namespace {
@@ -107,10 +108,19 @@ absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
   VecMap<T> x = (target != nullptr ? *target : MutableX()).template as<T>();
   for (int p : all) {
     const PlayerLayout& player = layout_.players()[p];
+    // Every update of step t (extragradient's two half steps, AltGD's
+    // stages) uses step t's scheduled learning rate.
+    optimizers_[p].set_learning_rate(LearningRate(p));
     optimizers_[p].Step(g.segment(player.offset, player.size),
                         x.segment(player.offset, player.size), advance_state);
   }
   return absl::OkStatus();
+}
+
+template <typename T>
+double TypedAlgorithm<T>::LearningRate(int player) const {
+  const OptimizerConfig& o = config_.players[player].optimizer;
+  return LearningRateAt(o.learning_rate, o.schedule, step_);
 }
 
 template <typename T>

@@ -33,6 +33,7 @@ class TypedAlgorithm : public Algorithm {
     return probes_;
   }
   const StepStats& stats() const override { return stats_; }
+  double LearningRate(int player) const override;
 
   absl::Status CompleteGradient(
       absl::Span<const FlatVector* const> samples) override;

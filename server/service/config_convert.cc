@@ -99,6 +99,23 @@ absl::StatusOr<OptimizerConfig> OptimizerFromProto(
   o.beta1 = p.has_beta1() ? p.beta1() : 0.9;
   o.beta2 = p.has_beta2() ? p.beta2() : 0.999;
   o.clip_value = p.clip_value();
+  // Verbatim: ValidateConfig checks the fields of the schedule's kind.
+  const v1::LearningRateSchedule& sched = p.schedule();
+  if (!v1::LearningRateSchedule::Kind_IsValid(sched.kind())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".schedule.kind: unknown enum value ",
+                     static_cast<int>(sched.kind())));
+  }
+  o.schedule.kind = static_cast<LrScheduleKind>(sched.kind());
+  o.schedule.gamma = sched.gamma();
+  o.schedule.step_size = sched.step_size();
+  o.schedule.milestones.assign(sched.milestones().begin(),
+                               sched.milestones().end());
+  o.schedule.t_max = sched.t_max();
+  o.schedule.eta_min = sched.eta_min();
+  o.schedule.start_factor = sched.start_factor();
+  o.schedule.end_factor = sched.end_factor();
+  o.schedule.total_steps = sched.total_steps();
   return o;
 }
 
@@ -148,6 +165,7 @@ absl::StatusOr<AlgorithmConfig> AlgorithmFromProto(
   a.lookahead_k = p.lookahead_k();
   a.lookahead_alpha = OrDefault(p.lookahead_alpha(), 0.5);
   a.clip_global_norm = p.clip_global_norm();
+  a.fuse_local_products = p.fuse_local_products();
   return a;
 }
 
@@ -241,6 +259,18 @@ void OptimizerToProto(const OptimizerConfig& o, v1::OptimizerConfig* out) {
   out->set_beta1(o.beta1);
   out->set_beta2(o.beta2);
   out->set_clip_value(o.clip_value);
+  if (o.schedule.kind != LrScheduleKind::kConstant) {
+    v1::LearningRateSchedule* s = out->mutable_schedule();
+    s->set_kind(static_cast<v1::LearningRateSchedule::Kind>(o.schedule.kind));
+    s->set_gamma(o.schedule.gamma);
+    s->set_step_size(o.schedule.step_size);
+    for (int64_t m : o.schedule.milestones) s->add_milestones(m);
+    s->set_t_max(o.schedule.t_max);
+    s->set_eta_min(o.schedule.eta_min);
+    s->set_start_factor(o.schedule.start_factor);
+    s->set_end_factor(o.schedule.end_factor);
+    s->set_total_steps(o.schedule.total_steps);
+  }
 }
 
 void AlgorithmToProto(const AlgorithmConfig& a, v1::AlgorithmConfig* out) {
@@ -260,6 +290,7 @@ void AlgorithmToProto(const AlgorithmConfig& a, v1::AlgorithmConfig* out) {
   out->set_estimator(
       static_cast<v1::Estimator>(ToProto(a.estimator, kEstimators)));
   out->set_clip_global_norm(a.clip_global_norm);
+  out->set_fuse_local_products(a.fuse_local_products);
 }
 
 }  // namespace

@@ -268,7 +268,7 @@ grpc::ServerUnaryReactor* GameOptimizerService::Join(
                       output.wire, &reactors_, request_bytes);
   reactor->Start([&](TaskCallback done, CallId* call) {
     (*session)->Join(request.worker_id(), request.worker_name(),
-                     std::move(done), call);
+                     std::move(done), call, request.resume_by_name());
   });
   return reactor;
 }

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "server/core/metrics.h"
+#include "server/service/proto_convert.h"
 
 namespace gameopt {
 
@@ -50,6 +51,8 @@ void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
   }
   out->set_bytes_received(info.bytes_received);
   out->set_bytes_sent(info.bytes_sent);
+  ScalarsToProto(info.scalars, out->mutable_scalars());
+  for (double lr : info.learning_rates) out->add_learning_rate(lr);
 }
 
 }  // namespace gameopt

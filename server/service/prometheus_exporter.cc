@@ -132,6 +132,18 @@ void AddSession(const SessionInfo& info, const SessionConfig& config,
                 "Rounds the worker was dropped from at the phase deadline",
                 labels, static_cast<double>(worker.missed_deadlines));
   }
+  for (const NamedValue& scalar : info.scalars) {
+    out.Gauge("gameopt_session_scalar",
+              "A scalar the workers report (e.g. loss/generator): its mean "
+              "over the last step's gradient submissions",
+              with("name", scalar.name), scalar.value);
+  }
+  for (size_t p = 0;
+       p < info.learning_rates.size() && p < config.players.size(); ++p) {
+    out.Gauge("gameopt_learning_rate",
+              "The player's learning rate of the next step (its schedule)",
+              with("player", config.players[p].name), info.learning_rates[p]);
+  }
   out.Counter("gameopt_bytes_received_total",
               "Serialized request bytes of the session's calls", session,
               static_cast<double>(info.bytes_received));

@@ -64,7 +64,18 @@ absl::Status SubmissionFromProto(const v1::SubmitGradientRequest& request,
   out->round = request.round();
   out->step = request.step();
   out->phase = request.phase();
-  return SamplesFromProto(request.gradients(), "gradients", &out->gradients);
+  absl::Status status =
+      SamplesFromProto(request.gradients(), "gradients", &out->gradients);
+  if (!status.ok()) return status;
+  status = SamplesFromProto(request.vjp(), "vjp", &out->vjp);
+  if (!status.ok()) return status;
+  status = SamplesFromProto(request.jvp(), "jvp", &out->jvp);
+  if (!status.ok()) return status;
+  out->scalars.clear();
+  for (const v1::Scalar& scalar : request.scalars()) {
+    out->scalars.push_back(ScalarView{scalar.name(), scalar.value()});
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SubmissionFromProto(
@@ -122,6 +133,8 @@ void TaskToProto(const Task& task, const GameLayout& layout,
     t->set_params_included(true);
   }
   t->set_seed(task.seed);
+  t->set_fused_vjp(task.fused_vjp);
+  t->set_fused_jvp(task.fused_jvp);
 }
 
 void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
@@ -148,6 +161,16 @@ void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
   out->set_params_version(info.params_version);
   out->set_sga_lambda(info.stats.sga_lambda);
   out->set_product_samples(info.stats.product_samples);
+  ScalarsToProto(info.scalars, out->mutable_scalars());
+}
+
+void ScalarsToProto(absl::Span<const NamedValue> scalars,
+                    google::protobuf::RepeatedPtrField<v1::Scalar>* out) {
+  for (const NamedValue& scalar : scalars) {
+    v1::Scalar* s = out->Add();
+    s->set_name(scalar.name);
+    s->set_value(scalar.value);
+  }
 }
 
 void ParametersToProto(const ParametersSnapshot& snapshot,

@@ -55,6 +55,9 @@ void TaskToProto(const Task& task, const GameLayout& layout,
 
 void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
                           v1::SessionStatus* out);
+// Appends the reported scalars' means (SessionStatus / SessionMetrics).
+void ScalarsToProto(absl::Span<const NamedValue> scalars,
+                    google::protobuf::RepeatedPtrField<v1::Scalar>* out);
 void ParametersToProto(const ParametersSnapshot& snapshot,
                        const GameLayout& layout,
                        v1::GetParametersResponse* out);

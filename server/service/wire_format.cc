@@ -56,6 +56,17 @@ bool WireReader::ReadVarint(uint64_t* value) {
   return false;  // more than 10 bytes
 }
 
+bool WireReader::ReadFixed64(uint64_t* value) {
+  uint64_t result = 0;
+  for (int i = 0; i < 8; ++i) {
+    uint8_t byte;
+    if (!ReadByte(&byte)) return false;
+    result |= static_cast<uint64_t>(byte) << (8 * i);
+  }
+  *value = result;
+  return true;
+}
+
 bool WireReader::ReadTag(int* field, int* wire_type) {
   uint64_t tag;
   if (AtLimit() || !ReadVarint(&tag)) return false;
@@ -225,6 +236,23 @@ absl::Status WireSubmission::ParseVector(WireReader& reader, Vector* out) {
   return reader.AtLimit() ? absl::OkStatus() : Malformed("bad Vector tag");
 }
 
+absl::Status WireSubmission::ParseScalar(WireReader& reader,
+                                         ScalarView* out) {
+  int field, wire_type;
+  while (reader.ReadTag(&field, &wire_type)) {
+    if (field == 1 && wire_type == kLengthDelimited) {
+      if (absl::Status s = ReadString(reader, &out->name); !s.ok()) return s;
+    } else if (field == 2 && wire_type == WireReader::kFixed64) {
+      uint64_t bits;
+      if (!reader.ReadFixed64(&bits)) return Malformed("bad Scalar value");
+      std::memcpy(&out->value, &bits, sizeof(bits));
+    } else if (!reader.Skip(wire_type)) {
+      return Malformed("bad field in a Scalar");
+    }
+  }
+  return reader.AtLimit() ? absl::OkStatus() : Malformed("bad Scalar tag");
+}
+
 absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer,
                                    Kind kind) {
   kind_ = kind;
@@ -252,13 +280,27 @@ absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer,
       if (field == 4) step_ = v;
       if (field == 5) phase_ = static_cast<int32_t>(v);
       if (field == known_field) known_params_version_ = v;
+    } else if (wire_type == kLengthDelimited && !products && field == 10) {
+      uint64_t length, outer;
+      if (!reader.ReadLength(&length) || !reader.PushLimit(length, &outer)) {
+        return Malformed("bad Scalar length");
+      }
+      if (absl::Status s = ParseScalar(reader, &scalars_.emplace_back());
+          !s.ok()) {
+        return s;
+      }
+      reader.PopLimit(outer);
     } else if (wire_type == kLengthDelimited &&
-               (field == 6 || (products && field == 7))) {
+               (field == 6 || (products && field == 7) ||
+                (!products && (field == 8 || field == 9)))) {
       uint64_t length, outer;
       if (!reader.ReadLength(&length) || !reader.PushLimit(length, &outer)) {
         return Malformed("bad Vector length");
       }
-      std::vector<Vector>& vectors = field == 6 ? first_ : second_;
+      // SubmitGradientRequest: gradients 6, vjp 8, jvp 9;
+      // SubmitJacobianProductsRequest: vjp 6, jvp 7.
+      std::vector<Vector>& vectors =
+          field == 6 ? first_ : (field == 8 ? third_ : second_);
       if (absl::Status s = ParseVector(reader, &vectors.emplace_back());
           !s.ok()) {
         return s;
@@ -281,9 +323,12 @@ absl::Status WireSubmission::ToSubmission(Submission* out) const {
     const char* name;
   };
   const bool products = kind_ == Kind::kProducts;
+  out->scalars = scalars_;
+  // Gradients: gradients 6, fused vjp 8, jvp 9; products: vjp 6, jvp 7.
+  const std::vector<Vector> none;
   for (const Field& f :
-       {Field{first_, products ? out->vjp : out->gradients,
-              products ? "vjp" : "gradients"},
+       {Field{products ? none : first_, out->gradients, "gradients"},
+        Field{products ? first_ : third_, out->vjp, "vjp"},
         Field{second_, out->jvp, "jvp"}}) {
     f.samples.resize(f.vectors.size());
     for (size_t k = 0; k < f.vectors.size(); ++k) {
@@ -493,6 +538,8 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   task_size += varint_field(AsVarint(task.params_version));
   if (send_params) task_size += LengthDelimitedSize(params_size) + 2;
   task_size += varint_field(task.seed);
+  // Field 16's tag takes two bytes.
+  task_size += varint_field(task.fused_vjp) + (task.fused_jvp ? 3 : 0);
 
   SliceWriter w;
   w.VarintField(1, AsVarint(task.worker_id));  // TaskResponse.worker_id
@@ -522,6 +569,8 @@ void TaskToWire(const Task& task, const GameLayout& layout,
     w.VarintField(13, 1);  // params_included
   }
   w.VarintField(14, task.seed);
+  w.VarintField(15, task.fused_vjp);
+  w.VarintField(16, task.fused_jvp);
   w.Finish(out);
 }
 

@@ -56,6 +56,8 @@ class WireReader {
   // A field's tag; false at the limit or on a malformed tag.
   bool ReadTag(int* field, int* wire_type);
   bool ReadVarint(uint64_t* value);
+  // A little-endian 64-bit value (wire type kFixed64).
+  bool ReadFixed64(uint64_t* value);
   // A length prefix that fits in the limit.
   bool ReadLength(uint64_t* length);
   // The next `length` bytes as views into the chunks, appended.
@@ -120,6 +122,7 @@ class WireSubmission {
   absl::Status ParseVector(WireReader& reader, Vector* out);
   absl::Status ParsePlayer(WireReader& reader, Player* out);
   absl::Status ParseTensor(WireReader& reader, Tensor* out);
+  absl::Status ParseScalar(WireReader& reader, ScalarView* out);
   // A string field; copied into owned_ when it spans slices.
   absl::Status ReadString(WireReader& reader, absl::string_view* out);
 
@@ -132,7 +135,9 @@ class WireSubmission {
   int32_t phase_ = 0;
   int64_t known_params_version_ = 0;
   std::vector<Vector> first_;   // gradients, or vjp
-  std::vector<Vector> second_;  // jvp
+  std::vector<Vector> second_;  // jvp (of a fused gradient round too)
+  std::vector<Vector> third_;   // a fused gradient round's vjp
+  std::vector<ScalarView> scalars_;
   Kind kind_ = Kind::kGradient;
 };
 

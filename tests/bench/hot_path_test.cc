@@ -361,7 +361,11 @@ TEST(WireFormat, TaskToWireWritesTaskToProtosBytes) {
   done.kind = Task::Kind::kDone;
   done.step = -1;  // negative numbers take 10 bytes
   done.params = vector(4);
-  for (const Task* task : {&gradient, &products, &done}) {
+  Task fused = gradient;  // field 16 has a two-byte tag
+  fused.fused_vjp = fused.fused_jvp = true;
+  Task fused_vjp = gradient;
+  fused_vjp.fused_vjp = true;
+  for (const Task* task : {&gradient, &products, &done, &fused, &fused_vjp}) {
     for (int64_t known : {int64_t{0}, int64_t{9}}) {
       v1::TaskResponse proto;
       TaskToProto(*task, *layout, known, &proto);
@@ -429,6 +433,59 @@ TEST(WireFormat, WireSubmissionReadsWhatSubmissionFromProtoReads) {
                         .ok());
         EXPECT_TRUE(BytesOf(x) == BytesOf(y));
       }
+    }
+  }
+}
+
+TEST(WireFormat, WireSubmissionReadsFusedProductsAndScalarsOfAGradient) {
+  const SessionConfig config = WireConfig();
+  absl::StatusOr<GameLayout> layout = GameLayout::Create(config.players);
+  ASSERT_TRUE(layout.ok());
+  v1::SubmitGradientRequest request;
+  request.set_session_id("s3");
+  request.set_worker_id(2);
+  request.set_known_params_version(12);
+  VectorToProto(Random(layout->dimension(), 30), *layout,
+                request.add_gradients());
+  VectorToProto(Random(layout->dimension(), 31), *layout, request.add_vjp());
+  VectorToProto(Random(layout->dimension(), 32), *layout, request.add_jvp());
+  for (const auto& [name, value] :
+       {std::pair<std::string, double>("loss/gen", -1.25),
+        std::pair<std::string, double>("a:b.c-d_e", 1e300)}) {
+    v1::Scalar* scalar = request.add_scalars();
+    scalar->set_name(name);
+    scalar->set_value(value);
+  }
+  const std::string bytes = request.SerializeAsString();
+  Submission expected;
+  ASSERT_TRUE(SubmissionFromProto(request, &expected).ok());
+  const std::vector<int> all = {0, 1};
+  for (size_t slice : {size_t{1}, size_t{5}, bytes.size()}) {
+    SCOPED_TRACE(slice);
+    WireSubmission wire;
+    ASSERT_TRUE(
+        wire.Parse(Sliced(bytes, slice), WireSubmission::Kind::kGradient)
+            .ok());
+    EXPECT_EQ(wire.known_params_version(), 12);
+    Submission got;
+    ASSERT_TRUE(wire.ToSubmission(&got).ok());
+    ASSERT_EQ(got.gradients.size(), 1u);
+    ASSERT_EQ(got.vjp.size(), 1u);
+    ASSERT_EQ(got.jvp.size(), 1u);
+    ASSERT_EQ(got.scalars.size(), 2u);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(got.scalars[i].name, expected.scalars[i].name);
+      EXPECT_EQ(got.scalars[i].value, expected.scalars[i].value);
+    }
+    for (auto [a, b] : {std::pair(&got.gradients[0], &expected.gradients[0]),
+                        std::pair(&got.vjp[0], &expected.vjp[0]),
+                        std::pair(&got.jvp[0], &expected.jvp[0])}) {
+      FlatVector x, y;
+      ASSERT_TRUE(
+          DecodeSample(*a, *layout, all, DType::kFloat32, "v", x).ok());
+      ASSERT_TRUE(
+          DecodeSample(*b, *layout, all, DType::kFloat32, "v", y).ok());
+      EXPECT_TRUE(BytesOf(x) == BytesOf(y));
     }
   }
 }

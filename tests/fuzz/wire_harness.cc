@@ -55,6 +55,11 @@ const GameLayout& Layout() {
 std::string Describe(const Submission& s) {
   std::string out = absl::StrCat("round ", s.round, " step ", s.step, " phase ",
                                  s.phase, "\n");
+  for (const ScalarView& scalar : s.scalars) {
+    uint64_t bits;
+    std::memcpy(&bits, &scalar.value, sizeof(bits));
+    absl::StrAppend(&out, "scalar '", scalar.name, "' ", bits, "\n");
+  }
   const std::pair<const char*, const std::vector<SampleView>*> fields[] = {
       {"gradients", &s.gradients}, {"vjp", &s.vjp}, {"jvp", &s.jvp}};
   for (const auto& [name, samples] : fields) {
@@ -313,6 +318,14 @@ std::vector<std::string> WireSeeds() {
       static_cast<v1::DType>(0));
   g.set_phase(-1);
   seeds.push_back(Seed(false, {100}, g.SerializeAsString()));
+  // A fused gradient round's products and reported scalars.
+  v1::SubmitGradientRequest fused = g;
+  *fused.add_vjp() = SmallVector(v1::FLOAT64);
+  *fused.add_jvp() = SmallVector(v1::FLOAT32);
+  v1::Scalar* scalar = fused.add_scalars();
+  scalar->set_name("loss/gen");
+  scalar->set_value(-0.5);
+  seeds.push_back(Seed(false, {7, 90}, fused.SerializeAsString()));
 
   v1::SubmitJacobianProductsRequest p;
   p.set_session_id("s2");

@@ -38,7 +38,7 @@ def test_cpp_python_and_node_workers_share_rounds(
 
     config = gameopt.build_session_config(
         game, algorithm=algorithm, gamma=1.0, lambda0=1.0,
-        learning_rate=0.05, workers=3, max_steps=STEPS, seed=1)
+        learning_rate=0.05, workers=3, max_steps=STEPS, seed=1, float64=True)
     session_id = client.create_session(config)
     others = [
         subprocess.Popen(

@@ -22,7 +22,7 @@ TOLERANCE = 1e-9
 
 def play_python(client, address, game_factory, workers, **options):
     config = gameopt.build_session_config(game_factory(), workers=workers,
-                                          **options)
+                                          **options, float64=True)
     session_id = client.create_session(config)
     play_threads(lambda i: gameopt.Worker(address, session_id, game_factory(),
                                           name=f"py-{i}").run(),
@@ -117,7 +117,7 @@ def test_worker_retries_deadline_exceeded_resubmitting_the_round(
     reference = play_python(client, server.address, gameopt.BilinearGame, 2,
                             **options)
     session_id = client.create_session(
-        gameopt.build_session_config(game, workers=2, **options))
+        gameopt.build_session_config(game, workers=2, **options, float64=True))
     impatient = gameopt.Worker(server.address, session_id,
                                gameopt.BilinearGame(), call_timeout=0.2,
                                max_backoff=0.05, max_retries=100)
@@ -165,7 +165,7 @@ def test_straggler_rejoins_after_failed_precondition(server, client):
     game = gameopt.BilinearGame()
     session_id = client.create_session(gameopt.build_session_config(
         game, algorithm="simgd", learning_rate=0.1, max_steps=40, workers=2,
-        quorum=1, phase_deadline_seconds=0.3))
+        quorum=1, phase_deadline_seconds=0.3, float64=True))
     fast = gameopt.Worker(server.address, session_id, Slow(delay=0.03),
                           name="fast")
     slow = gameopt.Worker(server.address, session_id, Slow(once=0.6, at=3),

@@ -45,7 +45,7 @@ def params_bytes(client, session_id):
 def test_workers_finish_across_a_restart(server_binary, workdir):
     state = [f"--state_dir={workdir / 'state'}"]
     config = gameopt.build_session_config(make_game(), workers=WORKERS,
-                                          **CONFIG)
+                                          **CONFIG, float64=True)
     first = gameopt.LocalServer(server_binary, extra_args=state)
     address = first.address
     with gameopt.Client(address) as client:

@@ -28,7 +28,7 @@ def play_one_server(address, game_factory, workers, **options):
     with gameopt.Client(address) as client:
         game = game_factory()
         session = client.create_session(gameopt.build_session_config(
-            game, workers=workers, **options))
+            game, workers=workers, **options, float64=True))
         play_threads(lambda i: gameopt.Worker(
             address, session, game_factory(), name=f"one-{i}").run(), workers)
         return client.get_parameters(session, game.players()).flat
@@ -39,7 +39,7 @@ def play_sharded(addresses, game_factory, workers, **options):
     plan = gameopt.ShardPlan(game.players(), len(addresses))
     with gameopt.ShardedClient(addresses) as client:
         ids = client.create_session(gameopt.build_session_config(
-            game, workers=workers, **options), plan)
+            game, workers=workers, **options, float64=True), plan)
         play_threads(lambda i: gameopt.ShardedWorker(
             addresses, ids, game_factory(), name=f"sharded-{i}").run(),
             workers)
@@ -73,7 +73,7 @@ def test_plan_slices_every_player_by_floor_bounds():
 ])
 def test_unshardable_settings_are_refused_before_creation(options, message):
     game = gameopt.BilinearGame(d=3, seed=4)
-    config = gameopt.build_session_config(game, **options)
+    config = gameopt.build_session_config(game, **options, float64=True)
     with pytest.raises(gameopt.ShardingError, match=message):
         gameopt.shard_session_configs(
             config, gameopt.ShardPlan(game.players(), SHARDS))
@@ -82,7 +82,7 @@ def test_unshardable_settings_are_refused_before_creation(options, message):
 def test_sga_without_alignment_is_shardable():
     game = gameopt.BilinearGame(d=3, seed=4)
     gameopt.check_shardable(gameopt.build_session_config(
-        game, algorithm="sga", sga_alignment=False))
+        game, algorithm="sga", sga_alignment=False, float64=True))
 
 
 CASES = {

@@ -19,7 +19,7 @@ TOLERANCE = 1e-8
 def test_python_worker_answers_spectrum_rounds(server, client):
     config = gameopt.build_session_config(
         gameopt.BilinearGame(), algorithm="conopt", gamma=1.0,
-        learning_rate=0.2, max_steps=4, seed=1)
+        learning_rate=0.2, max_steps=4, seed=1, float64=True)
     config.spectrum.every_steps = 2
     config.spectrum.options.add(operator=pb.GAME_JACOBIAN, k=2, tol=1e-12)
     config.spectrum.options.add(operator=pb.ALGORITHM_FIELD, k=2, tol=1e-12)
@@ -45,7 +45,7 @@ def test_estimate_spectrum_on_request(server, client):
     """Client.estimate_spectrum waits while the Python worker computes."""
     config = gameopt.build_session_config(
         gameopt.BilinearGame(), algorithm="simgd", learning_rate=0.2,
-        max_steps=2, seed=1)
+        max_steps=2, seed=1, float64=True)
     session_id = client.create_session(config)
     result = {}
     request = threading.Thread(target=lambda: result.update(

@@ -180,7 +180,8 @@ def test_torch_workers_match_cpp_workers_in_a_session(
     config = gameopt.build_session_config(
         torch_game(), cpp_initial_parameters(), name="mog",
         algorithm="conopt", optimizer="rmsprop", learning_rate=1e-4,
-        gamma=10.0, lambda0=1.0, workers=2, max_steps=steps, seed=1)
+        gamma=10.0, lambda0=1.0, workers=2, max_steps=steps, seed=1,
+        float64=True)
     session_id = client.create_session(config)
     assert client.get_session(session_id).config == \
         client.get_session(cpp_session).config

@@ -286,6 +286,107 @@ TEST_F(MetricsTest, BytesMatchThePayloadSizesSentAndReceived) {
   EXPECT_EQ(metrics->sessions(0).bytes_sent(), received);
 }
 
+// Reported scalars, over the raw submit path: each step's mean by name
+// shows in GetSession, GetMetrics and the Prometheus endpoint, with each
+// player's scheduled learning rate.
+TEST_F(MetricsTest, ReportedScalarsAndLearningRatesAreShownEverywhere) {
+  v1::SessionConfig config = QuadraticConfig(game_, v1::SIMGD, 2, 3);
+  v1::LearningRateSchedule* schedule =
+      config.mutable_players(1)->mutable_optimizer()->mutable_schedule();
+  schedule->set_kind(v1::LearningRateSchedule::EXPONENTIAL);
+  schedule->set_gamma(0.5);
+  absl::StatusOr<std::string> id = CreateSession(*stub_, config);
+  ASSERT_TRUE(id.ok()) << id.status();
+  v1::TaskResponse tasks[2];
+  for (auto& task : tasks) ASSERT_TRUE(Join(*stub_, *id, &task).ok());
+  Eigen::VectorXd x[2] = {game_.x0(), game_.x0()};
+  for (int64_t step = 0; step < 3; ++step) {
+    std::vector<std::unique_ptr<AsyncCall>> calls;
+    for (int w = 0; w < 2; ++w) {
+      if (tasks[w].task().params_included()) {
+        x[w] = DecodeVector(game_, tasks[w].task().params());
+      }
+      v1::SubmitGradientRequest request = GradientRequest(
+          game_, *id, tasks[w].worker_id(), tasks[w].task(), x[w]);
+      v1::Scalar* loss = request.add_scalars();
+      loss->set_name("loss/gen");
+      loss->set_value(static_cast<double>(10 * step + w));
+      if (w == 1) {
+        v1::Scalar* only = request.add_scalars();
+        only->set_name("w1:acc");
+        only->set_value(0.25);
+      }
+      calls.push_back(SubmitAsync(*stub_, std::move(request)));
+    }
+    for (int w = 0; w < 2; ++w) {
+      calls[w]->done.WaitForNotification();
+      ASSERT_TRUE(calls[w]->status.ok()) << calls[w]->status.error_message();
+      tasks[w] = calls[w]->response;
+    }
+  }
+  absl::StatusOr<v1::SessionStatus> status = GetSession(*stub_, *id);
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(status->scalars_size(), 2);
+  EXPECT_EQ(status->scalars(0).name(), "loss/gen");
+  EXPECT_EQ(status->scalars(0).value(), 20.5);
+  EXPECT_EQ(status->scalars(1).name(), "w1:acc");
+  EXPECT_EQ(status->scalars(1).value(), 0.25);
+  absl::StatusOr<v1::GetMetricsResponse> metrics = GetMetrics(*stub_, *id);
+  ASSERT_TRUE(metrics.ok());
+  const v1::SessionMetrics& m = metrics->sessions(0);
+  ASSERT_EQ(m.scalars_size(), 2);
+  EXPECT_EQ(m.scalars(0).value(), 20.5);
+  ASSERT_EQ(m.learning_rate_size(), 2);
+  const double lr0 = config.players(0).optimizer().learning_rate();
+  const double lr1 = config.players(1).optimizer().learning_rate();
+  EXPECT_EQ(m.learning_rate(0), lr0);
+  EXPECT_EQ(m.learning_rate(1), lr1 * 0.125);  // 0.5^3 after 3 steps
+
+  const std::string text = HttpGet(server_->metrics_port(), "/metrics");
+  std::map<std::string, std::string> types;
+  const std::vector<Sample> samples = ParseExposition(text, &types);
+  EXPECT_EQ(types["gameopt_session_scalar"], "gauge");
+  EXPECT_EQ(Value(samples, "gameopt_session_scalar",
+                  {{"session", *id}, {"name", "loss/gen"}}),
+            20.5);
+  EXPECT_EQ(Value(samples, "gameopt_session_scalar",
+                  {{"session", *id}, {"name", "w1:acc"}}),
+            0.25);
+  ExpectPrinted(Value(samples, "gameopt_learning_rate",
+                      {{"session", *id}, {"player", "disc"}}),
+                lr1 * 0.125);
+}
+
+TEST_F(MetricsTest, BadScalarsAndResumeByNameOverTheWire) {
+  v1::SessionConfig config = QuadraticConfig(game_, v1::SIMGD, 1, 3);
+  absl::StatusOr<std::string> id = CreateSession(*stub_, config);
+  ASSERT_TRUE(id.ok()) << id.status();
+  v1::TaskResponse task;
+  ASSERT_TRUE(Join(*stub_, *id, &task, 0, "rank0").ok());
+  v1::SubmitGradientRequest request =
+      GradientRequest(game_, *id, task.worker_id(), task.task(), game_.x0());
+  request.add_scalars()->set_name("bad name");
+  v1::TaskResponse response;
+  grpc::Status bad = Submit(*stub_, request, &response);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("scalars[0].name"), std::string::npos)
+      << bad.error_message();
+  absl::StatusOr<v1::SessionStatus> status = GetSession(*stub_, *id);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->submitted(), 0);
+
+  // A restarted process with the same name gets its old id back.
+  v1::JoinSessionRequest join;
+  join.set_session_id(*id);
+  join.set_worker_name("rank0");
+  join.set_resume_by_name(true);
+  v1::TaskResponse again;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->JoinSession(&context, join, &again).ok());
+  EXPECT_EQ(again.worker_id(), task.worker_id());
+  EXPECT_EQ(again.task().round(), task.task().round());
+}
+
 TEST_F(MetricsTest, ScrapedEndpointAgreesWithGetMetricsAndForgetsDeleted) {
   const std::string id = PlayConOpt();
   const std::string text = HttpGet(server_->metrics_port(), "/metrics");

@@ -10,15 +10,21 @@
         gameopt.Worker("127.0.0.1:50051", session_id, game).run()
         x = client.get_parameters(session_id, game.players()).flat
 
-gameopt.torch (imported separately) wraps PyTorch modules as players.
+gameopt.GameOptimizer (gameopt.optim, needs torch; also
+gameopt.torch.GameOptimizer) is the torch.optim-shaped API: the user's loop
+calls opt.step(closure). gameopt.torch.TorchGame wraps PyTorch modules as a
+seed-driven Game for gameopt.Worker. Failed calls raise gameopt.Error.
 gameopt.sharding (ShardPlan, ShardedClient, ShardedWorker) shards one
 experiment's parameters over several servers.
 """
 
 from gameopt._stubs import pb, pb_grpc
+from gameopt.errors import Error
 from gameopt.games import BilinearGame, DiracGan, Game, QuadraticGame
 from gameopt.local_server import LocalServer
 from gameopt.sampling import RandomStream, slot_seed
+from gameopt.schedules import CosineAnnealingLR, ExponentialLR, LinearLR, \
+    MultiStepLR, StepLR
 from gameopt.session import Client, Parameters, SessionOptions, \
     build_session_config, make_channel
 from gameopt.sharding import ShardedClient, ShardedParameters, \
@@ -38,4 +44,13 @@ __all__ = [
     "encode_vector", "Worker", "WorkerProgress", "WorkerStopped",
     "TaskLink", "ShardedClient", "ShardedParameters", "ShardedWorker",
     "ShardingError", "ShardPlan", "check_shardable", "shard_session_configs",
+    "Error", "GameOptimizer", "SessionDone", "StepLR", "MultiStepLR",
+    "ExponentialLR", "CosineAnnealingLR", "LinearLR",
 ]
+
+
+def __getattr__(name):  # torch is imported only when these are used
+    if name in ("GameOptimizer", "SessionDone"):
+        import gameopt.optim
+        return getattr(gameopt.optim, name)
+    raise AttributeError(f"module 'gameopt' has no attribute '{name}'")

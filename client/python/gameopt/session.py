@@ -8,12 +8,14 @@ SessionConfig as the C++ BuildSessionConfig for the same game and options.
 import collections
 import dataclasses
 import time
+import warnings
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import grpc
 import numpy as np
 
 from gameopt._stubs import pb, pb_grpc
+from gameopt.errors import ErrorStub, suggest, unknown_option
 from gameopt.tensors import FlatLayout, PlayerSpec, decode_vector, \
     encode_vector
 
@@ -55,14 +57,103 @@ class SessionOptions:
     phase_deadline_seconds: float = 60.0
     max_steps: int = 0
     seed: int = 0
-    float64: bool = True
+    # The session's dtype (parameters, optimizer slots, wire tensors):
+    # float32 unless float64 (exact comparisons).
+    float64: bool = False
     drop_invalid_samples: bool = False
+    # LOCAL estimator with conopt/sga: products travel with the gradients
+    # (one round per step; AlgorithmConfig.fuse_local_products).
+    fuse_local_products: bool = False
+    # Learning-rate schedule of every player (a gameopt.schedules object
+    # such as StepLR(100, 0.5), or a pb.LearningRateSchedule), and per
+    # player overrides; server-side, so checkpoints keep them.
+    schedule: object = None
+    player_schedule: Dict[str, object] = dataclasses.field(
+        default_factory=dict)
+
+
+# torch.optim spellings accepted for SessionOptions fields.
+OPTION_ALIASES = {"lr": "learning_rate", "lambda_": "lambda0",
+                  "steps": "max_steps", "num_workers": "workers"}
+
+# Options that only some algorithms / optimizers / estimators read:
+# option -> (what reads it, predicate on SessionOptions).
+_USED_BY = {
+    "gamma": ("algorithm conopt", lambda o: o.algorithm.lower() == "conopt"),
+    "lambda0": ("algorithm sga", lambda o: o.algorithm.lower() == "sga"),
+    "sga_alignment": ("algorithm sga",
+                      lambda o: o.algorithm.lower() == "sga"),
+    "altgd_order": ("algorithm altgd",
+                    lambda o: o.algorithm.lower() == "altgd"),
+    "extragradient_frozen_moments": (
+        "algorithm extragradient",
+        lambda o: o.algorithm.lower() == "extragradient"),
+    "estimator": ("algorithms conopt and sga",
+                  lambda o: o.algorithm.lower() in ("conopt", "sga")),
+    "fuse_local_products": (
+        "algorithms conopt and sga with estimator local",
+        lambda o: o.algorithm.lower() in ("conopt", "sga")
+        and o.estimator.lower() == "local"),
+    "rmsprop_preset": ("optimizer rmsprop",
+                       lambda o: o.optimizer.lower() == "rmsprop"),
+    "lookahead_alpha": ("lookahead_k > 0", lambda o: o.lookahead_k > 0),
+}
+
+
+def option_fields() -> List[str]:
+    return [f.name for f in dataclasses.fields(SessionOptions)]
+
+
+def canonical_options(overrides: Mapping[str, object]) -> Dict[str, object]:
+    """Keyword options with torch spellings (lr) renamed; TypeError naming
+    the closest field for an unknown one."""
+    known = option_fields()
+    out = {}
+    for key, value in overrides.items():
+        name = OPTION_ALIASES.get(key, key)
+        if name not in known:
+            raise unknown_option("session option", key,
+                                 known + list(OPTION_ALIASES),
+                                 "see gameopt.SessionOptions")
+        if name in out:
+            raise TypeError(f"option '{name}' given twice (as '{key}')")
+        out[name] = value
+    return out
+
+
+def ignored_options(options: SessionOptions) -> List[str]:
+    """Messages for options set away from their default that the chosen
+    algorithm, optimizer or estimator does not read."""
+    defaults = SessionOptions()
+    problems = []
+    for name, (reader, used) in _USED_BY.items():
+        if getattr(options, name) == getattr(defaults, name):
+            continue
+        if not used(options):
+            problems.append(f"option '{name}' is read only by {reader} "
+                            f"(algorithm '{options.algorithm}', optimizer "
+                            f"'{options.optimizer}', estimator "
+                            f"'{options.estimator}')")
+    return problems
+
+
+def schedule_proto(schedule) -> Optional["pb.LearningRateSchedule"]:
+    if schedule is None:
+        return None
+    if isinstance(schedule, pb.LearningRateSchedule):
+        return schedule
+    if hasattr(schedule, "to_proto"):
+        return schedule.to_proto()
+    raise TypeError(f"schedule {schedule!r}: use gameopt.StepLR, "
+                    f"MultiStepLR, ExponentialLR, CosineAnnealingLR, "
+                    f"LinearLR or a pb.LearningRateSchedule")
 
 
 def _enum(what: str, name: str, known: Sequence[str], value_of) -> int:
     if name.lower() not in known:
-        raise ValueError(f"unknown {what} '{name}'; expected one of: "
-                         f"{', '.join(known)}")
+        raise ValueError(f"unknown {what} '{name}'"
+                         f"{suggest(name.lower(), known)} (expected one of: "
+                         f"{', '.join(known)})")
     return value_of(name.lower())
 
 
@@ -72,9 +163,14 @@ def build_session_config(players, initial=None,
     """The SessionConfig of a game: `players` is a Game (its players(),
     initial_parameters() and name are used) or a sequence of PlayerSpec starting at
     `initial` (a flat vector in the players' layout, or player -> tensor ->
-    array). Keyword overrides replace fields of `options`. ValueError on
-    unknown algorithm, optimizer, estimator or preset names."""
-    options = dataclasses.replace(options or SessionOptions(), **overrides)
+    array). Keyword overrides replace fields of `options` (torch's `lr` is
+    accepted for learning_rate). TypeError on an unknown option (naming the
+    closest), ValueError on unknown algorithm, optimizer, estimator or
+    preset names; a warning for options the chosen algorithm ignores."""
+    options = dataclasses.replace(options or SessionOptions(),
+                                  **canonical_options(overrides))
+    for problem in ignored_options(options):
+        warnings.warn(problem, stacklevel=2)
     default_name = "gameopt"
     if hasattr(players, "players"):  # a Game
         game = players
@@ -115,6 +211,17 @@ def build_session_config(players, initial=None,
         opt.rmsprop_preset = preset
         if spec.name in options.clip_value:
             opt.clip_value = options.clip_value[spec.name]
+        schedule = schedule_proto(options.player_schedule.get(
+            spec.name, options.schedule))
+        if schedule is not None:
+            opt.schedule.CopyFrom(schedule)
+    names = [spec.name for spec in players]
+    for name in set(options.player_learning_rate) | set(
+            options.player_schedule) | set(options.clip_value):
+        if name not in names:
+            raise ValueError(f"per-player option for unknown player "
+                             f"'{name}'{suggest(name, names)} (players: "
+                             f"{', '.join(names)})")
 
     a = config.algorithm
     a.kind = algorithm
@@ -130,6 +237,7 @@ def build_session_config(players, initial=None,
     a.lookahead_alpha = options.lookahead_alpha
     a.estimator = estimator
     a.clip_global_norm = options.clip_global_norm
+    a.fuse_local_products = options.fuse_local_products
 
     config.workers_per_round = options.workers
     config.quorum = options.quorum
@@ -241,8 +349,9 @@ class Parameters:
 
 
 class Client:
-    """Session management over one channel. Methods raise grpc.RpcError with
-    the server's status (see the codes in gameopt.proto). With an address,
+    """Session management over one channel. Methods raise gameopt.Error (a
+    grpc.RpcError printed as `CODE: message`) with the server's status (see
+    the codes in gameopt.proto). With an address,
     `channel_options` are make_channel's: root_certificates, token,
     certificate_chain, private_key."""
 
@@ -250,7 +359,7 @@ class Client:
                  timeout: float = 60.0, **channel_options):
         self.channel, self._owned = channel_for(
             address_or_channel, max_message_mb, **channel_options)
-        self.stub = pb_grpc.GameOptimizerStub(self.channel)
+        self.stub = ErrorStub(pb_grpc.GameOptimizerStub(self.channel))
         self.timeout = timeout
 
     def create_session(self, config: "pb.SessionConfig",
@@ -335,6 +444,14 @@ class Client:
             pb.EstimateSpectrumRequest(session_id=session_id,
                                        options=options),
             timeout=timeout or self.timeout)
+
+    def get_metrics(self, session_id: str) -> "pb.SessionMetrics":
+        """The session's metrics (scalars, learning rates, timings)."""
+        response = self.stub.GetMetrics(
+            pb.GetMetricsRequest(session_id=session_id), timeout=self.timeout)
+        for metrics in response.sessions:
+            return metrics
+        raise LookupError(f"no metrics for session '{session_id}'")
 
     def get_spectrum(self, session_id: str) -> List["pb.Spectrum"]:
         """Every estimate the session finished, oldest first."""

@@ -71,6 +71,9 @@ class FlatLayout:
         offset, spec = self._tensors[(player, tensor)]
         return slice(offset, offset + spec.size)
 
+    def tensor_spec(self, player: str, tensor: str) -> TensorSpec:
+        return self._tensors[(player, tensor)][1]
+
     def split(self, values: np.ndarray) -> Dict[str, Dict[str, np.ndarray]]:
         """player -> tensor -> array of the tensor's shape (views)."""
         return {p.name: {t.name: values[self.tensor_slice(p.name, t.name)]
@@ -136,10 +139,14 @@ def decode_vector(vector: "pb.Vector", layout: FlatLayout,
                                   f"'{player.player}/{tensor.name}'") from None
             wire = _WIRE.get(tensor.dtype, _WIRE[pb.FLOAT32])
             n = where.stop - where.start
-            if len(tensor.data) != n * wire.itemsize:
+            expected = layout.tensor_spec(player.player, tensor.name).shape
+            sent = tuple(tensor.shape)
+            if len(tensor.data) != n * wire.itemsize or (
+                    sent and sent != expected):
+                got = sent or f"{len(tensor.data) // wire.itemsize} values"
                 raise LayoutError(
-                    f"tensor '{player.player}/{tensor.name}' has "
-                    f"{len(tensor.data)} bytes, which does not fit the game")
+                    f"tensor '{player.player}/{tensor.name}': the server's "
+                    f"is {got} {wire.name}, the game's {expected}")
             out[where] = np.frombuffer(tensor.data, dtype=wire)
     return out
 

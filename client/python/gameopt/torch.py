@@ -19,6 +19,14 @@ Products (players minimize; l_i is player i's loss on one minibatch):
           J^T v is linear in a dummy v, so its gradient by v is J u)
 computed exactly (torch.autograd.grad with create_graph=True), in the
 modules' dtype (use float64 for exact comparisons).
+
+With keep_graph set (gameopt.Worker sets it when the step's products will
+follow on the same minibatch), gradient() keeps each sample's gradient
+graph and vjp()/jvp() differentiate it again instead of recomputing the
+forward pass.
+
+GameOptimizer (gameopt.optim) is the torch.optim-shaped API over the same
+products; it is re-exported here.
 """
 
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
@@ -79,6 +87,8 @@ class TorchGame(Game):
         self._flat_params = [p for ps in self._params for p in ps]
         self._minibatches: List[object] = []
         self._loaded: Optional[np.ndarray] = None
+        self.keep_graph = False
+        self._graphs: Dict[int, list] = {}  # sample -> grads with graph
 
     # ------------------------------------------------------------ layout
     def players(self):
@@ -107,6 +117,7 @@ class TorchGame(Game):
                 p.copy_(torch.from_numpy(x[offset:offset + n]).view_as(p))
                 offset += n
         self._loaded = x.copy()
+        self._graphs.clear()
 
     def _load(self, x: np.ndarray) -> None:
         if self._loaded is None or not np.array_equal(self._loaded, x):
@@ -170,7 +181,7 @@ class TorchGame(Game):
             return [None] * len(self._flat_params)
         got = iter(torch.autograd.grad(scalar, trainable,
                                        create_graph=create_graph,
-                                       allow_unused=True))
+                                       retain_graph=True, allow_unused=True))
         return [next(got) if p.requires_grad else None
                 for p in self._flat_params]
 
@@ -190,23 +201,28 @@ class TorchGame(Game):
         grads = self._own_gradients(batch, create_graph=False)
         return self._flatten([g for gs in grads for g in gs])
 
-    def vjp_on(self, batch, w: np.ndarray) -> np.ndarray:
-        """J^T w = grad_x sum_i <w_i, grad_{x_i} l_i> on `batch`."""
-        grads = [g for gs in self._own_gradients(batch, True) for g in gs]
+    def vjp_on(self, batch, w: np.ndarray, grads=None) -> np.ndarray:
+        """J^T w = grad_x sum_i <w_i, grad_{x_i} l_i> on `batch` (or on the
+        kept gradient graph `grads`)."""
+        if grads is None:
+            grads = [g for gs in self._own_gradients(batch, True) for g in gs]
         s = self._inner(zip(grads, self._to_tensors(w)))
         if s is None:
             return np.zeros(self.layout.dimension)
         return self._flatten(self._grad_all(s))
 
-    def jvp_on(self, batch, u: np.ndarray) -> np.ndarray:
-        """J u on `batch`, by differentiating <J^T v, u> along a dummy v."""
-        grads = [g for gs in self._own_gradients(batch, True) for g in gs]
+    def jvp_on(self, batch, u: np.ndarray, grads=None) -> np.ndarray:
+        """J u on `batch` (or the kept graph `grads`), by differentiating
+        <J^T v, u> along a dummy v."""
+        if grads is None:
+            grads = [g for gs in self._own_gradients(batch, True) for g in gs]
         dummies = [None if g is None else
                    torch.zeros_like(g, requires_grad=True) for g in grads]
         s = self._inner(zip(grads, dummies))
         if s is None:
             return np.zeros(self.layout.dimension)
-        jtv = self._grad_all(s, create_graph=True)  # J^T v, linear in v
+        # J^T v, linear in v (retain: a kept graph may serve another product)
+        jtv = self._grad_all(s, create_graph=True)
         t = self._inner(zip(jtv, self._to_tensors(u)))
         live = [d for d in dummies if d is not None]
         if t is None or not t.requires_grad:
@@ -216,7 +232,7 @@ class TorchGame(Game):
                               for d in dummies])
 
     # ------------------------------------------------------- Game interface
-    def draw_minibatches(self, count, seed):
+    def _draw(self, count, seed):
         if self.sample_batch is None:
             raise ValueError("TorchGame needs sample_batch to draw minibatches")
         self._minibatches = [self.sample_batch(slot_seed(seed, k))
@@ -227,14 +243,32 @@ class TorchGame(Game):
             raise IndexError("minibatch slot not drawn (draw_minibatches)")
         return self._minibatches[sample]
 
+    def draw_minibatches(self, count, seed):
+        self._graphs.clear()
+        self._draw(count, seed)
+
     def gradient(self, x, sample):
         self._load(x)
-        return self.gradient_on(self.minibatch(sample))
+        if not self.keep_graph:
+            return self.gradient_on(self.minibatch(sample))
+        grads = [g for gs in self._own_gradients(self.minibatch(sample), True)
+                 for g in gs]
+        self._graphs[sample] = grads
+        return self._flatten(grads)
 
     def vjp(self, x, w, sample):
         self._load(x)
-        return self.vjp_on(self.minibatch(sample), w)
+        return self.vjp_on(self.minibatch(sample), w,
+                           self._graphs.get(sample))
 
     def jvp(self, x, u, sample):
         self._load(x)
-        return self.jvp_on(self.minibatch(sample), u)
+        return self.jvp_on(self.minibatch(sample), u,
+                           self._graphs.get(sample))
+
+
+def __getattr__(name):  # gameopt.torch.GameOptimizer without an import cycle
+    if name in ("GameOptimizer", "SessionDone"):
+        import gameopt.optim
+        return getattr(gameopt.optim, name)
+    raise AttributeError(name)

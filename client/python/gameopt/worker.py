@@ -14,7 +14,14 @@ The loop and its failure handling mirror client/worker/worker.h:
   retried with exponential backoff, resubmitting the same round (the server
   applies it once; a restarted server with --state_dir resumes the round).
   FAILED_PRECONDITION (the round closed without us) rejoins with our worker
-  id for the current task. Anything else raises the grpc.RpcError.
+  id for the current task. Anything else raises gameopt.Error (a
+  grpc.RpcError printed as `CODE: message`).
+- Fused products (Task.fused_vjp/fused_jvp, the LOCAL estimator with
+  fuse_local_products): game.vjp(x, xi_k, k) / game.jvp(x, xi_k, k) on each
+  sample's own gradient, sent with the gradients in one round.
+- A game with a `keep_graph` attribute (gameopt.torch.TorchGame) is told to
+  keep each sample's gradient graph when the previous step asked for
+  products after its gradient phase, so they are not recomputed.
 - The worker tells the server which parameter version it holds
   (known_params_version); tasks carry parameters only when they changed.
 """
@@ -28,6 +35,7 @@ import grpc
 import numpy as np
 
 from gameopt._stubs import pb, pb_grpc
+from gameopt.errors import Error
 from gameopt.games import Game
 from gameopt.session import channel_for
 from gameopt.tensors import FlatLayout, decode_vector, encode_vector, \
@@ -65,7 +73,8 @@ class TaskLink:
                  worker_id: int = 0, max_retries: int = 20,
                  initial_backoff: float = 0.02, max_backoff: float = 2.0,
                  call_timeout: float = 1800.0, max_message_mb: int = 1024,
-                 stop: Optional[threading.Event] = None, **channel_options):
+                 stop: Optional[threading.Event] = None,
+                 resume_by_name: bool = False, **channel_options):
         channel, _ = channel_for(address_or_channel, max_message_mb,
                                  **channel_options)
         self._stub = pb_grpc.GameOptimizerStub(channel)
@@ -77,13 +86,15 @@ class TaskLink:
         self.max_backoff = max_backoff
         self.call_timeout = call_timeout
         self.stop = stop or threading.Event()
+        self.resume_by_name = resume_by_name
         self.retries = 0  # retried calls, for diagnostics
         self.rejoins = 0  # rejoins after FAILED_PRECONDITION
 
     def _join_request(self, known_params_version: int):
         return pb.JoinSessionRequest(
             session_id=self.session_id, worker_id=self.worker_id,
-            worker_name=self.name, known_params_version=known_params_version)
+            worker_name=self.name, known_params_version=known_params_version,
+            resume_by_name=self.resume_by_name and self.worker_id == 0)
 
     def join(self, known_params_version: int):
         """Joins (or rejoins as worker_id); returns the TaskResponse."""
@@ -98,6 +109,20 @@ class TaskLink:
     def submit_products(self, request):
         request.session_id, request.worker_id = self.session_id, self.worker_id
         return self._call("SubmitJacobianProducts", request)
+
+    def leave(self, timeout: float = 5.0) -> bool:
+        """LeaveSession for this worker (once joined); False if the call
+        failed (the server gone, the session deleted): leaving is best
+        effort."""
+        if self.worker_id == 0:
+            return False
+        try:
+            self._stub.LeaveSession(pb.LeaveSessionRequest(
+                session_id=self.session_id, worker_id=self.worker_id),
+                timeout=timeout)
+            return True
+        except grpc.RpcError:
+            return False
 
     def _call(self, method: str, request):
         """One call with retries; rejoins on FAILED_PRECONDITION."""
@@ -125,7 +150,7 @@ class TaskLink:
                     failure = error
             if (failure.code() not in RETRYABLE or attempt >= self.max_retries
                     or self.stop.is_set()):
-                raise failure
+                raise Error.from_rpc(failure) from None
             self.retries += 1
             time.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
@@ -165,6 +190,7 @@ class Worker:
         self._dtype = pb.FLOAT32  # the session's, learned from the params
         self._gradient = None
         self._task = None
+        self._products_follow = False  # the last step had a products phase
 
     @property
     def worker_id(self) -> int:
@@ -212,6 +238,11 @@ class Worker:
         header = dict(round=task.round, step=task.step, phase=task.phase,
                       known_params_version=self.params_version)
         if task.kind == pb.GRADIENT:
+            if hasattr(self.game, "keep_graph"):
+                self.game.keep_graph = (
+                    self._products_follow or task.fused_vjp
+                    or task.fused_jvp
+                    or task.phase_label.startswith("spectrum"))
             self.game.draw_minibatches(task.num_samples, task.seed)
             request = pb.SubmitGradientRequest(**header)
             for k in range(task.num_samples):
@@ -219,9 +250,21 @@ class Worker:
                                dtype=np.float64)
                 request.gradients.append(encode_vector(
                     g, self._layout, task.players, self._dtype))
+                if task.fused_vjp:
+                    request.vjp.append(encode_vector(np.asarray(
+                        self.game.vjp(self.params, g, k), dtype=np.float64),
+                        self._layout, None, self._dtype))
+                if task.fused_jvp:
+                    request.jvp.append(encode_vector(np.asarray(
+                        self.game.jvp(self.params, g, k), dtype=np.float64),
+                        self._layout, None, self._dtype))
                 if k == 0:
                     self._gradient = g
+            if task.phase == 0:
+                self._products_follow = False
             return self._link.submit_gradient(request)
+        if not task.phase_label.startswith("spectrum"):
+            self._products_follow = True
         request = pb.SubmitJacobianProductsRequest(**header)
         for k, probe_message in enumerate(task.probes):
             probe = decode_vector(probe_message, self._layout)

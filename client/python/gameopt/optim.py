@@ -1,0 +1,599 @@
+"""GameOptimizer: a gameopt session driven from the user's own torch loop.
+
+    opt = GameOptimizer(server, {"generator": G, "discriminator": D},
+                        algorithm="conopt", optimizer="rmsprop", lr=1e-4,
+                        gamma=10.0)
+    with opt:
+        for real in loader:                      # the user's DataLoader
+            def closure():
+                z = torch.randn(len(real), 16)
+                return {"generator": g_loss(G, D, z),
+                        "discriminator": d_loss(G, D, z, real),
+                        "d_real": D(real).mean()}    # an extra scalar
+            losses = opt.step(closure)
+
+step() answers every task of one step of the session (the server runs the
+algorithm and the optimizer) and returns with the step's new parameters
+copied into the modules in place. The closure computes the players' losses
+at the modules' current parameters on a fresh minibatch; step() calls it
+once per gradient sample, again where the algorithm needs another point
+(extragradient's x', each AltGD stage, samples_per_worker > 1). It returns
+a mapping: keys naming players are their losses, any other key is a scalar
+reported to the server (`SessionStatus.scalars`, metrics, curves), as are
+the losses under "loss/<player>". step() returns these values (floats) of
+the step's first closure call (the mean over its samples).
+
+Compute: with ConOpt and SGA the gradient keeps its graph
+(create_graph=True) and the products phase differentiates it again (J^T w
+by one more backward pass, J w by the double-backward trick), so no forward
+pass is computed twice; with the LOCAL estimator and fuse_local_products
+the products travel with the gradients in one round.
+
+Players: a mapping name -> nn.Module (or a list of parameters), or
+torch-style parameter groups `[{"params": ..., "name": "generator",
+"lr": 1e-4, "schedule": StepLR(...)}, ...]`: each group is a player.
+
+Buffers (BatchNorm running statistics, ...) are not players: they stay
+local to each worker and change only through the closure's forward passes
+(in train mode, every closure call updates them, extragradient's x' and
+AltGD stages included). The server never sees them; with several workers
+each rank's statistics follow its own shard, so evaluate with one rank's
+modules, or re-estimate the statistics before evaluation.
+
+Launching: rank and world size come from RANK / WORLD_SIZE (torchrun) or
+the arguments (default 0 / 1). Rank 0 creates the session under the id
+`session` (every rank passes the same one) and the others join it once it
+exists; each worker is named "rank-<r>" and joins with resume_by_name, so a
+restarted rank takes its old place. Workers leave the session
+(LeaveSession) on close(): at the end of a `with` block, at interpreter
+exit, and on SIGTERM (turned into SystemExit) or SIGINT.
+"""
+
+import atexit
+import dataclasses
+import os
+import signal
+import threading
+import time
+import warnings
+import weakref
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import grpc
+import torch
+
+from gameopt._stubs import pb
+from gameopt.errors import Error, suggest, unknown_option
+from gameopt.session import Client, SessionOptions, build_session_config, \
+    canonical_options, ignored_options
+from gameopt.tensors import LayoutError, PlayerSpec, TensorSpec
+from gameopt.torch_codec import TensorTable
+from gameopt.worker import TaskLink
+
+_SCALAR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789_.:/-")
+_GROUP_KEYS = {"params", "name", "lr", "learning_rate", "schedule",
+               "clip_value"}
+_OWN_OPTIONS = {"session", "create", "rank", "world_size", "worker_name",
+                "join_timeout", "handle_signals"}
+
+
+class SessionDone(Exception):
+    """step() was called after the session finished (max_steps)."""
+
+
+@dataclasses.dataclass
+class _Player:
+    name: str
+    tensor_names: List[str]
+    params: List[torch.Tensor]
+
+
+def _players_from(players, per_player: Dict[str, Dict[str, object]]
+                  ) -> List[_Player]:
+    """Players from a mapping name -> module/params or parameter groups."""
+    out = []
+
+    def named(obj, what):
+        if isinstance(obj, torch.nn.Module):
+            pairs = list(obj.named_parameters())
+        elif isinstance(obj, torch.Tensor):
+            pairs = [("p0", obj)]
+        else:
+            pairs = [(f"p{i}", p) for i, p in enumerate(obj)]
+        if not pairs:
+            raise ValueError(f"player '{what}' has no parameters")
+        for _, p in pairs:
+            if not isinstance(p, torch.Tensor):
+                raise TypeError(f"player '{what}': {type(p).__name__} is "
+                                f"not a tensor")
+        return pairs
+
+    if isinstance(players, Mapping):
+        for name, obj in players.items():
+            pairs = named(obj, name)
+            out.append(_Player(name, [n for n, _ in pairs],
+                               [p for _, p in pairs]))
+    else:
+        for i, group in enumerate(players):
+            if not isinstance(group, Mapping) or "params" not in group:
+                raise TypeError(f"parameter group {i}: expected a dict with "
+                                f"'params' (and 'name', 'lr', ...)")
+            for key in group:
+                if key not in _GROUP_KEYS:
+                    raise unknown_option("parameter group key", key,
+                                         _GROUP_KEYS)
+            name = group.get("name", f"player{i}")
+            pairs = named(group["params"], name)
+            out.append(_Player(name, [n for n, _ in pairs],
+                               [p for _, p in pairs]))
+            per_player[name] = {k: v for k, v in group.items()
+                                if k not in ("params", "name")}
+    names = [p.name for p in out]
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise ValueError(f"a game needs >= 2 players with distinct names, "
+                         f"got {names}")
+    return out
+
+
+def _float(value) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"a scalar tensor is needed, got shape "
+                             f"{tuple(value.shape)}")
+        return float(value.detach())
+    return float(value)
+
+
+class GameOptimizer:
+    """A worker of a gameopt session, driven by the caller's step() calls.
+
+    server: an address "host:port", a gameopt.Client, or a LocalServer.
+    players: name -> nn.Module (or list of parameters), or parameter groups.
+    algorithm, optimizer, lr, and any gameopt.SessionOptions field as a
+      keyword (gamma, estimator, samples_per_worker, max_steps, float64,
+      fuse_local_products, schedule, ...; unknown names are refused with
+      the closest one, options the algorithm ignores are refused).
+      float64 defaults to the parameters' dtype (float32 models: float32).
+      They configure the session where this process creates it; a joining
+      rank follows the session's configuration (its algorithm included).
+    session: the session id to create (rank 0) or join (other ranks);
+      default $GAMEOPT_SESSION, else under torchrun "torchrun-<run id>"
+      ($TORCHELASTIC_RUN_ID, the same for every rank of one run); a single
+      process without one creates a session with a fresh id.
+    create: create the session (default: rank 0); ALREADY_EXISTS joins it.
+    rank, world_size: default $RANK / $WORLD_SIZE, else 0 / 1; workers
+      (per round) defaults to world_size.
+    worker_name: default "rank-<rank>"; rejoins by this name.
+    """
+
+    def __init__(self, server, players, algorithm: str = "simgd",
+                 optimizer: str = "sgd", lr: Optional[float] = None, *,
+                 session: Optional[str] = None, create: Optional[bool] = None,
+                 rank: Optional[int] = None, world_size: Optional[int] = None,
+                 worker_name: Optional[str] = None,
+                 join_timeout: float = 120.0, handle_signals: bool = True,
+                 **options):
+        self.rank = int(os.environ.get("RANK", 0)) if rank is None else rank
+        self.world_size = (int(os.environ.get("WORLD_SIZE", 1))
+                           if world_size is None else world_size)
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank {self.rank} is not in [0, "
+                             f"{self.world_size})")
+        per_player: Dict[str, Dict[str, object]] = {}
+        self._players = _players_from(players, per_player)
+        self.player_names = [p.name for p in self._players]
+        self._table = TensorTable([(p.name, p.tensor_names, p.params)
+                                   for p in self._players])
+        self._params = self._table.flat
+
+        options = canonical_options(options)
+        if lr is not None:
+            options["learning_rate"] = lr
+        options.setdefault("workers", self.world_size)
+        if "float64" not in options:
+            options["float64"] = self._params[0].dtype == torch.float64
+        for name, group in per_player.items():
+            for key, value in group.items():
+                key = "learning_rate" if key == "lr" else key
+                field = {"learning_rate": "player_learning_rate",
+                         "schedule": "player_schedule",
+                         "clip_value": "clip_value"}[key]
+                options.setdefault(field, {})[name] = value
+        schedule = options.get("schedule")
+        if isinstance(schedule, Mapping):  # per player
+            options["player_schedule"] = dict(schedule)
+            options["schedule"] = None
+        self.options = dataclasses.replace(
+            SessionOptions(), algorithm=algorithm, optimizer=optimizer,
+            **options)
+        problems = ignored_options(self.options)
+        if problems:
+            raise ValueError("; ".join(problems))
+
+        self.session_id = session or os.environ.get("GAMEOPT_SESSION", "")
+        if not self.session_id and self.world_size > 1 and \
+                os.environ.get("TORCHELASTIC_RUN_ID", "none") != "none":
+            # torchrun gives every rank of one run the same id.
+            self.session_id = "torchrun-" + "".join(
+                c if c.isalnum() or c in "_.-" else "-"
+                for c in os.environ["TORCHELASTIC_RUN_ID"])[:100]
+        if not self.session_id and self.world_size > 1:
+            raise ValueError("several ranks need a shared session id: pass "
+                             "session='my-run' (or set GAMEOPT_SESSION)")
+        self._client = (server if isinstance(server, Client) else
+                        Client(getattr(server, "address", server)))
+        self._own_client = not isinstance(server, Client)
+        self._join_timeout = join_timeout
+        create = self.rank == 0 if create is None else create
+        if create or not self.session_id:
+            self.session_id = self._create()
+        else:
+            self._wait_for_session(join_timeout)
+        config = self._client.get_session(self.session_id).config
+        self._check_layout(config)
+        self.algorithm = pb.Algorithm.Name(config.algorithm.kind).lower()
+        self._dtype = config.dtype or pb.FLOAT32
+        self.worker_name = worker_name or f"rank-{self.rank}"
+        self._link = TaskLink(self._client.channel, self.session_id,
+                              name=self.worker_name, resume_by_name=True)
+        self._task = None
+        self._version = 0
+        self._graphs: Dict[int, List[Optional[torch.Tensor]]] = {}
+        self.done = False
+        self.steps_done = 0
+        self.rounds = 0  # submissions (gradient and products rounds)
+        self._closed = False
+        self._recompute_warned = False
+        _register_exit(self, handle_signals)
+
+    # ------------------------------------------------------------ session
+    def _create(self) -> str:
+        specs, initial = [], []
+        for p in self._players:
+            specs.append(PlayerSpec(p.name, [
+                TensorSpec(n, tuple(t.shape))
+                for n, t in zip(p.tensor_names, p.params)]))
+            initial.extend(t.detach().to("cpu", torch.float64).reshape(-1)
+                           for t in p.params)
+        config = build_session_config(
+            specs, torch.cat(initial).numpy(), options=self.options)
+        give_up = time.monotonic() + self._join_timeout
+        while True:
+            try:
+                return self._client.create_session(config, self.session_id)
+            except Error as error:
+                if error.code() == grpc.StatusCode.ALREADY_EXISTS:
+                    return self.session_id  # a restarted rank 0: join it
+                if error.code() != grpc.StatusCode.UNAVAILABLE or \
+                        time.monotonic() > give_up:
+                    raise
+            time.sleep(0.1)  # the server is starting
+
+    def _wait_for_session(self, timeout: float) -> None:
+        give_up = time.monotonic() + timeout
+        while True:
+            try:
+                self._client.get_session(self.session_id)
+                return
+            except Error as error:
+                if error.code() not in (grpc.StatusCode.NOT_FOUND,
+                                        grpc.StatusCode.UNAVAILABLE):
+                    raise
+                if time.monotonic() > give_up:
+                    raise Error(error.code(), f"session "
+                                f"'{self.session_id}' did not appear within "
+                                f"{timeout:g} s (rank 0 creates it): "
+                                f"{error.message}") from None
+            time.sleep(0.1)
+
+    def _check_layout(self, config) -> None:
+        """LayoutError naming players and shapes if the session's players
+        are not our modules'."""
+        ours = {p.name: p for p in self._players}
+        theirs = [p.name for p in config.players]
+        problems = []
+        if theirs != self.player_names:
+            for name in self.player_names:
+                if name not in theirs:
+                    problems.append(f"player '{name}' is not in the session"
+                                    f"{suggest(name, theirs)}")
+            if not problems:
+                problems.append(f"players {self.player_names} are in the "
+                                f"session in the order {theirs}")
+        for player in config.players:
+            mine = ours.get(player.name)
+            if mine is None:
+                continue
+            shapes = {n: tuple(t.shape) for n, t in
+                      zip(mine.tensor_names, mine.params)}
+            names = [t.name for t in player.tensors]
+            if names != mine.tensor_names:
+                problems.append(f"player '{player.name}': the session's "
+                                f"tensors are {names}, the model's "
+                                f"{mine.tensor_names}")
+                continue
+            for tensor in player.tensors:
+                if tuple(tensor.shape) != shapes[tensor.name]:
+                    problems.append(
+                        f"'{player.name}/{tensor.name}': session shape "
+                        f"{tuple(tensor.shape)}, model shape "
+                        f"{shapes[tensor.name]}")
+        if problems:
+            raise LayoutError(f"session '{self.session_id}' does not fit the "
+                              f"model: " + "; ".join(problems))
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    @property
+    def shard(self) -> Tuple[int, int]:
+        """(rank, world_size): e.g. DistributedSampler(dataset,
+        num_replicas=world_size, rank=rank) needs no process group."""
+        return self.rank, self.world_size
+
+    def sampler(self, dataset, **kwargs):
+        """torch.utils.data.DistributedSampler over this rank's shard."""
+        from torch.utils.data import DistributedSampler
+        return DistributedSampler(dataset, num_replicas=self.world_size,
+                                  rank=self.rank, **kwargs)
+
+    @property
+    def worker_id(self) -> int:
+        return self._link.worker_id
+
+    # --------------------------------------------------------------- step
+    def step(self, closure) -> Dict[str, float]:
+        """One step of the session (see the module docstring). Returns the
+        first closure call's losses and scalars; SessionDone after the
+        last step."""
+        if self._closed:
+            raise RuntimeError("step() after close()")
+        if self._task is None:
+            self._accept(self._link.join(self._version))
+        if self._task.kind == pb.DONE:
+            self.done = True
+            raise SessionDone(f"session '{self.session_id}' is done")
+        start = self._task.step
+        reported = None
+        try:
+            while self._task.kind != pb.DONE and self._task.step == start:
+                task = self._task
+                if task.kind == pb.GRADIENT:
+                    response, values = self._gradient(task, closure)
+                    reported = reported if reported is not None else values
+                else:
+                    response = self._products(task, closure)
+                self.rounds += 1
+                self._accept(response)
+        finally:
+            self._graphs.clear()
+        self.steps_done += 1
+        if self._task.kind == pb.DONE:
+            self.done = True
+            self._table.load(self._client.get_parameters(
+                self.session_id).vector)
+        return reported or {}
+
+    def _accept(self, response) -> None:
+        task = self._task = response.task
+        if task.params_included:
+            self._table.load(task.params)
+            self._version = task.params_version
+
+    def _losses(self, closure):  # -> (player losses, user scalars)
+        out = closure()
+        if not isinstance(out, Mapping):
+            raise TypeError(f"the closure must return a dict of the players' "
+                            f"losses ({', '.join(self.player_names)}) and "
+                            f"optional scalars, got {type(out).__name__}")
+        missing = [n for n in self.player_names if n not in out]
+        if missing:
+            given = sorted(str(k) for k in out)
+            raise KeyError(f"the closure returned no loss for player(s) "
+                           f"{', '.join(missing)} (it returned "
+                           f"{', '.join(given) or 'nothing'}; players: "
+                           f"{', '.join(self.player_names)})")
+        losses = {n: out[n] for n in self.player_names}
+        for name, loss in losses.items():
+            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                raise TypeError(f"the loss of player '{name}' must be a "
+                                f"scalar tensor, got {type(loss).__name__}"
+                                f"{tuple(getattr(loss, 'shape', ()))}")
+        scalars = {}
+        for name, value in out.items():
+            if name in losses:
+                continue
+            if not isinstance(name, str) or not 1 <= len(name) <= 128 or \
+                    not set(name) <= _SCALAR_CHARS:
+                raise ValueError(f"scalar name {name!r}: use 1-128 of "
+                                 f"[A-Za-z0-9_.:/-]")
+            scalars[name] = _float(value)
+        if len(scalars) + len(losses) > 64:
+            raise ValueError(f"at most {64 - len(losses)} scalars besides "
+                             f"the losses, got {len(scalars)}")
+        return losses, scalars
+
+    def _own_gradients(self, losses, players, create_graph):
+        """One entry per parameter (flat order): grad of its player's loss,
+        for `players`' parameters; None elsewhere or where unreached."""
+        grads: List[Optional[torch.Tensor]] = [None] * len(self._params)
+        i = 0
+        for player in self._players:
+            n = len(player.params)
+            if player.name in players:
+                loss = losses[player.name]
+                live = [j for j, p in enumerate(player.params)
+                        if p.requires_grad]
+                if live and loss.requires_grad:
+                    got = torch.autograd.grad(
+                        loss, [player.params[j] for j in live],
+                        retain_graph=True, create_graph=create_graph,
+                        allow_unused=True)
+                    for j, g in zip(live, got):
+                        grads[i + j] = g
+            i += n
+        return grads
+
+    def _gradient(self, task, closure):
+        fused = task.fused_vjp or task.fused_jvp
+        # Products on this minibatch follow: ConOpt/SGA's phase 1, or the
+        # spectrum rounds (EstimateSpectrum) after their gradient round.
+        keep = not fused and (
+            (self.algorithm in ("conopt", "sga") and task.phase == 0)
+            or task.phase_label.startswith("spectrum"))
+        players = set(task.players) if task.players else \
+            set(self.player_names)
+        graph_players = set(self.player_names) if (keep or fused) else players
+        request = pb.SubmitGradientRequest(
+            round=task.round, step=task.step, phase=task.phase,
+            known_params_version=self._version)
+        sums: Dict[str, float] = {}
+        for k in range(max(task.num_samples, 1)):
+            losses, scalars = self._losses(closure)
+            grads = self._own_gradients(losses, graph_players, keep or fused)
+            request.gradients.append(self._table.encode(
+                grads, self._dtype, sorted(players)))
+            if fused:
+                xi = [None if g is None else g.detach() for g in grads]
+                vjp, jvp = self._graph_products(grads, xi, task.fused_vjp,
+                                                task.fused_jvp)
+                if task.fused_vjp:
+                    request.vjp.append(self._table.encode(vjp, self._dtype))
+                if task.fused_jvp:
+                    request.jvp.append(self._table.encode(jvp, self._dtype))
+            if keep:
+                self._graphs[k] = grads
+            values = {f"loss/{n}": _float(l) for n, l in losses.items()}
+            values.update(scalars)
+            for name, value in values.items():
+                sums[name] = sums.get(name, 0.0) + value
+        count = max(task.num_samples, 1)
+        means = {name: total / count for name, total in sums.items()}
+        for name, value in means.items():
+            request.scalars.add(name=name, value=value)
+        reported = {(n[5:] if n.startswith("loss/") and n[5:] in
+                     self.player_names else n): v for n, v in means.items()}
+        return self._link.submit_gradient(request), reported
+
+    def _products(self, task, closure):
+        request = pb.SubmitJacobianProductsRequest(
+            round=task.round, step=task.step, phase=task.phase,
+            known_params_version=self._version)
+        for k, probe in enumerate(task.probes):
+            grads = self._graphs.get(k)
+            if grads is None:  # e.g. after a rejoin: a fresh minibatch
+                if not self._recompute_warned:
+                    warnings.warn("products without the gradient's graph: "
+                                  "calling the closure again (a different "
+                                  "minibatch)")
+                    self._recompute_warned = True
+                losses, _ = self._losses(closure)
+                grads = self._own_gradients(losses, set(self.player_names),
+                                            True)
+            w = self._table.decode(probe)
+            vjp, jvp = self._graph_products(grads, w, task.vjp, task.jvp)
+            if task.vjp:
+                request.vjp.append(self._table.encode(vjp, self._dtype))
+            if task.jvp:
+                request.jvp.append(self._table.encode(jvp, self._dtype))
+        return self._link.submit_products(request)
+
+    def _graph_products(self, grads, w, want_vjp, want_jvp):
+        """(J^T w, J w) on the gradient graph `grads` (one entry per
+        parameter, built with create_graph=True); None entries are zeros.
+        J^T w = grad_x <grads, w>; J w = d/dv <J^T v, w> at v = w (J^T v is
+        linear in v), which gives J^T w as its value on the way."""
+        params = self._params
+        live = [i for i, g in enumerate(grads)
+                if g is not None and g.requires_grad and w[i] is not None]
+        trainable = [i for i, p in enumerate(params) if p.requires_grad]
+        none = [None] * len(params)
+        if not live or not trainable:
+            return none, none
+        if want_jvp:
+            v = {i: w[i].detach().clone().requires_grad_(True) for i in live}
+        else:
+            v = {i: w[i] for i in live}
+        s = sum((grads[i] * v[i]).sum() for i in live)
+        got = torch.autograd.grad(s, [params[i] for i in trainable],
+                                  retain_graph=True, create_graph=want_jvp,
+                                  allow_unused=True)
+        jtw = list(none)
+        for i, g in zip(trainable, got):
+            jtw[i] = g
+        if not want_jvp:
+            return jtw, none
+        pairs = [(jtw[i], w[i]) for i in trainable
+                 if jtw[i] is not None and jtw[i].requires_grad
+                 and w[i] is not None]
+        jw = list(none)
+        if pairs:
+            t = sum((a * b).sum() for a, b in pairs)
+            got = torch.autograd.grad(t, [v[i] for i in live],
+                                      retain_graph=True, allow_unused=True)
+            for i, g in zip(live, got):
+                jw[i] = g
+        return [None if g is None else g.detach() for g in jtw], jw
+
+    # ------------------------------------------------------ status, exit
+    def status(self) -> "pb.SessionStatus":
+        return self._client.get_session(self.session_id)
+
+    def learning_rates(self) -> Dict[str, float]:
+        """Per player, the server's learning rate of the next step (after
+        its schedule)."""
+        metrics = self._client.get_metrics(self.session_id)
+        return dict(zip(self.player_names, metrics.learning_rate))
+
+    def close(self) -> None:
+        """Leaves the session (LeaveSession) and closes the channel we
+        opened; idempotent. Called by `with`, at exit and on signals."""
+        if self._closed:
+            return
+        self._closed = True
+        self._graphs.clear()
+        self._link.leave()
+        if self._own_client:
+            self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ----------------------------------------------------------- exit handling
+_LIVE: "weakref.WeakSet[GameOptimizer]" = weakref.WeakSet()
+_HANDLERS_INSTALLED = False
+
+
+def _close_all():
+    for opt in list(_LIVE):
+        try:
+            opt.close()
+        except Exception:  # exiting: best effort
+            pass
+
+
+def _on_sigterm(signum, frame):
+    # Unwinds like an exception: `with` blocks and atexit close the
+    # optimizers (LeaveSession); exit status 128 + 15 as for the default.
+    raise SystemExit(128 + signum)
+
+
+def _register_exit(opt: GameOptimizer, handle_signals: bool) -> None:
+    global _HANDLERS_INSTALLED
+    _LIVE.add(opt)
+    if _HANDLERS_INSTALLED:
+        return
+    _HANDLERS_INSTALLED = True
+    atexit.register(_close_all)
+    if handle_signals and threading.current_thread() is \
+            threading.main_thread():
+        # SIGINT already raises KeyboardInterrupt; SIGTERM (torchrun stopping
+        # its ranks) would kill us without unwinding, unless handled.
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _on_sigterm)
