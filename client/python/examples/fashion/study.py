@@ -58,6 +58,11 @@ for k, estimator in ((1, "pooled"), (2, "pooled"), (2, "unbiased"),
         "--workers", str(k), "--algorithm", "conopt", "--optimizer",
         "rmsprop", "--lr", str(CONOPT_LR), "--gamma", "10",
         "--estimator", estimator]))
+# The same ConOpt run at K = 2 with GameOptimizer (opt.step(closure), the
+# gradient graph kept for the products, a float32 session).
+CONFIGS.append(("k2-optim-conopt-g10-pooled", [
+    "--api", "optim", "--workers", "2", "--algorithm", "conopt",
+    "--optimizer", "rmsprop", "--lr", str(CONOPT_LR), "--gamma", "10"]))
 
 
 def _fmt(value, spec):
