@@ -1,7 +1,8 @@
 """The Fashion-MNIST GAN (client/python/gameopt/fashion*.py,
 client/python/examples/fashion): the data loader, the metrics, a short run
-through a real gameopt_server with two torchrun workers, and the Kubernetes
-Indexed Job's commands (docker/k8s/fashion) run as host processes. No
+through a real gameopt_server with two torchrun ranks of GameOptimizer
+(optim_worker.py), and the Kubernetes Indexed Job's commands (docker/k8s/
+fashion: gameopt.fashion_worker, the Worker API) run as host processes. No
 quality claims: the study (examples/fashion/study.py) has those."""
 
 import gzip
@@ -160,18 +161,18 @@ def _classifier(workdir):
 
 
 @needs_data
-def test_two_torchrun_workers_train_and_the_frechet_distance_falls(
+def test_two_gameoptimizer_ranks_train_and_the_frechet_distance_falls(
         server_binary, workdir):
     out = workdir / "run"
     stdout = run([sys.executable, EXAMPLES / "run.py",
                   f"--server_binary={server_binary}", "--workers=2",
-                  "--launcher=torchrun", "--algorithm=conopt",
+                  "--api=optim", "--algorithm=conopt",
                   "--optimizer=rmsprop", "--lr=1e-3", "--gamma=10",
                   "--steps=60", "--points=2", "--samples=1000",
                   "--curve_samples=1000", "--data_limit=4000",
                   f"--classifier={_classifier(workdir)}", f"--out={out}"],
                  timeout=600)
-    assert "RESULT fashion_gan mode=gameopt-torchrun" in stdout, stdout
+    assert "RESULT fashion_gan mode=gameopt-optim-torchrun" in stdout, stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 60
     assert [p["step"] for p in metrics["curve"]][0] == 0
