@@ -257,3 +257,15 @@ def test_classifier_cache_waits_for_the_process_that_trains_it(tmp_path):
     loaded, accuracy = load_or_train_classifier(str(path), log=None)
     timer.join()
     assert accuracy == 0.5 and loaded.width == 4
+
+
+def test_a_lock_left_by_a_dead_process_is_removed(tmp_path):
+    from gameopt.fashion_metrics import _lock_holder_alive
+    lock = tmp_path / "clf.pt.lock"
+    done = subprocess.run([sys.executable, "-c", "import os; "
+                           "print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    lock.write_text(done.stdout)  # that process has exited
+    assert not _lock_holder_alive(str(lock))
+    lock.write_text(f"{os.getpid()}\n")
+    assert _lock_holder_alive(str(lock))

@@ -93,11 +93,20 @@ def load_or_train_classifier(path: Optional[str] = None, epochs: int = 3,
     cache_dir()/fashion_classifier.pt) or trained on the 60,000 training
     images (the first train_limit when > 0: a quick one for tests), tested
     on the 10,000 test images and saved there. One process trains, others
-    wait: PATH.lock exists while one does."""
+    wait: PATH.lock holds its pid while it does (a lock whose process is
+    gone, e.g. killed, is removed)."""
     path = path or os.path.join(cache_dir(), CLASSIFIER_FILE)
     lock = path + ".lock"
     waited = False
     while not os.path.exists(path) and os.path.exists(lock):
+        if not _lock_holder_alive(lock):
+            if log:
+                log(f"removing {lock}: its process is gone")
+            try:
+                os.remove(lock)
+            except FileNotFoundError:
+                pass
+            break
         if not waited and log:
             log(f"waiting for another process to train {path} (remove "
                 f"{lock} if none is)")
@@ -111,7 +120,8 @@ def load_or_train_classifier(path: Optional[str] = None, epochs: int = 3,
         return model, float(saved["test_accuracy"])
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     try:
-        open(lock, "x").close()
+        with open(lock, "x") as f:
+            f.write(f"{os.getpid()}\n")
     except FileExistsError:  # another process just began: wait for it
         return load_or_train_classifier(path, epochs, width, train_limit,
                                         log)
@@ -119,6 +129,23 @@ def load_or_train_classifier(path: Optional[str] = None, epochs: int = 3,
         return _train_and_save(path, epochs, width, train_limit, log)
     finally:
         os.remove(lock)
+
+
+def _lock_holder_alive(lock: str) -> bool:
+    """Whether the process named in `lock` (its pid, this machine) still
+    runs; a lock without a readable pid counts as held."""
+    try:
+        with open(lock) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _train_and_save(path, epochs, width, train_limit, log):
