@@ -86,7 +86,7 @@ def classify(model: Classifier, images: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
-def load_or_train_classifier(path: Optional[str] = None, epochs: int = 3,
+def load_or_train_classifier(path: Optional[str] = None, epochs: int = 5,
                              width: int = 16, train_limit: int = 0,
                              log=print) -> Tuple[Classifier, float]:
     """(classifier, its test accuracy): loaded from `path` (default

@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--path", default=None,
                         help=f"default: {cache_dir()}/{CLASSIFIER_FILE}")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--width", type=int, default=16,
                         help="channels of the first conv layer")
     parser.add_argument("--train_limit", type=int, default=0,
