@@ -21,6 +21,9 @@ packages=(
   python3-torch python3-matplotlib python3-venv python3-pip
   python3-setuptools python3-wheel python3-pytest nodejs
   chromium  # the live page's test (tests/e2e/live_page_test.sh)
+  # The Fashion-MNIST GAN (client/python/gameopt/fashion*.py): the idx
+  # files under /usr/share/datasets/fashion-mnist; scipy is not needed.
+  dataset-fashion-mnist
 )
 
 missing=()
