@@ -71,7 +71,7 @@ def test_estimate_spectrum_smallest_real_and_step_diagnostics(server, client):
     stationarity ratio is 1)."""
     config = gameopt.build_session_config(
         gameopt.BilinearGame(), algorithm="conopt", gamma=1.0,
-        learning_rate=0.2, max_steps=3, seed=1)
+        learning_rate=0.2, max_steps=3, seed=1, float64=True)
     session_id = client.create_session(config)
     result = {}
     request = threading.Thread(target=lambda: result.update(
