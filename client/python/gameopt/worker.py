@@ -33,6 +33,7 @@ from typing import Callable, Optional
 
 import grpc
 import numpy as np
+from google.protobuf import message as message_lib
 
 from gameopt._stubs import pb, pb_grpc
 from gameopt.errors import Error
@@ -61,6 +62,25 @@ class WorkerProgress:
                                     # gradient task, or None
 
 
+class RawTaskResponse:
+    """A TaskResponse parsed by protobuf, with the bytes it came from (for
+    gameopt.torch_wire's direct reads of the parameters)."""
+
+    __slots__ = ("raw", "message")
+
+    def __init__(self, raw: bytes):
+        self.raw = raw
+        self.message = pb.TaskResponse.FromString(raw)
+
+    @property
+    def worker_id(self) -> int:
+        return self.message.worker_id
+
+    @property
+    def task(self):
+        return self.message.task
+
+
 class TaskLink:
     """One worker's calls to one session (JoinSession and the submits) with
     the failure handling above; shared by Worker and
@@ -78,6 +98,8 @@ class TaskLink:
         channel, _ = channel_for(address_or_channel, max_message_mb,
                                  **channel_options)
         self._stub = pb_grpc.GameOptimizerStub(channel)
+        self._channel = channel
+        self._raw_methods = {}
         self.session_id = session_id
         self.name = name
         self.worker_id = worker_id
@@ -124,14 +146,29 @@ class TaskLink:
         except grpc.RpcError:
             return False
 
+    def _method(self, method: str, request):
+        """The stub's method, or for a request with prepared bytes (one
+        that is not a protobuf message, e.g. gameopt.torch_wire's) the same
+        gRPC method with its SerializeToString as serializer and a
+        RawTaskResponse (the parsed message and its bytes) as answer."""
+        if isinstance(request, message_lib.Message):
+            return getattr(self._stub, method)
+        call = self._raw_methods.get(method)
+        if call is None:
+            call = self._raw_methods[method] = self._channel.unary_unary(
+                f"/gameopt.v1.GameOptimizer/{method}",
+                request_serializer=lambda r: r.SerializeToString(),
+                response_deserializer=RawTaskResponse)
+        return call
+
     def _call(self, method: str, request):
         """One call with retries; rejoins on FAILED_PRECONDITION."""
         backoff = self.initial_backoff
         attempt = 0
+        call = self._method(method, request)
         while True:
             try:
-                response = getattr(self._stub, method)(
-                    request, timeout=self.call_timeout)
+                response = call(request, timeout=self.call_timeout)
                 self.worker_id = response.worker_id
                 return response
             except grpc.RpcError as error:
