@@ -158,3 +158,22 @@ def test_optimizer_reads_the_servers_params_from_the_bytes(server, dtype):
                                           for p in opt._params],
                             opt._dtype)
     assert params == expected
+
+
+def test_a_graph_from_before_the_step_is_refused_after_it(server):
+    g = torch.nn.Linear(2, 2)
+    d = torch.nn.Linear(2, 1)
+    opt = GameOptimizer(server.address, {"generator": g, "discriminator": d},
+                        optimizer="sgd", lr=0.1, handle_signals=False)
+    x = torch.randn(4, 2)
+
+    def closure():
+        out = d(torch.tanh(g(x))).mean()
+        return {"generator": -out, "discriminator": out}
+
+    with opt:
+        opt.step(closure)
+        stale = (d(torch.tanh(g(x))) ** 2).mean()  # saves the parameters
+        opt.step(closure)  # new parameters written from the wire bytes
+    with pytest.raises(RuntimeError, match="modified by an inplace"):
+        stale.backward()

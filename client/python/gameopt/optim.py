@@ -27,7 +27,16 @@ Compute: with ConOpt and SGA the gradient keeps its graph
 (create_graph=True) and the products phase differentiates it again (J^T w
 by one more backward pass, J w by the double-backward trick), so no forward
 pass is computed twice; with the LOCAL estimator and fuse_local_products
-the products travel with the gradients in one round.
+the products travel with the gradients in one round; a graph is freed by
+its last product (the fused J^T xi, or ConOpt/SGA's products phase), as
+in-process autograd frees it.
+
+Wire: submissions are written by gameopt.torch_wire from per-session
+templates (one numpy copy per tensor into prepared bytes, no protobuf
+objects per step), and new parameters are copied straight from the
+TaskResponse bytes into the parameters' storage (CPU parameters in the
+session's dtype; otherwise, and for JoinSession's answer, through the
+parsed message).
 
 Players: a mapping name -> nn.Module (or a list of parameters), or
 torch-style parameter groups `[{"params": ..., "name": "generator",
@@ -458,10 +467,14 @@ class GameOptimizer:
         if at is None:
             return False
         dtype = template.dtype
+        for view, (offset, count) in zip(views, template.spans):
+            view[...] = np.frombuffer(raw, dtype=dtype, count=count,
+                                      offset=at + offset)
         with torch.no_grad():
-            for view, (offset, count) in zip(views, template.spans):
-                view[...] = np.frombuffer(raw, dtype=dtype, count=count,
-                                          offset=at + offset)
+            # numpy's writes are invisible to autograd: an exact in-place
+            # no-op bumps the version counters, so a graph saved before
+            # still refuses to differentiate at the new values.
+            torch._foreach_mul_(self._params, 1.0)
         return True
 
     def _losses(self, closure):  # -> (player losses, user scalars)
