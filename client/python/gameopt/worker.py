@@ -81,6 +81,37 @@ class RawTaskResponse:
         return self.message.task
 
 
+class _Stub:
+    """The GameOptimizer stub, whose submits also take a request with
+    prepared bytes (one that is not a protobuf message, e.g.
+    gameopt.torch_wire's): sent through the same gRPC method with its
+    SerializeToString as serializer, answered by a RawTaskResponse (the
+    parsed message and its bytes)."""
+
+    def __init__(self, channel):
+        self._stub = pb_grpc.GameOptimizerStub(channel)
+        self._raw = {
+            method: channel.unary_unary(
+                f"/gameopt.v1.GameOptimizer/{method}",
+                request_serializer=lambda r: r.SerializeToString(),
+                response_deserializer=RawTaskResponse)
+            for method in ("SubmitGradient", "SubmitJacobianProducts")}
+
+    def __getattr__(self, name):
+        return getattr(self._stub, name)
+
+    def _submit(self, method, request, **kwargs):
+        if isinstance(request, message_lib.Message):
+            return getattr(self._stub, method)(request, **kwargs)
+        return self._raw[method](request, **kwargs)
+
+    def SubmitGradient(self, request, **kwargs):  # noqa: N802 (gRPC's)
+        return self._submit("SubmitGradient", request, **kwargs)
+
+    def SubmitJacobianProducts(self, request, **kwargs):  # noqa: N802
+        return self._submit("SubmitJacobianProducts", request, **kwargs)
+
+
 class TaskLink:
     """One worker's calls to one session (JoinSession and the submits) with
     the failure handling above; shared by Worker and
@@ -97,9 +128,7 @@ class TaskLink:
                  resume_by_name: bool = False, **channel_options):
         channel, _ = channel_for(address_or_channel, max_message_mb,
                                  **channel_options)
-        self._stub = pb_grpc.GameOptimizerStub(channel)
-        self._channel = channel
-        self._raw_methods = {}
+        self._stub = _Stub(channel)
         self.session_id = session_id
         self.name = name
         self.worker_id = worker_id
@@ -146,29 +175,14 @@ class TaskLink:
         except grpc.RpcError:
             return False
 
-    def _method(self, method: str, request):
-        """The stub's method, or for a request with prepared bytes (one
-        that is not a protobuf message, e.g. gameopt.torch_wire's) the same
-        gRPC method with its SerializeToString as serializer and a
-        RawTaskResponse (the parsed message and its bytes) as answer."""
-        if isinstance(request, message_lib.Message):
-            return getattr(self._stub, method)
-        call = self._raw_methods.get(method)
-        if call is None:
-            call = self._raw_methods[method] = self._channel.unary_unary(
-                f"/gameopt.v1.GameOptimizer/{method}",
-                request_serializer=lambda r: r.SerializeToString(),
-                response_deserializer=RawTaskResponse)
-        return call
-
     def _call(self, method: str, request):
         """One call with retries; rejoins on FAILED_PRECONDITION."""
         backoff = self.initial_backoff
         attempt = 0
-        call = self._method(method, request)
         while True:
             try:
-                response = call(request, timeout=self.call_timeout)
+                response = getattr(self._stub, method)(
+                    request, timeout=self.call_timeout)
                 self.worker_id = response.worker_id
                 return response
             except grpc.RpcError as error:
