@@ -27,7 +27,16 @@ Compute: with ConOpt and SGA the gradient keeps its graph
 (create_graph=True) and the products phase differentiates it again (J^T w
 by one more backward pass, J w by the double-backward trick), so no forward
 pass is computed twice; with the LOCAL estimator and fuse_local_products
-the products travel with the gradients in one round.
+the products travel with the gradients in one round; a graph is freed by
+its last product (the fused J^T xi, or ConOpt/SGA's products phase), as
+in-process autograd frees it.
+
+Wire: submissions are written by gameopt.torch_wire from per-session
+templates (one numpy copy per tensor into prepared bytes, no protobuf
+objects per step), and new parameters are copied straight from the
+TaskResponse bytes into the parameters' storage (CPU parameters in the
+session's dtype; otherwise, and for JoinSession's answer, through the
+parsed message).
 
 Players: a mapping name -> nn.Module (or a list of parameters), or
 torch-style parameter groups `[{"params": ..., "name": "generator",
@@ -60,6 +69,7 @@ import weakref
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import grpc
+import numpy as np
 import torch
 
 from gameopt._stubs import pb
@@ -68,6 +78,8 @@ from gameopt.session import Client, SessionOptions, build_session_config, \
     canonical_options, ignored_options
 from gameopt.tensors import LayoutError, PlayerSpec, TensorSpec
 from gameopt.torch_codec import TensorTable
+from gameopt.torch_wire import RawGradientRequest, RawProductsRequest, \
+    VectorTemplate, params_offset
 from gameopt.worker import TaskLink
 
 _SCALAR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -136,6 +148,16 @@ def _players_from(players, per_player: Dict[str, Dict[str, object]]
     return out
 
 
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A CPU numpy view (a copy only off the CPU) of a tensor's values."""
+    tensor = tensor.detach()
+    if tensor.device.type != "cpu":
+        tensor = tensor.cpu()
+    if tensor.dtype not in (torch.float32, torch.float64):
+        tensor = tensor.double()  # numpy has no bfloat16
+    return tensor.numpy()
+
+
 def _float(value) -> float:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
@@ -186,6 +208,10 @@ class GameOptimizer:
         self._table = TensorTable([(p.name, p.tensor_names, p.params)
                                    for p in self._players])
         self._params = self._table.flat
+        self._offsets, start = {}, 0
+        for p in self._players:
+            self._offsets[p.name] = start
+            start += len(p.params)
 
         options = canonical_options(options)
         if lr is not None:
@@ -239,6 +265,13 @@ class GameOptimizer:
                               name=self.worker_name, resume_by_name=True)
         self._task = None
         self._version = 0
+        # Prepared wire bytes (gameopt.torch_wire), per set of players.
+        self._layout = [(p.name, [(n, tuple(t.shape)) for n, t in
+                                  zip(p.tensor_names, p.params)])
+                        for p in self._players]
+        self._templates: Dict[Tuple[str, ...], VectorTemplate] = {}
+        self._param_views: Optional[List[np.ndarray]] = None
+        self._param_ptrs: List[int] = []
         self._graphs: Dict[int, List[Optional[torch.Tensor]]] = {}
         self.done = False
         self.steps_done = 0
@@ -376,11 +409,73 @@ class GameOptimizer:
                 self.session_id).vector)
         return reported or {}
 
+    def _template(self, players: Tuple[str, ...] = ()) -> VectorTemplate:
+        """The wire template of `players`' tensors (all when empty)."""
+        template = self._templates.get(players)
+        if template is None:
+            wanted = set(players or self.player_names)
+            template = self._templates[players] = VectorTemplate(
+                [entry for entry in self._layout if entry[0] in wanted],
+                self._dtype)
+        return template
+
+    def _encode(self, values, players: Tuple[str, ...] = ()) -> bytes:
+        """Vector bytes of one tensor (or None = zeros) per parameter in
+        flat order, for `players` (all when empty)."""
+        template = self._template(players)
+        if players:
+            wanted = set(players)
+            values = [v for p in self._players if p.name in wanted
+                      for v in values[self._offsets[p.name]:
+                                      self._offsets[p.name] + len(p.params)]]
+        return template.fill([None if v is None else _numpy(v)
+                              for v in values])
+
+    def _views(self) -> Optional[List[np.ndarray]]:
+        """Flat numpy views of the parameters' storage (the wire dtype,
+        CPU, contiguous), or None where the parameters are not so."""
+        ptrs = [p.data_ptr() for p in self._params]
+        if ptrs != self._param_ptrs:
+            self._param_ptrs = ptrs
+            wire = torch.float64 if self._dtype == pb.FLOAT64 \
+                else torch.float32
+            if all(p.device.type == "cpu" and p.dtype == wire and
+                   p.is_contiguous() for p in self._params):
+                self._param_views = [p.detach().numpy().reshape(-1)
+                                     for p in self._params]
+            else:
+                self._param_views = None
+        return self._param_views
+
     def _accept(self, response) -> None:
         task = self._task = response.task
         if task.params_included:
-            self._table.load(task.params)
+            if not self._load_raw(getattr(response, "raw", None)):
+                self._table.load(task.params)
             self._version = task.params_version
+
+    def _load_raw(self, raw: Optional[bytes]) -> bool:
+        """Copies the parameters straight from the TaskResponse bytes when
+        they have our template's layout; False where they do not."""
+        if raw is None:
+            return False
+        views = self._views()
+        if views is None:
+            return False
+        template = self._template()
+        at = params_offset(raw, template)
+        if at is None:
+            return False
+        dtype = template.dtype
+        for view, (offset, count) in zip(views, template.spans):
+            view[...] = np.frombuffer(raw, dtype=dtype, count=count,
+                                      offset=at + offset)
+        with torch.no_grad():
+            # numpy's writes are invisible to autograd: an exact in-place
+            # no-op bumps the version counters, so a graph saved before
+            # still refuses to differentiate at the new values.
+            torch._foreach_mul_(self._params, 1.0)
+        return True
 
     def _losses(self, closure):  # -> (player losses, user scalars)
         out = closure()
@@ -446,23 +541,23 @@ class GameOptimizer:
         players = set(task.players) if task.players else \
             set(self.player_names)
         graph_players = set(self.player_names) if (keep or fused) else players
-        request = pb.SubmitGradientRequest(
-            round=task.round, step=task.step, phase=task.phase,
-            known_params_version=self._version)
+        subset = () if players == set(self.player_names) else tuple(
+            n for n in self.player_names if n in players)
+        gradients, vjps, jvps = [], [], []
         sums: Dict[str, float] = {}
         for k in range(max(task.num_samples, 1)):
             losses, scalars = self._losses(closure)
             grads = self._own_gradients(losses, graph_players, keep or fused)
-            request.gradients.append(self._table.encode(
-                grads, self._dtype, sorted(players)))
+            gradients.append(self._encode(grads, subset))
             if fused:
                 xi = [None if g is None else g.detach() for g in grads]
+                # The graph is used once more at most: free it on the way.
                 vjp, jvp = self._graph_products(grads, xi, task.fused_vjp,
-                                                task.fused_jvp)
+                                                task.fused_jvp, retain=False)
                 if task.fused_vjp:
-                    request.vjp.append(self._table.encode(vjp, self._dtype))
+                    vjps.append(self._encode(vjp))
                 if task.fused_jvp:
-                    request.jvp.append(self._table.encode(jvp, self._dtype))
+                    jvps.append(self._encode(jvp))
             if keep:
                 self._graphs[k] = grads
             values = {f"loss/{n}": _float(l) for n, l in losses.items()}
@@ -471,16 +566,18 @@ class GameOptimizer:
                 sums[name] = sums.get(name, 0.0) + value
         count = max(task.num_samples, 1)
         means = {name: total / count for name, total in sums.items()}
-        for name, value in means.items():
-            request.scalars.add(name=name, value=value)
+        request = RawGradientRequest(
+            task.round, task.step, task.phase, self._version, gradients,
+            vjps, jvps, list(means.items()))
         reported = {(n[5:] if n.startswith("loss/") and n[5:] in
                      self.player_names else n): v for n, v in means.items()}
         return self._link.submit_gradient(request), reported
 
     def _products(self, task, closure):
-        request = pb.SubmitJacobianProductsRequest(
-            round=task.round, step=task.step, phase=task.phase,
-            known_params_version=self._version)
+        vjps, jvps = [], []
+        # ConOpt/SGA's products phase is the last use of the graphs; the
+        # spectrum's power iterations come back to them.
+        retain = task.phase_label.startswith("spectrum")
         for k, probe in enumerate(task.probes):
             grads = self._graphs.get(k)
             if grads is None:  # e.g. after a rejoin: a fresh minibatch
@@ -493,18 +590,21 @@ class GameOptimizer:
                 grads = self._own_gradients(losses, set(self.player_names),
                                             True)
             w = self._table.decode(probe)
-            vjp, jvp = self._graph_products(grads, w, task.vjp, task.jvp)
+            vjp, jvp = self._graph_products(grads, w, task.vjp, task.jvp,
+                                            retain)
             if task.vjp:
-                request.vjp.append(self._table.encode(vjp, self._dtype))
+                vjps.append(self._encode(vjp))
             if task.jvp:
-                request.jvp.append(self._table.encode(jvp, self._dtype))
-        return self._link.submit_products(request)
+                jvps.append(self._encode(jvp))
+        return self._link.submit_products(RawProductsRequest(
+            task.round, task.step, task.phase, self._version, vjps, jvps))
 
-    def _graph_products(self, grads, w, want_vjp, want_jvp):
+    def _graph_products(self, grads, w, want_vjp, want_jvp, retain=True):
         """(J^T w, J w) on the gradient graph `grads` (one entry per
         parameter, built with create_graph=True); None entries are zeros.
         J^T w = grad_x <grads, w>; J w = d/dv <J^T v, w> at v = w (J^T v is
-        linear in v), which gives J^T w as its value on the way."""
+        linear in v), which gives J^T w as its value on the way. retain:
+        keep the graph for later products (else it is freed)."""
         params = self._params
         live = [i for i, g in enumerate(grads)
                 if g is not None and g.requires_grad and w[i] is not None]
@@ -518,8 +618,8 @@ class GameOptimizer:
             v = {i: w[i] for i in live}
         s = sum((grads[i] * v[i]).sum() for i in live)
         got = torch.autograd.grad(s, [params[i] for i in trainable],
-                                  retain_graph=True, create_graph=want_jvp,
-                                  allow_unused=True)
+                                  retain_graph=retain or want_jvp,
+                                  create_graph=want_jvp, allow_unused=True)
         jtw = list(none)
         for i, g in zip(trainable, got):
             jtw[i] = g
@@ -532,7 +632,7 @@ class GameOptimizer:
         if pairs:
             t = sum((a * b).sum() for a, b in pairs)
             got = torch.autograd.grad(t, [v[i] for i in live],
-                                      retain_graph=True, allow_unused=True)
+                                      retain_graph=retain, allow_unused=True)
             for i, g in zip(live, got):
                 jw[i] = g
         return [None if g is None else g.detach() for g in jtw], jw

@@ -33,6 +33,7 @@ from typing import Callable, Optional
 
 import grpc
 import numpy as np
+from google.protobuf import message as message_lib
 
 from gameopt._stubs import pb, pb_grpc
 from gameopt.errors import Error
@@ -62,6 +63,56 @@ class WorkerProgress:
                                     # gradient task, or None
 
 
+class RawTaskResponse:
+    """A TaskResponse parsed by protobuf, with the bytes it came from (for
+    gameopt.torch_wire's direct reads of the parameters)."""
+
+    __slots__ = ("raw", "message")
+
+    def __init__(self, raw: bytes):
+        self.raw = raw
+        self.message = pb.TaskResponse.FromString(raw)
+
+    @property
+    def worker_id(self) -> int:
+        return self.message.worker_id
+
+    @property
+    def task(self):
+        return self.message.task
+
+
+class _Stub:
+    """The GameOptimizer stub, whose submits also take a request with
+    prepared bytes (one that is not a protobuf message, e.g.
+    gameopt.torch_wire's): sent through the same gRPC method with its
+    SerializeToString as serializer, answered by a RawTaskResponse (the
+    parsed message and its bytes)."""
+
+    def __init__(self, channel):
+        self._stub = pb_grpc.GameOptimizerStub(channel)
+        self._raw = {
+            method: channel.unary_unary(
+                f"/gameopt.v1.GameOptimizer/{method}",
+                request_serializer=lambda r: r.SerializeToString(),
+                response_deserializer=RawTaskResponse)
+            for method in ("SubmitGradient", "SubmitJacobianProducts")}
+
+    def __getattr__(self, name):
+        return getattr(self._stub, name)
+
+    def _submit(self, method, request, **kwargs):
+        if isinstance(request, message_lib.Message):
+            return getattr(self._stub, method)(request, **kwargs)
+        return self._raw[method](request, **kwargs)
+
+    def SubmitGradient(self, request, **kwargs):  # noqa: N802 (gRPC's)
+        return self._submit("SubmitGradient", request, **kwargs)
+
+    def SubmitJacobianProducts(self, request, **kwargs):  # noqa: N802
+        return self._submit("SubmitJacobianProducts", request, **kwargs)
+
+
 class TaskLink:
     """One worker's calls to one session (JoinSession and the submits) with
     the failure handling above; shared by Worker and
@@ -78,7 +129,7 @@ class TaskLink:
                  resume_by_name: bool = False, **channel_options):
         channel, _ = channel_for(address_or_channel, max_message_mb,
                                  **channel_options)
-        self._stub = pb_grpc.GameOptimizerStub(channel)
+        self._stub = _Stub(channel)
         self.session_id = session_id
         self.name = name
         self.worker_id = worker_id

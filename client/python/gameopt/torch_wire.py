@@ -1,0 +1,257 @@
+"""The hot path's wire bytes, written and read by hand (GameOptimizer).
+
+A session's tensor layout (players, tensor names, shapes, wire dtype) is
+fixed, so the bytes of a Vector message differ from step to step only in
+the tensors' data. `VectorTemplate` writes those bytes once (exactly as
+protobuf serializes a Vector: fields in number order, proto3 defaults
+left out) and keeps a numpy view of each tensor's data in them; encoding
+a step's tensors is one numpy copy per tensor into the template. The
+submissions (`RawGradientRequest`, `RawProductsRequest`) are the header
+fields plus those Vector bytes under their field tags; TaskLink sends them
+through the same gRPC methods with a serializer that writes the bytes
+(the server parses them as any other client's; tests/python/test_wire.py
+checks they equal protobuf's own serialization).
+
+On the way back, `ParamsReader.find` locates the Task's params in the
+TaskResponse bytes (a scan of the Task's top-level fields) and checks
+that every byte outside the data equals the template's: then each
+tensor's data is copied straight from the response bytes into the
+parameters. Anything else (another layout, dtype, or encoding) returns
+None and the caller decodes the parsed message as before.
+"""
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from gameopt._stubs import pb
+
+_NP = {pb.FLOAT32: np.dtype("<f4"), pb.FLOAT64: np.dtype("<f8")}
+_MASK64 = (1 << 64) - 1
+
+
+def varint(value: int) -> bytes:
+    """Protobuf varint of an int64/uint64 (negative: two's complement)."""
+    value &= _MASK64
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def _int_field(number: int, value: int) -> bytes:
+    return b"" if value == 0 else varint(number << 3) + varint(value)
+
+
+def _read_varint(data, pos: int) -> Tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+# Layout: [(player, [(tensor name, shape), ...]), ...] in wire order.
+Layout = Sequence[Tuple[str, Sequence[Tuple[str, Tuple[int, ...]]]]]
+
+
+class VectorTemplate:
+    """The bytes of a Vector over `layout`'s players in wire dtype `dtype`,
+    with writable numpy views (`data[i]`, flat, wire dtype) of each
+    tensor's values in them. Not thread-safe: one encode at a time."""
+
+    def __init__(self, layout: Layout, dtype: int):
+        np_dtype = _NP[dtype]
+        chunks: List[bytes] = []  # alternating header, data placeholders
+        spans: List[Tuple[int, int]] = []  # (offset, count) per tensor
+        players = []
+        for player, tensors in layout:
+            parts = [_field(1, player.encode())]
+            for name, shape in tensors:
+                count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+                head = _field(1, name.encode()) + _int_field(2, dtype)
+                if shape:
+                    head += _field(3, b"".join(varint(d) for d in shape))
+                nbytes = count * np_dtype.itemsize
+                head += varint(4 << 3 | 2) + varint(nbytes)
+                tensor_len = len(head) + nbytes
+                parts.append((varint(2 << 3 | 2) + varint(tensor_len), head,
+                              count, nbytes))
+            players.append(parts)
+        # Lay the bytes out, computing every length prefix.
+        out = bytearray()
+        for parts in players:
+            body_len = len(parts[0]) + sum(len(t) + len(h) + n
+                                           for t, h, _, n in parts[1:])
+            out += varint(1 << 3 | 2) + varint(body_len) + parts[0]
+            for tag, head, count, nbytes in parts[1:]:
+                out += tag + head
+                spans.append((len(out), count))
+                out += bytes(nbytes)
+        self.buffer = out
+        self.dtype = np_dtype
+        self.spans = spans
+        # The header bytes between data regions: what find() checks.
+        self.gaps: List[Tuple[int, int]] = []
+        start = 0
+        for offset, count in spans:
+            self.gaps.append((start, offset))
+            start = offset + count * np_dtype.itemsize
+        self.tail = (start, len(out))
+        self.data = [np.frombuffer(out, dtype=np_dtype, count=count,
+                                   offset=offset)
+                     for offset, count in spans]
+
+    def __len__(self) -> int:
+        return len(self.buffer)
+
+    def fill(self, arrays: Sequence[Optional[np.ndarray]]) -> bytes:
+        """The Vector's bytes with tensor i's values from arrays[i] (any
+        shape of the right size, converted to the wire dtype; None: zeros).
+        """
+        for view, array in zip(self.data, arrays):
+            if array is None:
+                view.fill(0)
+            else:
+                view[...] = array.reshape(-1)
+        return bytes(self.buffer)
+
+    def matches(self, data, at: int) -> bool:
+        """Whether data[at:at+len(self)] has this template's bytes outside
+        the tensors' values."""
+        if len(data) < at + len(self.buffer):
+            return False
+        mine = self.buffer
+        for start, end in self.gaps + [self.tail]:
+            if data[at + start:at + end] != mine[start:end]:
+                return False
+        return True
+
+
+def _skip_to_field(data, pos: int, end: int, wanted: int
+                   ) -> Optional[Tuple[int, int]]:
+    """(start, length) of the last length-delimited field `wanted` among
+    the fields in data[pos:end], or None."""
+    found = None
+    while pos < end:
+        key, pos = _read_varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, pos = _read_varint(data, pos)
+        elif wire == 2:
+            length, pos = _read_varint(data, pos)
+            if number == wanted:
+                found = (pos, length)
+            pos += length
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            return None
+    if pos != end:
+        return None
+    return found
+
+
+def params_offset(data: bytes, template: VectorTemplate) -> Optional[int]:
+    """Offset in TaskResponse bytes `data` of Task.params when its bytes
+    are `template`'s layout (so template.spans give its tensors' data);
+    None otherwise."""
+    try:
+        task = _skip_to_field(data, 0, len(data), 2)
+        if task is None:
+            return None
+        params = _skip_to_field(data, task[0], task[0] + task[1], 12)
+    except (IndexError, ValueError):
+        return None
+    if params is None or params[1] != len(template) or \
+            not template.matches(data, params[0]):
+        return None
+    return params[0]
+
+
+def request_prefix(fields: Sequence[Tuple[int, object]]) -> bytes:
+    """Scalar header fields (number, value): str -> string, int -> varint;
+    proto3 defaults (0, "") left out."""
+    out = b""
+    for number, value in fields:
+        if isinstance(value, str):
+            if value:
+                out += _field(number, value.encode())
+        else:
+            out += _int_field(number, int(value))
+    return out
+
+
+def scalars_bytes(number: int, scalars: Sequence[Tuple[str, float]]
+                  ) -> bytes:
+    """Repeated Scalar{name, value} under field `number`."""
+    out = b""
+    for name, value in scalars:
+        body = _field(1, name.encode())
+        if value != 0.0 or np.signbit(value):
+            body += b"\x11" + np.float64(value).tobytes()
+        out += _field(number, body)
+    return out
+
+
+class RawGradientRequest:
+    """A SubmitGradientRequest whose vectors are prepared bytes (each a
+    serialized Vector). Has the attributes TaskLink sets and reads."""
+
+    def __init__(self, round: int, step: int, phase: int,
+                 known_params_version: int, gradients: Sequence[bytes],
+                 vjp: Sequence[bytes] = (), jvp: Sequence[bytes] = (),
+                 scalars: Sequence[Tuple[str, float]] = ()):
+        self.session_id = ""
+        self.worker_id = 0
+        self.round, self.step, self.phase = round, step, phase
+        self.known_params_version = known_params_version
+        self.gradients, self.vjp, self.jvp = gradients, vjp, jvp
+        self.scalars = scalars
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 (protobuf's name)
+        parts = [request_prefix([(1, self.session_id), (2, self.worker_id),
+                                 (3, self.round), (4, self.step),
+                                 (5, self.phase)])]
+        parts += [_field(6, v) for v in self.gradients]
+        parts.append(_int_field(7, self.known_params_version))
+        parts += [_field(8, v) for v in self.vjp]
+        parts += [_field(9, v) for v in self.jvp]
+        parts.append(scalars_bytes(10, self.scalars))
+        return b"".join(parts)
+
+
+class RawProductsRequest:
+    """A SubmitJacobianProductsRequest of prepared Vector bytes."""
+
+    def __init__(self, round: int, step: int, phase: int,
+                 known_params_version: int, vjp: Sequence[bytes] = (),
+                 jvp: Sequence[bytes] = ()):
+        self.session_id = ""
+        self.worker_id = 0
+        self.round, self.step, self.phase = round, step, phase
+        self.known_params_version = known_params_version
+        self.vjp, self.jvp = vjp, jvp
+
+    def SerializeToString(self) -> bytes:  # noqa: N802
+        parts = [request_prefix([(1, self.session_id), (2, self.worker_id),
+                                 (3, self.round), (4, self.step),
+                                 (5, self.phase)])]
+        parts += [_field(6, v) for v in self.vjp]
+        parts += [_field(7, v) for v in self.jvp]
+        parts.append(_int_field(8, self.known_params_version))
+        return b"".join(parts)
