@@ -12,17 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-started=$(date +%s)
-stage_started=$started
-say() { echo "[deb_test +$(($(date +%s) - started))s] $*"; }
-stage() {
-  local now
-  now=$(date +%s)
-  say "-- $* (previous stage $((now - stage_started)) s)"
-  stage_started=$now
-}
-skip() { echo "SKIP: $*"; exit 0; }
-die() { echo "FAIL: $*" >&2; exit 1; }
+log_tag=deb_test
+# shellcheck source=docker/script_log.sh
+source docker/script_log.sh
 
 [ "${GAMEOPT_SKIP_DOCKER:-0}" = 1 ] && skip "GAMEOPT_SKIP_DOCKER=1"
 state=${GAMEOPT_DOCKER_STATE:-/var/tmp/gameopt-docker}
