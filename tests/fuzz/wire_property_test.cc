@@ -21,7 +21,7 @@ namespace gameopt::fuzz {
 namespace {
 
 // Mutants per seed; both outcomes must be common (see the counts below).
-constexpr int kMutantsPerSeed = 3000;
+constexpr int kMutantsPerSeed = 20000;
 // Each outcome (accepted, rejected) in at least this share of mutants, so
 // the property is tested on both sides.
 constexpr double kMinShare = 0.05;
