@@ -52,6 +52,30 @@ std::string SessionRegistry::FreshId() {
   return id;
 }
 
+namespace {
+
+// OK, or ResourceExhausted when a task of a session of `config` would not
+// fit in `max_bytes` (0: no limit).
+absl::Status TaskFits(const SessionConfig& config, const GameLayout& layout,
+                      int64_t max_bytes, absl::string_view prefix) {
+  if (max_bytes <= 0) return absl::OkStatus();
+  const int64_t task = EstimateTaskBytes(config, layout);
+  if (task <= max_bytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      prefix, "a task of this session would be about ", task >> 20,
+      " MiB (parameters, and probes in a products phase), more than the "
+      "server's message limit of ",
+      max_bytes >> 20,
+      " MiB; start the server with a larger --max_message_mb, or use "
+      "fewer parameters or samples_per_worker"));
+}
+
+}  // namespace
+
+absl::Status SessionRegistry::TasksFit(const Session& session) const {
+  return TaskFits(session.config(), session.layout(), max_task_bytes_, "");
+}
+
 absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
     SessionConfig config, std::string id) {
   // The size limit first: validation allocates nothing, Create does.
@@ -69,16 +93,10 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
   }
   // A session whose tasks could never be sent is refused now, not at the
   // first JoinSession.
-  if (max_task_bytes_ > 0) {
-    const int64_t task = EstimateTaskBytes(config, *layout);
-    if (task > max_task_bytes_) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "config: a task of this session would be about ", task >> 20,
-          " MiB (parameters, and probes in a products phase), more than the server's message limit of ",
-          max_task_bytes_ >> 20,
-          " MiB; start the server with a larger --max_message_mb, or use "
-          "fewer parameters or samples_per_worker"));
-    }
+  if (absl::Status status =
+          TaskFits(config, *layout, max_task_bytes_, "config: ");
+      !status.ok()) {
+    return status;
   }
   // The memory budget before anything is allocated; given back on every
   // way out but success.

@@ -48,6 +48,11 @@ class SessionRegistry {
   // (the transport's message limit) are refused: ResourceExhausted.
   // 0 = no limit.
   void set_max_task_bytes(int64_t bytes) { max_task_bytes_ = bytes; }
+  // OK when a task of `session` fits the limit above (always without one);
+  // else the ResourceExhausted Create answers. JoinSession asks it before
+  // adding a worker: a session restored by a server with a smaller limit
+  // takes no worker it could not send a task to.
+  absl::Status TasksFit(const Session& session) const;
   void set_session_listener(SessionListener listener) {
     session_listener_ = std::move(listener);
   }

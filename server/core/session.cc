@@ -45,6 +45,7 @@ struct Session::Worker {
   enum class State { kActive, kDropped, kLeft };
   int64_t id = 0;
   std::string name;
+  std::string owner;  // Caller::owner it is bound to; empty: none
   State state = State::kActive;
   int64_t last_round = -1;  // round of the last accepted submission
   int64_t missed_deadlines = 0;
@@ -242,7 +243,7 @@ bool Session::FusedRound() const {
 }
 
 void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
-                   CallId* call, bool resume_by_name) {
+                   CallId* call, bool resume_by_name, const Caller& caller) {
   int64_t added = 0;
   {
     Outbox out;
@@ -261,7 +262,11 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
     Worker* worker = nullptr;
     if (worker_id == 0 && resume_by_name && !name.empty()) {
       for (const auto& [id, w] : workers_) {  // by id: the lowest first
-        if (w->name == name) {
+        // Only the caller's own workers: another token's name is no way
+        // to take its worker (nor to keep the caller out).
+        const bool own = caller.acts_for_any || w->owner.empty() ||
+                         w->owner == caller.owner;
+        if (w->name == name && own) {
           worker_id = id;
           break;
         }
@@ -280,6 +285,7 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
       auto fresh = std::make_unique<Worker>();
       fresh->id = next_worker_id_++;
       fresh->name = name.empty() ? absl::StrCat("worker-", fresh->id) : name;
+      fresh->owner = caller.owner;
       fresh->last_seen = clock_->Now();
       worker = fresh.get();
       workers_.emplace(worker->id, std::move(fresh));
@@ -299,6 +305,9 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
                            "; join with worker_id 0 to get a new id")));
       }
       worker = it->second.get();
+      if (absl::Status status = ActFor(*worker, caller); !status.ok()) {
+        return out.Add(std::move(done), status);
+      }
       worker->last_seen = clock_->Now();
       if (absl::Status status = RoomFor(*worker); !status.ok()) {
         return out.Add(std::move(done), status);
@@ -352,19 +361,38 @@ void Session::MarkActive(Worker& worker) {
                    Where()));
 }
 
+absl::Status Session::ActFor(Worker& worker, const Caller& caller) const {
+  if (caller.owner.empty() || worker.owner == caller.owner) {
+    return absl::OkStatus();
+  }
+  if (worker.owner.empty()) {
+    if (!caller.acts_for_any) worker.owner = caller.owner;
+    return absl::OkStatus();
+  }
+  if (caller.acts_for_any) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      "worker ", worker.id, " of session ", id_,
+      " joined with another token; only that token may act for it (join "
+      "with worker_id 0 for a worker of your own)"));
+}
+
 void Session::SubmitGradient(int64_t worker_id, const Submission& submission,
-                             TaskCallback done, CallId* call) {
-  Submit(/*products=*/false, worker_id, submission, std::move(done), call);
+                             TaskCallback done, CallId* call,
+                             const Caller& caller) {
+  Submit(/*products=*/false, worker_id, submission, std::move(done), call,
+         caller);
 }
 
 void Session::SubmitProducts(int64_t worker_id, const Submission& submission,
-                             TaskCallback done, CallId* call) {
-  Submit(/*products=*/true, worker_id, submission, std::move(done), call);
+                             TaskCallback done, CallId* call,
+                             const Caller& caller) {
+  Submit(/*products=*/true, worker_id, submission, std::move(done), call,
+         caller);
 }
 
 void Session::Submit(bool products, int64_t worker_id,
                      const Submission& submission, TaskCallback done,
-                     CallId* call) {
+                     CallId* call, const Caller& caller) {
   Outbox out;
   absl::MutexLock lock(&mu_);
   if (call != nullptr) *call = 0;
@@ -377,6 +405,9 @@ void Session::Submit(bool products, int64_t worker_id,
                        "; call JoinSession first")));
   }
   Worker& worker = *it->second;
+  if (absl::Status status = ActFor(worker, caller); !status.ok()) {
+    return out.Add(std::move(done), status);
+  }
   worker.last_seen = clock_->Now();
   if (worker.state == Worker::State::kLeft) {
     return out.Add(std::move(done),
@@ -822,7 +853,8 @@ bool Session::DropExpiredLeases() {
   return dropped;
 }
 
-absl::StatusOr<std::string> Session::Heartbeat(int64_t worker_id) {
+absl::StatusOr<std::string> Session::Heartbeat(int64_t worker_id,
+                                               const Caller& caller) {
   absl::MutexLock lock(&mu_);
   if (!closed_.ok()) return closed_;
   auto it = workers_.find(worker_id);
@@ -832,6 +864,9 @@ absl::StatusOr<std::string> Session::Heartbeat(int64_t worker_id) {
         "; call JoinSession first"));
   }
   Worker& worker = *it->second;
+  if (absl::Status status = ActFor(worker, caller); !status.ok()) {
+    return status;
+  }
   if (worker.state == Worker::State::kLeft) {
     return absl::FailedPreconditionError(absl::StrCat(
         "worker ", worker_id, " left session ", id_,
@@ -844,7 +879,7 @@ absl::StatusOr<std::string> Session::Heartbeat(int64_t worker_id) {
   return std::string(StateName(static_cast<int>(worker.state)));
 }
 
-absl::Status Session::Leave(int64_t worker_id) {
+absl::Status Session::Leave(int64_t worker_id, const Caller& caller) {
   Outbox out;
   absl::MutexLock lock(&mu_);
   auto it = workers_.find(worker_id);
@@ -853,6 +888,9 @@ absl::Status Session::Leave(int64_t worker_id) {
                                             " is not in session ", id_));
   }
   Worker& worker = *it->second;
+  if (absl::Status status = ActFor(worker, caller); !status.ok()) {
+    return status;
+  }
   if (worker.state == Worker::State::kLeft) return absl::OkStatus();
   worker.state = Worker::State::kLeft;
   worker.reason = "left (LeaveSession)";
@@ -974,9 +1012,15 @@ void Session::EstimateSpectrum(const SpectrumRequest& request,
 void Session::CancelSpectrum(CallId call) {
   Outbox out;
   absl::MutexLock lock(&mu_);
-  SpectrumCallback done = algorithm_->Cancel(call);
+  bool stopped = false;
+  SpectrumCallback done = algorithm_->Cancel(call, &stopped);
   if (done) {
     out.Add(std::move(done), absl::CancelledError("the call was cancelled"));
+  }
+  if (stopped && closed_.ok()) {
+    Log(absl::StrCat("spectrum estimate stopped (its call was cancelled) "
+                     "at round ", round_));
+    OpenRound(out);
   }
 }
 
@@ -1016,6 +1060,7 @@ SessionSnapshot Session::Snapshot() const {
     WorkerSnapshot& out = snapshot.workers.emplace_back();
     out.id = id;
     out.name = w->name;
+    out.owner = w->owner;
     out.state = StateName(static_cast<int>(w->state));
     // Its submission to the open round is left out: not a retry after a
     // restore, but the round's first submission again.
@@ -1092,6 +1137,7 @@ absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
         in.num_samples > config_->samples_per_worker ||
         in.last_round < -1 || in.last_round > round_ ||
         in.missed_deadlines < 0 || !ValidateWorkerName(in.name).ok() ||
+        !ValidateWorkerName(in.owner).ok() ||
         (holder && holder_end > num_probes)) {
       return absl::DataLossError(absl::StrCat(
           "worker ", in.id, " (", absl::CHexEscape(in.name.substr(0, 64)),
@@ -1101,6 +1147,7 @@ absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
     auto worker = std::make_unique<Worker>();
     worker->id = in.id;
     worker->name = in.name;
+    worker->owner = in.owner;
     worker->state = static_cast<Worker::State>(state);
     worker->last_round = in.last_round;
     worker->missed_deadlines = in.missed_deadlines;

@@ -90,6 +90,18 @@ struct Task {
 
 using TaskCallback = std::function<void(absl::StatusOr<Task>)>;
 
+// Who makes a worker call, as the transport authenticated it; opaque to the
+// core. A worker is bound to the owner that created it: a call for it by
+// another owner is PERMISSION_DENIED and changes nothing, unless the caller
+// acts for any worker. A worker without an owner (joined by a caller
+// without one, or restored from a checkpoint that has none) is bound by the
+// first caller with an owner that does not act for any worker. The default
+// Caller (no owner, acts for any) is what a server without tokens passes.
+struct Caller {
+  std::string owner;
+  bool acts_for_any = true;
+};
+
 // Dropped or left workers a session remembers beyond workers_per_round
 // (they can rejoin by id); older ones are forgotten.
 inline constexpr int kMaxInactiveWorkers = 64;
@@ -179,19 +191,25 @@ class Session {
   // recorded, and then no worker was added.
   // With worker_id 0, `resume_by_name` and a non-empty `name` that a worker
   // of the session has (the lowest id if several), rejoins as that worker,
-  // whatever its state, exactly as a rejoin by its id.
+  // whatever its state, exactly as a rejoin by its id; only workers
+  // `caller` may act for are matched (no match: a new worker).
+  // PERMISSION_DENIED for a rejoin of a worker bound to another owner.
   void Join(int64_t worker_id, std::string name, TaskCallback done,
-            CallId* call = nullptr, bool resume_by_name = false);
+            CallId* call = nullptr, bool resume_by_name = false,
+            const Caller& caller = {});
 
   // A worker's answer to a GRADIENT / PRODUCTS task. `done` gets the
-  // worker's next task once the barrier opens, or an error at once.
+  // worker's next task once the barrier opens, or an error at once
+  // (PERMISSION_DENIED when `caller` may not act for the worker).
   void SubmitGradient(int64_t worker_id, const Submission& submission,
-                      TaskCallback done, CallId* call = nullptr);
+                      TaskCallback done, CallId* call = nullptr,
+                      const Caller& caller = {});
   void SubmitProducts(int64_t worker_id, const Submission& submission,
-                      TaskCallback done, CallId* call = nullptr);
+                      TaskCallback done, CallId* call = nullptr,
+                      const Caller& caller = {});
 
   // The worker goes; its accepted submissions stay in the round.
-  absl::Status Leave(int64_t worker_id);
+  absl::Status Leave(int64_t worker_id, const Caller& caller = {});
 
   // Answers the call with CANCELLED if it is still waiting. Its submission,
   // if accepted, stays. The transport calls it when the client went away
@@ -201,7 +219,8 @@ class Session {
   // A worker's keepalive while it computes: renews its lease and makes it
   // active again if it was dropped and there is room. Its state after the
   // call; NotFound, FailedPrecondition (it left) or the close status.
-  absl::StatusOr<std::string> Heartbeat(int64_t worker_id);
+  absl::StatusOr<std::string> Heartbeat(int64_t worker_id,
+                                        const Caller& caller = {});
 
   // Applies the workers' leases and the phase deadline at clock->Now().
   // Call it periodically (the service does) or after advancing a FakeClock.
@@ -228,8 +247,10 @@ class Session {
   // FailedPrecondition once the session is done.
   void EstimateSpectrum(const SpectrumRequest& request,
                         SpectrumCallback done, CallId* call = nullptr);
-  // Answers a waiting EstimateSpectrum call with CANCELLED (the estimate
-  // still runs if it started, and lands in Spectra()).
+  // Answers a waiting EstimateSpectrum call with CANCELLED and withdraws
+  // its estimate: a running one stops, and the open diagnostic round is
+  // replaced by the next round (the training's, or the next estimate's);
+  // workers holding a task of the old round are told it closed and rejoin.
   void CancelSpectrum(CallId call);
   // Every finished estimate, oldest first.
   std::vector<SpectrumResult> Spectra() const;
@@ -248,7 +269,11 @@ class Session {
   absl::Status RestoreState(const SessionSnapshot& snapshot);
 
   void Submit(bool products, int64_t worker_id, const Submission& submission,
-              TaskCallback done, CallId* call);
+              TaskCallback done, CallId* call, const Caller& caller);
+  // Whether `caller` may act for `worker` (Caller); binds an unowned worker
+  // to it. PERMISSION_DENIED naming the worker otherwise.
+  absl::Status ActFor(Worker& worker, const Caller& caller) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Accept(bool products, Worker& worker,
                       const Submission& submission)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

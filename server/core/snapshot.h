@@ -57,6 +57,9 @@ struct WorkerSnapshot {
   // the products phase's probes.
   int num_samples = 0;
   int first_sample = -1;
+  // The opaque identity of the caller it is bound to (session.h, Caller);
+  // empty: none.
+  std::string owner;
 };
 
 struct SessionSnapshot {

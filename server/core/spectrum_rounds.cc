@@ -235,9 +235,17 @@ void SpectrumRounds::EnqueueScheduled() {
   }
 }
 
-SpectrumCallback SpectrumRounds::Cancel(uint64_t id) {
+SpectrumCallback SpectrumRounds::Cancel(uint64_t id, bool* stopped) {
+  if (stopped != nullptr) *stopped = false;
   if (active_ && active_->id == id && active_->done) {
-    return std::exchange(active_->done, nullptr);
+    // Nobody waits for it any more: its remaining rounds would only delay
+    // the training.
+    SpectrumCallback done = std::move(active_->done);
+    active_.reset();
+    driver_.reset();
+    StartIfIdle();
+    if (stopped != nullptr) *stopped = true;
+    return done;
   }
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
     if (it->id == id && it->done) {

@@ -113,9 +113,12 @@ class SpectrumRounds final : public Algorithm {
   bool StartIfIdle();
   // True while an estimate runs (the session is not done meanwhile).
   bool active() const { return active_.has_value(); }
-  // Withdraws the callback of estimate `id` (it still runs if started, and
-  // lands in history()); returns it, or an empty function if unknown.
-  SpectrumCallback Cancel(uint64_t id);
+  // Withdraws the callback of estimate `id` and the estimate with it: a
+  // queued one is dropped, a running one stops (no more diagnostic rounds,
+  // nothing in history(); the next queued estimate starts if it can) and
+  // `*stopped` (optional) becomes true, so the caller opens a new round.
+  // Returns the callback, or an empty function if unknown.
+  SpectrumCallback Cancel(uint64_t id, bool* stopped = nullptr);
   // Estimates finished or failed since the last call, with their callbacks
   // (empty for scheduled ones and cancelled calls): the caller runs them
   // outside its lock.

@@ -3,10 +3,14 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <utility>
 
+#include <openssl/evp.h>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -92,6 +96,21 @@ absl::StatusOr<Grant> ParseGrant(const std::vector<absl::string_view>& fields) {
 
 }  // namespace
 
+std::string TokenIdentity(absl::string_view token) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(token.data(), token.size(), digest, &length, EVP_sha256(),
+                 nullptr) != 1 ||
+      length < 16) {
+    // Never seen; a distinct identity per token all the same.
+    return absl::StrCat("token#", std::hash<std::string>{}(std::string(token)));
+  }
+  return absl::StrCat(
+      "sha256:",
+      absl::BytesToHexString(absl::string_view(
+          reinterpret_cast<const char*>(digest), 16)));
+}
+
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   // Every byte of `b` is visited whatever `a` holds; a length mismatch is
   // folded into the result rather than returned early.
@@ -145,6 +164,13 @@ absl::Status Grant::Allows(Access access, absl::string_view session_id) const {
   return absl::OkStatus();
 }
 
+absl::Status Grant::AllowsSome(Access access) const {
+  if (Permits(role, access)) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      "a ", RoleName(role), " token may not ", AccessName(access),
+      " sessions"));
+}
+
 Authorizer Authorizer::Open() { return Authorizer(); }
 
 absl::StatusOr<Authorizer> Authorizer::Parse(absl::string_view text,
@@ -178,6 +204,7 @@ absl::StatusOr<Authorizer> Authorizer::Parse(absl::string_view text,
             absl::StrCat(where(), ": a token listed twice"));
       }
     }
+    grant->identity = TokenIdentity(fields[0]);
     authorizer.entries_.push_back({std::string(fields[0]), *std::move(grant)});
   }
   if (authorizer.entries_.empty()) {

@@ -51,15 +51,33 @@ enum class Access {
 };
 
 // One token's rights.
+//
+// Worker identity: a worker id is bound to the token that joined it
+// (`identity`). Join, Submit*, Heartbeat and LeaveSession for that worker
+// with another worker token are PERMISSION_DENIED; admin tokens act for any
+// worker (they may delete the session anyway), and a worker an admin
+// creates is bound to the admin's token.
 struct Grant {
   Role role = Role::kReader;
   bool all_sessions = false;
   std::set<std::string> sessions;  // when !all_sessions
+  // Stable identity of the token, for binding workers to it (Caller in
+  // server/core/session.h): "sha256:" and the first 16 bytes of the
+  // token's SHA-256 in hex, so checkpoints never hold a token. Empty for
+  // Open()'s grant (no binding).
+  std::string identity;
 
   bool MaySee(absl::string_view session_id) const;
   // OK, or PERMISSION_DENIED naming the role, the access and the session.
   absl::Status Allows(Access access, absl::string_view session_id) const;
+  // OK when the role may do `access` on some session, else
+  // PERMISSION_DENIED naming the role: decided before a request's payload
+  // (which names the session) is parsed.
+  absl::Status AllowsSome(Access access) const;
 };
+
+// The identity of `token` (Grant::identity).
+std::string TokenIdentity(absl::string_view token);
 
 absl::string_view RoleName(Role role);
 absl::string_view AccessName(Access access);

@@ -70,6 +70,7 @@ v1::Checkpoint ToProto(const SessionSnapshot& snapshot, bool with_data) {
     out->set_missed_deadlines(w.missed_deadlines);
     out->set_num_samples(w.num_samples);
     out->set_first_sample(w.first_sample);
+    out->set_owner(w.owner);
   }
   v1::CheckpointAlgorithm* a = checkpoint.mutable_algorithm();
   a->set_step(snapshot.algorithm.step);
@@ -115,7 +116,7 @@ absl::StatusOr<SessionSnapshot> FromProto(
   for (const v1::CheckpointWorker& w : checkpoint.workers()) {
     snapshot.workers.push_back(WorkerSnapshot{
         w.id(), w.name(), w.state(), w.last_round(), w.missed_deadlines(),
-        w.num_samples(), w.first_sample()});
+        w.num_samples(), w.first_sample(), w.owner()});
   }
   const v1::CheckpointAlgorithm& a = checkpoint.algorithm();
   snapshot.algorithm.step = a.step();

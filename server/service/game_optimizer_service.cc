@@ -83,6 +83,11 @@ std::string Describe(const SessionConfig& config, const GameLayout& layout) {
       config.name.empty() ? "" : absl::StrCat(" ('", Quote(config.name), "')"));
 }
 
+// Who calls for a worker, for the session's binding of workers to tokens.
+Caller CallerOf(const Grant& grant) {
+  return Caller{grant.identity, grant.role == Role::kAdmin};
+}
+
 // The caller's `authorization` metadata (a view into the call's), if any.
 std::optional<absl::string_view> AuthorizationHeader(
     const grpc::CallbackServerContext& context) {
@@ -176,6 +181,17 @@ absl::Status GameOptimizerService::Authorize(
   return status;
 }
 
+absl::Status GameOptimizerService::Authorize(
+    const grpc::CallbackServerContext& context, const Grant& grant,
+    Access access) const {
+  absl::Status status = grant.AllowsSome(access);
+  if (!status.ok()) {
+    Log(absl::StrCat("denied a call from ", context.peer(), ": ",
+                     status.message()));
+  }
+  return status;
+}
+
 absl::Status GameOptimizerService::Admit(
     const grpc::CallbackServerContext& context, Access access,
     absl::string_view session_id) const {
@@ -257,34 +273,47 @@ grpc::ServerUnaryReactor* GameOptimizerService::DeleteSession(
 grpc::ServerUnaryReactor* GameOptimizerService::Join(
     grpc::CallbackServerContext* context, const v1::JoinSessionRequest& request,
     TaskOutput output, int64_t request_bytes) {
-  if (absl::Status s = Admit(*context, Access::kWork, request.session_id());
+  absl::StatusOr<const Grant*> grant = Admit(*context);
+  if (!grant.ok()) return Finished(context, grant.status());
+  if (absl::Status s = Authorize(*context, **grant, Access::kWork,
+                                 request.session_id());
       !s.ok()) {
     return Finished(context, s);
   }
   absl::StatusOr<std::shared_ptr<Session>> session =
       registry_->Get(request.session_id());
   if (!session.ok()) return Finished(context, session.status());
+  // A reply that could not be sent would leave a worker that never got
+  // its id: refused before it is added.
+  if (absl::Status s = registry_->TasksFit(**session); !s.ok()) {
+    return Finished(context, s);
+  }
   auto* reactor =
       new TaskReactor(*session, request.known_params_version(), output.proto,
                       output.wire, &reactors_, request_bytes);
+  const Caller caller = CallerOf(**grant);
   reactor->Start([&](TaskCallback done, CallId* call) {
     (*session)->Join(request.worker_id(), request.worker_name(),
-                     std::move(done), call, request.resume_by_name());
+                     std::move(done), call, request.resume_by_name(), caller);
   });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::Submit(
     grpc::CallbackServerContext* context, std::shared_ptr<Session> session,
-    bool products, int64_t worker_id, int64_t known_params_version,
-    const Submission& submission, TaskOutput output, int64_t request_bytes) {
+    const Grant& grant, bool products, int64_t worker_id,
+    int64_t known_params_version, const Submission& submission,
+    TaskOutput output, int64_t request_bytes) {
   auto* reactor = new TaskReactor(session, known_params_version, output.proto,
                                   output.wire, &reactors_, request_bytes);
+  const Caller caller = CallerOf(grant);
   reactor->Start([&](TaskCallback done, CallId* call) {
     if (products) {
-      session->SubmitProducts(worker_id, submission, std::move(done), call);
+      session->SubmitProducts(worker_id, submission, std::move(done), call,
+                              caller);
     } else {
-      session->SubmitGradient(worker_id, submission, std::move(done), call);
+      session->SubmitGradient(worker_id, submission, std::move(done), call,
+                              caller);
     }
   });
   return reactor;
@@ -300,9 +329,13 @@ grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
 grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  // Authenticated before parsing, like the submits; Join authorizes.
+  // Authenticated and the role checked before parsing, like the submits;
+  // Join authorizes the session.
   absl::StatusOr<const Grant*> grant = Admit(*context);
   if (!grant.ok()) return Finished(context, grant.status());
+  if (absl::Status s = Authorize(*context, **grant, Access::kWork); !s.ok()) {
+    return Finished(context, s);
+  }
   v1::JoinSessionRequest parsed;
   if (!ParseSmall(*request, &parsed)) {
     return Finished(context, absl::InvalidArgumentError(
@@ -315,7 +348,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
     grpc::CallbackServerContext* context,
     const v1::SubmitGradientRequest* request, v1::TaskResponse* response) {
-  if (absl::Status s = Admit(*context, Access::kWork, request->session_id());
+  absl::StatusOr<const Grant*> grant = Admit(*context);
+  if (!grant.ok()) return Finished(context, grant.status());
+  if (absl::Status s = Authorize(*context, **grant, Access::kWork,
+                                 request->session_id());
       !s.ok()) {
     return Finished(context, s);
   }
@@ -326,7 +362,7 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
   if (absl::Status s = SubmissionFromProto(*request, &submission); !s.ok()) {
     return Finished(context, s);
   }
-  return Submit(context, *std::move(session), /*products=*/false,
+  return Submit(context, *std::move(session), **grant, /*products=*/false,
                 request->worker_id(), request->known_params_version(),
                 submission, TaskOutput{response, nullptr},
                 static_cast<int64_t>(request->ByteSizeLong()));
@@ -336,7 +372,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
     grpc::CallbackServerContext* context,
     const v1::SubmitJacobianProductsRequest* request,
     v1::TaskResponse* response) {
-  if (absl::Status s = Admit(*context, Access::kWork, request->session_id());
+  absl::StatusOr<const Grant*> grant = Admit(*context);
+  if (!grant.ok()) return Finished(context, grant.status());
+  if (absl::Status s = Authorize(*context, **grant, Access::kWork,
+                                 request->session_id());
       !s.ok()) {
     return Finished(context, s);
   }
@@ -347,7 +386,7 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
   if (absl::Status s = SubmissionFromProto(*request, &submission); !s.ok()) {
     return Finished(context, s);
   }
-  return Submit(context, *std::move(session), /*products=*/true,
+  return Submit(context, *std::move(session), **grant, /*products=*/true,
                 request->worker_id(), request->known_params_version(),
                 submission, TaskOutput{response, nullptr},
                 static_cast<int64_t>(request->ByteSizeLong()));
@@ -385,8 +424,13 @@ grpc::ServerUnaryReactor* SubmitWire(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  // Authenticated and the role checked before the payload is parsed; the
+  // session it names right after, before anything is looked up.
   absl::StatusOr<const Grant*> grant = Admit(*context);
   if (!grant.ok()) return Finished(context, grant.status());
+  if (absl::Status s = Authorize(*context, **grant, Access::kWork); !s.ok()) {
+    return Finished(context, s);
+  }
   return SubmitWire(
       context, *request, WireSubmission::Kind::kGradient, *registry_,
       [&](absl::string_view session_id) {
@@ -394,7 +438,8 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
       },
       [&](std::shared_ptr<Session> session, const WireSubmission& wire,
           const Submission& submission) {
-        return Submit(context, std::move(session), /*products=*/false,
+        return Submit(context, std::move(session), **grant,
+                      /*products=*/false,
                       wire.worker_id(), wire.known_params_version(),
                       submission, TaskOutput{nullptr, response},
                       static_cast<int64_t>(request->Length()));
@@ -404,8 +449,13 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  // Authenticated and the role checked before the payload is parsed; the
+  // session it names right after, before anything is looked up.
   absl::StatusOr<const Grant*> grant = Admit(*context);
   if (!grant.ok()) return Finished(context, grant.status());
+  if (absl::Status s = Authorize(*context, **grant, Access::kWork); !s.ok()) {
+    return Finished(context, s);
+  }
   return SubmitWire(
       context, *request, WireSubmission::Kind::kProducts, *registry_,
       [&](absl::string_view session_id) {
@@ -413,7 +463,8 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
       },
       [&](std::shared_ptr<Session> session, const WireSubmission& wire,
           const Submission& submission) {
-        return Submit(context, std::move(session), /*products=*/true,
+        return Submit(context, std::move(session), **grant,
+                      /*products=*/true,
                       wire.worker_id(), wire.known_params_version(),
                       submission, TaskOutput{nullptr, response},
                       static_cast<int64_t>(request->Length()));
@@ -424,20 +475,27 @@ grpc::ServerUnaryReactor* GameOptimizerService::LeaveSession(
     grpc::CallbackServerContext* context,
     const v1::LeaveSessionRequest* request,
     v1::LeaveSessionResponse* response) {
-  if (absl::Status s = Admit(*context, Access::kWork, request->session_id());
+  absl::StatusOr<const Grant*> grant = Admit(*context);
+  if (!grant.ok()) return Finished(context, grant.status());
+  if (absl::Status s = Authorize(*context, **grant, Access::kWork,
+                                 request->session_id());
       !s.ok()) {
     return Finished(context, s);
   }
   absl::StatusOr<std::shared_ptr<Session>> session =
       registry_->Get(request->session_id());
   if (!session.ok()) return Finished(context, session.status());
-  return Finished(context, (*session)->Leave(request->worker_id()));
+  return Finished(context, (*session)->Leave(request->worker_id(),
+                                                  CallerOf(**grant)));
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::Heartbeat(
     grpc::CallbackServerContext* context, const v1::HeartbeatRequest* request,
     v1::HeartbeatResponse* response) {
-  if (absl::Status s = Admit(*context, Access::kWork, request->session_id());
+  absl::StatusOr<const Grant*> grant = Admit(*context);
+  if (!grant.ok()) return Finished(context, grant.status());
+  if (absl::Status s = Authorize(*context, **grant, Access::kWork,
+                                 request->session_id());
       !s.ok()) {
     return Finished(context, s);
   }
@@ -445,7 +503,7 @@ grpc::ServerUnaryReactor* GameOptimizerService::Heartbeat(
       registry_->Get(request->session_id());
   if (!session.ok()) return Finished(context, session.status());
   absl::StatusOr<std::string> state =
-      (*session)->Heartbeat(request->worker_id());
+      (*session)->Heartbeat(request->worker_id(), CallerOf(**grant));
   if (!state.ok()) return Finished(context, state.status());
   const absl::Duration lease = (*session)->config().worker_lease;
   response->set_worker_lease_seconds(lease == absl::InfiniteDuration()

@@ -31,7 +31,9 @@
 // Authorization (auth.h): every method first authenticates the caller's
 // bearer token (UNAUTHENTICATED), then checks the token's role and sessions
 // for the call (PERMISSION_DENIED), before reading or changing any state.
-// ListSessions lists only the sessions the token may read.
+// ListSessions lists only the sessions the token may read. A worker id is
+// bound to the token that joined it (auth.h, Grant): its calls with another
+// worker token are PERMISSION_DENIED.
 //
 // Thread-safe. The registry must outlive the service, and the service must
 // outlive the grpc::Server it is registered with.
@@ -192,13 +194,18 @@ class GameOptimizerService final
   absl::Status Authorize(const grpc::CallbackServerContext& context,
                          const Grant& grant, Access access,
                          absl::string_view session_id) const;
+  // The role alone (Grant::AllowsSome), before a payload is parsed.
+  absl::Status Authorize(const grpc::CallbackServerContext& context,
+                         const Grant& grant, Access access) const;
   // `request_bytes`: the request's serialized size (traffic counters).
   grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
                                  const v1::JoinSessionRequest& request,
                                  TaskOutput output, int64_t request_bytes);
   // `submission` views a request that outlives the call.
+  // `grant`: the caller's (the worker's binding to its token).
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
                                    std::shared_ptr<Session> session,
+                                   const Grant& grant,
                                    bool products, int64_t worker_id,
                                    int64_t known_params_version,
                                    const Submission& submission,

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <exception>
 #include <limits>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -216,10 +217,16 @@ absl::StatusOr<std::unique_ptr<PrometheusExporter>> PrometheusExporter::Start(
     const std::string& address, const SessionRegistry* registry) {
   std::unique_ptr<PrometheusExporter> exporter(new PrometheusExporter());
   try {
-    // One thread: scrapes are rare and each reads every session anyway.
-    // The callbacks answer the live page's paths (live_page.h).
+    // A few threads, and a request that has not arrived whole within the
+    // timeout is dropped: one slow (or malicious) HTTP client holds one
+    // thread for at most that long, and scrapes go on on the others. The
+    // callbacks answer the live page's paths (live_page.h).
     exporter->exposer_ = std::make_unique<prometheus::Exposer>(
-        address, /*num_threads=*/1, LivePage::Callbacks());
+        std::vector<std::string>{
+            "listening_ports", address,
+            "num_threads", std::to_string(kMetricsThreads),
+            "request_timeout_ms", std::to_string(kMetricsRequestTimeoutMs)},
+        LivePage::Callbacks());
   } catch (const std::exception& e) {
     return absl::UnavailableError(
         absl::StrCat("cannot serve metrics on ", address,

@@ -49,6 +49,11 @@ namespace gameopt {
 
 class LivePage;
 
+// The HTTP server's worker threads, and how long one request may take to
+// arrive (headers and body) before civetweb drops the connection.
+inline constexpr int kMetricsThreads = 4;
+inline constexpr int kMetricsRequestTimeoutMs = 5000;
+
 class PrometheusExporter {
  public:
   // Listens on `address` (host:port; port 0 picks a free one). Unavailable

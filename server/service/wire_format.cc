@@ -42,6 +42,12 @@ bool WireReader::PushLimit(uint64_t length, uint64_t* old) {
   return true;
 }
 
+bool WireReader::EnterMessage(uint64_t length, uint64_t* old) {
+  if (depth_ <= 0 || !PushLimit(length, old)) return false;
+  --depth_;
+  return true;
+}
+
 bool WireReader::ReadVarint(uint64_t* value) {
   uint64_t result = 0;
   for (int shift = 0; shift < 64; shift += 7) {
@@ -68,15 +74,41 @@ bool WireReader::ReadFixed64(uint64_t* value) {
 }
 
 bool WireReader::ReadTag(int* field, int* wire_type) {
-  uint64_t tag;
-  if (AtLimit() || !ReadVarint(&tag)) return false;
+  if (AtLimit()) return false;
+  // Protobuf reads a tag as at most 5 bytes and keeps its low 32 bits.
+  uint64_t tag = 0;
+  bool ended = false;
+  for (int i = 0; i < 5 && !ended; ++i) {
+    uint8_t byte;
+    if (!ReadByte(&byte)) break;
+    tag |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
+    ended = (byte & 0x80) == 0;
+  }
+  tag &= 0xffffffffu;
   *field = static_cast<int>(tag >> 3);
   *wire_type = static_cast<int>(tag & 7);
-  return tag >> 3 != 0 && (tag >> 3) <= 0x1fffffff;
+  last_field_ = *field;
+  if (!ended || *field == 0) {
+    bad_tag_ = true;  // not a clean end, even if at the limit now
+    return false;
+  }
+  return true;
 }
 
 bool WireReader::ReadLength(uint64_t* length) {
-  return ReadVarint(length) && *length <= limit_ - position_;
+  // Protobuf's ReadSize: at most 5 bytes, below 2 GiB.
+  uint64_t value = 0;
+  bool ended = false;
+  for (int i = 0; i < 5 && !ended; ++i) {
+    uint8_t byte;
+    if (!ReadByte(&byte)) return false;
+    if (i == 4 && byte >= 8) return false;
+    value |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
+    ended = (byte & 0x80) == 0;
+  }
+  if (!ended || value > 0x7fffffff - 16) return false;
+  *length = value;
+  return value <= limit_ - position_;
 }
 
 bool WireReader::ReadPieces(uint64_t length,
@@ -105,9 +137,59 @@ bool WireReader::Skip(int wire_type) {
       return ReadLength(&value) && SkipBytes(value);
     case kFixed32:
       return SkipBytes(4);
-    default:  // groups (deprecated) and invalid wire types
+    case kStartGroup:
+      return SkipGroup(last_field_);
+    default:  // an end group here, invalid wire types
       return false;
   }
+}
+
+bool WireReader::SkipGroup(int field) {
+  if (depth_ <= 0) return false;
+  --depth_;
+  int inner, wire_type;
+  while (ReadTag(&inner, &wire_type)) {
+    if (wire_type == kEndGroup) {
+      ++depth_;
+      return inner == field;
+    }
+    if (!Skip(wire_type)) return false;
+  }
+  return false;  // the end of the message, or a bad tag, before the end
+}
+
+bool IsValidUtf8(absl::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;  // continuation bytes
+    unsigned char lo = 0x80, hi = 0xbf;  // the first one's range
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;        // overlong
+      if (c == 0xed) hi = 0x9f;        // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;        // overlong
+      if (c == 0xf4) hi = 0x8f;        // past U+10FFFF
+    } else {
+      return false;
+    }
+    if (end - p <= n) return false;
+    if (p[1] < lo || p[1] > hi) return false;
+    for (int i = 2; i <= n; ++i) {
+      if (p[i] < 0x80 || p[i] > 0xbf) return false;
+    }
+    p += n + 1;
+  }
+  return true;
 }
 
 void WireReader::SkipEmpty() {
@@ -147,13 +229,15 @@ absl::Status WireSubmission::ReadString(WireReader& reader,
   reader.ReadPieces(length, &pieces);
   if (pieces.size() <= 1) {
     *out = pieces.empty() ? absl::string_view() : pieces[0];
-    return absl::OkStatus();
+  } else {
+    std::string& joined = owned_.emplace_back();
+    for (absl::string_view piece : pieces) {
+      joined.append(piece.data(), piece.size());
+    }
+    *out = joined;
   }
-  std::string& joined = owned_.emplace_back();
-  for (absl::string_view piece : pieces) {
-    joined.append(piece.data(), piece.size());
-  }
-  *out = joined;
+  // Protobuf refuses a proto3 string that is not UTF-8.
+  if (!IsValidUtf8(*out)) return Malformed("a string that is not UTF-8");
   return absl::OkStatus();
 }
 
@@ -190,7 +274,7 @@ absl::Status WireSubmission::ParseTensor(WireReader& reader, Tensor* out) {
       return Malformed("bad field in a Tensor");
     }
   }
-  return reader.AtLimit() ? absl::OkStatus() : Malformed("bad Tensor tag");
+  return reader.EndedCleanly() ? absl::OkStatus() : Malformed("bad Tensor tag");
 }
 
 absl::Status WireSubmission::ParsePlayer(WireReader& reader, Player* out) {
@@ -200,19 +284,20 @@ absl::Status WireSubmission::ParsePlayer(WireReader& reader, Player* out) {
       if (absl::Status s = ReadString(reader, &out->name); !s.ok()) return s;
     } else if (field == 2 && wire_type == kLengthDelimited) {
       uint64_t length, outer;
-      if (!reader.ReadLength(&length) || !reader.PushLimit(length, &outer)) {
+      if (!reader.ReadLength(&length) ||
+          !reader.EnterMessage(length, &outer)) {
         return Malformed("bad Tensor length");
       }
       if (absl::Status s = ParseTensor(reader, &out->tensors.emplace_back());
           !s.ok()) {
         return s;
       }
-      reader.PopLimit(outer);
+      reader.LeaveMessage(outer);
     } else if (!reader.Skip(wire_type)) {
       return Malformed("bad field in a PlayerTensors");
     }
   }
-  return reader.AtLimit() ? absl::OkStatus()
+  return reader.EndedCleanly() ? absl::OkStatus()
                           : Malformed("bad PlayerTensors tag");
 }
 
@@ -221,19 +306,20 @@ absl::Status WireSubmission::ParseVector(WireReader& reader, Vector* out) {
   while (reader.ReadTag(&field, &wire_type)) {
     if (field == 1 && wire_type == kLengthDelimited) {
       uint64_t length, outer;
-      if (!reader.ReadLength(&length) || !reader.PushLimit(length, &outer)) {
+      if (!reader.ReadLength(&length) ||
+          !reader.EnterMessage(length, &outer)) {
         return Malformed("bad PlayerTensors length");
       }
       if (absl::Status s = ParsePlayer(reader, &out->emplace_back());
           !s.ok()) {
         return s;
       }
-      reader.PopLimit(outer);
+      reader.LeaveMessage(outer);
     } else if (!reader.Skip(wire_type)) {
       return Malformed("bad field in a Vector");
     }
   }
-  return reader.AtLimit() ? absl::OkStatus() : Malformed("bad Vector tag");
+  return reader.EndedCleanly() ? absl::OkStatus() : Malformed("bad Vector tag");
 }
 
 absl::Status WireSubmission::ParseScalar(WireReader& reader,
@@ -250,7 +336,7 @@ absl::Status WireSubmission::ParseScalar(WireReader& reader,
       return Malformed("bad field in a Scalar");
     }
   }
-  return reader.AtLimit() ? absl::OkStatus() : Malformed("bad Scalar tag");
+  return reader.EndedCleanly() ? absl::OkStatus() : Malformed("bad Scalar tag");
 }
 
 absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer,
@@ -282,19 +368,21 @@ absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer,
       if (field == known_field) known_params_version_ = v;
     } else if (wire_type == kLengthDelimited && !products && field == 10) {
       uint64_t length, outer;
-      if (!reader.ReadLength(&length) || !reader.PushLimit(length, &outer)) {
+      if (!reader.ReadLength(&length) ||
+          !reader.EnterMessage(length, &outer)) {
         return Malformed("bad Scalar length");
       }
       if (absl::Status s = ParseScalar(reader, &scalars_.emplace_back());
           !s.ok()) {
         return s;
       }
-      reader.PopLimit(outer);
+      reader.LeaveMessage(outer);
     } else if (wire_type == kLengthDelimited &&
                (field == 6 || (products && field == 7) ||
                 (!products && (field == 8 || field == 9)))) {
       uint64_t length, outer;
-      if (!reader.ReadLength(&length) || !reader.PushLimit(length, &outer)) {
+      if (!reader.ReadLength(&length) ||
+          !reader.EnterMessage(length, &outer)) {
         return Malformed("bad Vector length");
       }
       // SubmitGradientRequest: gradients 6, vjp 8, jvp 9;
@@ -305,12 +393,12 @@ absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer,
           !s.ok()) {
         return s;
       }
-      reader.PopLimit(outer);
+      reader.LeaveMessage(outer);
     } else if (!reader.Skip(wire_type)) {
       return Malformed("bad field");
     }
   }
-  return reader.AtLimit() ? absl::OkStatus() : Malformed("bad tag");
+  return reader.EndedCleanly() ? absl::OkStatus() : Malformed("bad tag");
 }
 
 absl::Status WireSubmission::ToSubmission(Submission* out) const {

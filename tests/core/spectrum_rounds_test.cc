@@ -344,6 +344,47 @@ TEST_F(SpectrumRoundsTest, BadRequestsAndDoneSessionsAreRefused) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(SpectrumRoundsTest, CancelledEstimateStopsItsDiagnosticRounds) {
+  std::unique_ptr<Session> session = Make(Config(AlgorithmKind::kSimGd, 1));
+  SpectrumReply spectrum;
+  CallId call = 0;
+  session->EstimateSpectrum(Request(SpectrumOperatorKind::kGameJacobian),
+                            spectrum.Callback(), &call);
+  std::vector<Task> tasks = JoinAll(*session, 1);
+  Play(*session, tasks, [&] {
+    return session->Info().phase_label == "spectrum: J v";
+  });
+  const Task diagnostic = tasks[0];
+  const int64_t round = session->Info().round;
+  session->CancelSpectrum(call);
+  EXPECT_EQ(spectrum.result.status().code(), absl::StatusCode::kCancelled);
+  const SessionInfo info = session->Info();
+  EXPECT_GT(info.round, round);
+  EXPECT_EQ(info.phase_label.rfind("spectrum", 0), std::string::npos)
+      << info.phase_label;
+
+  // The diagnostic task's round closed: the worker rejoins and trains, and
+  // no diagnostic round comes back.
+  SampleBuilder builder(session->layout());
+  Reply late;
+  session->SubmitProducts(diagnostic.worker_id, Answer(diagnostic, builder),
+                          late.Callback());
+  EXPECT_EQ(late.result.status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  Reply rejoined;
+  session->Join(diagnostic.worker_id, "", rejoined.Callback());
+  ASSERT_TRUE(rejoined.result.ok()) << rejoined.result.status();
+  tasks[0] = *rejoined.result;
+  int steps = 0;
+  Play(*session, tasks, [&] {
+    EXPECT_EQ(session->Info().phase_label.rfind("spectrum", 0),
+              std::string::npos);
+    return ++steps > 3;
+  });
+  EXPECT_EQ(session->Info().step, 3);
+  EXPECT_TRUE(session->Spectra().empty());
+}
+
 TEST_F(SpectrumRoundsTest, CancelAndCloseAnswerWaitingRequests) {
   std::unique_ptr<Session> session = Make(Config(AlgorithmKind::kSimGd, 1));
   SpectrumReply cancelled, closed;

@@ -8,12 +8,9 @@
 // length][the message bytes].
 //
 // Invariants (a violation aborts, which libFuzzer reports):
-//   - whatever protobuf accepts, WireSubmission::Parse accepts, whatever
-//     the slicing; except in corners of protobuf's leniency that no encoder
-//     produces (a tag varint with bits past 32, unknown groups), where the
-//     bytes protobuf writes back for the message must parse instead. (The
-//     wire reader may accept more: protobuf also rejects proto3 strings
-//     that are not UTF-8.)
+//   - WireSubmission::Parse accepts exactly what protobuf's ParseFromString
+//     accepts, whatever the slicing (corners included: unknown groups,
+//     tags in 5 bytes, overlong varints, strings that are not UTF-8);
 //   - then both give the same session id, worker id, known version, and
 //     ToSubmission and SubmissionFromProto the same status and the same
 //     Submission (round, step, phase, every sample's players, tensor
@@ -33,6 +30,12 @@
 namespace gameopt::fuzz {
 
 int RunWireInput(const uint8_t* data, size_t size);
+
+// The invariants' check without aborting: "" when they hold, else what was
+// violated. `accepted` (optional) gets whether protobuf accepts the
+// message (false for an input too short to hold one).
+std::string CheckWireInput(const uint8_t* data, size_t size,
+                           bool* accepted = nullptr);
 
 // Valid requests (packed and unpacked shapes, both kinds, unknown fields,
 // cut into slices) to start the corpus from.

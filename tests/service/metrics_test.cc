@@ -21,6 +21,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
+#include "absl/time/clock.h"
+#include "server/service/prometheus_exporter.h"
 #include "tests/service/test_util.h"
 
 namespace gameopt::testing {
@@ -465,6 +467,41 @@ TEST_F(MetricsTest, ScrapedEndpointAgreesWithGetMetricsAndForgetsDeleted) {
     EXPECT_EQ(sample.labels.count("session"), 0u)
         << sample.name << " of a deleted session";
   }
+}
+
+// Issue 15, item 10: clients that send half a request and wait hold one
+// HTTP thread each until the request timeout; a scrape meanwhile is
+// answered at once.
+TEST(MetricsServer, SlowClientsDoNotBlockAScrape) {
+  GameOptServerOptions options = TestServerOptions();
+  options.metrics_address = "127.0.0.1:0";
+  std::unique_ptr<GameOptServer> server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+  std::vector<int> slow;
+  for (int i = 0; i < kMetricsThreads - 1; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in address = {};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(server->metrics_port()));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address),
+                      sizeof(address)),
+              0);
+    const std::string half = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    ASSERT_EQ(write(fd, half.data(), half.size()),
+              static_cast<ssize_t>(half.size()));
+    slow.push_back(fd);
+  }
+  absl::SleepFor(absl::Milliseconds(200));  // the slow ones are served first
+  const absl::Time start = absl::Now();
+  const std::string text = HttpGet(server->metrics_port(), "/metrics");
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_NE(text.find("# TYPE"), std::string::npos) << text;
+  // Far below the request timeout the slow clients are held to.
+  EXPECT_LT(took, absl::Milliseconds(kMetricsRequestTimeoutMs) / 2) << took;
+  for (int fd : slow) close(fd);
+  server->Shutdown();
 }
 
 TEST(MetricsServer, AMetricsAddressInUseFailsStartClearly) {

@@ -329,12 +329,16 @@ void ExpectMatchesCore(v1::GameOptimizer::Stub& stub,
 
 absl::StatusOr<std::string> GenericCall(std::shared_ptr<grpc::Channel> channel,
                                         const std::string& method,
-                                        const std::string& request) {
+                                        const std::string& request,
+                                        const std::string& token) {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(5));
+  if (!token.empty()) {
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  }
   auto call = stub.PrepareCall(&context, method, &cq);
   auto step = [&cq](intptr_t id) {
     void* tag;

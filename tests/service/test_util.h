@@ -193,11 +193,12 @@ void ExpectMatchesCore(v1::GameOptimizer::Stub& stub,
                        const Recording& recording, int workers);
 
 // One request, one response over any method (e.g. the health service's),
-// with hand-encoded bytes; a 5 s deadline. The response's bytes, or the
-// call's status.
+// with hand-encoded bytes; a 5 s deadline; the bearer `token` unless
+// empty. The response's bytes, or the call's status.
 absl::StatusOr<std::string> GenericCall(std::shared_ptr<grpc::Channel> channel,
                                         const std::string& method,
-                                        const std::string& request);
+                                        const std::string& request,
+                                        const std::string& token = "");
 
 // Polls `condition` until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition,
