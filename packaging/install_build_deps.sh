@@ -8,24 +8,13 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config  # build-essential brings dpkg-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc  # grpc_*_plugin
+  libssl-dev  # OpenSSL::Crypto: token identities (server/service/auth.cc)
   libprotobuf-dev protobuf-compiler
   libeigen3-dev libabsl-dev prometheus-cpp-dev
   grpc-proto  # grpc/health/v1/health.proto (gameopt_health_check)
   file        # cpack's dpkg-shlibdeps step finds the ELF files with it
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
-
-echo "Installing: ${missing[*]}"
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "need root or sudo to install ${missing[*]}" >&2; exit 1; }
-  sudo="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# shellcheck source=packaging/apt_install_missing.sh
+source "$(dirname "$0")/apt_install_missing.sh"
+apt_install_missing "${packages[@]}"

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc
+  libssl-dev  # OpenSSL::Crypto: token identities (server/service/auth.cc)
   libprotobuf-dev protobuf-compiler
   libeigen3-dev libabsl-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
@@ -26,26 +27,11 @@ packages=(
   dataset-fashion-mnist
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
-    missing+=("$p")
-  fi
-done
+extra=()
 # Debian's nodejs comes without npm (NodeSource's bundles it): add Debian's
 # npm package only where no npm answers, since the two conflict.
-if ! command -v npm >/dev/null 2>&1 &&
-   ! dpkg-query -W -f='${Status}' npm 2>/dev/null | grep -q 'ok installed'; then
-  missing+=(npm)
-fi
-if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+if ! command -v npm >/dev/null 2>&1; then extra+=(npm); fi
 
-echo "Installing: ${missing[*]}"
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "need root or sudo to install ${missing[*]}" >&2; exit 1; }
-  sudo="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# shellcheck source=packaging/apt_install_missing.sh
+source "$(dirname "$0")/../packaging/apt_install_missing.sh"
+apt_install_missing "${packages[@]}" "${extra[@]}"
