@@ -16,7 +16,7 @@ packages=(
   # libFuzzer targets (tests/fuzz) and sanitizer builds (tests/sanitize.sh).
   clang libclang-rt-14-dev
   openssl  # test certificates (tests/tls/make_test_certs.sh)
-  file  # cpack (the .deb of packaging/, tests/docker/deb_test.sh)
+  file  # cpack (the .deb of docker/deb/, tests/docker/deb_test.sh)
   python3 python3-grpcio python3-protobuf python3-numpy
   # Python and Node.js workers (client/python, client/node, tests/python).
   python3-torch python3-matplotlib python3-venv python3-pip
@@ -32,6 +32,6 @@ extra=()
 # npm package only where no npm answers, since the two conflict.
 if ! command -v npm >/dev/null 2>&1; then extra+=(npm); fi
 
-# shellcheck source=packaging/apt_install_missing.sh
-source "$(dirname "$0")/../packaging/apt_install_missing.sh"
+# shellcheck source=docker/deb/apt_install_missing.sh
+source "$(dirname "$0")/../docker/deb/apt_install_missing.sh"
 apt_install_missing "${packages[@]}" "${extra[@]}"

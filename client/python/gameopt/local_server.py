@@ -62,7 +62,7 @@ def find_server_binary(start=None) -> str:
         return str(checkout)
     looked = [f"${SERVER_ENV} (unset)", "gameopt_server on PATH"]
     hint = ("install the gameopt .deb (apt install ./gameopt_*.deb; "
-            "packaging/build_deb.sh makes it)")
+            "docker/deb/build_deb.sh makes it)")
     if checkout is not None:
         looked.append(str(checkout))
         hint = (f"build it with `{BUILD_COMMAND}` in {checkout.parents[2]}, "

@@ -2,7 +2,7 @@
 # Installs the Debian bookworm packages that building gameopt_server,
 # gameopt_client, gameopt_health_check, the Python stubs and the .deb needs
 # (no test packages: tests/install_deps.sh has those), only those missing.
-# Used by server/build.sh and packaging/build_deb.sh; safe to run again.
+# Used by server/build.sh and docker/deb/build_deb.sh; safe to run again.
 set -euo pipefail
 
 packages=(
@@ -15,6 +15,6 @@ packages=(
   file        # cpack's dpkg-shlibdeps step finds the ELF files with it
 )
 
-# shellcheck source=packaging/apt_install_missing.sh
+# shellcheck source=docker/deb/apt_install_missing.sh
 source "$(dirname "$0")/apt_install_missing.sh"
 apt_install_missing "${packages[@]}"

@@ -1,7 +1,7 @@
-# packaging/apt_install_missing.sh: apt_install_missing PACKAGE... installs
+# docker/deb/apt_install_missing.sh: apt_install_missing PACKAGE... installs
 # those of the Debian packages that are not installed yet (apt-get update
 # first), as root or through sudo; nothing when all are there. Sourced by
-# packaging/install_build_deps.sh and tests/install_deps.sh.
+# docker/deb/install_build_deps.sh and tests/install_deps.sh.
 apt_install_missing() {
   local missing=() p
   for p in "$@"; do

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# packaging/configure.sh BUILD_DIR: configures BUILD_DIR (Release, ccache
+# docker/deb/configure.sh BUILD_DIR: configures BUILD_DIR (Release, ccache
 # when installed) without the tests when it is new; an existing build
 # folder (tests/run.sh's build/, say) keeps its settings. Used by
-# server/build.sh and packaging/build_deb.sh, from the repository root.
+# server/build.sh and docker/deb/build_deb.sh, from the repository root.
 set -euo pipefail
 build=$1
 if [ -f "$build/CMakeCache.txt" ]; then exit 0; fi
