@@ -64,8 +64,8 @@ absl::Status ValidateInitialValues(const PlayerConfig& player,
     if (tensor.initial_values.empty()) continue;
     const int64_t size = layout.players()[p].tensors[t].size;
     const std::string where = absl::StrCat(
-        "players[", p, "].tensors[", t, "] ('", player.name, "/", tensor.name,
-        "').initial_values");
+        "players[", p, "].tensors[", t, "] ('", Quote(player.name), "/",
+        Quote(tensor.name), "').initial_values");
     const size_t elem = DTypeSize(tensor.initial_dtype);
     if (tensor.initial_values.size() != static_cast<size_t>(size) * elem) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -46,12 +46,12 @@ absl::StatusOr<GameLayout> GameLayout::Create(
     }
     if (layout.FindPlayer(player.name) >= 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("players[", p, "].name '", player.name,
+          absl::StrCat("players[", p, "].name '", Quote(player.name),
                        "' is used by another player"));
     }
     if (player.tensors.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "players[", p, "] ('", player.name, "') has no tensors"));
+          "players[", p, "] ('", Quote(player.name), "') has no tensors"));
     }
     if (player.tensors.size() > static_cast<size_t>(kMaxTensorsPerPlayer)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -74,8 +74,9 @@ absl::StatusOr<GameLayout> GameLayout::Create(
       }
       if (layout.FindTensor(static_cast<int>(p), tensor.name) >= 0) {
         return absl::InvalidArgumentError(
-            absl::StrCat(where, ".name '", tensor.name,
-                         "' is used twice in player '", player.name, "'"));
+            absl::StrCat(where, ".name '", Quote(tensor.name),
+                         "' is used twice in player '", Quote(player.name),
+                         "'"));
       }
       int64_t size = 1;
       for (int64_t dim : tensor.shape) {

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/quote.h"
 
 namespace gameopt {
 namespace {
@@ -37,12 +38,12 @@ absl::Status ValidateScalars(absl::Span<const ScalarView> scalars) {
     }
     if (!std::isfinite(s.value)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("scalars[", i, "] ('", s.name, "').value is ",
+          absl::StrCat("scalars[", i, "] ('", Quote(s.name), "').value is ",
                        s.value, "; reported values must be finite"));
     }
     if (!seen.insert(s.name).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("scalars[", i, "]: the name '", s.name,
+          absl::StrCat("scalars[", i, "]: the name '", Quote(s.name),
                        "' appears twice in one submission"));
     }
   }

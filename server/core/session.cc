@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/core/liveness.h"
+#include "server/core/quote.h"
 
 namespace gameopt {
 namespace {
@@ -290,7 +291,7 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
       worker = fresh.get();
       workers_.emplace(worker->id, std::move(fresh));
       ++joined_ever_;
-      Log(absl::StrCat("worker ", worker->id, " (", worker->name,
+      Log(absl::StrCat("worker ", worker->id, " (", Quote(worker->name),
                        ") joined at ", Where()));
       if (listener_.worker_added) {
         // Recorded (a checkpoint) before it learns its id, outside the lock.
@@ -357,7 +358,7 @@ void Session::MarkActive(Worker& worker) {
   if (worker.state == Worker::State::kActive) return;
   worker.state = Worker::State::kActive;
   worker.reason.clear();
-  Log(absl::StrCat("worker ", worker.id, " (", worker.name, ") rejoined at ",
+  Log(absl::StrCat("worker ", worker.id, " (", Quote(worker.name), ") rejoined at ",
                    Where()));
 }
 
@@ -727,7 +728,7 @@ std::string Session::MissingWorkers() const {
     if (!gradient && sample_holders_.count(id) == 0) continue;
     ++expected;
     if (!std::binary_search(submitted_.begin(), submitted_.end(), id)) {
-      missing.push_back(absl::StrCat(id, " (", w->name, ")"));
+      missing.push_back(absl::StrCat(id, " (", Quote(w->name), ")"));
     }
   }
   if (gradient && expected < config_->workers_per_round) {
@@ -747,7 +748,7 @@ void Session::DropMissing() {
     w->state = Worker::State::kDropped;
     w->reason = absl::StrCat("missed the deadline of ", Where());
     ++w->missed_deadlines;
-    Log(absl::StrCat("worker ", id, " (", w->name, ") missed the deadline of ",
+    Log(absl::StrCat("worker ", id, " (", Quote(w->name), ") missed the deadline of ",
                      Where(), "; dropped from the round"));
   }
 }
@@ -834,7 +835,7 @@ bool Session::InFlight(int64_t worker_id) const {
 void Session::DropForLiveness(Worker& worker, std::string reason) {
   worker.state = Worker::State::kDropped;
   worker.reason = std::move(reason);
-  Log(absl::StrCat("worker ", worker.id, " (", worker.name, ") dropped at ",
+  Log(absl::StrCat("worker ", worker.id, " (", Quote(worker.name), ") dropped at ",
                    Where(), ": ", worker.reason));
 }
 
@@ -894,7 +895,7 @@ absl::Status Session::Leave(int64_t worker_id, const Caller& caller) {
   if (worker.state == Worker::State::kLeft) return absl::OkStatus();
   worker.state = Worker::State::kLeft;
   worker.reason = "left (LeaveSession)";
-  Log(absl::StrCat("worker ", worker_id, " (", worker.name, ") left at ",
+  Log(absl::StrCat("worker ", worker_id, " (", Quote(worker.name), ") left at ",
                    Where()));
   for (auto p = pending_.begin(); p != pending_.end();) {
     if (p->second.worker_id == worker_id) {

@@ -159,7 +159,7 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
     std::vector<bool> have(player.tensors.size(), false);
     for (const TensorView& view : values.tensors) {
       const std::string where =
-          absl::StrCat(field, " player '", player.name, "' tensor '",
+          absl::StrCat(field, " player '", Quote(player.name), "' tensor '",
                        Quote(view.name), "'");
       const int t = layout.FindTensor(p, view.name);
       if (t < 0) {
@@ -200,8 +200,8 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
     for (size_t t = 0; t < have.size(); ++t) {
       if (!have[t]) {
         return absl::InvalidArgumentError(absl::StrCat(
-            field, " player '", player.name, "': tensor '",
-            player.tensors[t].name,
+            field, " player '", Quote(player.name), "': tensor '",
+            Quote(player.tensors[t].name),
             "' is missing (send zeros for parameters without a gradient)"));
       }
     }
@@ -209,7 +209,7 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
   for (int p : players) {
     if (!seen[p]) {
       return absl::InvalidArgumentError(
-          absl::StrCat(field, ": player '", layout.players()[p].name,
+          absl::StrCat(field, ": player '", Quote(layout.players()[p].name),
                        "' is missing"));
     }
   }

@@ -264,7 +264,7 @@ grpc::ServerUnaryReactor* GameOptimizerService::DeleteSession(
   }
   absl::Status status = registry_->Delete(request->session_id());
   if (status.ok()) {
-    Log(absl::StrCat("session ", request->session_id(), ": deleted by ",
+    Log(absl::StrCat("session ", Quote(request->session_id()), ": deleted by ",
                      context->peer()));
   }
   return Finished(context, status);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "server/core/metrics.h"
 #include "server/service/metrics_convert.h"
+#include "server/core/quote.h"
 
 namespace gameopt {
 namespace {
@@ -166,7 +167,7 @@ absl::StatusOr<std::string> SpectrumJson(const SessionRegistry& registry,
   absl::StatusOr<std::shared_ptr<Session>> session = registry.Get(session_id);
   if (!session.ok()) {
     return absl::NotFoundError(
-        absl::StrCat("no session ", JsonString(session_id), " is hosted"));
+        absl::StrCat("no session '", Quote(session_id), "' is hosted"));
   }
   const std::vector<SpectrumResult> spectra = (*session)->Spectra();
   if (spectra.empty()) {

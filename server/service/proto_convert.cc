@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "server/service/metrics_convert.h"
+#include "server/core/quote.h"
 
 namespace gameopt {
 namespace {
@@ -48,7 +49,8 @@ absl::Status SampleFromProto(const v1::Vector& vector, absl::string_view field,
       absl::StatusOr<DType> dtype = DTypeFromProto(
           tensor.dtype(),
           absl::StrCat(field, ".players[", i, "].tensors[", j, "] ('",
-                       player.player(), "/", tensor.name(), "').dtype"));
+                       Quote(player.player()), "/", Quote(tensor.name()),
+                       "').dtype"));
       if (!dtype.ok()) return dtype.status();
       values.tensors[j] = TensorView{
           tensor.name(), *dtype,

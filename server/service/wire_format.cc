@@ -9,6 +9,7 @@
 #include "absl/types/span.h"
 #include "server/service/config_convert.h"
 #include "server/service/proto_convert.h"
+#include "server/core/quote.h"
 
 namespace gameopt {
 namespace {
@@ -438,7 +439,8 @@ absl::Status WireSubmission::ToSubmission(Submission* out) const {
             absl::StatusOr<DType> bad = DTypeFromProto(
                 tensor.dtype,
                 absl::StrCat(f.name, "[", k, "].players[", i, "].tensors[",
-                             j, "] ('", player.name, "/", tensor.name,
+                             j, "] ('", Quote(player.name), "/",
+                             Quote(tensor.name),
                              "').dtype"));
             if (!bad.ok()) return bad.status();
             dtype = *bad;
