@@ -58,14 +58,10 @@ restarted rank takes its old place. Workers leave the session
 exit, and on SIGTERM (turned into SystemExit) or SIGINT.
 """
 
-import atexit
 import dataclasses
 import os
-import signal
-import threading
 import time
 import warnings
-import weakref
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import grpc
@@ -73,79 +69,24 @@ import numpy as np
 import torch
 
 from gameopt._stubs import pb
-from gameopt.errors import Error, suggest, unknown_option
+from gameopt.errors import Error, suggest
 from gameopt.session import Client, SessionOptions, build_session_config, \
     canonical_options, ignored_options
 from gameopt.tensors import LayoutError, PlayerSpec, TensorSpec
 from gameopt.torch_codec import TensorTable
 from gameopt.torch_wire import RawGradientRequest, RawProductsRequest, \
     VectorTemplate, params_offset
+from gameopt.optim_closure import scalar_value, split_closure_result
+from gameopt.optim_exit import register_exit
+from gameopt.optim_players import players_from
 from gameopt.worker import TaskLink
 
-_SCALAR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                    "0123456789_.:/-")
-_GROUP_KEYS = {"params", "name", "lr", "learning_rate", "schedule",
-               "clip_value"}
 _OWN_OPTIONS = {"session", "create", "rank", "world_size", "worker_name",
                 "join_timeout", "handle_signals"}
 
 
 class SessionDone(Exception):
     """step() was called after the session finished (max_steps)."""
-
-
-@dataclasses.dataclass
-class _Player:
-    name: str
-    tensor_names: List[str]
-    params: List[torch.Tensor]
-
-
-def _players_from(players, per_player: Dict[str, Dict[str, object]]
-                  ) -> List[_Player]:
-    """Players from a mapping name -> module/params or parameter groups."""
-    out = []
-
-    def named(obj, what):
-        if isinstance(obj, torch.nn.Module):
-            pairs = list(obj.named_parameters())
-        elif isinstance(obj, torch.Tensor):
-            pairs = [("p0", obj)]
-        else:
-            pairs = [(f"p{i}", p) for i, p in enumerate(obj)]
-        if not pairs:
-            raise ValueError(f"player '{what}' has no parameters")
-        for _, p in pairs:
-            if not isinstance(p, torch.Tensor):
-                raise TypeError(f"player '{what}': {type(p).__name__} is "
-                                f"not a tensor")
-        return pairs
-
-    if isinstance(players, Mapping):
-        for name, obj in players.items():
-            pairs = named(obj, name)
-            out.append(_Player(name, [n for n, _ in pairs],
-                               [p for _, p in pairs]))
-    else:
-        for i, group in enumerate(players):
-            if not isinstance(group, Mapping) or "params" not in group:
-                raise TypeError(f"parameter group {i}: expected a dict with "
-                                f"'params' (and 'name', 'lr', ...)")
-            for key in group:
-                if key not in _GROUP_KEYS:
-                    raise unknown_option("parameter group key", key,
-                                         _GROUP_KEYS)
-            name = group.get("name", f"player{i}")
-            pairs = named(group["params"], name)
-            out.append(_Player(name, [n for n, _ in pairs],
-                               [p for _, p in pairs]))
-            per_player[name] = {k: v for k, v in group.items()
-                                if k not in ("params", "name")}
-    names = [p.name for p in out]
-    if len(set(names)) != len(names) or len(names) < 2:
-        raise ValueError(f"a game needs >= 2 players with distinct names, "
-                         f"got {names}")
-    return out
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -156,15 +97,6 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     if tensor.dtype not in (torch.float32, torch.float64):
         tensor = tensor.double()  # numpy has no bfloat16
     return tensor.numpy()
-
-
-def _float(value) -> float:
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"a scalar tensor is needed, got shape "
-                             f"{tuple(value.shape)}")
-        return float(value.detach())
-    return float(value)
 
 
 class GameOptimizer:
@@ -203,7 +135,7 @@ class GameOptimizer:
             raise ValueError(f"rank {self.rank} is not in [0, "
                              f"{self.world_size})")
         per_player: Dict[str, Dict[str, object]] = {}
-        self._players = _players_from(players, per_player)
+        self._players = players_from(players, per_player)
         self.player_names = [p.name for p in self._players]
         self._table = TensorTable([(p.name, p.tensor_names, p.params)
                                    for p in self._players])
@@ -278,7 +210,7 @@ class GameOptimizer:
         self.rounds = 0  # submissions (gradient and products rounds)
         self._closed = False
         self._recompute_warned = False
-        _register_exit(self, handle_signals)
+        register_exit(self, handle_signals)
 
     # ------------------------------------------------------------ session
     def _create(self) -> str:
@@ -478,37 +410,7 @@ class GameOptimizer:
         return True
 
     def _losses(self, closure):  # -> (player losses, user scalars)
-        out = closure()
-        if not isinstance(out, Mapping):
-            raise TypeError(f"the closure must return a dict of the players' "
-                            f"losses ({', '.join(self.player_names)}) and "
-                            f"optional scalars, got {type(out).__name__}")
-        missing = [n for n in self.player_names if n not in out]
-        if missing:
-            given = sorted(str(k) for k in out)
-            raise KeyError(f"the closure returned no loss for player(s) "
-                           f"{', '.join(missing)} (it returned "
-                           f"{', '.join(given) or 'nothing'}; players: "
-                           f"{', '.join(self.player_names)})")
-        losses = {n: out[n] for n in self.player_names}
-        for name, loss in losses.items():
-            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-                raise TypeError(f"the loss of player '{name}' must be a "
-                                f"scalar tensor, got {type(loss).__name__}"
-                                f"{tuple(getattr(loss, 'shape', ()))}")
-        scalars = {}
-        for name, value in out.items():
-            if name in losses:
-                continue
-            if not isinstance(name, str) or not 1 <= len(name) <= 128 or \
-                    not set(name) <= _SCALAR_CHARS:
-                raise ValueError(f"scalar name {name!r}: use 1-128 of "
-                                 f"[A-Za-z0-9_.:/-]")
-            scalars[name] = _float(value)
-        if len(scalars) + len(losses) > 64:
-            raise ValueError(f"at most {64 - len(losses)} scalars besides "
-                             f"the losses, got {len(scalars)}")
-        return losses, scalars
+        return split_closure_result(closure(), self.player_names)
 
     def _own_gradients(self, losses, players, create_graph):
         """One entry per parameter (flat order): grad of its player's loss,
@@ -560,7 +462,7 @@ class GameOptimizer:
                     jvps.append(self._encode(jvp))
             if keep:
                 self._graphs[k] = grads
-            values = {f"loss/{n}": _float(l) for n, l in losses.items()}
+            values = {f"loss/{n}": scalar_value(l) for n, l in losses.items()}
             values.update(scalars)
             for name, value in values.items():
                 sums[name] = sums.get(name, 0.0) + value
@@ -663,37 +565,3 @@ class GameOptimizer:
 
     def __exit__(self, *exc):
         self.close()
-
-
-# ----------------------------------------------------------- exit handling
-_LIVE: "weakref.WeakSet[GameOptimizer]" = weakref.WeakSet()
-_HANDLERS_INSTALLED = False
-
-
-def _close_all():
-    for opt in list(_LIVE):
-        try:
-            opt.close()
-        except Exception:  # exiting: best effort
-            pass
-
-
-def _on_sigterm(signum, frame):
-    # Unwinds like an exception: `with` blocks and atexit close the
-    # optimizers (LeaveSession); exit status 128 + 15 as for the default.
-    raise SystemExit(128 + signum)
-
-
-def _register_exit(opt: GameOptimizer, handle_signals: bool) -> None:
-    global _HANDLERS_INSTALLED
-    _LIVE.add(opt)
-    if _HANDLERS_INSTALLED:
-        return
-    _HANDLERS_INSTALLED = True
-    atexit.register(_close_all)
-    if handle_signals and threading.current_thread() is \
-            threading.main_thread():
-        # SIGINT already raises KeyboardInterrupt; SIGTERM (torchrun stopping
-        # its ranks) would kill us without unwinding, unless handled.
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-            signal.signal(signal.SIGTERM, _on_sigterm)
