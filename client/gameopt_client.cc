@@ -410,36 +410,6 @@ bool Sweepable(const std::string& flag) {
   return found != nullptr && !found->IsOfType<bool>();
 }
 
-// Takes "--flag=a,b" and "--flag a,b" of sweepable flags out of `args`.
-std::vector<SweepAxis> ExtractAxes(std::vector<char*>& args) {
-  std::vector<SweepAxis> axes;
-  std::vector<char*> kept;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string arg = args[i];
-    std::string flag, value;
-    bool pair = false;
-    if (absl::StartsWith(arg, "--") && arg.size() > 2) {
-      const size_t eq = arg.find('=');
-      flag =
-          arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-      if (eq != std::string::npos) {
-        value = arg.substr(eq + 1);
-      } else if (i + 1 < args.size()) {
-        value = args[i + 1];
-        pair = true;
-      }
-    }
-    if (!flag.empty() && absl::StrContains(value, ',') && Sweepable(flag)) {
-      axes.push_back({flag, SplitList(value)});
-      if (pair) ++i;
-      continue;
-    }
-    kept.push_back(args[i]);
-  }
-  args = kept;
-  return axes;
-}
-
 int SweepCommand(const std::vector<SweepAxis>& axes) {
   std::vector<SweepPoint> points;
   for (const SweepLabels& labels : ExpandGrid(axes)) {
@@ -598,7 +568,7 @@ int main(int argc, char** argv) {
   std::vector<char*> raw(argv, argv + argc);
   const std::string first = argc > 1 ? argv[1] : "";
   std::vector<gameopt::SweepAxis> axes;
-  if (first == "sweep") axes = gameopt::ExtractAxes(raw);
+  if (first == "sweep") axes = gameopt::ExtractSweepAxes(raw, gameopt::Sweepable);
   std::vector<char*> args =
       absl::ParseCommandLine(static_cast<int>(raw.size()), raw.data());
   const std::string command = args.size() > 1 ? args[1] : "";

@@ -6,9 +6,11 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/worker/sharded_session.h"  // SplitList
 
 namespace gameopt {
 namespace {
@@ -176,6 +178,37 @@ absl::Status WriteSweepCsv(const std::vector<SweepRun>& runs,
   return file.good()
              ? absl::OkStatus()
              : absl::UnavailableError(absl::StrCat("cannot write ", path));
+}
+
+std::vector<SweepAxis> ExtractSweepAxes(
+    std::vector<char*>& args,
+    const std::function<bool(const std::string&)>& sweepable) {
+  std::vector<SweepAxis> axes;
+  std::vector<char*> kept;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string arg = args[i];
+    std::string flag, value;
+    bool pair = false;
+    if (absl::StartsWith(arg, "--") && arg.size() > 2) {
+      const size_t eq = arg.find('=');
+      flag =
+          arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      if (eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+      } else if (i + 1 < args.size()) {
+        value = args[i + 1];
+        pair = true;
+      }
+    }
+    if (!flag.empty() && absl::StrContains(value, ',') && sweepable(flag)) {
+      axes.push_back({flag, SplitList(value)});
+      if (pair) ++i;
+      continue;
+    }
+    kept.push_back(args[i]);
+  }
+  args = kept;
+  return axes;
 }
 
 }  // namespace gameopt

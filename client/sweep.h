@@ -5,6 +5,7 @@
 #ifndef GAMEOPT_CLIENT_SWEEP_H_
 #define GAMEOPT_CLIENT_SWEEP_H_
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,13 @@ struct SweepAxis {
 
 // (flag, value) pairs of one grid point, in axis order.
 using SweepLabels = std::vector<std::pair<std::string, std::string>>;
+
+// Takes "--flag=a,b" and "--flag a,b" out of `args` (argv) for every flag with a comma in its value that
+// `sweepable(flag)` accepts, and returns them as axes in order; `args`
+// keeps everything else.
+std::vector<SweepAxis> ExtractSweepAxes(
+    std::vector<char*>& args,
+    const std::function<bool(const std::string&)>& sweepable);
 
 // The Cartesian product, first axis slowest; one empty point for no axes.
 std::vector<SweepLabels> ExpandGrid(const std::vector<SweepAxis>& axes);
