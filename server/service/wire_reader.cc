@@ -1,0 +1,203 @@
+#include "server/service/wire_reader.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace gameopt {
+
+WireReader::WireReader(const std::vector<grpc::Slice>& slices) {
+  chunks_.reserve(slices.size());
+  for (const grpc::Slice& s : slices) {
+    if (s.size() == 0) continue;
+    chunks_.emplace_back(reinterpret_cast<const char*>(s.begin()), s.size());
+    limit_ += s.size();
+  }
+}
+
+bool WireReader::PushLimit(uint64_t length, uint64_t* old) {
+  if (length > limit_ - position_) return false;
+  *old = limit_;
+  limit_ = position_ + length;
+  return true;
+}
+
+bool WireReader::EnterMessage(uint64_t length, uint64_t* old) {
+  if (depth_ <= 0 || !PushLimit(length, old)) return false;
+  --depth_;
+  return true;
+}
+
+bool WireReader::ReadVarint(uint64_t* value) {
+  uint64_t result = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    uint8_t byte;
+    if (!ReadByte(&byte)) return false;
+    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *value = result;
+      return true;
+    }
+  }
+  return false;  // more than 10 bytes
+}
+
+bool WireReader::ReadFixed64(uint64_t* value) {
+  uint64_t result = 0;
+  for (int i = 0; i < 8; ++i) {
+    uint8_t byte;
+    if (!ReadByte(&byte)) return false;
+    result |= static_cast<uint64_t>(byte) << (8 * i);
+  }
+  *value = result;
+  return true;
+}
+
+bool WireReader::ReadTag(int* field, int* wire_type) {
+  if (AtLimit()) return false;
+  // Protobuf reads a tag as at most 5 bytes and keeps its low 32 bits.
+  uint64_t tag = 0;
+  bool ended = false;
+  for (int i = 0; i < 5 && !ended; ++i) {
+    uint8_t byte;
+    if (!ReadByte(&byte)) break;
+    tag |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
+    ended = (byte & 0x80) == 0;
+  }
+  tag &= 0xffffffffu;
+  *field = static_cast<int>(tag >> 3);
+  *wire_type = static_cast<int>(tag & 7);
+  last_field_ = *field;
+  if (!ended || *field == 0) {
+    bad_tag_ = true;  // not a clean end, even if at the limit now
+    return false;
+  }
+  return true;
+}
+
+bool WireReader::ReadLength(uint64_t* length) {
+  // Protobuf's ReadSize: at most 5 bytes, below 2 GiB.
+  uint64_t value = 0;
+  bool ended = false;
+  for (int i = 0; i < 5 && !ended; ++i) {
+    uint8_t byte;
+    if (!ReadByte(&byte)) return false;
+    if (i == 4 && byte >= 8) return false;
+    value |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
+    ended = (byte & 0x80) == 0;
+  }
+  if (!ended || value > 0x7fffffff - 16) return false;
+  *length = value;
+  return value <= limit_ - position_;
+}
+
+bool WireReader::ReadPieces(uint64_t length,
+                            std::vector<absl::string_view>* pieces) {
+  if (length > limit_ - position_) return false;
+  while (length > 0) {
+    SkipEmpty();
+    const absl::string_view& chunk = chunks_[chunk_];
+    const uint64_t take = std::min<uint64_t>(length, chunk.size() - offset_);
+    pieces->push_back(chunk.substr(offset_, take));
+    offset_ += take;
+    position_ += take;
+    length -= take;
+  }
+  return true;
+}
+
+bool WireReader::Skip(int wire_type) {
+  uint64_t value;
+  switch (wire_type) {
+    case kVarint:
+      return ReadVarint(&value);
+    case kFixed64:
+      return SkipBytes(8);
+    case kLengthDelimited:
+      return ReadLength(&value) && SkipBytes(value);
+    case kFixed32:
+      return SkipBytes(4);
+    case kStartGroup:
+      return SkipGroup(last_field_);
+    default:  // an end group here, invalid wire types
+      return false;
+  }
+}
+
+bool WireReader::SkipGroup(int field) {
+  if (depth_ <= 0) return false;
+  --depth_;
+  int inner, wire_type;
+  while (ReadTag(&inner, &wire_type)) {
+    if (wire_type == kEndGroup) {
+      ++depth_;
+      return inner == field;
+    }
+    if (!Skip(wire_type)) return false;
+  }
+  return false;  // the end of the message, or a bad tag, before the end
+}
+
+bool IsValidUtf8(absl::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;  // continuation bytes
+    unsigned char lo = 0x80, hi = 0xbf;  // the first one's range
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;        // overlong
+      if (c == 0xed) hi = 0x9f;        // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;        // overlong
+      if (c == 0xf4) hi = 0x8f;        // past U+10FFFF
+    } else {
+      return false;
+    }
+    if (end - p <= n) return false;
+    if (p[1] < lo || p[1] > hi) return false;
+    for (int i = 2; i <= n; ++i) {
+      if (p[i] < 0x80 || p[i] > 0xbf) return false;
+    }
+    p += n + 1;
+  }
+  return true;
+}
+
+void WireReader::SkipEmpty() {
+  while (offset_ == chunks_[chunk_].size()) {
+    ++chunk_;
+    offset_ = 0;
+  }
+}
+
+bool WireReader::ReadByte(uint8_t* byte) {
+  if (position_ >= limit_) return false;
+  SkipEmpty();
+  *byte = static_cast<uint8_t>(chunks_[chunk_][offset_]);
+  ++offset_;
+  ++position_;
+  return true;
+}
+
+bool WireReader::SkipBytes(uint64_t n) {
+  if (n > limit_ - position_) return false;
+  while (n > 0) {
+    SkipEmpty();
+    const uint64_t take =
+        std::min<uint64_t>(n, chunks_[chunk_].size() - offset_);
+    offset_ += take;
+    position_ += take;
+    n -= take;
+  }
+  return true;
+}
+
+}  // namespace gameopt
