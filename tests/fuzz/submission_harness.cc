@@ -20,26 +20,10 @@
 #include "server/service/config_convert.h"
 #include "server/service/proto_convert.h"
 #include "server/service/wire_format.h"
+#include "tests/fuzz/submission_ops.h"
 
 namespace gameopt::fuzz {
 namespace {
-
-// Record ops.
-enum Op : uint8_t {
-  kConfig = 'C',    // a serialized v1::SessionConfig (first record only)
-  kHeader = 'H',    // bytes that choose a built-in session (first record)
-  kValid = 'V',     // [worker][seed...]: the worker answers its task validly
-  kGradient = 'G',  // [flags][SubmitGradientRequest bytes]
-  kProducts = 'P',  // [flags][SubmitJacobianProductsRequest bytes]
-  kJoin = 'J',      // [who][name...]: 0xff new, >= 0x80 a raw id, else rejoin
-  kLeave = 'L',     // [worker]
-  kCancel = 'X',    // cancels the most recent waiting call
-  kDeadline = 'D',  // the clock passes the phase deadline; CheckDeadline
-};
-// Flags of kGradient / kProducts; bits 4..6 choose the worker.
-constexpr uint8_t kFixWorker = 1;  // worker_id := the chosen worker's id
-constexpr uint8_t kFixRound = 2;   // round, step, phase := its task's
-constexpr uint8_t kOverValid = 4;  // merge the payload over the valid request
 
 // Guards that keep one input fast and small. Configs outside them are
 // skipped: a huge shape or AltGD plan is a known memory blow-up (bad_alloc in
@@ -120,68 +104,6 @@ uint8_t Byte(const std::string& s, size_t i) {
   return i < s.size() ? static_cast<uint8_t>(s[i]) : 0;
 }
 
-// The built-in game (as in tests/service): "gen" owns w [2, 2] and b [2],
-// "disc" owns w [3] and s [] (a scalar). d = 10.
-v1::SessionConfig BuiltInConfig(const std::string& header) {
-  v1::SessionConfig config;
-  config.set_name("fuzz");
-  const uint8_t flags = Byte(header, 1);
-  config.set_dtype((flags & 1) ? v1::FLOAT64 : v1::FLOAT32);
-  struct TensorSpec {
-    const char* name;
-    std::vector<int64_t> shape;
-  };
-  const std::vector<std::pair<const char*, std::vector<TensorSpec>>> players = {
-      {"gen", {{"w", {2, 2}}, {"b", {2}}}}, {"disc", {{"w", {3}}, {"s", {}}}}};
-  Values values(Byte(header, 8));
-  for (const auto& [name, tensors] : players) {
-    v1::PlayerConfig* p = config.add_players();
-    p->set_name(name);
-    for (const TensorSpec& t : tensors) {
-      v1::Tensor* tensor = p->add_tensors();
-      tensor->set_name(t.name);
-      tensor->set_dtype(v1::FLOAT64);
-      int64_t n = 1;
-      for (int64_t dim : t.shape) {
-        tensor->add_shape(dim);
-        n *= dim;
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        const double v = values.Next();
-        tensor->mutable_data()->append(reinterpret_cast<const char*>(&v), 8);
-      }
-    }
-    v1::OptimizerConfig* o = p->mutable_optimizer();
-    o->set_kind(static_cast<v1::Optimizer>(Byte(header, 6) % 6));
-    o->set_learning_rate(0.05);
-    o->set_clip_value((flags & 0x80) ? 2.0 : 0.0);
-  }
-  v1::AlgorithmConfig* a = config.mutable_algorithm();
-  a->set_kind(static_cast<v1::Algorithm>(Byte(header, 0) % 7));
-  if (flags & 2) {
-    a->set_lookahead_k(2);
-    a->set_lookahead_alpha(0.5);
-  }
-  a->set_sga_no_alignment(flags & 0x10);
-  a->set_extragradient_frozen_moments(flags & 0x20);
-  if (flags & 0x40) a->set_clip_global_norm(1.0);
-  a->set_estimator(static_cast<v1::Estimator>(Byte(header, 5) % 4));
-  if (a->kind() == v1::ALTGD && (Byte(header, 7) & 0x80)) {
-    v1::AltGdStage* stage = a->add_altgd_order();
-    stage->set_player("disc");
-    stage->set_steps(2);
-    a->add_altgd_order()->set_player("gen");
-  }
-  const int k = Byte(header, 2) % 4 + 1;
-  config.set_workers_per_round(k);
-  config.set_quorum(Byte(header, 3) % (k + 1));
-  config.set_samples_per_worker(Byte(header, 4) % 3 + 1);
-  config.set_phase_deadline_seconds((flags & 8) ? 10.0 : -1.0);
-  config.set_invalid_sample_policy((flags & 4) ? v1::DROP : v1::REJECT);
-  config.set_max_steps(Byte(header, 7) % 8);
-  config.set_seed(Byte(header, 9));
-  return config;
-}
 
 bool WithinGuards(const SessionConfig& config) {
   if (config.workers_per_round > kMaxWorkers) return false;
@@ -517,6 +439,69 @@ class Harness {
 
 }  // namespace
 
+// The built-in game (as in tests/service): "gen" owns w [2, 2] and b [2],
+// "disc" owns w [3] and s [] (a scalar). d = 10.
+v1::SessionConfig BuiltInConfig(const std::string& header) {
+  v1::SessionConfig config;
+  config.set_name("fuzz");
+  const uint8_t flags = Byte(header, 1);
+  config.set_dtype((flags & 1) ? v1::FLOAT64 : v1::FLOAT32);
+  struct TensorSpec {
+    const char* name;
+    std::vector<int64_t> shape;
+  };
+  const std::vector<std::pair<const char*, std::vector<TensorSpec>>> players = {
+      {"gen", {{"w", {2, 2}}, {"b", {2}}}}, {"disc", {{"w", {3}}, {"s", {}}}}};
+  Values values(Byte(header, 8));
+  for (const auto& [name, tensors] : players) {
+    v1::PlayerConfig* p = config.add_players();
+    p->set_name(name);
+    for (const TensorSpec& t : tensors) {
+      v1::Tensor* tensor = p->add_tensors();
+      tensor->set_name(t.name);
+      tensor->set_dtype(v1::FLOAT64);
+      int64_t n = 1;
+      for (int64_t dim : t.shape) {
+        tensor->add_shape(dim);
+        n *= dim;
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = values.Next();
+        tensor->mutable_data()->append(reinterpret_cast<const char*>(&v), 8);
+      }
+    }
+    v1::OptimizerConfig* o = p->mutable_optimizer();
+    o->set_kind(static_cast<v1::Optimizer>(Byte(header, 6) % 6));
+    o->set_learning_rate(0.05);
+    o->set_clip_value((flags & 0x80) ? 2.0 : 0.0);
+  }
+  v1::AlgorithmConfig* a = config.mutable_algorithm();
+  a->set_kind(static_cast<v1::Algorithm>(Byte(header, 0) % 7));
+  if (flags & 2) {
+    a->set_lookahead_k(2);
+    a->set_lookahead_alpha(0.5);
+  }
+  a->set_sga_no_alignment(flags & 0x10);
+  a->set_extragradient_frozen_moments(flags & 0x20);
+  if (flags & 0x40) a->set_clip_global_norm(1.0);
+  a->set_estimator(static_cast<v1::Estimator>(Byte(header, 5) % 4));
+  if (a->kind() == v1::ALTGD && (Byte(header, 7) & 0x80)) {
+    v1::AltGdStage* stage = a->add_altgd_order();
+    stage->set_player("disc");
+    stage->set_steps(2);
+    a->add_altgd_order()->set_player("gen");
+  }
+  const int k = Byte(header, 2) % 4 + 1;
+  config.set_workers_per_round(k);
+  config.set_quorum(Byte(header, 3) % (k + 1));
+  config.set_samples_per_worker(Byte(header, 4) % 3 + 1);
+  config.set_phase_deadline_seconds((flags & 8) ? 10.0 : -1.0);
+  config.set_invalid_sample_policy((flags & 4) ? v1::DROP : v1::REJECT);
+  config.set_max_steps(Byte(header, 7) % 8);
+  config.set_seed(Byte(header, 9));
+  return config;
+}
+
 int RunSubmissionInput(const uint8_t* data, size_t size) {
   const std::vector<Record> records = ParseRecords(data, size);
   v1::SessionConfig proto;
@@ -546,119 +531,6 @@ int RunSubmissionInput(const uint8_t* data, size_t size) {
   for (size_t i = first; i < records.size(); ++i) harness.Apply(records[i]);
   harness.Finish();
   return 0;
-}
-
-// ---- Seeds
-// ----------------------------------------------------------------------
-
-namespace {
-
-void Append(std::string& out, uint8_t op, const std::string& payload) {
-  out += static_cast<char>(op);
-  out += static_cast<char>(payload.size() & 0xff);
-  out += static_cast<char>(payload.size() >> 8);
-  out += payload;
-}
-
-std::string Bytes(std::initializer_list<int> bytes) {
-  std::string out;
-  for (int b : bytes) out += static_cast<char>(b);
-  return out;
-}
-
-// `rounds` valid answers from each of `workers` workers, in turn.
-void ValidRounds(std::string& out, int workers, int rounds) {
-  for (int r = 0; r < rounds; ++r) {
-    for (int w = 0; w < workers; ++w) {
-      Append(out, kValid, Bytes({w, r * 7 + w + 1}));
-    }
-  }
-}
-
-// A valid request of the built-in game (zeros), for kGradient / kProducts
-// records whose flags fix the ids and the round.
-std::string ZeroVectorBytes(bool float64) {
-  absl::StatusOr<SessionConfig> config =
-      SessionConfigFromProto(BuiltInConfig(Bytes({1, float64 ? 1 : 0})));
-  absl::StatusOr<GameLayout> layout = GameLayout::Create(config->players);
-  FlatVector zeros(config->dtype, layout->dimension());
-  v1::Vector vector;
-  VectorToProto(zeros, *layout, &vector);
-  return vector.SerializeAsString();
-}
-
-}  // namespace
-
-std::vector<std::string> SubmissionSeeds() {
-  std::vector<std::string> seeds;
-  // Every algorithm, both dtypes, two workers, a few steps.
-  for (int algorithm = 1; algorithm <= 6; ++algorithm) {
-    for (int flags : {0x00, 0x01, 0x4b, 0x97}) {
-      std::string s;
-      Append(s, kHeader,
-             Bytes({algorithm, flags, 1, 0, 0, 2, algorithm % 6,
-                    (flags & 0x80) | 5}));
-      ValidRounds(s, 2, 6);
-      seeds.push_back(s);
-    }
-  }
-  // Fuzzed requests that start valid: a gradient, then products (ConOpt).
-  v1::SubmitGradientRequest gradient;
-  gradient.add_gradients()->ParseFromString(ZeroVectorBytes(true));
-  v1::SubmitJacobianProductsRequest products;
-  products.add_vjp()->ParseFromString(ZeroVectorBytes(true));
-  {
-    std::string s;
-    Append(s, kHeader, Bytes({3, 0x01, 0, 0, 0, 2}));
-    Append(s, kGradient,
-           static_cast<char>(kFixWorker | kFixRound) +
-               gradient.SerializeAsString());
-    Append(s, kProducts,
-           static_cast<char>(kFixWorker | kFixRound) +
-               products.SerializeAsString());
-    Append(s, kGradient, Bytes({kFixWorker | kFixRound | kOverValid}));
-    Append(s, kProducts, Bytes({kFixWorker | kFixRound | kOverValid}));
-    seeds.push_back(s);
-  }
-  // A fuzzed SessionConfig: AltGD with a stage order, then rounds.
-  {
-    v1::SessionConfig config = BuiltInConfig(Bytes({2, 0x01, 0, 0, 1}));
-    v1::AltGdStage* stage = config.mutable_algorithm()->add_altgd_order();
-    stage->set_player("disc");
-    stage->set_steps(3);
-    config.mutable_algorithm()->add_altgd_order()->set_player("gen");
-    std::string s;
-    Append(s, kConfig, config.SerializeAsString());
-    ValidRounds(s, 1, 6);
-    seeds.push_back(s);
-  }
-  // Quorum and deadlines, leaving, rejoining, cancelling, a full session.
-  {
-    std::string s;
-    Append(s, kHeader, Bytes({1, 0x08, 2, 1}));  // K = 3, quorum 1, 10 s
-    Append(s, kValid, Bytes({0, 1}));
-    Append(s, kDeadline, "");
-    Append(s, kValid, Bytes({0, 2}));
-    Append(s, kJoin, Bytes({1}));
-    Append(s, kJoin, Bytes({0xff}) + "late");
-    Append(s, kJoin, Bytes({0xc0}));
-    Append(s, kValid, Bytes({1, 3}));
-    Append(s, kCancel, "");
-    Append(s, kLeave, Bytes({2}));
-    Append(s, kDeadline, "");
-    ValidRounds(s, 3, 2);
-    seeds.push_back(s);
-  }
-  // Invalid samples dropped (DROP policy) in a products phase.
-  {
-    std::string s;
-    Append(s, kHeader, Bytes({4, 0x05, 1, 0, 1, 3}));  // SGA, unbiased
-    ValidRounds(s, 2, 1);
-    Append(s, kProducts, Bytes({kFixWorker | kFixRound}));
-    ValidRounds(s, 2, 3);
-    seeds.push_back(s);
-  }
-  return seeds;
 }
 
 }  // namespace gameopt::fuzz
