@@ -1,5 +1,4 @@
 #include "server/service/game_optimizer_service.h"
-#include "server/core/quote.h"
 
 #include <memory>
 #include <optional>
@@ -9,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/core/quote.h"
 #include "server/service/grpc_status.h"
 #include "server/service/metrics_convert.h"
 #include "server/service/proto_convert.h"
@@ -69,15 +69,15 @@ class TaskReactor final : public internal::WaitingReactor {
   }
 
   const int64_t known_params_version_;
-  v1::TaskResponse* const response_;     // exactly one of the two
+  v1::TaskResponse* const response_;  // exactly one of the two
   grpc::ByteBuffer* const wire_response_;
 };
 
 std::string Describe(const SessionConfig& config, const GameLayout& layout) {
   return absl::StrCat(
       AlgorithmName(config.algorithm.kind), ", ", config.players.size(),
-      " players, d = ", layout.dimension(), " ", DTypeName(config.dtype),
-      ", ", config.workers_per_round, " worker(s) per round",
+      " players, d = ", layout.dimension(), " ", DTypeName(config.dtype), ", ",
+      config.workers_per_round, " worker(s) per round",
       config.max_steps > 0 ? absl::StrCat(", ", config.max_steps, " steps")
                            : "",
       config.name.empty() ? "" : absl::StrCat(" ('", Quote(config.name), "')"));
@@ -130,7 +130,8 @@ int64_t ReactorCount::live() const {
 
 bool ReactorCount::AwaitZero(absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
-  auto zero = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_ == 0; };
+  auto zero = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_ == 0; };
   return mu_.AwaitWithTimeout(absl::Condition(&zero), timeout);
 }
 
@@ -147,9 +148,7 @@ void GameOptimizerService::StartShutdown(absl::Status why) {
   shutting_down_.store(true);
 }
 
-int64_t GameOptimizerService::live_reactors() const {
-  return reactors_.live();
-}
+int64_t GameOptimizerService::live_reactors() const { return reactors_.live(); }
 
 bool GameOptimizerService::AwaitNoReactors(absl::Duration timeout) const {
   return reactors_.AwaitZero(timeout);
@@ -192,6 +191,21 @@ absl::Status GameOptimizerService::Authorize(
   return status;
 }
 
+absl::StatusOr<GameOptimizerService::OpenedSession>
+GameOptimizerService::OpenSession(const grpc::CallbackServerContext& context,
+                                  Access access,
+                                  const std::string& session_id) const {
+  absl::StatusOr<const Grant*> grant = Admit(context);
+  if (!grant.ok()) return grant.status();
+  if (absl::Status s = Authorize(context, **grant, access, session_id);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::shared_ptr<Session>> session = registry_->Get(session_id);
+  if (!session.ok()) return session.status();
+  return OpenedSession{*grant, *std::move(session)};
+}
+
 absl::Status GameOptimizerService::Admit(
     const grpc::CallbackServerContext& context, Access access,
     absl::string_view session_id) const {
@@ -229,14 +243,11 @@ grpc::ServerUnaryReactor* GameOptimizerService::CreateSession(
 grpc::ServerUnaryReactor* GameOptimizerService::GetSession(
     grpc::CallbackServerContext* context, const v1::GetSessionRequest* request,
     v1::SessionStatus* response) {
-  if (absl::Status s = Admit(*context, Access::kRead, request->session_id());
-      !s.ok()) {
-    return Finished(context, s);
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Get(request->session_id());
-  if (!session.ok()) return Finished(context, session.status());
-  SessionStatusToProto((*session)->Info(), (*session)->config(), response);
+  absl::StatusOr<OpenedSession> opened =
+      OpenSession(*context, Access::kRead, request->session_id());
+  if (!opened.ok()) return Finished(context, opened.status());
+  SessionStatusToProto(opened->session->Info(), opened->session->config(),
+                       response);
   return Finished(context, absl::OkStatus());
 }
 
@@ -273,28 +284,22 @@ grpc::ServerUnaryReactor* GameOptimizerService::DeleteSession(
 grpc::ServerUnaryReactor* GameOptimizerService::Join(
     grpc::CallbackServerContext* context, const v1::JoinSessionRequest& request,
     TaskOutput output, int64_t request_bytes) {
-  absl::StatusOr<const Grant*> grant = Admit(*context);
-  if (!grant.ok()) return Finished(context, grant.status());
-  if (absl::Status s = Authorize(*context, **grant, Access::kWork,
-                                 request.session_id());
-      !s.ok()) {
-    return Finished(context, s);
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Get(request.session_id());
-  if (!session.ok()) return Finished(context, session.status());
+  absl::StatusOr<OpenedSession> opened =
+      OpenSession(*context, Access::kWork, request.session_id());
+  if (!opened.ok()) return Finished(context, opened.status());
   // A reply that could not be sent would leave a worker that never got
   // its id: refused before it is added.
-  if (absl::Status s = registry_->TasksFit(**session); !s.ok()) {
+  if (absl::Status s = registry_->TasksFit(*opened->session); !s.ok()) {
     return Finished(context, s);
   }
   auto* reactor =
-      new TaskReactor(*session, request.known_params_version(), output.proto,
-                      output.wire, &reactors_, request_bytes);
-  const Caller caller = CallerOf(**grant);
+      new TaskReactor(opened->session, request.known_params_version(),
+                      output.proto, output.wire, &reactors_, request_bytes);
+  const Caller caller = CallerOf(*opened->grant);
   reactor->Start([&](TaskCallback done, CallId* call) {
-    (*session)->Join(request.worker_id(), request.worker_name(),
-                     std::move(done), call, request.resume_by_name(), caller);
+    opened->session->Join(request.worker_id(), request.worker_name(),
+                          std::move(done), call, request.resume_by_name(),
+                          caller);
   });
   return reactor;
 }
@@ -348,23 +353,17 @@ grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
     grpc::CallbackServerContext* context,
     const v1::SubmitGradientRequest* request, v1::TaskResponse* response) {
-  absl::StatusOr<const Grant*> grant = Admit(*context);
-  if (!grant.ok()) return Finished(context, grant.status());
-  if (absl::Status s = Authorize(*context, **grant, Access::kWork,
-                                 request->session_id());
-      !s.ok()) {
-    return Finished(context, s);
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Get(request->session_id());
-  if (!session.ok()) return Finished(context, session.status());
+  absl::StatusOr<OpenedSession> opened =
+      OpenSession(*context, Access::kWork, request->session_id());
+  if (!opened.ok()) return Finished(context, opened.status());
   Submission submission;
   if (absl::Status s = SubmissionFromProto(*request, &submission); !s.ok()) {
     return Finished(context, s);
   }
-  return Submit(context, *std::move(session), **grant, /*products=*/false,
-                request->worker_id(), request->known_params_version(),
-                submission, TaskOutput{response, nullptr},
+  return Submit(context, std::move(opened->session), *opened->grant,
+                /*products=*/false, request->worker_id(),
+                request->known_params_version(), submission,
+                TaskOutput{response, nullptr},
                 static_cast<int64_t>(request->ByteSizeLong()));
 }
 
@@ -372,23 +371,17 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
     grpc::CallbackServerContext* context,
     const v1::SubmitJacobianProductsRequest* request,
     v1::TaskResponse* response) {
-  absl::StatusOr<const Grant*> grant = Admit(*context);
-  if (!grant.ok()) return Finished(context, grant.status());
-  if (absl::Status s = Authorize(*context, **grant, Access::kWork,
-                                 request->session_id());
-      !s.ok()) {
-    return Finished(context, s);
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Get(request->session_id());
-  if (!session.ok()) return Finished(context, session.status());
+  absl::StatusOr<OpenedSession> opened =
+      OpenSession(*context, Access::kWork, request->session_id());
+  if (!opened.ok()) return Finished(context, opened.status());
   Submission submission;
   if (absl::Status s = SubmissionFromProto(*request, &submission); !s.ok()) {
     return Finished(context, s);
   }
-  return Submit(context, *std::move(session), **grant, /*products=*/true,
-                request->worker_id(), request->known_params_version(),
-                submission, TaskOutput{response, nullptr},
+  return Submit(context, std::move(opened->session), *opened->grant,
+                /*products=*/true, request->worker_id(),
+                request->known_params_version(), submission,
+                TaskOutput{response, nullptr},
                 static_cast<int64_t>(request->ByteSizeLong()));
 }
 
@@ -439,9 +432,9 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
       [&](std::shared_ptr<Session> session, const WireSubmission& wire,
           const Submission& submission) {
         return Submit(context, std::move(session), **grant,
-                      /*products=*/false,
-                      wire.worker_id(), wire.known_params_version(),
-                      submission, TaskOutput{nullptr, response},
+                      /*products=*/false, wire.worker_id(),
+                      wire.known_params_version(), submission,
+                      TaskOutput{nullptr, response},
                       static_cast<int64_t>(request->Length()));
       });
 }
@@ -464,9 +457,9 @@ grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
       [&](std::shared_ptr<Session> session, const WireSubmission& wire,
           const Submission& submission) {
         return Submit(context, std::move(session), **grant,
-                      /*products=*/true,
-                      wire.worker_id(), wire.known_params_version(),
-                      submission, TaskOutput{nullptr, response},
+                      /*products=*/true, wire.worker_id(),
+                      wire.known_params_version(), submission,
+                      TaskOutput{nullptr, response},
                       static_cast<int64_t>(request->Length()));
       });
 }
@@ -475,40 +468,25 @@ grpc::ServerUnaryReactor* GameOptimizerService::LeaveSession(
     grpc::CallbackServerContext* context,
     const v1::LeaveSessionRequest* request,
     v1::LeaveSessionResponse* response) {
-  absl::StatusOr<const Grant*> grant = Admit(*context);
-  if (!grant.ok()) return Finished(context, grant.status());
-  if (absl::Status s = Authorize(*context, **grant, Access::kWork,
-                                 request->session_id());
-      !s.ok()) {
-    return Finished(context, s);
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Get(request->session_id());
-  if (!session.ok()) return Finished(context, session.status());
-  return Finished(context, (*session)->Leave(request->worker_id(),
-                                                  CallerOf(**grant)));
+  absl::StatusOr<OpenedSession> opened =
+      OpenSession(*context, Access::kWork, request->session_id());
+  if (!opened.ok()) return Finished(context, opened.status());
+  return Finished(context, opened->session->Leave(request->worker_id(),
+                                                  CallerOf(*opened->grant)));
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::Heartbeat(
     grpc::CallbackServerContext* context, const v1::HeartbeatRequest* request,
     v1::HeartbeatResponse* response) {
-  absl::StatusOr<const Grant*> grant = Admit(*context);
-  if (!grant.ok()) return Finished(context, grant.status());
-  if (absl::Status s = Authorize(*context, **grant, Access::kWork,
-                                 request->session_id());
-      !s.ok()) {
-    return Finished(context, s);
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Get(request->session_id());
-  if (!session.ok()) return Finished(context, session.status());
-  absl::StatusOr<std::string> state =
-      (*session)->Heartbeat(request->worker_id(), CallerOf(**grant));
+  absl::StatusOr<OpenedSession> opened =
+      OpenSession(*context, Access::kWork, request->session_id());
+  if (!opened.ok()) return Finished(context, opened.status());
+  absl::StatusOr<std::string> state = opened->session->Heartbeat(
+      request->worker_id(), CallerOf(*opened->grant));
   if (!state.ok()) return Finished(context, state.status());
-  const absl::Duration lease = (*session)->config().worker_lease;
-  response->set_worker_lease_seconds(lease == absl::InfiniteDuration()
-                                         ? -1.0
-                                         : absl::ToDoubleSeconds(lease));
+  const absl::Duration lease = opened->session->config().worker_lease;
+  response->set_worker_lease_seconds(
+      lease == absl::InfiniteDuration() ? -1.0 : absl::ToDoubleSeconds(lease));
   response->set_state(*state);
   return Finished(context, absl::OkStatus());
 }
@@ -517,15 +495,12 @@ grpc::ServerUnaryReactor* GameOptimizerService::GetParameters(
     grpc::CallbackServerContext* context,
     const v1::GetParametersRequest* request,
     v1::GetParametersResponse* response) {
-  if (absl::Status s = Admit(*context, Access::kRead, request->session_id());
-      !s.ok()) {
-    return Finished(context, s);
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Get(request->session_id());
-  if (!session.ok()) return Finished(context, session.status());
-  ParametersToProto((*session)->Parameters(), (*session)->layout(), response);
-  TrafficCounters& traffic = (*session)->traffic();
+  absl::StatusOr<OpenedSession> opened =
+      OpenSession(*context, Access::kRead, request->session_id());
+  if (!opened.ok()) return Finished(context, opened.status());
+  ParametersToProto(opened->session->Parameters(), opened->session->layout(),
+                    response);
+  TrafficCounters& traffic = opened->session->traffic();
   traffic.AddReceived(static_cast<int64_t>(request->ByteSizeLong()));
   traffic.AddSent(static_cast<int64_t>(response->ByteSizeLong()));
   return Finished(context, absl::OkStatus());
@@ -544,8 +519,8 @@ grpc::ServerUnaryReactor* GameOptimizerService::GetMetrics(
       if ((*grant)->MaySee(session->id())) sessions.push_back(session);
     }
   } else {
-    if (absl::Status s = Authorize(*context, **grant, Access::kRead,
-                                   request->session_id());
+    if (absl::Status s =
+            Authorize(*context, **grant, Access::kRead, request->session_id());
         !s.ok()) {
       return Finished(context, s);
     }

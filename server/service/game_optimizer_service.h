@@ -109,7 +109,6 @@ class GameOptimizerService final
   // which would otherwise cancel calls whose status is not yet sent.
   bool AwaitNoReactors(absl::Duration timeout) const;
 
-
   grpc::ServerUnaryReactor* CreateSession(
       grpc::CallbackServerContext* context,
       const v1::CreateSessionRequest* request,
@@ -141,9 +140,9 @@ class GameOptimizerService final
   grpc::ServerUnaryReactor* JoinSession(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override;
-  grpc::ServerUnaryReactor* SubmitGradient(
-      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* SubmitGradient(grpc::CallbackServerContext* context,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* SubmitJacobianProducts(
       grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
       grpc::ByteBuffer* response) override;
@@ -197,6 +196,15 @@ class GameOptimizerService final
   // The role alone (Grant::AllowsSome), before a payload is parsed.
   absl::Status Authorize(const grpc::CallbackServerContext& context,
                          const Grant& grant, Access access) const;
+  // The opening of every call on one session: Admit, Authorize `access` to
+  // `session_id`, then find the session (NOT_FOUND).
+  struct OpenedSession {
+    const Grant* grant;
+    std::shared_ptr<Session> session;
+  };
+  absl::StatusOr<OpenedSession> OpenSession(
+      const grpc::CallbackServerContext& context, Access access,
+      const std::string& session_id) const;
   // `request_bytes`: the request's serialized size (traffic counters).
   grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
                                  const v1::JoinSessionRequest& request,
@@ -205,8 +213,8 @@ class GameOptimizerService final
   // `grant`: the caller's (the worker's binding to its token).
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
                                    std::shared_ptr<Session> session,
-                                   const Grant& grant,
-                                   bool products, int64_t worker_id,
+                                   const Grant& grant, bool products,
+                                   int64_t worker_id,
                                    int64_t known_params_version,
                                    const Submission& submission,
                                    TaskOutput output, int64_t request_bytes);

@@ -52,32 +52,24 @@ grpc::ServerUnaryReactor* GameOptimizerService::EstimateSpectrum(
     const v1::EstimateSpectrumRequest* request, v1::Spectrum* response) {
   // It adds rounds to the session's timeline: the session's workers (and
   // admins) may ask, readers may not.
-  if (absl::Status s = Admit(*context, Access::kWork, request->session_id());
-      !s.ok()) {
-    return FinishNow(context, s);
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Get(request->session_id());
-  if (!session.ok()) return FinishNow(context, session.status());
+  absl::StatusOr<OpenedSession> opened =
+      OpenSession(*context, Access::kWork, request->session_id());
+  if (!opened.ok()) return FinishNow(context, opened.status());
   absl::StatusOr<SpectrumRequest> options =
       SpectrumRequestFromProto(request->options(), "options");
   if (!options.ok()) return FinishNow(context, options.status());
-  auto* reactor = new SpectrumReactor(*session, response, &reactors_);
+  auto* reactor = new SpectrumReactor(opened->session, response, &reactors_);
   reactor->Start(*options);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::GetSpectrum(
-    grpc::CallbackServerContext* context,
-    const v1::GetSpectrumRequest* request, v1::GetSpectrumResponse* response) {
-  if (absl::Status s = Admit(*context, Access::kRead, request->session_id());
-      !s.ok()) {
-    return FinishNow(context, s);
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      registry_->Get(request->session_id());
-  if (!session.ok()) return FinishNow(context, session.status());
-  for (const SpectrumResult& result : (*session)->Spectra()) {
+    grpc::CallbackServerContext* context, const v1::GetSpectrumRequest* request,
+    v1::GetSpectrumResponse* response) {
+  absl::StatusOr<OpenedSession> opened =
+      OpenSession(*context, Access::kRead, request->session_id());
+  if (!opened.ok()) return FinishNow(context, opened.status());
+  for (const SpectrumResult& result : opened->session->Spectra()) {
     SpectrumResultToProto(result, response->add_spectra());
   }
   return FinishNow(context, absl::OkStatus());
