@@ -56,8 +56,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "client/play.h"
-#include "client/status.h"
 #include "client/spectrum.h"
+#include "client/status.h"
 #include "client/sweep.h"
 #include "client/worker/sharded_session.h"
 #include "server/service/server.h"
@@ -109,10 +109,12 @@ ABSL_FLAG(std::string, optimizer, "",
           "sgd, momentum, nesterov, rmsprop or adam (default: rmsprop for "
           "mog, else sgd)");
 ABSL_FLAG(std::string, rmsprop_preset, "pytorch", "pytorch or tf1");
-ABSL_FLAG(double, lr, -1, "learning rate (default: 1e-4 for mog, 0.05 for "
+ABSL_FLAG(double, lr, -1,
+          "learning rate (default: 1e-4 for mog, 0.05 for "
           "quadratic, else 0.2)");
 ABSL_FLAG(double, momentum, 0.9, "momentum / nesterov coefficient");
-ABSL_FLAG(double, clip_norm, 0.0, "global-norm clipping of the update (0: off)");
+ABSL_FLAG(double, clip_norm, 0.0,
+          "global-norm clipping of the update (0: off)");
 // Session.
 ABSL_FLAG(int, workers, 1, "worker threads (K per round)");
 ABSL_FLAG(int, quorum, 0, "workers needed past the deadline (0: all)");
@@ -568,7 +570,8 @@ int main(int argc, char** argv) {
   std::vector<char*> raw(argv, argv + argc);
   const std::string first = argc > 1 ? argv[1] : "";
   std::vector<gameopt::SweepAxis> axes;
-  if (first == "sweep") axes = gameopt::ExtractSweepAxes(raw, gameopt::Sweepable);
+  if (first == "sweep")
+    axes = gameopt::ExtractSweepAxes(raw, gameopt::Sweepable);
   std::vector<char*> args =
       absl::ParseCommandLine(static_cast<int>(raw.size()), raw.data());
   const std::string command = args.size() > 1 ? args[1] : "";

@@ -213,8 +213,8 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
     std::error_code error;
     std::filesystem::create_directories(config.out_dir, error);
     if (error) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot create ", config.out_dir, ": ", error.message()));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot create ", config.out_dir, ": ", error.message()));
     }
     const std::string csv = absl::StrCat(config.out_dir, "/metrics.csv");
     absl::Status status = recorder.WriteCsv(csv);
@@ -235,8 +235,8 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
     }
     if (config.plots && GnuplotAvailable()) {
       const std::string title =
-          absl::StrCat(result.game_name, " / ", session_options.algorithm,
-                       " (", session_options.optimizer, ", lr ",
+          absl::StrCat(result.game_name, " / ", session_options.algorithm, " (",
+                       session_options.optimizer, ", lr ",
                        session_options.learning_rate, ")");
       status = PlotMetrics(recorder, config.out_dir, title);
       if (!status.ok()) return status;
@@ -276,8 +276,8 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
 std::string ResultLine(const PlayConfig& config, const PlayResult& result) {
   std::string line = absl::StrCat(
       "RESULT game=", result.game_name, " algorithm=", config.session.algorithm,
-      " optimizer=", config.session.optimizer, " workers=",
-      config.session.workers, " steps=", result.steps);
+      " optimizer=", config.session.optimizer,
+      " workers=", config.session.workers, " steps=", result.steps);
   if (result.shards > 1) absl::StrAppend(&line, " shards=", result.shards);
   for (const auto& [name, value] : result.final_metrics) {
     absl::StrAppendFormat(&line, " %s=%.6g", name, value);

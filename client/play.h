@@ -20,8 +20,8 @@ namespace gameopt {
 struct PlayConfig {
   std::string game = "bilinear";  // bilinear, dirac, quadratic, mog
   GameOptions game_options;
-  SessionOptions session;   // workers, algorithm, optimizer, ...
-  int64_t steps = 500;      // the session's max_steps
+  SessionOptions session;  // workers, algorithm, optimizer, ...
+  int64_t steps = 500;     // the session's max_steps
   // host:port, or a comma-separated list of S > 1 host:port, one per shard:
   // the experiment is then sharded over them (client/worker/sharding.h).
   // Empty = `shards` in-process servers.
@@ -30,10 +30,10 @@ struct PlayConfig {
   // Message limit (also of in-process servers), TLS and bearer token of the
   // channels to `server`.
   ChannelOptions channel;
-  std::string out_dir;      // results folder; empty = none written
-  int metrics_every = 1;    // record metrics every this many steps
-  bool live = true;         // the one-line progress display on stderr
-  bool plots = true;        // PNGs through gnuplot (skipped if missing)
+  std::string out_dir;        // results folder; empty = none written
+  int metrics_every = 1;      // record metrics every this many steps
+  bool live = true;           // the one-line progress display on stderr
+  bool plots = true;          // PNGs through gnuplot (skipped if missing)
   bool keep_session = false;  // leave the session on the server afterwards
   // > 0: the session estimates the spectrum (k eigenvalues per group) of J
   // and, for conopt / sga, of the algorithm's field, at step 0 and after
@@ -50,7 +50,7 @@ struct PlayResult {
   Eigen::VectorXd final_params;
   // grad_norm_<player> and the game's metrics at the final parameters.
   std::vector<std::pair<std::string, double>> final_metrics;
-  std::vector<std::string> files;  // what was written to out_dir
+  std::vector<std::string> files;     // what was written to out_dir
   std::vector<v1::Spectrum> spectra;  // with spectrum_k, oldest first
 };
 

@@ -28,8 +28,9 @@ absl::Status RunGnuplot(const std::string& script) {
 absl::Status WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
-  return out.good() ? absl::OkStatus()
-                    : absl::UnavailableError(absl::StrCat("cannot write ", path));
+  return out.good()
+             ? absl::OkStatus()
+             : absl::UnavailableError(absl::StrCat("cannot write ", path));
 }
 
 std::string Escape(const std::string& text) {
@@ -78,9 +79,10 @@ absl::Status PlotColumns(const std::vector<std::string>& columns,
     for (const auto& row : rows) positive &= row[c] > 0;
     const bool log_scale = positive && columns[c] != "modes_covered" &&
                            columns[c] != "off_mode_share";
-    absl::StrAppend(&script, log_scale ? "set logscale y\n" : "unset logscale y\n",
-                    "set ylabel \"", Escape(columns[c]), "\"\n", "plot '",
-                    data, "' using 1:", c + 1,
+    absl::StrAppend(&script,
+                    log_scale ? "set logscale y\n" : "unset logscale y\n",
+                    "set ylabel \"", Escape(columns[c]), "\"\n", "plot '", data,
+                    "' using 1:", c + 1,
                     " with lines linewidth 2 linecolor rgb '#1f77b4'\n");
   }
   absl::StrAppend(&script, "unset multiplot\n");
@@ -130,9 +132,9 @@ absl::Status PlotTrajectory(Game& game,
   }
   const std::vector<PlayerSpec> players = game.players();
   const std::string script = absl::StrCat(
-      "set terminal pngcairo noenhanced size 800,800 font 'sans,10'\n", "set output '",
-      dir, "/trajectory.png'\n", "set title \"", Escape(title), "\"\n",
-      "set xlabel \"", Escape(players[0].name), "\"\nset ylabel \"",
+      "set terminal pngcairo noenhanced size 800,800 font 'sans,10'\n",
+      "set output '", dir, "/trajectory.png'\n", "set title \"", Escape(title),
+      "\"\n", "set xlabel \"", Escape(players[0].name), "\"\nset ylabel \"",
       Escape(players[1].name), "\"\n", "set xrange [", lo_x, ":", hi_x,
       "]\nset yrange [", lo_y, ":", hi_y, "]\nset size ratio -1\n",
       "set key bottom left box opaque\n", "plot '", field,
@@ -162,13 +164,13 @@ absl::Status PlotSamples(const Eigen::MatrixXd& samples,
     }
     std::ofstream m(modes);
     for (int k = 0; k < centers.cols(); ++k) {
-      m << centers(0, k) << " " << centers(1, k) << " " << 3 * data_std
-        << "\n";
+      m << centers(0, k) << " " << centers(1, k) << " " << 3 * data_std << "\n";
     }
   }
   const std::string script = absl::StrCat(
-      "set terminal pngcairo noenhanced size 800,800 font 'sans,10'\n", "set output '",
-      dir, "/samples.png'\n", "set title \"", Escape(title), "\"\n",
+      "set terminal pngcairo noenhanced size 800,800 font 'sans,10'\n",
+      "set output '", dir, "/samples.png'\n", "set title \"", Escape(title),
+      "\"\n",
       "set xrange [-1.6:1.6]\nset yrange [-1.6:1.6]\nset size ratio -1\n",
       "set grid\nset key top right\n", "plot '", data,
       "' using 1:2 with points pointtype 7 pointsize 0.35 linecolor rgb "
@@ -197,11 +199,10 @@ absl::Status PlotSpectrum(const std::vector<SpectrumSeries>& series,
         out << z.real() << " " << z.imag() << "\n";
       }
       out << "\n\n";  // a gnuplot data block per series
-      absl::StrAppend(&plot, s ? ", \\\n  " : "plot ", "'", data,
-                      "' index ", s, " using 1:2 with points pointtype ",
-                      kPoints[s % 6], " pointsize 1.4 linecolor rgb '",
-                      kColors[s % 6], "' title \"", Escape(series[s].label),
-                      "\"");
+      absl::StrAppend(&plot, s ? ", \\\n  " : "plot ", "'", data, "' index ", s,
+                      " using 1:2 with points pointtype ", kPoints[s % 6],
+                      " pointsize 1.4 linecolor rgb '", kColors[s % 6],
+                      "' title \"", Escape(series[s].label), "\"");
     }
   }
   if (series.empty()) return absl::OkStatus();

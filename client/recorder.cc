@@ -108,8 +108,9 @@ absl::Status WriteCsv(const std::string& path,
     }
     out << "\n";
   }
-  return out.good() ? absl::OkStatus()
-                    : absl::UnavailableError(absl::StrCat("write failed: ", path));
+  return out.good()
+             ? absl::OkStatus()
+             : absl::UnavailableError(absl::StrCat("write failed: ", path));
 }
 
 }  // namespace gameopt

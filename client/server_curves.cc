@@ -35,8 +35,8 @@ std::vector<std::string> CurveColumns(const v1::SessionMetrics& metrics) {
   for (const v1::Scalar& scalar : metrics.scalars()) {
     columns.push_back(absl::StrCat(kScalarPrefix, scalar.name()));
   }
-  for (int p = 0; p < metrics.players_size() && p < metrics.learning_rate_size();
-       ++p) {
+  for (int p = 0;
+       p < metrics.players_size() && p < metrics.learning_rate_size(); ++p) {
     columns.push_back(absl::StrCat(kLearningRatePrefix, metrics.players(p)));
   }
   return columns;

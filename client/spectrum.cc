@@ -111,8 +111,9 @@ absl::Status WriteSpectraCsv(const std::vector<v1::Spectrum>& spectra,
       }
     }
   }
-  return out.good() ? absl::OkStatus()
-                    : absl::UnavailableError(absl::StrCat("cannot write ", path));
+  return out.good()
+             ? absl::OkStatus()
+             : absl::UnavailableError(absl::StrCat("cannot write ", path));
 }
 
 }  // namespace gameopt

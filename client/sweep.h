@@ -25,9 +25,9 @@ struct SweepAxis {
 // (flag, value) pairs of one grid point, in axis order.
 using SweepLabels = std::vector<std::pair<std::string, std::string>>;
 
-// Takes "--flag=a,b" and "--flag a,b" out of `args` (argv) for every flag with a comma in its value that
-// `sweepable(flag)` accepts, and returns them as axes in order; `args`
-// keeps everything else.
+// Takes "--flag=a,b" and "--flag a,b" out of `args` (argv) for every flag with
+// a comma in its value that `sweepable(flag)` accepts, and returns them as axes
+// in order; `args` keeps everything else.
 std::vector<SweepAxis> ExtractSweepAxes(
     std::vector<char*>& args,
     const std::function<bool(const std::string&)>& sweepable);

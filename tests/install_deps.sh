@@ -15,6 +15,7 @@ packages=(
   gnuplot-nox
   # libFuzzer targets (tests/fuzz) and sanitizer builds (tests/sanitize.sh).
   clang libclang-rt-14-dev
+  clang-format  # tests/format_check.sh (ctest clang_format)
   openssl  # test certificates (tests/tls/make_test_certs.sh)
   file  # cpack (the .deb of docker/deb/, tests/docker/deb_test.sh)
   python3 python3-grpcio python3-protobuf python3-numpy

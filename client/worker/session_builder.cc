@@ -13,12 +13,12 @@ namespace {
 
 // Parses a lower-case name into a proto enum via its generated _Parse.
 template <typename Enum>
-absl::StatusOr<Enum> ParseEnum(const std::string& what,
-                               const std::string& name,
+absl::StatusOr<Enum> ParseEnum(const std::string& what, const std::string& name,
                                bool (*parse)(const std::string&, Enum*),
                                const char* known) {
   Enum value;
-  if (!parse(absl::AsciiStrToUpper(name), &value) || static_cast<int>(value) == 0) {
+  if (!parse(absl::AsciiStrToUpper(name), &value) ||
+      static_cast<int>(value) == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown ", what, " '", name, "'; expected one of: ", known));
   }
@@ -70,9 +70,9 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
       "optimizer", options.optimizer, v1::Optimizer_Parse,
       "sgd, momentum, nesterov, rmsprop, adam");
   if (!optimizer.ok()) return optimizer.status();
-  auto estimator = ParseEnum<v1::Estimator>("estimator", options.estimator,
-                                            v1::Estimator_Parse,
-                                            "local, pooled, unbiased");
+  auto estimator =
+      ParseEnum<v1::Estimator>("estimator", options.estimator,
+                               v1::Estimator_Parse, "local, pooled, unbiased");
   if (!estimator.ok()) return estimator.status();
   const std::string preset_name =
       options.rmsprop_preset == "tf1" ? "tensorflow1" : options.rmsprop_preset;
@@ -80,13 +80,13 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
       "RMSProp preset", preset_name, v1::RmsPropPreset_Parse, "pytorch, tf1");
   if (!preset.ok()) return preset.status();
 
-  const std::pair<const char*, v1::LearningRateSchedule::Kind> kSchedules[] =
-      {{"constant", v1::LearningRateSchedule::CONSTANT},
-       {"step", v1::LearningRateSchedule::STEP},
-       {"multistep", v1::LearningRateSchedule::MULTI_STEP},
-       {"exponential", v1::LearningRateSchedule::EXPONENTIAL},
-       {"cosine", v1::LearningRateSchedule::COSINE},
-       {"linear", v1::LearningRateSchedule::LINEAR}};
+  const std::pair<const char*, v1::LearningRateSchedule::Kind> kSchedules[] = {
+      {"constant", v1::LearningRateSchedule::CONSTANT},
+      {"step", v1::LearningRateSchedule::STEP},
+      {"multistep", v1::LearningRateSchedule::MULTI_STEP},
+      {"exponential", v1::LearningRateSchedule::EXPONENTIAL},
+      {"cosine", v1::LearningRateSchedule::COSINE},
+      {"linear", v1::LearningRateSchedule::LINEAR}};
   std::optional<v1::LearningRateSchedule::Kind> schedule_kind;
   for (const auto& [name, kind] : kSchedules) {
     if (options.lr_schedule == name) schedule_kind = kind;

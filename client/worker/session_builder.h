@@ -50,14 +50,14 @@ struct SessionOptions {
   // Every player's learning-rate schedule: constant, step, multistep,
   // exponential, cosine or linear (torch.optim.lr_scheduler's shapes).
   std::string lr_schedule = "constant";
-  double lr_gamma = 0.1;                // step, multistep, exponential
-  int64_t lr_step_size = 0;             // step
-  std::vector<int64_t> lr_milestones;   // multistep
-  int64_t lr_t_max = 0;                 // cosine; 0 = max_steps
-  double lr_eta_min = 0.0;              // cosine
-  double lr_start_factor = 1.0 / 3.0;   // linear
-  double lr_end_factor = 1.0;           // linear
-  int64_t lr_total_steps = 5;           // linear
+  double lr_gamma = 0.1;               // step, multistep, exponential
+  int64_t lr_step_size = 0;            // step
+  std::vector<int64_t> lr_milestones;  // multistep
+  int64_t lr_t_max = 0;                // cosine; 0 = max_steps
+  double lr_eta_min = 0.0;             // cosine
+  double lr_start_factor = 1.0 / 3.0;  // linear
+  double lr_end_factor = 1.0;          // linear
+  int64_t lr_total_steps = 5;          // linear
 };
 
 // InvalidArgument on unknown names (the message lists the known ones).

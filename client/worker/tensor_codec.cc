@@ -32,7 +32,8 @@ absl::Status DecodeVector(const v1::Vector& vector, const FlatLayout& layout,
                           Eigen::VectorXd& out) {
   for (const v1::PlayerTensors& player : vector.players()) {
     for (const v1::Tensor& tensor : player.tensors()) {
-      const int64_t offset = layout.TensorOffset(player.player(), tensor.name());
+      const int64_t offset =
+          layout.TensorOffset(player.player(), tensor.name());
       if (offset < 0) {
         return absl::InvalidArgumentError(
             absl::StrCat("the server sent unknown tensor '", player.player(),
@@ -42,10 +43,9 @@ absl::Status DecodeVector(const v1::Vector& vector, const FlatLayout& layout,
       for (int64_t dim : tensor.shape()) n *= dim;
       const size_t width = tensor.dtype() == v1::FLOAT64 ? 8 : 4;
       if (tensor.data().size() != n * width || offset + n > out.size()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("tensor '", player.player(), "/", tensor.name(),
-                         "' has ", tensor.data().size(),
-                         " bytes, which does not fit the game"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tensor '", player.player(), "/", tensor.name(), "' has ",
+            tensor.data().size(), " bytes, which does not fit the game"));
       }
       const char* raw = tensor.data().data();
       if (width == 8) {
@@ -68,8 +68,7 @@ void EncodeVector(const Eigen::VectorXd& values, const FlatLayout& layout,
   int index = 0;
   for (const PlayerSpec& spec : layout.players()) {
     if (!players.empty() &&
-        std::find(players.begin(), players.end(), spec.name) ==
-            players.end()) {
+        std::find(players.begin(), players.end(), spec.name) == players.end()) {
       continue;
     }
     v1::PlayerTensors* player = index < out.players_size()

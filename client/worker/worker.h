@@ -48,9 +48,9 @@ struct WorkerProgress {
 };
 
 struct WorkerOptions {
-  std::string name;        // shown in the server's logs
-  int64_t worker_id = 0;   // nonzero to rejoin as that worker
-  int max_retries = 20;    // consecutive retryable failures before giving up
+  std::string name;       // shown in the server's logs
+  int64_t worker_id = 0;  // nonzero to rejoin as that worker
+  int max_retries = 20;   // consecutive retryable failures before giving up
   absl::Duration initial_backoff = absl::Milliseconds(20);
   absl::Duration max_backoff = absl::Seconds(2);
   // Deadline of one call; a call waits at the barrier for the slowest
@@ -100,7 +100,7 @@ class Worker {
   TaskLink link_;
 
   int64_t tasks_done_ = 0;
-  int64_t params_version_ = 0;  // 0: holds none
+  int64_t params_version_ = 0;     // 0: holds none
   v1::DType dtype_ = v1::FLOAT32;  // the session's, learned from params
   Eigen::VectorXd params_;
   Eigen::VectorXd gradient_;

@@ -75,8 +75,8 @@ class AltGd final : public TypedAlgorithm<T> {
 
  protected:
   absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
-    if (absl::Status s = this->ApplyDirection(this->mean_gradient(),
-                                              this->phase().players);
+    if (absl::Status s =
+            this->ApplyDirection(this->mean_gradient(), this->phase().players);
         !s.ok()) {
       return s;
     }
@@ -111,8 +111,8 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
   absl::Status OnGradient(
       absl::Span<const FlatVector* const> samples) override {
     if (!probes_ready_) {  // fails again, with the reason
-      absl::Status status = ComputeProbes<T>(
-          this->config().algorithm.estimator, samples, this->mutable_probes());
+      absl::Status status = ComputeProbes<T>(this->config().algorithm.estimator,
+                                             samples, this->mutable_probes());
       if (!status.ok()) return status;
     }
     this->NextPhase();
@@ -127,8 +127,8 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
       // g = xi + gamma J^T xi in one pass over the products, in place of
       // xi (a new gradient phase sets it again).
       const double xi_norm = static_cast<double>(xi.norm());
-      this->mutable_stats().correction_norm = ConsensusDirection<T>(
-          xi, vjp, static_cast<T>(a.gamma), xi);
+      this->mutable_stats().correction_norm =
+          ConsensusDirection<T>(xi, vjp, static_cast<T>(a.gamma), xi);
       double jt_xi_norm = 0.0;
       if (a.gamma > 0.0) {
         jt_xi_norm = this->stats().correction_norm / a.gamma;
@@ -144,8 +144,8 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
       this->NextPhase();
       return absl::OkStatus();
     }
-    MeanOf<T>(vjp, jt_xi_);  // J^T xi
-    MeanOf<T>(jvp, j_xi_);   // J xi
+    MeanOf<T>(vjp, jt_xi_);                   // J^T xi
+    MeanOf<T>(jvp, j_xi_);                    // J xi
     correction_ = T(0.5) * (jt_xi_ - j_xi_);  // A^T xi
     StepDiagnostics diagnostics = StationarityDiagnostics(
         static_cast<double>(xi.norm()), static_cast<double>(jt_xi_.norm()));
@@ -205,8 +205,7 @@ class Extragradient final : public TypedAlgorithm<T> {
         return s;
       }
       this->SetPoint(extrapolated_);
-    } else if (absl::Status s =
-                   this->ApplyDirection(this->mean_gradient(), {});
+    } else if (absl::Status s = this->ApplyDirection(this->mean_gradient(), {});
                !s.ok()) {
       return s;
     }
@@ -276,8 +275,7 @@ std::unique_ptr<Algorithm> MakeTyped(const SessionConfig& config,
       return std::make_unique<AltGd<T>>(config, std::move(layout));
     case AlgorithmKind::kConOpt:
     case AlgorithmKind::kSga:
-      return std::make_unique<CorrectedGradient<T>>(config,
-                                                    std::move(layout));
+      return std::make_unique<CorrectedGradient<T>>(config, std::move(layout));
     case AlgorithmKind::kExtragradient:
       return std::make_unique<Extragradient<T>>(config, std::move(layout));
     case AlgorithmKind::kOptimistic:

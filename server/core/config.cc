@@ -1,5 +1,4 @@
 #include "server/core/config.h"
-#include "server/core/quote.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,11 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "server/core/layout.h"
 #include "server/core/lr_schedule.h"
+#include "server/core/quote.h"
 
 namespace gameopt {
 namespace {
 
-absl::Status Bad(absl::string_view field, absl::string_view rule, double value) {
+absl::Status Bad(absl::string_view field, absl::string_view rule,
+                 double value) {
   return absl::InvalidArgumentError(
       absl::StrCat(field, " = ", value, " is out of range: ", rule));
 }
@@ -63,9 +64,9 @@ absl::Status ValidateInitialValues(const PlayerConfig& player,
     const TensorConfig& tensor = player.tensors[t];
     if (tensor.initial_values.empty()) continue;
     const int64_t size = layout.players()[p].tensors[t].size;
-    const std::string where = absl::StrCat(
-        "players[", p, "].tensors[", t, "] ('", Quote(player.name), "/",
-        Quote(tensor.name), "').initial_values");
+    const std::string where =
+        absl::StrCat("players[", p, "].tensors[", t, "] ('", Quote(player.name),
+                     "/", Quote(tensor.name), "').initial_values");
     const size_t elem = DTypeSize(tensor.initial_dtype);
     if (tensor.initial_values.size() != static_cast<size_t>(size) * elem) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -104,9 +105,9 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
     return Bad("algorithm.lookahead_k", "must be >= 0 (0 = off)",
                a.lookahead_k);
   }
-  if (a.lookahead_k > 0 && (!Finite(a.lookahead_alpha) ||
-                            a.lookahead_alpha <= 0.0 ||
-                            a.lookahead_alpha > 1.0)) {
+  if (a.lookahead_k > 0 &&
+      (!Finite(a.lookahead_alpha) || a.lookahead_alpha <= 0.0 ||
+       a.lookahead_alpha > 1.0)) {
     return Bad("algorithm.lookahead_alpha", "must be in (0, 1]",
                a.lookahead_alpha);
   }
@@ -129,24 +130,24 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
   for (size_t i = 0; i < a.altgd_order.size(); ++i) {
     const AltGdStage& stage = a.altgd_order[i];
     if (layout.FindPlayer(stage.player) < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("algorithm.altgd_order[", i, "].player '",
-                       Quote(stage.player),
-                       "' is not a player of the session"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "algorithm.altgd_order[", i, "].player '", Quote(stage.player),
+          "' is not a player of the session"));
     }
     if (stage.steps < 1 || stage.steps > 1000) {
       return Bad(absl::StrCat("algorithm.altgd_order[", i, "].steps"),
                  "must be in [1, 1000]", stage.steps);
     }
   }
-  const bool uses_products = a.kind == AlgorithmKind::kConOpt ||
-                             a.kind == AlgorithmKind::kSga;
+  const bool uses_products =
+      a.kind == AlgorithmKind::kConOpt || a.kind == AlgorithmKind::kSga;
   if (a.fuse_local_products &&
       (!uses_products || a.estimator != EstimatorKind::kLocal)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "algorithm.fuse_local_products needs algorithm conopt or sga with "
-        "estimator local (got ", AlgorithmName(a.kind), " with estimator ",
-        EstimatorName(a.estimator), "): only the local estimator's probe "
+        "estimator local (got ",
+        AlgorithmName(a.kind), " with estimator ", EstimatorName(a.estimator),
+        "): only the local estimator's probe "
         "(each sample's own gradient) is known to the worker in the "
         "gradient round"));
   }
@@ -187,16 +188,16 @@ OptimizerConfig WithRmsPropPreset(OptimizerConfig config,
 
 absl::Status ValidateConfig(const SessionConfig& config) {
   if (config.players.size() < 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "players: a game needs at least 2 players, got ",
-        config.players.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("players: a game needs at least 2 players, got ",
+                     config.players.size()));
   }
   absl::StatusOr<GameLayout> layout = GameLayout::Create(config.players);
   if (!layout.ok()) return layout.status();
   for (size_t p = 0; p < config.players.size(); ++p) {
-    absl::Status s = ValidateOptimizer(config.players[p].optimizer,
-                                       absl::StrCat("players[", p,
-                                                    "].optimizer"));
+    absl::Status s =
+        ValidateOptimizer(config.players[p].optimizer,
+                          absl::StrCat("players[", p, "].optimizer"));
     if (!s.ok()) return s;
     s = ValidateInitialValues(config.players[p], *layout, static_cast<int>(p));
     if (!s.ok()) return s;
@@ -230,8 +231,9 @@ absl::Status ValidateConfig(const SessionConfig& config) {
                static_cast<double>(config.spectrum.every_steps));
   }
   for (size_t i = 0; i < config.spectrum.requests.size(); ++i) {
-    absl::Status s = ValidateSpectrumRequest(
-        config.spectrum.requests[i], absl::StrCat("spectrum.requests[", i, "]"));
+    absl::Status s =
+        ValidateSpectrumRequest(config.spectrum.requests[i],
+                                absl::StrCat("spectrum.requests[", i, "]"));
     if (!s.ok()) return s;
   }
   return ValidateAlgorithm(config, *layout);
@@ -272,7 +274,7 @@ absl::StatusOr<Enum> ParseName(
 
 template <typename Enum, size_t N>
 absl::string_view NameOf(Enum value,
-                        const std::pair<absl::string_view, Enum> (&table)[N]) {
+                         const std::pair<absl::string_view, Enum> (&table)[N]) {
   for (const auto& [key, v] : table) {
     if (v == value) return key;
   }
@@ -288,8 +290,10 @@ constexpr std::pair<absl::string_view, AlgorithmKind> kAlgorithms[] = {
     {"optimistic", AlgorithmKind::kOptimistic},
 };
 constexpr std::pair<absl::string_view, OptimizerKind> kOptimizers[] = {
-    {"sgd", OptimizerKind::kSgd},           {"momentum", OptimizerKind::kMomentum},
-    {"nesterov", OptimizerKind::kNesterov}, {"rmsprop", OptimizerKind::kRmsProp},
+    {"sgd", OptimizerKind::kSgd},
+    {"momentum", OptimizerKind::kMomentum},
+    {"nesterov", OptimizerKind::kNesterov},
+    {"rmsprop", OptimizerKind::kRmsProp},
     {"adam", OptimizerKind::kAdam},
 };
 constexpr std::pair<absl::string_view, EstimatorKind> kEstimators[] = {

@@ -6,11 +6,11 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/core/dtype.h"
 
@@ -69,10 +69,10 @@ struct OptimizerConfig {
   // kRmsProp: applying a preset sets decay, epsilon, eps_inside_sqrt and
   // initial_accumulator; each may then be overridden.
   RmsPropPreset rmsprop_preset = RmsPropPreset::kPyTorch;
-  double rmsprop_decay = 0.99;          // in [0, 1)
-  double epsilon = 1e-8;                // RMSProp and Adam, > 0
-  bool eps_inside_sqrt = false;         // RMSProp only
-  double initial_accumulator = 0.0;     // RMSProp only, >= 0
+  double rmsprop_decay = 0.99;       // in [0, 1)
+  double epsilon = 1e-8;             // RMSProp and Adam, > 0
+  bool eps_inside_sqrt = false;      // RMSProp only
+  double initial_accumulator = 0.0;  // RMSProp only, >= 0
   // kAdam (PyTorch convention, bias-corrected): betas in [0, 1).
   double beta1 = 0.9;
   double beta2 = 0.999;
@@ -84,8 +84,7 @@ struct OptimizerConfig {
 };
 
 // Returns `config` with the RMSProp preset's constants filled in.
-OptimizerConfig WithRmsPropPreset(OptimizerConfig config,
-                                  RmsPropPreset preset);
+OptimizerConfig WithRmsPropPreset(OptimizerConfig config, RmsPropPreset preset);
 
 // ---- Algorithms (DESIGN section 3) ----------------------------------------
 
@@ -175,9 +174,9 @@ enum class SpectrumOperatorKind {
 
 struct SpectrumRequest {
   SpectrumOperatorKind op = SpectrumOperatorKind::kGameJacobian;
-  int k = 3;                     // per group, in [1, 100]
-  int max_applications = 2000;   // operator products, in [1, 100000]
-  double tol = 1e-8;             // relative residual, in (0, 1)
+  int k = 3;                    // per group, in [1, 100]
+  int max_applications = 2000;  // operator products, in [1, 100000]
+  double tol = 1e-8;            // relative residual, in (0, 1)
   // Also the k eigenvalues of smallest real part (SpectrumOptions).
   bool smallest_real = false;
 };

@@ -21,14 +21,14 @@
 namespace gameopt {
 
 struct StepDiagnostics {
-  bool available = false;  // a ConOpt or SGA step has completed
-  double xi_norm = 0.0;    // |xi|, the step's mean gradient
+  bool available = false;   // a ConOpt or SGA step has completed
+  double xi_norm = 0.0;     // |xi|, the step's mean gradient
   double jt_xi_norm = 0.0;  // |J^T xi|
   // |J^T xi| / |xi|; 0 when xi = 0.
   double stationarity_ratio = 0.0;
   bool has_rotation_index = false;  // SGA only
-  double s_xi_norm = 0.0;  // |S xi|
-  double a_xi_norm = 0.0;  // |A^T xi|
+  double s_xi_norm = 0.0;           // |S xi|
+  double a_xi_norm = 0.0;           // |A^T xi|
   // |A^T xi| / |S xi|; +inf when S xi = 0 and A^T xi != 0, 0 when both 0.
   double rotation_index = 0.0;
 };

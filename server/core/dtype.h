@@ -3,6 +3,7 @@
 #define GAMEOPT_SERVER_CORE_DTYPE_H_
 
 #include <cstddef>
+
 #include "absl/strings/string_view.h"
 
 namespace gameopt {

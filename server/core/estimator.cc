@@ -25,8 +25,7 @@ void MeanOf(absl::Span<const FlatVector* const> samples, Vec<T>& mean) {
 
 void MakeExclusive(std::shared_ptr<FlatVector>& buffer, DType dtype,
                    int64_t size) {
-  if (buffer == nullptr || buffer.use_count() > 1 ||
-      buffer->dtype() != dtype) {
+  if (buffer == nullptr || buffer.use_count() > 1 || buffer->dtype() != dtype) {
     buffer = std::make_shared<FlatVector>(dtype, size);
   } else if (buffer->size() != size) {
     buffer->Resize(size);
@@ -53,7 +52,8 @@ absl::Status ComputeProbes(EstimatorKind estimator,
   if (estimator == EstimatorKind::kUnbiased && num < 2) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the unbiased estimator needs at least 2 gradient samples in a "
-        "round, got ", num,
+        "round, got ",
+        num,
         ": run 2 or more workers per round or set samples_per_worker >= 2"));
   }
   const DType dtype = samples[0]->dtype();
@@ -76,7 +76,8 @@ absl::Status ComputeProbes(EstimatorKind estimator,
     T buffer[kKernelBlock];
     Eigen::Map<Vec<T>> sum(buffer, n);
     sum = samples[0]->as<T>().segment(begin, n);
-    for (size_t k = 1; k < num; ++k) sum += samples[k]->as<T>().segment(begin, n);
+    for (size_t k = 1; k < num; ++k)
+      sum += samples[k]->as<T>().segment(begin, n);
     if (mean != nullptr) {
       if (num > 1) {
         mean->segment(begin, n) = sum / static_cast<T>(num);
@@ -99,8 +100,7 @@ absl::Status ComputeProbes(EstimatorKind estimator,
 }
 
 template void MeanOf<float>(absl::Span<const FlatVector* const>, Vec<float>&);
-template void MeanOf<double>(absl::Span<const FlatVector* const>,
-                             Vec<double>&);
+template void MeanOf<double>(absl::Span<const FlatVector* const>, Vec<double>&);
 template absl::Status ComputeProbes<float>(
     EstimatorKind, absl::Span<const FlatVector* const>,
     std::vector<std::shared_ptr<FlatVector>>&);

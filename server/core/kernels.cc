@@ -47,8 +47,8 @@ double ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
 template double ConsensusDirection<float>(const Eigen::Ref<const Vec<float>>&,
                                           absl::Span<const FlatVector* const>,
                                           float, Vec<float>&);
-template double ConsensusDirection<double>(
-    const Eigen::Ref<const Vec<double>>&, absl::Span<const FlatVector* const>,
-    double, Vec<double>&);
+template double ConsensusDirection<double>(const Eigen::Ref<const Vec<double>>&,
+                                           absl::Span<const FlatVector* const>,
+                                           double, Vec<double>&);
 
 }  // namespace gameopt

@@ -1,5 +1,4 @@
 #include "server/core/layout.h"
-#include "server/core/quote.h"
 
 #include <algorithm>
 #include <limits>
@@ -7,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/core/quote.h"
 
 namespace gameopt {
 namespace {
@@ -40,9 +40,9 @@ absl::StatusOr<GameLayout> GameLayout::Create(
   for (size_t p = 0; p < players.size(); ++p) {
     const PlayerConfig& player = players[p];
     if (!ValidName(player.name)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "players[", p, "].name '", Quote(player.name),
-          "' must be 1-256 characters of [A-Za-z0-9_.:/-]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("players[", p, "].name '", Quote(player.name),
+                       "' must be 1-256 characters of [A-Za-z0-9_.:/-]"));
     }
     if (layout.FindPlayer(player.name) >= 0) {
       return absl::InvalidArgumentError(
@@ -68,15 +68,14 @@ absl::StatusOr<GameLayout> GameLayout::Create(
       const std::string where =
           absl::StrCat("players[", p, "].tensors[", t, "]");
       if (!ValidName(tensor.name)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ".name '", Quote(tensor.name),
-            "' must be 1-256 characters of [A-Za-z0-9_.:/-]"));
-      }
-      if (layout.FindTensor(static_cast<int>(p), tensor.name) >= 0) {
         return absl::InvalidArgumentError(
             absl::StrCat(where, ".name '", Quote(tensor.name),
-                         "' is used twice in player '", Quote(player.name),
-                         "'"));
+                         "' must be 1-256 characters of [A-Za-z0-9_.:/-]"));
+      }
+      if (layout.FindTensor(static_cast<int>(p), tensor.name) >= 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ".name '", Quote(tensor.name), "' is used twice in player '",
+            Quote(player.name), "'"));
       }
       int64_t size = 1;
       for (int64_t dim : tensor.shape) {
@@ -89,10 +88,12 @@ absl::StatusOr<GameLayout> GameLayout::Create(
         size *= dim;
       }
       if (layout.dimension_ > max_coordinates - size) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            where, ".shape ", ShapeString(tensor.shape), " brings the game to ",
-            layout.dimension_ + size, " coordinates; this server accepts at "
-            "most ", max_coordinates, " per session"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat(where, ".shape ", ShapeString(tensor.shape),
+                         " brings the game to ", layout.dimension_ + size,
+                         " coordinates; this server accepts at "
+                         "most ",
+                         max_coordinates, " per session"));
       }
       layout.tensor_index_.back()[tensor.name] = static_cast<int>(t);
       added.tensors.push_back(

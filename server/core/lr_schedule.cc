@@ -61,8 +61,7 @@ absl::Status ValidateLrSchedule(const LrSchedule& s, absl::string_view where) {
     case LrScheduleKind::kLinear:
       if (!(std::isfinite(s.start_factor) && s.start_factor > 0.0 &&
             s.start_factor <= 1.0)) {
-        return Bad(where, "start_factor", "must be in (0, 1]",
-                   s.start_factor);
+        return Bad(where, "start_factor", "must be in (0, 1]", s.start_factor);
       }
       if (!(std::isfinite(s.end_factor) && s.end_factor >= 0.0 &&
             s.end_factor <= 1.0)) {
@@ -92,11 +91,10 @@ double LearningRateAt(double lr0, const LrSchedule& s, int64_t t) {
     case LrScheduleKind::kExponential:
       return lr0 * std::pow(s.gamma, static_cast<double>(t));
     case LrScheduleKind::kCosine:
-      return s.eta_min +
-             (lr0 - s.eta_min) *
-                 (1.0 + std::cos(kPi * static_cast<double>(t) /
-                                 static_cast<double>(s.t_max))) /
-                 2.0;
+      return s.eta_min + (lr0 - s.eta_min) *
+                             (1.0 + std::cos(kPi * static_cast<double>(t) /
+                                             static_cast<double>(s.t_max))) /
+                             2.0;
     case LrScheduleKind::kLinear:
       return lr0 * (s.start_factor +
                     (s.end_factor - s.start_factor) *

@@ -90,7 +90,8 @@ int64_t EstimateTaskBytes(const SessionConfig& config,
 
 int64_t MemoryLimitBytes() {
   int64_t limit = ReadLimit("/sys/fs/cgroup/memory.max");
-  if (limit == 0) limit = ReadLimit("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+  if (limit == 0)
+    limit = ReadLimit("/sys/fs/cgroup/memory/memory.limit_in_bytes");
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page = sysconf(_SC_PAGESIZE);
   const int64_t physical =

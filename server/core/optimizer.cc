@@ -29,11 +29,12 @@ namespace {
 
 // x (and the slots) of one block of n coordinates.
 template <typename T>
-GAMEOPT_TARGET_CLONES void UpdateBlock(
-    OptimizerKind kind, bool eps_inside_sqrt, T lr, T mu, T decay, T eps,
-    T b1, T b2, T step_size, T bc2_sqrt, bool clip, T clip_value,
-    const T* __restrict g, T* __restrict x, T* __restrict s1,
-    T* __restrict s2, int64_t n) {
+GAMEOPT_TARGET_CLONES void UpdateBlock(OptimizerKind kind, bool eps_inside_sqrt,
+                                       T lr, T mu, T decay, T eps, T b1, T b2,
+                                       T step_size, T bc2_sqrt, bool clip,
+                                       T clip_value, const T* __restrict g,
+                                       T* __restrict x, T* __restrict s1,
+                                       T* __restrict s2, int64_t n) {
   switch (kind) {
     case OptimizerKind::kSgd:
       for (int64_t i = 0; i < n; ++i) x[i] -= lr * g[i];
@@ -103,7 +104,8 @@ BaseOptimizer<T>::BaseOptimizer(const OptimizerConfig& config, int64_t size)
       slot1_ = Vec<T>::Zero(size);
       break;
     case OptimizerKind::kRmsProp:
-      slot1_ = Vec<T>::Constant(size, static_cast<T>(config.initial_accumulator));
+      slot1_ =
+          Vec<T>::Constant(size, static_cast<T>(config.initial_accumulator));
       break;
     case OptimizerKind::kAdam:
       slot1_ = Vec<T>::Zero(size);
@@ -133,8 +135,9 @@ typename BaseOptimizer<T>::Constants BaseOptimizer<T>::MakeConstants(
 }
 
 template <typename T>
-bool BaseOptimizer<T>::StepStaysFinite(const Eigen::Ref<const Vec<T>>& g,
-                                       const Eigen::Ref<const Vec<T>>& x) const {
+bool BaseOptimizer<T>::StepStaysFinite(
+    const Eigen::Ref<const Vec<T>>& g,
+    const Eigen::Ref<const Vec<T>>& x) const {
   const Constants c = MakeConstants(steps_ + 1);
   const bool has1 = slot1_.size() > 0;
   const bool has2 = slot2_.size() > 0;
@@ -144,12 +147,12 @@ bool BaseOptimizer<T>::StepStaysFinite(const Eigen::Ref<const Vec<T>>& g,
     const int64_t n = end - begin;
     T xs[kKernelBlock], copy1[kKernelBlock], copy2[kKernelBlock];
     std::copy(x.data() + begin, x.data() + end, xs);
-    T* s1 = has1 ? std::copy(slot1_.data() + begin, slot1_.data() + end,
-                             copy1) - n
-                 : nullptr;
-    T* s2 = has2 ? std::copy(slot2_.data() + begin, slot2_.data() + end,
-                             copy2) - n
-                 : nullptr;
+    T* s1 =
+        has1 ? std::copy(slot1_.data() + begin, slot1_.data() + end, copy1) - n
+             : nullptr;
+    T* s2 =
+        has2 ? std::copy(slot2_.data() + begin, slot2_.data() + end, copy2) - n
+             : nullptr;
     Update(c, g.data() + begin, xs, s1, s2, n);
     bool ok = true;
     for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(xs[i]);

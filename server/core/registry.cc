@@ -104,10 +104,10 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
   if (budget_ != nullptr) {
     reserved = EstimateSessionBytes(config, *layout);
     absl::Status status = budget_->Reserve(
-        reserved, absl::StrCat("a session of d = ", layout->dimension(), " ",
-                               DTypeName(config.dtype), " with ",
-                               config.workers_per_round,
-                               " worker(s) per round"));
+        reserved,
+        absl::StrCat("a session of d = ", layout->dimension(), " ",
+                     DTypeName(config.dtype), " with ",
+                     config.workers_per_round, " worker(s) per round"));
     if (!status.ok()) return status;
   }
   struct Reservation {
@@ -135,8 +135,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Create(
     absl::MutexLock lock(&mu_);
     // A fresh id is taken here only if a caller chose it meanwhile.
     if (!sessions_.emplace(id, shared).second) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "session_id '", id, "' exists already on this server"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("session_id '", id, "' exists already on this server"));
     }
     reserved_[id] = reserved;
   }
@@ -232,8 +232,8 @@ absl::Status SessionRegistry::Delete(const std::string& id) {
       reserved_.erase(reserved);
     }
   }
-  session->Close(absl::NotFoundError(
-      absl::StrCat("session '", id, "' was deleted")));
+  session->Close(
+      absl::NotFoundError(absl::StrCat("session '", id, "' was deleted")));
   return absl::OkStatus();
 }
 

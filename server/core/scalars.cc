@@ -33,8 +33,7 @@ absl::Status ValidateScalars(absl::Span<const ScalarView> scalars) {
       // The name is not echoed: it may hold anything.
       return absl::InvalidArgumentError(absl::StrCat(
           "scalars[", i, "].name must be 1 to ", kMaxScalarNameLength,
-          " characters from [A-Za-z0-9_.:/-] (got ", s.name.size(),
-          " bytes)"));
+          " characters from [A-Za-z0-9_.:/-] (got ", s.name.size(), " bytes)"));
     }
     if (!std::isfinite(s.value)) {
       return absl::InvalidArgumentError(

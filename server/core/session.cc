@@ -24,15 +24,15 @@ uint64_t Mix(uint64_t a, uint64_t b) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Session>> Session::Create(
-    std::string id, SessionConfig config, const Clock* clock) {
+absl::StatusOr<std::unique_ptr<Session>> Session::Create(std::string id,
+                                                         SessionConfig config,
+                                                         const Clock* clock) {
   absl::StatusOr<std::unique_ptr<Algorithm>> algorithm =
       Algorithm::Create(config);
   if (!algorithm.ok()) return algorithm.status();
-  auto rounds =
-      std::make_unique<SpectrumRounds>(*std::move(algorithm), config);
-  return std::unique_ptr<Session>(new Session(
-      std::move(id), std::move(config), clock, std::move(rounds)));
+  auto rounds = std::make_unique<SpectrumRounds>(*std::move(algorithm), config);
+  return std::unique_ptr<Session>(
+      new Session(std::move(id), std::move(config), clock, std::move(rounds)));
 }
 
 Session::Session(std::string id, SessionConfig config, const Clock* clock,
@@ -69,8 +69,8 @@ int Session::ActiveWorkers() const {
 
 std::string Session::Where() const {
   const PhaseSpec& phase = algorithm_->phase();
-  return absl::StrCat("step ", algorithm_->step(), " phase ", phase.index,
-                      " (", phase.label, ", round ", round_, ")");
+  return absl::StrCat("step ", algorithm_->step(), " phase ", phase.index, " (",
+                      phase.label, ", round ", round_, ")");
 }
 
 bool Session::HasRole(const Worker& worker) const {
@@ -169,9 +169,9 @@ void Session::Submit(bool products, int64_t worker_id,
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) {
     return out.Add(std::move(done),
-                   absl::NotFoundError(absl::StrCat(
-                       "worker ", worker_id, " is not in session ", id_,
-                       "; call JoinSession first")));
+                   absl::NotFoundError(
+                       absl::StrCat("worker ", worker_id, " is not in session ",
+                                    id_, "; call JoinSession first")));
   }
   Worker& worker = *it->second;
   if (absl::Status status = ActFor(worker, caller); !status.ok()) {
@@ -198,38 +198,38 @@ void Session::Submit(bool products, int64_t worker_id,
     return out.Add(
         std::move(done),
         absl::FailedPreconditionError(absl::StrCat(
-            "round ", submission.round, " (step ", submission.step,
-            " phase ", submission.phase, ") is ",
-            submission.round < round_ ? "closed" : "not open yet",
-            "; session ", id_, " is at ", Where(),
-            "; call JoinSession with worker_id ", worker_id,
-            " to get the current task")));
+            "round ", submission.round, " (step ", submission.step, " phase ",
+            submission.phase, ") is ",
+            submission.round < round_ ? "closed" : "not open yet", "; session ",
+            id_, " is at ", Where(), "; call JoinSession with worker_id ",
+            worker_id, " to get the current task")));
   }
   const PhaseSpec& phase = algorithm_->phase();
   if (submission.step != algorithm_->step() ||
       submission.phase != phase.index) {
-    return out.Add(std::move(done),
-                   absl::InvalidArgumentError(absl::StrCat(
-                       "step ", submission.step, " phase ", submission.phase,
-                       " do not match round ", round_, ", which is ",
-                       Where())));
+    return out.Add(
+        std::move(done),
+        absl::InvalidArgumentError(absl::StrCat(
+            "step ", submission.step, " phase ", submission.phase,
+            " do not match round ", round_, ", which is ", Where())));
   }
   if (products != (phase.kind == PhaseSpec::Kind::kProducts)) {
     return out.Add(std::move(done),
-                   absl::FailedPreconditionError(absl::StrCat(
-                       Where(), " wants ",
-                       products ? "gradients: call SubmitGradient"
-                                : "Jacobian products: call "
-                                  "SubmitJacobianProducts")));
+                   absl::FailedPreconditionError(
+                       absl::StrCat(Where(), " wants ",
+                                    products ? "gradients: call SubmitGradient"
+                                             : "Jacobian products: call "
+                                               "SubmitJacobianProducts")));
   }
   if (absl::Status status = RoomFor(worker); !status.ok()) {
     return out.Add(std::move(done), status);
   }
   if (!HasRole(worker)) {
-    return out.Add(std::move(done),
-                   absl::FailedPreconditionError(absl::StrCat(
-                       "worker ", worker_id, " holds no gradient sample of ",
-                       Where(), "; call JoinSession to wait for its next task")));
+    return out.Add(
+        std::move(done),
+        absl::FailedPreconditionError(absl::StrCat(
+            "worker ", worker_id, " holds no gradient sample of ", Where(),
+            "; call JoinSession to wait for its next task")));
   }
   if (absl::Status status = Accept(products, worker, submission);
       !status.ok()) {
@@ -272,14 +272,14 @@ absl::Status Session::Accept(bool products, Worker& worker,
     std::vector<FlatVector>& out;
     const char* field;
   };
-  for (const Kind& kind : {Kind{phase.vjp, submission.vjp, worker.samples,
-                                "vjp"},
-                           Kind{phase.jvp, submission.jvp, worker.jvp, "jvp"}}) {
+  for (const Kind& kind :
+       {Kind{phase.vjp, submission.vjp, worker.samples, "vjp"},
+        Kind{phase.jvp, submission.jvp, worker.jvp, "jvp"}}) {
     const int expected = kind.wanted ? n : 0;
     if (static_cast<int>(kind.views.size()) != expected) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          kind.field, ": the task asks for ", expected,
-          " product(s) (one per probe), got ", kind.views.size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(kind.field, ": the task asks for ", expected,
+                       " product(s) (one per probe), got ", kind.views.size()));
     }
     if (static_cast<int>(kind.out.size()) < expected) {
       kind.out.resize(expected);
@@ -302,9 +302,9 @@ absl::Status Session::AcceptGradient(Worker& worker,
   const int n = config_->samples_per_worker;
   worker.scalars.clear();
   if (static_cast<int>(submission.gradients.size()) != n) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "gradients: the task asks for ", n, " sample(s), got ",
-        submission.gradients.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("gradients: the task asks for ", n, " sample(s), got ",
+                     submission.gradients.size()));
   }
   const bool fused = FusedRound();
   const bool fused_jvp =
@@ -323,13 +323,13 @@ absl::Status Session::AcceptGradient(Worker& worker,
     if (static_cast<int>(p.views.size()) != expected) {
       return absl::InvalidArgumentError(absl::StrCat(
           p.field, ": the task asks for ", expected, " fused product(s) (",
-          p.wanted ? "one per gradient sample, Task.fused_" : "none: Task.fused_",
+          p.wanted ? "one per gradient sample, Task.fused_"
+                   : "none: Task.fused_",
           p.field, p.wanted ? " is set" : " is not set", "), got ",
           p.views.size()));
     }
   }
-  if (absl::Status status = ValidateScalars(submission.scalars);
-      !status.ok()) {
+  if (absl::Status status = ValidateScalars(submission.scalars); !status.ok()) {
     return status;
   }
   worker.samples.resize(n);
@@ -378,8 +378,7 @@ void Session::MaybeClose(Outbox& out) {
   const int count = static_cast<int>(submitted_.size());
   bool all_in = true;
   bool any_expected = false;
-  const bool gradient =
-      algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
+  const bool gradient = algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
   for (const auto& [id, w] : workers_) {
     if (w->state != Worker::State::kActive) continue;
     if (!gradient && sample_holders_.count(id) == 0) continue;
@@ -403,7 +402,8 @@ int Session::RoundQuorum() const {
   const int quorum =
       config_->quorum == 0 ? config_->workers_per_round : config_->quorum;
   if (algorithm_->phase().kind == PhaseSpec::Kind::kGradient) return quorum;
-  return std::max(1, std::min(quorum, static_cast<int>(sample_holders_.size())));
+  return std::max(1,
+                  std::min(quorum, static_cast<int>(sample_holders_.size())));
 }
 
 void Session::CloseRound(Outbox& out) {
@@ -469,10 +469,10 @@ void Session::OpenRound(Outbox& out) {
     Log(absl::StrCat("done after ", algorithm_->step(), " steps"));
   }
   if (listener_.round_opened) {
-    out.AddAction([this, step = algorithm_->step(),
-                   phase = algorithm_->phase().index] {
-      listener_.round_opened(*this, step, phase);
-    });
+    out.AddAction(
+        [this, step = algorithm_->step(), phase = algorithm_->phase().index] {
+          listener_.round_opened(*this, step, phase);
+        });
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     Worker& worker = *workers_.at(it->second.worker_id);

@@ -145,7 +145,7 @@ struct SessionInfo {
   int64_t params_version = 0;
   std::vector<WorkerInfo> workers;
   StepStats stats;
-  RoundTiming timing;  // phase latencies, steps per second
+  RoundTiming timing;          // phase latencies, steps per second
   int64_t bytes_received = 0;  // see Session::traffic()
   int64_t bytes_sent = 0;
   // Mean per name of the scalars reported with the last completed step's
@@ -165,8 +165,9 @@ class Session {
  public:
   // Validates `config`; InvalidArgument names the first bad field. `clock`
   // must outlive the session.
-  static absl::StatusOr<std::unique_ptr<Session>> Create(
-      std::string id, SessionConfig config, const Clock* clock);
+  static absl::StatusOr<std::unique_ptr<Session>> Create(std::string id,
+                                                         SessionConfig config,
+                                                         const Clock* clock);
   // A session resumed from Snapshot(): its open round reopens with a fresh
   // deadline and no submissions. InvalidArgument for a bad config, DataLoss
   // naming what does not fit (a worker, a state vector).
@@ -245,8 +246,8 @@ class Session {
   // to the step's first round yet) with diagnostic rounds, and calls `done`
   // with the result once finished. InvalidArgument for a bad request,
   // FailedPrecondition once the session is done.
-  void EstimateSpectrum(const SpectrumRequest& request,
-                        SpectrumCallback done, CallId* call = nullptr);
+  void EstimateSpectrum(const SpectrumRequest& request, SpectrumCallback done,
+                        CallId* call = nullptr);
   // Answers a waiting EstimateSpectrum call with CANCELLED and withdraws
   // its estimate: a running one stops, and the open diagnostic round is
   // replaced by the next round (the training's, or the next estimate's);

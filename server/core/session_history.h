@@ -29,7 +29,7 @@ namespace gameopt {
 
 struct HistoryPoint {
   int64_t step = 0;
-  double seconds = 0.0;  // since the session was first sampled
+  double seconds = 0.0;         // since the session was first sampled
   std::vector<double> xi_norm;  // per player, of the last gradient phase
   double loss = 0.0;            // L = 1/2 |xi|^2
   double correction_norm = 0.0;

@@ -39,8 +39,8 @@ struct Session::Worker {
   // sample, not two.
   int num_samples = 0;  // valid gradient samples of its last gradient round
   std::vector<FlatVector> samples;  // then its J^T w products
-  int num_products = 0;  // valid products of its last products round
-  std::vector<FlatVector> jvp;  // also a fused round's J_k xi_k
+  int num_products = 0;             // valid products of its last products round
+  std::vector<FlatVector> jvp;      // also a fused round's J_k xi_k
   std::vector<FlatVector> fused_vjp;  // a fused round's J_k^T xi_k
   // The scalars of its submission to the open gradient round.
   std::vector<NamedValue> scalars;
@@ -88,15 +88,14 @@ inline int StateIndex(const std::string& name) {
   return -1;
 }
 
-
 // Names are logged and shown: printable ASCII only, so that no name forges
 // a log line or a status table row.
 inline absl::Status ValidateWorkerName(absl::string_view name) {
   constexpr size_t kMaxName = 256;
   if (name.size() > kMaxName) {
     return absl::InvalidArgumentError(
-        absl::StrCat("worker_name has ", name.size(),
-                     " bytes; at most ", kMaxName, " are allowed"));
+        absl::StrCat("worker_name has ", name.size(), " bytes; at most ",
+                     kMaxName, " are allowed"));
   }
   for (char c : name) {
     if (c < 0x20 || c > 0x7e) {

@@ -1,6 +1,4 @@
 // Session: deadlines, worker leases and heartbeats (session.h, liveness.h).
-#include "server/core/session.h"
-
 #include <algorithm>
 #include <utility>
 
@@ -8,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "server/core/liveness.h"
 #include "server/core/quote.h"
+#include "server/core/session.h"
 #include "server/core/session_internal.h"
 
 namespace gameopt {
@@ -16,8 +15,7 @@ using session_internal::StateName;
 
 std::string Session::MissingWorkers() const {
   std::vector<std::string> missing;
-  const bool gradient =
-      algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
+  const bool gradient = algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
   int expected = 0;
   for (const auto& [id, w] : workers_) {
     if (w->state == Worker::State::kLeft) continue;
@@ -35,8 +33,7 @@ std::string Session::MissingWorkers() const {
 }
 
 void Session::DropMissing() {
-  const bool gradient =
-      algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
+  const bool gradient = algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
   for (auto& [id, w] : workers_) {
     if (w->state != Worker::State::kActive) continue;
     if (!gradient && sample_holders_.count(id) == 0) continue;
@@ -44,8 +41,9 @@ void Session::DropMissing() {
     w->state = Worker::State::kDropped;
     w->reason = absl::StrCat("missed the deadline of ", Where());
     ++w->missed_deadlines;
-    Log(absl::StrCat("worker ", id, " (", Quote(w->name), ") missed the deadline of ",
-                     Where(), "; dropped from the round"));
+    Log(absl::StrCat("worker ", id, " (", Quote(w->name),
+                     ") missed the deadline of ", Where(),
+                     "; dropped from the round"));
   }
 }
 
@@ -131,8 +129,8 @@ bool Session::InFlight(int64_t worker_id) const {
 void Session::DropForLiveness(Worker& worker, std::string reason) {
   worker.state = Worker::State::kDropped;
   worker.reason = std::move(reason);
-  Log(absl::StrCat("worker ", worker.id, " (", Quote(worker.name), ") dropped at ",
-                   Where(), ": ", worker.reason));
+  Log(absl::StrCat("worker ", worker.id, " (", Quote(worker.name),
+                   ") dropped at ", Where(), ": ", worker.reason));
 }
 
 bool Session::DropExpiredLeases() {
@@ -156,18 +154,18 @@ absl::StatusOr<std::string> Session::Heartbeat(int64_t worker_id,
   if (!closed_.ok()) return closed_;
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "worker ", worker_id, " is not in session ", id_,
-        "; call JoinSession first"));
+    return absl::NotFoundError(absl::StrCat("worker ", worker_id,
+                                            " is not in session ", id_,
+                                            "; call JoinSession first"));
   }
   Worker& worker = *it->second;
   if (absl::Status status = ActFor(worker, caller); !status.ok()) {
     return status;
   }
   if (worker.state == Worker::State::kLeft) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "worker ", worker_id, " left session ", id_,
-        "; call JoinSession with its id to rejoin"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("worker ", worker_id, " left session ", id_,
+                     "; call JoinSession with its id to rejoin"));
   }
   worker.last_seen = clock_->Now();
   if (worker.state == Worker::State::kDropped && RoomFor(worker).ok()) {

@@ -1,10 +1,9 @@
 // Session: snapshots and restore (session.h, snapshot.h).
-#include "server/core/session.h"
-
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "server/core/session.h"
 #include "server/core/session_internal.h"
 
 namespace gameopt {
@@ -55,9 +54,8 @@ SessionSnapshot Session::Snapshot() const {
     auto holder = sample_holders_.find(id);
     const bool products =
         !diagnostic && algorithm_->phase().kind == PhaseSpec::Kind::kProducts;
-    out.first_sample = !products || holder == sample_holders_.end()
-                           ? -1
-                           : holder->second;
+    out.first_sample =
+        !products || holder == sample_holders_.end() ? -1 : holder->second;
   }
   snapshot.algorithm = algorithm_->ExportState();
   return snapshot;
@@ -83,16 +81,16 @@ absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
   // cannot overflow.
   for (const NamedVector& v : snapshot.algorithm.vectors) {
     if (v.value == nullptr || !AllFinite(*v.value)) {
-      return absl::DataLossError(absl::StrCat(
-          "state vector '", absl::CHexEscape(v.name.substr(0, 64)),
-          "' is missing or holds a value that is not finite"));
+      return absl::DataLossError(
+          absl::StrCat("state vector '", absl::CHexEscape(v.name.substr(0, 64)),
+                       "' is missing or holds a value that is not finite"));
     }
   }
   const AlgorithmState& a = snapshot.algorithm;
   if (a.step > kMaxCounter || a.point_version > kMaxCounter) {
-    return absl::DataLossError(absl::StrCat(
-        "step ", a.step, " or parameter version ", a.point_version,
-        " out of range"));
+    return absl::DataLossError(absl::StrCat("step ", a.step,
+                                            " or parameter version ",
+                                            a.point_version, " out of range"));
   }
   absl::Status status = algorithm_->ImportState(snapshot.algorithm);
   if (!status.ok()) return status;
@@ -101,9 +99,8 @@ absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
       snapshot.next_worker_id > kMaxCounter ||
       snapshot.joined_ever > kMaxCounter) {
     return absl::DataLossError(absl::StrCat(
-        "round ", snapshot.round, ", next worker id ",
-        snapshot.next_worker_id, ", joined ", snapshot.joined_ever,
-        " are out of range"));
+        "round ", snapshot.round, ", next worker id ", snapshot.next_worker_id,
+        ", joined ", snapshot.joined_ever, " are out of range"));
   }
   round_ = snapshot.round;
   next_worker_id_ = snapshot.next_worker_id;
@@ -117,9 +114,9 @@ absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
         static_cast<int64_t>(in.first_sample) + in.num_samples;
     if (in.id < 1 || in.id >= next_worker_id_ || workers_.count(in.id) > 0 ||
         state < 0 || in.num_samples < 0 ||
-        in.num_samples > config_->samples_per_worker ||
-        in.last_round < -1 || in.last_round > round_ ||
-        in.missed_deadlines < 0 || !ValidateWorkerName(in.name).ok() ||
+        in.num_samples > config_->samples_per_worker || in.last_round < -1 ||
+        in.last_round > round_ || in.missed_deadlines < 0 ||
+        !ValidateWorkerName(in.name).ok() ||
         !ValidateWorkerName(in.owner).ok() ||
         (holder && holder_end > num_probes)) {
       return absl::DataLossError(absl::StrCat(

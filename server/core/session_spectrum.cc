@@ -1,9 +1,8 @@
 // Session: spectrum diagnostics between steps (session.h, spectrum_rounds.h).
-#include "server/core/session.h"
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/session.h"
 #include "server/core/session_internal.h"
 
 namespace gameopt {
@@ -47,8 +46,10 @@ void Session::CancelSpectrum(CallId call) {
     out.Add(std::move(done), absl::CancelledError("the call was cancelled"));
   }
   if (stopped && closed_.ok()) {
-    Log(absl::StrCat("spectrum estimate stopped (its call was cancelled) "
-                     "at round ", round_));
+    Log(
+        absl::StrCat("spectrum estimate stopped (its call was cancelled) "
+                     "at round ",
+                     round_));
     OpenRound(out);
   }
 }
@@ -66,7 +67,8 @@ void Session::DeliverSpectra(Outbox& out) {
                        " products in ", result->rounds, " rounds",
                        result->estimate.converged ? "" : " (not converged)"));
     } else {
-      Log(absl::StrCat("spectrum estimate failed: ", result.status().message()));
+      Log(absl::StrCat("spectrum estimate failed: ",
+                       result.status().message()));
     }
     if (done) out.Add(std::move(done), std::move(result));
   }

@@ -1,10 +1,9 @@
 // Session: joining, rejoining, leaving and acting for a worker (session.h).
-#include "server/core/session.h"
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/core/quote.h"
+#include "server/core/session.h"
 #include "server/core/session_internal.h"
 
 namespace gameopt {
@@ -33,8 +32,8 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
       for (const auto& [id, w] : workers_) {  // by id: the lowest first
         // Only the caller's own workers: another token's name is no way
         // to take its worker (nor to keep the caller out).
-        const bool own = caller.acts_for_any || w->owner.empty() ||
-                         w->owner == caller.owner;
+        const bool own =
+            caller.acts_for_any || w->owner.empty() || w->owner == caller.owner;
         if (w->name == name && own) {
           worker_id = id;
           break;
@@ -43,12 +42,13 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
     }
     if (worker_id == 0) {
       if (ActiveWorkers() >= k) {
-        return out.Add(std::move(done),
-                       absl::ResourceExhaustedError(absl::StrCat(
-                           "session ", id_, " already has ", k,
-                           " active workers (workers_per_round = ", k,
-                           "); create the session with more workers per "
-                           "round, or rejoin with the id of a dropped worker")));
+        return out.Add(
+            std::move(done),
+            absl::ResourceExhaustedError(absl::StrCat(
+                "session ", id_, " already has ", k,
+                " active workers (workers_per_round = ", k,
+                "); create the session with more workers per "
+                "round, or rejoin with the id of a dropped worker")));
       }
       PruneInactive();
       auto fresh = std::make_unique<Worker>();
@@ -97,8 +97,8 @@ void Session::FinishJoin(int64_t worker_id, absl::Status recorded,
     if (it != workers_.end() && it->second->last_round < 0) {
       workers_.erase(it);
       --joined_ever_;
-      Log(absl::StrCat("worker ", worker_id, " removed again: ",
-                       recorded.message()));
+      Log(absl::StrCat("worker ", worker_id,
+                       " removed again: ", recorded.message()));
       if (closed_.ok() && !Done()) MaybeClose(out);
     }
     return out.Add(std::move(done), recorded);
@@ -116,18 +116,17 @@ absl::Status Session::RoomFor(const Worker& worker) const {
   if (worker.state == Worker::State::kActive || ActiveWorkers() < k) {
     return absl::OkStatus();
   }
-  return absl::ResourceExhaustedError(
-      absl::StrCat("session ", id_, " already has ", k,
-                   " active workers; worker ", worker.id,
-                   " cannot rejoin until one leaves"));
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "session ", id_, " already has ", k, " active workers; worker ",
+      worker.id, " cannot rejoin until one leaves"));
 }
 
 void Session::MarkActive(Worker& worker) {
   if (worker.state == Worker::State::kActive) return;
   worker.state = Worker::State::kActive;
   worker.reason.clear();
-  Log(absl::StrCat("worker ", worker.id, " (", Quote(worker.name), ") rejoined at ",
-                   Where()));
+  Log(absl::StrCat("worker ", worker.id, " (", Quote(worker.name),
+                   ") rejoined at ", Where()));
 }
 
 absl::Status Session::ActFor(Worker& worker, const Caller& caller) const {
@@ -150,8 +149,8 @@ absl::Status Session::Leave(int64_t worker_id, const Caller& caller) {
   absl::MutexLock lock(&mu_);
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) {
-    return absl::NotFoundError(absl::StrCat("worker ", worker_id,
-                                            " is not in session ", id_));
+    return absl::NotFoundError(
+        absl::StrCat("worker ", worker_id, " is not in session ", id_));
   }
   Worker& worker = *it->second;
   if (absl::Status status = ActFor(worker, caller); !status.ok()) {
@@ -165,8 +164,8 @@ absl::Status Session::Leave(int64_t worker_id, const Caller& caller) {
   for (auto p = pending_.begin(); p != pending_.end();) {
     if (p->second.worker_id == worker_id) {
       out.Add(std::move(p->second.done),
-              absl::CancelledError(absl::StrCat("worker ", worker_id,
-                                                " left the session")));
+              absl::CancelledError(
+                  absl::StrCat("worker ", worker_id, " left the session")));
       p = pending_.erase(p);
     } else {
       ++p;

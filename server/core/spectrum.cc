@@ -195,8 +195,7 @@ void ArnoldiDriver::EndCycle(int size) {
 
   result_.converged = true;
   for (const auto* group : {&result_.largest_real, &result_.largest_imag,
-                            &result_.largest_modulus,
-                            &result_.smallest_real}) {
+                            &result_.largest_modulus, &result_.smallest_real}) {
     for (const RitzValue& r : *group) {
       if (r.residual > std::max(options_.tol * std::abs(r.value), floor)) {
         result_.converged = false;

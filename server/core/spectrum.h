@@ -22,7 +22,8 @@
 // reported no smaller than the rounding floor eps |H|_F (the estimate keeps
 // shrinking past what float64 products resolve). Converged when each wanted
 // Ritz value's residual <= max(tol |theta|, eps |H|_F): relative to the
-// value, or at the floor for values near 0. When the Krylov space becomes invariant before n vectors
+// value, or at the floor for values near 0. When the Krylov space becomes
+// invariant before n vectors
 // (|f| ~ 0), the basis continues from a fresh random vector, so every
 // eigenvalue can be reached; with m = n the result is a dense
 // decomposition.
@@ -133,8 +134,8 @@ class ArnoldiDriver {
   std::mt19937_64 rng_;
   // Orthonormal basis, n x (m_ + 1); (m_ + 1) n doubles of memory.
   Eigen::MatrixXd v_;
-  int asked_ = 0;         // the column of v_ whose product is awaited
-  Eigen::MatrixXd h_;     // (m_ + 1) x m_ projected operator
+  int asked_ = 0;      // the column of v_ whose product is awaited
+  Eigen::MatrixXd h_;  // (m_ + 1) x m_ projected operator
   Eigen::VectorXd request_;
   SpectrumEstimate result_;
   bool done_ = false;

@@ -31,16 +31,14 @@ const PhaseSpec& SpectrumRounds::phase() const {
   return active_ ? phase_ : inner_->phase();
 }
 
-const std::vector<std::shared_ptr<FlatVector>>& SpectrumRounds::probes()
-    const {
+const std::vector<std::shared_ptr<FlatVector>>& SpectrumRounds::probes() const {
   return active_ ? probes_ : inner_->probes();
 }
 
 std::string SpectrumRounds::Describe(SpectrumOperatorKind op) const {
   if (op == SpectrumOperatorKind::kGameJacobian) return "J";
   if (c1_ == 0 && c2_ == 0) {
-    return absl::StrCat("J (", AlgorithmName(algorithm_),
-                        " follows xi)");
+    return absl::StrCat("J (", AlgorithmName(algorithm_), " follows xi)");
   }
   if (c2_ == 0) return absl::StrCat("J + ", c1_, " J^T J");
   return absl::StrCat("J + ", c1_, " J^T J + ", c2_, " J J");

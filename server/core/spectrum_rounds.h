@@ -69,8 +69,7 @@ using SpectrumCallback = std::function<void(absl::StatusOr<SpectrumResult>)>;
 
 class SpectrumRounds final : public Algorithm {
  public:
-  SpectrumRounds(std::unique_ptr<Algorithm> inner,
-                 const SessionConfig& config);
+  SpectrumRounds(std::unique_ptr<Algorithm> inner, const SessionConfig& config);
 
   // ---- Algorithm: the diagnostic phase during an estimate, else inner's.
   const GameLayout& layout() const override { return inner_->layout(); }
@@ -171,9 +170,9 @@ class SpectrumRounds final : public Algorithm {
   Stage stage_ = Stage::kGradient;
   PhaseSpec phase_;
   std::vector<std::shared_ptr<FlatVector>> probes_;
-  int samples_ = 0;  // K of the diagnostic gradient round
+  int samples_ = 0;            // K of the diagnostic gradient round
   int64_t samples_step_ = -1;  // the step they were drawn at; -1: none
-  Eigen::VectorXd jv_;  // J v, while the field stage runs
+  Eigen::VectorXd jv_;         // J v, while the field stage runs
   int rounds_ = 0;
   std::vector<std::pair<SpectrumCallback, absl::StatusOr<SpectrumResult>>>
       finished_;

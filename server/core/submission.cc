@@ -1,5 +1,4 @@
 #include "server/core/submission.h"
-#include "server/core/quote.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,6 +7,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/quote.h"
 
 namespace gameopt {
 namespace {
@@ -182,10 +182,10 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
       const size_t expected = tensor.size * DTypeSize(view.dtype);
       const size_t size_bytes = view.size_bytes();
       if (size_bytes != expected) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ": ", size_bytes, " bytes of data, but shape ",
-            ShapeString(tensor.shape), " of ", DTypeName(view.dtype),
-            " needs ", expected));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": ", size_bytes, " bytes of data, but shape ",
+                         ShapeString(tensor.shape), " of ",
+                         DTypeName(view.dtype), " needs ", expected));
       }
       const int64_t bad =
           dtype == DType::kFloat32

@@ -88,10 +88,12 @@ absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
   const std::vector<int> all = players.empty() ? AllPlayers() : players;
   for (int p : all) {
     if (!Block(g, p).allFinite()) {
-      const std::string why = absl::StrCat(
-          "the update direction of player '", layout_.players()[p].name,
-          "' at step ", step_, " is not finite (the mean of the samples "
-          "overflows ", DTypeName(config_.dtype), "); the step starts over");
+      const std::string why =
+          absl::StrCat("the update direction of player '",
+                       layout_.players()[p].name, "' at step ", step_,
+                       " is not finite (the mean of the samples "
+                       "overflows ",
+                       DTypeName(config_.dtype), "); the step starts over");
       RestartStep();
       return absl::OutOfRangeError(why);
     }
@@ -118,7 +120,8 @@ absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
         const std::string why = absl::StrCat(
             "the step of player '", player.name, "' at step ", step_,
             " would make its parameters or optimizer moments overflow ",
-            DTypeName(config_.dtype), " (finite direction, too large a step "
+            DTypeName(config_.dtype),
+            " (finite direction, too large a step "
             "for the values); the step starts over");
         RestartStep();
         return absl::OutOfRangeError(why);

@@ -25,9 +25,7 @@ class TypedAlgorithm : public Algorithm {
     return static_cast<int>(plan_.size());
   }
   std::shared_ptr<const FlatVector> parameters() const override { return x_; }
-  std::shared_ptr<const FlatVector> point() const override {
-    return point_;
-  }
+  std::shared_ptr<const FlatVector> point() const override { return point_; }
   int64_t point_version() const override { return version_; }
   const std::vector<std::shared_ptr<FlatVector>>& probes() const override {
     return probes_;
@@ -90,9 +88,7 @@ class TypedAlgorithm : public Algorithm {
   std::vector<PhaseSpec>& plan() { return plan_; }
   Vec<T>& mean_gradient() { return xi_; }
   StepStats& mutable_stats() { return stats_; }
-  std::vector<std::shared_ptr<FlatVector>>& mutable_probes() {
-    return probes_;
-  }
+  std::vector<std::shared_ptr<FlatVector>>& mutable_probes() { return probes_; }
   std::vector<int> AllPlayers() const;
   auto Block(Vec<T>& v, int player) {
     const PlayerLayout& p = layout_.players()[player];
@@ -105,14 +101,14 @@ class TypedAlgorithm : public Algorithm {
   std::vector<PhaseSpec> plan_;
   int phase_index_ = 0;
   int64_t step_ = 0;
-  int64_t version_ = 1;  // 0 means "holds none" on the wire
-  bool x_dirty_ = false;  // x written since the point was last published
+  int64_t version_ = 1;         // 0 means "holds none" on the wire
+  bool x_dirty_ = false;        // x written since the point was last published
   bool extrapolating_ = false;  // point_ is not x_ (extragradient)
   std::shared_ptr<FlatVector> x_;
-  std::shared_ptr<FlatVector> point_;  // == x_ unless extrapolating
+  std::shared_ptr<FlatVector> point_;         // == x_ unless extrapolating
   std::vector<BaseOptimizer<T>> optimizers_;  // one per player
-  Vec<T> slow_;  // lookahead's slow weights
-  Vec<T> xi_;    // mean gradient of the last gradient phase
+  Vec<T> slow_;                               // lookahead's slow weights
+  Vec<T> xi_;  // mean gradient of the last gradient phase
   std::vector<std::shared_ptr<FlatVector>> probes_;
   StepStats stats_;
 };

@@ -34,14 +34,13 @@ std::vector<const FlatVector*> FindAll(const AlgorithmState& state,
 // The vector `name` when present once with `size` coordinates of `dtype`;
 // null when absent; DataLoss otherwise.
 absl::StatusOr<const FlatVector*> FindOne(const AlgorithmState& state,
-                                          const std::string& name,
-                                          DType dtype, int64_t size) {
+                                          const std::string& name, DType dtype,
+                                          int64_t size) {
   const std::vector<const FlatVector*> found = FindAll(state, name);
   if (found.empty()) return nullptr;
   if (found.size() > 1) {
-    return absl::DataLossError(
-        absl::StrCat("state vector '", name, "' appears ", found.size(),
-                     " times"));
+    return absl::DataLossError(absl::StrCat(
+        "state vector '", name, "' appears ", found.size(), " times"));
   }
   if (found[0] == nullptr || found[0]->dtype() != dtype ||
       found[0]->size() != size) {
@@ -92,10 +91,10 @@ absl::Status TypedAlgorithm<T>::ImportState(const AlgorithmState& state) {
   if (state.step < 0 || state.phase < 0 ||
       state.phase >= static_cast<int>(plan_.size()) ||
       state.point_version < 1) {
-    return absl::DataLossError(absl::StrCat(
-        "step ", state.step, " phase ", state.phase, " version ",
-        state.point_version, " do not fit a plan of ", plan_.size(),
-        " phase(s)"));
+    return absl::DataLossError(
+        absl::StrCat("step ", state.step, " phase ", state.phase, " version ",
+                     state.point_version, " do not fit a plan of ",
+                     plan_.size(), " phase(s)"));
   }
   absl::StatusOr<const FlatVector*> x = FindOne(state, "x", dtype, d);
   if (!x.ok()) return x.status();

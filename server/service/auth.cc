@@ -1,5 +1,6 @@
 #include "server/service/auth.h"
-#include "server/core/quote.h"
+
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <fstream>
@@ -7,13 +8,12 @@
 #include <sstream>
 #include <utility>
 
-#include <openssl/evp.h>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/core/quote.h"
 #include "server/core/registry.h"
 
 namespace gameopt {
@@ -43,9 +43,8 @@ absl::StatusOr<Role> ParseRole(absl::string_view name) {
   if (name == "admin") return Role::kAdmin;
   if (name == "worker") return Role::kWorker;
   if (name == "reader") return Role::kReader;
-  return absl::InvalidArgumentError(
-      absl::StrCat("role '", Quote(name),
-                   "' is not one of admin, worker, reader"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "role '", Quote(name), "' is not one of admin, worker, reader"));
 }
 
 absl::Status CheckToken(absl::string_view token) {
@@ -105,10 +104,9 @@ std::string TokenIdentity(absl::string_view token) {
     // Never seen; a distinct identity per token all the same.
     return absl::StrCat("token#", std::hash<std::string>{}(std::string(token)));
   }
-  return absl::StrCat(
-      "sha256:",
-      absl::BytesToHexString(absl::string_view(
-          reinterpret_cast<const char*>(digest), 16)));
+  return absl::StrCat("sha256:",
+                      absl::BytesToHexString(absl::string_view(
+                          reinterpret_cast<const char*>(digest), 16)));
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
@@ -166,9 +164,9 @@ absl::Status Grant::Allows(Access access, absl::string_view session_id) const {
 
 absl::Status Grant::AllowsSome(Access access) const {
   if (Permits(role, access)) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat(
-      "a ", RoleName(role), " token may not ", AccessName(access),
-      " sessions"));
+  return absl::PermissionDeniedError(
+      absl::StrCat("a ", RoleName(role), " token may not ", AccessName(access),
+                   " sessions"));
 }
 
 Authorizer Authorizer::Open() { return Authorizer(); }

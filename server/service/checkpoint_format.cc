@@ -2,10 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <algorithm>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -130,17 +130,17 @@ absl::StatusOr<SessionSnapshot> FromProto(
     int64_t size;
     if (data_budget < 0) {
       if (v.data().size() % width != 0) {
-        return absl::DataLossError(absl::StrCat(
-            "vector '", Shown(v.name()), "' has ", v.data().size(),
-            " bytes, not a multiple of ", width));
+        return absl::DataLossError(
+            absl::StrCat("vector '", Shown(v.name()), "' has ", v.data().size(),
+                         " bytes, not a multiple of ", width));
       }
       size = static_cast<int64_t>(v.data().size()) / width;
     } else {
       // Overflow-safe: size * width <= data_budget.
       if (v.size() < 0 || v.size() > data_budget / width) {
-        return absl::DataLossError(absl::StrCat(
-            "vector '", Shown(v.name()), "' claims ", v.size(),
-            " coordinates, more than the file holds"));
+        return absl::DataLossError(
+            absl::StrCat("vector '", Shown(v.name()), "' claims ", v.size(),
+                         " coordinates, more than the file holds"));
       }
       size = v.size();
       data_budget -= size * width;
@@ -195,8 +195,8 @@ class FileReader {
   absl::Status Read(char* out, int64_t n) {
     if (n > left_) return absl::DataLossError("cut short");
     while (n > 0) {
-      const ssize_t done = read(fd_, out, static_cast<size_t>(
-                                              std::min<int64_t>(n, 1 << 30)));
+      const ssize_t done =
+          read(fd_, out, static_cast<size_t>(std::min<int64_t>(n, 1 << 30)));
       if (done < 0 && errno == EINTR) continue;
       if (done < 0) {
         return absl::UnavailableError(
@@ -224,9 +224,9 @@ class FileReader {
     std::memcpy(tag, head, 4);
     std::memcpy(length, head + 4, 8);
     if (*length > static_cast<uint64_t>(left_ - 8)) {
-      return absl::DataLossError(absl::StrCat(
-          "a record claims ", *length, " bytes, the file has ", left_ - 8,
-          " left"));
+      return absl::DataLossError(absl::StrCat("a record claims ", *length,
+                                              " bytes, the file has ",
+                                              left_ - 8, " left"));
     }
     absl::StatusOr<char*> payload = allocate(*length);
     if (!payload.ok()) return payload.status();
@@ -292,8 +292,8 @@ absl::StatusOr<SessionSnapshot> ReadFormat2(FileReader& reader) {
           });
       if (!status.ok()) return status;
       if (tag != kData) {
-        return absl::DataLossError(absl::StrCat(
-            "vector '", Shown(v.name), "' is cut short"));
+        return absl::DataLossError(
+            absl::StrCat("vector '", Shown(v.name), "' is cut short"));
       }
       filled += length;
       ++records;

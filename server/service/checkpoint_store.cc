@@ -45,16 +45,14 @@ absl::StatusCode CodeOf(int error) {
 
 absl::Status OsError(const std::string& what, const std::string& path,
                      int error = errno) {
-  return absl::Status(CodeOf(error), absl::StrCat(what, " ", path, ": ",
-                                                  std::strerror(error)));
+  return absl::Status(
+      CodeOf(error), absl::StrCat(what, " ", path, ": ", std::strerror(error)));
 }
 
 // Session ids become file names: ValidateSessionId's characters (letters,
 // digits, '_', '.', '-'; never '/'), so "<id>.ckpt" is a plain name in the
 // folder for every id a session can have.
-bool IsPlainName(const std::string& id) {
-  return ValidateSessionId(id).ok();
-}
+bool IsPlainName(const std::string& id) { return ValidateSessionId(id).ok(); }
 
 }  // namespace
 
@@ -142,9 +140,9 @@ absl::StatusOr<std::vector<SessionSnapshot>> CheckpointStore::LoadAll() {
         ReadCheckpoint(fd, static_cast<int64_t>(info.st_size));
     close(fd);
     if (!snapshot.ok()) {
-      return absl::DataLossError(absl::StrCat(
-          "checkpoint ", path, ": ", snapshot.status().message(),
-          "; move the file away to start without that session"));
+      return absl::DataLossError(
+          absl::StrCat("checkpoint ", path, ": ", snapshot.status().message(),
+                       "; move the file away to start without that session"));
     }
     if (PathOf(snapshot->id) != path) {
       return absl::DataLossError(absl::StrCat(
@@ -182,8 +180,8 @@ absl::Status CheckpointStore::Write(const SessionSnapshot& snapshot,
   }
   const std::string path = PathOf(snapshot.id);
   const std::string tmp = path + ".tmp";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                      0644);
+  const int fd =
+      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return OsError("cannot create", tmp);
   // Whatever fails, the partial file goes (it would hold disk space other
   // sessions' writes need) and the previous checkpoint stays.

@@ -8,9 +8,9 @@
 // point leaves either the previous checkpoint or the new one, plus perhaps
 // a leftover .tmp file, which LoadAll removes. A write that fails (full
 // disk, no file descriptors, a state too large to serialize) removes its
-// .tmp file at once and leaves the previous checkpoint as it was. A file that does not parse
-// or fails its checksum is an error naming the file: a session is never
-// dropped silently.
+// .tmp file at once and leaves the previous checkpoint as it was. A file that
+// does not parse or fails its checksum is an error naming the file: a session
+// is never dropped silently.
 //
 // One server per folder: Open takes an exclusive lock on <dir>/LOCK
 // (flock, released by the kernel if the process dies) until Release or
@@ -53,8 +53,7 @@ class CheckpointStore {
   // that a file can be written and synced there. InvalidArgument for an
   // empty path, FailedPrecondition when another store holds the lock, the
   // OS error otherwise (a read-only folder fails here).
-  static absl::StatusOr<std::unique_ptr<CheckpointStore>> Open(
-      std::string dir);
+  static absl::StatusOr<std::unique_ptr<CheckpointStore>> Open(std::string dir);
   ~CheckpointStore();
   CheckpointStore(const CheckpointStore&) = delete;
   CheckpointStore& operator=(const CheckpointStore&) = delete;

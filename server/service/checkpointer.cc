@@ -28,10 +28,10 @@ absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Start(
     absl::StatusOr<std::unique_ptr<Session>> session =
         Session::Restore(snapshot, RealClock());
     if (!session.ok()) {
-      return absl::Status(session.status().code(),
-                          absl::StrCat("checkpoint ",
-                                       (*store)->PathOf(snapshot.id), ": ",
-                                       session.status().message()));
+      return absl::Status(
+          session.status().code(),
+          absl::StrCat("checkpoint ", (*store)->PathOf(snapshot.id), ": ",
+                       session.status().message()));
     }
   }
   std::unique_ptr<Checkpointer> checkpointer(new Checkpointer(
@@ -47,9 +47,9 @@ absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Start(
     }
     checkpointer->Track(**session);
     checkpointer->Log(absl::StrCat(
-        "restored session ", snapshot.id, " at step ",
-        snapshot.algorithm.step, " phase ", snapshot.algorithm.phase,
-        " (round ", snapshot.round, ") from ", path));
+        "restored session ", snapshot.id, " at step ", snapshot.algorithm.step,
+        " phase ", snapshot.algorithm.phase, " (round ", snapshot.round,
+        ") from ", path));
   }
   return checkpointer;
 }
@@ -138,10 +138,11 @@ void Checkpointer::OnRoundOpened(Session& session, int64_t step, int phase) {
 absl::Status Checkpointer::OnDeleted(const std::string& id) {
   // After this, the store skips writes for the id (one the writer holds).
   if (absl::Status status = store_->Remove(id); !status.ok()) {
-    return absl::Status(
-        status.code(),
-        absl::StrCat("session ", id, " was not deleted: its checkpoint "
-                     "could not be removed (", status.message(), ")"));
+    return absl::Status(status.code(),
+                        absl::StrCat("session ", id,
+                                     " was not deleted: its checkpoint "
+                                     "could not be removed (",
+                                     status.message(), ")"));
   }
   absl::MutexLock lock(&mu_);
   queue_.erase(id);
@@ -219,8 +220,8 @@ void Checkpointer::Stop() {
     if (generation == 0) continue;
     failed += !Write(session->Snapshot(), generation).ok();
   }
-  Log(absl::StrCat("checkpointed ", sessions.size() - failed,
-                   " session(s) in ", store_->dir(),
+  Log(absl::StrCat("checkpointed ", sessions.size() - failed, " session(s) in ",
+                   store_->dir(),
                    failed > 0 ? absl::StrCat("; ", failed,
                                              " failed (see above), their "
                                              "previous checkpoints stay")

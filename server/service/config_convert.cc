@@ -73,11 +73,11 @@ double OrDefault(double value, double fallback) {
   return value == 0.0 ? fallback : value;
 }
 
-absl::StatusOr<OptimizerConfig> OptimizerFromProto(
-    const v1::OptimizerConfig& p, const std::string& field) {
+absl::StatusOr<OptimizerConfig> OptimizerFromProto(const v1::OptimizerConfig& p,
+                                                   const std::string& field) {
   OptimizerConfig o;
-  absl::StatusOr<OptimizerKind> kind = FromProto(
-      p.kind(), OptimizerKind::kSgd, kOptimizers, field + ".kind");
+  absl::StatusOr<OptimizerKind> kind =
+      FromProto(p.kind(), OptimizerKind::kSgd, kOptimizers, field + ".kind");
   if (!kind.ok()) return kind.status();
   absl::StatusOr<RmsPropPreset> preset =
       FromProto(p.rmsprop_preset(), RmsPropPreset::kPyTorch, kPresets,
@@ -126,14 +126,15 @@ absl::StatusOr<PlayerConfig> PlayerFromProto(const v1::PlayerConfig& p,
   for (int t = 0; t < p.tensors_size(); ++t) {
     const v1::Tensor& tensor = p.tensors(t);
     // In a SessionConfig, DTYPE_UNSPECIFIED means FLOAT32.
-    absl::StatusOr<DType> dtype =
-        DTypeFromProto(tensor.dtype(), absl::StrCat(field, ".tensors[", t,
-                                                    "].dtype"),
-                       DType::kFloat32);
+    absl::StatusOr<DType> dtype = DTypeFromProto(
+        tensor.dtype(), absl::StrCat(field, ".tensors[", t, "].dtype"),
+        DType::kFloat32);
     if (!dtype.ok()) return dtype.status();
-    player.tensors.push_back(TensorConfig{
-        tensor.name(), {tensor.shape().begin(), tensor.shape().end()},
-        tensor.data(), *dtype});
+    player.tensors.push_back(
+        TensorConfig{tensor.name(),
+                     {tensor.shape().begin(), tensor.shape().end()},
+                     tensor.data(),
+                     *dtype});
   }
   absl::StatusOr<OptimizerConfig> optimizer =
       OptimizerFromProto(p.optimizer(), field + ".optimizer");
@@ -183,8 +184,8 @@ absl::StatusOr<absl::Duration> DeadlineFromProto(double seconds) {
 
 absl::StatusOr<DType> DTypeFromProto(int dtype, absl::string_view field) {
   if (dtype == v1::DTYPE_UNSPECIFIED) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " is DTYPE_UNSPECIFIED: set FLOAT32 or FLOAT64"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is DTYPE_UNSPECIFIED: set FLOAT32 or FLOAT64"));
   }
   return FromProto(dtype, DType::kFloat32, kDTypes, field);
 }
@@ -227,11 +228,11 @@ absl::StatusOr<SessionConfig> SessionConfigFromProto(
     return absl::InvalidArgumentError(
         "config.worker_lease_seconds is NaN (0 = 10 s, negative = no lease)");
   }
-  config.worker_lease =
-      proto.worker_lease_seconds() == 0.0 ? kDefaultWorkerLease
-      : proto.worker_lease_seconds() < 0.0
-          ? absl::InfiniteDuration()
-          : absl::Seconds(proto.worker_lease_seconds());
+  config.worker_lease = proto.worker_lease_seconds() == 0.0
+                            ? kDefaultWorkerLease
+                        : proto.worker_lease_seconds() < 0.0
+                            ? absl::InfiniteDuration()
+                            : absl::Seconds(proto.worker_lease_seconds());
   config.samples_per_worker =
       proto.samples_per_worker() == 0 ? 1 : proto.samples_per_worker();
   config.max_steps = proto.max_steps();

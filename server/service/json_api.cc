@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/core/metrics.h"
-#include "server/service/metrics_convert.h"
 #include "server/core/quote.h"
+#include "server/service/metrics_convert.h"
 
 namespace gameopt {
 namespace {
@@ -81,7 +81,8 @@ std::string History(const std::vector<HistoryPoint>& points, size_t players) {
       ",\"jt_xi_norm\":",
       Column(points, [](const HistoryPoint& p) { return p.jt_xi_norm; }),
       ",\"stationarity_ratio\":",
-      Column(points, [](const HistoryPoint& p) { return p.stationarity_ratio; }),
+      Column(points,
+             [](const HistoryPoint& p) { return p.stationarity_ratio; }),
       ",\"rotation_index\":",
       Column(points, [](const HistoryPoint& p) { return p.rotation_index; }),
       "}");
@@ -110,8 +111,8 @@ std::string SessionJson(const Session& session, const HistoryBook& history) {
       ",\"algorithm\":", JsonString(AlgorithmName(config.algorithm.kind)),
       ",\"step\":", info.step, ",\"max_steps\":", config.max_steps,
       ",\"done\":", info.done ? "true" : "false", ",\"players\":[",
-      absl::StrJoin(players, ","), "],\"workers_active\":",
-      ActiveWorkers(info), ",\"workers_per_round\":", config.workers_per_round,
+      absl::StrJoin(players, ","), "],\"workers_active\":", ActiveWorkers(info),
+      ",\"workers_per_round\":", config.workers_per_round,
       ",\"xi_norm\":", Numbers(info.stats.xi_norm),
       ",\"loss\":", JsonNumber(HalfSquaredNorm(info.stats.xi_norm)),
       ",\"correction_norm\":", JsonNumber(info.stats.correction_norm),
@@ -128,11 +129,21 @@ std::string JsonString(absl::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buffer[8];

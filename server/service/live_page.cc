@@ -29,8 +29,8 @@ Routes& GetRoutes() {
 std::string QueryValue(absl::string_view query, const char* name) {
   if (query.empty()) return "";
   char value[256];
-  const int length = mg_get_var(query.data(), query.size(), name, value,
-                                sizeof(value));
+  const int length =
+      mg_get_var(query.data(), query.size(), name, value, sizeof(value));
   return length > 0 ? std::string(value, length) : "";
 }
 
@@ -78,9 +78,7 @@ HttpResponse JsonError(int code, absl::string_view message) {
 }  // namespace
 
 LivePage::LivePage(const SessionRegistry* registry, Options options)
-    : registry_(registry),
-      options_(options),
-      history_(options.history_points) {
+    : registry_(registry), options_(options), history_(options.history_points) {
   sampler_ = std::thread([this] { SampleLoop(); });
 }
 
@@ -92,9 +90,7 @@ LivePage::~LivePage() {
   sampler_.join();
 }
 
-void LivePage::SampleNow() {
-  history_.Sample(registry_->List(), absl::Now());
-}
+void LivePage::SampleNow() { history_.Sample(registry_->List(), absl::Now()); }
 
 void LivePage::SampleLoop() {
   absl::MutexLock lock(&mu_);

@@ -222,10 +222,10 @@ absl::StatusOr<std::unique_ptr<PrometheusExporter>> PrometheusExporter::Start(
     // thread for at most that long, and scrapes go on on the others. The
     // callbacks answer the live page's paths (live_page.h).
     exporter->exposer_ = std::make_unique<prometheus::Exposer>(
-        std::vector<std::string>{
-            "listening_ports", address,
-            "num_threads", std::to_string(kMetricsThreads),
-            "request_timeout_ms", std::to_string(kMetricsRequestTimeoutMs)},
+        std::vector<std::string>{"listening_ports", address, "num_threads",
+                                 std::to_string(kMetricsThreads),
+                                 "request_timeout_ms",
+                                 std::to_string(kMetricsRequestTimeoutMs)},
         LivePage::Callbacks());
   } catch (const std::exception& e) {
     return absl::UnavailableError(

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
-#include "server/service/metrics_convert.h"
 #include "server/core/quote.h"
+#include "server/service/metrics_convert.h"
 
 namespace gameopt {
 namespace {
@@ -47,16 +47,15 @@ absl::Status SampleFromProto(const v1::Vector& vector, absl::string_view field,
     for (int j = 0; j < player.tensors_size(); ++j) {
       const v1::Tensor& tensor = player.tensors(j);
       absl::StatusOr<DType> dtype = DTypeFromProto(
-          tensor.dtype(),
-          absl::StrCat(field, ".players[", i, "].tensors[", j, "] ('",
-                       Quote(player.player()), "/", Quote(tensor.name()),
-                       "').dtype"));
+          tensor.dtype(), absl::StrCat(field, ".players[", i, "].tensors[", j,
+                                       "] ('", Quote(player.player()), "/",
+                                       Quote(tensor.name()), "').dtype"));
       if (!dtype.ok()) return dtype.status();
-      values.tensors[j] = TensorView{
-          tensor.name(), *dtype,
-          absl::Span<const int64_t>(tensor.shape().data(),
-                                    tensor.shape().size()),
-          tensor.data()};
+      values.tensors[j] =
+          TensorView{tensor.name(), *dtype,
+                     absl::Span<const int64_t>(tensor.shape().data(),
+                                               tensor.shape().size()),
+                     tensor.data()};
     }
   }
   return absl::OkStatus();

@@ -56,23 +56,22 @@ std::string Host(const std::string& address) {
 
 LogSink StderrLogSink() {
   return [](absl::string_view line) {
-    const std::string text = absl::StrCat(
-        absl::FormatTime("%Y-%m-%d %H:%M:%E3S", absl::Now(),
-                         absl::LocalTimeZone()),
-        " ", line, "\n");
+    const std::string text =
+        absl::StrCat(absl::FormatTime("%Y-%m-%d %H:%M:%E3S", absl::Now(),
+                                      absl::LocalTimeZone()),
+                     " ", line, "\n");
     std::fwrite(text.data(), 1, text.size(), stderr);
   };
 }
 
 GameOptServer::GameOptServer(GameOptServerOptions options)
     : options_(std::move(options)),
-      memory_budget_(options_.max_memory_mb == 0
-                         ? DefaultMemoryBudgetBytes()
-                     : options_.max_memory_mb < 0
-                         ? 0
-                         : (std::min<int64_t>(options_.max_memory_mb,
-                                              int64_t{1} << 40)
-                            << 20)),
+      memory_budget_(
+          options_.max_memory_mb == 0 ? DefaultMemoryBudgetBytes()
+          : options_.max_memory_mb < 0
+              ? 0
+              : (std::min<int64_t>(options_.max_memory_mb, int64_t{1} << 40)
+                 << 20)),
       registry_(options_.clock, options_.max_parameters),
       service_(&registry_, options_.log) {
   registry_.set_memory_budget(&memory_budget_);
@@ -124,9 +123,8 @@ absl::Status GameOptServer::Start() {
   if (!options_.state_dir.empty()) {
     // Before the port opens: no call sees a server without its sessions.
     absl::StatusOr<std::unique_ptr<Checkpointer>> checkpointer =
-        Checkpointer::Start(options_.state_dir,
-                            options_.checkpoint_every_steps, &registry_,
-                            options_.log);
+        Checkpointer::Start(options_.state_dir, options_.checkpoint_every_steps,
+                            &registry_, options_.log);
     if (!checkpointer.ok()) return checkpointer.status();
     checkpointer_ = *std::move(checkpointer);
   }
@@ -233,9 +231,8 @@ absl::Status GameOptServer::LoadTokens() {
 void GameOptServer::DeadlineLoop() {
   while (true) {
     const absl::Time next = registry_.CheckDeadlines();
-    const absl::Duration wait =
-        std::clamp(next - options_.clock->Now(), kMinDeadlinePoll,
-                   kMaxDeadlinePoll);
+    const absl::Duration wait = std::clamp(next - options_.clock->Now(),
+                                           kMinDeadlinePoll, kMaxDeadlinePoll);
     absl::MutexLock lock(&stop_mu_);
     if (stop_mu_.AwaitWithTimeout(absl::Condition(&stop_), wait)) return;
   }

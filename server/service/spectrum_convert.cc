@@ -31,9 +31,9 @@ absl::StatusOr<SpectrumRequest> SpectrumRequestFromProto(
       request.op = SpectrumOperatorKind::kAlgorithmField;
       break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ".operator = ", proto.operator_(),
-          " is unknown; use GAME_JACOBIAN or ALGORITHM_FIELD"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".operator = ", proto.operator_(),
+                       " is unknown; use GAME_JACOBIAN or ALGORITHM_FIELD"));
   }
   if (proto.k() != 0) request.k = proto.k();
   if (proto.max_applications() != 0) {
@@ -86,10 +86,8 @@ void SpectrumResultToProto(const SpectrumResult& result, v1::Spectrum* out) {
                          ? v1::GAME_JACOBIAN
                          : v1::ALGORITHM_FIELD);
   out->set_operator_description(result.description);
-  EigenvaluesToProto(result.estimate.largest_real,
-                     out->mutable_largest_real());
-  EigenvaluesToProto(result.estimate.largest_imag,
-                     out->mutable_largest_imag());
+  EigenvaluesToProto(result.estimate.largest_real, out->mutable_largest_real());
+  EigenvaluesToProto(result.estimate.largest_imag, out->mutable_largest_imag());
   EigenvaluesToProto(result.estimate.largest_modulus,
                      out->mutable_largest_modulus());
   EigenvaluesToProto(result.estimate.smallest_real,

@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "server/core/quote.h"
 #include "server/service/config_convert.h"
 #include "server/service/proto_convert.h"
-#include "server/core/quote.h"
 
 namespace gameopt {
 namespace {
@@ -18,9 +18,8 @@ constexpr int kVarint = WireReader::kVarint;
 constexpr int kLengthDelimited = WireReader::kLengthDelimited;
 
 absl::Status Malformed(absl::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("the request is not a well-formed protobuf message: ",
-                   what));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the request is not a well-formed protobuf message: ", what));
 }
 
 }  // namespace
@@ -71,8 +70,8 @@ absl::Status WireSubmission::ParseTensor(WireReader& reader, Tensor* out) {
       if (!reader.ReadLength(&value)) return Malformed("bad tensor data");
       out->pieces.clear();
       reader.ReadPieces(value, &out->pieces);
-      out->bytes = out->pieces.size() == 1 ? out->pieces[0]
-                                           : absl::string_view();
+      out->bytes =
+          out->pieces.size() == 1 ? out->pieces[0] : absl::string_view();
       if (out->pieces.size() <= 1) out->pieces.clear();
     } else if (!reader.Skip(wire_type)) {
       return Malformed("bad field in a Tensor");
@@ -88,8 +87,7 @@ absl::Status WireSubmission::ParsePlayer(WireReader& reader, Player* out) {
       if (absl::Status s = ReadString(reader, &out->name); !s.ok()) return s;
     } else if (field == 2 && wire_type == kLengthDelimited) {
       uint64_t length, outer;
-      if (!reader.ReadLength(&length) ||
-          !reader.EnterMessage(length, &outer)) {
+      if (!reader.ReadLength(&length) || !reader.EnterMessage(length, &outer)) {
         return Malformed("bad Tensor length");
       }
       if (absl::Status s = ParseTensor(reader, &out->tensors.emplace_back());
@@ -102,7 +100,7 @@ absl::Status WireSubmission::ParsePlayer(WireReader& reader, Player* out) {
     }
   }
   return reader.EndedCleanly() ? absl::OkStatus()
-                          : Malformed("bad PlayerTensors tag");
+                               : Malformed("bad PlayerTensors tag");
 }
 
 absl::Status WireSubmission::ParseVector(WireReader& reader, Vector* out) {
@@ -110,12 +108,10 @@ absl::Status WireSubmission::ParseVector(WireReader& reader, Vector* out) {
   while (reader.ReadTag(&field, &wire_type)) {
     if (field == 1 && wire_type == kLengthDelimited) {
       uint64_t length, outer;
-      if (!reader.ReadLength(&length) ||
-          !reader.EnterMessage(length, &outer)) {
+      if (!reader.ReadLength(&length) || !reader.EnterMessage(length, &outer)) {
         return Malformed("bad PlayerTensors length");
       }
-      if (absl::Status s = ParsePlayer(reader, &out->emplace_back());
-          !s.ok()) {
+      if (absl::Status s = ParsePlayer(reader, &out->emplace_back()); !s.ok()) {
         return s;
       }
       reader.LeaveMessage(outer);
@@ -126,8 +122,7 @@ absl::Status WireSubmission::ParseVector(WireReader& reader, Vector* out) {
   return reader.EndedCleanly() ? absl::OkStatus() : Malformed("bad Vector tag");
 }
 
-absl::Status WireSubmission::ParseScalar(WireReader& reader,
-                                         ScalarView* out) {
+absl::Status WireSubmission::ParseScalar(WireReader& reader, ScalarView* out) {
   int field, wire_type;
   while (reader.ReadTag(&field, &wire_type)) {
     if (field == 1 && wire_type == kLengthDelimited) {
@@ -143,8 +138,7 @@ absl::Status WireSubmission::ParseScalar(WireReader& reader,
   return reader.EndedCleanly() ? absl::OkStatus() : Malformed("bad Scalar tag");
 }
 
-absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer,
-                                   Kind kind) {
+absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer, Kind kind) {
   kind_ = kind;
   if (grpc::Status s = buffer.Dump(&slices_); !s.ok()) {
     return Malformed(s.error_message());
@@ -172,8 +166,7 @@ absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer,
       if (field == known_field) known_params_version_ = v;
     } else if (wire_type == kLengthDelimited && !products && field == 10) {
       uint64_t length, outer;
-      if (!reader.ReadLength(&length) ||
-          !reader.EnterMessage(length, &outer)) {
+      if (!reader.ReadLength(&length) || !reader.EnterMessage(length, &outer)) {
         return Malformed("bad Scalar length");
       }
       if (absl::Status s = ParseScalar(reader, &scalars_.emplace_back());
@@ -185,8 +178,7 @@ absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer,
                (field == 6 || (products && field == 7) ||
                 (!products && (field == 8 || field == 9)))) {
       uint64_t length, outer;
-      if (!reader.ReadLength(&length) ||
-          !reader.EnterMessage(length, &outer)) {
+      if (!reader.ReadLength(&length) || !reader.EnterMessage(length, &outer)) {
         return Malformed("bad Vector length");
       }
       // SubmitGradientRequest: gradients 6, vjp 8, jvp 9;
@@ -241,17 +233,15 @@ absl::Status WireSubmission::ToSubmission(Submission* out) const {
             // The same message as SampleFromProto's.
             absl::StatusOr<DType> bad = DTypeFromProto(
                 tensor.dtype,
-                absl::StrCat(f.name, "[", k, "].players[", i, "].tensors[",
-                             j, "] ('", Quote(player.name), "/",
-                             Quote(tensor.name),
-                             "').dtype"));
+                absl::StrCat(f.name, "[", k, "].players[", i, "].tensors[", j,
+                             "] ('", Quote(player.name), "/",
+                             Quote(tensor.name), "').dtype"));
             if (!bad.ok()) return bad.status();
             dtype = *bad;
           }
-          values.tensors[j] = TensorView{tensor.name, dtype,
-                                         absl::MakeConstSpan(tensor.shape),
-                                         tensor.bytes,
-                                         absl::MakeConstSpan(tensor.pieces)};
+          values.tensors[j] =
+              TensorView{tensor.name, dtype, absl::MakeConstSpan(tensor.shape),
+                         tensor.bytes, absl::MakeConstSpan(tensor.pieces)};
         }
       }
     }
@@ -337,8 +327,7 @@ class SliceWriter {
   std::string pending_;
 };
 
-size_t TensorSize(const TensorLayout& tensor, v1::DType dtype,
-                  size_t elem) {
+size_t TensorSize(const TensorLayout& tensor, v1::DType dtype, size_t elem) {
   size_t shape = 0;
   for (int64_t dim : tensor.shape) shape += VarintSize(AsVarint(dim));
   size_t size = 0;
@@ -391,8 +380,7 @@ void WriteVector(const std::shared_ptr<const FlatVector>& values,
         out.Varint(shape);
         for (int64_t dim : tensor.shape) out.Varint(AsVarint(dim));
       }
-      out.DataField(4, data + tensor.offset * elem, tensor.size * elem,
-                    values);
+      out.DataField(4, data + tensor.offset * elem, tensor.size * elem, values);
     }
   }
 }
@@ -410,8 +398,7 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   for (const auto& probe : task.probes) {
     probe_sizes.push_back(VectorSize(*probe, layout));
   }
-  const size_t params_size =
-      send_params ? VectorSize(*task.params, layout) : 0;
+  const size_t params_size = send_params ? VectorSize(*task.params, layout) : 0;
   const v1::TaskKind kind = TaskKindToProto(task.kind);
   auto varint_field = [](uint64_t value) {
     return value == 0 ? 0 : 1 + VarintSize(value);

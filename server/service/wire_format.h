@@ -74,7 +74,7 @@ class WireSubmission {
     absl::string_view name;
     int dtype = 0;  // the proto enum's value
     std::vector<int64_t> shape;
-    absl::string_view bytes;               // when in one slice
+    absl::string_view bytes;                // when in one slice
     std::vector<absl::string_view> pieces;  // otherwise
   };
   struct Player {

@@ -146,18 +146,18 @@ bool IsValidUtf8(absl::string_view text) {
       ++p;
       continue;
     }
-    int n;  // continuation bytes
+    int n;                               // continuation bytes
     unsigned char lo = 0x80, hi = 0xbf;  // the first one's range
     if (c >= 0xc2 && c <= 0xdf) {
       n = 1;
     } else if (c >= 0xe0 && c <= 0xef) {
       n = 2;
-      if (c == 0xe0) lo = 0xa0;        // overlong
-      if (c == 0xed) hi = 0x9f;        // surrogates
+      if (c == 0xe0) lo = 0xa0;  // overlong
+      if (c == 0xed) hi = 0x9f;  // surrogates
     } else if (c >= 0xf0 && c <= 0xf4) {
       n = 3;
-      if (c == 0xf0) lo = 0x90;        // overlong
-      if (c == 0xf4) hi = 0x8f;        // past U+10FFFF
+      if (c == 0xf0) lo = 0x90;  // overlong
+      if (c == 0xf4) hi = 0x8f;  // past U+10FFFF
     } else {
       return false;
     }

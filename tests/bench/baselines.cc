@@ -198,8 +198,7 @@ void TcpEchoServer::Accept() {
   }
 }
 
-absl::StatusOr<Window> RunTcpClient(int port,
-                                    const std::vector<int64_t>& sizes,
+absl::StatusOr<Window> RunTcpClient(int port, const std::vector<int64_t>& sizes,
                                     int64_t warmup, int64_t count) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr = {};

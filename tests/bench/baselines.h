@@ -98,8 +98,7 @@ class TcpEchoServer {
 absl::StatusOr<Window> RunEchoClient(const std::string& target,
                                      const std::vector<int64_t>& sizes,
                                      int64_t warmup, int64_t count);
-absl::StatusOr<Window> RunTcpClient(int port,
-                                    const std::vector<int64_t>& sizes,
+absl::StatusOr<Window> RunTcpClient(int port, const std::vector<int64_t>& sizes,
                                     int64_t warmup, int64_t count);
 
 }  // namespace gameopt::bench

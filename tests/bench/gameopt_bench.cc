@@ -9,9 +9,10 @@
 // one worker sends 2 samples), D float32 parameters (K and M suffixes are
 // powers of two), K workers. Each measurement is a session of 1 + N
 // steps, step 0 untimed (joins, first parameters); N starts at
-// --min_steps and grows until the timed steps take about --seconds. The server runs in this process on
-// 127.0.0.1:0 unless --server names one (e.g. a gameopt_server whose peak
-// memory a script reads); workers and baseline clients are threads unless
+// --min_steps and grows until the timed steps take about --seconds. The server
+// runs in this process on 127.0.0.1:0 unless --server names one (e.g. a
+// gameopt_server whose peak memory a script reads); workers and baseline
+// clients are threads unless
 // --procs makes them processes (this binary, run again). One line per case
 // on stdout:
 //
@@ -49,10 +50,10 @@
 
 ABSL_FLAG(std::vector<std::string>, cases,
           std::vector<std::string>({"conopt/2/1", "simgd/1K/1", "conopt/1K/1",
-                                    "simgd/1M/1", "conopt/1M/1",
-                                    "conopt/1M/4", "conopt/1M/16",
-                                    "simgd/1M/16", "simgd/16M/1",
-                                    "conopt/16M/1", "conopt/16M/4"}),
+                                    "simgd/1M/1", "conopt/1M/1", "conopt/1M/4",
+                                    "conopt/1M/16", "simgd/1M/16",
+                                    "simgd/16M/1", "conopt/16M/1",
+                                    "conopt/16M/4"}),
           "cases ALGORITHM/D/K to run, in order");
 ABSL_FLAG(double, seconds, 2.0, "timed seconds per measurement, about");
 ABSL_FLAG(int64_t, min_steps, 3, "timed steps per measurement, at least");
@@ -115,8 +116,8 @@ Child Spawn(const std::vector<std::string>& args) {
   for (std::string& a : argv_strings) argv.push_back(a.data());
   argv.push_back(nullptr);
   Child child;
-  if (posix_spawn(&child.pid, self_path.c_str(), &actions, nullptr,
-                  argv.data(), environ) != 0) {
+  if (posix_spawn(&child.pid, self_path.c_str(), &actions, nullptr, argv.data(),
+                  environ) != 0) {
     Die(absl::InternalError("posix_spawn"));
   }
   posix_spawn_file_actions_destroy(&actions);
@@ -175,9 +176,9 @@ int ChildMain() {
   if (mode == "worker") {
     absl::StatusOr<Case> c = ParseCase(absl::GetFlag(FLAGS_case_name));
     if (!c.ok()) Die(c.status());
-    window = RunNullWorker(absl::GetFlag(FLAGS_target),
-                           absl::GetFlag(FLAGS_session), *c,
-                           absl::GetFlag(FLAGS_timed_from));
+    window =
+        RunNullWorker(absl::GetFlag(FLAGS_target), absl::GetFlag(FLAGS_session),
+                      *c, absl::GetFlag(FLAGS_timed_from));
   } else if (mode == "echo") {
     window = RunEchoClient(absl::GetFlag(FLAGS_target), sizes, 1,
                            absl::GetFlag(FLAGS_count));
@@ -233,8 +234,7 @@ absl::StatusOr<double> TimeSession(const std::string& target, const Case& c,
       CreateSession(target, SessionConfigOf(c, 1 + timed));
   if (!session.ok()) return session.status();
   absl::StatusOr<double> seconds = RunClients(
-      c.workers,
-      [&](int) { return RunNullWorker(target, *session, c, 1); },
+      c.workers, [&](int) { return RunNullWorker(target, *session, c, 1); },
       [&](int) {
         return std::vector<std::string>{
             "--child=worker", "--target=" + target, "--session=" + *session,
@@ -323,24 +323,23 @@ void RunCase(const Servers& servers, const Case& c, bool huge) {
   const double steps_per_s = timed / gameopt_s;
   const double payload = c.PayloadBytesPerStep();
   const double gbps = payload * steps_per_s * 1e-9;
-  std::string line = absl::StrCat(
-      "CASE name=", c.Name(), " algorithm=", c.algorithm, " d=", c.d,
-      " workers=", c.workers, " samples=", c.samples(), " steps=", timed,
-      " seconds=", gameopt_s, " steps_per_s=", steps_per_s,
-      " step_ms=", 1e3 / steps_per_s, " payload_bytes_per_step=", payload,
-      " payload_GBps=", gbps);
+  std::string line =
+      absl::StrCat("CASE name=", c.Name(), " algorithm=", c.algorithm,
+                   " d=", c.d, " workers=", c.workers, " samples=", c.samples(),
+                   " steps=", timed, " seconds=", gameopt_s,
+                   " steps_per_s=", steps_per_s, " step_ms=", 1e3 / steps_per_s,
+                   " payload_bytes_per_step=", payload, " payload_GBps=", gbps);
   if (baselines) {
     // The same requests, each echoed: 2 x the request bytes per round trip.
     double echoed = 0;
     for (int64_t s : c.RequestBytes()) echoed += 2.0 * s * c.workers;
     const double echo_gbps = echoed * timed / echo_s * 1e-9;
     const double tcp_gbps = echoed * timed / tcp_s * 1e-9;
-    absl::StrAppend(&line, " echo_step_ms=", echo_s / timed * 1e3,
-                    " echo_GBps=", echo_gbps,
-                    " tcp_step_ms=", tcp_s / timed * 1e3,
-                    " tcp_GBps=", tcp_gbps, " ratio_echo=", gbps / echo_gbps,
-                    " ratio_tcp=", gbps / tcp_gbps,
-                    " time_vs_echo=", gameopt_s / echo_s);
+    absl::StrAppend(
+        &line, " echo_step_ms=", echo_s / timed * 1e3, " echo_GBps=", echo_gbps,
+        " tcp_step_ms=", tcp_s / timed * 1e3, " tcp_GBps=", tcp_gbps,
+        " ratio_echo=", gbps / echo_gbps, " ratio_tcp=", gbps / tcp_gbps,
+        " time_vs_echo=", gameopt_s / echo_s);
   }
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);

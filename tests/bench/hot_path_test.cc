@@ -256,9 +256,8 @@ TEST(Kernels, AggregationIsBitIdenticalToWholeVectorFormulas) {
     EXPECT_TRUE(BytesOf(out) == BytesOf(mean));
     return BytesOf(out);
   });
-  for (EstimatorKind estimator :
-       {EstimatorKind::kLocal, EstimatorKind::kPooled,
-        EstimatorKind::kUnbiased}) {
+  for (EstimatorKind estimator : {EstimatorKind::kLocal, EstimatorKind::kPooled,
+                                  EstimatorKind::kUnbiased}) {
     SCOPED_TRACE(static_cast<int>(estimator));
     ExpectSameForAnyThreadCount([&] {
       std::vector<std::shared_ptr<FlatVector>> probes;
@@ -269,11 +268,10 @@ TEST(Kernels, AggregationIsBitIdenticalToWholeVectorFormulas) {
       std::string all;
       for (int k = 0; k < 5; ++k) {
         Vec<float> expected =
-            estimator == EstimatorKind::kLocal    ? samples[k].as<float>()
-            : estimator == EstimatorKind::kPooled ? Vec<float>(sum / 5.0f)
-                                                  : Vec<float>(
-                                                        (sum - samples[k].as<float>()) /
-                                                        4.0f);
+            estimator == EstimatorKind::kLocal ? samples[k].as<float>()
+            : estimator == EstimatorKind::kPooled
+                ? Vec<float>(sum / 5.0f)
+                : Vec<float>((sum - samples[k].as<float>()) / 4.0f);
         EXPECT_TRUE(BytesOf(*probes[k]) == BytesOf(expected)) << k;
         all += BytesOf(*probes[k]);
       }
@@ -331,8 +329,7 @@ grpc::ByteBuffer Sliced(const std::string& bytes, size_t size) {
 }
 
 TEST(WireFormat, TaskToWireWritesTaskToProtosBytes) {
-  absl::StatusOr<GameLayout> layout =
-      GameLayout::Create(WireConfig().players);
+  absl::StatusOr<GameLayout> layout = GameLayout::Create(WireConfig().players);
   ASSERT_TRUE(layout.ok());
   auto vector = [&](uint64_t seed) {
     return std::make_shared<const FlatVector>(
@@ -411,8 +408,7 @@ TEST(WireFormat, WireSubmissionReadsWhatSubmissionFromProtoReads) {
     SCOPED_TRACE(slice);
     WireSubmission wire;
     ASSERT_TRUE(
-        wire.Parse(Sliced(bytes, slice), WireSubmission::Kind::kProducts)
-            .ok());
+        wire.Parse(Sliced(bytes, slice), WireSubmission::Kind::kProducts).ok());
     EXPECT_EQ(wire.session_id(), "s12");
     EXPECT_EQ(wire.worker_id(), 5);
     EXPECT_EQ(wire.known_params_version(), 77);
@@ -427,10 +423,10 @@ TEST(WireFormat, WireSubmissionReadsWhatSubmissionFromProtoReads) {
       for (auto [a, b] : {std::pair(&got.vjp[k], &expected.vjp[k]),
                           std::pair(&got.jvp[k], &expected.jvp[k])}) {
         FlatVector x, y;
-        ASSERT_TRUE(DecodeSample(*a, *layout, all, DType::kFloat32, "v", x)
-                        .ok());
-        ASSERT_TRUE(DecodeSample(*b, *layout, all, DType::kFloat32, "v", y)
-                        .ok());
+        ASSERT_TRUE(
+            DecodeSample(*a, *layout, all, DType::kFloat32, "v", x).ok());
+        ASSERT_TRUE(
+            DecodeSample(*b, *layout, all, DType::kFloat32, "v", y).ok());
         EXPECT_TRUE(BytesOf(x) == BytesOf(y));
       }
     }
@@ -464,8 +460,7 @@ TEST(WireFormat, WireSubmissionReadsFusedProductsAndScalarsOfAGradient) {
     SCOPED_TRACE(slice);
     WireSubmission wire;
     ASSERT_TRUE(
-        wire.Parse(Sliced(bytes, slice), WireSubmission::Kind::kGradient)
-            .ok());
+        wire.Parse(Sliced(bytes, slice), WireSubmission::Kind::kGradient).ok());
     EXPECT_EQ(wire.known_params_version(), 12);
     Submission got;
     ASSERT_TRUE(wire.ToSubmission(&got).ok());
@@ -481,18 +476,15 @@ TEST(WireFormat, WireSubmissionReadsFusedProductsAndScalarsOfAGradient) {
                         std::pair(&got.vjp[0], &expected.vjp[0]),
                         std::pair(&got.jvp[0], &expected.jvp[0])}) {
       FlatVector x, y;
-      ASSERT_TRUE(
-          DecodeSample(*a, *layout, all, DType::kFloat32, "v", x).ok());
-      ASSERT_TRUE(
-          DecodeSample(*b, *layout, all, DType::kFloat32, "v", y).ok());
+      ASSERT_TRUE(DecodeSample(*a, *layout, all, DType::kFloat32, "v", x).ok());
+      ASSERT_TRUE(DecodeSample(*b, *layout, all, DType::kFloat32, "v", y).ok());
       EXPECT_TRUE(BytesOf(x) == BytesOf(y));
     }
   }
 }
 
 TEST(WireFormat, WireSubmissionFindsNonFiniteValuesAcrossSlices) {
-  absl::StatusOr<GameLayout> layout =
-      GameLayout::Create(WireConfig().players);
+  absl::StatusOr<GameLayout> layout = GameLayout::Create(WireConfig().players);
   ASSERT_TRUE(layout.ok());
   v1::SubmitGradientRequest request;
   FlatVector values = Random(layout->dimension(), 5);
@@ -540,9 +532,9 @@ TEST(WireFormat, AcceptsUnpackedShapesAndUnknownFieldsRejectsGarbage) {
        {std::string("\x32\x05\x0a"), std::string("\x0b"),
         std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")}) {
     WireSubmission garbage;
-    EXPECT_EQ(garbage.Parse(Sliced(bad, 2), WireSubmission::Kind::kGradient)
-                  .code(),
-              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(
+        garbage.Parse(Sliced(bad, 2), WireSubmission::Kind::kGradient).code(),
+        absl::StatusCode::kInvalidArgument);
   }
 }
 

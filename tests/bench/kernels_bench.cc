@@ -81,11 +81,8 @@ void BM_Memcpy(benchmark::State& state) {
   }
   SetBytes(state, 2 * d * 4);
 }
-BENCHMARK(BM_Memcpy)
-    ->ArgName("d")
-    ->Arg(k1M)
-    ->Arg(k16M)
-    ->Unit(benchmark::kMillisecond);  // CPU time, as the 1-thread kernels
+BENCHMARK(BM_Memcpy)->ArgName("d")->Arg(k1M)->Arg(k16M)->Unit(
+    benchmark::kMillisecond);  // CPU time, as the 1-thread kernels
 
 // Arrays streamed by one step (reads + writes of float32 coordinates).
 int StepArrays(OptimizerKind kind) {
@@ -140,8 +137,8 @@ void BM_Consensus(benchmark::State& state) {
 #endif
   for (auto _ : state) {
 #if GAMEOPT_HAVE_KERNELS
-    benchmark::DoNotOptimize(ConsensusDirection<float>(
-        xi.as<float>(), views, gamma, direction));
+    benchmark::DoNotOptimize(
+        ConsensusDirection<float>(xi.as<float>(), views, gamma, direction));
 #else
     MeanOf<float>(views, jt_xi);
     correction = gamma * jt_xi;
@@ -268,8 +265,7 @@ BENCHMARK_CAPTURE(BM_Step, momentum, OptimizerKind::kMomentum)->Apply(Pool);
 BENCHMARK_CAPTURE(BM_Step, nesterov, OptimizerKind::kNesterov)
     ->Apply(OneThread);
 BENCHMARK_CAPTURE(BM_Step, nesterov, OptimizerKind::kNesterov)->Apply(Pool);
-BENCHMARK_CAPTURE(BM_Step, rmsprop, OptimizerKind::kRmsProp)
-    ->Apply(OneThread);
+BENCHMARK_CAPTURE(BM_Step, rmsprop, OptimizerKind::kRmsProp)->Apply(OneThread);
 BENCHMARK_CAPTURE(BM_Step, rmsprop, OptimizerKind::kRmsProp)->Apply(Pool);
 BENCHMARK_CAPTURE(BM_Step, adam, OptimizerKind::kAdam)->Apply(OneThread);
 BENCHMARK_CAPTURE(BM_Step, adam, OptimizerKind::kAdam)->Apply(Pool);

@@ -2,7 +2,6 @@
 // two servers, ShardedWorker) answers fused GRADIENT tasks, and the run
 // ends bit-identical to the two-round LOCAL run.
 #include "client/play.h"
-
 #include "gtest/gtest.h"
 #include "tests/client/local_server.h"
 

@@ -176,8 +176,7 @@ TEST_F(PlayTest, WorkerReportsScalarsThatTheServerAverages) {
 
 TEST_F(PlayTest, WorkerFailsClearlyOnAnUnknownSession) {
   auto game = *MakeGame("bilinear", GameOptions());
-  Worker worker(MakeChannel(server_->address()), "no-such-session",
-                game.get());
+  Worker worker(MakeChannel(server_->address()), "no-such-session", game.get());
   const absl::Status status = worker.Run();
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_NE(status.message().find("no-such-session"), std::string::npos);

@@ -109,11 +109,11 @@ TEST(ServerCurves, PlayWritesOneRowPerStepAsTheServerSawIt) {
 
   std::vector<std::string> header;
   const auto rows = ReadCsv(config.out_dir + "/server_metrics.csv", &header);
-  EXPECT_EQ(header, (std::vector<std::string>{
-                        "step", "xi_norm_x", "xi_norm_y", "loss",
-                        "correction_norm", "latency_ms_gradient",
-                        "latency_ms_consensus", "steps_per_second", "lr_x",
-                        "lr_y"}));
+  EXPECT_EQ(header,
+            (std::vector<std::string>{"step", "xi_norm_x", "xi_norm_y", "loss",
+                                      "correction_norm", "latency_ms_gradient",
+                                      "latency_ms_consensus",
+                                      "steps_per_second", "lr_x", "lr_y"}));
   ASSERT_EQ(rows.size(), 12u);
   for (size_t t = 0; t < rows.size(); ++t) {
     const std::vector<double>& row = rows[t];

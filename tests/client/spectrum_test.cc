@@ -3,6 +3,8 @@
 // quadratic games against their known J, and the mixture-of-Gaussians
 // networks at a checkpoint against a dense Jacobian assembled column by
 // column from JVPs.
+#include "client/spectrum.h"
+
 #include <algorithm>
 #include <complex>
 #include <cstring>
@@ -15,7 +17,6 @@
 #include "client/games/bilinear.h"
 #include "client/games/mog_gan.h"
 #include "client/games/quadratic.h"
-#include "client/spectrum.h"
 #include "client/worker/session_builder.h"
 #include "client/worker/worker.h"
 #include "gtest/gtest.h"
@@ -38,9 +39,7 @@ class FixedBatchGame final : public Game {
     return std::make_unique<FixedBatchGame>(game_->Clone(), seed_);
   }
   std::string name() const override { return game_->name(); }
-  std::vector<PlayerSpec> players() const override {
-    return game_->players();
-  }
+  std::vector<PlayerSpec> players() const override { return game_->players(); }
   Eigen::VectorXd InitialParameters() const override {
     return game_->InitialParameters();
   }
@@ -114,9 +113,9 @@ class SpectrumTest : public ::testing::Test {
 
   // EstimateSpectrum on a new session of `game` (step 0), then its workers
   // play the session's steps.
-  absl::StatusOr<v1::Spectrum> EstimateAtStart(
-      const Game& game, const SessionOptions& options,
-      v1::SpectrumOptions spectrum) {
+  absl::StatusOr<v1::Spectrum> EstimateAtStart(const Game& game,
+                                               const SessionOptions& options,
+                                               v1::SpectrumOptions spectrum) {
     absl::StatusOr<v1::SessionConfig> config =
         BuildSessionConfig(game, options);
     EXPECT_TRUE(config.ok()) << config.status();
@@ -196,8 +195,7 @@ Complex Largest(const std::vector<Complex>& values, Key key) {
 }
 
 double SpectralRadius(const std::vector<Complex>& values) {
-  return std::abs(
-      Largest(values, [](Complex z) { return std::abs(z); }));
+  return std::abs(Largest(values, [](Complex z) { return std::abs(z); }));
 }
 
 // The leading largest-real and largest-imaginary eigenvalues agree with
@@ -217,9 +215,8 @@ void ExpectLeadingMatch(const v1::Spectrum& s,
 
 TEST_F(SpectrumTest, BilinearGameIsPlusMinusIOverGrpc) {
   BilinearGame game(1, /*seed=*/1);
-  absl::StatusOr<v1::Spectrum> s =
-      EstimateAtStart(game, Options("simgd", 2, 3),
-                      Request(v1::GAME_JACOBIAN, 2, 1e-10));
+  absl::StatusOr<v1::Spectrum> s = EstimateAtStart(
+      game, Options("simgd", 2, 3), Request(v1::GAME_JACOBIAN, 2, 1e-10));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_TRUE(s->converged());
   EXPECT_EQ(s->step(), 0);
@@ -235,9 +232,8 @@ TEST_F(SpectrumTest, BilinearGameIsPlusMinusIOverGrpc) {
 TEST_F(SpectrumTest, QuadraticGamesMatchTheirKnownJacobian) {
   for (uint64_t seed : {3, 4}) {
     QuadraticGame game({8, 6, 5}, seed);
-    absl::StatusOr<v1::Spectrum> s =
-        EstimateAtStart(game, Options("simgd", 2, 2),
-                        Request(v1::GAME_JACOBIAN, 2, 1e-10));
+    absl::StatusOr<v1::Spectrum> s = EstimateAtStart(
+        game, Options("simgd", 2, 2), Request(v1::GAME_JACOBIAN, 2, 1e-10));
     ASSERT_TRUE(s.ok()) << s.status();
     EXPECT_TRUE(s->converged());
     // The bar: largest real and imaginary parts to 1e-6.
@@ -247,9 +243,8 @@ TEST_F(SpectrumTest, QuadraticGamesMatchTheirKnownJacobian) {
 
 TEST_F(SpectrumTest, ConOptFieldOfAQuadraticGameIsJPlusGammaJTransposeJ) {
   QuadraticGame game({8, 6, 5}, 5);
-  absl::StatusOr<v1::Spectrum> s =
-      EstimateAtStart(game, Options("conopt", 1, 2),
-                      Request(v1::ALGORITHM_FIELD, 2, 1e-10));
+  absl::StatusOr<v1::Spectrum> s = EstimateAtStart(
+      game, Options("conopt", 1, 2), Request(v1::ALGORITHM_FIELD, 2, 1e-10));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->operator_description(), "J + 0.5 J^T J");
   const Eigen::MatrixXd& j = game.J();
@@ -267,8 +262,7 @@ void SpectrumTest::CheckMixtureOfGaussians(const MogGanOptions& mog) {
   options.optimizer = "rmsprop";
   options.learning_rate = 1e-3;
   options.gamma = 10;
-  absl::StatusOr<v1::SessionConfig> config =
-      BuildSessionConfig(game, options);
+  absl::StatusOr<v1::SessionConfig> config = BuildSessionConfig(game, options);
   ASSERT_TRUE(config.ok());
   config->mutable_spectrum()->set_every_steps(30);
   *config->mutable_spectrum()->add_options() =
@@ -278,7 +272,8 @@ void SpectrumTest::CheckMixtureOfGaussians(const MogGanOptions& mog) {
   const std::string id = Create(*config);
   RunWorkers(game, id, 1);
 
-  absl::StatusOr<std::vector<v1::Spectrum>> spectra = FetchSpectra(channel_, id);
+  absl::StatusOr<std::vector<v1::Spectrum>> spectra =
+      FetchSpectra(channel_, id);
   ASSERT_TRUE(spectra.ok()) << spectra.status();
   ASSERT_EQ(spectra->size(), 4u) << "J and the field at steps 0 and 30";
   const Eigen::VectorXd x = Parameters(id, game.Dimension());
@@ -356,8 +351,7 @@ TEST_F(SpectrumTest, BadRequestsFailWithTheirCodes) {
   EXPECT_EQ(s.status().code(), absl::StatusCode::kDeadlineExceeded);
   RunWorkers(game, id, 1);
   s = RequestSpectrum(channel_, id, v1::SpectrumOptions(), absl::Seconds(10));
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition)
-      << "done";
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition) << "done";
 }
 
 }  // namespace

@@ -11,8 +11,8 @@
 namespace gameopt {
 namespace {
 
-using testing::QuadraticGame;
 using testing::QuadraticConfig;
+using testing::QuadraticGame;
 using testing::ToEigen;
 
 // Core and reference do the same float64 arithmetic in different orders;
@@ -107,9 +107,8 @@ class QuadraticGames : public ::testing::TestWithParam<Case> {
 TEST_P(QuadraticGames, SimGdMatchesDenseReference) {
   const SessionConfig config = Config(AlgorithmKind::kSimGd);
   const Eigen::VectorXd h = LearningRates(game_, config);
-  ExpectMatches(config, [&](Eigen::VectorXd& x) {
-    x -= h.cwiseProduct(game_.Xi(x));
-  });
+  ExpectMatches(config,
+                [&](Eigen::VectorXd& x) { x -= h.cwiseProduct(game_.Xi(x)); });
 }
 
 TEST_P(QuadraticGames, AltGdWithStagesMatchesDenseReference) {

@@ -33,12 +33,10 @@ TEST(BoundedErrorsTest, ConfigNamesAreQuoted) {
   for (const std::string& name : NastyNames()) {
     SessionConfig player = QuadraticConfig(game, AlgorithmKind::kSimGd);
     player.players[0].name = name;
-    ExpectBounded(Session::Create("s", player, RealClock()).status(),
-                  "player");
+    ExpectBounded(Session::Create("s", player, RealClock()).status(), "player");
     SessionConfig tensor = QuadraticConfig(game, AlgorithmKind::kSimGd);
     tensor.players[0].tensors[0].name = name;
-    ExpectBounded(Session::Create("s", tensor, RealClock()).status(),
-                  "tensor");
+    ExpectBounded(Session::Create("s", tensor, RealClock()).status(), "tensor");
     SessionConfig altgd = QuadraticConfig(game, AlgorithmKind::kAltGd);
     altgd.algorithm.altgd_order = {AltGdStage{name, 1}};
     ExpectBounded(Session::Create("s", altgd, RealClock()).status(), "altgd");

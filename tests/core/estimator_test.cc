@@ -26,7 +26,7 @@ struct MonteCarlo {
 };
 
 MonteCarlo Simulate(EstimatorKind estimator, const Eigen::MatrixXd& J,
-               const Eigen::VectorXd& c, const Eigen::VectorXd& x) {
+                    const Eigen::VectorXd& c, const Eigen::VectorXd& x) {
   std::mt19937_64 rng(42);
   std::normal_distribution<double> noise(0.0, kNoise);
   Eigen::VectorXd sum = Eigen::VectorXd::Zero(kDim);
@@ -70,22 +70,23 @@ TEST(Estimators, UnbiasedMatchesMeanFieldGradientLocalShowsItsBias) {
   const MonteCarlo unbiased = Simulate(EstimatorKind::kUnbiased, J, c, x);
   const MonteCarlo pooled = Simulate(EstimatorKind::kPooled, J, c, x);
   const MonteCarlo local = Simulate(EstimatorKind::kLocal, J, c, x);
-  for (const auto& [name, mc] :
-       {std::pair{"unbiased", unbiased}, {"pooled", pooled}, {"local", local}}) {
+  for (const auto& [name, mc] : {std::pair{"unbiased", unbiased},
+                                 {"pooled", pooled},
+                                 {"local", local}}) {
     std::printf("%-9s mean - truth = [% .4f % .4f % .4f]  (std. error %.4f)\n",
                 name, mc.mean(0) - truth(0), mc.mean(1) - truth(1),
                 mc.mean(2) - truth(2), mc.standard_error.maxCoeff());
   }
-  std::printf("predicted local bias d*s^2*x = %.4f per coordinate; pooled "
-              "bias is 1/K of it = %.4f\n",
-              bias(0), bias(0) / kSamples);
+  std::printf(
+      "predicted local bias d*s^2*x = %.4f per coordinate; pooled "
+      "bias is 1/K of it = %.4f\n",
+      bias(0), bias(0) / kSamples);
   for (int i = 0; i < kDim; ++i) {
     EXPECT_LT(std::abs(unbiased.mean(i) - truth(i)),
               kSigmas * unbiased.standard_error(i))
         << "coordinate " << i;
     // The local estimator's bias stands far out of its noise.
-    EXPECT_GT(std::abs(local.mean(i) - truth(i)),
-              20 * local.standard_error(i))
+    EXPECT_GT(std::abs(local.mean(i) - truth(i)), 20 * local.standard_error(i))
         << "coordinate " << i;
     // The local estimator's bias is the predicted one.
     EXPECT_LT(std::abs(local.mean(i) - truth(i) - bias(i)),
@@ -112,12 +113,12 @@ TEST(Estimators, ProbeBuffersAreReusedUnlessSomeoneHoldsThem) {
   FlatVector a(DType::kFloat64, 2), b(DType::kFloat64, 2);
   const FlatVector* samples[] = {&a, &b};
   std::vector<std::shared_ptr<FlatVector>> probes;
-  ASSERT_TRUE(ComputeProbes<double>(EstimatorKind::kPooled, samples, probes)
-                  .ok());
+  ASSERT_TRUE(
+      ComputeProbes<double>(EstimatorKind::kPooled, samples, probes).ok());
   const FlatVector* first = probes[0].get();
   std::shared_ptr<const FlatVector> held = probes[1];  // a transport sending
-  ASSERT_TRUE(ComputeProbes<double>(EstimatorKind::kPooled, samples, probes)
-                  .ok());
+  ASSERT_TRUE(
+      ComputeProbes<double>(EstimatorKind::kPooled, samples, probes).ok());
   EXPECT_EQ(probes[0].get(), first);       // reused in place
   EXPECT_NE(probes[1].get(), held.get());  // copied: the holder's is intact
 }

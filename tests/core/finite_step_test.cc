@@ -41,8 +41,7 @@ TEST_P(FiniteStepTest, OverflowingStepKeepsParameters) {
 
   Submission s;
   s.round = join.result->round;
-  s.gradients.push_back(
-      builder.Make(Eigen::VectorXd::Constant(2, c.gradient)));
+  s.gradients.push_back(builder.Make(Eigen::VectorXd::Constant(2, c.gradient)));
   ASSERT_TRUE(std::isfinite(c.gradient));
   Reply refused;
   session->SubmitGradient(1, s, refused.Callback());

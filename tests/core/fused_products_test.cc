@@ -32,8 +32,8 @@ class FusedProductsTest : public ::testing::Test {
   }
 
   // The gradient of `worker`'s sample k at step `step`: exact plus noise.
-  Eigen::VectorXd Sample(const Eigen::VectorXd& x, int64_t worker,
-                         int64_t step, int k) {
+  Eigen::VectorXd Sample(const Eigen::VectorXd& x, int64_t worker, int64_t step,
+                         int k) {
     std::mt19937_64 rng(worker * 1000003 + step * 101 + k);
     std::normal_distribution<double> normal(0.0, 0.3);
     Eigen::VectorXd g = game_.Xi(x);
@@ -188,8 +188,7 @@ TEST_F(FusedProductsTest, MissingOrUnaskedProductsAreRejectedOrDropped) {
   Reply refused;
   plain->SubmitGradient(plain_joined.result->worker_id, extra,
                         refused.Callback());
-  EXPECT_EQ(refused.result.status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(refused.result.status().message().find("vjp"), std::string::npos);
 
   // DROP: the worker's samples and products leave the round together.
@@ -227,8 +226,7 @@ TEST_F(FusedProductsTest, OnlyConOptAndSgaWithTheLocalEstimatorMayFuse) {
   }
   SessionConfig pooled = Config(AlgorithmKind::kConOpt, true);
   pooled.algorithm.estimator = EstimatorKind::kPooled;
-  EXPECT_EQ(ValidateConfig(pooled).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateConfig(pooled).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(ValidateConfig(Config(AlgorithmKind::kSga, true)).ok());
 }
 
@@ -254,8 +252,7 @@ TEST_F(FusedProductsTest, ARestoredFusedSessionContinuesBitIdentically) {
     SampleBuilder builder((*restored)->layout());
     std::vector<Reply> replies(2);
     for (int w : {1, 0}) {
-      (*restored)->SubmitGradient(tasks[w].worker_id,
-                                  Answer(tasks[w], builder),
+      (*restored)->SubmitGradient(tasks[w].worker_id, Answer(tasks[w], builder),
                                   replies[w].Callback());
     }
     for (int w = 0; w < 2; ++w) {

@@ -3,8 +3,9 @@
 // deadline, and the round proceeds under the quorum rules; Heartbeat keeps
 // a computing worker active and brings a dropped one back; a waiting call
 // cancelled by the transport drops its worker at once; Info says why.
-#include "gtest/gtest.h"
 #include "server/core/liveness.h"
+
+#include "gtest/gtest.h"
 #include "server/core/session.h"
 #include "tests/core/test_util.h"
 
@@ -151,8 +152,7 @@ namespace {
 // (3,000 cycles left 3,000 entries before), so its checkpoint does too.
 TEST(WorkerTableTest, StaysBoundedUnderJoinLeaveChurn) {
   const testing::QuadraticGame game = testing::QuadraticGame::Random({1, 1}, 4);
-  SessionConfig config =
-      testing::QuadraticConfig(game, AlgorithmKind::kSimGd);
+  SessionConfig config = testing::QuadraticConfig(game, AlgorithmKind::kSimGd);
   config.workers_per_round = 2;
   FakeClock clock;
   std::unique_ptr<Session> session = *Session::Create("s1", config, &clock);
@@ -169,7 +169,7 @@ TEST(WorkerTableTest, StaysBoundedUnderJoinLeaveChurn) {
   // last join, and the active one.
   EXPECT_LE(info.workers.size(),
             static_cast<size_t>(kMaxInactiveWorkers + 2 + 1 + 1));
-  EXPECT_EQ(info.workers.front().name, "stays");  // active ones are kept
+  EXPECT_EQ(info.workers.front().name, "stays");        // active ones are kept
   EXPECT_EQ(session->Snapshot().next_worker_id, 3002);  // ids not reused
   // The newest left worker can still rejoin by id.
   testing::Reply rejoin;

@@ -92,25 +92,39 @@ TEST(ValidateLrSchedule, NamesTheFieldOutOfRange) {
     change(s);
     cases.push_back({s, field});
   };
-  add(LrScheduleKind::kStep, [](LrSchedule& s) { s.gamma = 0; }, "x.gamma");
-  add(LrScheduleKind::kExponential, [](LrSchedule& s) { s.gamma = NAN; },
+  add(
+      LrScheduleKind::kStep, [](LrSchedule& s) { s.gamma = 0; }, "x.gamma");
+  add(
+      LrScheduleKind::kExponential, [](LrSchedule& s) { s.gamma = NAN; },
       "x.gamma");
-  add(LrScheduleKind::kStep, [](LrSchedule& s) { s.step_size = 0; },
+  add(
+      LrScheduleKind::kStep, [](LrSchedule& s) { s.step_size = 0; },
       "x.step_size");
-  add(LrScheduleKind::kMultiStep, [](LrSchedule& s) { s.milestones = {3, 3}; },
+  add(
+      LrScheduleKind::kMultiStep,
+      [](LrSchedule& s) {
+        s.milestones = {3, 3};
+      },
       "x.milestones[1]");
-  add(LrScheduleKind::kMultiStep, [](LrSchedule& s) { s.milestones = {0}; },
+  add(
+      LrScheduleKind::kMultiStep, [](LrSchedule& s) { s.milestones = {0}; },
       "x.milestones[0]");
-  add(LrScheduleKind::kMultiStep, [](LrSchedule& s) { s.milestones = {}; },
+  add(
+      LrScheduleKind::kMultiStep, [](LrSchedule& s) { s.milestones = {}; },
       "x.milestones");
-  add(LrScheduleKind::kCosine, [](LrSchedule& s) { s.t_max = 0; }, "x.t_max");
-  add(LrScheduleKind::kCosine, [](LrSchedule& s) { s.eta_min = -1; },
+  add(
+      LrScheduleKind::kCosine, [](LrSchedule& s) { s.t_max = 0; }, "x.t_max");
+  add(
+      LrScheduleKind::kCosine, [](LrSchedule& s) { s.eta_min = -1; },
       "x.eta_min");
-  add(LrScheduleKind::kLinear, [](LrSchedule& s) { s.start_factor = 0; },
+  add(
+      LrScheduleKind::kLinear, [](LrSchedule& s) { s.start_factor = 0; },
       "x.start_factor");
-  add(LrScheduleKind::kLinear, [](LrSchedule& s) { s.end_factor = 1.5; },
+  add(
+      LrScheduleKind::kLinear, [](LrSchedule& s) { s.end_factor = 1.5; },
       "x.end_factor");
-  add(LrScheduleKind::kLinear, [](LrSchedule& s) { s.total_steps = 0; },
+  add(
+      LrScheduleKind::kLinear, [](LrSchedule& s) { s.total_steps = 0; },
       "x.total_steps");
   for (const Case& c : cases) {
     absl::Status status = ValidateLrSchedule(c.schedule, "x");

@@ -3,8 +3,9 @@
 // is left of the budget is refused with RESOURCE_EXHAUSTED naming both
 // amounts, before anything is allocated; deleting a session gives its share
 // back; the default budget comes from the cgroup or physical memory.
-#include "gtest/gtest.h"
 #include "server/core/memory_budget.h"
+
+#include "gtest/gtest.h"
 #include "server/core/registry.h"
 
 namespace gameopt {
@@ -97,13 +98,11 @@ TEST(MemoryBudgetTest, SessionWhoseTasksCannotBeSentIsRefused) {
   SessionRegistry registry;
   registry.set_max_task_bytes(4 * kMiB);
   // 2 x 300k float32 = 2.3 MiB of parameters: fits with SimGD...
-  EXPECT_TRUE(registry
-                  .Create(Config(300000, DType::kFloat32,
-                                 OptimizerKind::kSgd))
-                  .ok());
+  EXPECT_TRUE(
+      registry.Create(Config(300000, DType::kFloat32, OptimizerKind::kSgd))
+          .ok());
   // ... but not with ConOpt's two probes per task (3 vectors, 6.9 MiB).
-  SessionConfig conopt =
-      Config(300000, DType::kFloat32, OptimizerKind::kSgd);
+  SessionConfig conopt = Config(300000, DType::kFloat32, OptimizerKind::kSgd);
   conopt.algorithm.kind = AlgorithmKind::kConOpt;
   conopt.samples_per_worker = 2;
   absl::StatusOr<std::shared_ptr<Session>> refused = registry.Create(conopt);

@@ -107,13 +107,27 @@ TEST_F(RestoreValidationTest, CountersOutOfRangeAreDataLoss) {
   for (int field = 0; field < 7; ++field) {
     SessionSnapshot bad = snapshot_;
     switch (field) {
-      case 0: bad.round = huge; break;
-      case 1: bad.next_worker_id = huge; break;
-      case 2: bad.algorithm.step = huge; break;
-      case 3: bad.algorithm.point_version = huge; break;
-      case 4: bad.workers[0].last_round = bad.round + 1; break;
-      case 5: bad.workers[0].missed_deadlines = -1; break;
-      case 6: bad.workers[0].name = "forged\nlog line"; break;
+      case 0:
+        bad.round = huge;
+        break;
+      case 1:
+        bad.next_worker_id = huge;
+        break;
+      case 2:
+        bad.algorithm.step = huge;
+        break;
+      case 3:
+        bad.algorithm.point_version = huge;
+        break;
+      case 4:
+        bad.workers[0].last_round = bad.round + 1;
+        break;
+      case 5:
+        bad.workers[0].missed_deadlines = -1;
+        break;
+      case 6:
+        bad.workers[0].name = "forged\nlog line";
+        break;
     }
     EXPECT_EQ(Restore(bad).code(), absl::StatusCode::kDataLoss) << field;
   }
@@ -123,8 +137,15 @@ TEST_F(RestoreValidationTest, CountersOutOfRangeAreDataLoss) {
 // session takes its worker back and plays on.
 TEST_F(RestoreValidationTest, RandomlyMutatedSnapshotsNeverCrash) {
   const int64_t extremes[] = {std::numeric_limits<int64_t>::min(),
-                              INT_MIN, -2, -1, 0, 1, 2, 3,
-                              INT_MAX, int64_t{INT_MAX} + 1,
+                              INT_MIN,
+                              -2,
+                              -1,
+                              0,
+                              1,
+                              2,
+                              3,
+                              INT_MAX,
+                              int64_t{INT_MAX} + 1,
                               std::numeric_limits<int64_t>::max()};
   std::mt19937_64 rng(15);
   auto pick = [&] { return extremes[rng() % std::size(extremes)]; };
@@ -133,14 +154,30 @@ TEST_F(RestoreValidationTest, RandomlyMutatedSnapshotsNeverCrash) {
     SessionSnapshot bad = snapshot_;
     WorkerSnapshot& w = bad.workers[0];
     switch (rng() % 8) {
-      case 0: w.first_sample = static_cast<int>(pick()); break;
-      case 1: w.num_samples = static_cast<int>(pick()); break;
-      case 2: w.id = pick(); break;
-      case 3: w.last_round = pick(); break;
-      case 4: bad.round = pick(); break;
-      case 5: bad.algorithm.phase = static_cast<int>(pick()); break;
-      case 6: bad.algorithm.step = pick(); break;
-      case 7: bad.joined_ever = pick(); break;
+      case 0:
+        w.first_sample = static_cast<int>(pick());
+        break;
+      case 1:
+        w.num_samples = static_cast<int>(pick());
+        break;
+      case 2:
+        w.id = pick();
+        break;
+      case 3:
+        w.last_round = pick();
+        break;
+      case 4:
+        bad.round = pick();
+        break;
+      case 5:
+        bad.algorithm.phase = static_cast<int>(pick());
+        break;
+      case 6:
+        bad.algorithm.step = pick();
+        break;
+      case 7:
+        bad.joined_ever = pick();
+        break;
     }
     absl::StatusOr<std::unique_ptr<Session>> session =
         Session::Restore(bad, RealClock());

@@ -20,9 +20,8 @@ using testing::ToEigen;
 
 TEST(ValidateScalars, AcceptsWellFormedEntries) {
   const std::string longest(kMaxScalarNameLength, 'a');
-  std::vector<ScalarView> ok = {{"loss/generator", 1.0},
-                                {"a.b:c-d_E9", -2.5},
-                                {longest, 0.0}};
+  std::vector<ScalarView> ok = {
+      {"loss/generator", 1.0}, {"a.b:c-d_E9", -2.5}, {longest, 0.0}};
   EXPECT_TRUE(ValidateScalars(ok).ok());
   EXPECT_TRUE(ValidateScalars({}).ok());
 }
@@ -45,8 +44,7 @@ TEST(ValidateScalars, RejectsNamingTheOffendingEntry) {
        }) {
     absl::Status status = ValidateScalars(c.scalars);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(status.message().find(c.expected), std::string::npos)
-        << status;
+    EXPECT_NE(status.message().find(c.expected), std::string::npos) << status;
   }
   std::vector<ScalarView> many(kMaxScalars + 1, ScalarView{"x", 1});
   EXPECT_EQ(ValidateScalars(many).code(), absl::StatusCode::kInvalidArgument);
@@ -109,8 +107,7 @@ TEST_F(SessionScalarsTest, ShowsTheLastStepsMeanPerName) {
       a.worker_id, Gradient(a, builder, {{"loss/p0", 1.0}, {"only_a", 7.0}}),
       ra.Callback());
   EXPECT_TRUE(session->Info().scalars.empty());  // step not complete
-  session->SubmitGradient(b.worker_id,
-                          Gradient(b, builder, {{"loss/p0", 2.0}}),
+  session->SubmitGradient(b.worker_id, Gradient(b, builder, {{"loss/p0", 2.0}}),
                           rb.Callback());
   ASSERT_TRUE(rb.result.ok());
   std::vector<NamedValue> scalars = session->Info().scalars;
@@ -135,8 +132,7 @@ TEST_F(SessionScalarsTest, AveragesOverEveryGradientRoundOfTheStep) {
   Task task = Join(*session);
   SampleBuilder builder(session->layout());
   Reply first;
-  session->SubmitGradient(task.worker_id,
-                          Gradient(task, builder, {{"l", 1.0}}),
+  session->SubmitGradient(task.worker_id, Gradient(task, builder, {{"l", 1.0}}),
                           first.Callback());
   ASSERT_TRUE(first.result.ok());
   EXPECT_TRUE(session->Info().scalars.empty());
@@ -156,8 +152,9 @@ TEST_F(SessionScalarsTest, InvalidScalarsAreRejectedAndChangeNothing) {
   Reply bad;
   session->SubmitGradient(
       task.worker_id,
-      Gradient(task, builder,
-               {{"fine", 1.0}, {"bad", std::numeric_limits<double>::quiet_NaN()}}),
+      Gradient(
+          task, builder,
+          {{"fine", 1.0}, {"bad", std::numeric_limits<double>::quiet_NaN()}}),
       bad.Callback());
   EXPECT_EQ(bad.result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.result.status().message().find("scalars[1] ('bad')"),

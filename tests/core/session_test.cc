@@ -167,8 +167,7 @@ TEST_F(SessionTest, DeadlineProceedsWithQuorumAndDropsTheMissingWorker) {
   Reply late;
   Submit(*session, t3, Answer(*session, t3, builder), late);
   ASSERT_TRUE(late.called);
-  EXPECT_EQ(late.result.status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(late.result.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(late.result.status().message().find("step 1"),
             absl::string_view::npos)
       << late.result.status();
@@ -344,9 +343,9 @@ TEST_F(SessionTest, DropPolicyLeavesTheBadSampleOutOfTheRound) {
 // refused with nothing written (parameters and step count stay), the round
 // repeats, and honest samples afterwards move the session as usual.
 TEST_F(SessionTest, OverflowingMeanRestartsTheStepAndKeepsParametersFinite) {
-  for (AlgorithmKind kind : {AlgorithmKind::kSimGd, AlgorithmKind::kAltGd,
-                             AlgorithmKind::kOptimistic,
-                             AlgorithmKind::kExtragradient}) {
+  for (AlgorithmKind kind :
+       {AlgorithmKind::kSimGd, AlgorithmKind::kAltGd,
+        AlgorithmKind::kOptimistic, AlgorithmKind::kExtragradient}) {
     SCOPED_TRACE(AlgorithmName(kind));
     SessionConfig config = Config(kind, 2);
     config.dtype = DType::kFloat32;
@@ -423,8 +422,10 @@ TEST_F(SessionTest, InvalidConfigsAreRejectedNamingTheField) {
          c.algorithm.altgd_order = {{"nobody", 1}};
        },
        "algorithm.altgd_order[0].player 'nobody'"},
-      {[](SessionConfig& c) { c.algorithm.lookahead_k = 2;
-                              c.algorithm.lookahead_alpha = 1.5; },
+      {[](SessionConfig& c) {
+         c.algorithm.lookahead_k = 2;
+         c.algorithm.lookahead_alpha = 1.5;
+       },
        "algorithm.lookahead_alpha"},
       {[](SessionConfig& c) { c.players[0].tensors[0].initial_values = "abc"; },
        "initial_values has 3 bytes"},
@@ -439,12 +440,9 @@ TEST_F(SessionTest, InvalidConfigsAreRejectedNamingTheField) {
   for (const BadConfig& bad : cases) {
     SessionConfig config = Config(AlgorithmKind::kSimGd, 2);
     bad.edit(config);
-    const absl::Status status =
-        Session::Create("s", config, &clock_).status();
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument)
-        << bad.needle;
-    EXPECT_NE(status.message().find(bad.needle), std::string::npos)
-        << status;
+    const absl::Status status = Session::Create("s", config, &clock_).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad.needle;
+    EXPECT_NE(status.message().find(bad.needle), std::string::npos) << status;
   }
 }
 
@@ -455,8 +453,7 @@ TEST_F(SessionTest, AFullSessionRefusesAnotherWorker) {
   Reply third;
   session->Join(0, "late", third.Callback());
   ASSERT_TRUE(third.called);
-  EXPECT_EQ(third.result.status().code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(third.result.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST_F(SessionTest, MaxStepsEndsWithDone) {

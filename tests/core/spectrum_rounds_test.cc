@@ -69,8 +69,8 @@ class SpectrumRoundsTest : public ::testing::Test {
   }
 
   Eigen::MatrixXd MeanJacobian(int workers) const {
-    Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(game_.dimension(),
-                                                 game_.dimension());
+    Eigen::MatrixXd sum =
+        Eigen::MatrixXd::Zero(game_.dimension(), game_.dimension());
     for (int w = 1; w <= workers; ++w) sum += WorkerJacobian(w);
     return sum / workers;
   }
@@ -211,13 +211,15 @@ TEST_F(SpectrumRoundsTest, Float32SessionsEstimateToSinglePrecision) {
   Play(*session, tasks, [&] { return reply.called; });
   ASSERT_TRUE(reply.result.ok()) << reply.result.status();
   const Eigen::MatrixXd j = MeanJacobian(2);
-  const double radius =
-      Eigen::EigenSolver<Eigen::MatrixXd>(j, false).eigenvalues().cwiseAbs()
-          .maxCoeff();
+  const double radius = Eigen::EigenSolver<Eigen::MatrixXd>(j, false)
+                            .eigenvalues()
+                            .cwiseAbs()
+                            .maxCoeff();
   const std::complex<double> top = reply.result->estimate.largest_real[0].value;
   Eigen::EigenSolver<Eigen::MatrixXd> solver(j, false);
   double nearest = 1e300;
-  for (auto z : solver.eigenvalues()) nearest = std::min(nearest, std::abs(z - top));
+  for (auto z : solver.eigenvalues())
+    nearest = std::min(nearest, std::abs(z - top));
   EXPECT_LE(nearest, 1e-5 * radius);
 }
 
@@ -317,9 +319,8 @@ TEST_F(SpectrumRoundsTest, WorkerLeavingMidEstimateAborts) {
   session->EstimateSpectrum(Request(SpectrumOperatorKind::kGameJacobian),
                             reply.Callback());
   std::vector<Task> tasks = JoinAll(*session, 2);
-  Play(*session, tasks, [&] {
-    return session->Info().phase_label == "spectrum: J v";
-  });
+  Play(*session, tasks,
+       [&] { return session->Info().phase_label == "spectrum: J v"; });
   ASSERT_TRUE(session->Leave(tasks[1].worker_id).ok());
   tasks.pop_back();
   Play(*session, tasks, [&] { return reply.called; });
@@ -340,8 +341,7 @@ TEST_F(SpectrumRoundsTest, BadRequestsAndDoneSessionsAreRefused) {
   Play(*session, tasks, [] { return false; });
   SpectrumReply late;
   session->EstimateSpectrum(SpectrumRequest{}, late.Callback());
-  EXPECT_EQ(late.result.status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(late.result.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(SpectrumRoundsTest, CancelledEstimateStopsItsDiagnosticRounds) {
@@ -351,9 +351,8 @@ TEST_F(SpectrumRoundsTest, CancelledEstimateStopsItsDiagnosticRounds) {
   session->EstimateSpectrum(Request(SpectrumOperatorKind::kGameJacobian),
                             spectrum.Callback(), &call);
   std::vector<Task> tasks = JoinAll(*session, 1);
-  Play(*session, tasks, [&] {
-    return session->Info().phase_label == "spectrum: J v";
-  });
+  Play(*session, tasks,
+       [&] { return session->Info().phase_label == "spectrum: J v"; });
   const Task diagnostic = tasks[0];
   const int64_t round = session->Info().round;
   session->CancelSpectrum(call);
@@ -369,8 +368,7 @@ TEST_F(SpectrumRoundsTest, CancelledEstimateStopsItsDiagnosticRounds) {
   Reply late;
   session->SubmitProducts(diagnostic.worker_id, Answer(diagnostic, builder),
                           late.Callback());
-  EXPECT_EQ(late.result.status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(late.result.status().code(), absl::StatusCode::kFailedPrecondition);
   Reply rejoined;
   session->Join(diagnostic.worker_id, "", rejoined.Callback());
   ASSERT_TRUE(rejoined.result.ok()) << rejoined.result.status();

@@ -32,7 +32,8 @@ Eigen::MatrixXd RandomMatrix(int n, uint64_t seed) {
 
 SpectrumEstimate Estimate(const Eigen::MatrixXd& a, SpectrumOptions options) {
   absl::StatusOr<SpectrumEstimate> estimate = EstimateSpectrum(
-      a.rows(), [&](const Eigen::VectorXd& v) { return Eigen::VectorXd(a * v); },
+      a.rows(),
+      [&](const Eigen::VectorXd& v) { return Eigen::VectorXd(a * v); },
       options);
   EXPECT_TRUE(estimate.ok()) << estimate.status();
   return *estimate;
@@ -58,13 +59,13 @@ std::vector<std::complex<double>> DenseSorted(const Eigen::MatrixXd& a,
 // radius) of the dense one of the same rank. Conjugate pairs tie in real
 // part and modulus, so rank i is compared up to conjugation.
 void ExpectMatches(const std::vector<RitzValue>& reported,
-                   const std::vector<std::complex<double>>& dense,
-                   double scale, double tolerance, const char* what) {
+                   const std::vector<std::complex<double>>& dense, double scale,
+                   double tolerance, const char* what) {
   ASSERT_FALSE(reported.empty()) << what;
   for (size_t i = 0; i < reported.size(); ++i) {
     const std::complex<double> z = reported[i].value;
-    const double error = std::min(std::abs(z - dense[i]),
-                                  std::abs(std::conj(z) - dense[i]));
+    const double error =
+        std::min(std::abs(z - dense[i]), std::abs(std::conj(z) - dense[i]));
     EXPECT_LE(error, tolerance * scale)
         << what << " #" << i << ": " << z << " vs dense " << dense[i];
   }

@@ -46,8 +46,8 @@ struct QuadraticGame {
         s(i, j) = normal(rng);
       }
     }
-    const Eigen::MatrixXd sym = m * m.transpose() / d +
-                                0.5 * Eigen::MatrixXd::Identity(d, d);
+    const Eigen::MatrixXd sym =
+        m * m.transpose() / d + 0.5 * Eigen::MatrixXd::Identity(d, d);
     const Eigen::MatrixXd anti = coupling * (s - s.transpose()) / 2.0;
     g.J = sym + anti;
     g.c.resize(d);

@@ -104,7 +104,6 @@ uint8_t Byte(const std::string& s, size_t i) {
   return i < s.size() ? static_cast<uint8_t>(s[i]) : 0;
 }
 
-
 bool WithinGuards(const SessionConfig& config) {
   if (config.workers_per_round > kMaxWorkers) return false;
   if (config.workers_per_round * config.samples_per_worker >

@@ -36,8 +36,8 @@ constexpr int kMaxCuts = 7;
   } while (0)
 
 // In Compare: a violation is returned, not aborted on.
-#define WIRE_EXPECT(condition, what)                           \
-  do {                                                         \
+#define WIRE_EXPECT(condition, what)                                   \
+  do {                                                                 \
     if (!(condition)) return absl::StrCat(#condition, " -- ", (what)); \
   } while (0)
 
@@ -111,8 +111,7 @@ grpc::ByteBuffer Buffer(const std::string& message,
 }
 
 template <typename Request>
-std::string Compare(const std::string& message,
-                    const std::vector<size_t>& cuts,
+std::string Compare(const std::string& message, const std::vector<size_t>& cuts,
                     WireSubmission::Kind kind) {
   WireSubmission wire;
   const absl::Status parsed = wire.Parse(Buffer(message, cuts), kind);
@@ -128,9 +127,8 @@ std::string Compare(const std::string& message,
   const WireSubmission* checked = &wire;
   WIRE_EXPECT(checked->session_id() == request.session_id(), "session_id");
   WIRE_EXPECT(checked->worker_id() == request.worker_id(), "worker_id");
-  WIRE_EXPECT(
-      checked->known_params_version() == request.known_params_version(),
-      "known_params_version");
+  WIRE_EXPECT(checked->known_params_version() == request.known_params_version(),
+              "known_params_version");
   Submission from_wire, from_proto;
   const absl::Status wire_status = checked->ToSubmission(&from_wire);
   const absl::Status proto_status = SubmissionFromProto(request, &from_proto);
@@ -140,7 +138,7 @@ std::string Compare(const std::string& message,
   if (!proto_status.ok()) return "";
   const std::string a = Describe(from_wire), b = Describe(from_proto);
   WIRE_EXPECT(a == b, absl::StrCat("the submissions differ:\nwire:\n", a,
-                                  "protobuf:\n", b));
+                                   "protobuf:\n", b));
   // Decoding values split across slices (TensorView::pieces, a value may
   // straddle two) must give what decoding them in one piece gives.
   const std::vector<SampleView>* wire_fields[] = {
@@ -177,8 +175,7 @@ int RunWireInput(const uint8_t* data, size_t size) {
   return 0;
 }
 
-std::string CheckWireInput(const uint8_t* data, size_t size,
-                           bool* accepted) {
+std::string CheckWireInput(const uint8_t* data, size_t size, bool* accepted) {
   if (accepted != nullptr) *accepted = false;
   if (size == 0) return "";
   const bool products = data[0] & 1;
@@ -193,10 +190,9 @@ std::string CheckWireInput(const uint8_t* data, size_t size,
     offsets.push_back(at % (message.size() + 1));
   }
   if (accepted != nullptr) {
-    *accepted = products
-                    ? v1::SubmitJacobianProductsRequest().ParseFromString(
-                          message)
-                    : v1::SubmitGradientRequest().ParseFromString(message);
+    *accepted =
+        products ? v1::SubmitJacobianProductsRequest().ParseFromString(message)
+                 : v1::SubmitGradientRequest().ParseFromString(message);
   }
   return products ? Compare<v1::SubmitJacobianProductsRequest>(
                         message, offsets, WireSubmission::Kind::kProducts)

@@ -29,26 +29,26 @@ constexpr double kMinShare = 0.05;
 // Fragments protobuf's reader treats specially, spliced in at random.
 const std::vector<std::string>& Corners() {
   static const auto* const corners = new std::vector<std::string>{
-      std::string("\x80", 1),                       // a truncated varint
+      std::string("\x80", 1),  // a truncated varint
       std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10),
       std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11),
-      std::string("\x90\x80\x80\x80\x00\x01", 6),   // tag in 5 bytes
+      std::string("\x90\x80\x80\x80\x00\x01", 6),      // tag in 5 bytes
       std::string("\x90\x80\x80\x80\x80\x00\x01", 7),  // tag in 6 bytes
-      std::string("\x0a\x80\x80\x80\x80\x00", 6),   // length in 5 bytes
+      std::string("\x0a\x80\x80\x80\x80\x00", 6),      // length in 5 bytes
       std::string("\x0a\x80\x80\x80\x80\x80\x00", 7),  // length in 6
-      std::string("\x0a\x02\xc0\x80", 4),           // overlong UTF-8
-      std::string("\x0a\x03\xed\xa0\x80", 5),       // a surrogate
-      std::string("\x0a\x04\xf4\x90\x80\x80", 6),   // past U+10FFFF
-      std::string("\x0a\x02\xc3\xa9", 4),           // valid UTF-8
-      std::string("\xa3\x01\xa4\x01", 4),           // empty group 20
-      std::string("\xa3\x01\xac\x01", 4),           // unmatched end group
-      std::string("\xa4\x01", 2),                   // a lone end group
-      std::string("\x0b\x0c", 2),                   // group on field 1
-      std::string("\x00", 1),                       // tag 0
-      std::string("\x06\x00", 2),                   // wire type 6
-      std::string("\x04", 1),                       // field 0, end group
-      std::string("\x12\x00", 2),                   // field 2, empty bytes
-      std::string("\x35\x00\x00\x00\x00", 5),       // field 6, fixed32
+      std::string("\x0a\x02\xc0\x80", 4),              // overlong UTF-8
+      std::string("\x0a\x03\xed\xa0\x80", 5),          // a surrogate
+      std::string("\x0a\x04\xf4\x90\x80\x80", 6),      // past U+10FFFF
+      std::string("\x0a\x02\xc3\xa9", 4),              // valid UTF-8
+      std::string("\xa3\x01\xa4\x01", 4),              // empty group 20
+      std::string("\xa3\x01\xac\x01", 4),              // unmatched end group
+      std::string("\xa4\x01", 2),                      // a lone end group
+      std::string("\x0b\x0c", 2),                      // group on field 1
+      std::string("\x00", 1),                          // tag 0
+      std::string("\x06\x00", 2),                      // wire type 6
+      std::string("\x04", 1),                          // field 0, end group
+      std::string("\x12\x00", 2),                      // field 2, empty bytes
+      std::string("\x35\x00\x00\x00\x00", 5),          // field 6, fixed32
   };
   return *corners;
 }
@@ -113,9 +113,8 @@ struct Outcome {
 
 Outcome Check(const std::string& input) {
   Outcome out;
-  out.violation =
-      CheckWireInput(reinterpret_cast<const uint8_t*>(input.data()),
-                     input.size(), &out.accepted);
+  out.violation = CheckWireInput(reinterpret_cast<const uint8_t*>(input.data()),
+                                 input.size(), &out.accepted);
   return out;
 }
 
@@ -138,8 +137,8 @@ TEST_F(WirePropertyTest, RandomMutantsAreAcceptedIffProtobufAcceptsThem) {
       for (uint16_t& c : cuts) c = static_cast<uint16_t>(rng());
       const Outcome outcome = Check(Input(products, cuts, mutant));
       ASSERT_EQ(outcome.violation, "")
-          << "mutant " << i << " of a seed, bytes (escaped): "
-          << absl::CHexEscape(mutant);
+          << "mutant " << i
+          << " of a seed, bytes (escaped): " << absl::CHexEscape(mutant);
       accepted += outcome.accepted;
       ++total;
     }
@@ -173,8 +172,7 @@ TEST_F(WirePropertyTest, CornersGiveProtobufsOutcome) {
        false},
       {"a trailing lone byte 0x80", valid + std::string("\x80", 1), false},
       {"a trailing tag without value", valid + std::string("\x10", 1), false},
-      {"a length past the end", valid + std::string("\x0a\x05\x61", 3),
-       false},
+      {"a length past the end", valid + std::string("\x0a\x05\x61", 3), false},
       {"a varint in 10 bytes",
        valid + std::string("\x10\x81\x80\x80\x80\x80\x80\x80\x80\x80\x00", 11),
        true},
@@ -204,8 +202,8 @@ TEST_F(WirePropertyTest, CornersGiveProtobufsOutcome) {
       {"wire type 7", valid + std::string("\x0f", 1), false},
       {"session_id overlong UTF-8", std::string("\x0a\x02\xc0\x80", 4) + valid,
        false},
-      {"session_id a surrogate",
-       std::string("\x0a\x03\xed\xa0\x80", 5) + valid, false},
+      {"session_id a surrogate", std::string("\x0a\x03\xed\xa0\x80", 5) + valid,
+       false},
       {"session_id UTF-8", std::string("\x0a\x02\xc3\xa9", 4) + valid, true},
       {"session_id UTF-8 later overwritten",
        std::string("\x0a\x01\xff", 3) + valid, false},
@@ -223,8 +221,7 @@ TEST_F(WirePropertyTest, GroupsNestUpToProtobufsRecursionLimit) {
     std::string groups;
     for (int i = 0; i < depth; ++i) groups += std::string("\xa3\x01", 2);
     for (int i = 0; i < depth; ++i) groups += std::string("\xa4\x01", 2);
-    const Outcome outcome =
-        Check(Input(false, {}, groups + Valid(false)));
+    const Outcome outcome = Check(Input(false, {}, groups + Valid(false)));
     EXPECT_EQ(outcome.violation, "") << depth;
     EXPECT_EQ(outcome.accepted, depth <= 100) << depth;
   }

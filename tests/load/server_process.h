@@ -46,8 +46,8 @@ class ServerProcess {
   ~ServerProcess();
 
   // Starts `binary` with --address=127.0.0.1:0 --quiet and `flags` (a later
-  // --address=127.0.0.1:PORT wins), and waits for its "listening on" line. False (with the reason on stderr)
-  // when it does not come within 10 s.
+  // --address=127.0.0.1:PORT wins), and waits for its "listening on" line.
+  // False (with the reason on stderr) when it does not come within 10 s.
   bool Start(const std::string& binary,
              const std::vector<std::string>& flags = {});
   // Sends `signal` (SIGTERM: a graceful shutdown; SIGKILL: a crash), then

@@ -83,8 +83,8 @@ TEST_P(CrashTest, WorkersFinishWithTheParametersOfAnUninterruptedRun) {
   absl::Notification reached, restarted;
   auto gate = [&](int worker, const WorkerProgress& progress) {
     if (worker == 1 && progress.step == GetParam().crash_step &&
-        progress.phase == 0 &&
-        progress.kind == v1::GRADIENT && !reached.HasBeenNotified()) {
+        progress.phase == 0 && progress.kind == v1::GRADIENT &&
+        !reached.HasBeenNotified()) {
       reached.Notify();
       restarted.WaitForNotification();
     }
@@ -92,7 +92,8 @@ TEST_P(CrashTest, WorkersFinishWithTheParametersOfAnUninterruptedRun) {
   std::thread workers([&] {
     const std::vector<absl::Status> results =
         testing::RunGameWorkers(target, *session, kWorkers, gate);
-    for (const absl::Status& status : results) EXPECT_TRUE(status.ok()) << status;
+    for (const absl::Status& status : results)
+      EXPECT_TRUE(status.ok()) << status;
   });
   ASSERT_TRUE(reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
   // The first worker's submission waits at the barrier: mid-round.

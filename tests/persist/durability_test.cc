@@ -99,8 +99,7 @@ TEST_F(DurabilityTest, JoinOnFullDiskFailsAndRegistersNoWorker) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
     EXPECT_NE(status.error_message().find("checkpoint"), std::string::npos)
         << status.error_message();
-    absl::StatusOr<v1::SessionStatus> session =
-        testing::GetSession(*stub, "j");
+    absl::StatusOr<v1::SessionStatus> session = testing::GetSession(*stub, "j");
     ASSERT_TRUE(session.ok());
     EXPECT_EQ(session->workers_size(), 0);
     EXPECT_EQ(ReadAll(Path("j")), good);  // the good checkpoint stays
@@ -145,8 +144,7 @@ TEST_F(DurabilityTest, DottedIdsAndRecreatedIdsAreCheckpointed) {
   for (const char* id : {"a.b", ".", "..", "x.ckpt", "-._"}) {
     EXPECT_TRUE(testing::GetSession(*stub, id).ok()) << id;
   }
-  absl::StatusOr<v1::SessionStatus> again =
-      testing::GetSession(*stub, "again");
+  absl::StatusOr<v1::SessionStatus> again = testing::GetSession(*stub, "again");
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->config().max_steps(), 7);
   EXPECT_EQ(again->workers_size(), 1);
@@ -178,8 +176,8 @@ class CheckpointFormatTest : public DurabilityTest {
       v1::CreateSessionResponse response;
       grpc::ClientContext context;
       EXPECT_TRUE(stub->CreateSession(&context, request, &response).ok());
-      testing::RunGameWorkers(absl::StrCat("127.0.0.1:", server->port()),
-                              "f", 1, nullptr);
+      testing::RunGameWorkers(absl::StrCat("127.0.0.1:", server->port()), "f",
+                              1, nullptr);
       server->Shutdown();
     }
     absl::StatusOr<SessionSnapshot> snapshot = Read(ReadAll(Path("f")));
@@ -221,7 +219,7 @@ TEST_F(CheckpointFormatTest, RoundTripsInAnyChunkSize) {
   const SessionSnapshot snapshot = Played();
   ASSERT_FALSE(snapshot.algorithm.vectors.empty());
   for (int64_t chunk : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{1000},
-                         kCheckpointChunkBytes}) {
+                        kCheckpointChunkBytes}) {
     absl::StatusOr<SessionSnapshot> back = Read(Write(snapshot, chunk));
     ASSERT_TRUE(back.ok()) << chunk << ": " << back.status();
     EXPECT_EQ(Values(*back), Values(snapshot)) << chunk;

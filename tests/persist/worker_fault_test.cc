@@ -54,8 +54,8 @@ TEST(WorkerFault, DeadWorkerIsDroppedAtTheDeadlineAndTheRunGoesOnWithout) {
   ASSERT_NE(server, nullptr);
   auto stub = testing::NewStub(server->port());
   const testing::QuadraticGame game = testing::QuadraticGame::TwoPlayer(4);
-  v1::SessionConfig config = testing::QuadraticConfig(
-      game, v1::CONOPT, kWorkers, kSteps);
+  v1::SessionConfig config =
+      testing::QuadraticConfig(game, v1::CONOPT, kWorkers, kSteps);
   config.set_quorum(kQuorum);
   config.set_phase_deadline_seconds(kDeadlineSeconds);
   absl::StatusOr<std::string> session = testing::CreateSession(*stub, config);
@@ -103,13 +103,13 @@ TEST(WorkerFault, DeadWorkerIsDroppedAtTheDeadlineAndTheRunGoesOnWithout) {
   ASSERT_TRUE(wire.ok()) << wire.status();
   v1::SessionConfig no_deadline = config;
   no_deadline.set_phase_deadline_seconds(-1);
-  absl::StatusOr<ParametersSnapshot> expected = testing::Replay(
-      no_deadline, recording, kWorkers, /*shuffle_seed=*/1,
-      [&](Session& core, int64_t round) {
-        if (round == last_round) {
-          EXPECT_TRUE(core.Leave(dead).ok());
-        }
-      });
+  absl::StatusOr<ParametersSnapshot> expected =
+      testing::Replay(no_deadline, recording, kWorkers, /*shuffle_seed=*/1,
+                      [&](Session& core, int64_t round) {
+                        if (round == last_round) {
+                          EXPECT_TRUE(core.Leave(dead).ok());
+                        }
+                      });
   ASSERT_TRUE(expected.ok()) << expected.status();
   EXPECT_EQ(expected->step, kSteps);
   EXPECT_EQ(testing::VectorBytes(wire->params()),

@@ -119,7 +119,8 @@ int DumpQuadratic() {
   auto game = GameFromFlags();
   if (!game.ok()) return Fail(game.status().ToString());
   auto* quadratic = dynamic_cast<QuadraticGame*>(game->get());
-  if (quadratic == nullptr) return Fail("dump-quadratic needs --game quadratic");
+  if (quadratic == nullptr)
+    return Fail("dump-quadratic needs --game quadratic");
   std::string json = "{\"dims\": [";
   for (int i = 0; i < quadratic->num_players(); ++i) {
     const int next = i + 1 < quadratic->num_players()
@@ -190,8 +191,7 @@ int Random() {
     std::printf("%.17g %.17g\n", uniform, gaussian);
   }
   for (int k = 0; k < count; ++k) {
-    std::printf("%llu\n",
-                static_cast<unsigned long long>(SlotSeed(seed, k)));
+    std::printf("%llu\n", static_cast<unsigned long long>(SlotSeed(seed, k)));
   }
   return 0;
 }

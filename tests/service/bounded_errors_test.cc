@@ -60,8 +60,7 @@ class BoundedErrorsServiceTest : public ::testing::Test {
     }
   }
 
-  grpc::Status Create(const v1::SessionConfig& config,
-                      const std::string& id) {
+  grpc::Status Create(const v1::SessionConfig& config, const std::string& id) {
     v1::CreateSessionRequest request;
     *request.mutable_config() = config;
     request.set_session_id(id);
@@ -84,9 +83,9 @@ TEST_F(BoundedErrorsServiceTest, EveryClientStringFieldGivesAShortError) {
   v1::TaskResponse joined;
   ASSERT_TRUE(testing::Join(*stub_, "s", &joined, 0, "w").ok());
   const int64_t worker = joined.worker_id();
-  const v1::SubmitGradientRequest good = testing::GradientRequest(
-      game, "s", worker, joined.task(),
-      Eigen::VectorXd::Zero(game.dimension()));
+  const v1::SubmitGradientRequest good =
+      testing::GradientRequest(game, "s", worker, joined.task(),
+                               Eigen::VectorXd::Zero(game.dimension()));
   for (const std::string& name : NastyNames()) {
     ExpectBounded(Create(config, name), "session id");
     v1::SessionConfig player = config;

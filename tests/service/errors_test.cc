@@ -52,8 +52,7 @@ class ErrorsTest : public ::testing::Test {
     absl::StatusOr<v1::GetParametersResponse> wire =
         GetParameters(*stub_, session_id_);
     ASSERT_TRUE(wire.ok()) << wire.status();
-    absl::StatusOr<ParametersSnapshot> core =
-        Replay(config_, recording_, 1, 0);
+    absl::StatusOr<ParametersSnapshot> core = Replay(config_, recording_, 1, 0);
     ASSERT_TRUE(core.ok()) << core.status();
     EXPECT_EQ(wire->step(), core->step);
     EXPECT_EQ(VectorBytes(wire->params()), FlatBytes(*core->values));
@@ -70,12 +69,11 @@ class ErrorsTest : public ::testing::Test {
   Recording recording_;
 };
 
-#define EXPECT_GRPC_ERROR(status, code, substring)              \
-  do {                                                          \
-    const grpc::Status s_ = (status);                           \
-    EXPECT_EQ(s_.error_code(), grpc::StatusCode::code)          \
-        << s_.error_message();                                  \
-    EXPECT_THAT(s_.error_message(), HasSubstr(substring));      \
+#define EXPECT_GRPC_ERROR(status, code, substring)                            \
+  do {                                                                        \
+    const grpc::Status s_ = (status);                                         \
+    EXPECT_EQ(s_.error_code(), grpc::StatusCode::code) << s_.error_message(); \
+    EXPECT_THAT(s_.error_message(), HasSubstr(substring));                    \
   } while (0)
 
 TEST_F(ErrorsTest, UnknownSessionIsNotFound) {
@@ -147,7 +145,9 @@ TEST_F(ErrorsTest, BadSubmissionsAreInvalidArgumentAndLeaveTheRoundAlone) {
        "tensor 'b': 12 bytes"},
       {"missing tensor",
        [](v1::SubmitGradientRequest& r) {
-         r.mutable_gradients(0)->mutable_players(1)->mutable_tensors()
+         r.mutable_gradients(0)
+             ->mutable_players(1)
+             ->mutable_tensors()
              ->RemoveLast();
        },
        "tensor 's' is missing"},
@@ -166,7 +166,8 @@ TEST_F(ErrorsTest, BadSubmissionsAreInvalidArgumentAndLeaveTheRoundAlone) {
          tensor(r, 0, 1)->set_dtype(v1::DTYPE_UNSPECIFIED);
        },
        "gradients[0].players[0].tensors[1] ('gen/b').dtype"},
-      {"two samples", [](v1::SubmitGradientRequest& r) {
+      {"two samples",
+       [](v1::SubmitGradientRequest& r) {
          *r.add_gradients() = r.gradients(0);
        },
        "gradients: the task asks for 1 sample(s), got 2"},
@@ -233,8 +234,11 @@ TEST_F(ErrorsTest, MessageOverTheLimitIsResourceExhausted) {
   options.max_message_mb = 1;
   Start(options);
   v1::SubmitGradientRequest request = Valid();
-  request.mutable_gradients(0)->mutable_players(0)->mutable_tensors(0)
-      ->mutable_data()->resize(2 << 20);  // 2 MiB > 1 MiB
+  request.mutable_gradients(0)
+      ->mutable_players(0)
+      ->mutable_tensors(0)
+      ->mutable_data()
+      ->resize(2 << 20);  // 2 MiB > 1 MiB
   v1::TaskResponse response;
   EXPECT_EQ(Submit(*stub_, request, &response).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);

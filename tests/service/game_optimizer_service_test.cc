@@ -166,8 +166,7 @@ TEST(GameOptimizerService, CancelledCallsLeaveNoReactorBehind) {
 
   auto expired = SubmitAsync(*f.stub, a, absl::Milliseconds(200));
   ASSERT_TRUE(expired->done.WaitForNotificationWithTimeout(kAnswerTimeout));
-  EXPECT_EQ(expired->status.error_code(),
-            grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(expired->status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(WaitFor([&] { return f.live() == 0; }));
 
   // Alice's submission stayed in the round.
@@ -193,24 +192,24 @@ TEST(GameOptimizerService, SendsParametersOnlyWhenTheWorkerLacksThem) {
   EXPECT_TRUE(join.task().params_included());
   const Eigen::VectorXd x0 = DecodeVector(game, join.task().params());
   EXPECT_TRUE(x0 == game.x0());
-  ASSERT_TRUE(Submit(*stub,
-                     GradientRequest(game, *id, join.worker_id(), join.task(),
-                                     x0),
-                     &products)
-                  .ok());
-  ASSERT_TRUE(Submit(*stub,
-                     ProductsRequest(game, *id, join.worker_id(),
-                                     products.task()),
-                     &gradient)
-                  .ok());
+  ASSERT_TRUE(
+      Submit(*stub,
+             GradientRequest(game, *id, join.worker_id(), join.task(), x0),
+             &products)
+          .ok());
+  ASSERT_TRUE(
+      Submit(*stub,
+             ProductsRequest(game, *id, join.worker_id(), products.task()),
+             &gradient)
+          .ok());
   ASSERT_EQ(gradient.task().kind(), v1::GRADIENT);
   EXPECT_TRUE(gradient.task().params_included());  // a new point
   const Eigen::VectorXd x1 = DecodeVector(game, gradient.task().params());
-  ASSERT_TRUE(Submit(*stub,
-                     GradientRequest(game, *id, join.worker_id(),
-                                     gradient.task(), x1),
-                     &next_products)
-                  .ok());
+  ASSERT_TRUE(
+      Submit(*stub,
+             GradientRequest(game, *id, join.worker_id(), gradient.task(), x1),
+             &next_products)
+          .ok());
   ASSERT_EQ(next_products.task().kind(), v1::PRODUCTS);
   EXPECT_EQ(next_products.task().params_version(),
             gradient.task().params_version());

@@ -72,8 +72,7 @@ TEST_F(JoinReplyLimitTest, JoinWhoseReplyCannotBeSentRegistersNoWorker) {
   v1::TaskResponse response;
   grpc::Status joined = Join(*stub_, *id, &response, 0, "w");
   EXPECT_EQ(joined.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(joined.error_message().find("--max_message_mb"),
-            std::string::npos)
+  EXPECT_NE(joined.error_message().find("--max_message_mb"), std::string::npos)
       << joined.error_message();
   absl::StatusOr<v1::SessionStatus> status = GetSession(*stub_, *id);
   ASSERT_TRUE(status.ok()) << status.status();

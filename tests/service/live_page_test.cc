@@ -1,6 +1,8 @@
 // The live page's pieces without a network: the bounded history, the JSON
 // encoding, and LivePage::Handle's routing. The page in a browser against
 // the real binaries is tests/e2e/live_page_test.sh.
+#include "server/service/live_page.h"
+
 #include <cmath>
 #include <limits>
 #include <string>
@@ -9,7 +11,6 @@
 #include "server/core/registry.h"
 #include "server/core/session_history.h"
 #include "server/service/json_api.h"
-#include "server/service/live_page.h"
 #include "tests/core/test_util.h"
 
 namespace gameopt {
@@ -70,7 +71,8 @@ TEST(JsonApi, EscapesStringsAndWritesNonFiniteAsNull) {
 class LivePageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const testing::QuadraticGame game = testing::QuadraticGame::Random({2, 3}, 7);
+    const testing::QuadraticGame game =
+        testing::QuadraticGame::Random({2, 3}, 7);
     SessionConfig config =
         testing::QuadraticConfig(game, AlgorithmKind::kConOpt);
     config.name = "quad \"q\"";

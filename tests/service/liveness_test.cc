@@ -105,8 +105,8 @@ TEST_F(LivenessServiceTest, CancelledWaitingCallDropsItsWorkerAtOnce) {
   ASSERT_TRUE(WaitForSubmitted(*stub_, session_, 1));
   call->context.TryCancel();
   ASSERT_TRUE(call->done.WaitForNotificationWithTimeout(kNoticed));
-  ASSERT_TRUE(WaitFor([&] { return Worker(1).state() == "dropped"; },
-                      kNoticed));
+  ASSERT_TRUE(
+      WaitFor([&] { return Worker(1).state() == "dropped"; }, kNoticed));
   EXPECT_THAT(Worker(1).state_reason(), HasSubstr("cancelled"));
   EXPECT_EQ(Worker(2).state(), "active");
 }

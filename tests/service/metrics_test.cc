@@ -20,8 +20,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "gtest/gtest.h"
 #include "absl/time/clock.h"
+#include "gtest/gtest.h"
 #include "server/service/prometheus_exporter.h"
 #include "tests/service/test_util.h"
 
@@ -485,9 +485,8 @@ TEST(MetricsServer, SlowClientsDoNotBlockAScrape) {
     address.sin_family = AF_INET;
     address.sin_port = htons(static_cast<uint16_t>(server->metrics_port()));
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address),
-                      sizeof(address)),
-              0);
+    ASSERT_EQ(
+        connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
     const std::string half = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n";
     ASSERT_EQ(write(fd, half.data(), half.size()),
               static_cast<ssize_t>(half.size()));

@@ -28,7 +28,8 @@ v1::SessionConfig MinimalConfig() {
 }
 
 TEST(SessionConfigFromProto, ZeroFieldsMeanTheDocumentedDefaults) {
-  absl::StatusOr<SessionConfig> config = SessionConfigFromProto(MinimalConfig());
+  absl::StatusOr<SessionConfig> config =
+      SessionConfigFromProto(MinimalConfig());
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->dtype, DType::kFloat32);
   EXPECT_EQ(config->workers_per_round, 1);

@@ -42,10 +42,9 @@ TEST(GameOptServer, HealthReportsServing) {
   EXPECT_EQ(*overall, kServing);
   // HealthCheckRequest{service: "gameopt.v1.GameOptimizer"}: field 1, bytes.
   const std::string name = "gameopt.v1.GameOptimizer";
-  absl::StatusOr<std::string> service =
-      GenericCall(Channel(server->port()), "/grpc.health.v1.Health/Check",
-                  std::string("\x0a", 1) + static_cast<char>(name.size()) +
-                      name);
+  absl::StatusOr<std::string> service = GenericCall(
+      Channel(server->port()), "/grpc.health.v1.Health/Check",
+      std::string("\x0a", 1) + static_cast<char>(name.size()) + name);
   ASSERT_TRUE(service.ok()) << service.status();
   EXPECT_EQ(*service, kServing);
 }
@@ -134,13 +133,13 @@ TEST(GameOptServer, ShutdownWithEightWaitingWorkersTakesUnderASecond) {
   for (int i = 0; i < kWaiting; ++i) {
     v1::TaskResponse joined;
     ASSERT_TRUE(Join(*stub, *id, &joined).ok());
-    calls.push_back(SubmitAsync(
-        *stub, GradientRequest(game, *id, joined.worker_id(), joined.task(),
-                               game.x0())));
+    calls.push_back(
+        SubmitAsync(*stub, GradientRequest(game, *id, joined.worker_id(),
+                                           joined.task(), game.x0())));
   }
   ASSERT_TRUE(WaitForSubmitted(*stub, *id, kWaiting));
-  ASSERT_TRUE(WaitFor(
-      [&] { return server->service().live_reactors() == kWaiting; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return server->service().live_reactors() == kWaiting; }));
 
   const absl::Time start = absl::Now();
   server->Shutdown();
@@ -175,7 +174,8 @@ struct Child {
 
 void Spawn(const std::vector<std::string>& args, Child* child) {
   std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  for (const std::string& arg : args)
+    argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   int fds[2];
   if (pipe(fds) != 0) return;
@@ -245,9 +245,9 @@ TEST(GameOptServerBinary, ServesARoundAndExitsCleanlyOnSigterm) {
   ASSERT_TRUE(waiting_id.ok());
   v1::TaskResponse joined;
   ASSERT_TRUE(Join(*stub, *waiting_id, &joined).ok());
-  auto waiting = SubmitAsync(
-      *stub, GradientRequest(game, *waiting_id, joined.worker_id(),
-                             joined.task(), game.x0()));
+  auto waiting =
+      SubmitAsync(*stub, GradientRequest(game, *waiting_id, joined.worker_id(),
+                                         joined.task(), game.x0()));
   ASSERT_TRUE(WaitForSubmitted(*stub, *waiting_id, 1));
 
   const absl::Time start = absl::Now();

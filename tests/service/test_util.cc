@@ -81,9 +81,9 @@ QuadraticGame QuadraticGame::Random(std::vector<PlayerSpec> players,
 }
 
 QuadraticGame QuadraticGame::TwoPlayer(uint64_t seed) {
-  return Random({{"gen", {{"w", {2, 2}}, {"b", {2}}}},
-                 {"disc", {{"w", {3}}, {"s", {}}}}},
-                seed);
+  return Random(
+      {{"gen", {{"w", {2, 2}}, {"b", {2}}}}, {"disc", {{"w", {3}}, {"s", {}}}}},
+      seed);
 }
 
 std::pair<int, int> QuadraticGame::Block(const std::string& name) const {
@@ -119,9 +119,9 @@ v1::Vector EncodeVector(const QuadraticGame& game, const Eigen::VectorXd& v,
   v1::Vector out;
   int offset = 0;
   for (const PlayerSpec& p : game.players()) {
-    const bool wanted = players.empty() ||
-                        std::find(players.begin(), players.end(), p.name) !=
-                            players.end();
+    const bool wanted =
+        players.empty() ||
+        std::find(players.begin(), players.end(), p.name) != players.end();
     v1::PlayerTensors* pt = wanted ? out.add_players() : nullptr;
     if (pt != nullptr) pt->set_player(p.name);
     for (const TensorSpec& t : p.tensors) {
@@ -196,12 +196,9 @@ v1::SessionConfig QuadraticConfig(const QuadraticGame& game,
 
 // ---- Requests ---------------------------------------------------------------
 
-v1::SubmitGradientRequest GradientRequest(const QuadraticGame& game,
-                                          const std::string& session_id,
-                                          int64_t worker_id,
-                                          const v1::Task& task,
-                                          const Eigen::VectorXd& x,
-                                          v1::DType dtype) {
+v1::SubmitGradientRequest GradientRequest(
+    const QuadraticGame& game, const std::string& session_id, int64_t worker_id,
+    const v1::Task& task, const Eigen::VectorXd& x, v1::DType dtype) {
   v1::SubmitGradientRequest request;
   request.set_session_id(session_id);
   request.set_worker_id(worker_id);
@@ -218,9 +215,11 @@ v1::SubmitGradientRequest GradientRequest(const QuadraticGame& game,
   return request;
 }
 
-v1::SubmitJacobianProductsRequest ProductsRequest(
-    const QuadraticGame& game, const std::string& session_id,
-    int64_t worker_id, const v1::Task& task, v1::DType dtype) {
+v1::SubmitJacobianProductsRequest ProductsRequest(const QuadraticGame& game,
+                                                  const std::string& session_id,
+                                                  int64_t worker_id,
+                                                  const v1::Task& task,
+                                                  v1::DType dtype) {
   v1::SubmitJacobianProductsRequest request;
   request.set_session_id(session_id);
   request.set_worker_id(worker_id);
@@ -241,7 +240,8 @@ v1::SubmitJacobianProductsRequest ProductsRequest(
   return request;
 }
 
-// ---- Recording and replay ------------------------------------------------------
+// ---- Recording and replay
+// ------------------------------------------------------
 
 void Recording::Add(const v1::SubmitGradientRequest& request) {
   Entry entry;

@@ -107,8 +107,8 @@ v1::SubmitGradientRequest GradientRequest(const QuadraticGame& game,
                                           const Eigen::VectorXd& x,
                                           v1::DType dtype = v1::FLOAT64);
 v1::SubmitJacobianProductsRequest ProductsRequest(
-    const QuadraticGame& game, const std::string& session_id,
-    int64_t worker_id, const v1::Task& task, v1::DType dtype = v1::FLOAT64);
+    const QuadraticGame& game, const std::string& session_id, int64_t worker_id,
+    const v1::Task& task, v1::DType dtype = v1::FLOAT64);
 
 // What each worker submitted, by round (first submission per worker and
 // round). Thread-safe.
@@ -141,9 +141,9 @@ absl::StatusOr<ParametersSnapshot> Replay(
 
 struct WorkerOptions {
   std::string name;
-  int64_t max_tasks = 1000;            // stop after this many submissions
-  v1::DType dtype = v1::FLOAT64;       // of the tensors it sends
-  Recording* recording = nullptr;      // optional
+  int64_t max_tasks = 1000;        // stop after this many submissions
+  v1::DType dtype = v1::FLOAT64;   // of the tensors it sends
+  Recording* recording = nullptr;  // optional
 };
 struct WorkerRun {
   grpc::Status status;  // of the last RPC
@@ -181,9 +181,9 @@ struct AsyncCall {
   grpc::Status status;
   absl::Notification done;
 };
-std::unique_ptr<AsyncCall> SubmitAsync(
-    v1::GameOptimizer::Stub& stub, v1::SubmitGradientRequest request,
-    absl::Duration deadline = kRpcDeadline);
+std::unique_ptr<AsyncCall> SubmitAsync(v1::GameOptimizer::Stub& stub,
+                                       v1::SubmitGradientRequest request,
+                                       absl::Duration deadline = kRpcDeadline);
 
 // Expects the server's parameters to equal, byte for byte, those of a core
 // session fed the recorded submissions (Replay, in two orders per round).

@@ -16,7 +16,8 @@ std::chrono::system_clock::time_point Deadline(absl::Duration d) {
 
 }  // namespace
 
-// ---- Servers and stubs -------------------------------------------------------
+// ---- Servers and stubs
+// -------------------------------------------------------
 
 GameOptServerOptions TestServerOptions() {
   GameOptServerOptions options;
@@ -46,7 +47,8 @@ std::unique_ptr<v1::GameOptimizer::Stub> NewStub(int port) {
   return NewStub("127.0.0.1:" + std::to_string(port));
 }
 
-// ---- Calls and the worker loop -------------------------------------------------
+// ---- Calls and the worker loop
+// -------------------------------------------------
 
 grpc::Status Join(v1::GameOptimizer::Stub& stub, const std::string& session_id,
                   v1::TaskResponse* response, int64_t worker_id,

@@ -546,20 +546,24 @@ TEST_F(ValidationTableTest, CreateSessionRejectsEveryBadConfigField) {
        "algorithm.fuse_local_products"},
       {"step schedule without a step size",
        [](v1::SessionConfig& c) {
-         auto* s = c.mutable_players(1)->mutable_optimizer()->mutable_schedule();
+         auto* s =
+             c.mutable_players(1)->mutable_optimizer()->mutable_schedule();
          s->set_kind(v1::LearningRateSchedule::STEP);
          s->set_gamma(0.5);
        },
        "players[1].optimizer.schedule.step_size = 0"},
       {"exponential schedule with gamma 0",
        [](v1::SessionConfig& c) {
-         c.mutable_players(0)->mutable_optimizer()->mutable_schedule()->set_kind(
-             v1::LearningRateSchedule::EXPONENTIAL);
+         c.mutable_players(0)
+             ->mutable_optimizer()
+             ->mutable_schedule()
+             ->set_kind(v1::LearningRateSchedule::EXPONENTIAL);
        },
        "players[0].optimizer.schedule.gamma = 0"},
       {"multistep milestones not increasing",
        [](v1::SessionConfig& c) {
-         auto* s = c.mutable_players(0)->mutable_optimizer()->mutable_schedule();
+         auto* s =
+             c.mutable_players(0)->mutable_optimizer()->mutable_schedule();
          s->set_kind(v1::LearningRateSchedule::MULTI_STEP);
          s->set_gamma(0.1);
          s->add_milestones(5);
@@ -568,7 +572,8 @@ TEST_F(ValidationTableTest, CreateSessionRejectsEveryBadConfigField) {
        "players[0].optimizer.schedule.milestones[1] = 5"},
       {"cosine schedule with negative eta_min",
        [](v1::SessionConfig& c) {
-         auto* s = c.mutable_players(0)->mutable_optimizer()->mutable_schedule();
+         auto* s =
+             c.mutable_players(0)->mutable_optimizer()->mutable_schedule();
          s->set_kind(v1::LearningRateSchedule::COSINE);
          s->set_t_max(10);
          s->set_eta_min(-1);
@@ -576,7 +581,8 @@ TEST_F(ValidationTableTest, CreateSessionRejectsEveryBadConfigField) {
        "players[0].optimizer.schedule.eta_min = -1"},
       {"linear schedule with start factor 0",
        [](v1::SessionConfig& c) {
-         auto* s = c.mutable_players(0)->mutable_optimizer()->mutable_schedule();
+         auto* s =
+             c.mutable_players(0)->mutable_optimizer()->mutable_schedule();
          s->set_kind(v1::LearningRateSchedule::LINEAR);
          s->set_end_factor(1);
          s->set_total_steps(4);
@@ -584,8 +590,10 @@ TEST_F(ValidationTableTest, CreateSessionRejectsEveryBadConfigField) {
        "players[0].optimizer.schedule.start_factor = 0"},
       {"unknown schedule kind",
        [](v1::SessionConfig& c) {
-         c.mutable_players(0)->mutable_optimizer()->mutable_schedule()->set_kind(
-             static_cast<v1::LearningRateSchedule::Kind>(17));
+         c.mutable_players(0)
+             ->mutable_optimizer()
+             ->mutable_schedule()
+             ->set_kind(static_cast<v1::LearningRateSchedule::Kind>(17));
        },
        "config.players[0].optimizer.schedule.kind: unknown enum value 17"},
       {"unbiased estimator with one sample per round",

@@ -80,8 +80,8 @@ TEST_P(EveryAlgorithm, CompletesOverTheWireAndMatchesTheCore) {
   std::unique_ptr<GameOptServer> server = StartServer();
   ASSERT_NE(server, nullptr);
   const QuadraticGame game = QuadraticGame::TwoPlayer(21);
-  v1::SessionConfig config = QuadraticConfig(game, v1::SIMGD, kWorkers,
-                                             kSteps, GetParam().dtype);
+  v1::SessionConfig config =
+      QuadraticConfig(game, v1::SIMGD, kWorkers, kSteps, GetParam().dtype);
   GetParam().setup(config);
   auto stub = NewStub(server->port());
   absl::StatusOr<std::string> id = CreateSession(*stub, config);

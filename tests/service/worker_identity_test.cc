@@ -50,10 +50,10 @@ class WorkerIdentityTest : public ::testing::Test {
     const std::string dir = FreshDir();
     ASSERT_FALSE(dir.empty());
     tokens_ = dir + "/tokens.txt";
-    WriteTestFile(tokens_, absl::StrCat(kAdmin, " admin\n", kWorkerA,
-                                        " worker ", kOne, " ", kTwo, "\n",
-                                        kWorkerB, " worker ", kOne, " ", kTwo,
-                                        "\n", kReader, " reader *\n"));
+    WriteTestFile(tokens_,
+                  absl::StrCat(kAdmin, " admin\n", kWorkerA, " worker ", kOne,
+                               " ", kTwo, "\n", kWorkerB, " worker ", kOne, " ",
+                               kTwo, "\n", kReader, " reader *\n"));
     state_dir_ = dir + "/state";
     ASSERT_EQ(mkdir(state_dir_.c_str(), 0700), 0);
     Start();
@@ -94,8 +94,8 @@ class WorkerIdentityTest : public ::testing::Test {
     return stub_->JoinSession(As(token).get(), request, response);
   }
 
-  grpc::Status HeartbeatAs(const std::string& token,
-                           const std::string& session, int64_t worker_id) {
+  grpc::Status HeartbeatAs(const std::string& token, const std::string& session,
+                           int64_t worker_id) {
     v1::HeartbeatRequest request;
     request.set_session_id(session);
     request.set_worker_id(worker_id);
@@ -148,8 +148,8 @@ TEST_F(WorkerIdentityTest, AnotherTokenCannotActForAWorkerAndChangesNothing) {
   const std::string before = State(kOne);
 
   v1::TaskResponse response;
-  ExpectDenied(
-      stub_->SubmitGradient(As(kWorkerB).get(), submission, &response), a);
+  ExpectDenied(stub_->SubmitGradient(As(kWorkerB).get(), submission, &response),
+               a);
   ExpectDenied(HeartbeatAs(kWorkerB, kOne, a), a);
   ExpectDenied(LeaveAs(kWorkerB, kOne, a), a);
   ExpectDenied(JoinAs(kWorkerB, kOne, a, &response), a);
@@ -191,12 +191,12 @@ TEST_F(WorkerIdentityTest, BindingSurvivesARestartFromTheStateDir) {
 // Issue 15, item 9: the raw (in-place parsed) calls decide the caller's
 // token and role before they read the payload.
 TEST_F(WorkerIdentityTest, RawCallsAuthorizeBeforeParsingThePayload) {
-  auto channel = grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", server_->port()),
-      grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                          grpc::InsecureChannelCredentials());
   const std::string malformed("\x0a\x05on", 4);  // a string cut short
-  for (const char* method : {"JoinSession", "SubmitGradient",
-                             "SubmitJacobianProducts"}) {
+  for (const char* method :
+       {"JoinSession", "SubmitGradient", "SubmitJacobianProducts"}) {
     const std::string name = absl::StrCat("/gameopt.v1.GameOptimizer/", method);
     EXPECT_EQ(GenericCall(channel, name, malformed).status().code(),
               absl::StatusCode::kUnauthenticated)
