@@ -41,17 +41,14 @@ def test_python_worker_answers_spectrum_rounds(server, client):
         assert abs(top.im - 1.0) < TOLERANCE
 
 
-def test_estimate_spectrum_on_request(server, client):
-    """Client.estimate_spectrum waits while the Python worker computes."""
-    config = gameopt.build_session_config(
-        gameopt.BilinearGame(), algorithm="simgd", learning_rate=0.2,
-        max_steps=2, seed=1, float64=True)
-    session_id = client.create_session(config)
+def _estimate_while_a_worker_plays(server, client, session_id, **options):
+    """Client.estimate_spectrum(session_id, **options), requested before any
+    submission (so it starts at step 0), answered by a Python worker that
+    plays the session to its end."""
     result = {}
     request = threading.Thread(target=lambda: result.update(
-        spectrum=client.estimate_spectrum(session_id, k=2, tol=1e-12)))
+        spectrum=client.estimate_spectrum(session_id, **options)))
     request.start()
-    # Nobody has submitted yet: the estimate starts at once at step 0.
     for _ in range(2000):
         if client.get_session(session_id).phase_label == "spectrum: gradient":
             break
@@ -59,7 +56,17 @@ def test_estimate_spectrum_on_request(server, client):
     gameopt.Worker(server.address, session_id, gameopt.BilinearGame(),
                    name="py").run()
     request.join(timeout=60)
-    spectrum = result["spectrum"]
+    return result["spectrum"]
+
+
+def test_estimate_spectrum_on_request(server, client):
+    """Client.estimate_spectrum waits while the Python worker computes."""
+    config = gameopt.build_session_config(
+        gameopt.BilinearGame(), algorithm="simgd", learning_rate=0.2,
+        max_steps=2, seed=1, float64=True)
+    session_id = client.create_session(config)
+    spectrum = _estimate_while_a_worker_plays(server, client, session_id,
+                                              k=2, tol=1e-12)
     assert spectrum.step == 0 and spectrum.converged
     assert abs(spectrum.largest_imag[0].re) < TOLERANCE
     assert abs(spectrum.largest_imag[0].im - 1.0) < TOLERANCE
@@ -73,19 +80,9 @@ def test_estimate_spectrum_smallest_real_and_step_diagnostics(server, client):
         gameopt.BilinearGame(), algorithm="conopt", gamma=1.0,
         learning_rate=0.2, max_steps=3, seed=1, float64=True)
     session_id = client.create_session(config)
-    result = {}
-    request = threading.Thread(target=lambda: result.update(
-        spectrum=client.estimate_spectrum(session_id, operator="field", k=2,
-                                          tol=1e-12, smallest_real=True)))
-    request.start()
-    for _ in range(2000):
-        if client.get_session(session_id).phase_label == "spectrum: gradient":
-            break
-        time.sleep(0.005)
-    gameopt.Worker(server.address, session_id, gameopt.BilinearGame(),
-                   name="py").run()
-    request.join(timeout=60)
-    spectrum = result["spectrum"]
+    spectrum = _estimate_while_a_worker_plays(
+        server, client, session_id, operator="field", k=2, tol=1e-12,
+        smallest_real=True)
     # J + J^T J = J + I: 1 +- i, both of real part 1.
     assert [round(e.re, 8) for e in spectrum.smallest_real] == [1.0, 1.0]
     assert sorted(round(e.im, 8) for e in spectrum.smallest_real) == [-1, 1]
