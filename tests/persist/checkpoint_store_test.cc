@@ -19,19 +19,8 @@ namespace {
 
 constexpr int64_t kSteps = 3;
 
-class CheckpointStoreTest : public ::testing::Test {
+class CheckpointStoreTest : public testing::StateDirTest {
  protected:
-  void SetUp() override {
-    dir_ = testing::FreshStateDir(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  }
-
-  GameOptServerOptions Options() const {
-    GameOptServerOptions options = testing::TestServerOptions();
-    options.state_dir = dir_;
-    return options;
-  }
-
   // A server on dir_ that played one session of kSteps steps with one
   // worker, then shut down; its session id and final parameters.
   std::pair<std::string, std::string> PlayAndStop() {
@@ -54,8 +43,6 @@ class CheckpointStoreTest : public ::testing::Test {
   std::string Path(const std::string& session) const {
     return dir_ + "/" + session + ".ckpt";
   }
-
-  std::string dir_;
 };
 
 TEST_F(CheckpointStoreTest, SessionSurvivesARestart) {

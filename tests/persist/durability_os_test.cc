@@ -31,13 +31,8 @@ namespace {
 
 using testing::ServerProcess;
 
-class DurabilityOsTest : public ::testing::Test {
+class DurabilityOsTest : public testing::StateDirTest {
  protected:
-  void SetUp() override {
-    dir_ = testing::FreshStateDir(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  }
-
   static grpc::Status Create(v1::GameOptimizer::Stub& stub,
                              const std::string& id) {
     const testing::QuadraticGame game = testing::QuadraticGame::TwoPlayer(2);
@@ -86,8 +81,6 @@ class DurabilityOsTest : public ::testing::Test {
     ASSERT_TRUE(old.ok()) << old.status();
     EXPECT_EQ(old->workers_size(), 1);
   }
-
-  std::string dir_;
 };
 
 TEST_F(DurabilityOsTest, ReadOnlyStateDirAfterStartRefusesAndRecovers) {

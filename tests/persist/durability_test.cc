@@ -23,19 +23,8 @@
 namespace gameopt {
 namespace {
 
-class DurabilityTest : public ::testing::Test {
+class DurabilityTest : public testing::StateDirTest {
  protected:
-  void SetUp() override {
-    dir_ = testing::FreshStateDir(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  }
-
-  GameOptServerOptions Options() const {
-    GameOptServerOptions options = testing::TestServerOptions();
-    options.state_dir = dir_;
-    return options;
-  }
-
   std::string Path(const std::string& session) const {
     return dir_ + "/" + session + ".ckpt";
   }
@@ -62,8 +51,6 @@ class DurabilityTest : public ::testing::Test {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
-
-  std::string dir_;
 };
 
 TEST_F(DurabilityTest, CreateOnFullDiskFailsAndLeavesNoSession) {

@@ -7,6 +7,7 @@
 
 #include "client/games/games.h"
 #include "client/worker/session_builder.h"
+#include "tests/service/test_util.h"
 
 namespace gameopt::testing {
 namespace {
@@ -56,7 +57,7 @@ std::vector<absl::Status> RunGameWorkers(const std::string& target,
   for (int i = 0; i < n; ++i) {
     threads.emplace_back([&, i] {
       std::unique_ptr<Game> game = *MakeGame("quadratic", QuadraticOptions());
-      WorkerOptions options;
+      gameopt::WorkerOptions options;
       options.name = "persist-" + std::to_string(i);
       if (on_progress) {
         options.on_progress = [&, i](const WorkerProgress& progress) {
@@ -69,6 +70,12 @@ std::vector<absl::Status> RunGameWorkers(const std::string& target,
   }
   for (std::thread& thread : threads) thread.join();
   return results;
+}
+
+GameOptServerOptions StateDirTest::Options() const {
+  GameOptServerOptions options = TestServerOptions();
+  options.state_dir = dir_;
+  return options;
 }
 
 }  // namespace gameopt::testing

@@ -12,11 +12,26 @@
 #include "absl/status/status.h"
 #include "client/worker/worker.h"
 #include "gameopt/v1/gameopt.pb.h"
+#include "gtest/gtest.h"
+#include "server/service/server.h"
 
 namespace gameopt::testing {
 
 // An empty folder under $TMPDIR (or /tmp) named after `test`, created anew.
 std::string FreshStateDir(const std::string& test);
+
+// A fixture with a fresh state_dir per test (dir_), and the test server's
+// options on it.
+class StateDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = FreshStateDir(
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+  GameOptServerOptions Options() const;
+
+  std::string dir_;
+};
 
 // ConOpt with RMSProp (optimizer slots and a products phase whose probes
 // cross the phase boundary) on client/games' quadratic game with players of
