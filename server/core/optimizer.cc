@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/core/kernels.h"
@@ -83,6 +88,57 @@ GAMEOPT_TARGET_CLONES void UpdateBlock(OptimizerKind kind, bool eps_inside_sqrt,
   }
 }
 
+// Whether p[0..n) holds no inf or NaN: the exponent bits tested as integers,
+// which vectorizes (std::isfinite on floats does not).
+template <typename T>
+GAMEOPT_TARGET_CLONES bool BlockFinite(const T* __restrict p, int64_t n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr Bits kExponent =
+      static_cast<Bits>(sizeof(T) == 4 ? 0x7f800000ull : 0x7ff0000000000000ull);
+  Bits bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Bits bits;
+    std::memcpy(&bits, p + i, sizeof(T));
+    bad |= static_cast<Bits>((bits & kExponent) == kExponent);
+  }
+  return bad == 0;
+}
+
+// max |p[i]| over [0, n) as the magnitude's bits (the sign bit cleared),
+// which order like the magnitudes; NaN ranks above infinity. Integer
+// compares, so it vectorizes.
+template <typename T>
+GAMEOPT_TARGET_CLONES auto MaxMagnitudeBits(const T* __restrict p, int64_t n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr Bits kMagnitude =
+      static_cast<Bits>(sizeof(T) == 4 ? 0x7fffffffull : 0x7fffffffffffffffull);
+  Bits most = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Bits bits;
+    std::memcpy(&bits, p + i, sizeof(T));
+    bits &= kMagnitude;
+    most = bits > most ? bits : most;
+  }
+  return most;
+}
+
+// max |v| over v (NaN if v holds one), in parallel ranges.
+template <typename T>
+double MaxAbs(const T* v, int64_t n) {
+  using Bits = decltype(MaxMagnitudeBits(v, 0));
+  std::atomic<Bits> most{0};
+  ParallelFor(n, [&](int64_t begin, int64_t end) {
+    const Bits mine = MaxMagnitudeBits(v + begin, end - begin);
+    Bits seen = most.load(std::memory_order_relaxed);
+    while (mine > seen && !most.compare_exchange_weak(seen, mine)) {
+    }
+  });
+  const Bits bits = most.load();
+  T value;
+  std::memcpy(&value, &bits, sizeof(T));
+  return static_cast<double>(value);
+}
+
 }  // namespace
 
 template <typename T>
@@ -138,27 +194,98 @@ template <typename T>
 bool BaseOptimizer<T>::StepStaysFinite(
     const Eigen::Ref<const Vec<T>>& g,
     const Eigen::Ref<const Vec<T>>& x) const {
+  return StepProvablyFinite(g, x) || DryRunStaysFinite(g, x);
+}
+
+// Bounds every intermediate and result of UpdateBlock from the maxima of
+// |g|, |x| and the slots (a read pass, no arithmetic per coordinate):
+//   momentum, Nesterov  |v'| <= mu S1 + G
+//   RMSProp             s' <= S1 + G^2, |step| <= lr G / eps (or sqrt(eps)
+//                       when eps is inside the sqrt)
+//   Adam                |m'| <= S1 + G, v' <= S2 + G^2,
+//                       |step| <= step_size |m'| / eps
+// (decay, mu, beta in [0, 1), eps > 0), and asks each to stay below
+// max(T) / 16, a margin far beyond T's rounding. Computed in double; any
+// bound that is not finite (NaN inputs, G^2 past double) proves nothing.
+template <typename T>
+bool BaseOptimizer<T>::StepProvablyFinite(
+    const Eigen::Ref<const Vec<T>>& g,
+    const Eigen::Ref<const Vec<T>>& x) const {
+  const Constants c = MakeConstants(steps_ + 1);
+  const double limit =
+      static_cast<double>(std::numeric_limits<T>::max()) / 16.0;
+  const double lr = static_cast<double>(c.lr);
+  const double eps = static_cast<double>(c.eps);
+  const double big_g = MaxAbs(g.data(), size_);
+  const double big_x = MaxAbs(x.data(), size_);
+  const double s1 = slot1_.size() > 0 ? MaxAbs(slot1_.data(), size_) : 0.0;
+  const double s2 = slot2_.size() > 0 ? MaxAbs(slot2_.data(), size_) : 0.0;
+  std::vector<double> bounds;  // each must stay below the limit
+  double step = 0.0;           // bounds |x' - x|
+  switch (config_.kind) {
+    case OptimizerKind::kSgd:
+      step = lr * big_g;
+      break;
+    case OptimizerKind::kMomentum:
+    case OptimizerKind::kNesterov: {
+      const double v = static_cast<double>(c.mu) * s1 + big_g;
+      bounds = {v, big_g + v};
+      step = lr * (big_g + v);
+      break;
+    }
+    case OptimizerKind::kRmsProp: {
+      const double floor = config_.eps_inside_sqrt ? std::sqrt(eps) : eps;
+      bounds = {big_g * big_g, s1 + big_g * big_g, lr * big_g};
+      step = lr * big_g / floor;
+      break;
+    }
+    case OptimizerKind::kAdam: {
+      const double m = s1 + big_g;
+      const double step_size = static_cast<double>(c.step_size);
+      bounds = {m, big_g * big_g, s2 + big_g * big_g, step_size * m};
+      step = step_size * m / eps;
+      break;
+    }
+  }
+  bounds.push_back(step);
+  bounds.push_back(big_x + step);
+  for (double bound : bounds) {
+    if (!(bound < limit)) return false;  // NaN too
+  }
+  return true;
+}
+
+template <typename T>
+bool BaseOptimizer<T>::DryRunStaysFinite(
+    const Eigen::Ref<const Vec<T>>& g,
+    const Eigen::Ref<const Vec<T>>& x) const {
   const Constants c = MakeConstants(steps_ + 1);
   const bool has1 = slot1_.size() > 0;
   const bool has2 = slot2_.size() > 0;
   std::atomic<bool> finite{true};
-  ForEachBlock(size_, [&](int64_t begin, int64_t end) {
-    if (!finite.load(std::memory_order_relaxed)) return;
-    const int64_t n = end - begin;
-    T xs[kKernelBlock], copy1[kKernelBlock], copy2[kKernelBlock];
-    std::copy(x.data() + begin, x.data() + end, xs);
-    T* s1 =
-        has1 ? std::copy(slot1_.data() + begin, slot1_.data() + end, copy1) - n
-             : nullptr;
-    T* s2 =
-        has2 ? std::copy(slot2_.data() + begin, slot2_.data() + end, copy2) - n
-             : nullptr;
-    Update(c, g.data() + begin, xs, s1, s2, n);
-    bool ok = true;
-    for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(xs[i]);
-    for (int64_t i = 0; has1 && i < n; ++i) ok &= std::isfinite(s1[i]);
-    for (int64_t i = 0; has2 && i < n; ++i) ok &= std::isfinite(s2[i]);
-    if (!ok) finite.store(false, std::memory_order_relaxed);
+  // Each thread's range in chunks that stay in L1: the update on copies,
+  // then the exponent test.
+  constexpr int64_t kChunk = 2048;
+  ParallelFor(size_, [&](int64_t range_begin, int64_t range_end) {
+    T xs[kChunk], copy1[kChunk], copy2[kChunk];
+    for (int64_t begin = range_begin; begin < range_end; begin += kChunk) {
+      if (!finite.load(std::memory_order_relaxed)) return;
+      const int64_t n = std::min(kChunk, range_end - begin);
+      std::memcpy(xs, x.data() + begin, n * sizeof(T));
+      T* s1 = nullptr;
+      T* s2 = nullptr;
+      if (has1)
+        s1 = static_cast<T*>(
+            std::memcpy(copy1, slot1_.data() + begin, n * sizeof(T)));
+      if (has2)
+        s2 = static_cast<T*>(
+            std::memcpy(copy2, slot2_.data() + begin, n * sizeof(T)));
+      Update(c, g.data() + begin, xs, s1, s2, n);
+      if (!BlockFinite(xs, n) || (has1 && !BlockFinite(s1, n)) ||
+          (has2 && !BlockFinite(s2, n))) {
+        finite.store(false, std::memory_order_relaxed);
+      }
+    }
   });
   return finite.load();
 }

@@ -38,9 +38,12 @@ class BaseOptimizer {
   void set_learning_rate(double lr) { learning_rate_ = lr; }
   double learning_rate() const { return learning_rate_; }
   // Whether Step(g, x) (advancing the moments) would leave x and the
-  // moments finite: the same arithmetic on block-sized copies, nothing
-  // written. x - lr * g can overflow with a finite g, and g * g in the
-  // moments of RMSProp and Adam; such a step is refused (issue 15).
+  // moments finite, nothing written. x - lr * g can overflow with a finite
+  // g, and g * g in the moments of RMSProp and Adam; such a step is
+  // refused. Usually a read pass proves it from the maxima of |g|, |x| and
+  // the slots (StepProvablyFinite); only when that bound comes near the
+  // type's range does it run the update on copies (DryRunStaysFinite),
+  // which is exact and costs about a Step.
   bool StepStaysFinite(const Eigen::Ref<const Vec<T>>& g,
                        const Eigen::Ref<const Vec<T>>& x) const;
 
@@ -60,6 +63,10 @@ class BaseOptimizer {
   Constants MakeConstants(int64_t step) const;
   // The update of coordinates [0, n) of one block; slot1 / slot2 are null
   // when the optimizer has no such slot.
+  bool StepProvablyFinite(const Eigen::Ref<const Vec<T>>& g,
+                          const Eigen::Ref<const Vec<T>>& x) const;
+  bool DryRunStaysFinite(const Eigen::Ref<const Vec<T>>& g,
+                         const Eigen::Ref<const Vec<T>>& x) const;
   void Update(const Constants& c, const T* g, T* x, T* slot1, T* slot2,
               int64_t n) const;
 

@@ -121,6 +121,27 @@ void BM_Step(benchmark::State& state, OptimizerKind kind) {
   SetBytes(state, StepArrays(kind) * d * 4);
 }
 
+// The finiteness check that precedes every step (StepStaysFinite: the
+// update on block-sized copies, nothing written), to set against BM_Step.
+void BM_StepStaysFinite(benchmark::State& state, OptimizerKind kind) {
+  const int64_t d = state.range(0);
+  Threads threads(state.range(1));
+  OptimizerConfig config;
+  config.kind = kind;
+  if (kind == OptimizerKind::kRmsProp) {
+    config = WithRmsPropPreset(config, RmsPropPreset::kPyTorch);
+  }
+  config.learning_rate = 1e-4;
+  BaseOptimizer<float> optimizer(config, d);
+  FlatVector g = Filled(d, 0.5f), x = Filled(d, 1.0f);
+  optimizer.Step(g.as<float>(), x.as<float>());
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        optimizer.StepStaysFinite(g.as<float>(), x.as<float>()));
+  }
+  SetBytes(state, StepArrays(kind) * d * 4);
+}
+
 // g = xi + gamma * mean_k(vjp_k): ConOpt's direction from the products.
 void BM_Consensus(benchmark::State& state) {
   const int64_t d = state.range(0);
@@ -269,6 +290,10 @@ BENCHMARK_CAPTURE(BM_Step, rmsprop, OptimizerKind::kRmsProp)->Apply(OneThread);
 BENCHMARK_CAPTURE(BM_Step, rmsprop, OptimizerKind::kRmsProp)->Apply(Pool);
 BENCHMARK_CAPTURE(BM_Step, adam, OptimizerKind::kAdam)->Apply(OneThread);
 BENCHMARK_CAPTURE(BM_Step, adam, OptimizerKind::kAdam)->Apply(Pool);
+BENCHMARK_CAPTURE(BM_StepStaysFinite, sgd, OptimizerKind::kSgd)
+    ->Apply(OneThread);
+BENCHMARK_CAPTURE(BM_StepStaysFinite, adam, OptimizerKind::kAdam)
+    ->Apply(OneThread);
 BENCHMARK(BM_Consensus)->Apply(OneThread);
 BENCHMARK(BM_Consensus)->Apply(Pool);
 BENCHMARK(BM_MeanOf)->Apply(OneThread);

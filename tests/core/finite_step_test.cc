@@ -2,9 +2,12 @@
 // overflow with a finite direction (x - lr * g, or g * g in the moments) is
 // refused like a non-finite direction: x and the moments are kept, the step
 // starts over, and a step that fits is then taken.
+#include <cmath>
 #include <limits>
+#include <random>
 
 #include "gtest/gtest.h"
+#include "server/core/optimizer.h"
 #include "server/core/session.h"
 #include "tests/core/test_util.h"
 
@@ -74,6 +77,66 @@ INSTANTIATE_TEST_SUITE_P(
         // g * g overflows in the moments with x small.
         Case{OptimizerKind::kRmsProp, 1.0, 1e200},
         Case{OptimizerKind::kAdam, 1.0, 1e200}));
+
+// StepStaysFinite is exact: for values of every magnitude up to the
+// type's end (where its cheap bound proves nothing and the exact dry run
+// decides), it answers whether Step would leave x and the moments finite,
+// for every optimizer, in float and double, after a few steps of history.
+template <typename T>
+void CheckStepStaysFiniteIsExact(OptimizerKind kind, bool eps_inside_sqrt) {
+  constexpr int64_t kSize = 64;
+  std::mt19937_64 rng(static_cast<uint64_t>(kind) * 2 + eps_inside_sqrt);
+  const double max_log = std::log10(std::numeric_limits<T>::max());
+  auto draw = [&](double top_log) {
+    // Sign, then a magnitude 10^u with u uniform in the top 3 decades.
+    std::uniform_real_distribution<double> u(top_log - 3.0, top_log);
+    const double sign = (rng() & 1) ? 1.0 : -1.0;
+    return static_cast<T>(sign * std::pow(10.0, u(rng)));
+  };
+  int refused = 0, accepted = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    OptimizerConfig config;
+    config.kind = kind;
+    config.learning_rate = std::pow(10.0, -4.0 + (trial % 5));
+    config.eps_inside_sqrt = eps_inside_sqrt;
+    BaseOptimizer<T> optimizer(config, kSize);
+    // Values far from the end for the history, then up to the end.
+    const double top = trial % 4 == 0 ? 3.0 : max_log - (trial % 3) * 0.05;
+    Vec<T> x(kSize), g(kSize);
+    for (int64_t i = 0; i < kSize; ++i) {
+      x[i] = draw(3.0);
+      g[i] = draw(3.0);
+    }
+    optimizer.Step(g, x);
+    for (int64_t i = 0; i < kSize; ++i) {
+      x[i] = draw(top);
+      g[i] = draw(top);
+    }
+    const bool predicted = optimizer.StepStaysFinite(g, x);
+    BaseOptimizer<T> copy = optimizer;
+    Vec<T> after = x;
+    copy.Step(g, after);
+    bool finite = after.allFinite();
+    for (const Vec<T>* slot : copy.slots()) finite &= slot->allFinite();
+    ASSERT_EQ(predicted, finite) << "trial " << trial;
+    (finite ? accepted : refused) += 1;
+  }
+  // Both answers were exercised.
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(accepted, 0);
+}
+
+TEST(StepStaysFinite, AgreesWithTheStepItselfAtEveryMagnitude) {
+  for (OptimizerKind kind :
+       {OptimizerKind::kSgd, OptimizerKind::kMomentum, OptimizerKind::kNesterov,
+        OptimizerKind::kRmsProp, OptimizerKind::kAdam}) {
+    SCOPED_TRACE(static_cast<int>(kind));
+    CheckStepStaysFiniteIsExact<float>(kind, false);
+    CheckStepStaysFiniteIsExact<double>(kind, false);
+  }
+  CheckStepStaysFiniteIsExact<float>(OptimizerKind::kRmsProp, true);
+  CheckStepStaysFiniteIsExact<double>(OptimizerKind::kRmsProp, true);
+}
 
 }  // namespace
 }  // namespace gameopt
