@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The gameopt tour: installs what is missing, builds, starts a local
-# gameopt_server and plays the sample games of DESIGN.md section 7 against it:
+# gameopt_server and plays the sample games (client/README.md) against it:
 #   1. the bilinear game, SimGD against ConOpt;
 #   2. the Dirac-GAN table: each variant x SimGD, AltGD, ConOpt;
 #   3. the mixture of Gaussians, simultaneous RMSProp against ConOpt.

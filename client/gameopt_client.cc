@@ -1,5 +1,5 @@
 // gameopt_client: the reference client. Plays the sample games of
-// DESIGN.md section 7 against a gameopt server.
+// client/games/ against a gameopt server.
 //
 //   gameopt_client play --game bilinear --algorithm conopt --gamma 1
 //       --lr 0.2 --workers 2 --steps 500 [--server 127.0.0.1:50051]

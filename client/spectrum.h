@@ -1,4 +1,4 @@
-// The client side of the spectrum diagnostics (issue 9): ask a session for
+// The client side of the spectrum diagnostics: ask a session for
 // an estimate of its Jacobian's eigenvalues (EstimateSpectrum), fetch the
 // ones it kept (GetSpectrum), print them, write them as CSV and as the
 // points of a complex-plane plot (plots.h, PlotSpectrum).

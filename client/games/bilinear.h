@@ -1,5 +1,5 @@
 // The bilinear game, the smallest game on which simultaneous gradient descent
-// fails (DESIGN.md sections 1 and 7).
+// fails: l_1 = x*y = -l_2, J has eigenvalues +-i and SimGD spirals out.
 //
 // Players (both minimize):
 //   "x": tensor "x", shape {d};  l_x(x, y) =  x^T A y

@@ -1,6 +1,6 @@
 // The oracle a worker answers: a differentiable game with exact products.
 //
-// Conventions (see ../shared/DESIGN.md sections 1-2):
+// Conventions (as in proto/gameopt/v1/gameopt.proto):
 // - Every player minimizes its own loss l_i(x) over the joint parameters x.
 // - x, gradients and products are flat double vectors laid out player by
 //   player in the order of players(), and inside a player tensor by tensor in

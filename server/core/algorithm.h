@@ -1,4 +1,5 @@
-// Algorithm: a game optimizer as a plan of phases (DESIGN section 3).
+// Algorithm: a game optimizer as a plan of phases (the algorithms and their
+// formulas: AlgorithmConfig in config.h).
 //
 // Each step of an algorithm is a fixed sequence of phases. A phase asks the
 // workers for either gradients (xi, or some players' blocks of it) or

@@ -1,4 +1,5 @@
-// The phase plans of DESIGN section 3, one class each, and the factory.
+// The phase plans of the algorithms (AlgorithmKind in config.h), one class
+// each, and the factory.
 #include <cmath>
 
 #include "absl/strings/str_cat.h"

@@ -86,7 +86,7 @@ struct OptimizerConfig {
 // Returns `config` with the RMSProp preset's constants filled in.
 OptimizerConfig WithRmsPropPreset(OptimizerConfig config, RmsPropPreset preset);
 
-// ---- Algorithms (DESIGN section 3) ----------------------------------------
+// ---- Algorithms ---------------------------------------------------------
 
 enum class AlgorithmKind {
   kSimGd,
@@ -97,8 +97,8 @@ enum class AlgorithmKind {
   kOptimistic,
 };
 
-// How the products phase estimates J^T xi from K gradient samples
-// (DESIGN section 4). Probe w_k for sample k:
+// How the products phase estimates J^T xi from K gradient samples. Probe
+// w_k for sample k:
 //   kLocal:    w_k = xi_k                (biased by cov(J, xi))
 //   kPooled:   w_k = S / K               (bias shrinks as 1/K)
 //   kUnbiased: w_k = (S - xi_k) / (K-1)  (unbiased; needs K >= 2)

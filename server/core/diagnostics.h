@@ -1,5 +1,6 @@
-// Per-step diagnostics of the corrected-gradient algorithms (issue 19 item
-// 2), from the products the step computes anyway, at no extra product:
+// Per-step diagnostics of the corrected-gradient algorithms (ConOpt, SGA;
+// StepDiagnostics in gameopt.proto), from the products the step computes
+// anyway, at no extra product:
 //
 //   |xi| against |J^T xi|: the stationarity ratio |J^T xi| / |xi|. A small
 //     ratio with a large |xi| is the signature of a spurious stationary

@@ -1,4 +1,5 @@
-// Estimators of J^T xi from K gradient samples (DESIGN section 4).
+// Estimators of J^T xi from K gradient samples (the probe of each estimator
+// is listed at EstimatorKind in config.h).
 //
 // The products phase asks the worker that computed gradient sample k for
 // J_k^T w_k (and/or J_k w_k) on the same minibatch; these functions form the

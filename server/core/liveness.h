@@ -1,4 +1,4 @@
-// Liveness of a session's workers (issue 15, item 13): a worker that dies
+// Liveness of a session's workers: a worker that dies
 // or hangs is noticed within seconds, not at the phase deadline.
 //
 // Two signals, both applied by Session:

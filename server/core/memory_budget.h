@@ -1,4 +1,4 @@
-// MemoryBudget: the memory a server's sessions may hold (issue 15, item 5).
+// MemoryBudget: the memory a server's sessions may hold (--max_memory_mb).
 // A request that would take more than is left is refused with
 // RESOURCE_EXHAUSTED saying how much it asks and how much is left, instead
 // of the kernel killing the server when the memory is touched.

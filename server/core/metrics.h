@@ -1,7 +1,7 @@
 // Monitoring numbers of one session that the algorithm's StepStats do not
 // hold: how long each phase's rounds take, how fast steps complete, and the
 // bytes a transport moved for the session. The service exposes them by the
-// GetMetrics RPC and on the Prometheus endpoint (issue 9).
+// GetMetrics RPC and on the Prometheus endpoint (prometheus_exporter.h).
 //
 // RoundTimer is fed by the Session under its lock, once per closed round, so
 // it needs no lock of its own. TrafficCounters is bumped by the transport

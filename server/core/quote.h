@@ -1,6 +1,6 @@
 // Quote: how a client-supplied string (a player, tensor, AltGD stage or
-// session name; a tokens-file field) appears in an error or a log line
-// (issue 15, item 8): at most kQuotedBytes of it, C-escaped (no control
+// session name; a tokens-file field) appears in an error or a log line:
+// at most kQuotedBytes of it, C-escaped (no control
 // character, quote or newline can forge a line), with the full length when
 // cut. A status message stays far below gRPC's metadata limit whatever the
 // input.

@@ -1,6 +1,7 @@
 // Session: one experiment's optimizer state, its workers and the round
-// barrier that turns their submissions into algorithm phases (DESIGN
-// section 5). The transport-independent heart of the service.
+// barrier that turns their submissions into algorithm phases (the worker
+// loop at the top of proto/gameopt/v1/gameopt.proto). The
+// transport-independent heart of the service.
 //
 // The server drives, workers answer. Every phase of the algorithm is one
 // round: it opens, hands each worker that has a role in it a Task, collects

@@ -1,7 +1,7 @@
 // SessionHistory: a bounded record of a session's training curves (|xi| per
 // player, L, correction norm, gamma, steps per second against the step),
 // sampled from the same SessionInfo that GetMetrics and /metrics report, for
-// the live page (server/service/live_page.h, issue 19 item 4).
+// the live page (server/service/live_page.h).
 //
 // Bounded: at most `capacity` points per session. When full, every other
 // point is dropped and the sampling stride (in steps) doubles, so the record

@@ -1,4 +1,5 @@
-// Snapshots of a session's state, for checkpoints (issue 7): everything a
+// Snapshots of a session's state, for checkpoints (--state_dir; the file
+// format is proto/gameopt/v1/checkpoint.proto): everything a
 // session needs to resume at the start of its open round, as plain C++
 // values. The core takes and restores them (Session::Snapshot,
 // Session::Restore); the service layer turns them into files

@@ -1,4 +1,4 @@
-// The live page's JSON (issue 19 item 4), built from the same numbers that
+// The live page's JSON (live_page.h), built from the same numbers that
 // GetMetrics and /metrics report (SessionInfo, the session's config, its
 // finished spectrum estimates) plus the sampled curves of a HistoryBook.
 //

@@ -1,5 +1,5 @@
 // LivePage: a page that watches training, served on the metrics port next
-// to /metrics (gameopt_server --metrics_address; issue 19 item 4).
+// to /metrics (gameopt_server --metrics_address; server/README.md).
 //
 //   GET /  (and /ui)        the page: a table of the sessions and, for the
 //                           selected one, its curves (|xi| per player, L,

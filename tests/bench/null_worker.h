@@ -22,7 +22,8 @@ namespace gameopt::bench {
 // One benchmark case: a float32 session of two players ("gen", "disc"),
 // each one tensor "w" of d / 2 coordinates, RMSProp (lr 1e-4), K workers
 // per round. ConOpt uses gamma 10 and the unbiased estimator, so a single
-// worker sends 2 samples per round (DESIGN section 4); otherwise 1.
+// worker sends 2 samples per round (the unbiased estimator needs K >= 2);
+// otherwise 1.
 struct Case {
   std::string algorithm;  // "simgd" or "conopt"
   int64_t d = 0;          // even

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release (build-bench/), runs them and prints
 #   RATIO <name> <value> target <target>
-# for each figure of issue 8, the server's peak memory against its lower
+# for each figure (tests/bench/README.md), the server's peak memory against its lower
 # bound, then a markdown table for README.md. Every ratio compares two
 # figures measured in this run, on this machine.
 #

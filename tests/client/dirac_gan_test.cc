@@ -16,7 +16,7 @@ using ::gameopt::testing::ExpectProductsMatchFiniteDifferences;
 // Closed-form Jacobian entries (f'(0) = 1/2, f''(0) = -1/4) are computed
 // with a handful of flops.
 constexpr double kClosedFormTolerance = 1e-14;
-// DESIGN.md section 7: step 0.2, 500 steps from (1, 1).
+// Mescheder et al. 2018's setting: step 0.2, 500 steps from (1, 1).
 constexpr double kStep = 0.2;
 constexpr int kSteps = 500;
 // Converged: the linear rate |1 - h lambda|^500 of the regularized variants

@@ -59,7 +59,7 @@ TEST_F(PlayTest, BilinearSimGdDivergesAndConOptConverges) {
   EXPECT_LT(Final(conopt, "distance"), 1e-6);
 }
 
-// DESIGN section 7 / the issue: start (1, 1), h = 0.2, 500 steps.
+// The Dirac-GAN's reference setting: start (1, 1), h = 0.2, 500 steps.
 TEST_F(PlayTest, DiracGanUnregularizedSimGdAndAltGdDoNotConverge) {
   for (const char* variant : {"gan", "wgan"}) {
     for (const char* algorithm : {"simgd", "altgd"}) {

@@ -164,7 +164,7 @@ TEST(ShardSessionConfigs, SplitsTheInitialValuesAndKeepsTheRest) {
   EXPECT_EQ(x, game->InitialParameters());
 }
 
-// The acceptance case of the issue: ConOpt (gamma 10, RMSProp) on the
+// The acceptance case of sharding: ConOpt (gamma 10, RMSProp) on the
 // mixture of Gaussians, K = 2 workers. Bitwise: each coordinate's update is
 // the same IEEE operations on the same numbers on either side (the server's
 // algorithms are per-coordinate, the worker computes the products once on

@@ -1,5 +1,5 @@
 // Spectrum estimates over gRPC with the worker library and the sample
-// games' exact products (issue 9): the bilinear game's +-i, random
+// games' exact products: the bilinear game's +-i, random
 // quadratic games against their known J, and the mixture-of-Gaussians
 // networks at a checkpoint against a dense Jacobian assembled column by
 // column from JVPs.

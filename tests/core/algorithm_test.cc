@@ -245,7 +245,7 @@ INSTANTIATE_TEST_SUITE_P(TwoAndThreePlayers, QuadraticGames,
                                            Case{{2, 1, 3}, 3},
                                            Case{{1, 2, 2}, 4}));
 
-// ---- The bilinear game x*y (DESIGN section 7) -----------------------------
+// ---- The bilinear game x*y -------------------------------------------------
 
 QuadraticGame Bilinear() {
   QuadraticGame game;
@@ -265,7 +265,7 @@ double FinalDistance(AlgorithmKind kind, int steps,
   return RunCore(game, config, steps).norm();
 }
 
-// "Converged": the bar for the bilinear game.
+// "Converged": the bar set for the bilinear game.
 constexpr double kConverged = 1e-6;
 
 TEST(BilinearGame, SimGdSpiralsOut) {

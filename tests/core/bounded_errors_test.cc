@@ -1,8 +1,8 @@
-// Client strings in errors are bounded and escaped (issue 15, item 8;
-// server/core/quote.h): whatever names a request carries (players,
-// tensors, AltGD stages, optimizer kinds, submissions), the error is
-// INVALID_ARGUMENT with a short message and no line break, so it neither
-// exceeds gRPC's metadata limit nor forges a log line.
+// Client strings in errors are bounded and escaped (server/core/quote.h):
+// whatever names a request carries (players, tensors, AltGD stages, optimizer
+// kinds, submissions), the error is INVALID_ARGUMENT with a short message and
+// no line break, so it neither exceeds gRPC's metadata limit nor forges a log
+// line.
 #include "gtest/gtest.h"
 #include "server/core/session.h"
 #include "tests/core/test_util.h"

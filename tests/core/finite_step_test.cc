@@ -1,4 +1,4 @@
-// Parameters stay finite (issue 15, item 6): a step whose result would
+// Parameters stay finite: a step whose result would
 // overflow with a finite direction (x - lr * g, or g * g in the moments) is
 // refused like a non-finite direction: x and the moments are kept, the step
 // starts over, and a step that fits is then taken.

@@ -1,4 +1,4 @@
-// Liveness (issue 15, item 13; server/core/liveness.h): a worker that makes
+// Liveness (server/core/liveness.h): a worker that makes
 // no call for its lease is dropped within the lease, not at the phase
 // deadline, and the round proceeds under the quorum rules; Heartbeat keeps
 // a computing worker active and brings a dropped one back; a waiting call
@@ -148,7 +148,7 @@ TEST_F(LivenessTest, NoLeaseMeansOnlyTheDeadlineDrops) {
 namespace gameopt {
 namespace {
 
-// Issue 15, item 11: the worker table stays bounded under join/leave churn
+// The worker table stays bounded under join/leave churn
 // (3,000 cycles left 3,000 entries before), so its checkpoint does too.
 TEST(WorkerTableTest, StaysBoundedUnderJoinLeaveChurn) {
   const testing::QuadraticGame game = testing::QuadraticGame::Random({1, 1}, 4);

@@ -1,4 +1,4 @@
-// Memory budget (issue 15, item 5; server/core/memory_budget.h): a session
+// Memory budget (server/core/memory_budget.h): a session
 // whose parameters, optimizer slots and per-worker buffers do not fit what
 // is left of the budget is refused with RESOURCE_EXHAUSTED naming both
 // amounts, before anything is allocated; deleting a session gives its share
@@ -43,7 +43,7 @@ TEST(MemoryBudgetTest, EstimateCountsParametersSlotsAndWorkerBuffers) {
 }
 
 TEST(MemoryBudgetTest, HugeSessionIsRefusedBeforeAllocating) {
-  // The 46-byte request of the issue: 2^30 float64 coordinates with Adam.
+  // A 46-byte request asking for 2^30 float64 coordinates with Adam.
   SessionRegistry registry;
   MemoryBudget budget(3 * 1024 * kMiB);  // a 3 GiB container
   registry.set_memory_budget(&budget);
@@ -92,7 +92,7 @@ TEST(MemoryBudgetTest, DefaultComesFromTheMachine) {
 namespace gameopt {
 namespace {
 
-// Issue 15, item 7: a session whose tasks could never be sent (larger than
+// A session whose tasks could never be sent (larger than
 // the message limit) is refused at creation, not at the first join.
 TEST(MemoryBudgetTest, SessionWhoseTasksCannotBeSentIsRefused) {
   SessionRegistry registry;

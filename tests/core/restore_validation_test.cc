@@ -1,8 +1,7 @@
-// Session::Restore validates everything a checkpoint holds (issue 15, item
-// 4): counters and sample ranges in range with overflow-safe arithmetic,
-// names as Join would take them, every state value finite. A snapshot
-// mutated at random either restores into a session that plays on, or is
-// DataLoss; nothing crashes.
+// Session::Restore validates everything a checkpoint holds: counters and sample
+// ranges in range with overflow-safe arithmetic, names as Join would take them,
+// every state value finite. A snapshot mutated at random either restores into a
+// session that plays on, or is DataLoss; nothing crashes.
 #include <climits>
 #include <cmath>
 #include <limits>

@@ -5,7 +5,7 @@ Deployment, PersistentVolumeClaim, ConfigMap) can run, for docker/test.sh.
     kube_to_podman.py --prefix P --image IMG [--set KEY=VALUE ...] \
         --servers OUT1 --jobs OUT2 docker/k8s/*.yaml
 
-Checks the manifests' shape first (the kinds and the probes the issue asks
+Checks the manifests' shape first (the kinds and the probes docker/README.md describes
 for), then writes:
   OUT1: the ConfigMap, each StatefulSet as `replicas` Pods P-NAME-<i> with a
         PersistentVolumeClaim P-CLAIM-NAME-<i> per volumeClaimTemplate;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The live page (issue 19 item 4) in headless Chromium: gameopt_server with
+# The live page (server/README.md) in headless Chromium: gameopt_server with
 # --metrics_address on loopback, a ConOpt Dirac-GAN session played by gameopt_client
 # while the page loads, a spectrum estimate taken on it; the page's DOM must
 # show the running session and plotted points on its curves and on the

@@ -1,5 +1,5 @@
 // Property test of the hot path's protobuf reader (server/service/
-// wire_format.h, issue 15 item 9): for many random mutations of valid
+// wire_format.h): for many random mutations of valid
 // SubmitGradientRequest / SubmitJacobianProductsRequest bytes (bit flips,
 // byte changes, truncations, deletions, insertions of random bytes and of
 // protobuf's corner encodings), cut into random slices, WireSubmission::Parse

@@ -1,4 +1,5 @@
-// Durable or refused under the OS conditions of issue 15, item 1, on the
+// Durable or refused under OS conditions (full disk, read-only state_dir,
+// no descriptors), on the
 // real gameopt_server binary (a child process, so its mount namespace and
 // file-descriptor limit are its own): a state_dir that turns read-only after
 // the start (a read-only bind mount in the server's private mount

@@ -1,4 +1,5 @@
-// Durable or refused (issue 15, items 1-3), with in-process servers on
+// Durable or refused (a checkpoint is either written and synced or the
+// call fails), with in-process servers on
 // 127.0.0.1 and a real state_dir: a CreateSession or new JoinSession whose
 // checkpoint cannot be written (the write goes to /dev/full: no space left)
 // fails naming the cause and leaves no session or worker behind, and its

@@ -1,4 +1,4 @@
-"""A Python worker answers the spectrum diagnostics unchanged (issue 9).
+"""A Python worker answers the spectrum diagnostics unchanged.
 
 The session estimates the spectrum of J every few steps with GRADIENT and
 PRODUCTS rounds that the Python worker already knows how to answer; on the

@@ -1,5 +1,5 @@
 // Client strings in errors and log lines are bounded and escaped at the
-// wire (issue 15, item 8): every RPC field that carries a client string
+// wire: every RPC field that carries a client string
 // (session ids and names, player, tensor and scalar names, worker names),
 // given 64 KiB, a newline followed by a forged log line, or control bytes,
 // answers with a status message under 1 KiB without a line break (never

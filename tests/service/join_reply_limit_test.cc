@@ -1,4 +1,4 @@
-// Issue 15, item 7: a JoinSession whose reply could not be sent (larger
+// A JoinSession whose reply could not be sent (larger
 // than the server's --max_message_mb) leaves no worker registered. Such a
 // session is refused at creation; it can still exist when a server with a
 // smaller limit restores it from --state_dir.

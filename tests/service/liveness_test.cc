@@ -1,9 +1,9 @@
-// Liveness through a real server on 127.0.0.1 (issue 15, item 13;
-// server/core/liveness.h), on the real clock: a worker that stops calling
-// is dropped at its lease, within seconds, and the round proceeds under the
-// quorum; status says dropped and why; Heartbeat keeps it and brings it
-// back; a waiting call cancelled by the client's transport (what a killed
-// process's closed connection does) drops its worker at once.
+// Liveness through a real server on 127.0.0.1 (server/core/liveness.h), on the
+// real clock: a worker that stops calling is dropped at its lease, within
+// seconds, and the round proceeds under the quorum; status says dropped and
+// why; Heartbeat keeps it and brings it back; a waiting call cancelled by the
+// client's transport (what a killed process's closed connection does) drops its
+// worker at once.
 #include <string>
 
 #include "client/worker/keepalive.h"

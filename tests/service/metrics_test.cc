@@ -1,6 +1,6 @@
-// The metrics of issue 9 through a real server on 127.0.0.1: GetMetrics
-// after steps played by real workers, the bytes it counts against the
-// payload sizes a worker sent and received, and the Prometheus endpoint
+// The metrics (GetMetrics, /metrics) through a real server on 127.0.0.1:
+// GetMetrics after steps played by real workers, the bytes it counts against
+// the payload sizes a worker sent and received, and the Prometheus endpoint
 // scraped over HTTP and parsed (text exposition format 0.0.4).
 #include "server/core/metrics.h"
 
@@ -469,7 +469,7 @@ TEST_F(MetricsTest, ScrapedEndpointAgreesWithGetMetricsAndForgetsDeleted) {
   }
 }
 
-// Issue 15, item 10: clients that send half a request and wait hold one
+// Slow clients: clients that send half a request and wait hold one
 // HTTP thread each until the request timeout; a scrape meanwhile is
 // answered at once.
 TEST(MetricsServer, SlowClientsDoNotBlockAScrape) {

@@ -22,7 +22,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// A correctness bound from the issue, not a benchmark: shutdown and SIGTERM
+// A correctness bound, not a benchmark: shutdown and SIGTERM
 // must not wait for barriers or long client deadlines.
 constexpr absl::Duration kShutdownBound = absl::Seconds(1);
 
@@ -61,7 +61,7 @@ TEST(GameOptServer, ReflectionListsTheService) {
   EXPECT_THAT(*response, HasSubstr("gameopt.v1.GameOptimizer"));
 }
 
-// Issue 15, item 10: the health-only port serves health only, not
+// The health-only port serves health only, not
 // reflection (a process-wide switch in gRPC, turned off for that port).
 TEST(GameOptServer, HealthPortServesNoReflection) {
   GameOptServerOptions options = TestServerOptions();

@@ -1,9 +1,9 @@
-// Tests worker identity (issue 15, item 12) on a real server with a tokens
-// file: a worker id is bound to the token that joined it, so another worker
-// token can neither submit, heartbeat, leave nor rejoin as that worker (nor
-// take it by name), a denied call changes nothing, admins act for any
-// worker, and the binding survives a restart from --state_dir. The calls
-// are those of the previous release's workers (no new field).
+// Tests worker identity (a worker id is bound to the token that joined it) on a
+// real server with a tokens file: a worker id is bound to the token that joined
+// it, so another worker token can neither submit, heartbeat, leave nor rejoin
+// as that worker (nor take it by name), a denied call changes nothing, admins
+// act for any worker, and the binding survives a restart from --state_dir. The
+// calls are those of the previous release's workers (no new field).
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -188,7 +188,7 @@ TEST_F(WorkerIdentityTest, BindingSurvivesARestartFromTheStateDir) {
   EXPECT_EQ(joined.worker_id(), a);
 }
 
-// Issue 15, item 9: the raw (in-place parsed) calls decide the caller's
+// The raw (in-place parsed) calls decide the caller's
 // token and role before they read the payload.
 TEST_F(WorkerIdentityTest, RawCallsAuthorizeBeforeParsingThePayload) {
   auto channel =
