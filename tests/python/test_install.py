@@ -1,6 +1,6 @@
 """The package installs offline into a fresh virtual environment whose
-grpcio, protobuf and numpy come from Debian (README.md's commands), with the
-stubs generated at build time, and works from there."""
+grpcio, protobuf and numpy come from Debian (client/python/README.md's
+commands), with the stubs generated at build time, and works from there."""
 
 import os
 import shutil
@@ -36,7 +36,7 @@ def clean_pip_scratch():
 
 
 @pytest.mark.parametrize("pip_flags", [
-    ["--no-index", "--no-build-isolation"],  # README's command
+    ["--no-index", "--no-build-isolation"],  # client/python/README's command
     [],                                      # plain pip install
 ])
 def test_install_into_a_venv_offline(pip_flags, workdir, server_binary):

@@ -20,7 +20,8 @@ as in the C++ game, so both use one layout.
 Defaults (DEFAULTS below): ConOpt gamma 10, RMSProp with the TF1 preset (the
 paper's), the learning rate from 1e-3 down to 1e-4 along a cosine over 6,000
 steps, batch 512 per worker, float32, 1 worker: 8 / 8 modes at 6,000 steps
-for seeds 1, 2, 3 when measured (README.md, "What the demo shows"). The
+for seeds 1, 2, 3 when measured (client/README.md, "What the demo
+shows"). The
 paper's constant lr 1e-4 (`--lr 1e-4 --lr_schedule constant`) needs about
 19,000 steps.
 
@@ -200,8 +201,8 @@ def plot(samples: np.ndarray, path: str, title: str) -> None:
     plt.close(figure)
 
 
-# The configuration that covers the modes in a short run (README.md, "What
-# the demo shows", has its measured coverage): ConOpt, gamma 10, RMSProp
+# The configuration that covers the modes in a short run (client/README.md,
+# "What the demo shows", has its measured coverage): ConOpt, gamma 10, RMSProp
 # with the TF1 preset, the learning rate from 1e-3 down to 1e-4 along a
 # cosine over the run (the paper's constant 1e-4 needs about 19,000 steps).
 DEFAULTS = dict(algorithm="conopt", optimizer="rmsprop", rmsprop_preset="tf1",
