@@ -79,7 +79,17 @@ bool SpectrumRounds::StartIfIdle() {
 void SpectrumRounds::SetStage(Stage stage) {
   stage_ = stage;
   phase_ = PhaseSpec{};
-  phase_.index = inner_->phases_per_step() + static_cast<int>(stage);
+  // Numbered in the order the rounds run, below the step's own phases
+  // (kFirstDiagnosticPhase in the header).
+  if (inner_->step() != boundary_step_) {
+    boundary_step_ = inner_->step();
+    boundary_rounds_ = 0;
+  }
+  phase_.index =
+      boundary_rounds_ < -int64_t{kFirstDiagnosticPhase} - 1
+          ? kFirstDiagnosticPhase + static_cast<int>(boundary_rounds_)
+          : -1;
+  ++boundary_rounds_;
   switch (stage) {
     case Stage::kGradient:
       phase_.kind = PhaseSpec::Kind::kGradient;

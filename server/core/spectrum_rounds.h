@@ -1,5 +1,5 @@
 // SpectrumRounds: spectrum estimates of the game Jacobian at the current
-// parameters, computed by the workers between steps (issue 9).
+// parameters, computed by the workers between steps.
 //
 // An Algorithm decorator. Between estimates it forwards everything to the
 // algorithm it wraps. When an estimate is due (requested, or every N steps
@@ -16,7 +16,16 @@
 //                          PRODUCTS with the probe u = J v, vjp (J^T u)
 //                          and/or jvp (J u)
 //
-// so a worker answering GRADIENT and PRODUCTS tasks needs nothing new. The
+// so a worker answering GRADIENT and PRODUCTS tasks needs nothing new.
+// They run at a step boundary, before phase 0 of the step (Task.step is
+// the completed steps, as for the step's own phases), and are numbered in
+// the order they run: Task.phase = kFirstDiagnosticPhase + n for the n-th
+// diagnostic round at this boundary (counting across the estimates that
+// run there), so (step, phase) increases in time order over the tasks a
+// worker answers. The step's own phases keep 0, 1, ... A task revoked to
+// start an estimate (Session::EstimateSpectrum replaces an open phase-0
+// round nobody has submitted to) is the one exception: its holder gets
+// FAILED_PRECONDITION, rejoins, and is handed the diagnostic round. The
 // operator A fed to the ArnoldiDriver (spectrum.h) is
 //   game Jacobian:     A v = J v
 //   algorithm field:   A v = J v + c1 J^T (J v) + c2 J (J v) with
@@ -54,6 +63,11 @@
 #include "server/core/spectrum.h"
 
 namespace gameopt {
+
+// Task.phase of the first diagnostic round at a step boundary; the next
+// ones count up from it (never reaching 0: -1 once 2^30 - 1 rounds ran at
+// one boundary). Negative, so that it sorts before the step's phase 0.
+inline constexpr int kFirstDiagnosticPhase = -(1 << 30);
 
 // One finished estimate.
 struct SpectrumResult {
@@ -174,6 +188,10 @@ class SpectrumRounds final : public Algorithm {
   int64_t samples_step_ = -1;  // the step they were drawn at; -1: none
   Eigen::VectorXd jv_;         // J v, while the field stage runs
   int rounds_ = 0;
+  // Diagnostic rounds presented at the step boundary boundary_step_ (for
+  // their phase numbers).
+  int64_t boundary_step_ = -1;
+  int64_t boundary_rounds_ = 0;
   std::vector<std::pair<SpectrumCallback, absl::StatusOr<SpectrumResult>>>
       finished_;
   std::vector<SpectrumResult> history_;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <complex>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "Eigen/Dense"
@@ -293,6 +294,40 @@ TEST_F(SpectrumRoundsTest, DiagnosticRoundsLeaveTheTrainingUnchanged) {
   }
   // The field's gradient round is the Jacobian's: no second one.
   EXPECT_EQ(spectra[1].rounds, 2 * spectra[1].estimate.applications);
+}
+
+TEST_F(SpectrumRoundsTest, PhaseNumbersIncreaseInTimeOrder) {
+  // The field alternates "J v" and "field" rounds, and two estimates share
+  // each boundary: (step, phase) still increases from every task a worker
+  // answers to the next, diagnostic rounds below the step's phase 0.
+  SessionConfig config = Config(AlgorithmKind::kConOpt, 1);
+  config.max_steps = 4;
+  config.spectrum.every_steps = 2;
+  config.spectrum.requests = {Request(SpectrumOperatorKind::kAlgorithmField),
+                              Request(SpectrumOperatorKind::kGameJacobian)};
+  std::unique_ptr<Session> session = Make(config);
+  std::vector<Task> tasks = JoinAll(*session, 1);
+  std::vector<std::pair<int64_t, int>> seen;  // every task, in time order
+  int diagnostic = 0;
+  Play(*session, tasks, [&] {
+    if (tasks[0].kind == Task::Kind::kDone) return true;
+    const std::pair<int64_t, int> now = {tasks[0].step, tasks[0].phase};
+    if (!seen.empty()) {
+      EXPECT_LT(seen.back(), now) << "after step " << seen.back().first
+                                  << " phase " << seen.back().second;
+    }
+    seen.push_back(now);
+    const bool spectrum = tasks[0].phase_label.rfind("spectrum", 0) == 0;
+    EXPECT_EQ(spectrum, now.second < 0) << tasks[0].phase_label;
+    if (spectrum) ++diagnostic;
+    return false;
+  });
+  EXPECT_EQ(seen.front(), std::make_pair(int64_t{0}, kFirstDiagnosticPhase));
+  // Estimates at steps 0, 2 and 4, each a gradient round and more products.
+  ASSERT_EQ(session->Spectra().size(), 6u);
+  EXPECT_GT(diagnostic, 3 * 3);
+  EXPECT_EQ(session->Info().phase, 0);  // done: the step's numbering again
+  EXPECT_EQ(static_cast<int>(seen.size()), diagnostic + 4 * 2);
 }
 
 TEST_F(SpectrumRoundsTest, RequestWaitsForTheStepBoundary) {
