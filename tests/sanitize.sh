@@ -5,7 +5,7 @@
 # interpreters, long tour and images are not instrumented. Any sanitizer
 # report fails its test (no recovery).
 #
-#   tests/sanitize.sh                 everything (server/README.md, Hardening, has the time)
+#   tests/sanitize.sh                 everything (time: server/README.md)
 #   tests/sanitize.sh -R service      extra arguments go to ctest
 #
 # Not part of tests/run.sh or CI: the instrumented build takes several

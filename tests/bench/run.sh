@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release (build-bench/), runs them and prints
 #   RATIO <name> <value> target <target>
-# for each figure (tests/bench/README.md), the server's peak memory against its lower
-# bound, then a markdown table for tests/README.md. Every ratio compares two
+# for each figure (tests/bench/README.md), the server's peak memory against
+# its lower bound, then a markdown table for tests/README.md. Every ratio compares two
 # figures measured in this run, on this machine.
 #
 #   tests/bench/run.sh [--quick] [--no-huge] [--no-torch]

@@ -5,8 +5,8 @@ Deployment, PersistentVolumeClaim, ConfigMap) can run, for docker/test.sh.
     kube_to_podman.py --prefix P --image IMG [--set KEY=VALUE ...] \
         --servers OUT1 --jobs OUT2 docker/k8s/*.yaml
 
-Checks the manifests' shape first (the kinds and the probes docker/README.md describes
-for), then writes:
+Checks the manifests' shape first (the kinds and the probes that
+docker/README.md describes), then writes:
   OUT1: the ConfigMap, each StatefulSet as `replicas` Pods P-NAME-<i> with a
         PersistentVolumeClaim P-CLAIM-NAME-<i> per volumeClaimTemplate;
   OUT2: the ConfigMap and each Job as `parallelism` Pods P-NAME-<i>
