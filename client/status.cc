@@ -97,10 +97,14 @@ std::string Stragglers(const v1::SessionMetrics& m) {
         absl::StrCat(slowest->name(), ":", slowest->last_to_submit_rounds()));
   }
   if (missed > 0) parts.push_back(absl::StrCat("missed ", missed));
-  // Dead or hung workers (liveness): dropped ones, by name.
+  // Dead or hung workers (liveness): dropped ones, by name. A server older
+  // than WorkerMetrics.worker_state sends only the string.
   std::vector<std::string> dropped;
   for (const v1::WorkerMetrics& w : m.workers()) {
-    if (w.state() == "dropped") dropped.push_back(w.name());
+    const bool is_dropped = w.worker_state() == v1::WORKER_STATE_UNSPECIFIED
+                                ? w.state() == "dropped"
+                                : w.worker_state() == v1::WORKER_STATE_DROPPED;
+    if (is_dropped) dropped.push_back(w.name());
   }
   if (!dropped.empty()) {
     parts.push_back(absl::StrCat("dropped ", absl::StrJoin(dropped, ",")));

@@ -1,6 +1,5 @@
 #include "server/core/session.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,8 +7,6 @@
 #include "server/core/session_internal.h"
 
 namespace gameopt {
-
-using session_internal::StateName;
 
 namespace {
 
@@ -41,8 +38,10 @@ Session::Session(std::string id, SessionConfig config, const Clock* clock,
       config_(std::make_shared<const SessionConfig>(std::move(config))),
       clock_(clock),
       algorithm_(std::move(algorithm)),
+      barrier_(config_->workers_per_round, config_->quorum),
       timer_(clock->Now()) {
   absl::MutexLock lock(&mu_);
+  barrier_.Open(PhaseKind());
   deadline_ = config_->phase_deadline == absl::InfiniteDuration()
                   ? absl::InfiniteFuture()
                   : clock_->Now() + config_->phase_deadline;
@@ -59,27 +58,10 @@ bool Session::Done() const {
          !algorithm_->active();
 }
 
-int Session::ActiveWorkers() const {
-  int n = 0;
-  for (const auto& [id, w] : workers_) {
-    n += w->state == Worker::State::kActive;
-  }
-  return n;
-}
-
 std::string Session::Where() const {
   const PhaseSpec& phase = algorithm_->phase();
   return absl::StrCat("step ", algorithm_->step(), " phase ", phase.index, " (",
                       phase.label, ", round ", round_, ")");
-}
-
-bool Session::HasRole(const Worker& worker) const {
-  if (worker.state == Worker::State::kLeft) return false;
-  if (std::binary_search(submitted_.begin(), submitted_.end(), worker.id)) {
-    return false;
-  }
-  if (algorithm_->phase().kind == PhaseSpec::Kind::kGradient) return true;
-  return sample_holders_.count(worker.id) > 0 && worker.num_samples > 0;
 }
 
 Task Session::MakeTask(const Worker& worker) const {
@@ -111,7 +93,7 @@ Task Session::MakeTask(const Worker& worker) const {
     task.kind = Task::Kind::kProducts;
     task.vjp = phase.vjp;
     task.jvp = phase.jvp;
-    const int first = sample_holders_.at(worker.id);
+    const int first = barrier_.holders().at(worker.id);
     for (int k = 0; k < worker.num_samples; ++k) {
       task.probes.push_back(algorithm_->probes()[first + k]);
     }
@@ -131,7 +113,7 @@ Task Session::MakeDoneTask() const {
 
 void Session::Wait(Worker& worker, TaskCallback done, CallId* call,
                    Outbox& out) {
-  if (Done() || HasRole(worker)) {
+  if (Done() || barrier_.Owes(worker.id)) {
     out.Add(std::move(done), MakeTask(worker));
     return;
   }
@@ -140,231 +122,21 @@ void Session::Wait(Worker& worker, TaskCallback done, CallId* call,
   if (call != nullptr) *call = id;
 }
 
+RoundBarrier::Kind Session::PhaseKind() const {
+  return algorithm_->phase().kind == PhaseSpec::Kind::kGradient
+             ? RoundBarrier::Kind::kGradient
+             : RoundBarrier::Kind::kProducts;
+}
+
 bool Session::FusedRound() const {
   return config_->algorithm.fuse_local_products && !algorithm_->active() &&
          algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
 }
 
-void Session::SubmitGradient(int64_t worker_id, const Submission& submission,
-                             TaskCallback done, CallId* call,
-                             const Caller& caller) {
-  Submit(/*products=*/false, worker_id, submission, std::move(done), call,
-         caller);
-}
-
-void Session::SubmitProducts(int64_t worker_id, const Submission& submission,
-                             TaskCallback done, CallId* call,
-                             const Caller& caller) {
-  Submit(/*products=*/true, worker_id, submission, std::move(done), call,
-         caller);
-}
-
-void Session::Submit(bool products, int64_t worker_id,
-                     const Submission& submission, TaskCallback done,
-                     CallId* call, const Caller& caller) {
-  Outbox out;
-  absl::MutexLock lock(&mu_);
-  if (call != nullptr) *call = 0;
-  if (!closed_.ok()) return out.Add(std::move(done), closed_);
-  auto it = workers_.find(worker_id);
-  if (it == workers_.end()) {
-    return out.Add(std::move(done),
-                   absl::NotFoundError(
-                       absl::StrCat("worker ", worker_id, " is not in session ",
-                                    id_, "; call JoinSession first")));
-  }
-  Worker& worker = *it->second;
-  if (absl::Status status = ActFor(worker, caller); !status.ok()) {
-    return out.Add(std::move(done), status);
-  }
-  worker.last_seen = clock_->Now();
-  if (worker.state == Worker::State::kLeft) {
-    return out.Add(std::move(done),
-                   absl::FailedPreconditionError(absl::StrCat(
-                       "worker ", worker_id, " left session ", id_,
-                       "; call JoinSession with its id to rejoin")));
-  }
-  if (worker.last_round >= 0 && submission.round == worker.last_round) {
-    // A retry: answered again with the worker's current task, never
-    // applied twice. A dropped worker comes back as Join would take it.
-    if (absl::Status status = RoomFor(worker); !status.ok()) {
-      return out.Add(std::move(done), status);
-    }
-    MarkActive(worker);
-    return Wait(worker, std::move(done), call, out);
-  }
-  if (Done()) return out.Add(std::move(done), MakeTask(worker));
-  if (submission.round != round_) {
-    return out.Add(
-        std::move(done),
-        absl::FailedPreconditionError(absl::StrCat(
-            "round ", submission.round, " (step ", submission.step, " phase ",
-            submission.phase, ") is ",
-            submission.round < round_ ? "closed" : "not open yet", "; session ",
-            id_, " is at ", Where(), "; call JoinSession with worker_id ",
-            worker_id, " to get the current task")));
-  }
-  const PhaseSpec& phase = algorithm_->phase();
-  if (submission.step != algorithm_->step() ||
-      submission.phase != phase.index) {
-    return out.Add(
-        std::move(done),
-        absl::InvalidArgumentError(absl::StrCat(
-            "step ", submission.step, " phase ", submission.phase,
-            " do not match round ", round_, ", which is ", Where())));
-  }
-  if (products != (phase.kind == PhaseSpec::Kind::kProducts)) {
-    return out.Add(std::move(done),
-                   absl::FailedPreconditionError(
-                       absl::StrCat(Where(), " wants ",
-                                    products ? "gradients: call SubmitGradient"
-                                             : "Jacobian products: call "
-                                               "SubmitJacobianProducts")));
-  }
-  if (absl::Status status = RoomFor(worker); !status.ok()) {
-    return out.Add(std::move(done), status);
-  }
-  if (!HasRole(worker)) {
-    return out.Add(
-        std::move(done),
-        absl::FailedPreconditionError(absl::StrCat(
-            "worker ", worker_id, " holds no gradient sample of ", Where(),
-            "; call JoinSession to wait for its next task")));
-  }
-  if (absl::Status status = Accept(products, worker, submission);
-      !status.ok()) {
-    if (config_->invalid_sample_policy == InvalidSamplePolicy::kReject) {
-      return out.Add(std::move(done), status);
-    }
-    Log(absl::StrCat("dropped the sample of worker ", worker_id, " at ",
-                     Where(), ": ", status.message()));
-    (products ? worker.num_products : worker.num_samples) = 0;
-    if (!products) worker.scalars.clear();
-  }
-  submitted_.insert(
-      std::upper_bound(submitted_.begin(), submitted_.end(), worker_id),
-      worker_id);
-  worker.last_round = round_;
-  MarkActive(worker);
-  Wait(worker, std::move(done), call, out);
-  const int64_t round = round_;
-  const size_t submitters = submitted_.size();
-  MaybeClose(out);
-  if (round_ != round && submitters >= 2) ++worker.last_to_submit;
-}
-
-absl::Status Session::Accept(bool products, Worker& worker,
-                             const Submission& submission) {
-  const GameLayout& layout = algorithm_->layout();
-  const DType dtype = config_->dtype;
-  if (!products) return AcceptGradient(worker, submission);
-  if (!submission.scalars.empty()) {
-    return absl::InvalidArgumentError(
-        "scalars: reported scalars go with gradient submissions only");
-  }
-  const PhaseSpec& phase = algorithm_->phase();
-  const int n = worker.num_samples;
-  std::vector<int> all(layout.num_players());
-  for (int p = 0; p < layout.num_players(); ++p) all[p] = p;
-  struct Kind {
-    bool wanted;
-    const std::vector<SampleView>& views;
-    std::vector<FlatVector>& out;
-    const char* field;
-  };
-  for (const Kind& kind :
-       {Kind{phase.vjp, submission.vjp, worker.samples, "vjp"},
-        Kind{phase.jvp, submission.jvp, worker.jvp, "jvp"}}) {
-    const int expected = kind.wanted ? n : 0;
-    if (static_cast<int>(kind.views.size()) != expected) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(kind.field, ": the task asks for ", expected,
-                       " product(s) (one per probe), got ", kind.views.size()));
-    }
-    if (static_cast<int>(kind.out.size()) < expected) {
-      kind.out.resize(expected);
-    }
-    for (int k = 0; k < expected; ++k) {
-      absl::Status status =
-          DecodeSample(kind.views[k], layout, all, dtype,
-                       absl::StrCat(kind.field, "[", k, "]"), kind.out[k]);
-      if (!status.ok()) return status;
-    }
-  }
-  worker.num_products = n;
-  return absl::OkStatus();
-}
-
-absl::Status Session::AcceptGradient(Worker& worker,
-                                     const Submission& submission) {
-  const GameLayout& layout = algorithm_->layout();
-  const DType dtype = config_->dtype;
-  const int n = config_->samples_per_worker;
-  worker.scalars.clear();
-  if (static_cast<int>(submission.gradients.size()) != n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("gradients: the task asks for ", n, " sample(s), got ",
-                     submission.gradients.size()));
-  }
-  const bool fused = FusedRound();
-  const bool fused_jvp =
-      fused && config_->algorithm.kind == AlgorithmKind::kSga;
-  struct Products {
-    bool wanted;
-    const std::vector<SampleView>& views;
-    std::vector<FlatVector>& out;
-    const char* field;
-  };
-  const Products fused_products[] = {
-      {fused, submission.vjp, worker.fused_vjp, "vjp"},
-      {fused_jvp, submission.jvp, worker.jvp, "jvp"}};
-  for (const Products& p : fused_products) {
-    const int expected = p.wanted ? n : 0;
-    if (static_cast<int>(p.views.size()) != expected) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          p.field, ": the task asks for ", expected, " fused product(s) (",
-          p.wanted ? "one per gradient sample, Task.fused_"
-                   : "none: Task.fused_",
-          p.field, p.wanted ? " is set" : " is not set", "), got ",
-          p.views.size()));
-    }
-  }
-  if (absl::Status status = ValidateScalars(submission.scalars); !status.ok()) {
-    return status;
-  }
-  worker.samples.resize(n);
-  for (int k = 0; k < n; ++k) {
-    absl::Status status = DecodeSample(
-        submission.gradients[k], layout, algorithm_->phase().players, dtype,
-        absl::StrCat("gradients[", k, "]"), worker.samples[k]);
-    if (!status.ok()) return status;
-  }
-  std::vector<int> all;
-  if (fused) {
-    for (int p = 0; p < layout.num_players(); ++p) all.push_back(p);
-  }
-  for (const Products& p : fused_products) {
-    if (!p.wanted) continue;
-    if (static_cast<int>(p.out.size()) < n) p.out.resize(n);
-    for (int k = 0; k < n; ++k) {
-      absl::Status status =
-          DecodeSample(p.views[k], layout, all, dtype,
-                       absl::StrCat(p.field, "[", k, "]"), p.out[k]);
-      if (!status.ok()) return status;
-    }
-  }
-  worker.num_samples = n;
-  worker.scalars.reserve(submission.scalars.size());
-  for (const ScalarView& v : submission.scalars) {
-    worker.scalars.push_back(NamedValue{std::string(v.name), v.value});
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Session::CompleteFusedProducts() {
   const PhaseSpec& phase = algorithm_->phase();
   std::vector<const FlatVector*> vjp, jvp;
-  for (const auto& [id, first] : sample_holders_) {
+  for (const auto& [id, first] : barrier_.holders()) {
     Worker& w = *workers_.at(id);
     for (int k = 0; k < w.num_samples; ++k) {
       if (phase.vjp) vjp.push_back(&w.fused_vjp[k]);
@@ -375,35 +147,7 @@ absl::Status Session::CompleteFusedProducts() {
 }
 
 void Session::MaybeClose(Outbox& out) {
-  const int count = static_cast<int>(submitted_.size());
-  bool all_in = true;
-  bool any_expected = false;
-  const bool gradient = algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
-  for (const auto& [id, w] : workers_) {
-    if (w->state != Worker::State::kActive) continue;
-    if (!gradient && sample_holders_.count(id) == 0) continue;
-    any_expected = true;
-    if (!std::binary_search(submitted_.begin(), submitted_.end(), id)) {
-      all_in = false;
-    }
-  }
-  bool close;
-  if (gradient) {
-    close = count >= config_->workers_per_round ||
-            (joined_ever_ >= config_->workers_per_round && all_in &&
-             count >= RoundQuorum());
-  } else {
-    close = count > 0 && all_in && any_expected;
-  }
-  if (close) CloseRound(out);
-}
-
-int Session::RoundQuorum() const {
-  const int quorum =
-      config_->quorum == 0 ? config_->workers_per_round : config_->quorum;
-  if (algorithm_->phase().kind == PhaseSpec::Kind::kGradient) return quorum;
-  return std::max(1,
-                  std::min(quorum, static_cast<int>(sample_holders_.size())));
+  if (barrier_.ShouldClose()) CloseRound(out);
 }
 
 void Session::CloseRound(Outbox& out) {
@@ -416,13 +160,12 @@ void Session::CloseRound(Outbox& out) {
   absl::Status status;
   if (phase.kind == PhaseSpec::Kind::kGradient) {
     std::vector<const FlatVector*> samples;
-    sample_holders_.clear();
-    for (int64_t id : submitted_) {
+    barrier_.ClearHolders();
+    for (int64_t id : barrier_.submitted()) {
       Worker& w = *workers_.at(id);
       if (!diagnostic) step_scalars_.Add(w.scalars);
       w.scalars.clear();
-      if (w.num_samples == 0) continue;
-      sample_holders_[id] = static_cast<int>(samples.size());
+      barrier_.AddHolder(id, static_cast<int>(samples.size()), w.num_samples);
       for (int k = 0; k < w.num_samples; ++k) samples.push_back(&w.samples[k]);
     }
     status = samples.empty()
@@ -436,7 +179,7 @@ void Session::CloseRound(Outbox& out) {
     }
   } else {
     std::vector<const FlatVector*> vjp, jvp;
-    for (int64_t id : submitted_) {
+    for (int64_t id : barrier_.submitted()) {
       Worker& w = *workers_.at(id);
       for (int k = 0; k < w.num_products; ++k) {
         if (phase.vjp) vjp.push_back(&w.samples[k]);
@@ -461,7 +204,7 @@ void Session::CloseRound(Outbox& out) {
 
 void Session::OpenRound(Outbox& out) {
   ++round_;
-  submitted_.clear();
+  barrier_.Open(PhaseKind());
   deadline_ = config_->phase_deadline == absl::InfiniteDuration()
                   ? absl::InfiniteFuture()
                   : clock_->Now() + config_->phase_deadline;
@@ -476,7 +219,7 @@ void Session::OpenRound(Outbox& out) {
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     Worker& worker = *workers_.at(it->second.worker_id);
-    if (Done() || HasRole(worker)) {
+    if (Done() || barrier_.Owes(worker.id)) {
       worker.last_seen = clock_->Now();
       out.Add(std::move(it->second.done), MakeTask(worker));
       it = pending_.erase(it);
@@ -487,8 +230,8 @@ void Session::OpenRound(Outbox& out) {
 }
 
 void Session::Cancel(CallId call) {
-  Outbox out;
-  absl::MutexLock lock(&mu_);
+  OutboxLock lock(this);
+  Outbox& out = lock.out();
   auto it = pending_.find(call);
   if (it == pending_.end()) return;
   const int64_t worker_id = it->second.worker_id;
@@ -499,7 +242,8 @@ void Session::Cancel(CallId call) {
   // or let its deadline pass. Dropped at once under the quorum rules, not
   // at the phase deadline; its next call makes it active again.
   auto w = workers_.find(worker_id);
-  if (w == workers_.end() || w->second->state != Worker::State::kActive ||
+  if (w == workers_.end() ||
+      barrier_.state(worker_id) != WorkerState::kActive ||
       InFlight(worker_id) || !closed_.ok() || Done()) {
     return;
   }
@@ -509,8 +253,8 @@ void Session::Cancel(CallId call) {
 }
 
 void Session::Close(absl::Status why) {
-  Outbox out;
-  absl::MutexLock lock(&mu_);
+  OutboxLock lock(this);
+  Outbox& out = lock.out();
   closed_ = why;
   for (auto& [id, pending] : pending_) out.Add(std::move(pending.done), why);
   pending_.clear();
@@ -528,7 +272,7 @@ SessionInfo Session::Info() const {
   info.phase_label = algorithm_->phase().label;
   info.round = round_;
   info.done = Done();
-  info.submitted = static_cast<int>(submitted_.size());
+  info.submitted = barrier_.count();
   info.params_version = algorithm_->point_version();
   info.stats = algorithm_->stats();
   info.timing = timer_.Snapshot(clock_->Now(), info.done);
@@ -540,8 +284,8 @@ SessionInfo Session::Info() const {
   }
   for (const auto& [id, w] : workers_) {
     info.workers.push_back(WorkerInfo{
-        id, w->name, StateName(static_cast<int>(w->state)), w->last_round,
-        w->missed_deadlines, w->last_to_submit, w->reason,
+        id, w->name, barrier_.state(id), w->last_round, w->missed_deadlines,
+        w->last_to_submit, w->reason,
         InFlight(id) ? absl::ZeroDuration() : clock_->Now() - w->last_seen});
   }
   return info;

@@ -27,8 +27,14 @@
 // it. The submissions of the open round are not part of it: after a restore
 // the round reopens, and the workers' retries resubmit the same values.
 //
+// Who owes the open round an answer, and so when it closes, is the
+// RoundBarrier's to say (round_barrier.h); the session keeps it under its
+// lock.
+//
 // Thread-safe. Callbacks run on the calling thread after the session's lock
-// is released, exactly once per call.
+// is released, exactly once per call: the lock's scope (OutboxLock) delivers
+// them once it has released the lock, so a callback may call the session
+// again.
 #ifndef GAMEOPT_SERVER_CORE_SESSION_H_
 #define GAMEOPT_SERVER_CORE_SESSION_H_
 
@@ -48,10 +54,12 @@
 #include "server/core/clock.h"
 #include "server/core/config.h"
 #include "server/core/metrics.h"
+#include "server/core/round_barrier.h"
 #include "server/core/scalars.h"
 #include "server/core/snapshot.h"
 #include "server/core/spectrum_rounds.h"
 #include "server/core/submission.h"
+#include "server/core/worker_state.h"
 
 namespace gameopt {
 
@@ -123,7 +131,7 @@ struct SessionListener {
 struct WorkerInfo {
   int64_t id = 0;
   std::string name;
-  std::string state;  // "active", "dropped", "left"
+  WorkerState state = WorkerState::kActive;
   int64_t last_round = -1;
   int64_t missed_deadlines = 0;
   // Rounds of at least two submitters closed by this worker's submission:
@@ -220,8 +228,9 @@ class Session {
   void Cancel(CallId call);
   // A worker's keepalive while it computes: renews its lease and makes it
   // active again if it was dropped and there is room. Its state after the
-  // call; NotFound, FailedPrecondition (it left) or the close status.
-  absl::StatusOr<std::string> Heartbeat(int64_t worker_id,
+  // call (active or dropped); NotFound, FailedPrecondition (it left) or the
+  // close status.
+  absl::StatusOr<WorkerState> Heartbeat(int64_t worker_id,
                                         const Caller& caller = {});
 
   // Applies the workers' leases and the phase deadline at clock->Now().
@@ -263,21 +272,37 @@ class Session {
     int64_t worker_id;
     TaskCallback done;
   };
-  // Callbacks collected under the lock, run after it is released.
+  // Callbacks collected under the lock, run after it is released. Only an
+  // OutboxLock makes one and delivers it, after releasing the lock: no
+  // callback can run under it.
   class Outbox;
+  class OutboxLock;
 
   Session(std::string id, SessionConfig config, const Clock* clock,
           std::unique_ptr<SpectrumRounds> algorithm);
   absl::Status RestoreState(const SessionSnapshot& snapshot);
 
-  void Submit(bool products, int64_t worker_id, const Submission& submission,
-              TaskCallback done, CallId* call, const Caller& caller);
+  // The checks every submission passes before its values are read: the
+  // session open, the worker known, acted for and not left, the round its
+  // own and open, of `kind`, and the worker owing it an answer. Returns the
+  // worker to accept from; otherwise answers `done` (an error, or a retry's
+  // task) and returns nullptr.
+  Worker* Admit(PhaseSpec::Kind kind, int64_t worker_id,
+                const Submission& submission, TaskCallback& done, CallId* call,
+                const Caller& caller, Outbox& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After an accepted (or dropped, InvalidSamplePolicy) submission: records
+  // the answer in the barrier, makes the worker active, waits for its next
+  // task and closes the round if that was the answer it waited for.
+  void Enter(Worker& worker, TaskCallback done, CallId* call, Outbox& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A submission that failed to decode: false under kReject (answer the
+  // error), true under kDrop, having logged that its values are left out.
+  bool DropsInvalid(const Worker& worker, const absl::Status& status) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `caller` may act for `worker` (Caller); binds an unowned worker
   // to it. PERMISSION_DENIED naming the worker otherwise.
   absl::Status ActFor(Worker& worker, const Caller& caller) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Accept(bool products, Worker& worker,
-                      const Submission& submission)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Wait(Worker& worker, TaskCallback done, CallId* call, Outbox& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -290,10 +315,15 @@ class Session {
   // Join's second half for a new worker, once worker_added answered.
   void FinishJoin(int64_t worker_id, absl::Status recorded, TaskCallback done,
                   CallId* call);
-  bool HasRole(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The kind of the algorithm's phase, for the barrier: the session opens
+  // the barrier with it whenever the phase changes (OpenRound, Restore).
+  RoundBarrier::Kind PhaseKind() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the open round is a fused gradient round (Task::fused_vjp).
   bool FusedRound() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Decode a submission's values into the worker's buffers.
   absl::Status AcceptGradient(Worker& worker, const Submission& submission)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AcceptProducts(Worker& worker, const Submission& submission)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a fused round's gradient phase closed: closes the products phase
   // with the submitted products.
@@ -304,6 +334,7 @@ class Session {
   void DeliverSpectra(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CloseRound(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OpenRound(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The barrier's missing workers dropped at the deadline, with a reason.
   void DropMissing() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyPhaseDeadline(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Liveness: whether the worker has a call waiting; drops a worker for
@@ -317,10 +348,9 @@ class Session {
   // open round does not refer to are forgotten (their ids are not reused;
   // a later call with one is NOT_FOUND: join anew).
   void PruneInactive() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int RoundQuorum() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The barrier's missing workers, for a message: ids and names.
   std::string MissingWorkers() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string Where() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int ActiveWorkers() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Log(const std::string& event) const;
 
@@ -335,16 +365,13 @@ class Session {
   std::unique_ptr<SpectrumRounds> algorithm_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
   int64_t next_worker_id_ ABSL_GUARDED_BY(mu_) = 1;
-  int64_t joined_ever_ ABSL_GUARDED_BY(mu_) = 0;
+  // The workers' states, the open round's answers, the sample holders.
+  RoundBarrier barrier_ ABSL_GUARDED_BY(mu_);
   std::map<CallId, Pending> pending_ ABSL_GUARDED_BY(mu_);
   CallId next_call_ ABSL_GUARDED_BY(mu_) = 1;
   // The open round.
   int64_t round_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time deadline_ ABSL_GUARDED_BY(mu_);
-  std::vector<int64_t> submitted_ ABSL_GUARDED_BY(mu_);  // sorted worker ids
-  // Workers holding gradient samples for the step's products phase, sorted,
-  // with the index of their first sample among the round's samples.
-  std::map<int64_t, int> sample_holders_ ABSL_GUARDED_BY(mu_);
   absl::Status closed_ ABSL_GUARDED_BY(mu_);
   // Reported scalars: summed over the open step's gradient rounds, and the
   // means of the last completed step.

@@ -1,8 +1,9 @@
 // Session's private parts shared by its implementation files (session.cc,
-// session_workers.cc, session_liveness.cc, session_spectrum.cc,
-// session_snapshot.cc): the worker table's entry, the Outbox that delivers
-// callbacks after the lock is released, and the state names. Not for use
-// outside Session.
+// session_submit.cc, session_workers.cc, session_liveness.cc,
+// session_spectrum.cc, session_snapshot.cc): the worker table's entry, the
+// Outbox of callbacks and the lock (OutboxLock) that delivers it after
+// releasing the session's lock, the worker name check. Not for use outside
+// Session.
 #ifndef GAMEOPT_SERVER_CORE_SESSION_INTERNAL_H_
 #define GAMEOPT_SERVER_CORE_SESSION_INTERNAL_H_
 
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -20,11 +22,10 @@
 namespace gameopt {
 
 struct Session::Worker {
-  enum class State { kActive, kDropped, kLeft };
   int64_t id = 0;
   std::string name;
   std::string owner;  // Caller::owner it is bound to; empty: none
-  State state = State::kActive;
+  // Its WorkerState is the barrier's (Session::barrier_).
   int64_t last_round = -1;  // round of the last accepted submission
   int64_t missed_deadlines = 0;
   int64_t last_to_submit = 0;
@@ -46,17 +47,13 @@ struct Session::Worker {
   std::vector<NamedValue> scalars;
 };
 
+// Collects the callbacks of one locked section. Made and delivered only by
+// OutboxLock; the session's code adds to it under the lock.
 class Session::Outbox {
  public:
-  Outbox() = default;
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
-  // Actions first: a checkpoint is written before any worker goes on.
-  ~Outbox() {
-    for (auto& action : actions_) action();
-    for (auto& [done, result] : items_) done(std::move(result));
-    for (auto& [done, result] : spectra_) done(std::move(result));
-  }
+
   void AddAction(std::function<void()> action) {
     actions_.push_back(std::move(action));
   }
@@ -68,25 +65,54 @@ class Session::Outbox {
   }
 
  private:
+  friend class Session::OutboxLock;
+  Outbox() = default;
+
+  // Actions first: a checkpoint is written before any worker goes on.
+  void Deliver() {
+    for (auto& action : actions_) action();
+    for (auto& [done, result] : items_) done(std::move(result));
+    for (auto& [done, result] : spectra_) done(std::move(result));
+  }
+
   std::vector<std::function<void()>> actions_;
   std::vector<std::pair<TaskCallback, absl::StatusOr<Task>>> items_;
   std::vector<std::pair<SpectrumCallback, absl::StatusOr<SpectrumResult>>>
       spectra_;
 };
 
-namespace session_internal {
-
-inline constexpr const char* kStateNames[] = {"active", "dropped", "left"};
-
-inline const char* StateName(int state) { return kStateNames[state]; }
-
-// The index of `name` in kStateNames, or -1.
-inline int StateIndex(const std::string& name) {
-  for (int i = 0; i < 3; ++i) {
-    if (name == kStateNames[i]) return i;
+// Holds the session's lock for its scope, like absl::MutexLock, with an
+// Outbox that its destructor delivers after releasing the lock:
+//
+//   OutboxLock lock(this);
+//   Outbox& out = lock.out();
+//   ...  // under the lock; out.Add(done, result)
+//   // ~OutboxLock: mu_.Unlock(), then the callbacks.
+//
+// The only way to make or deliver an Outbox, so no callback runs under the
+// lock whatever the order of declarations.
+class ABSL_SCOPED_LOCKABLE Session::OutboxLock {
+ public:
+  explicit OutboxLock(Session* session)
+      ABSL_EXCLUSIVE_LOCK_FUNCTION(session->mu_)
+      : session_(session) {
+    session_->mu_.Lock();
   }
-  return -1;
-}
+  OutboxLock(const OutboxLock&) = delete;
+  OutboxLock& operator=(const OutboxLock&) = delete;
+  ~OutboxLock() ABSL_UNLOCK_FUNCTION() {
+    session_->mu_.Unlock();
+    out_.Deliver();
+  }
+
+  Outbox& out() { return out_; }
+
+ private:
+  Session* const session_;
+  Outbox out_;
+};
+
+namespace session_internal {
 
 // Names are logged and shown: printable ASCII only, so that no name forges
 // a log line or a status table row.

@@ -11,45 +11,33 @@
 
 namespace gameopt {
 
-using session_internal::StateName;
-
 std::string Session::MissingWorkers() const {
-  std::vector<std::string> missing;
-  const bool gradient = algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
-  int expected = 0;
-  for (const auto& [id, w] : workers_) {
-    if (w->state == Worker::State::kLeft) continue;
-    if (!gradient && sample_holders_.count(id) == 0) continue;
-    ++expected;
-    if (!std::binary_search(submitted_.begin(), submitted_.end(), id)) {
-      missing.push_back(absl::StrCat(id, " (", Quote(w->name), ")"));
-    }
+  const RoundBarrier::Missing missing = barrier_.missing();
+  std::vector<std::string> parts;
+  for (int64_t id : missing.workers) {
+    parts.push_back(absl::StrCat(id, " (", Quote(workers_.at(id)->name), ")"));
   }
-  if (gradient && expected < config_->workers_per_round) {
-    missing.push_back(absl::StrCat(config_->workers_per_round - expected,
-                                   " worker(s) that never joined"));
+  if (missing.never_joined > 0) {
+    parts.push_back(
+        absl::StrCat(missing.never_joined, " worker(s) that never joined"));
   }
-  return missing.empty() ? "none" : absl::StrJoin(missing, ", ");
+  return parts.empty() ? "none" : absl::StrJoin(parts, ", ");
 }
 
 void Session::DropMissing() {
-  const bool gradient = algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
-  for (auto& [id, w] : workers_) {
-    if (w->state != Worker::State::kActive) continue;
-    if (!gradient && sample_holders_.count(id) == 0) continue;
-    if (std::binary_search(submitted_.begin(), submitted_.end(), id)) continue;
-    w->state = Worker::State::kDropped;
-    w->reason = absl::StrCat("missed the deadline of ", Where());
-    ++w->missed_deadlines;
-    Log(absl::StrCat("worker ", id, " (", Quote(w->name),
+  for (int64_t id : barrier_.DropMissing()) {
+    Worker& w = *workers_.at(id);
+    w.reason = absl::StrCat("missed the deadline of ", Where());
+    ++w.missed_deadlines;
+    Log(absl::StrCat("worker ", id, " (", Quote(w.name),
                      ") missed the deadline of ", Where(),
                      "; dropped from the round"));
   }
 }
 
 void Session::CheckDeadline() {
-  Outbox out;
-  absl::MutexLock lock(&mu_);
+  OutboxLock lock(this);
+  Outbox& out = lock.out();
   if (!closed_.ok() || Done()) return;
   // The phase deadline first (a straggler past it counts a missed
   // deadline), then the leases of the round that is open after it.
@@ -58,23 +46,23 @@ void Session::CheckDeadline() {
 }
 
 void Session::ApplyPhaseDeadline(Outbox& out) {
-  const int count = static_cast<int>(submitted_.size());
-  if (count > 0 && count >= RoundQuorum()) {
-    Log(absl::StrCat(Where(), ": deadline passed, proceeding with ", count,
+  if (barrier_.QuorumReached()) {
+    Log(absl::StrCat(Where(), ": deadline passed, proceeding with ",
+                     barrier_.count(),
                      " worker(s); missing: ", MissingWorkers()));
     DropMissing();
     return CloseRound(out);
   }
   const std::string message = absl::StrCat(
-      Where(), ": the quorum of ", RoundQuorum(),
+      Where(), ": the quorum of ", barrier_.Quorum(),
       " worker(s) was not reached by the phase deadline (",
       absl::FormatDuration(config_->phase_deadline), "); submitted: [",
-      absl::StrJoin(submitted_, ", "), "]; missing: ", MissingWorkers(),
+      absl::StrJoin(barrier_.submitted(), ", "),
+      "]; missing: ", MissingWorkers(),
       ". Resubmit the same round (retries are idempotent) to wait again");
   Log(message);
   for (auto it = pending_.begin(); it != pending_.end();) {
-    if (std::binary_search(submitted_.begin(), submitted_.end(),
-                           it->second.worker_id)) {
+    if (barrier_.Submitted(it->second.worker_id)) {
       workers_.at(it->second.worker_id)->last_seen = clock_->Now();
       out.Add(std::move(it->second.done), absl::AbortedError(message));
       it = pending_.erase(it);
@@ -91,7 +79,9 @@ absl::Time Session::NextDeadline() const {
   absl::Time next = deadline_;
   if (config_->worker_lease != absl::InfiniteDuration()) {
     for (const auto& [id, w] : workers_) {
-      if (w->state != Worker::State::kActive || InFlight(id)) continue;
+      if (barrier_.state(id) != WorkerState::kActive || InFlight(id)) {
+        continue;
+      }
       next = std::min(next, w->last_seen + config_->worker_lease);
     }
   }
@@ -103,14 +93,14 @@ void Session::PruneInactive() {
       static_cast<size_t>(kMaxInactiveWorkers + config_->workers_per_round);
   size_t inactive = 0;
   for (const auto& [id, w] : workers_) {
-    inactive += w->state != Worker::State::kActive;
+    inactive += barrier_.state(id) != WorkerState::kActive;
   }
   // Oldest first; never one the open round still refers to.
   for (auto it = workers_.begin(); it != workers_.end() && inactive > cap;) {
     const int64_t id = it->first;
-    if (it->second->state != Worker::State::kActive &&
-        !std::binary_search(submitted_.begin(), submitted_.end(), id) &&
-        sample_holders_.count(id) == 0 && !InFlight(id)) {
+    if (barrier_.state(id) != WorkerState::kActive && !barrier_.Submitted(id) &&
+        !barrier_.Holds(id) && !InFlight(id)) {
+      barrier_.Forget(id);
       it = workers_.erase(it);
       --inactive;
     } else {
@@ -127,7 +117,7 @@ bool Session::InFlight(int64_t worker_id) const {
 }
 
 void Session::DropForLiveness(Worker& worker, std::string reason) {
-  worker.state = Worker::State::kDropped;
+  barrier_.SetState(worker.id, WorkerState::kDropped);
   worker.reason = std::move(reason);
   Log(absl::StrCat("worker ", worker.id, " (", Quote(worker.name),
                    ") dropped at ", Where(), ": ", worker.reason));
@@ -138,7 +128,7 @@ bool Session::DropExpiredLeases() {
   const absl::Time now = clock_->Now();
   bool dropped = false;
   for (auto& [id, w] : workers_) {
-    if (w->state != Worker::State::kActive || InFlight(id) ||
+    if (barrier_.state(id) != WorkerState::kActive || InFlight(id) ||
         now - w->last_seen < config_->worker_lease) {
       continue;
     }
@@ -148,7 +138,7 @@ bool Session::DropExpiredLeases() {
   return dropped;
 }
 
-absl::StatusOr<std::string> Session::Heartbeat(int64_t worker_id,
+absl::StatusOr<WorkerState> Session::Heartbeat(int64_t worker_id,
                                                const Caller& caller) {
   absl::MutexLock lock(&mu_);
   if (!closed_.ok()) return closed_;
@@ -162,16 +152,17 @@ absl::StatusOr<std::string> Session::Heartbeat(int64_t worker_id,
   if (absl::Status status = ActFor(worker, caller); !status.ok()) {
     return status;
   }
-  if (worker.state == Worker::State::kLeft) {
+  if (barrier_.state(worker_id) == WorkerState::kLeft) {
     return absl::FailedPreconditionError(
         absl::StrCat("worker ", worker_id, " left session ", id_,
                      "; call JoinSession with its id to rejoin"));
   }
   worker.last_seen = clock_->Now();
-  if (worker.state == Worker::State::kDropped && RoomFor(worker).ok()) {
+  if (barrier_.state(worker_id) == WorkerState::kDropped &&
+      RoomFor(worker).ok()) {
     MarkActive(worker);
   }
-  return std::string(StateName(static_cast<int>(worker.state)));
+  return barrier_.state(worker_id);
 }
 
 }  // namespace gameopt

@@ -8,8 +8,6 @@
 
 namespace gameopt {
 
-using session_internal::StateIndex;
-using session_internal::StateName;
 using session_internal::ValidateWorkerName;
 
 namespace {
@@ -37,13 +35,13 @@ SessionSnapshot Session::Snapshot() const {
   const bool diagnostic = algorithm_->active();
   snapshot.round = diagnostic ? round_ + 1 : round_;
   snapshot.next_worker_id = next_worker_id_;
-  snapshot.joined_ever = joined_ever_;
+  snapshot.joined_ever = barrier_.joined_ever();
   for (const auto& [id, w] : workers_) {
     WorkerSnapshot& out = snapshot.workers.emplace_back();
     out.id = id;
     out.name = w->name;
     out.owner = w->owner;
-    out.state = StateName(static_cast<int>(w->state));
+    out.state = barrier_.state(id);
     // Its submission to the open round is left out: not a retry after a
     // restore, but the round's first submission again.
     out.last_round = w->last_round == round_ ? round_ - 1 : w->last_round;
@@ -51,11 +49,10 @@ SessionSnapshot Session::Snapshot() const {
     out.num_samples = w->num_samples;
     // Sample holders matter in a products phase only (a gradient phase
     // closes by choosing them afresh).
-    auto holder = sample_holders_.find(id);
     const bool products =
         !diagnostic && algorithm_->phase().kind == PhaseSpec::Kind::kProducts;
     out.first_sample =
-        !products || holder == sample_holders_.end() ? -1 : holder->second;
+        products && barrier_.Holds(id) ? barrier_.holders().at(id) : -1;
   }
   snapshot.algorithm = algorithm_->ExportState();
   return snapshot;
@@ -104,38 +101,43 @@ absl::Status Session::RestoreState(const SessionSnapshot& snapshot) {
   }
   round_ = snapshot.round;
   next_worker_id_ = snapshot.next_worker_id;
-  joined_ever_ = snapshot.joined_ever;
+  barrier_.set_joined_ever(snapshot.joined_ever);
   const int num_probes = static_cast<int>(algorithm_->probes().size());
   for (const WorkerSnapshot& in : snapshot.workers) {
-    const int state = StateIndex(in.state);
+    const bool state_known = in.state == WorkerState::kActive ||
+                             in.state == WorkerState::kDropped ||
+                             in.state == WorkerState::kLeft;
     const bool holder = in.first_sample >= 0;
     // In int64: first_sample + num_samples cannot overflow.
     const int64_t holder_end =
         static_cast<int64_t>(in.first_sample) + in.num_samples;
     if (in.id < 1 || in.id >= next_worker_id_ || workers_.count(in.id) > 0 ||
-        state < 0 || in.num_samples < 0 ||
+        !state_known || in.num_samples < 0 ||
         in.num_samples > config_->samples_per_worker || in.last_round < -1 ||
         in.last_round > round_ || in.missed_deadlines < 0 ||
         !ValidateWorkerName(in.name).ok() ||
         !ValidateWorkerName(in.owner).ok() ||
         (holder && holder_end > num_probes)) {
       return absl::DataLossError(absl::StrCat(
-          "worker ", in.id, " (", absl::CHexEscape(in.name.substr(0, 64)),
-          ", state '", absl::CHexEscape(in.state.substr(0, 16)),
-          "') does not fit the session's workers and probes"));
+          "worker ", in.id, " (", absl::CHexEscape(in.name.substr(0, 64)), ", ",
+          WorkerStateName(in.state),
+          ") does not fit the session's workers and probes"));
     }
     auto worker = std::make_unique<Worker>();
     worker->id = in.id;
     worker->name = in.name;
     worker->owner = in.owner;
-    worker->state = static_cast<Worker::State>(state);
     worker->last_round = in.last_round;
     worker->missed_deadlines = in.missed_deadlines;
     worker->num_samples = in.num_samples;
     worker->last_seen = clock_->Now();  // a lease's time to come back
-    if (holder) sample_holders_[in.id] = in.first_sample;
+    barrier_.Restore(in.id, in.state);
+    // A holder without samples holds none (as when its round closed).
+    if (holder) barrier_.AddHolder(in.id, in.first_sample, in.num_samples);
     workers_.emplace(in.id, std::move(worker));
   }
+  // The algorithm's phase is the restored one.
+  barrier_.Open(PhaseKind());
   return absl::OkStatus();
 }
 

@@ -9,8 +9,8 @@ namespace gameopt {
 
 void Session::EstimateSpectrum(const SpectrumRequest& request,
                                SpectrumCallback done, CallId* call) {
-  Outbox out;
-  absl::MutexLock lock(&mu_);
+  OutboxLock lock(this);
+  Outbox& out = lock.out();
   if (call != nullptr) *call = 0;
   if (!closed_.ok()) return out.Add(std::move(done), closed_);
   if (absl::Status status = ValidateSpectrumRequest(request, "spectrum");
@@ -33,13 +33,13 @@ void Session::EstimateSpectrum(const SpectrumRequest& request,
   // At a step boundary that no worker has started on, begin now: the open
   // round is replaced (a worker that computed its task for it is told the
   // round closed and rejoins).
-  if (submitted_.empty() && algorithm_->StartIfIdle()) OpenRound(out);
+  if (barrier_.count() == 0 && algorithm_->StartIfIdle()) OpenRound(out);
   DeliverSpectra(out);
 }
 
 void Session::CancelSpectrum(CallId call) {
-  Outbox out;
-  absl::MutexLock lock(&mu_);
+  OutboxLock lock(this);
+  Outbox& out = lock.out();
   bool stopped = false;
   SpectrumCallback done = algorithm_->Cancel(call, &stopped);
   if (done) {

@@ -14,8 +14,8 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
                    CallId* call, bool resume_by_name, const Caller& caller) {
   int64_t added = 0;
   {
-    Outbox out;
-    absl::MutexLock lock(&mu_);
+    OutboxLock lock(this);
+    Outbox& out = lock.out();
     if (call != nullptr) *call = 0;
     if (!closed_.ok()) return out.Add(std::move(done), closed_);
     if (Done()) {
@@ -41,7 +41,7 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
       }
     }
     if (worker_id == 0) {
-      if (ActiveWorkers() >= k) {
+      if (barrier_.active() >= k) {
         return out.Add(
             std::move(done),
             absl::ResourceExhaustedError(absl::StrCat(
@@ -58,7 +58,7 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
       fresh->last_seen = clock_->Now();
       worker = fresh.get();
       workers_.emplace(worker->id, std::move(fresh));
-      ++joined_ever_;
+      barrier_.Join(worker->id);
       Log(absl::StrCat("worker ", worker->id, " (", Quote(worker->name),
                        ") joined at ", Where()));
       if (listener_.worker_added) {
@@ -90,13 +90,13 @@ void Session::Join(int64_t worker_id, std::string name, TaskCallback done,
 
 void Session::FinishJoin(int64_t worker_id, absl::Status recorded,
                          TaskCallback done, CallId* call) {
-  Outbox out;
-  absl::MutexLock lock(&mu_);
+  OutboxLock lock(this);
+  Outbox& out = lock.out();
   auto it = workers_.find(worker_id);
   if (!recorded.ok()) {
     if (it != workers_.end() && it->second->last_round < 0) {
       workers_.erase(it);
-      --joined_ever_;
+      barrier_.Unjoin(worker_id);
       Log(absl::StrCat("worker ", worker_id,
                        " removed again: ", recorded.message()));
       if (closed_.ok() && !Done()) MaybeClose(out);
@@ -113,7 +113,8 @@ void Session::FinishJoin(int64_t worker_id, absl::Status recorded,
 
 absl::Status Session::RoomFor(const Worker& worker) const {
   const int k = config_->workers_per_round;
-  if (worker.state == Worker::State::kActive || ActiveWorkers() < k) {
+  if (barrier_.state(worker.id) == WorkerState::kActive ||
+      barrier_.active() < k) {
     return absl::OkStatus();
   }
   return absl::ResourceExhaustedError(absl::StrCat(
@@ -122,8 +123,8 @@ absl::Status Session::RoomFor(const Worker& worker) const {
 }
 
 void Session::MarkActive(Worker& worker) {
-  if (worker.state == Worker::State::kActive) return;
-  worker.state = Worker::State::kActive;
+  if (barrier_.state(worker.id) == WorkerState::kActive) return;
+  barrier_.SetState(worker.id, WorkerState::kActive);
   worker.reason.clear();
   Log(absl::StrCat("worker ", worker.id, " (", Quote(worker.name),
                    ") rejoined at ", Where()));
@@ -145,8 +146,8 @@ absl::Status Session::ActFor(Worker& worker, const Caller& caller) const {
 }
 
 absl::Status Session::Leave(int64_t worker_id, const Caller& caller) {
-  Outbox out;
-  absl::MutexLock lock(&mu_);
+  OutboxLock lock(this);
+  Outbox& out = lock.out();
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) {
     return absl::NotFoundError(
@@ -156,8 +157,8 @@ absl::Status Session::Leave(int64_t worker_id, const Caller& caller) {
   if (absl::Status status = ActFor(worker, caller); !status.ok()) {
     return status;
   }
-  if (worker.state == Worker::State::kLeft) return absl::OkStatus();
-  worker.state = Worker::State::kLeft;
+  if (barrier_.state(worker_id) == WorkerState::kLeft) return absl::OkStatus();
+  barrier_.SetState(worker_id, WorkerState::kLeft);
   worker.reason = "left (LeaveSession)";
   Log(absl::StrCat("worker ", worker_id, " (", Quote(worker.name), ") left at ",
                    Where()));

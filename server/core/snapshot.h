@@ -19,6 +19,7 @@
 
 #include "server/core/config.h"
 #include "server/core/flat_vector.h"
+#include "server/core/worker_state.h"
 
 namespace gameopt {
 
@@ -50,7 +51,7 @@ struct AlgorithmState {
 struct WorkerSnapshot {
   int64_t id = 0;
   std::string name;
-  std::string state;  // "active", "dropped", "left"
+  WorkerState state = WorkerState::kActive;
   int64_t last_round = -1;
   int64_t missed_deadlines = 0;
   // Gradient samples the worker gave in the step's gradient phase, and the

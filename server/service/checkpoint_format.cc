@@ -7,12 +7,14 @@
 #include <climits>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gameopt/v1/checkpoint.pb.h"
+#include "server/core/worker_state.h"
 #include "server/service/config_convert.h"
 
 namespace gameopt {
@@ -65,7 +67,7 @@ v1::Checkpoint ToProto(const SessionSnapshot& snapshot, bool with_data) {
     v1::CheckpointWorker* out = checkpoint.add_workers();
     out->set_id(w.id);
     out->set_name(w.name);
-    out->set_state(w.state);
+    out->set_state(WorkerStateName(w.state));
     out->set_last_round(w.last_round);
     out->set_missed_deadlines(w.missed_deadlines);
     out->set_num_samples(w.num_samples);
@@ -114,8 +116,14 @@ absl::StatusOr<SessionSnapshot> FromProto(
   snapshot.next_worker_id = checkpoint.next_worker_id();
   snapshot.joined_ever = checkpoint.joined_ever();
   for (const v1::CheckpointWorker& w : checkpoint.workers()) {
+    std::optional<WorkerState> state = ParseWorkerState(w.state());
+    if (!state.has_value()) {
+      return absl::DataLossError(
+          absl::StrCat("worker ", w.id(), " has state '", Shown(w.state()),
+                       "', not one of active, dropped, left"));
+    }
     snapshot.workers.push_back(WorkerSnapshot{
-        w.id(), w.name(), w.state(), w.last_round(), w.missed_deadlines(),
+        w.id(), w.name(), *state, w.last_round(), w.missed_deadlines(),
         w.num_samples(), w.first_sample(), w.owner()});
   }
   const v1::CheckpointAlgorithm& a = checkpoint.algorithm();

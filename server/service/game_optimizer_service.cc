@@ -481,13 +481,14 @@ grpc::ServerUnaryReactor* GameOptimizerService::Heartbeat(
   absl::StatusOr<OpenedSession> opened =
       OpenSession(*context, Access::kWork, request->session_id());
   if (!opened.ok()) return Finished(context, opened.status());
-  absl::StatusOr<std::string> state = opened->session->Heartbeat(
+  absl::StatusOr<WorkerState> state = opened->session->Heartbeat(
       request->worker_id(), CallerOf(*opened->grant));
   if (!state.ok()) return Finished(context, state.status());
   const absl::Duration lease = opened->session->config().worker_lease;
   response->set_worker_lease_seconds(
       lease == absl::InfiniteDuration() ? -1.0 : absl::ToDoubleSeconds(lease));
-  response->set_state(*state);
+  response->set_state(WorkerStateName(*state));
+  response->set_worker_state(WorkerStateToProto(*state));
   return Finished(context, absl::OkStatus());
 }
 

@@ -10,7 +10,7 @@ namespace gameopt {
 int ActiveWorkers(const SessionInfo& info) {
   int active = 0;
   for (const WorkerInfo& worker : info.workers) {
-    active += worker.state == "active";
+    active += worker.state == WorkerState::kActive;
   }
   return active;
 }
@@ -45,7 +45,8 @@ void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
     v1::WorkerMetrics* w = out->add_workers();
     w->set_worker_id(worker.id);
     w->set_name(worker.name);
-    w->set_state(worker.state);
+    w->set_state(WorkerStateName(worker.state));
+    w->set_worker_state(WorkerStateToProto(worker.state));
     w->set_last_to_submit_rounds(worker.last_to_submit);
     w->set_missed_rounds(worker.missed_deadlines);
     w->set_state_reason(worker.reason);

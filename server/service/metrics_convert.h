@@ -10,7 +10,7 @@
 
 namespace gameopt {
 
-// Workers whose state is "active".
+// Workers whose state is WorkerState::kActive.
 int ActiveWorkers(const SessionInfo& info);
 
 void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,

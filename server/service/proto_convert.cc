@@ -36,6 +36,18 @@ v1::TaskKind TaskKindToProto(Task::Kind kind) {
   return v1::TASK_KIND_UNSPECIFIED;
 }
 
+v1::WorkerState WorkerStateToProto(WorkerState state) {
+  switch (state) {
+    case WorkerState::kActive:
+      return v1::WORKER_STATE_ACTIVE;
+    case WorkerState::kDropped:
+      return v1::WORKER_STATE_DROPPED;
+    case WorkerState::kLeft:
+      return v1::WORKER_STATE_LEFT;
+  }
+  return v1::WORKER_STATE_UNSPECIFIED;
+}
+
 absl::Status SampleFromProto(const v1::Vector& vector, absl::string_view field,
                              SampleView* out) {
   out->resize(vector.players_size());
@@ -153,7 +165,8 @@ void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
     v1::WorkerStatus* w = out->add_workers();
     w->set_worker_id(worker.id);
     w->set_name(worker.name);
-    w->set_state(worker.state);
+    w->set_state(WorkerStateName(worker.state));
+    w->set_worker_state(WorkerStateToProto(worker.state));
     w->set_last_round(worker.last_round);
     w->set_missed_deadlines(worker.missed_deadlines);
     w->set_state_reason(worker.reason);

@@ -49,6 +49,10 @@ void VectorToProto(const FlatVector& values, const GameLayout& layout,
 // The wire enum of a task's kind.
 v1::TaskKind TaskKindToProto(Task::Kind kind);
 
+// The wire enum of a worker's state (its name, WorkerStateName, goes in
+// the string fields older clients read).
+v1::WorkerState WorkerStateToProto(WorkerState state);
+
 // The worker's task; params included per ShouldSendParams.
 void TaskToProto(const Task& task, const GameLayout& layout,
                  int64_t known_params_version, v1::TaskResponse* out);

@@ -113,6 +113,29 @@ TEST(StatusTable, OneAlignedRowPerSessionUnderAHeader) {
   EXPECT_TRUE(absl::EndsWith(lines[2], "-")) << lines[2];
 }
 
+// Dropped workers are listed by name, read from WorkerMetrics.worker_state,
+// or from the string an older server sends alone.
+TEST(StatusTable, ListsDroppedWorkersByEnumOrByTheOlderString) {
+  v1::GetMetricsResponse response;
+  v1::SessionMetrics* m = response.add_sessions();
+  m->set_session_id("s1");
+  m->set_algorithm("simgd");
+  m->set_workers_per_round(4);
+  auto add = [&](const char* name, const char* state,
+                 v1::WorkerState worker_state) {
+    v1::WorkerMetrics* w = m->add_workers();
+    w->set_name(name);
+    w->set_state(state);
+    w->set_worker_state(worker_state);
+  };
+  add("new-dropped", "dropped", v1::WORKER_STATE_DROPPED);
+  add("new-active", "active", v1::WORKER_STATE_ACTIVE);
+  add("old-dropped", "dropped", v1::WORKER_STATE_UNSPECIFIED);
+  add("old-left", "left", v1::WORKER_STATE_UNSPECIFIED);
+  const std::string table = StatusTable(response);
+  EXPECT_THAT(table, HasSubstr("dropped new-dropped,old-dropped")) << table;
+}
+
 TEST(StatusTable, SaysSoWhenThereAreNoSessions) {
   EXPECT_EQ(StatusTable(v1::GetMetricsResponse()), "no sessions\n");
 }

@@ -68,10 +68,10 @@ TEST_F(LivenessTest, SilentWorkerIsDroppedAtItsLeaseAndTheRoundProceeds) {
   clock_.Advance(kLease - absl::Milliseconds(1));
   session_->CheckDeadline();
   EXPECT_FALSE(waiting.called);
-  EXPECT_EQ(Worker(2).state, "active");
+  EXPECT_EQ(Worker(2).state, WorkerState::kActive);
   clock_.Advance(absl::Milliseconds(1));
   session_->CheckDeadline();
-  EXPECT_EQ(Worker(2).state, "dropped");
+  EXPECT_EQ(Worker(2).state, WorkerState::kDropped);
   EXPECT_NE(Worker(2).reason.find("lease"), std::string::npos)
       << Worker(2).reason;
   EXPECT_EQ(Worker(2).missed_deadlines, 0);
@@ -88,24 +88,24 @@ TEST_F(LivenessTest, WaitingWorkerHoldsNoLease) {
   clock_.Advance(3 * kLease);
   ASSERT_TRUE(session_->Heartbeat(2).ok());
   session_->CheckDeadline();
-  EXPECT_EQ(Worker(1).state, "active");  // its call is in flight
+  EXPECT_EQ(Worker(1).state, WorkerState::kActive);  // its call is in flight
 }
 
 TEST_F(LivenessTest, HeartbeatKeepsAComputingWorkerActiveAndRevivesIt) {
   for (int i = 0; i < 4; ++i) {
     clock_.Advance(kLease / 2);
-    absl::StatusOr<std::string> state = session_->Heartbeat(2);
+    absl::StatusOr<WorkerState> state = session_->Heartbeat(2);
     ASSERT_TRUE(state.ok()) << state.status();
-    EXPECT_EQ(*state, "active");
+    EXPECT_EQ(*state, WorkerState::kActive);
     session_->CheckDeadline();
-    EXPECT_EQ(Worker(2).state, "active");
+    EXPECT_EQ(Worker(2).state, WorkerState::kActive);
   }
   clock_.Advance(kLease);
   session_->CheckDeadline();
-  EXPECT_EQ(Worker(2).state, "dropped");
-  absl::StatusOr<std::string> revived = session_->Heartbeat(2);
+  EXPECT_EQ(Worker(2).state, WorkerState::kDropped);
+  absl::StatusOr<WorkerState> revived = session_->Heartbeat(2);
   ASSERT_TRUE(revived.ok());
-  EXPECT_EQ(*revived, "active");
+  EXPECT_EQ(*revived, WorkerState::kActive);
   EXPECT_EQ(Worker(2).reason, "");
   EXPECT_EQ(session_->Heartbeat(9).status().code(),
             absl::StatusCode::kNotFound);
@@ -120,12 +120,12 @@ TEST_F(LivenessTest, CancelledWaitingCallDropsItsWorkerAtOnce) {
   session_->Cancel(call);
   ASSERT_TRUE(waiting.called);
   EXPECT_EQ(waiting.result.status().code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(Worker(1).state, "dropped");
+  EXPECT_EQ(Worker(1).state, WorkerState::kDropped);
   EXPECT_EQ(Worker(1).reason, kCancelledReason);
   // Its submission stays; a retry of it makes it active again.
   Reply retry;
   session_->SubmitGradient(1, Answer(*joins_[0].result), retry.Callback());
-  EXPECT_EQ(Worker(1).state, "active");
+  EXPECT_EQ(Worker(1).state, WorkerState::kActive);
 }
 
 TEST_F(LivenessTest, NoLeaseMeansOnlyTheDeadlineDrops) {
@@ -139,7 +139,7 @@ TEST_F(LivenessTest, NoLeaseMeansOnlyTheDeadlineDrops) {
   EXPECT_EQ(session->NextDeadline(), clock_.Now() + absl::Minutes(10));
   clock_.Advance(absl::Minutes(9));
   session->CheckDeadline();
-  EXPECT_EQ(session->Info().workers[0].state, "active");
+  EXPECT_EQ(session->Info().workers[0].state, WorkerState::kActive);
 }
 
 }  // namespace

@@ -45,7 +45,7 @@ TEST_F(ResumeByNameTest, RejoinsAsTheWorkerWithThatNameInAnyState) {
   EXPECT_EQ(Join(*session, 0, "rank0", true)->worker_id, 1);
   SessionInfo info = session->Info();
   ASSERT_EQ(info.workers.size(), 2u);
-  EXPECT_EQ(info.workers[0].state, "active");
+  EXPECT_EQ(info.workers[0].state, WorkerState::kActive);
   // Without the flag, the same name joins as a new worker (and the session
   // is full).
   EXPECT_EQ(Join(*session, 0, "rank0", false).status().code(),

@@ -159,7 +159,7 @@ TEST_F(SessionTest, DeadlineProceedsWithQuorumAndDropsTheMissingWorker) {
   ASSERT_TRUE(r1.result.ok()) << r1.result.status();
   EXPECT_EQ(r1.result->step, 1);
   const SessionInfo info = session->Info();
-  EXPECT_EQ(info.workers[2].state, "dropped");
+  EXPECT_EQ(info.workers[2].state, WorkerState::kDropped);
   EXPECT_EQ(info.workers[2].missed_deadlines, 1);
 
   // The straggler's late answer is refused with the current step; a rejoin
@@ -173,7 +173,7 @@ TEST_F(SessionTest, DeadlineProceedsWithQuorumAndDropsTheMissingWorker) {
       << late.result.status();
   const Task rejoined = Join(*session, t3.worker_id);
   EXPECT_EQ(rejoined.round, r1.result->round);
-  EXPECT_EQ(session->Info().workers[2].state, "active");
+  EXPECT_EQ(session->Info().workers[2].state, WorkerState::kActive);
 }
 
 TEST_F(SessionTest, DeadlineWithoutQuorumAbortsNamingTheMissingWorkers) {
@@ -486,7 +486,7 @@ TEST_F(SessionTest, LeavingWorkerDoesNotStallTheRound) {
   Submit(*session, t1, Answer(*session, t1, builder), r1);
   ASSERT_TRUE(r1.called);
   EXPECT_EQ(r1.result->step, 1);
-  EXPECT_EQ(session->Info().workers[1].state, "left");
+  EXPECT_EQ(session->Info().workers[1].state, WorkerState::kLeft);
 }
 
 TEST_F(SessionTest, WorkerJoiningMidStepWaitsForTheNextGradientPhase) {

@@ -48,7 +48,7 @@ TEST_F(WorkerOwnerTest, OnlyTheOwnerOrAnAdminActsForAWorker) {
   EXPECT_EQ(session->Heartbeat(1, kB).status().code(), kDenied);
   EXPECT_EQ(session->Leave(1, kB).code(), kDenied);
   EXPECT_EQ(JoinCode(*session, 1, kB), kDenied);
-  EXPECT_EQ(session->Info().workers[0].state, "active");
+  EXPECT_EQ(session->Info().workers[0].state, WorkerState::kActive);
   EXPECT_TRUE(session->Heartbeat(1, kA).ok());
   EXPECT_TRUE(session->Heartbeat(1, kAdmin).ok());
   EXPECT_TRUE(session->Heartbeat(1).ok());  // no tokens: no binding

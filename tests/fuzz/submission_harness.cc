@@ -200,8 +200,8 @@ class Harness {
         absl::StrCat(info.step, "/", info.phase, "/", info.round, "/",
                      info.done, "/", info.submitted, "/", info.params_version);
     for (const WorkerInfo& w : info.workers) {
-      absl::StrAppend(&out, ";", w.id, w.name, w.state, w.last_round, ",",
-                      w.missed_deadlines);
+      absl::StrAppend(&out, ";", w.id, w.name, WorkerStateName(w.state),
+                      w.last_round, ",", w.missed_deadlines);
     }
     const ParametersSnapshot params = session_->Parameters();
     FUZZ_CHECK(params.values != nullptr, "no parameters");

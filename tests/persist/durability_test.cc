@@ -232,6 +232,43 @@ TEST_F(CheckpointFormatTest, EveryTruncationAndFlippedByteIsDataLoss) {
   EXPECT_EQ(Read(bytes + "x").status().code(), absl::StatusCode::kDataLoss);
 }
 
+// Worker states are WorkerState values in the core and their names in the
+// file (CheckpointWorker.state), as every earlier server wrote them; a name
+// no server writes is DataLoss.
+TEST_F(CheckpointFormatTest, WorkerStatesTravelAsTheirNames) {
+  SessionSnapshot snapshot = Played();
+  ASSERT_EQ(snapshot.workers.size(), 1u);
+  const WorkerState states[] = {WorkerState::kActive, WorkerState::kDropped,
+                                WorkerState::kLeft};
+  for (WorkerState state : states) {
+    snapshot.workers[0].state = state;
+    v1::CheckpointFile file;
+    ASSERT_TRUE(file.ParseFromString(EncodeCheckpoint(snapshot)));
+    v1::Checkpoint checkpoint;
+    ASSERT_TRUE(checkpoint.ParseFromString(file.checkpoint()));
+    EXPECT_EQ(checkpoint.workers(0).state(), WorkerStateName(state));
+    absl::StatusOr<SessionSnapshot> back = Read(Write(snapshot, 1000));
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->workers[0].state, state);
+  }
+  // A file whose worker state is not a known name, checksum intact.
+  v1::CheckpointFile file;
+  ASSERT_TRUE(file.ParseFromString(EncodeCheckpoint(snapshot)));
+  v1::Checkpoint checkpoint;
+  ASSERT_TRUE(checkpoint.ParseFromString(file.checkpoint()));
+  checkpoint.mutable_workers(0)->set_state("Active");
+  file.set_checkpoint(checkpoint.SerializeAsString());
+  uint64_t fnv = 14695981039346656037ULL;  // FNV-1a 64, as the file has it
+  for (unsigned char c : file.checkpoint()) {
+    fnv = (fnv ^ c) * 1099511628211ULL;
+  }
+  file.set_checksum(fnv);
+  const absl::StatusOr<SessionSnapshot> bad = Read(file.SerializeAsString());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  EXPECT_NE(bad.status().message().find("state 'Active'"), std::string::npos)
+      << bad.status();
+}
+
 TEST_F(CheckpointFormatTest, FormatOneFilesStillLoad) {
   const SessionSnapshot snapshot = Played();
   absl::StatusOr<SessionSnapshot> back = Read(EncodeCheckpoint(snapshot));

@@ -251,6 +251,7 @@ TEST(GameOptimizerService, ReportsSessionsAndDeletesThem) {
   absl::StatusOr<v1::SessionStatus> after = GetSession(*f.stub, f.session_id);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->workers(1).state(), "left");
+  EXPECT_EQ(after->workers(1).worker_state(), v1::WORKER_STATE_LEFT);
 
   grpc::ClientContext delete_context;
   v1::DeleteSessionRequest request;

@@ -75,14 +75,17 @@ TEST_F(LivenessServiceTest, SilentWorkerIsDroppedWithinSecondsAndRoundGoesOn) {
   EXPECT_EQ(call->response.task().step(), 1);
   const v1::WorkerStatus silent = Worker(2);
   EXPECT_EQ(silent.state(), "dropped");
+  EXPECT_EQ(silent.worker_state(), v1::WORKER_STATE_DROPPED);
   EXPECT_THAT(silent.state_reason(), HasSubstr("lease"));
   EXPECT_GE(silent.idle_seconds(), kLeaseSeconds);
   // Its keepalive brings it back.
   v1::HeartbeatResponse response;
   ASSERT_TRUE(Heartbeat(2, &response).ok());
   EXPECT_EQ(response.state(), "active");
+  EXPECT_EQ(response.worker_state(), v1::WORKER_STATE_ACTIVE);
   EXPECT_DOUBLE_EQ(response.worker_lease_seconds(), kLeaseSeconds);
   EXPECT_EQ(Worker(2).state(), "active");
+  EXPECT_EQ(Worker(2).worker_state(), v1::WORKER_STATE_ACTIVE);
 }
 
 TEST_F(LivenessServiceTest, HeartbeatsKeepAComputingWorkerActive) {

@@ -238,6 +238,11 @@ TEST_F(MetricsTest, GetMetricsReportsTheStepsPlayedByRealWorkers) {
                 m.workers(1).last_to_submit_rounds(),
             2 * kSteps);
   EXPECT_EQ(m.workers(0).missed_rounds(), 0);
+  for (const v1::WorkerMetrics& w : m.workers()) {  // the enum and its name
+    EXPECT_NE(w.worker_state(), v1::WORKER_STATE_UNSPECIFIED);
+    EXPECT_EQ(w.worker_state() == v1::WORKER_STATE_ACTIVE,
+              w.state() == "active");
+  }
   EXPECT_GT(m.bytes_received(), 0);
   EXPECT_GT(m.bytes_sent(), 0);
 
