@@ -12,7 +12,7 @@
 
 #include "Eigen/Core"
 #include "absl/status/status.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "client/recorder.h"
 
 namespace gameopt {

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/games/dirac_gan.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "client/games/mog_gan.h"
 
 namespace gameopt {

@@ -49,7 +49,7 @@
 #include <vector>
 
 #include "Eigen/Core"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "client/games/mlp.h"
 
 namespace gameopt {

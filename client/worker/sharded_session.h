@@ -21,7 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "client/worker/sharding.h"
 #include "client/worker/worker.h"
 #include "gameopt/v1/gameopt.grpc.pb.h"

@@ -28,7 +28,7 @@
 
 #include "Eigen/Core"
 #include "absl/status/status.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "client/worker/sharding.h"
 #include "client/worker/task_link.h"
 #include "client/worker/worker.h"

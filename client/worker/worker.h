@@ -26,7 +26,7 @@
 #include "Eigen/Core"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "client/worker/channel.h"
 #include "client/worker/task_link.h"
 #include "client/worker/tensor_codec.h"

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "Eigen/Core"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "client/games/sampling.h"
 #include "gtest/gtest.h"
 

@@ -11,8 +11,8 @@
 //
 // A Game object holds the minibatches it drew, so it is NOT thread-safe: give
 // each worker thread its own instance (see Clone()).
-#ifndef GAMEOPT_CLIENT_GAMES_GAME_H_
-#define GAMEOPT_CLIENT_GAMES_GAME_H_
+#ifndef GAMEOPT_CLIENT_WORKER_GAME_H_
+#define GAMEOPT_CLIENT_WORKER_GAME_H_
 
 #include <cstdint>
 #include <memory>
@@ -77,4 +77,4 @@ class Game {
 
 }  // namespace gameopt
 
-#endif  // GAMEOPT_CLIENT_GAMES_GAME_H_
+#endif  // GAMEOPT_CLIENT_WORKER_GAME_H_
