@@ -43,7 +43,6 @@
 #include <cstdlib>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -60,6 +59,7 @@
 #include "client/status.h"
 #include "client/sweep.h"
 #include "client/worker/sharded_session.h"
+#include "client/worker_threads.h"
 #include "server/service/server.h"
 
 // Game.
@@ -373,22 +373,11 @@ int WorkCommand() {
   if (prefix.empty()) prefix = HostName();
   std::fprintf(stderr, "%s: %d worker(s) on session %s at %s\n", prefix.c_str(),
                threads, session->id().c_str(), config->server.c_str());
-  std::vector<absl::Status> statuses(threads);
-  std::vector<std::thread> workers;
-  const absl::Time start = absl::Now();
-  for (int i = 0; i < threads; ++i) {
-    workers.emplace_back([&, i] {
-      std::unique_ptr<Game> mine = (*game)->Clone();
-      WorkerOptions options;
-      options.name = absl::StrCat(prefix, "-", i);
-      statuses[i] = session->RunWorker(mine.get(), options);
-    });
-  }
-  for (std::thread& worker : workers) worker.join();
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  for (const absl::Status& status : statuses) {
-    if (!status.ok()) return Fail(status);
-  }
+  WorkerThreadsOptions options;
+  options.threads = threads;
+  options.name_prefix = prefix;
+  absl::StatusOr<double> seconds = RunWorkerThreads(*session, **game, options);
+  if (!seconds.ok()) return Fail(seconds.status());
   absl::StatusOr<SessionParameters> params = session->GetParameters();
   if (!params.ok()) return Fail(params.status());
   std::string line =
@@ -397,7 +386,7 @@ int WorkCommand() {
   for (const auto& [metric, value] : (*game)->Metrics(params->values)) {
     absl::StrAppendFormat(&line, " %s=%.6g", metric, value);
   }
-  absl::StrAppendFormat(&line, " seconds=%.3f", seconds);
+  absl::StrAppendFormat(&line, " seconds=%.3f", *seconds);
   std::printf("%s\n", line.c_str());
   return 0;
 }

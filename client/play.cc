@@ -1,23 +1,19 @@
 #include "client/play.h"
 
-#include <atomic>
-#include <cmath>
+#include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
-#include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/notification.h"
-#include "client/games/mog_gan.h"
-#include "client/plots.h"
+#include "client/play_files.h"
+#include "client/play_servers.h"
 #include "client/recorder.h"
 #include "client/server_curves.h"
 #include "client/spectrum.h"
 #include "client/worker/sharded_session.h"
-#include "client/worker/worker.h"
-#include "server/service/server.h"
+#include "client/worker_threads.h"
 
 namespace gameopt {
 namespace {
@@ -57,29 +53,30 @@ void ScheduleSpectra(const PlayConfig& config, v1::SessionConfig& session) {
   }
 }
 
-absl::Status PlotSpectra(const std::vector<v1::Spectrum>& spectra,
-                         const std::string& dir, const std::string& title) {
-  std::vector<SpectrumSeries> series;
-  for (const v1::Spectrum& s : spectra) {
-    series.push_back(SpectrumSeries{
-        absl::StrCat(s.operator_description(), " at step ", s.step()),
-        DistinctEigenvalues(s)});
+// The session of the run, created on the servers of `channels`.
+absl::StatusOr<ShardedSession> CreatePlaySession(
+    const PlayConfig& config, const Game& game,
+    const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
+  SessionOptions session_options = config.session;
+  session_options.max_steps = config.steps;
+  absl::StatusOr<v1::SessionConfig> session_config =
+      BuildSessionConfig(game, session_options);
+  if (!session_config.ok()) return session_config.status();
+  if (config.spectrum_k > 0) {
+    if (channels.size() > 1) {
+      return absl::InvalidArgumentError(
+          "--spectrum_k needs one server: a shard sees only its slice of J");
+    }
+    ScheduleSpectra(config, *session_config);
   }
-  return PlotSpectrum(series, dir, absl::StrCat(title, ": eigenvalues"));
+  return ShardedSession::Create(channels, game, *session_config);
 }
 
 }  // namespace
 
 absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ServerChannels(
     const PlayConfig& config) {
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  for (const std::string& address : SplitList(config.server)) {
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-        MakeChannel(address, config.channel);
-    if (!channel.ok()) return channel.status();
-    channels.push_back(*std::move(channel));
-  }
-  return channels;
+  return ChannelsTo(config.server, config.channel);
 }
 
 absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
@@ -89,102 +86,46 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
   PlayResult result;
   result.game_name = (*game)->name();
 
-  // The servers: given, or in this process (one per shard).
-  std::vector<std::unique_ptr<GameOptServer>> local;
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  if (config.server.empty()) {
-    for (int s = 0; s < std::max(1, config.shards); ++s) {
-      GameOptServerOptions options;
-      options.address = "127.0.0.1:0";
-      options.max_message_mb = config.channel.max_message_mb;
-      options.log = nullptr;
-      local.push_back(std::make_unique<GameOptServer>(options));
-      absl::Status started = local.back()->Start();
-      if (!started.ok()) return started;
-      channels.push_back(local.back()->InProcessChannel());
-    }
-  } else {
-    absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> remote =
-        ServerChannels(config);
-    if (!remote.ok()) return remote.status();
-    channels = *std::move(remote);
-    if (config.shards > 1 &&
-        static_cast<int>(channels.size()) != config.shards) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--shards=", config.shards, " but ", channels.size(),
-                       " server address(es): give one address per shard"));
-    }
-  }
-
-  SessionOptions session_options = config.session;
-  session_options.max_steps = config.steps;
-  absl::StatusOr<v1::SessionConfig> session_config =
-      BuildSessionConfig(**game, session_options);
-  if (!session_config.ok()) return session_config.status();
-  if (config.spectrum_k > 0) {
-    if (channels.size() > 1) {
-      return absl::InvalidArgumentError(
-          "--spectrum_k needs one server: a shard sees only its slice of J");
-    }
-    ScheduleSpectra(config, *session_config);
-  }
+  absl::StatusOr<PlayServers> servers =
+      PlayServers::Start(config.server, config.shards, config.channel);
+  if (!servers.ok()) return servers.status();
+  const std::vector<std::shared_ptr<grpc::Channel>>& channels =
+      servers->channels();
   absl::StatusOr<ShardedSession> session =
-      ShardedSession::Create(channels, **game, *session_config);
+      CreatePlaySession(config, **game, channels);
   if (!session.ok()) return session.status();
   result.session_id = session->id();
   result.shards = session->num_shards();
 
-  // K workers, each with its own game; the first one feeds the recorder
-  // and, unsharded, the server's curves (a sharded session's per-shard
-  // norms would be of slices).
+  // K workers; the first one feeds the recorder and, unsharded, the
+  // server's curves (a sharded session's per-shard norms would be of
+  // slices).
   Recorder recorder(**game, config.metrics_every);
   std::unique_ptr<ServerCurves> curves;
   if (result.shards == 1) {
     curves = std::make_unique<ServerCurves>(channels[0], session->id(),
                                             config.metrics_every);
   }
-  const int k = std::max(1, session_options.workers);
-  std::vector<absl::Status> statuses(k);
-  std::vector<std::thread> threads;
-  absl::Mutex mu;
-  int running = k;
-  absl::Time finished;
-  const absl::Time start = absl::Now();
-  for (int i = 0; i < k; ++i) {
-    threads.emplace_back([&, i] {
-      std::unique_ptr<Game> mine = (*game)->Clone();
-      WorkerOptions options;
-      options.name = absl::StrCat("worker-", i);
-      if (i == 0) {
-        options.on_progress = [&recorder, &curves](const WorkerProgress& p) {
-          if (p.kind != v1::DONE && p.kind != v1::PRODUCTS && p.phase == 0) {
-            recorder.Record(p.step, *p.params);
-            if (curves) curves->StepStarted(p.step);
-          }
-        };
-      }
-      statuses[i] = session->RunWorker(mine.get(), options);
-      absl::MutexLock lock(&mu);
-      if (--running == 0) finished = absl::Now();
-    });
-  }
-  {
-    absl::MutexLock lock(&mu);
-    const auto all_done = [&running]() { return running == 0; };
-    while (!mu.AwaitWithTimeout(absl::Condition(&all_done),
-                                absl::Milliseconds(200))) {
-      if (config.live) PrintProgress(recorder, config.steps, start);
+  WorkerThreadsOptions threads;
+  threads.threads = config.session.workers;
+  threads.first_worker_progress = [&recorder,
+                                   &curves](const WorkerProgress& p) {
+    if (p.kind != v1::DONE && p.kind != v1::PRODUCTS && p.phase == 0) {
+      recorder.Record(p.step, *p.params);
+      if (curves) curves->StepStarted(p.step);
     }
+  };
+  const absl::Time start = absl::Now();
+  if (config.live) {
+    threads.tick = [&] { PrintProgress(recorder, config.steps, start); };
   }
-  for (std::thread& t : threads) t.join();
-  result.seconds = absl::ToDoubleSeconds(finished - start);
+  absl::StatusOr<double> seconds = RunWorkerThreads(*session, **game, threads);
   if (config.live) {
     PrintProgress(recorder, config.steps, start);
     std::fputs("\n", stderr);
   }
-  for (const absl::Status& status : statuses) {
-    if (!status.ok()) return status;
-  }
+  if (!seconds.ok()) return seconds.status();
+  result.seconds = *seconds;
   if (curves) {
     if (absl::Status status = curves->Finish(); !status.ok()) return status;
   }
@@ -199,7 +140,6 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
   for (size_t i = 1; i < columns.size(); ++i) {
     result.final_metrics.emplace_back(columns[i], recorder.Latest(columns[i]));
   }
-
   if (config.spectrum_k > 0) {
     absl::StatusOr<std::vector<v1::Spectrum>> spectra =
         FetchSpectra(channels[0], result.session_id);
@@ -207,68 +147,23 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
     result.spectra = *std::move(spectra);
   }
   if (!config.keep_session) session->Delete().IgnoreError();
-  for (std::unique_ptr<GameOptServer>& server : local) server->Shutdown();
+  servers->Shutdown();
 
-  if (!config.out_dir.empty()) {
-    std::error_code error;
-    std::filesystem::create_directories(config.out_dir, error);
-    if (error) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot create ", config.out_dir, ": ", error.message()));
-    }
-    const std::string csv = absl::StrCat(config.out_dir, "/metrics.csv");
-    absl::Status status = recorder.WriteCsv(csv);
-    if (!status.ok()) return status;
-    result.files.push_back(csv);
-    const std::string server_csv =
-        absl::StrCat(config.out_dir, "/server_metrics.csv");
-    if (curves) {
-      status = WriteCsv(server_csv, curves->columns(), curves->rows());
-      if (!status.ok()) return status;
-      result.files.push_back(server_csv);
-    }
-    if (!result.spectra.empty()) {
-      const std::string spectrum_csv = config.out_dir + "/spectrum.csv";
-      status = WriteSpectraCsv(result.spectra, spectrum_csv);
-      if (!status.ok()) return status;
-      result.files.push_back(spectrum_csv);
-    }
-    if (config.plots && GnuplotAvailable()) {
-      const std::string title =
-          absl::StrCat(result.game_name, " / ", session_options.algorithm, " (",
-                       session_options.optimizer, ", lr ",
-                       session_options.learning_rate, ")");
-      status = PlotMetrics(recorder, config.out_dir, title);
-      if (!status.ok()) return status;
-      result.files.push_back(config.out_dir + "/metrics.png");
-      if (curves && !curves->rows().empty()) {
-        status = PlotColumns(curves->columns(), curves->rows(), config.out_dir,
-                             "server_metrics",
-                             absl::StrCat(title, ", as the server saw it"));
-        if (!status.ok()) return status;
-        result.files.push_back(config.out_dir + "/server_metrics.png");
-      }
-      if ((*game)->Dimension() == 2) {
-        status = PlotTrajectory(**game, recorder.trajectory(), config.out_dir,
-                                title);
-        if (!status.ok()) return status;
-        result.files.push_back(config.out_dir + "/trajectory.png");
-      }
-      if (!result.spectra.empty()) {
-        status = PlotSpectra(result.spectra, config.out_dir, title);
-        if (!status.ok()) return status;
-        result.files.push_back(config.out_dir + "/spectrum.png");
-      }
-      if (auto* mog = dynamic_cast<MogGan*>(game->get())) {
-        // The samples the coverage metric counts (same count and seed).
-        const Eigen::MatrixXd samples =
-            mog->Generate(result.final_params, 2000, /*seed=*/1);
-        status = PlotSamples(samples, mog->ModeCenters(),
-                             mog->options().data_std, config.out_dir, title);
-        if (!status.ok()) return status;
-        result.files.push_back(config.out_dir + "/samples.png");
-      }
-    }
+  if (config.out_dir.empty()) return result;
+  PlayRecord record{&recorder, curves.get(), result.spectra,
+                    result.final_params};
+  absl::StatusOr<std::vector<std::string>> csvs =
+      WriteRunCsvs(record, config.out_dir);
+  if (!csvs.ok()) return csvs.status();
+  result.files = *std::move(csvs);
+  if (config.plots) {
+    const std::string title = absl::StrCat(
+        result.game_name, " / ", config.session.algorithm, " (",
+        config.session.optimizer, ", lr ", config.session.learning_rate, ")");
+    absl::StatusOr<std::vector<std::string>> plots =
+        PlotRun(record, **game, config.out_dir, title);
+    if (!plots.ok()) return plots.status();
+    result.files.insert(result.files.end(), plots->begin(), plots->end());
   }
   return result;
 }

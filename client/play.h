@@ -1,5 +1,9 @@
 // `gameopt_client play`: one session of a sample game, K worker threads,
 // a live progress line, and a results folder (metrics.csv and PNG plots).
+// Play() strings the parts together: the servers (play_servers.h), the
+// worker threads (worker_threads.h), the recorder (recorder.h) and the
+// server's curves (server_curves.h), then the results folder
+// (play_files.h).
 #ifndef GAMEOPT_CLIENT_PLAY_H_
 #define GAMEOPT_CLIENT_PLAY_H_
 

@@ -12,8 +12,8 @@
 
 #include "Eigen/Core"
 #include "absl/status/status.h"
-#include "client/games/game.h"
 #include "client/recorder.h"
+#include "client/worker/game.h"
 
 namespace gameopt {
 

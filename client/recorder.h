@@ -13,7 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 
 namespace gameopt {
 

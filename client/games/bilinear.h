@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "Eigen/Core"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 
 namespace gameopt {
 

@@ -63,7 +63,7 @@
 #include "Eigen/Core"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 
 namespace gameopt {
 

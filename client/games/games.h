@@ -10,8 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "client/games/dirac_gan.h"
-#include "client/games/game.h"
 #include "client/games/mog_gan.h"
+#include "client/worker/game.h"
 
 namespace gameopt {
 

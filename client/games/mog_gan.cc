@@ -265,4 +265,9 @@ std::vector<std::pair<std::string, double>> MogGan::Metrics(
           {"off_mode_share", coverage.off_mode_share}};
 }
 
+std::optional<SamplePicture> MogGan::Samples(const Eigen::VectorXd& x) const {
+  return SamplePicture{Generate(x, kMetricsSamples, kMetricsSeed), centers_,
+                       options_.data_std};
+}
+
 }  // namespace gameopt

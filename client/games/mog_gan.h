@@ -45,13 +45,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "Eigen/Core"
-#include "client/games/game.h"
 #include "client/games/mlp.h"
+#include "client/worker/game.h"
 
 namespace gameopt {
 
@@ -100,6 +101,9 @@ class MogGan final : public Game {
                       int sample) override;
   std::vector<std::pair<std::string, double>> Metrics(
       const Eigen::VectorXd& x) const override;
+  // The samples Metrics() counts (same count and seed) over the mode
+  // centres.
+  std::optional<SamplePicture> Samples(const Eigen::VectorXd& x) const override;
 
   // n generator samples (2 x n) at parameters x, z drawn from `seed`.
   Eigen::MatrixXd Generate(const Eigen::VectorXd& x, int n,

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "gameopt/v1/gameopt.pb.h"
 
 namespace gameopt {

@@ -151,9 +151,6 @@ absl::StatusOr<ShardedSession> ShardedSession::OpenByName(
 
 absl::Status ShardedSession::RunWorker(Game* game,
                                        const WorkerOptions& options) const {
-  if (num_shards() == 1) {
-    return Worker(channels_[0], ids_[0], game, options).Run();
-  }
   return ShardedWorker(channels_, ids_, game, options).Run();
 }
 

@@ -21,9 +21,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "client/worker/sharding.h"
-#include "client/worker/worker.h"
+#include "client/worker/worker_options.h"
 #include "gameopt/v1/gameopt.grpc.pb.h"
 
 namespace gameopt {
@@ -63,8 +63,9 @@ class ShardedSession {
   const std::vector<std::string>& ids() const { return ids_; }
   std::string id() const;
 
-  // One worker on the calling thread until the session is DONE: a Worker
-  // (S = 1) or a ShardedWorker (S > 1). `game` must be this session's game.
+  // One worker on the calling thread until the session is DONE: a
+  // ShardedWorker of S shards (with S = 1, what a Worker is). `game` must be
+  // this session's game.
   absl::Status RunWorker(Game* game, const WorkerOptions& options) const;
 
   absl::StatusOr<SessionParameters> GetParameters() const;

@@ -13,14 +13,6 @@ namespace {
 // the same worker id on every shard.
 absl::Mutex join_mu(absl::kConstInit);
 
-absl::Status OnShard(int shard, const std::string& session_id,
-                     const absl::Status& status) {
-  if (status.ok()) return status;
-  return absl::Status(status.code(),
-                      absl::StrCat("shard ", shard, " (session ", session_id,
-                                   "): ", status.message()));
-}
-
 std::string Describe(const v1::Task& task) {
   return absl::StrCat(v1::TaskKind_Name(task.kind()), " at step ", task.step(),
                       " phase ", task.phase(), " (", task.phase_label(), ")");
@@ -31,38 +23,89 @@ std::string Describe(const v1::Task& task) {
 struct ShardedWorker::Shard {
   v1::TaskResponse response;  // the shard's current task
   int64_t params_version = 0;
+  // Reused request messages: no allocation per round in steady state.
   v1::SubmitGradientRequest gradient_request;
   v1::SubmitJacobianProductsRequest products_request;
-  Eigen::VectorXd values;  // scratch in the shard's layout
+  Eigen::VectorXd values;  // scratch in the shard's layout (sharded only)
 };
 
 ShardedWorker::ShardedWorker(
     std::vector<std::shared_ptr<grpc::Channel>> channels,
     std::vector<std::string> session_ids, Game* game, WorkerOptions options)
-    : game_(game),
-      options_(std::move(options)),
-      plan_(ShardPlan::Create(game->players(),
-                              static_cast<int>(channels.size()))) {
+    : game_(game), options_(std::move(options)), layout_(game->players()) {
+  const int n = static_cast<int>(channels.size());
+  if (n == 0) {
+    setup_ = absl::InvalidArgumentError("a worker needs at least one server");
+    return;
+  }
   if (channels.size() != session_ids.size()) {
     setup_ = absl::InvalidArgumentError(absl::StrCat(
         "a sharded worker needs one session id per server: got ",
         session_ids.size(), " ids for ", channels.size(), " servers"));
     return;
   }
-  for (size_t s = 0; s < channels.size(); ++s) {
+  for (int s = 0; s < n; ++s) {
     links_.push_back(
         std::make_unique<TaskLink>(channels[s], session_ids[s], options_.name,
                                    options_.retry_policy(), &stop_));
   }
-  shards_.resize(channels.size());
-  params_ = Eigen::VectorXd::Zero(game->Dimension());
+  shards_.resize(n);
+  params_ = Eigen::VectorXd::Zero(layout_.dimension());
+  if (n == 1) {
+    links_[0]->set_worker_id(options_.worker_id);
+    return;
+  }
+  if (options_.worker_id != 0) {
+    setup_ = absl::InvalidArgumentError(absl::StrCat(
+        "worker_id ", options_.worker_id,
+        " (rejoin) needs one server: a sharded worker's ids may differ per "
+        "shard; leave it 0 to join ",
+        n, " shards anew"));
+    return;
+  }
+  absl::StatusOr<ShardPlan> plan = ShardPlan::Create(game->players(), n);
+  if (!plan.ok()) {
+    setup_ = plan.status();
+    return;
+  }
+  plan_ = *std::move(plan);
 }
 
 ShardedWorker::~ShardedWorker() = default;
 
+const FlatLayout& ShardedWorker::ShardLayout(int s) const {
+  return sharded() ? plan_->shard_layout(s) : layout_;
+}
+
+const Eigen::VectorXd& ShardedWorker::Slice(int s,
+                                            const Eigen::VectorXd& full) {
+  if (!sharded()) return full;
+  plan_->Gather(s, full, shards_[s].values);
+  return shards_[s].values;
+}
+
+absl::Status ShardedWorker::DecodeSlice(int s, const v1::Vector& vector,
+                                        Eigen::VectorXd& full) {
+  if (!sharded()) return DecodeVector(vector, layout_, full);
+  Eigen::VectorXd& values = shards_[s].values;
+  values.resize(plan_->shard_layout(s).dimension());
+  absl::Status status = DecodeVector(vector, plan_->shard_layout(s), values);
+  if (!status.ok()) return OnShard(s, status);
+  plan_->Scatter(s, values, full);
+  return absl::OkStatus();
+}
+
+absl::Status ShardedWorker::OnShard(int s, const absl::Status& status) const {
+  if (status.ok() || !sharded()) return status;
+  return absl::Status(status.code(), absl::StrCat("shard ", s, " (session ",
+                                                  links_[s]->session_id(),
+                                                  "): ", status.message()));
+}
+
 template <typename Fn>
 absl::Status ShardedWorker::ForEachShard(Fn fn) {
   const int n = num_shards();
+  if (n == 1) return fn(0);
   std::vector<absl::Status> statuses(n);
   std::vector<std::thread> threads;
   for (int s = 1; s < n; ++s) {
@@ -71,19 +114,20 @@ absl::Status ShardedWorker::ForEachShard(Fn fn) {
   statuses[0] = fn(0);
   for (std::thread& thread : threads) thread.join();
   for (int s = 0; s < n; ++s) {
-    if (!statuses[s].ok()) {
-      return OnShard(s, links_[s]->session_id(), statuses[s]);
-    }
+    if (!statuses[s].ok()) return OnShard(s, statuses[s]);
   }
   return absl::OkStatus();
 }
 
 absl::Status ShardedWorker::JoinAll() {
+  if (!sharded()) {
+    return links_[0]->Join(shards_[0].params_version, shards_[0].response);
+  }
   absl::MutexLock lock(&join_mu);
   for (int s = 0; s < num_shards(); ++s) {
     absl::Status status =
         links_[s]->Join(shards_[s].params_version, shards_[s].response);
-    if (!status.ok()) return OnShard(s, links_[s]->session_id(), status);
+    if (!status.ok()) return OnShard(s, status);
   }
   return absl::OkStatus();
 }
@@ -94,14 +138,15 @@ absl::Status ShardedWorker::Accept() {
     Shard& shard = shards_[s];
     const v1::Task& task = shard.response.task();
     const bool agree =
-        task.kind() == first.kind() &&
-        (task.kind() == v1::DONE ||
-         (task.step() == first.step() && task.phase() == first.phase() &&
-          task.num_samples() == first.num_samples() &&
-          task.probes_size() == first.probes_size() &&
-          task.vjp() == first.vjp() && task.jvp() == first.jvp() &&
-          task.fused_vjp() == first.fused_vjp() &&
-          task.fused_jvp() == first.fused_jvp()));
+        s == 0 ||
+        (task.kind() == first.kind() &&
+         (task.kind() == v1::DONE ||
+          (task.step() == first.step() && task.phase() == first.phase() &&
+           task.num_samples() == first.num_samples() &&
+           task.probes_size() == first.probes_size() &&
+           task.vjp() == first.vjp() && task.jvp() == first.jvp() &&
+           task.fused_vjp() == first.fused_vjp() &&
+           task.fused_jvp() == first.fused_jvp())));
     if (!agree) {
       return absl::FailedPreconditionError(
           absl::StrCat("the shards are out of step: shard 0 sent ",
@@ -110,11 +155,8 @@ absl::Status ShardedWorker::Accept() {
                        "(ShardSessionConfigs)"));
     }
     if (task.params_included()) {
-      const FlatLayout& layout = plan_->shard_layout(s);
-      shard.values.resize(layout.dimension());
-      absl::Status status = DecodeVector(task.params(), layout, shard.values);
-      if (!status.ok()) return OnShard(s, links_[s]->session_id(), status);
-      plan_->Scatter(s, shard.values, params_);
+      absl::Status status = DecodeSlice(s, task.params(), params_);
+      if (!status.ok()) return status;
       shard.params_version = task.params_version();
       if (task.params().players_size() > 0 &&
           task.params().players(0).tensors_size() > 0) {
@@ -133,6 +175,18 @@ absl::Status ShardedWorker::Accept() {
     options_.on_progress(progress);
   }
   return absl::OkStatus();
+}
+
+void ShardedWorker::AddScalars(const v1::Task& task) {
+  for (Shard& shard : shards_) shard.gradient_request.clear_scalars();
+  if (!options_.report_scalars) return;
+  for (const auto& [name, value] : options_.report_scalars(task)) {
+    for (Shard& shard : shards_) {
+      v1::Scalar* scalar = shard.gradient_request.add_scalars();
+      scalar->set_name(name);
+      scalar->set_value(value);
+    }
+  }
 }
 
 absl::Status ShardedWorker::Compute() {
@@ -161,14 +215,14 @@ absl::Status ShardedWorker::Compute() {
       Eigen::VectorXd g = game_->Gradient(params_, k);
       for (int s = 0; s < n; ++s) {
         v1::SubmitGradientRequest& request = shards_[s].gradient_request;
-        plan_->Gather(s, g, shards_[s].values);
-        EncodeVector(shards_[s].values, plan_->shard_layout(s), players, dtype_,
+        EncodeVector(Slice(s, g), ShardLayout(s), players, dtype_,
                      k < request.gradients_size()
                          ? *request.mutable_gradients(k)
                          : *request.add_gradients());
       }
-      // Fused local products, on the full gradient as the shards hold it
-      // (the LOCAL probe), each shard sent its slice.
+      // Fused local products, on sample k's own gradient as the server
+      // holds it (the LOCAL probe of the unfused products round), each
+      // shard sent its slice.
       if (task.fused_vjp() || task.fused_jvp()) {
         probe_ = RoundToDType(g, dtype_);
       }
@@ -178,13 +232,13 @@ absl::Status ShardedWorker::Compute() {
                        : game_->Jvp(params_, probe_, k);
         for (int s = 0; s < n; ++s) {
           v1::SubmitGradientRequest& request = shards_[s].gradient_request;
-          plan_->Gather(s, product_, shards_[s].values);
-          EncodeVector(shards_[s].values, plan_->shard_layout(s), {}, dtype_,
+          EncodeVector(Slice(s, product_), ShardLayout(s), {}, dtype_,
                        vjp ? *request.add_vjp() : *request.add_jvp());
         }
       }
       if (k == 0) gradient_ = std::move(g);
     }
+    AddScalars(task);
     return ForEachShard([this](int s) {
       return links_[s]->Submit(shards_[s].gradient_request,
                                shards_[s].response);
@@ -203,12 +257,9 @@ absl::Status ShardedWorker::Compute() {
   probe_ = Eigen::VectorXd::Zero(params_.size());
   for (int k = 0; k < task.probes_size(); ++k) {
     for (int s = 0; s < n; ++s) {
-      const FlatLayout& layout = plan_->shard_layout(s);
-      shards_[s].values.resize(layout.dimension());
-      absl::Status status = DecodeVector(shards_[s].response.task().probes(k),
-                                         layout, shards_[s].values);
-      if (!status.ok()) return OnShard(s, links_[s]->session_id(), status);
-      plan_->Scatter(s, shards_[s].values, probe_);
+      absl::Status status =
+          DecodeSlice(s, shards_[s].response.task().probes(k), probe_);
+      if (!status.ok()) return status;
     }
     for (const bool vjp : {true, false}) {
       if (vjp ? !task.vjp() : !task.jvp()) continue;
@@ -217,8 +268,7 @@ absl::Status ShardedWorker::Compute() {
       for (int s = 0; s < n; ++s) {
         v1::SubmitJacobianProductsRequest& request =
             shards_[s].products_request;
-        plan_->Gather(s, product_, shards_[s].values);
-        EncodeVector(shards_[s].values, plan_->shard_layout(s), {}, dtype_,
+        EncodeVector(Slice(s, product_), ShardLayout(s), {}, dtype_,
                      vjp ? *request.add_vjp() : *request.add_jvp());
       }
     }
@@ -230,7 +280,6 @@ absl::Status ShardedWorker::Compute() {
 
 absl::Status ShardedWorker::Run() {
   if (!setup_.ok()) return setup_;
-  if (!plan_.ok()) return plan_.status();
   absl::Status status = JoinAll();
   if (status.ok()) status = Accept();
   while (status.ok() && shards_[0].response.task().kind() != v1::DONE) {

@@ -1,11 +1,15 @@
-// ShardedWorker: one worker of an experiment sharded over S servers (see
-// sharding.h). It joins the S shard sessions, and for every round
+// ShardedWorker: the worker loop of this library, for an experiment on S
+// servers (see sharding.h); a Worker (worker.h) is one with S = 1. It joins
+// the S sessions, and for every round
 //   - assembles the full point (and, for PRODUCTS, the full probes) from the
 //     S tasks, which must agree on step, phase and kind;
 //   - draws the minibatches once, from shard 0's task seed, and computes
 //     each gradient or product once on the full model;
 //   - sends each shard its slice, to all S shards at once, and waits for
 //     the S barriers (each shard runs its own).
+// With S = 1 the session holds the game's own tensors: the worker decodes
+// into and encodes from the full vectors directly, spawns no thread and
+// takes no lock, and its errors carry no shard prefix.
 //
 //   ShardedWorker worker(channels, session_ids, game.get(), options);
 //   absl::Status status = worker.Run();   // OK when every shard is DONE
@@ -23,15 +27,17 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "Eigen/Core"
 #include "absl/status/status.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "client/worker/sharding.h"
 #include "client/worker/task_link.h"
-#include "client/worker/worker.h"
+#include "client/worker/tensor_codec.h"
+#include "client/worker/worker_options.h"
 #include "gameopt/v1/gameopt.grpc.pb.h"
 
 namespace gameopt {
@@ -46,8 +52,9 @@ class ShardedWorker {
   ~ShardedWorker();
 
   // Joins every shard and plays until all are DONE (OK), Stop() (CANCELLED),
-  // or an error (InvalidArgument when the game has too few coordinates for
-  // S shards).
+  // or an error. InvalidArgument, before any call, for no channels, a
+  // session id count other than the channel count, a game with too few
+  // coordinates for S shards, or options.worker_id with S > 1.
   absl::Status Run();
   // Makes Run() return at the next task boundary. Thread-safe.
   void Stop() { stop_ = true; }
@@ -59,17 +66,29 @@ class ShardedWorker {
 
  private:
   struct Shard;
+  bool sharded() const { return plan_.has_value(); }
+  // Shard s's layout: the game's own with one shard.
+  const FlatLayout& ShardLayout(int s) const;
+  // Shard s's coordinates of `full`: `full` itself with one shard.
+  const Eigen::VectorXd& Slice(int s, const Eigen::VectorXd& full);
+  // Decodes shard s's `vector` into its coordinates of `full`.
+  absl::Status DecodeSlice(int s, const v1::Vector& vector,
+                           Eigen::VectorXd& full);
+  // `status` with the shard named (sharded only).
+  absl::Status OnShard(int s, const absl::Status& status) const;
   absl::Status JoinAll();
   absl::Status Accept();
   absl::Status Compute();
+  void AddScalars(const v1::Task& task);
   // Runs fn(s) for every shard at once; the first error by shard order.
   template <typename Fn>
   absl::Status ForEachShard(Fn fn);
 
   Game* const game_;
   const WorkerOptions options_;
-  const absl::StatusOr<ShardPlan> plan_;
-  absl::Status setup_;  // an error in the constructor's arguments
+  const FlatLayout layout_;        // the game's
+  std::optional<ShardPlan> plan_;  // S > 1
+  absl::Status setup_;             // an error in the constructor's arguments
   std::atomic<bool> stop_{false};
   std::vector<std::unique_ptr<TaskLink>> links_;
   std::vector<Shard> shards_;

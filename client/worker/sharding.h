@@ -32,7 +32,7 @@
 #include "Eigen/Core"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "client/worker/tensor_codec.h"
 #include "gameopt/v1/gameopt.pb.h"
 

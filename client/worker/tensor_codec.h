@@ -10,7 +10,7 @@
 
 #include "Eigen/Core"
 #include "absl/status/status.h"
-#include "client/games/game.h"
+#include "client/worker/game.h"
 #include "gameopt/v1/gameopt.pb.h"
 
 namespace gameopt {

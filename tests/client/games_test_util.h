@@ -7,8 +7,8 @@
 #include <cstdint>
 
 #include "Eigen/Core"
-#include "client/games/game.h"
 #include "client/games/sampling.h"
+#include "client/worker/game.h"
 #include "gtest/gtest.h"
 
 namespace gameopt {

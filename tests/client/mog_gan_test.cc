@@ -1,8 +1,11 @@
 #include "client/games/mog_gan.h"
 
 #include <cmath>
+#include <memory>
+#include <optional>
 #include <string>
 
+#include "client/games/games.h"
 #include "gtest/gtest.h"
 #include "tests/client/games_test_util.h"
 
@@ -233,6 +236,33 @@ TEST(MogGan, CollapsedGeneratorCoversOneMode) {
   EXPECT_EQ(metrics[0].second, 1);
   EXPECT_EQ(metrics[1].first, "off_mode_share");
   EXPECT_EQ(metrics[1].second, 0.0);
+}
+
+TEST(MogGan, SamplesAreTheOnesTheMetricsCount) {
+  MogGan game(SmallOptions(), 3);
+  const Eigen::VectorXd x = game.InitialParameters();
+  const std::optional<SamplePicture> picture = game.Samples(x);
+  ASSERT_TRUE(picture.has_value());
+  EXPECT_EQ(picture->samples.rows(), 2);
+  EXPECT_EQ(picture->samples.cols(), 2000);
+  EXPECT_EQ(picture->centers, game.ModeCenters());
+  EXPECT_EQ(picture->center_std, game.options().data_std);
+  const ModeCoverage coverage = ComputeModeCoverage(
+      picture->samples, picture->centers, picture->center_std);
+  const auto metrics = game.Metrics(x);
+  EXPECT_EQ(metrics[0].second, coverage.modes_covered);
+  EXPECT_EQ(metrics[1].second, coverage.off_mode_share);
+  // Deterministic in x, like the metrics.
+  EXPECT_EQ(game.Samples(x)->samples, picture->samples);
+}
+
+TEST(MogGan, OtherGamesDrawNoSamples) {
+  for (const std::string& name : {"bilinear", "dirac", "quadratic"}) {
+    absl::StatusOr<std::unique_ptr<Game>> game = MakeGame(name, GameOptions());
+    ASSERT_TRUE(game.ok()) << game.status();
+    EXPECT_FALSE((*game)->Samples((*game)->InitialParameters()).has_value())
+        << name;
+  }
 }
 
 TEST(MogGan, GeneratorOfTheModesCoversEight) {

@@ -119,6 +119,25 @@ TEST_F(PlayTest, ResultsFolderHoldsCsvAndPlots) {
   EXPECT_EQ(result->files, expected);
 }
 
+TEST_F(PlayTest, ResultsFolderOfAGameWithSamplesHoldsTheirPlot) {
+  // No server given: Play starts one in-process server of its own.
+  PlayConfig config = Config("mog", "simgd", 2);
+  config.server.clear();
+  config.game_options.mog.batch = 16;
+  config.out_dir = ::testing::TempDir() + "/gameopt_play_test_mog";
+  absl::StatusOr<PlayResult> result = Play(config);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->steps, 2);
+  std::vector<std::string> expected = {config.out_dir + "/metrics.csv",
+                                       config.out_dir + "/server_metrics.csv"};
+  if (config.plots && GnuplotAvailable()) {
+    expected.push_back(config.out_dir + "/metrics.png");
+    expected.push_back(config.out_dir + "/server_metrics.png");
+    expected.push_back(config.out_dir + "/samples.png");
+  }
+  EXPECT_EQ(result->files, expected);
+}
+
 TEST_F(PlayTest, WorkerReportsProgressAndEndsOnDone) {
   PlayConfig config = Config("bilinear", "simgd", 5);
   auto game = *MakeGame("bilinear", config.game_options);

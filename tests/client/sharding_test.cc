@@ -1,6 +1,7 @@
 // Tests client/worker/sharding.h, sharded_worker.h and sharded_session.h:
 // an experiment sharded over 3 servers on loopback ends bitwise where one
-// server ends, and what cannot be sharded exactly is refused up front.
+// server ends, what cannot be sharded exactly is refused up front, and a
+// sharded worker reports its scalars to every shard.
 #include "client/worker/sharding.h"
 
 #include <memory>
@@ -11,6 +12,7 @@
 #include "client/play.h"
 #include "client/worker/session_builder.h"
 #include "client/worker/sharded_session.h"
+#include "client/worker/sharded_worker.h"
 #include "gtest/gtest.h"
 #include "server/service/server.h"
 
@@ -282,6 +284,57 @@ TEST_F(ShardingTest, WorkersJoinAnExperimentByIdsOrByName) {
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST_F(ShardingTest, ShardedWorkerReportsScalarsToEveryShard) {
+  auto game = *MakeGame("quadratic", GameOptions());
+  SessionOptions options;
+  options.max_steps = 3;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 1; i <= 2; ++i) {
+    channels.push_back(MakeChannel(servers_[i]->address()));
+  }
+  absl::StatusOr<ShardedSession> session = ShardedSession::Create(
+      channels, *game, *BuildSessionConfig(*game, options));
+  ASSERT_TRUE(session.ok()) << session.status();
+  WorkerOptions worker_options;
+  worker_options.report_scalars = [](const v1::Task& task) {
+    return std::vector<std::pair<std::string, double>>{
+        {"loss/p0", static_cast<double>(task.step())}};
+  };
+  ASSERT_TRUE(session->RunWorker(game.get(), worker_options).ok());
+  for (int s = 0; s < 2; ++s) {
+    v1::GetSessionRequest get;
+    get.set_session_id(session->ids()[s]);
+    v1::SessionStatus status;
+    grpc::ClientContext context;
+    ASSERT_TRUE(v1::GameOptimizer::NewStub(channels[s])
+                    ->GetSession(&context, get, &status)
+                    .ok());
+    ASSERT_EQ(status.scalars_size(), 1) << "shard " << s;
+    EXPECT_EQ(status.scalars(0).name(), "loss/p0");
+    EXPECT_EQ(status.scalars(0).value(), 2.0);  // the last step's
+  }
+}
+
+TEST_F(ShardingTest, ShardedWorkerRefusesBadArgumentsBeforeAnyCall) {
+  auto game = *MakeGame("quadratic", GameOptions());
+  std::vector<std::shared_ptr<grpc::Channel>> channels = {
+      MakeChannel(servers_[1]->address()), MakeChannel(servers_[2]->address())};
+  WorkerOptions rejoin;
+  rejoin.worker_id = 3;
+  absl::Status status =
+      ShardedWorker(channels, {"a", "b"}, game.get(), rejoin).Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("worker_id 3"), std::string::npos) << status;
+  status = ShardedWorker(channels, {"a"}, game.get()).Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("1 ids for 2 servers"), std::string::npos)
+      << status;
+  status = ShardedWorker({}, {}, game.get()).Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  // Nothing reached the servers: the ids "a" and "b" name no session, so a
+  // call would have failed with NOT_FOUND instead.
 }
 
 }  // namespace

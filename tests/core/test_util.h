@@ -1,5 +1,6 @@
-// Shared helpers of the core tests: random quadratic games with a dense
-// reference, and submissions built from plain vectors.
+// Shared helpers of the core tests: random quadratic games (the sample
+// game of client/games) with a dense reference, and submissions built from
+// plain vectors.
 #ifndef GAMEOPT_TESTS_CORE_TEST_UTIL_H_
 #define GAMEOPT_TESTS_CORE_TEST_UTIL_H_
 
@@ -9,10 +10,12 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "Eigen/Dense"
 #include "absl/strings/str_cat.h"
+#include "client/games/quadratic.h"
 #include "server/core/config.h"
 #include "server/core/flat_vector.h"
 #include "server/core/session.h"
@@ -20,42 +23,29 @@
 
 namespace gameopt::testing {
 
-// l_i(x) = 1/2 x^T A_i x + b_i^T x, player i owning dims[i] coordinates.
-// xi(x) = J x + c, where row block i of J is row block i of A_i and c the
-// matching block of b_i. J's symmetric part is made positive definite and
-// an antisymmetric coupling added, so the game has a unique equilibrium
-// that is stable for small steps but rotates.
+// The random quadratic game of client/games/quadratic.h (players p0, p1,
+// ..., player i owning dims[i] coordinates; l_i(x) = 1/2 x^T A_i x + b_i^T x)
+// as dense matrices: xi(x) = J x + c, J's symmetric part positive definite
+// plus an antisymmetric coupling between players, so the game has a unique
+// equilibrium that is stable for small steps but rotates. x0 is a standard
+// Gaussian draw from `seed` (not the game's all-ones start, so that no
+// value is exact in float32).
 struct QuadraticGame {
   std::vector<int> dims;
   Eigen::MatrixXd J;  // d x d
   Eigen::VectorXd c;  // d
   Eigen::VectorXd x0;
 
-  static QuadraticGame Random(std::vector<int> dims, uint64_t seed,
-                              double coupling = 1.0) {
+  static QuadraticGame Random(std::vector<int> dims, uint64_t seed) {
+    const gameopt::QuadraticGame game(dims, seed);
     QuadraticGame g;
-    g.dims = dims;
-    int d = 0;
-    for (int n : dims) d += n;
+    g.dims = std::move(dims);
+    g.J = game.J();
+    g.c = game.b();
     std::mt19937_64 rng(seed);
     std::normal_distribution<double> normal;
-    Eigen::MatrixXd m(d, d), s(d, d);
-    for (int i = 0; i < d; ++i) {
-      for (int j = 0; j < d; ++j) {
-        m(i, j) = normal(rng);
-        s(i, j) = normal(rng);
-      }
-    }
-    const Eigen::MatrixXd sym =
-        m * m.transpose() / d + 0.5 * Eigen::MatrixXd::Identity(d, d);
-    const Eigen::MatrixXd anti = coupling * (s - s.transpose()) / 2.0;
-    g.J = sym + anti;
-    g.c.resize(d);
-    g.x0.resize(d);
-    for (int i = 0; i < d; ++i) {
-      g.c(i) = normal(rng);
-      g.x0(i) = normal(rng);
-    }
+    g.x0.resize(g.c.size());
+    for (int i = 0; i < g.x0.size(); ++i) g.x0(i) = normal(rng);
     return g;
   }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <random>
 
+#include "client/games/quadratic.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "server/service/config_convert.h"
@@ -47,36 +48,21 @@ QuadraticGame QuadraticGame::Random(std::vector<PlayerSpec> players,
                                     uint64_t seed) {
   QuadraticGame g;
   g.players_ = std::move(players);
-  std::vector<int> offsets;
-  int d = 0;
+  // The sample game of client/games/quadratic.h on the players' block
+  // sizes: only J and c matter here, the tensors are a layout of the blocks.
+  std::vector<int> dims;
   for (const PlayerSpec& p : g.players_) {
-    offsets.push_back(d);
-    for (const TensorSpec& t : p.tensors) d += NumElements(t.shape);
+    int size = 0;
+    for (const TensorSpec& t : p.tensors) size += NumElements(t.shape);
+    dims.push_back(size);
   }
-  offsets.push_back(d);
+  const gameopt::QuadraticGame game(dims, seed);
+  g.j_ = game.J();
+  g.c_ = game.b();
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> normal;
-  Eigen::MatrixXd m(d, d), s(d, d);
-  for (int i = 0; i < d; ++i) {
-    for (int j = 0; j < d; ++j) {
-      m(i, j) = normal(rng);
-      s(i, j) = normal(rng);
-    }
-  }
-  // Symmetric positive definite part plus an antisymmetric coupling between
-  // players (none inside a player: J_ii is a Hessian, hence symmetric).
-  Eigen::MatrixXd anti = (s - s.transpose()) / 2.0;
-  for (size_t p = 0; p + 1 < offsets.size(); ++p) {
-    const int n = offsets[p + 1] - offsets[p];
-    anti.block(offsets[p], offsets[p], n, n).setZero();
-  }
-  g.j_ = m * m.transpose() / d + 0.5 * Eigen::MatrixXd::Identity(d, d) + anti;
-  g.c_.resize(d);
-  g.x0_.resize(d);
-  for (int i = 0; i < d; ++i) {
-    g.c_(i) = normal(rng);
-    g.x0_(i) = normal(rng);
-  }
+  g.x0_.resize(g.c_.size());
+  for (int i = 0; i < g.x0_.size(); ++i) g.x0_(i) = normal(rng);
   return g;
 }
 

@@ -41,11 +41,13 @@ struct PlayerSpec {
   std::vector<TensorSpec> tensors;
 };
 
-// l_i(x) = 1/2 x^T A_i x + b_i^T x with A_i symmetric, player i owning its
-// block of x. Then xi(x) = J x + c where block row i of J (and of c) is
-// block row i of A_i (and of b_i); J's diagonal blocks are symmetric, the
-// off-diagonal coupling is not, so the field rotates. The products are exact:
-// J^T w and J w.
+// The random quadratic game of client/games/quadratic.h over players with
+// tensors of any shapes (player i's block is its tensors in order):
+// l_i(x) = 1/2 x^T A_i x + b_i^T x with A_i symmetric, so xi(x) = J x + c
+// where block row i of J (and of c) is block row i of A_i (and of b_i); J's
+// diagonal blocks are symmetric, the off-diagonal coupling is not, so the
+// field rotates. The products are exact: J^T w and J w. x0 is a standard
+// Gaussian draw from the seed.
 class QuadraticGame {
  public:
   static QuadraticGame Random(std::vector<PlayerSpec> players, uint64_t seed);

@@ -1,6 +1,6 @@
 """The Game a worker answers, and Python ports of the C++ sample games.
 
-Conventions (proto/gameopt/v1/gameopt.proto, client/games/game.h): every player
+Conventions (proto/gameopt/v1/gameopt.proto, client/worker/game.h): every player
 minimizes its own loss l_i(x); x, gradients and products are flat float64
 numpy vectors in the layout of players() (see gameopt.tensors);
 xi(x) = (grad_{x_1} l_1, ..., grad_{x_n} l_n) and J = d xi / d x.

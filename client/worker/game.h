@@ -11,11 +11,12 @@
 //
 // A Game object holds the minibatches it drew, so it is NOT thread-safe: give
 // each worker thread its own instance (see Clone()).
-#ifndef GAMEOPT_CLIENT_GAMES_GAME_H_
-#define GAMEOPT_CLIENT_GAMES_GAME_H_
+#ifndef GAMEOPT_CLIENT_WORKER_GAME_H_
+#define GAMEOPT_CLIENT_WORKER_GAME_H_
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,15 @@ struct PlayerSpec {
 // Number of coordinates of one tensor / of all of a player's tensors.
 int64_t NumElements(const TensorSpec& tensor);
 int64_t NumElements(const PlayerSpec& player);
+
+// Points a game generates at x next to reference points, for a client's
+// end-of-run picture: e.g. a GAN's generator samples around the modes of
+// its data.
+struct SamplePicture {
+  Eigen::MatrixXd samples;  // 2 x n
+  Eigen::MatrixXd centers;  // 2 x m, the reference points
+  double center_std = 0.0;  // spread of the data around each reference point
+};
 
 class Game {
  public:
@@ -73,8 +83,16 @@ class Game {
   // x (games draw any samples they need from a fixed seed).
   virtual std::vector<std::pair<std::string, double>> Metrics(
       const Eigen::VectorXd& x) const = 0;
+
+  // Game-specific end-of-run figures beyond Metrics(): the points the game
+  // generates at x (deterministic for a given x, like Metrics()), or
+  // nullopt, the default, for games that generate none. The reference
+  // client plots them (samples.png).
+  virtual std::optional<SamplePicture> Samples(const Eigen::VectorXd& x) const {
+    return std::nullopt;
+  }
 };
 
 }  // namespace gameopt
 
-#endif  // GAMEOPT_CLIENT_GAMES_GAME_H_
+#endif  // GAMEOPT_CLIENT_WORKER_GAME_H_

@@ -1,4 +1,4 @@
-#include "client/games/game.h"
+#include "client/worker/game.h"
 
 namespace gameopt {
 
