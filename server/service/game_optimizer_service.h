@@ -175,19 +175,20 @@ class GameOptimizerService final
   // before its payload (which names the session) is parsed.
   absl::StatusOr<const Grant*> Admit(const grpc::CallbackServerContext& context,
                                      Access access) const;
-  // Admit, then PERMISSION_DENIED unless the grant allows `access` to
-  // `session_id`, which need not exist (CreateSession, DeleteSession).
-  // Denials are logged (never the token).
+  // Admit, then Authorize: for CreateSession and DeleteSession, whose
+  // session need not exist.
   absl::Status Admit(const grpc::CallbackServerContext& context, Access access,
                      absl::string_view session_id) const;
+  // PERMISSION_DENIED unless `grant` allows `access` to `session_id`.
+  // Denials are logged (never the token).
   absl::Status Authorize(const grpc::CallbackServerContext& context,
                          const Grant& grant, Access access,
                          absl::string_view session_id) const;
 
-  // The opening of every call on one existing session: Admit, PERMISSION_
-  // DENIED unless the grant allows `access` to `session_id`, then find the
-  // session (NOT_FOUND). The second form starts from a grant that Admit
-  // (context, access) gave before the request was parsed.
+  // The opening of every call on one existing session: Admit, Authorize
+  // `access` to `session_id`, then find the session (NOT_FOUND). The second
+  // form starts from a grant that Admit(context, access) gave before the
+  // request was parsed (the raw calls), or Admit(context) (GetMetrics).
   struct OpenedSession {
     const Grant* grant;
     std::shared_ptr<Session> session;
