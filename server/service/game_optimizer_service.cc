@@ -18,13 +18,6 @@
 namespace gameopt {
 namespace {
 
-grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
-                                   const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
 // One Join / Submit* call that may wait at the round's barrier (lifetime
 // and cancellation: waiting_reactor.h).
 class TaskReactor final : public internal::WaitingReactor {
@@ -32,12 +25,11 @@ class TaskReactor final : public internal::WaitingReactor {
   // Counts `request_bytes` received for the session, and the response's
   // size as sent once answered.
   TaskReactor(std::shared_ptr<Session> session, int64_t known_params_version,
-              v1::TaskResponse* response, grpc::ByteBuffer* wire_response,
-              internal::ReactorCount* count, int64_t request_bytes)
+              grpc::ByteBuffer* response, internal::ReactorCount* count,
+              int64_t request_bytes)
       : WaitingReactor(std::move(session), count),
         known_params_version_(known_params_version),
-        response_(response),
-        wire_response_(wire_response) {
+        response_(response) {
     this->session().traffic().AddReceived(request_bytes);
   }
 
@@ -55,22 +47,15 @@ class TaskReactor final : public internal::WaitingReactor {
 
   // Runs exactly once, from the session, on any thread.
   void Answer(absl::StatusOr<Task> task) {
-    if (task.ok() && wire_response_ != nullptr) {
-      TaskToWire(*task, session().layout(), known_params_version_,
-                 wire_response_);
-      session().traffic().AddSent(
-          static_cast<int64_t>(wire_response_->Length()));
-    } else if (task.ok()) {
-      TaskToProto(*task, session().layout(), known_params_version_, response_);
-      session().traffic().AddSent(
-          static_cast<int64_t>(response_->ByteSizeLong()));
+    if (task.ok()) {
+      TaskToWire(*task, session().layout(), known_params_version_, response_);
+      session().traffic().AddSent(static_cast<int64_t>(response_->Length()));
     }
     Finish(ToGrpcStatus(task.status()));
   }
 
   const int64_t known_params_version_;
-  v1::TaskResponse* const response_;  // exactly one of the two
-  grpc::ByteBuffer* const wire_response_;
+  grpc::ByteBuffer* const response_;
 };
 
 std::string Describe(const SessionConfig& config, const GameLayout& layout) {
@@ -169,21 +154,29 @@ absl::StatusOr<const Grant*> GameOptimizerService::Admit(
   return grant;
 }
 
-absl::Status GameOptimizerService::Authorize(
-    const grpc::CallbackServerContext& context, const Grant& grant,
-    Access access, absl::string_view session_id) const {
-  absl::Status status = grant.Allows(access, session_id);
-  if (!status.ok()) {
-    Log(absl::StrCat("denied a call from ", context.peer(), ": ",
-                     status.message()));
+absl::StatusOr<const Grant*> GameOptimizerService::Admit(
+    const grpc::CallbackServerContext& context, Access access) const {
+  absl::StatusOr<const Grant*> grant = Admit(context);
+  if (!grant.ok()) return grant;
+  if (absl::Status s = (*grant)->AllowsSome(access); !s.ok()) {
+    Log(absl::StrCat("denied a call from ", context.peer(), ": ", s.message()));
+    return s;
   }
-  return status;
+  return grant;
+}
+
+absl::Status GameOptimizerService::Admit(
+    const grpc::CallbackServerContext& context, Access access,
+    absl::string_view session_id) const {
+  absl::StatusOr<const Grant*> grant = Admit(context);
+  if (!grant.ok()) return grant.status();
+  return Authorize(context, **grant, access, session_id);
 }
 
 absl::Status GameOptimizerService::Authorize(
     const grpc::CallbackServerContext& context, const Grant& grant,
-    Access access) const {
-  absl::Status status = grant.AllowsSome(access);
+    Access access, absl::string_view session_id) const {
+  absl::Status status = grant.Allows(access, session_id);
   if (!status.ok()) {
     Log(absl::StrCat("denied a call from ", context.peer(), ": ",
                      status.message()));
@@ -197,21 +190,26 @@ GameOptimizerService::OpenSession(const grpc::CallbackServerContext& context,
                                   const std::string& session_id) const {
   absl::StatusOr<const Grant*> grant = Admit(context);
   if (!grant.ok()) return grant.status();
-  if (absl::Status s = Authorize(context, **grant, access, session_id);
-      !s.ok()) {
+  return OpenSession(context, **grant, access, session_id);
+}
+
+absl::StatusOr<GameOptimizerService::OpenedSession>
+GameOptimizerService::OpenSession(const grpc::CallbackServerContext& context,
+                                  const Grant& grant, Access access,
+                                  const std::string& session_id) const {
+  if (absl::Status s = Authorize(context, grant, access, session_id); !s.ok()) {
     return s;
   }
   absl::StatusOr<std::shared_ptr<Session>> session = registry_->Get(session_id);
   if (!session.ok()) return session.status();
-  return OpenedSession{*grant, *std::move(session)};
+  return OpenedSession{&grant, *std::move(session)};
 }
 
-absl::Status GameOptimizerService::Admit(
-    const grpc::CallbackServerContext& context, Access access,
-    absl::string_view session_id) const {
-  absl::StatusOr<const Grant*> grant = Admit(context);
-  if (!grant.ok()) return grant.status();
-  return Authorize(context, **grant, access, session_id);
+grpc::ServerUnaryReactor* GameOptimizerService::Finished(
+    grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
 }
 
 void GameOptimizerService::Log(absl::string_view line) const {
@@ -281,11 +279,19 @@ grpc::ServerUnaryReactor* GameOptimizerService::DeleteSession(
   return Finished(context, status);
 }
 
-grpc::ServerUnaryReactor* GameOptimizerService::Join(
-    grpc::CallbackServerContext* context, const v1::JoinSessionRequest& request,
-    TaskOutput output, int64_t request_bytes) {
+grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  // Authenticated and the role checked before parsing, like the submits.
+  absl::StatusOr<const Grant*> grant = Admit(*context, Access::kWork);
+  if (!grant.ok()) return Finished(context, grant.status());
+  v1::JoinSessionRequest parsed;
+  if (!ParseSmall(*request, &parsed)) {
+    return Finished(context, absl::InvalidArgumentError(
+                                 "the request is not a JoinSessionRequest"));
+  }
   absl::StatusOr<OpenedSession> opened =
-      OpenSession(*context, Access::kWork, request.session_id());
+      OpenSession(*context, **grant, Access::kWork, parsed.session_id());
   if (!opened.ok()) return Finished(context, opened.status());
   // A reply that could not be sent would leave a worker that never got
   // its id: refused before it is added.
@@ -293,175 +299,64 @@ grpc::ServerUnaryReactor* GameOptimizerService::Join(
     return Finished(context, s);
   }
   auto* reactor =
-      new TaskReactor(opened->session, request.known_params_version(),
-                      output.proto, output.wire, &reactors_, request_bytes);
-  const Caller caller = CallerOf(*opened->grant);
+      new TaskReactor(opened->session, parsed.known_params_version(), response,
+                      &reactors_, static_cast<int64_t>(request->Length()));
   reactor->Start([&](TaskCallback done, CallId* call) {
-    opened->session->Join(request.worker_id(), request.worker_name(),
-                          std::move(done), call, request.resume_by_name(),
-                          caller);
+    opened->session->Join(parsed.worker_id(), parsed.worker_name(),
+                          std::move(done), call, parsed.resume_by_name(),
+                          CallerOf(**grant));
   });
   return reactor;
-}
-
-grpc::ServerUnaryReactor* GameOptimizerService::Submit(
-    grpc::CallbackServerContext* context, std::shared_ptr<Session> session,
-    const Grant& grant, bool products, int64_t worker_id,
-    int64_t known_params_version, const Submission& submission,
-    TaskOutput output, int64_t request_bytes) {
-  auto* reactor = new TaskReactor(session, known_params_version, output.proto,
-                                  output.wire, &reactors_, request_bytes);
-  const Caller caller = CallerOf(grant);
-  reactor->Start([&](TaskCallback done, CallId* call) {
-    if (products) {
-      session->SubmitProducts(worker_id, submission, std::move(done), call,
-                              caller);
-    } else {
-      session->SubmitGradient(worker_id, submission, std::move(done), call,
-                              caller);
-    }
-  });
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
-    grpc::CallbackServerContext* context, const v1::JoinSessionRequest* request,
-    v1::TaskResponse* response) {
-  return Join(context, *request, TaskOutput{response, nullptr},
-              static_cast<int64_t>(request->ByteSizeLong()));
-}
-
-grpc::ServerUnaryReactor* GameOptimizerService::JoinSession(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response) {
-  // Authenticated and the role checked before parsing, like the submits;
-  // Join authorizes the session.
-  absl::StatusOr<const Grant*> grant = Admit(*context);
-  if (!grant.ok()) return Finished(context, grant.status());
-  if (absl::Status s = Authorize(*context, **grant, Access::kWork); !s.ok()) {
-    return Finished(context, s);
-  }
-  v1::JoinSessionRequest parsed;
-  if (!ParseSmall(*request, &parsed)) {
-    return Finished(context, absl::InvalidArgumentError(
-                                 "the request is not a JoinSessionRequest"));
-  }
-  return Join(context, parsed, TaskOutput{nullptr, response},
-              static_cast<int64_t>(request->Length()));
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
-    grpc::CallbackServerContext* context,
-    const v1::SubmitGradientRequest* request, v1::TaskResponse* response) {
-  absl::StatusOr<OpenedSession> opened =
-      OpenSession(*context, Access::kWork, request->session_id());
-  if (!opened.ok()) return Finished(context, opened.status());
-  Submission submission;
-  if (absl::Status s = SubmissionFromProto(*request, &submission); !s.ok()) {
-    return Finished(context, s);
-  }
-  return Submit(context, std::move(opened->session), *opened->grant,
-                /*products=*/false, request->worker_id(),
-                request->known_params_version(), submission,
-                TaskOutput{response, nullptr},
-                static_cast<int64_t>(request->ByteSizeLong()));
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Submit(context, *request, response, /*products=*/false);
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
-    grpc::CallbackServerContext* context,
-    const v1::SubmitJacobianProductsRequest* request,
-    v1::TaskResponse* response) {
-  absl::StatusOr<OpenedSession> opened =
-      OpenSession(*context, Access::kWork, request->session_id());
-  if (!opened.ok()) return Finished(context, opened.status());
-  Submission submission;
-  if (absl::Status s = SubmissionFromProto(*request, &submission); !s.ok()) {
-    return Finished(context, s);
-  }
-  return Submit(context, std::move(opened->session), *opened->grant,
-                /*products=*/true, request->worker_id(),
-                request->known_params_version(), submission,
-                TaskOutput{response, nullptr},
-                static_cast<int64_t>(request->ByteSizeLong()));
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Submit(context, *request, response, /*products=*/true);
 }
 
-namespace {
-
-// The raw submit calls: parse in place, then as above. `authorize` checks
-// the caller's rights on the parsed session id.
-template <typename AuthorizeFn, typename SubmitFn>
-grpc::ServerUnaryReactor* SubmitWire(grpc::CallbackServerContext* context,
-                                     const grpc::ByteBuffer& request,
-                                     WireSubmission::Kind kind,
-                                     SessionRegistry& registry,
-                                     AuthorizeFn authorize, SubmitFn submit) {
+grpc::ServerUnaryReactor* GameOptimizerService::Submit(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer& request,
+    grpc::ByteBuffer* response, bool products) {
+  // Authenticated and the role checked before the payload is parsed; the
+  // session it names right after, before anything is looked up.
+  absl::StatusOr<const Grant*> grant = Admit(*context, Access::kWork);
+  if (!grant.ok()) return Finished(context, grant.status());
   WireSubmission wire;
-  if (absl::Status s = wire.Parse(request, kind); !s.ok()) {
+  if (absl::Status s =
+          wire.Parse(request, products ? WireSubmission::Kind::kProducts
+                                       : WireSubmission::Kind::kGradient);
+      !s.ok()) {
     return Finished(context, s);
   }
-  if (absl::Status s = authorize(wire.session_id()); !s.ok()) {
-    return Finished(context, s);
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session =
-      registry.Get(wire.session_id());
-  if (!session.ok()) return Finished(context, session.status());
+  absl::StatusOr<OpenedSession> opened =
+      OpenSession(*context, **grant, Access::kWork, wire.session_id());
+  if (!opened.ok()) return Finished(context, opened.status());
   Submission submission;
   if (absl::Status s = wire.ToSubmission(&submission); !s.ok()) {
     return Finished(context, s);
   }
-  return submit(*std::move(session), wire, submission);
-}
-
-}  // namespace
-
-grpc::ServerUnaryReactor* GameOptimizerService::SubmitGradient(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response) {
-  // Authenticated and the role checked before the payload is parsed; the
-  // session it names right after, before anything is looked up.
-  absl::StatusOr<const Grant*> grant = Admit(*context);
-  if (!grant.ok()) return Finished(context, grant.status());
-  if (absl::Status s = Authorize(*context, **grant, Access::kWork); !s.ok()) {
-    return Finished(context, s);
-  }
-  return SubmitWire(
-      context, *request, WireSubmission::Kind::kGradient, *registry_,
-      [&](absl::string_view session_id) {
-        return Authorize(*context, **grant, Access::kWork, session_id);
-      },
-      [&](std::shared_ptr<Session> session, const WireSubmission& wire,
-          const Submission& submission) {
-        return Submit(context, std::move(session), **grant,
-                      /*products=*/false, wire.worker_id(),
-                      wire.known_params_version(), submission,
-                      TaskOutput{nullptr, response},
-                      static_cast<int64_t>(request->Length()));
-      });
-}
-
-grpc::ServerUnaryReactor* GameOptimizerService::SubmitJacobianProducts(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response) {
-  // Authenticated and the role checked before the payload is parsed; the
-  // session it names right after, before anything is looked up.
-  absl::StatusOr<const Grant*> grant = Admit(*context);
-  if (!grant.ok()) return Finished(context, grant.status());
-  if (absl::Status s = Authorize(*context, **grant, Access::kWork); !s.ok()) {
-    return Finished(context, s);
-  }
-  return SubmitWire(
-      context, *request, WireSubmission::Kind::kProducts, *registry_,
-      [&](absl::string_view session_id) {
-        return Authorize(*context, **grant, Access::kWork, session_id);
-      },
-      [&](std::shared_ptr<Session> session, const WireSubmission& wire,
-          const Submission& submission) {
-        return Submit(context, std::move(session), **grant,
-                      /*products=*/true, wire.worker_id(),
-                      wire.known_params_version(), submission,
-                      TaskOutput{nullptr, response},
-                      static_cast<int64_t>(request->Length()));
-      });
+  Session& session = *opened->session;
+  auto* reactor = new TaskReactor(
+      std::move(opened->session), wire.known_params_version(), response,
+      &reactors_, static_cast<int64_t>(request.Length()));
+  const Caller caller = CallerOf(**grant);
+  reactor->Start([&](TaskCallback done, CallId* call) {
+    if (products) {
+      session.SubmitProducts(wire.worker_id(), submission, std::move(done),
+                             call, caller);
+    } else {
+      session.SubmitGradient(wire.worker_id(), submission, std::move(done),
+                             call, caller);
+    }
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* GameOptimizerService::LeaveSession(
@@ -520,15 +415,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::GetMetrics(
       if ((*grant)->MaySee(session->id())) sessions.push_back(session);
     }
   } else {
-    if (absl::Status s =
-            Authorize(*context, **grant, Access::kRead, request->session_id());
-        !s.ok()) {
-      return Finished(context, s);
-    }
-    absl::StatusOr<std::shared_ptr<Session>> session =
-        registry_->Get(request->session_id());
-    if (!session.ok()) return Finished(context, session.status());
-    sessions.push_back(*std::move(session));
+    absl::StatusOr<OpenedSession> opened =
+        OpenSession(*context, **grant, Access::kRead, request->session_id());
+    if (!opened.ok()) return Finished(context, opened.status());
+    sessions.push_back(std::move(opened->session));
   }
   for (const std::shared_ptr<Session>& session : sessions) {
     SessionMetricsToProto(session->Info(), session->config(),

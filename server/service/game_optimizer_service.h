@@ -16,12 +16,11 @@
 // session with Session::Cancel and finishes CANCELLED; its accepted
 // submission stays in the round.
 //
-// The three waiting calls are registered in their raw form (grpc::ByteBuffer
-// in and out, wire_format.h): requests are parsed in place and tensors in
-// responses reference the session's vectors, so a payload is copied at most
-// once per direction and no parameter-sized buffer is allocated per call.
-// Their typed overloads below stay, and behave the same when called
-// directly.
+// The three waiting calls are registered only in their raw form
+// (grpc::ByteBuffer in and out, wire_format.h): requests are parsed in
+// place and tensors in responses reference the session's vectors, so a
+// payload is copied at most once per direction and no parameter-sized
+// buffer is allocated per call.
 //
 // Bytes: every call addressed to an existing session (JoinSession,
 // Submit*, GetParameters) adds its serialized request and response sizes to
@@ -44,17 +43,18 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gameopt/v1/gameopt.grpc.pb.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "server/core/registry.h"
-#include "server/core/submission.h"
 #include "server/service/auth.h"
 
 namespace gameopt {
@@ -124,19 +124,9 @@ class GameOptimizerService final
       grpc::CallbackServerContext* context,
       const v1::DeleteSessionRequest* request,
       v1::DeleteSessionResponse* response) override;
-  grpc::ServerUnaryReactor* JoinSession(grpc::CallbackServerContext* context,
-                                        const v1::JoinSessionRequest* request,
-                                        v1::TaskResponse* response) override;
-  grpc::ServerUnaryReactor* SubmitGradient(
-      grpc::CallbackServerContext* context,
-      const v1::SubmitGradientRequest* request,
-      v1::TaskResponse* response) override;
-  grpc::ServerUnaryReactor* SubmitJacobianProducts(
-      grpc::CallbackServerContext* context,
-      const v1::SubmitJacobianProductsRequest* request,
-      v1::TaskResponse* response) override;
-  // The registered (raw) forms of the three calls above: the same messages,
-  // serialized.
+  // The three calls that may wait at the barrier, registered raw: the
+  // request is a serialized JoinSessionRequest, SubmitGradientRequest or
+  // SubmitJacobianProductsRequest, the response a TaskResponse.
   grpc::ServerUnaryReactor* JoinSession(grpc::CallbackServerContext* context,
                                         const grpc::ByteBuffer* request,
                                         grpc::ByteBuffer* response) override;
@@ -176,28 +166,29 @@ class GameOptimizerService final
       v1::GetSpectrumResponse* response) override;
 
  private:
-  // Where a task goes: a TaskResponse message or its serialized form.
-  struct TaskOutput {
-    v1::TaskResponse* proto = nullptr;
-    grpc::ByteBuffer* wire = nullptr;
-  };
-
   // The caller's grant: UNAVAILABLE once shutting down, UNAUTHENTICATED
   // without a valid token.
   absl::StatusOr<const Grant*> Admit(
       const grpc::CallbackServerContext& context) const;
-  // Admit, then PERMISSION_DENIED unless the grant allows `access` to
-  // `session_id`. Denials are logged (never the token).
+  // Admit, then PERMISSION_DENIED unless the grant's role may do `access`
+  // on some session (Grant::AllowsSome): the opening of a raw call, decided
+  // before its payload (which names the session) is parsed.
+  absl::StatusOr<const Grant*> Admit(const grpc::CallbackServerContext& context,
+                                     Access access) const;
+  // Admit, then Authorize: for CreateSession and DeleteSession, whose
+  // session need not exist.
   absl::Status Admit(const grpc::CallbackServerContext& context, Access access,
                      absl::string_view session_id) const;
+  // PERMISSION_DENIED unless `grant` allows `access` to `session_id`.
+  // Denials are logged (never the token).
   absl::Status Authorize(const grpc::CallbackServerContext& context,
                          const Grant& grant, Access access,
                          absl::string_view session_id) const;
-  // The role alone (Grant::AllowsSome), before a payload is parsed.
-  absl::Status Authorize(const grpc::CallbackServerContext& context,
-                         const Grant& grant, Access access) const;
-  // The opening of every call on one session: Admit, Authorize `access` to
-  // `session_id`, then find the session (NOT_FOUND).
+
+  // The opening of every call on one existing session: Admit, Authorize
+  // `access` to `session_id`, then find the session (NOT_FOUND). The second
+  // form starts from a grant that Admit(context, access) gave before the
+  // request was parsed (the raw calls), or Admit(context) (GetMetrics).
   struct OpenedSession {
     const Grant* grant;
     std::shared_ptr<Session> session;
@@ -205,19 +196,18 @@ class GameOptimizerService final
   absl::StatusOr<OpenedSession> OpenSession(
       const grpc::CallbackServerContext& context, Access access,
       const std::string& session_id) const;
-  // `request_bytes`: the request's serialized size (traffic counters).
-  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
-                                 const v1::JoinSessionRequest& request,
-                                 TaskOutput output, int64_t request_bytes);
-  // `submission` views a request that outlives the call.
-  // `grant`: the caller's (the worker's binding to its token).
+  absl::StatusOr<OpenedSession> OpenSession(
+      const grpc::CallbackServerContext& context, const Grant& grant,
+      Access access, const std::string& session_id) const;
+
+  // SubmitGradient and SubmitJacobianProducts: `products` picks the
+  // request's message and the session's call.
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
-                                   std::shared_ptr<Session> session,
-                                   const Grant& grant, bool products,
-                                   int64_t worker_id,
-                                   int64_t known_params_version,
-                                   const Submission& submission,
-                                   TaskOutput output, int64_t request_bytes);
+                                   const grpc::ByteBuffer& request,
+                                   grpc::ByteBuffer* response, bool products);
+  // A call answered now, without waiting: `status` as its gRPC status.
+  static grpc::ServerUnaryReactor* Finished(
+      grpc::CallbackServerContext* context, const absl::Status& status);
   void Log(absl::string_view line) const;
 
   SessionRegistry* const registry_;

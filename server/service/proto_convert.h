@@ -23,6 +23,11 @@
 
 namespace gameopt {
 
+// The service reads submissions in their raw form (WireSubmission,
+// wire_format.h) and writes tasks with TaskToWire; SubmissionFromProto and
+// TaskToProto are the protobuf-message forms those are tested against
+// (tests/bench/hot_path_test.cc, tests/fuzz) and that in-process tests use.
+//
 // Zero copy: `out` views the request's names, shapes and bytes, so it is
 // valid only while `request` is alive and unchanged. A tensor without a
 // dtype (DTYPE_UNSPECIFIED) or with an unknown one is InvalidArgument naming

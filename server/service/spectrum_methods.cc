@@ -38,13 +38,6 @@ class SpectrumReactor final : public internal::WaitingReactor {
   v1::Spectrum* const response_;
 };
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
-                                    const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
 }  // namespace
 
 grpc::ServerUnaryReactor* GameOptimizerService::EstimateSpectrum(
@@ -54,10 +47,10 @@ grpc::ServerUnaryReactor* GameOptimizerService::EstimateSpectrum(
   // admins) may ask, readers may not.
   absl::StatusOr<OpenedSession> opened =
       OpenSession(*context, Access::kWork, request->session_id());
-  if (!opened.ok()) return FinishNow(context, opened.status());
+  if (!opened.ok()) return Finished(context, opened.status());
   absl::StatusOr<SpectrumRequest> options =
       SpectrumRequestFromProto(request->options(), "options");
-  if (!options.ok()) return FinishNow(context, options.status());
+  if (!options.ok()) return Finished(context, options.status());
   auto* reactor = new SpectrumReactor(opened->session, response, &reactors_);
   reactor->Start(*options);
   return reactor;
@@ -68,11 +61,11 @@ grpc::ServerUnaryReactor* GameOptimizerService::GetSpectrum(
     v1::GetSpectrumResponse* response) {
   absl::StatusOr<OpenedSession> opened =
       OpenSession(*context, Access::kRead, request->session_id());
-  if (!opened.ok()) return FinishNow(context, opened.status());
+  if (!opened.ok()) return Finished(context, opened.status());
   for (const SpectrumResult& result : opened->session->Spectra()) {
     SpectrumResultToProto(result, response->add_spectra());
   }
-  return FinishNow(context, absl::OkStatus());
+  return Finished(context, absl::OkStatus());
 }
 
 }  // namespace gameopt

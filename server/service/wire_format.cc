@@ -15,7 +15,41 @@ namespace gameopt {
 namespace {
 
 constexpr int kVarint = WireReader::kVarint;
+constexpr int kFixed64 = WireReader::kFixed64;
 constexpr int kLengthDelimited = WireReader::kLengthDelimited;
+
+// A submit request's field numbers, from the generated code so that the
+// hand-written parser cannot drift from gameopt.proto (and
+// tests/service/wire_format_test.cc checks that it reads every field); 0
+// where a kind has no such field (never read: ReadTag refuses field 0).
+struct RequestFields {
+  int session_id, worker_id, round, step, phase, known_params_version;
+  int gradients, vjp, jvp, scalars;
+};
+using GradientRequest = v1::SubmitGradientRequest;
+constexpr RequestFields kGradientFields = {
+    GradientRequest::kSessionIdFieldNumber,
+    GradientRequest::kWorkerIdFieldNumber,
+    GradientRequest::kRoundFieldNumber,
+    GradientRequest::kStepFieldNumber,
+    GradientRequest::kPhaseFieldNumber,
+    GradientRequest::kKnownParamsVersionFieldNumber,
+    GradientRequest::kGradientsFieldNumber,
+    GradientRequest::kVjpFieldNumber,
+    GradientRequest::kJvpFieldNumber,
+    GradientRequest::kScalarsFieldNumber};
+using ProductsRequest = v1::SubmitJacobianProductsRequest;
+constexpr RequestFields kProductsFields = {
+    ProductsRequest::kSessionIdFieldNumber,
+    ProductsRequest::kWorkerIdFieldNumber,
+    ProductsRequest::kRoundFieldNumber,
+    ProductsRequest::kStepFieldNumber,
+    ProductsRequest::kPhaseFieldNumber,
+    ProductsRequest::kKnownParamsVersionFieldNumber,
+    /*gradients=*/0,
+    ProductsRequest::kVjpFieldNumber,
+    ProductsRequest::kJvpFieldNumber,
+    /*scalars=*/0};
 
 absl::Status Malformed(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(
@@ -48,15 +82,17 @@ absl::Status WireSubmission::ParseTensor(WireReader& reader, Tensor* out) {
   int field, wire_type;
   uint64_t value;
   while (reader.ReadTag(&field, &wire_type)) {
-    if (field == 1 && wire_type == kLengthDelimited) {
+    if (field == v1::Tensor::kNameFieldNumber &&
+        wire_type == kLengthDelimited) {
       if (absl::Status s = ReadString(reader, &out->name); !s.ok()) return s;
-    } else if (field == 2 && wire_type == kVarint) {
+    } else if (field == v1::Tensor::kDtypeFieldNumber && wire_type == kVarint) {
       if (!reader.ReadVarint(&value)) return Malformed("bad dtype");
       out->dtype = static_cast<int>(static_cast<int32_t>(value));
-    } else if (field == 3 && wire_type == kVarint) {
+    } else if (field == v1::Tensor::kShapeFieldNumber && wire_type == kVarint) {
       if (!reader.ReadVarint(&value)) return Malformed("bad shape");
       out->shape.push_back(static_cast<int64_t>(value));
-    } else if (field == 3 && wire_type == kLengthDelimited) {  // packed
+    } else if (field == v1::Tensor::kShapeFieldNumber &&
+               wire_type == kLengthDelimited) {  // packed
       uint64_t length, outer;
       if (!reader.ReadLength(&length) || !reader.PushLimit(length, &outer)) {
         return Malformed("bad shape");
@@ -66,7 +102,8 @@ absl::Status WireSubmission::ParseTensor(WireReader& reader, Tensor* out) {
         out->shape.push_back(static_cast<int64_t>(value));
       }
       reader.PopLimit(outer);
-    } else if (field == 4 && wire_type == kLengthDelimited) {
+    } else if (field == v1::Tensor::kDataFieldNumber &&
+               wire_type == kLengthDelimited) {
       if (!reader.ReadLength(&value)) return Malformed("bad tensor data");
       out->pieces.clear();
       reader.ReadPieces(value, &out->pieces);
@@ -83,9 +120,11 @@ absl::Status WireSubmission::ParseTensor(WireReader& reader, Tensor* out) {
 absl::Status WireSubmission::ParsePlayer(WireReader& reader, Player* out) {
   int field, wire_type;
   while (reader.ReadTag(&field, &wire_type)) {
-    if (field == 1 && wire_type == kLengthDelimited) {
+    if (field == v1::PlayerTensors::kPlayerFieldNumber &&
+        wire_type == kLengthDelimited) {
       if (absl::Status s = ReadString(reader, &out->name); !s.ok()) return s;
-    } else if (field == 2 && wire_type == kLengthDelimited) {
+    } else if (field == v1::PlayerTensors::kTensorsFieldNumber &&
+               wire_type == kLengthDelimited) {
       uint64_t length, outer;
       if (!reader.ReadLength(&length) || !reader.EnterMessage(length, &outer)) {
         return Malformed("bad Tensor length");
@@ -106,7 +145,8 @@ absl::Status WireSubmission::ParsePlayer(WireReader& reader, Player* out) {
 absl::Status WireSubmission::ParseVector(WireReader& reader, Vector* out) {
   int field, wire_type;
   while (reader.ReadTag(&field, &wire_type)) {
-    if (field == 1 && wire_type == kLengthDelimited) {
+    if (field == v1::Vector::kPlayersFieldNumber &&
+        wire_type == kLengthDelimited) {
       uint64_t length, outer;
       if (!reader.ReadLength(&length) || !reader.EnterMessage(length, &outer)) {
         return Malformed("bad PlayerTensors length");
@@ -125,9 +165,11 @@ absl::Status WireSubmission::ParseVector(WireReader& reader, Vector* out) {
 absl::Status WireSubmission::ParseScalar(WireReader& reader, ScalarView* out) {
   int field, wire_type;
   while (reader.ReadTag(&field, &wire_type)) {
-    if (field == 1 && wire_type == kLengthDelimited) {
+    if (field == v1::Scalar::kNameFieldNumber &&
+        wire_type == kLengthDelimited) {
       if (absl::Status s = ReadString(reader, &out->name); !s.ok()) return s;
-    } else if (field == 2 && wire_type == WireReader::kFixed64) {
+    } else if (field == v1::Scalar::kValueFieldNumber &&
+               wire_type == kFixed64) {
       uint64_t bits;
       if (!reader.ReadFixed64(&bits)) return Malformed("bad Scalar value");
       std::memcpy(&out->value, &bits, sizeof(bits));
@@ -139,32 +181,31 @@ absl::Status WireSubmission::ParseScalar(WireReader& reader, ScalarView* out) {
 }
 
 absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer, Kind kind) {
-  kind_ = kind;
   if (grpc::Status s = buffer.Dump(&slices_); !s.ok()) {
     return Malformed(s.error_message());
   }
   WireReader reader(slices_);
-  // Field numbers of SubmitGradientRequest / SubmitJacobianProductsRequest.
-  const bool products = kind == Kind::kProducts;
-  const int known_field = products ? 8 : 7;
+  const RequestFields& fields =
+      kind == Kind::kProducts ? kProductsFields : kGradientFields;
   int field, wire_type;
   while (reader.ReadTag(&field, &wire_type)) {
     uint64_t value;
-    if (field == 1 && wire_type == kLengthDelimited) {
+    if (field == fields.session_id && wire_type == kLengthDelimited) {
       absl::string_view id;
       if (absl::Status s = ReadString(reader, &id); !s.ok()) return s;
       session_id_ = std::string(id);
     } else if (wire_type == kVarint &&
-               (field == 2 || field == 3 || field == 4 || field == 5 ||
-                field == known_field)) {
+               (field == fields.worker_id || field == fields.round ||
+                field == fields.step || field == fields.phase ||
+                field == fields.known_params_version)) {
       if (!reader.ReadVarint(&value)) return Malformed("bad varint");
       const int64_t v = static_cast<int64_t>(value);
-      if (field == 2) worker_id_ = v;
-      if (field == 3) round_ = v;
-      if (field == 4) step_ = v;
-      if (field == 5) phase_ = static_cast<int32_t>(v);
-      if (field == known_field) known_params_version_ = v;
-    } else if (wire_type == kLengthDelimited && !products && field == 10) {
+      if (field == fields.worker_id) worker_id_ = v;
+      if (field == fields.round) round_ = v;
+      if (field == fields.step) step_ = v;
+      if (field == fields.phase) phase_ = static_cast<int32_t>(v);
+      if (field == fields.known_params_version) known_params_version_ = v;
+    } else if (wire_type == kLengthDelimited && field == fields.scalars) {
       uint64_t length, outer;
       if (!reader.ReadLength(&length) || !reader.EnterMessage(length, &outer)) {
         return Malformed("bad Scalar length");
@@ -175,16 +216,15 @@ absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer, Kind kind) {
       }
       reader.LeaveMessage(outer);
     } else if (wire_type == kLengthDelimited &&
-               (field == 6 || (products && field == 7) ||
-                (!products && (field == 8 || field == 9)))) {
+               (field == fields.gradients || field == fields.vjp ||
+                field == fields.jvp)) {
       uint64_t length, outer;
       if (!reader.ReadLength(&length) || !reader.EnterMessage(length, &outer)) {
         return Malformed("bad Vector length");
       }
-      // SubmitGradientRequest: gradients 6, vjp 8, jvp 9;
-      // SubmitJacobianProductsRequest: vjp 6, jvp 7.
-      std::vector<Vector>& vectors =
-          field == 6 ? first_ : (field == 8 ? third_ : second_);
+      std::vector<Vector>& vectors = field == fields.gradients ? gradients_
+                                     : field == fields.vjp     ? vjp_
+                                                               : jvp_;
       if (absl::Status s = ParseVector(reader, &vectors.emplace_back());
           !s.ok()) {
         return s;
@@ -206,14 +246,10 @@ absl::Status WireSubmission::ToSubmission(Submission* out) const {
     std::vector<SampleView>& samples;
     const char* name;
   };
-  const bool products = kind_ == Kind::kProducts;
   out->scalars = scalars_;
-  // Gradients: gradients 6, fused vjp 8, jvp 9; products: vjp 6, jvp 7.
-  const std::vector<Vector> none;
   for (const Field& f :
-       {Field{products ? none : first_, out->gradients, "gradients"},
-        Field{products ? first_ : third_, out->vjp, "vjp"},
-        Field{second_, out->jvp, "jvp"}}) {
+       {Field{gradients_, out->gradients, "gradients"},
+        Field{vjp_, out->vjp, "vjp"}, Field{jvp_, out->jvp, "jvp"}}) {
     f.samples.resize(f.vectors.size());
     for (size_t k = 0; k < f.vectors.size(); ++k) {
       const Vector& vector = f.vectors[k];
@@ -253,97 +289,32 @@ absl::Status WireSubmission::ToSubmission(Submission* out) const {
 
 namespace {
 
-size_t VarintSize(uint64_t value) {
-  size_t size = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++size;
-  }
-  return size;
-}
-
-// Protobuf writes a negative int32 / int64 / enum as 10 bytes, sign-extended.
-uint64_t AsVarint(int64_t value) { return static_cast<uint64_t>(value); }
-
-size_t LengthDelimitedSize(size_t length) {
-  return 1 + VarintSize(length) + length;  // tags of fields 1..15: 1 byte
-}
-
-// The TaskResponse's bytes as slices: small fields are gathered into
-// copied slices, large tensor values referenced in place.
-class SliceWriter {
- public:
-  void Varint(uint64_t value) {
-    while (value >= 0x80) {
-      pending_.push_back(static_cast<char>(value | 0x80));
-      value >>= 7;
-    }
-    pending_.push_back(static_cast<char>(value));
-  }
-  void Tag(int field, int wire_type) { Varint((field << 3) | wire_type); }
-  // Proto3 leaves zero scalars and empty strings out.
-  void VarintField(int field, uint64_t value) {
-    if (value == 0) return;
-    Tag(field, kVarint);
-    Varint(value);
-  }
-  void StringField(int field, absl::string_view value, bool always = false) {
-    if (value.empty() && !always) return;
-    Tag(field, kLengthDelimited);
-    Varint(value.size());
-    pending_.append(value.data(), value.size());
-  }
-  // A bytes field whose value lives in `owner` (kept alive by the slice).
-  void DataField(int field, const char* data, size_t size,
-                 const std::shared_ptr<const FlatVector>& owner) {
-    if (size == 0) return;
-    Tag(field, kLengthDelimited);
-    Varint(size);
-    if (size < kAliasMinBytes) {
-      pending_.append(data, size);
-      return;
-    }
-    Flush();
-    auto* keep = new std::shared_ptr<const FlatVector>(owner);
-    slices_.emplace_back(const_cast<char*>(data), size, &Release, keep);
-  }
-  void Finish(grpc::ByteBuffer* out) {
-    Flush();
-    grpc::ByteBuffer buffer(slices_.data(), slices_.size());
-    out->Swap(&buffer);
-  }
-
- private:
-  static void Release(void* keep) {
-    delete static_cast<std::shared_ptr<const FlatVector>*>(keep);
-  }
-  void Flush() {
-    if (pending_.empty()) return;
-    slices_.emplace_back(pending_);
-    pending_.clear();
-  }
-
-  std::vector<grpc::Slice> slices_;
-  std::string pending_;
-};
+using TaskProto = v1::Task;
 
 size_t TensorSize(const TensorLayout& tensor, v1::DType dtype, size_t elem) {
   size_t shape = 0;
   for (int64_t dim : tensor.shape) shape += VarintSize(AsVarint(dim));
-  size_t size = 0;
-  if (!tensor.name.empty()) size += LengthDelimitedSize(tensor.name.size());
-  if (dtype != 0) size += 1 + VarintSize(dtype);
-  if (shape > 0) size += LengthDelimitedSize(shape);
+  size_t size = VarintFieldSize(v1::Tensor::kDtypeFieldNumber, dtype);
+  if (!tensor.name.empty()) {
+    size +=
+        LengthDelimitedSize(v1::Tensor::kNameFieldNumber, tensor.name.size());
+  }
+  if (shape > 0)
+    size += LengthDelimitedSize(v1::Tensor::kShapeFieldNumber, shape);
   const size_t data = tensor.size * elem;
-  if (data > 0) size += LengthDelimitedSize(data);
+  if (data > 0) size += LengthDelimitedSize(v1::Tensor::kDataFieldNumber, data);
   return size;
 }
 
 size_t PlayerSize(const PlayerLayout& player, v1::DType dtype, size_t elem) {
   size_t size = 0;
-  if (!player.name.empty()) size += LengthDelimitedSize(player.name.size());
+  if (!player.name.empty()) {
+    size += LengthDelimitedSize(v1::PlayerTensors::kPlayerFieldNumber,
+                                player.name.size());
+  }
   for (const TensorLayout& tensor : player.tensors) {
-    size += LengthDelimitedSize(TensorSize(tensor, dtype, elem));
+    size += LengthDelimitedSize(v1::PlayerTensors::kTensorsFieldNumber,
+                                TensorSize(tensor, dtype, elem));
   }
   return size;
 }
@@ -353,34 +324,36 @@ size_t VectorSize(const FlatVector& values, const GameLayout& layout) {
   const size_t elem = DTypeSize(values.dtype());
   size_t size = 0;
   for (const PlayerLayout& player : layout.players()) {
-    size += LengthDelimitedSize(PlayerSize(player, dtype, elem));
+    size += LengthDelimitedSize(v1::Vector::kPlayersFieldNumber,
+                                PlayerSize(player, dtype, elem));
   }
   return size;
 }
 
 // What VectorToProto builds, serialized.
 void WriteVector(const std::shared_ptr<const FlatVector>& values,
-                 const GameLayout& layout, SliceWriter& out) {
+                 const GameLayout& layout, WireWriter& out) {
   const v1::DType dtype = DTypeToProto(values->dtype());
   const size_t elem = DTypeSize(values->dtype());
   const char* data = static_cast<const char*>(values->data());
   for (const PlayerLayout& player : layout.players()) {
-    out.Tag(1, kLengthDelimited);
+    out.Tag(v1::Vector::kPlayersFieldNumber, kLengthDelimited);
     out.Varint(PlayerSize(player, dtype, elem));
-    out.StringField(1, player.name);
+    out.StringField(v1::PlayerTensors::kPlayerFieldNumber, player.name);
     for (const TensorLayout& tensor : player.tensors) {
-      out.Tag(2, kLengthDelimited);
+      out.Tag(v1::PlayerTensors::kTensorsFieldNumber, kLengthDelimited);
       out.Varint(TensorSize(tensor, dtype, elem));
-      out.StringField(1, tensor.name);
-      out.VarintField(2, dtype);
+      out.StringField(v1::Tensor::kNameFieldNumber, tensor.name);
+      out.VarintField(v1::Tensor::kDtypeFieldNumber, dtype);
       size_t shape = 0;
       for (int64_t dim : tensor.shape) shape += VarintSize(AsVarint(dim));
       if (shape > 0) {
-        out.Tag(3, kLengthDelimited);
+        out.Tag(v1::Tensor::kShapeFieldNumber, kLengthDelimited);
         out.Varint(shape);
         for (int64_t dim : tensor.shape) out.Varint(AsVarint(dim));
       }
-      out.DataField(4, data + tensor.offset * elem, tensor.size * elem, values);
+      out.DataField(v1::Tensor::kDataFieldNumber, data + tensor.offset * elem,
+                    tensor.size * elem, values);
     }
   }
 }
@@ -400,57 +373,71 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   }
   const size_t params_size = send_params ? VectorSize(*task.params, layout) : 0;
   const v1::TaskKind kind = TaskKindToProto(task.kind);
-  auto varint_field = [](uint64_t value) {
-    return value == 0 ? 0 : 1 + VarintSize(value);
-  };
-  size_t task_size = varint_field(kind) + varint_field(AsVarint(task.step)) +
-                     varint_field(AsVarint(task.phase)) +
-                     varint_field(AsVarint(task.round));
+  size_t task_size =
+      VarintFieldSize(TaskProto::kKindFieldNumber, kind) +
+      VarintFieldSize(TaskProto::kStepFieldNumber, AsVarint(task.step)) +
+      VarintFieldSize(TaskProto::kPhaseFieldNumber, AsVarint(task.phase)) +
+      VarintFieldSize(TaskProto::kRoundFieldNumber, AsVarint(task.round));
   if (!task.phase_label.empty()) {
-    task_size += LengthDelimitedSize(task.phase_label.size());
+    task_size += LengthDelimitedSize(TaskProto::kPhaseLabelFieldNumber,
+                                     task.phase_label.size());
   }
   for (int p : task.players) {
-    task_size += LengthDelimitedSize(layout.players()[p].name.size());
+    task_size += LengthDelimitedSize(TaskProto::kPlayersFieldNumber,
+                                     layout.players()[p].name.size());
   }
-  task_size += varint_field(AsVarint(task.num_samples)) +
-               varint_field(task.vjp) + varint_field(task.jvp);
-  for (size_t size : probe_sizes) task_size += LengthDelimitedSize(size);
-  task_size += varint_field(AsVarint(task.params_version));
-  if (send_params) task_size += LengthDelimitedSize(params_size) + 2;
-  task_size += varint_field(task.seed);
-  // Field 16's tag takes two bytes.
-  task_size += varint_field(task.fused_vjp) + (task.fused_jvp ? 3 : 0);
+  task_size += VarintFieldSize(TaskProto::kNumSamplesFieldNumber,
+                               AsVarint(task.num_samples)) +
+               VarintFieldSize(TaskProto::kVjpFieldNumber, task.vjp) +
+               VarintFieldSize(TaskProto::kJvpFieldNumber, task.jvp);
+  for (size_t size : probe_sizes) {
+    task_size += LengthDelimitedSize(TaskProto::kProbesFieldNumber, size);
+  }
+  task_size += VarintFieldSize(TaskProto::kParamsVersionFieldNumber,
+                               AsVarint(task.params_version));
+  if (send_params) {
+    task_size +=
+        LengthDelimitedSize(TaskProto::kParamsFieldNumber, params_size) +
+        VarintFieldSize(TaskProto::kParamsIncludedFieldNumber, 1);
+  }
+  task_size +=
+      VarintFieldSize(TaskProto::kSeedFieldNumber, task.seed) +
+      VarintFieldSize(TaskProto::kFusedVjpFieldNumber, task.fused_vjp) +
+      VarintFieldSize(TaskProto::kFusedJvpFieldNumber, task.fused_jvp);
 
-  SliceWriter w;
-  w.VarintField(1, AsVarint(task.worker_id));  // TaskResponse.worker_id
-  w.Tag(2, kLengthDelimited);                  // TaskResponse.task
+  WireWriter w;
+  w.VarintField(v1::TaskResponse::kWorkerIdFieldNumber,
+                AsVarint(task.worker_id));
+  w.Tag(v1::TaskResponse::kTaskFieldNumber, kLengthDelimited);
   w.Varint(task_size);
-  w.VarintField(1, kind);
-  w.VarintField(2, AsVarint(task.step));
-  w.VarintField(3, AsVarint(task.phase));
-  w.VarintField(4, AsVarint(task.round));
-  w.StringField(5, task.phase_label);
+  w.VarintField(TaskProto::kKindFieldNumber, kind);
+  w.VarintField(TaskProto::kStepFieldNumber, AsVarint(task.step));
+  w.VarintField(TaskProto::kPhaseFieldNumber, AsVarint(task.phase));
+  w.VarintField(TaskProto::kRoundFieldNumber, AsVarint(task.round));
+  w.StringField(TaskProto::kPhaseLabelFieldNumber, task.phase_label);
   for (int p : task.players) {
-    w.StringField(6, layout.players()[p].name, /*always=*/true);
+    w.StringField(TaskProto::kPlayersFieldNumber, layout.players()[p].name,
+                  /*always=*/true);
   }
-  w.VarintField(7, AsVarint(task.num_samples));
-  w.VarintField(8, task.vjp);
-  w.VarintField(9, task.jvp);
+  w.VarintField(TaskProto::kNumSamplesFieldNumber, AsVarint(task.num_samples));
+  w.VarintField(TaskProto::kVjpFieldNumber, task.vjp);
+  w.VarintField(TaskProto::kJvpFieldNumber, task.jvp);
   for (size_t k = 0; k < task.probes.size(); ++k) {
-    w.Tag(10, kLengthDelimited);
+    w.Tag(TaskProto::kProbesFieldNumber, kLengthDelimited);
     w.Varint(probe_sizes[k]);
     WriteVector(task.probes[k], layout, w);
   }
-  w.VarintField(11, AsVarint(task.params_version));
+  w.VarintField(TaskProto::kParamsVersionFieldNumber,
+                AsVarint(task.params_version));
   if (send_params) {
-    w.Tag(12, kLengthDelimited);
+    w.Tag(TaskProto::kParamsFieldNumber, kLengthDelimited);
     w.Varint(params_size);
     WriteVector(task.params, layout, w);
-    w.VarintField(13, 1);  // params_included
+    w.VarintField(TaskProto::kParamsIncludedFieldNumber, 1);
   }
-  w.VarintField(14, task.seed);
-  w.VarintField(15, task.fused_vjp);
-  w.VarintField(16, task.fused_jvp);
+  w.VarintField(TaskProto::kSeedFieldNumber, task.seed);
+  w.VarintField(TaskProto::kFusedVjpFieldNumber, task.fused_vjp);
+  w.VarintField(TaskProto::kFusedJvpFieldNumber, task.fused_jvp);
   w.Finish(out);
 }
 

@@ -6,10 +6,16 @@
 //        in place (WireSubmission): the Submission's tensor views point into
 //        the received slices, and DecodeSample copies each value once, into
 //        the session's reusable buffer, checking it on the way;
-//   out: a TaskResponse (TaskToWire) references the task's parameter and
-//        probe vectors from its slices, keeping them alive until gRPC has
-//        written them (the core copies on its next write if they are still
-//        held), so the values reach the socket without a user-space copy.
+//   out: a TaskResponse (TaskToWire, with WireWriter) references the
+//        task's parameter and probe vectors from its slices, keeping them
+//        alive until gRPC has written them (the core copies on its next
+//        write if they are still held), so the values reach the socket
+//        without a user-space copy.
+//
+// Field numbers come from the generated code (k...FieldNumber);
+// tests/service/wire_format_test.cc checks through the descriptors that
+// the parser reads every field of the submit requests and TaskToWire
+// writes every field of the TaskResponse.
 //
 // Protobuf's generated code would copy each tensor into a std::string and
 // out again (and allocate a parameter-sized string per message). The
@@ -38,6 +44,7 @@
 #include "server/core/session.h"
 #include "server/core/submission.h"
 #include "server/service/wire_reader.h"
+#include "server/service/wire_writer.h"
 
 namespace gameopt {
 
@@ -98,21 +105,17 @@ class WireSubmission {
   int64_t step_ = 0;
   int32_t phase_ = 0;
   int64_t known_params_version_ = 0;
-  std::vector<Vector> first_;   // gradients, or vjp
-  std::vector<Vector> second_;  // jvp (of a fused gradient round too)
-  std::vector<Vector> third_;   // a fused gradient round's vjp
+  std::vector<Vector> gradients_;  // a gradient request's only
+  std::vector<Vector> vjp_;        // products, or a fused gradient round's
+  std::vector<Vector> jvp_;
   std::vector<ScalarView> scalars_;
-  Kind kind_ = Kind::kGradient;
 };
 
 // Serializes the TaskResponse that TaskToProto(task, layout,
 // known_params_version) would build into `out`. Tensor values of at least
-// kAliasMinBytes are referenced, not copied.
+// kAliasMinBytes (wire_writer.h) are referenced, not copied.
 void TaskToWire(const Task& task, const GameLayout& layout,
                 int64_t known_params_version, grpc::ByteBuffer* out);
-
-// Smaller tensors are copied: a slice of their own would cost more.
-inline constexpr size_t kAliasMinBytes = 16 << 10;
 
 }  // namespace gameopt
 

@@ -29,6 +29,23 @@ from gameopt._stubs import pb
 _NP = {pb.FLOAT32: np.dtype("<f4"), pb.FLOAT64: np.dtype("<f8")}
 _MASK64 = (1 << 64) - 1
 
+# Wire types, and the field numbers from the generated classes (their
+# *_FIELD_NUMBER constants), so the bytes cannot drift from gameopt.proto.
+_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
+_VECTOR_PLAYERS = pb.Vector.PLAYERS_FIELD_NUMBER
+_PLAYER_NAME = pb.PlayerTensors.PLAYER_FIELD_NUMBER
+_PLAYER_TENSORS = pb.PlayerTensors.TENSORS_FIELD_NUMBER
+_TENSOR_NAME = pb.Tensor.NAME_FIELD_NUMBER
+_TENSOR_DTYPE = pb.Tensor.DTYPE_FIELD_NUMBER
+_TENSOR_SHAPE = pb.Tensor.SHAPE_FIELD_NUMBER
+_TENSOR_DATA = pb.Tensor.DATA_FIELD_NUMBER
+_SCALAR_NAME = pb.Scalar.NAME_FIELD_NUMBER
+_SCALAR_VALUE = pb.Scalar.VALUE_FIELD_NUMBER
+_RESPONSE_TASK = pb.TaskResponse.TASK_FIELD_NUMBER
+_TASK_PARAMS = pb.Task.PARAMS_FIELD_NUMBER
+_GRADIENT = pb.SubmitGradientRequest
+_PRODUCTS = pb.SubmitJacobianProductsRequest
+
 
 def varint(value: int) -> bytes:
     """Protobuf varint of an int64/uint64 (negative: two's complement)."""
@@ -41,13 +58,20 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+def _tag(number: int, wire_type: int) -> bytes:
+    return varint(number << 3 | wire_type)
+
+
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited field."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
+    return _tag(number, _LENGTH_DELIMITED) + varint(len(payload)) + payload
 
 
 def _int_field(number: int, value: int) -> bytes:
-    return b"" if value == 0 else varint(number << 3) + varint(value)
+    return b"" if value == 0 else _tag(number, _VARINT) + varint(value)
+
+
+_SCALAR_VALUE_TAG = _tag(_SCALAR_VALUE, _FIXED64)
 
 
 def _read_varint(data, pos: int) -> Tuple[int, int]:
@@ -78,24 +102,27 @@ class VectorTemplate:
         spans: List[Tuple[int, int]] = []  # (offset, count) per tensor
         players = []
         for player, tensors in layout:
-            parts = [_field(1, player.encode())]
+            parts = [_field(_PLAYER_NAME, player.encode())]
             for name, shape in tensors:
                 count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-                head = _field(1, name.encode()) + _int_field(2, dtype)
+                head = _field(_TENSOR_NAME, name.encode()) + \
+                    _int_field(_TENSOR_DTYPE, dtype)
                 if shape:
-                    head += _field(3, b"".join(varint(d) for d in shape))
+                    head += _field(_TENSOR_SHAPE,
+                                   b"".join(varint(d) for d in shape))
                 nbytes = count * np_dtype.itemsize
-                head += varint(4 << 3 | 2) + varint(nbytes)
+                head += _tag(_TENSOR_DATA, _LENGTH_DELIMITED) + varint(nbytes)
                 tensor_len = len(head) + nbytes
-                parts.append((varint(2 << 3 | 2) + varint(tensor_len), head,
-                              count, nbytes))
+                parts.append((_tag(_PLAYER_TENSORS, _LENGTH_DELIMITED) +
+                              varint(tensor_len), head, count, nbytes))
             players.append(parts)
         # Lay the bytes out, computing every length prefix.
         out = bytearray()
         for parts in players:
             body_len = len(parts[0]) + sum(len(t) + len(h) + n
                                            for t, h, _, n in parts[1:])
-            out += varint(1 << 3 | 2) + varint(body_len) + parts[0]
+            out += _tag(_VECTOR_PLAYERS, _LENGTH_DELIMITED) + \
+                varint(body_len) + parts[0]
             for tag, head, count, nbytes in parts[1:]:
                 out += tag + head
                 spans.append((len(out), count))
@@ -148,16 +175,16 @@ def _skip_to_field(data, pos: int, end: int, wanted: int
     while pos < end:
         key, pos = _read_varint(data, pos)
         number, wire = key >> 3, key & 7
-        if wire == 0:
+        if wire == _VARINT:
             _, pos = _read_varint(data, pos)
-        elif wire == 2:
+        elif wire == _LENGTH_DELIMITED:
             length, pos = _read_varint(data, pos)
             if number == wanted:
                 found = (pos, length)
             pos += length
-        elif wire == 1:
+        elif wire == _FIXED64:
             pos += 8
-        elif wire == 5:
+        elif wire == _FIXED32:
             pos += 4
         else:
             return None
@@ -171,10 +198,11 @@ def params_offset(data: bytes, template: VectorTemplate) -> Optional[int]:
     are `template`'s layout (so template.spans give its tensors' data);
     None otherwise."""
     try:
-        task = _skip_to_field(data, 0, len(data), 2)
+        task = _skip_to_field(data, 0, len(data), _RESPONSE_TASK)
         if task is None:
             return None
-        params = _skip_to_field(data, task[0], task[0] + task[1], 12)
+        params = _skip_to_field(data, task[0], task[0] + task[1],
+                                _TASK_PARAMS)
     except (IndexError, ValueError):
         return None
     if params is None or params[1] != len(template) or \
@@ -201,9 +229,9 @@ def scalars_bytes(number: int, scalars: Sequence[Tuple[str, float]]
     """Repeated Scalar{name, value} under field `number`."""
     out = b""
     for name, value in scalars:
-        body = _field(1, name.encode())
+        body = _field(_SCALAR_NAME, name.encode())
         if value != 0.0 or np.signbit(value):
-            body += b"\x11" + np.float64(value).tobytes()
+            body += _SCALAR_VALUE_TAG + np.float64(value).tobytes()
         out += _field(number, body)
     return out
 
@@ -224,14 +252,19 @@ class RawGradientRequest:
         self.scalars = scalars
 
     def SerializeToString(self) -> bytes:  # noqa: N802 (protobuf's name)
-        parts = [request_prefix([(1, self.session_id), (2, self.worker_id),
-                                 (3, self.round), (4, self.step),
-                                 (5, self.phase)])]
-        parts += [_field(6, v) for v in self.gradients]
-        parts.append(_int_field(7, self.known_params_version))
-        parts += [_field(8, v) for v in self.vjp]
-        parts += [_field(9, v) for v in self.jvp]
-        parts.append(scalars_bytes(10, self.scalars))
+        g = _GRADIENT
+        parts = [request_prefix([
+            (g.SESSION_ID_FIELD_NUMBER, self.session_id),
+            (g.WORKER_ID_FIELD_NUMBER, self.worker_id),
+            (g.ROUND_FIELD_NUMBER, self.round),
+            (g.STEP_FIELD_NUMBER, self.step),
+            (g.PHASE_FIELD_NUMBER, self.phase)])]
+        parts += [_field(g.GRADIENTS_FIELD_NUMBER, v) for v in self.gradients]
+        parts.append(_int_field(g.KNOWN_PARAMS_VERSION_FIELD_NUMBER,
+                                self.known_params_version))
+        parts += [_field(g.VJP_FIELD_NUMBER, v) for v in self.vjp]
+        parts += [_field(g.JVP_FIELD_NUMBER, v) for v in self.jvp]
+        parts.append(scalars_bytes(g.SCALARS_FIELD_NUMBER, self.scalars))
         return b"".join(parts)
 
 
@@ -248,10 +281,15 @@ class RawProductsRequest:
         self.vjp, self.jvp = vjp, jvp
 
     def SerializeToString(self) -> bytes:  # noqa: N802
-        parts = [request_prefix([(1, self.session_id), (2, self.worker_id),
-                                 (3, self.round), (4, self.step),
-                                 (5, self.phase)])]
-        parts += [_field(6, v) for v in self.vjp]
-        parts += [_field(7, v) for v in self.jvp]
-        parts.append(_int_field(8, self.known_params_version))
+        p = _PRODUCTS
+        parts = [request_prefix([
+            (p.SESSION_ID_FIELD_NUMBER, self.session_id),
+            (p.WORKER_ID_FIELD_NUMBER, self.worker_id),
+            (p.ROUND_FIELD_NUMBER, self.round),
+            (p.STEP_FIELD_NUMBER, self.step),
+            (p.PHASE_FIELD_NUMBER, self.phase)])]
+        parts += [_field(p.VJP_FIELD_NUMBER, v) for v in self.vjp]
+        parts += [_field(p.JVP_FIELD_NUMBER, v) for v in self.jvp]
+        parts.append(_int_field(p.KNOWN_PARAMS_VERSION_FIELD_NUMBER,
+                                self.known_params_version))
         return b"".join(parts)
