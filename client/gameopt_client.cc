@@ -80,6 +80,13 @@ ABSL_FLAG(uint64_t, game_seed, 1, "seed of the game's own draws (init, A)");
 ABSL_FLAG(std::string, algorithm, "simgd",
           "simgd, altgd, conopt, sga, extragradient or optimistic");
 ABSL_FLAG(double, gamma, 1.0, "conopt: weight of the consensus term");
+ABSL_FLAG(bool, adaptive_gamma, false,
+          "conopt: adapt gamma from --gamma on (proto AdaptiveGamma's rule), "
+          "with a spectrum estimate of the ConOpt field every "
+          "--adaptive_gamma_every steps");
+ABSL_FLAG(int64_t, adaptive_gamma_every, 10,
+          "with --adaptive_gamma: steps between the field's spectrum "
+          "estimates, which raise gamma");
 ABSL_FLAG(double, lambda, 1.0, "sga: lambda0");
 ABSL_FLAG(bool, sga_alignment, true, "sga: choose lambda's sign by alignment");
 ABSL_FLAG(std::string, altgd_order, "",
@@ -231,6 +238,8 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   SessionOptions& s = config.session;
   s.algorithm = absl::GetFlag(FLAGS_algorithm);
   s.gamma = absl::GetFlag(FLAGS_gamma);
+  s.adaptive_gamma = absl::GetFlag(FLAGS_adaptive_gamma);
+  s.adaptive_gamma_every = absl::GetFlag(FLAGS_adaptive_gamma_every);
   s.lambda = absl::GetFlag(FLAGS_lambda);
   s.sga_alignment = absl::GetFlag(FLAGS_sga_alignment);
   auto order = ParseAltGdOrder(absl::GetFlag(FLAGS_altgd_order));

@@ -41,7 +41,11 @@ void PrintProgress(const Recorder& recorder, int64_t total, absl::Time start) {
 // after the last step.
 void ScheduleSpectra(const PlayConfig& config, v1::SessionConfig& session) {
   v1::SpectrumSchedule* schedule = session.mutable_spectrum();
-  schedule->set_every_steps(std::max<int64_t>(config.steps, 1));
+  // Adaptive gamma's schedule (session_builder.h) stays: these estimates
+  // come with it, at its steps.
+  if (schedule->every_steps() == 0) {
+    schedule->set_every_steps(std::max<int64_t>(config.steps, 1));
+  }
   v1::SpectrumOptions* jacobian = schedule->add_options();
   jacobian->set_operator_(v1::GAME_JACOBIAN);
   jacobian->set_k(config.spectrum_k);

@@ -112,6 +112,20 @@ std::string Stragglers(const v1::SessionMetrics& m) {
   return parts.empty() ? "-" : absl::StrJoin(parts, " ");
 }
 
+// ConOpt's gamma of the next step, with adaptive gamma's last change:
+// "0.8 (3 changes, last at step 40: spectrum)"; "-" for other algorithms.
+std::string Gamma(const v1::SessionMetrics& m) {
+  if (m.algorithm() != "conopt") return "-";
+  std::string out = Number(m.gamma());
+  if (m.gamma_trajectory_size() > 0) {
+    const v1::GammaChange& last = *m.gamma_trajectory().rbegin();
+    absl::StrAppend(&out, " (", m.gamma_trajectory_size(),
+                    m.gamma_trajectory_size() == 1 ? " change" : " changes",
+                    ", last at step ", last.step(), ": ", last.reason(), ")");
+  }
+  return out;
+}
+
 Row SessionRow(const v1::SessionMetrics& m) {
   return {m.session_id(),
           m.name().empty() ? "-" : m.name(),
@@ -122,6 +136,7 @@ Row SessionRow(const v1::SessionMetrics& m) {
           XiNorms(m),
           Number(m.loss()),
           Number(m.correction_norm()),
+          Gamma(m),
           absl::StrFormat("%.1f", m.steps_per_second()),
           HumanBytes(m.bytes_received()),
           HumanBytes(m.bytes_sent()),
@@ -147,8 +162,9 @@ std::string HumanBytes(int64_t bytes) {
 std::string StatusTable(const v1::GetMetricsResponse& metrics) {
   if (metrics.sessions().empty()) return "no sessions\n";
   std::vector<Row> rows = {{"session", "name", "algorithm", "step", "phase",
-                            "workers", "|xi|", "L", "correction", "steps/s",
-                            "in", "out", "lr", "scalars", "stragglers"}};
+                            "workers", "|xi|", "L", "correction", "gamma",
+                            "steps/s", "in", "out", "lr", "scalars",
+                            "stragglers"}};
   for (const v1::SessionMetrics& m : metrics.sessions()) {
     rows.push_back(SessionRow(m));
   }

@@ -17,10 +17,13 @@ namespace gameopt {
 
 // One row per session under a header, columns aligned:
 //   session  name  algorithm  step  phase  workers  |xi|  L  correction
-//   steps/s  in  out  lr  scalars  stragglers
+//   gamma  steps/s  in  out  lr  scalars  stragglers
 // |xi| lists the players' norms as "gen=1.2e-01 disc=3.4e-01"; step is
 // "120/500" with a step limit and "done" appended once finished; in/out are
-// bytes received and sent by the server (B, KiB, MiB, GiB); lr is the
+// bytes received and sent by the server (B, KiB, MiB, GiB); gamma is
+// ConOpt's of the next step, with adaptive gamma's number of recorded
+// changes and the last one ("0.8 (3 changes, last at step 40: spectrum)"),
+// "-" for other algorithms; lr is the
 // learning rate of the next step (one number when the players share it,
 // else "gen=0.001 disc=0.002"); scalars are the workers' reported scalars
 // of the last step ("loss/gen=0.693"), "-" if none; stragglers

@@ -150,6 +150,15 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   a->set_estimator(*estimator);
   a->set_clip_global_norm(options.clip_global_norm);
   a->set_fuse_local_products(options.fuse_local_products);
+  if (options.adaptive_gamma) {
+    a->mutable_adaptive_gamma()->set_enabled(true);
+    v1::SpectrumSchedule* schedule = config.mutable_spectrum();
+    schedule->set_every_steps(options.adaptive_gamma_every);
+    v1::SpectrumOptions* field = schedule->add_options();
+    field->set_operator_(v1::ALGORITHM_FIELD);
+    field->set_k(1);
+    field->set_smallest_real(true);
+  }
 
   config.set_workers_per_round(options.workers);
   config.set_quorum(options.quorum);

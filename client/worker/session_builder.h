@@ -27,7 +27,12 @@ struct SessionOptions {
   double learning_rate = 0.01;
   std::map<std::string, double> player_learning_rate;  // overrides
   double momentum = 0.9;
-  std::optional<double> gamma;   // conopt; server default 1
+  std::optional<double> gamma;  // conopt; server default 1
+  // conopt: adapt gamma (proto AdaptiveGamma, its default rule), with a
+  // spectrum estimate of the ConOpt field (smallest real parts, k = 1)
+  // every adaptive_gamma_every steps: the session's spectrum schedule.
+  bool adaptive_gamma = false;
+  int64_t adaptive_gamma_every = 10;
   std::optional<double> lambda;  // sga; server default 1
   bool sga_alignment = true;
   // altgd: e.g. {{"discriminator", 5}, {"generator", 1}}.

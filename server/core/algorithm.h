@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "server/core/adaptive_gamma.h"
 #include "server/core/config.h"
 #include "server/core/diagnostics.h"
 #include "server/core/flat_vector.h"
@@ -58,6 +59,10 @@ struct StepStats {
   int gradient_samples = 0;      // K of the last gradient phase
   int product_samples = 0;       // answered products of the last phase
   StepDiagnostics diagnostics;   // ConOpt and SGA (diagnostics.h)
+  // ConOpt: the gamma of the next step (adaptive_gamma.h when adaptive,
+  // else the configured one) and the adaptive rule's recent changes.
+  double gamma = 0.0;
+  std::vector<GammaChange> gamma_trajectory;
 };
 
 class Algorithm {
@@ -99,6 +104,11 @@ class Algorithm {
       absl::Span<const FlatVector* const> jvp) = 0;
 
   virtual const StepStats& stats() const = 0;
+  // A finished estimate of the algorithm field (spectrum_rounds.h) taken
+  // at `step` completed steps, with the coefficients of stats() then.
+  // ConOpt's adaptive gamma raises gamma on it; the others ignore it.
+  virtual void ObserveFieldSpectrum(int64_t step,
+                                    const SpectrumEstimate& estimate) {}
   // The learning rate of `player`'s base optimizer for the current step
   // (its OptimizerConfig::schedule at step()).
   virtual double LearningRate(int player) const = 0;

@@ -1,6 +1,7 @@
 // The phase plans of the algorithms (AlgorithmKind in config.h), one class
 // each, and the factory.
 #include <cmath>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "server/core/estimator.h"
@@ -93,10 +94,22 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
  public:
   CorrectedGradient(const SessionConfig& config, GameLayout layout)
       : TypedAlgorithm<T>(config, std::move(layout)),
-        sga_(config.algorithm.kind == AlgorithmKind::kSga) {
+        sga_(config.algorithm.kind == AlgorithmKind::kSga),
+        gamma_(config.algorithm.gamma) {
     this->plan().push_back(GradientPhase(0, "gradient", this->AllPlayers()));
     this->plan().push_back(ProductsPhase(1, sga_ ? "sga" : "consensus",
                                          /*vjp=*/true, /*jvp=*/sga_));
+    if (!sga_ && config.algorithm.adaptive_gamma.enabled) {
+      adaptive_.emplace(config.algorithm.adaptive_gamma, gamma_);
+    }
+    if (!sga_) this->mutable_stats().gamma = gamma_;
+  }
+
+  void ObserveFieldSpectrum(int64_t step,
+                            const SpectrumEstimate& estimate) override {
+    if (!adaptive_) return;
+    adaptive_->OnFieldSpectrum(step, estimate);
+    PublishGamma();
   }
 
  protected:
@@ -129,19 +142,27 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
       // xi (a new gradient phase sets it again).
       const double xi_norm = static_cast<double>(xi.norm());
       this->mutable_stats().correction_norm =
-          ConsensusDirection<T>(xi, vjp, static_cast<T>(a.gamma), xi);
+          ConsensusDirection<T>(xi, vjp, static_cast<T>(gamma_), xi);
       double jt_xi_norm = 0.0;
-      if (a.gamma > 0.0) {
-        jt_xi_norm = this->stats().correction_norm / a.gamma;
+      if (gamma_ > 0.0) {
+        jt_xi_norm = this->stats().correction_norm / gamma_;
       } else {  // g = xi: J^T xi is not in the direction
         MeanOf<T>(vjp, jt_xi_);
         jt_xi_norm = static_cast<double>(jt_xi_.norm());
       }
-      this->mutable_stats().diagnostics =
+      StepDiagnostics diagnostics =
           StationarityDiagnostics(xi_norm, jt_xi_norm);
+      diagnostics.cancellation =
+          CancellationFromNorms(xi_norm, this->stats().correction_norm,
+                                static_cast<double>(xi.norm()));
+      this->mutable_stats().diagnostics = diagnostics;
       this->mutable_stats().sga_lambda = 0.0;
       // A failure restarts the step: xi, overwritten, is computed again.
       if (absl::Status s = this->ApplyDirection(xi, {}); !s.ok()) return s;
+      if (adaptive_) {
+        adaptive_->OnStep(this->step() + 1, diagnostics);
+        PublishGamma();
+      }
       this->NextPhase();
       return absl::OkStatus();
     }
@@ -165,6 +186,11 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
     }
     this->mutable_stats().sga_lambda = lambda;
     correction_ *= static_cast<T>(lambda);
+    const T xi_squared = xi.squaredNorm();
+    this->mutable_stats().diagnostics.cancellation =
+        xi_squared > T(0)
+            ? -static_cast<double>(xi.dot(correction_) / xi_squared)
+            : 0.0;
     this->mutable_stats().correction_norm =
         static_cast<double>(correction_.norm());
     direction_ = xi + correction_;
@@ -175,8 +201,51 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
     return absl::OkStatus();
   }
 
+  // "adaptive_gamma": float64 AdaptiveGamma::Export(), with adaptive gamma
+  // only. Absent (a checkpoint from before it): the rule restarts from the
+  // configured gamma.
+  void ExportExtra(AlgorithmState& state) const override {
+    if (!adaptive_) return;
+    const std::vector<double> values = adaptive_->Export();
+    auto vector = std::make_shared<FlatVector>(
+        DType::kFloat64, static_cast<int64_t>(values.size()));
+    vector->template as<double>() =
+        Eigen::Map<const Vec<double>>(values.data(), values.size());
+    state.vectors.push_back({"adaptive_gamma", std::move(vector)});
+  }
+  absl::Status ImportExtra(const AlgorithmState& state) override {
+    for (const NamedVector& v : state.vectors) {
+      if (v.name != "adaptive_gamma") continue;
+      if (!adaptive_) {
+        return absl::DataLossError(
+            "state vector 'adaptive_gamma' in a session without adaptive "
+            "gamma");
+      }
+      if (v.value == nullptr || v.value->dtype() != DType::kFloat64) {
+        return absl::DataLossError(
+            "state vector 'adaptive_gamma' is not float64");
+      }
+      const auto values = v.value->template as<double>();
+      if (absl::Status s = adaptive_->Import(
+              absl::MakeConstSpan(values.data(), values.size()));
+          !s.ok()) {
+        return s;
+      }
+      PublishGamma();
+    }
+    return absl::OkStatus();
+  }
+
  private:
+  void PublishGamma() {
+    gamma_ = adaptive_->gamma();
+    this->mutable_stats().gamma = gamma_;
+    this->mutable_stats().gamma_trajectory = adaptive_->trajectory();
+  }
+
   const bool sga_;
+  double gamma_;  // ConOpt: of the next step
+  std::optional<AdaptiveGamma> adaptive_;
   bool probes_ready_ = false;  // AggregateGradient computed them
   // SGA; jt_xi_ also ConOpt with gamma 0 (diagnostics)
   Vec<T> jt_xi_, j_xi_, correction_, direction_;

@@ -92,6 +92,58 @@ absl::Status ValidateInitialValues(const PlayerConfig& player,
   return absl::OkStatus();
 }
 
+// adaptive_gamma.h: ConOpt only, factors and bounds in range, and the
+// spectrum estimates that raise gamma scheduled.
+absl::Status ValidateAdaptiveGamma(const SessionConfig& config) {
+  const AlgorithmConfig& a = config.algorithm;
+  const AdaptiveGammaConfig& r = a.adaptive_gamma;
+  if (!r.enabled) return absl::OkStatus();
+  const std::string where = "algorithm.adaptive_gamma";
+  if (a.kind != AlgorithmKind::kConOpt) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where,
+                     " adapts ConOpt's gamma: it needs algorithm "
+                     "conopt (got ",
+                     AlgorithmName(a.kind), ")"));
+  }
+  if (!(r.margin > 0 && r.margin <= 1)) {
+    return Bad(where + ".margin", "must be in (0, 1]", r.margin);
+  }
+  if (!Finite(r.max_cancellation) || r.max_cancellation <= 0) {
+    return Bad(where + ".max_cancellation", "must be > 0", r.max_cancellation);
+  }
+  if (!Finite(r.min_stationarity_ratio) || r.min_stationarity_ratio < 0) {
+    return Bad(where + ".min_stationarity_ratio", "must be >= 0 (0 = off)",
+               r.min_stationarity_ratio);
+  }
+  if (!(r.decrease > 0 && r.decrease < 1)) {
+    return Bad(where + ".decrease", "must be in (0, 1)", r.decrease);
+  }
+  if (!Finite(r.increase) || r.increase <= 1) {
+    return Bad(where + ".increase", "must be > 1", r.increase);
+  }
+  if (!Finite(r.min_gamma) || !Finite(r.max_gamma) || r.min_gamma <= 0 ||
+      r.min_gamma > a.gamma || a.gamma > r.max_gamma) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " needs 0 < min_gamma <= gamma <= max_gamma (got ",
+                     r.min_gamma, " <= ", a.gamma, " <= ", r.max_gamma,
+                     "): set the bounds around the initial gamma"));
+  }
+  bool field = false;
+  for (const SpectrumRequest& q : config.spectrum.requests) {
+    field |= q.op == SpectrumOperatorKind::kAlgorithmField && q.smallest_real;
+  }
+  if (config.spectrum.every_steps <= 0 || !field) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where,
+        " raises gamma from spectrum estimates of the ConOpt field: set "
+        "spectrum.every_steps > 0 and add a spectrum request with operator "
+        "ALGORITHM_FIELD and smallest_real (got every_steps ",
+        config.spectrum.every_steps, field ? "" : ", no such request", ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAlgorithm(const SessionConfig& config,
                                const GameLayout& layout) {
   const AlgorithmConfig& a = config.algorithm;
@@ -139,6 +191,7 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
                  "must be in [1, 1000]", stage.steps);
     }
   }
+  if (absl::Status s = ValidateAdaptiveGamma(config); !s.ok()) return s;
   const bool uses_products =
       a.kind == AlgorithmKind::kConOpt || a.kind == AlgorithmKind::kSga;
   if (a.fuse_local_products &&

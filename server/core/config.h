@@ -110,10 +110,24 @@ struct AltGdStage {
   int steps = 1;       // consecutive updates of this player, >= 1
 };
 
+// kConOpt's adaptive gamma (server/core/adaptive_gamma.h has the rule).
+struct AdaptiveGammaConfig {
+  bool enabled = false;
+  double margin = 0.3;                  // damping to raise below, in (0, 1]
+  double max_cancellation = 0.4;        // kappa to lower at, > 0
+  double min_stationarity_ratio = 0.0;  // lower below; 0 = off; >= 0
+  double decrease = 0.5;                // factor, in (0, 1)
+  double increase = 2.0;                // factor, > 1
+  double min_gamma = 1e-3;              // bounds, 0 < min_gamma <= gamma
+  double max_gamma = 1e3;               //   <= max_gamma
+};
+
 struct AlgorithmConfig {
   AlgorithmKind kind = AlgorithmKind::kSimGd;
-  // kConOpt: g = xi + gamma * J^T xi. gamma >= 0.
+  // kConOpt: g = xi + gamma * J^T xi. gamma >= 0. With adaptive_gamma, the
+  // initial value.
   double gamma = 1.0;
+  AdaptiveGammaConfig adaptive_gamma;
   // kSga: g = xi + lambda * A^T xi, A^T xi = (J^T xi - J xi) / 2; with
   // alignment lambda = lambda0 * sign(<xi,J^T xi><A^T xi,J^T xi>/d + 0.1).
   double lambda0 = 1.0;  // >= 0

@@ -21,6 +21,15 @@ StepDiagnostics StationarityDiagnostics(double xi_norm, double jt_xi_norm) {
   return d;
 }
 
+double CancellationFromNorms(double xi_norm, double correction_norm,
+                             double direction_norm) {
+  if (!(xi_norm > 0.0)) return 0.0;
+  const double dot =
+      0.5 * (direction_norm * direction_norm - xi_norm * xi_norm -
+             correction_norm * correction_norm);
+  return -dot / (xi_norm * xi_norm);
+}
+
 void AddRotationIndex(double j_plus_jt_norm, double jt_minus_j_norm,
                       StepDiagnostics& diagnostics) {
   diagnostics.has_rotation_index = true;

@@ -13,8 +13,15 @@
 //     Needs J xi, which only SGA asks for; ConOpt's products phase has
 //     J^T xi alone, so its index is not available per step (the spectrum
 //     estimate's eigenvalues show the rotation instead).
+//   The cancellation kappa = -<xi, c> / |xi|^2 of the correction term c
+//     (gamma J^T xi, or SGA's lambda A^T xi): the share of xi the term
+//     cancels. 1 at a spurious stationary point of g = xi + c (g = 0,
+//     xi != 0), about 0 near the equilibrium of a rotating game; ConOpt
+//     gets it from |xi|, |c| and |g| (|g|^2 = |xi|^2 + 2 <xi, c> + |c|^2),
+//     SGA from c itself. Adaptive gamma lowers gamma on it
+//     (adaptive_gamma.h).
 //
-// Both use the step's J^T xi estimate (SessionConfig.algorithm.estimator),
+// All use the step's J^T xi estimate (SessionConfig.algorithm.estimator),
 // so they carry its bias and noise.
 #ifndef GAMEOPT_SERVER_CORE_DIAGNOSTICS_H_
 #define GAMEOPT_SERVER_CORE_DIAGNOSTICS_H_
@@ -32,10 +39,17 @@ struct StepDiagnostics {
   double a_xi_norm = 0.0;           // |A^T xi|
   // |A^T xi| / |S xi|; +inf when S xi = 0 and A^T xi != 0, 0 when both 0.
   double rotation_index = 0.0;
+  // -<xi, c> / |xi|^2 for the correction c; 0 when xi = 0.
+  double cancellation = 0.0;
 };
 
 // From |xi| and |J^T xi| alone (ConOpt).
 StepDiagnostics StationarityDiagnostics(double xi_norm, double jt_xi_norm);
+
+// kappa = -<xi, c> / |xi|^2 from |xi|, |c| and |g| = |xi + c|; 0 when
+// xi = 0.
+double CancellationFromNorms(double xi_norm, double correction_norm,
+                             double direction_norm);
 
 // Adds the rotation index from |J xi + J^T xi| and |J^T xi - J xi| (twice
 // |S xi| and |A^T xi|; SGA).

@@ -12,7 +12,7 @@ namespace gameopt {
 double CurrentGamma(const SessionConfig& config, const StepStats& stats) {
   switch (config.algorithm.kind) {
     case AlgorithmKind::kConOpt:
-      return config.algorithm.gamma;
+      return stats.gamma;
     case AlgorithmKind::kSga:
       return stats.sga_lambda;
     default:
@@ -52,6 +52,7 @@ void SessionHistory::Record(const SessionInfo& info,
   point.jt_xi_norm = d.available ? d.jt_xi_norm : NAN;
   point.stationarity_ratio = d.available ? d.stationarity_ratio : NAN;
   point.rotation_index = d.has_rotation_index ? d.rotation_index : NAN;
+  point.cancellation = d.available ? d.cancellation : NAN;
 }
 
 void HistoryBook::Sample(const std::vector<std::shared_ptr<Session>>& sessions,

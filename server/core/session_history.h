@@ -39,9 +39,11 @@ struct HistoryPoint {
   double jt_xi_norm = 0.0;
   double stationarity_ratio = 0.0;
   double rotation_index = 0.0;
+  double cancellation = 0.0;
 };
 
-// The coefficient of the session's correction term: ConOpt's gamma, SGA's
+// The coefficient of the session's correction term: ConOpt's gamma (of the
+// next step: StepStats::gamma, which adaptive gamma moves), SGA's
 // signed lambda of the last step, 0 for the algorithms without one.
 double CurrentGamma(const SessionConfig& config, const StepStats& stats);
 

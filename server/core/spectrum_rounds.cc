@@ -27,6 +27,16 @@ SpectrumRounds::SpectrumRounds(std::unique_ptr<Algorithm> inner,
   }
 }
 
+absl::Status SpectrumRounds::ImportState(const AlgorithmState& state) {
+  absl::Status status = inner_->ImportState(state);
+  if (status.ok() && active_ && inner_->phase().index != 0) {
+    queue_.push_front(*std::move(active_));
+    active_.reset();
+    driver_.reset();
+  }
+  return status;
+}
+
 const PhaseSpec& SpectrumRounds::phase() const {
   return active_ ? phase_ : inner_->phase();
 }
@@ -53,6 +63,8 @@ bool SpectrumRounds::StartIfIdle() {
   if (active_ || queue_.empty() || inner_->phase().index != 0) return false;
   active_ = std::move(queue_.front());
   queue_.pop_front();
+  // ConOpt's gamma may adapt (adaptive_gamma.h): the field of this step's.
+  if (algorithm_ == AlgorithmKind::kConOpt) c1_ = inner_->stats().gamma;
   const SpectrumRequest& request = active_->request;
   SpectrumOptions options;
   options.k = request.k;
@@ -218,7 +230,12 @@ void SpectrumRounds::Apply(const Eigen::VectorXd& product) {
 }
 
 void SpectrumRounds::Finish(absl::StatusOr<SpectrumResult> result) {
-  if (result.ok()) history_.push_back(*result);
+  if (result.ok()) {
+    history_.push_back(*result);
+    if (result->op == SpectrumOperatorKind::kAlgorithmField) {
+      inner_->ObserveFieldSpectrum(result->step, result->estimate);
+    }
+  }
   if (active_) {
     finished_.emplace_back(std::move(active_->done), std::move(result));
   }

@@ -32,6 +32,10 @@
 //                      ConOpt c1 = gamma, c2 = 0 (J + gamma J^T J), SGA
 //                      c1 = lambda0/2, c2 = -lambda0/2 (J + lambda0 A^T J,
 //                      A = (J - J^T)/2), every other algorithm c1 = c2 = 0.
+//                      ConOpt's gamma is the one of the step the estimate
+//                      starts at (it adapts with adaptive gamma); each
+//                      finished algorithm-field estimate goes to the
+//                      wrapped algorithm (Algorithm::ObserveFieldSpectrum).
 // These are the Jacobians of the followed fields at a stationary point
 // (xi = 0), where the terms with second derivatives of xi vanish; away from
 // one they are the linearization the ConOpt paper plots. Arnoldi runs in
@@ -108,11 +112,12 @@ class SpectrumRounds final : public Algorithm {
     return inner_->LearningRate(player);
   }
   // Snapshots hold the wrapped algorithm's state: an estimate in progress
-  // is a diagnostic, not state (a restored session runs none).
+  // is a diagnostic, not state (a restored session runs none). A state
+  // inside a step puts the estimate the schedule started at construction
+  // back in the queue: it starts at the next step boundary, so the
+  // restored round is the wrapped algorithm's.
   AlgorithmState ExportState() const override { return inner_->ExportState(); }
-  absl::Status ImportState(const AlgorithmState& state) override {
-    return inner_->ImportState(state);
-  }
+  absl::Status ImportState(const AlgorithmState& state) override;
 
   // ---- Estimates.
   // Queues an estimate at the parameters of the next step boundary (`done`

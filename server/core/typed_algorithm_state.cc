@@ -4,7 +4,8 @@
 // an extragradient step evaluates there), "xi" and "probe" (repeated, in
 // order; products phases only: the mean gradient and the probes its products
 // answer), "slow" (lookahead), "opt.<player>.slot" (repeated, in the order
-// of BaseOptimizer::slots()), and whatever ExportExtra adds. Scalars:
+// of BaseOptimizer::slots()), and whatever ExportExtra adds ("previous":
+// optimistic; "adaptive_gamma", float64: ConOpt's adaptive gamma). Scalars:
 // "opt.<player>.steps".
 #include <utility>
 

@@ -167,6 +167,17 @@ absl::StatusOr<AlgorithmConfig> AlgorithmFromProto(
   a.lookahead_alpha = OrDefault(p.lookahead_alpha(), 0.5);
   a.clip_global_norm = p.clip_global_norm();
   a.fuse_local_products = p.fuse_local_products();
+  const v1::AdaptiveGamma& r = p.adaptive_gamma();
+  AdaptiveGammaConfig& rule = a.adaptive_gamma;
+  rule.enabled = r.enabled();
+  rule.margin = OrDefault(r.margin(), rule.margin);
+  rule.max_cancellation =
+      OrDefault(r.max_cancellation(), rule.max_cancellation);
+  rule.min_stationarity_ratio = r.min_stationarity_ratio();
+  rule.decrease = OrDefault(r.decrease(), rule.decrease);
+  rule.increase = OrDefault(r.increase(), rule.increase);
+  rule.min_gamma = OrDefault(r.min_gamma(), rule.min_gamma);
+  rule.max_gamma = OrDefault(r.max_gamma(), rule.max_gamma);
   return a;
 }
 
@@ -301,6 +312,18 @@ void AlgorithmToProto(const AlgorithmConfig& a, v1::AlgorithmConfig* out) {
       static_cast<v1::Estimator>(ToProto(a.estimator, kEstimators)));
   out->set_clip_global_norm(a.clip_global_norm);
   out->set_fuse_local_products(a.fuse_local_products);
+  if (a.adaptive_gamma.enabled) {
+    const AdaptiveGammaConfig& rule = a.adaptive_gamma;
+    v1::AdaptiveGamma* r = out->mutable_adaptive_gamma();
+    r->set_enabled(true);
+    r->set_margin(rule.margin);
+    r->set_max_cancellation(rule.max_cancellation);
+    r->set_min_stationarity_ratio(rule.min_stationarity_ratio);
+    r->set_decrease(rule.decrease);
+    r->set_increase(rule.increase);
+    r->set_min_gamma(rule.min_gamma);
+    r->set_max_gamma(rule.max_gamma);
+  }
 }
 
 }  // namespace

@@ -85,6 +85,8 @@ std::string History(const std::vector<HistoryPoint>& points, size_t players) {
              [](const HistoryPoint& p) { return p.stationarity_ratio; }),
       ",\"rotation_index\":",
       Column(points, [](const HistoryPoint& p) { return p.rotation_index; }),
+      ",\"cancellation\":",
+      Column(points, [](const HistoryPoint& p) { return p.cancellation; }),
       "}");
 }
 
@@ -94,7 +96,7 @@ std::string DiagnosticsJson(const StepDiagnostics& d) {
       "{\"xi_norm\":", JsonNumber(d.xi_norm),
       ",\"jt_xi_norm\":", JsonNumber(d.jt_xi_norm),
       ",\"stationarity_ratio\":", JsonNumber(d.stationarity_ratio),
-      ",\"rotation_index\":",
+      ",\"cancellation\":", JsonNumber(d.cancellation), ",\"rotation_index\":",
       d.has_rotation_index ? JsonNumber(d.rotation_index) : "null", "}");
 }
 

@@ -8,12 +8,14 @@
 //     "xi_norm": [per player], "loss", "correction_norm", "gamma",
 //     "steps_per_second", "spectra" (finished estimates),
 //     "diagnostics": null or {"xi_norm", "jt_xi_norm", "stationarity_ratio",
+//                             "cancellation",
 //                             "rotation_index" (null but for SGA)},
 //     "history": {"step": [], "seconds": [],
 //                 "xi_norm": [[player 0's], [player 1's], ...], "loss": [],
 //                 "correction_norm": [], "gamma": [],
 //                 "steps_per_second": [], "jt_xi_norm": [],
-//                 "stationarity_ratio": [], "rotation_index": []}}]}
+//                 "stationarity_ratio": [], "rotation_index": [],
+//                 "cancellation": []}}]}
 // (diagnostics.h; null entries where not available).
 // GET /api/spectrum?session=ID: the session's latest finished estimate,
 //   {"session", "available": false} when there is none, else

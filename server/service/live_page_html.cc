@@ -41,8 +41,13 @@ figcaption{font-size:13px;color:#444;margin-bottom:4px}
 <figure><figcaption>rotation index |A<sup>T</sup>&xi;| / |S&xi;| (log; SGA)
 </figcaption>
 <canvas id="plot-rotation" width="460" height="230"></canvas></figure>
-<figure><figcaption>&gamma; (ConOpt) / &lambda; (SGA)</figcaption>
+<figure><figcaption>&gamma; (ConOpt, moves with adaptive &gamma;) /
+&lambda; (SGA)</figcaption>
 <canvas id="plot-gamma" width="460" height="230"></canvas></figure>
+<figure><figcaption>cancellation &minus;&lang;&xi;, c&rang; / |&xi;|&sup2;
+(1: spurious stationary point; adaptive &gamma; lowers &gamma; above its
+max_cancellation)</figcaption>
+<canvas id="plot-cancellation" width="460" height="230"></canvas></figure>
 <figure><figcaption>steps per second</figcaption>
 <canvas id="plot-rate" width="460" height="230"></canvas></figure>
 <figure><figcaption>latest spectrum, complex plane</figcaption>
@@ -185,7 +190,7 @@ function renderSession(s) {
   const h = s ? s.history : {step: [], xi_norm: [], loss: [],
                              correction_norm: [], gamma: [],
                              steps_per_second: [], jt_xi_norm: [],
-                             rotation_index: []};
+                             rotation_index: [], cancellation: []};
   const players = s ? s.players : [];
   linePlot(document.getElementById("plot-xi"), h.step,
            h.xi_norm.map((ys, p) => ({name: players[p] || "player " + p,
@@ -202,6 +207,8 @@ function renderSession(s) {
            [{name: "rotation", ys: h.rotation_index}], true);
   linePlot(document.getElementById("plot-gamma"), h.step,
            [{name: "gamma", ys: h.gamma}], false);
+  linePlot(document.getElementById("plot-cancellation"), h.step,
+           [{name: "cancellation", ys: h.cancellation}], false);
   linePlot(document.getElementById("plot-rate"), h.step,
            [{name: "steps/s", ys: h.steps_per_second}], false);
 }

@@ -52,6 +52,7 @@ void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
     w->set_state_reason(worker.reason);
   }
   StepDiagnosticsToProto(info.stats.diagnostics, out);
+  GammaToProto(info.stats, out);
   out->set_bytes_received(info.bytes_received);
   out->set_bytes_sent(info.bytes_sent);
   ScalarsToProto(info.scalars, out->mutable_scalars());
@@ -69,7 +70,21 @@ void StepDiagnosticsToProto(const StepDiagnostics& d, Message* out) {
   p->set_rotation_index(d.rotation_index);
   p->set_s_xi_norm(d.s_xi_norm);
   p->set_a_xi_norm(d.a_xi_norm);
+  p->set_cancellation(d.cancellation);
 }
+
+template <typename Message>
+void GammaToProto(const StepStats& stats, Message* out) {
+  out->set_gamma(stats.gamma);
+  for (const GammaChange& change : stats.gamma_trajectory) {
+    v1::GammaChange* c = out->add_gamma_trajectory();
+    c->set_step(change.step);
+    c->set_gamma(change.gamma);
+    c->set_reason(GammaChangeReasonName(change.reason));
+  }
+}
+template void GammaToProto(const StepStats&, v1::SessionMetrics*);
+template void GammaToProto(const StepStats&, v1::SessionStatus*);
 template void StepDiagnosticsToProto(const StepDiagnostics&,
                                      v1::SessionMetrics*);
 template void StepDiagnosticsToProto(const StepDiagnostics&,

@@ -22,6 +22,12 @@ void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
 template <typename Message>
 void StepDiagnosticsToProto(const StepDiagnostics& d, Message* out);
 
+// Sets out->gamma and out->gamma_trajectory from stats.gamma and
+// stats.gamma_trajectory (ConOpt; zero and empty otherwise). Message as
+// above.
+template <typename Message>
+void GammaToProto(const StepStats& stats, Message* out);
+
 }  // namespace gameopt
 
 #endif  // GAMEOPT_SERVER_SERVICE_METRICS_CONVERT_H_

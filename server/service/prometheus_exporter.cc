@@ -121,6 +121,15 @@ void AddSession(const SessionInfo& info, const SessionConfig& config,
               "|J^T xi| / |xi|: small with a large |xi| at a spurious "
               "stationary point of L",
               session, d.stationarity_ratio);
+    out.Gauge("gameopt_cancellation",
+              "-<xi, c> / |xi|^2 for the correction c: the share of xi it "
+              "cancels (1 at a spurious stationary point)",
+              session, d.cancellation);
+  }
+  if (config.algorithm.kind == AlgorithmKind::kConOpt) {
+    out.Gauge("gameopt_gamma",
+              "ConOpt's gamma for the next step (adaptive_gamma moves it)",
+              session, info.stats.gamma);
   }
   if (d.has_rotation_index) {
     out.Gauge("gameopt_rotation_index", "|A^T xi| / |S xi| (SGA)", session,

@@ -17,6 +17,8 @@
 //   gameopt_correction_norm                   gauge
 //   gameopt_jt_xi_norm, gameopt_stationarity_ratio  gauges, ConOpt and SGA
 //   gameopt_rotation_index                    gauge, SGA (diagnostics.h)
+//   gameopt_cancellation                      gauge, ConOpt and SGA
+//   gameopt_gamma                             gauge, ConOpt (adaptive_gamma.h)
 //   gameopt_steps_per_second                  gauge
 //   gameopt_workers_active, gameopt_workers_per_round   gauges
 //   gameopt_phase_latency_seconds{session,phase}  histogram (buckets

@@ -180,6 +180,7 @@ void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
   out->set_product_samples(info.stats.product_samples);
   ScalarsToProto(info.scalars, out->mutable_scalars());
   StepDiagnosticsToProto(info.stats.diagnostics, out);
+  GammaToProto(info.stats, out);
 }
 
 void ScalarsToProto(absl::Span<const NamedValue> scalars,

@@ -59,6 +59,12 @@ v1::GetMetricsResponse TwoSessions() {
   a->add_xi_norm(2.5);
   a->set_loss(3.1328125);
   a->set_correction_norm(0.75);
+  a->set_gamma(0.8);
+  for (int64_t step : {0, 40}) {
+    v1::GammaChange* change = a->add_gamma_trajectory();
+    change->set_step(step);
+    change->set_reason(step == 0 ? "cancellation" : "spectrum");
+  }
   a->set_steps_per_second(812.34);
   a->set_bytes_received(3 << 20);
   a->set_bytes_sent(1536);
@@ -108,6 +114,9 @@ TEST(StatusTable, OneAlignedRowPerSessionUnderAHeader) {
   EXPECT_THAT(lines[1], HasSubstr("1.5 KiB"));
   EXPECT_THAT(lines[1], HasSubstr("gen=0.001 disc=0.002"));
   EXPECT_THAT(lines[1], HasSubstr("loss/gen=0.693"));
+  EXPECT_THAT(lines[1],
+              HasSubstr("0.8 (2 changes, last at step 40: spectrum)"));
+  EXPECT_THAT(lines[2], HasSubstr("simgd"));
   EXPECT_TRUE(absl::EndsWith(lines[1], "w2:20 missed 3")) << lines[1];
   EXPECT_THAT(lines[2], HasSubstr("7 done"));
   EXPECT_TRUE(absl::EndsWith(lines[2], "-")) << lines[2];

@@ -63,11 +63,14 @@ text = urllib.request.urlopen(f"http://{url}/metrics", timeout=10).read().decode
 assert 'gameopt_step{session="s1"}' in text, text[:500]
 assert 'gameopt_stationarity_ratio{session="s1"}' in text, text
 assert 'gameopt_rotation_index{session="s1"}' not in text  # ConOpt: no J xi
+assert 'gameopt_cancellation{session="s1"}' in text, text
+assert 'gameopt_gamma{session="s1"}' in text, text
 import json
 s1 = json.load(urllib.request.urlopen(f"http://{url}/api/sessions", timeout=10))["sessions"][0]
 d = s1["diagnostics"]
 assert d is not None and d["rotation_index"] is None, d
 assert d["jt_xi_norm"] >= 0 and d["stationarity_ratio"] >= 0, d
+assert d["cancellation"] is not None, d
 e = json.load(urllib.request.urlopen(f"http://{url}/api/spectrum?session=s1", timeout=10))
 assert e["available"] and e["operator"] == "field", e
 assert len(e["smallest_real"]) == 2, e  # J + gamma J^T J of the 2-d Dirac-GAN
@@ -86,7 +89,8 @@ def points(canvas):
     assert m, f"{canvas} was not drawn"
     return int(m.group(1))
 for canvas in ("plot-xi", "plot-loss", "plot-correction", "plot-gamma",
-               "plot-rate", "plot-spectrum", "plot-stationarity"):
+               "plot-rate", "plot-spectrum", "plot-stationarity",
+               "plot-cancellation"):
     n = points(canvas)
     assert n > 0, f"{canvas} plotted no point"
     print(canvas, n, "points")

@@ -68,6 +68,56 @@ TEST_F(CheckpointStoreTest, SessionSurvivesARestart) {
   EXPECT_NE(*fresh, session);
 }
 
+// Adaptive gamma's value and trajectory (the checkpoint's float64 state
+// vector "adaptive_gamma") come back after a restart.
+TEST_F(CheckpointStoreTest, AdaptiveGammaSurvivesARestart) {
+  v1::SessionStatus before;
+  std::string session;
+  {
+    std::unique_ptr<GameOptServer> server = testing::StartServer(Options());
+    ASSERT_NE(server, nullptr);
+    auto stub = testing::NewStub(server->port());
+    const testing::QuadraticGame game = testing::QuadraticGame::TwoPlayer(2);
+    v1::SessionConfig config =
+        testing::QuadraticConfig(game, v1::CONOPT, 1, kSteps);
+    v1::AlgorithmConfig* a = config.mutable_algorithm();
+    a->set_gamma(1.0);
+    v1::AdaptiveGamma* rule = a->mutable_adaptive_gamma();
+    rule->set_enabled(true);
+    rule->set_min_stationarity_ratio(1e6);  // lowers after every step
+    v1::SpectrumSchedule* schedule = config.mutable_spectrum();
+    schedule->set_every_steps(2);
+    v1::SpectrumOptions* field = schedule->add_options();
+    field->set_operator_(v1::ALGORITHM_FIELD);
+    field->set_k(1);
+    field->set_smallest_real(true);
+    absl::StatusOr<std::string> created = testing::CreateSession(*stub, config);
+    ASSERT_TRUE(created.ok()) << created.status();
+    session = *created;
+    testing::WorkerRun run = testing::RunWorker(*stub, session, game);
+    ASSERT_TRUE(run.status.ok()) << run.status.error_message();
+    absl::StatusOr<v1::SessionStatus> status =
+        testing::GetSession(*stub, session);
+    ASSERT_TRUE(status.ok()) << status.status();
+    before = *status;
+    server->Shutdown();
+  }
+  ASSERT_GE(before.gamma_trajectory_size(), kSteps);
+  EXPECT_NE(before.gamma(), 1.0);
+  std::unique_ptr<GameOptServer> server = testing::StartServer(Options());
+  ASSERT_NE(server, nullptr);
+  auto stub = testing::NewStub(server->port());
+  absl::StatusOr<v1::SessionStatus> after = testing::GetSession(*stub, session);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->gamma(), before.gamma());
+  ASSERT_EQ(after->gamma_trajectory_size(), before.gamma_trajectory_size());
+  for (int i = 0; i < before.gamma_trajectory_size(); ++i) {
+    EXPECT_EQ(after->gamma_trajectory(i).SerializeAsString(),
+              before.gamma_trajectory(i).SerializeAsString());
+  }
+  EXPECT_TRUE(after->config().algorithm().adaptive_gamma().enabled());
+}
+
 TEST_F(CheckpointStoreTest, LeftoverTemporaryFileIsRemoved) {
   const auto [session, params] = PlayAndStop();
   const std::string tmp = Path(session) + ".tmp";

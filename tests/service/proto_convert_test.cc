@@ -137,6 +137,41 @@ TEST(SessionConfigFromProto, BadValuesAreInvalidArgumentNamingTheField) {
   }
 }
 
+TEST(SessionConfigFromProto, AdaptiveGammaZeroFieldsMeanDefaultsAndRoundTrip) {
+  const QuadraticGame game = QuadraticGame::TwoPlayer(1);
+  v1::SessionConfig proto = QuadraticConfig(game, v1::CONOPT, 1, 10);
+  v1::AdaptiveGamma* rule = proto.mutable_algorithm()->mutable_adaptive_gamma();
+  rule->set_enabled(true);
+  rule->set_max_cancellation(0.6);
+  v1::SpectrumSchedule* schedule = proto.mutable_spectrum();
+  schedule->set_every_steps(10);
+  v1::SpectrumOptions* field = schedule->add_options();
+  field->set_operator_(v1::ALGORITHM_FIELD);
+  field->set_smallest_real(true);
+  absl::StatusOr<SessionConfig> core = SessionConfigFromProto(proto);
+  ASSERT_TRUE(core.ok()) << core.status();
+  const AdaptiveGammaConfig& r = core->algorithm.adaptive_gamma;
+  EXPECT_TRUE(r.enabled);
+  EXPECT_EQ(r.max_cancellation, 0.6);
+  const AdaptiveGammaConfig defaults;
+  EXPECT_EQ(r.margin, defaults.margin);
+  EXPECT_EQ(r.min_stationarity_ratio, 0.0);
+  EXPECT_EQ(r.decrease, defaults.decrease);
+  EXPECT_EQ(r.increase, defaults.increase);
+  EXPECT_EQ(r.min_gamma, defaults.min_gamma);
+  EXPECT_EQ(r.max_gamma, defaults.max_gamma);
+  v1::SessionConfig back;
+  SessionConfigToProto(*core, &back);
+  EXPECT_TRUE(back.algorithm().adaptive_gamma().enabled());
+  EXPECT_EQ(back.algorithm().adaptive_gamma().max_cancellation(), 0.6);
+  EXPECT_EQ(back.algorithm().adaptive_gamma().margin(), defaults.margin);
+  // Off: nothing written, as in a config from before the option.
+  core->algorithm.adaptive_gamma.enabled = false;
+  v1::SessionConfig off;
+  SessionConfigToProto(*core, &off);
+  EXPECT_FALSE(off.algorithm().has_adaptive_gamma());
+}
+
 TEST(SessionConfigToProto, RoundTripsToTheSameCoreConfig) {
   const QuadraticGame game = QuadraticGame::TwoPlayer(1);
   v1::SessionConfig proto = QuadraticConfig(game, v1::ALTGD, 2, 10);

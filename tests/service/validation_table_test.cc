@@ -538,6 +538,28 @@ TEST_F(ValidationTableTest, CreateSessionRejectsEveryBadConfigField) {
        },
        "algorithm.fuse_local_products needs algorithm conopt or sga with "
        "estimator local"},
+      {"adaptive gamma without the field's spectrum estimates",
+       [](v1::SessionConfig& c) {
+         c.mutable_algorithm()->set_kind(v1::CONOPT);
+         c.mutable_algorithm()->mutable_adaptive_gamma()->set_enabled(true);
+       },
+       "spectrum.every_steps > 0 and add a spectrum request with operator "
+       "ALGORITHM_FIELD and smallest_real"},
+      {"adaptive gamma with sga",
+       [](v1::SessionConfig& c) {
+         c.mutable_algorithm()->set_kind(v1::SGA);
+         c.mutable_algorithm()->mutable_adaptive_gamma()->set_enabled(true);
+       },
+       "algorithm.adaptive_gamma adapts ConOpt's gamma: it needs algorithm "
+       "conopt"},
+      {"adaptive gamma with a decrease that is no decrease",
+       [](v1::SessionConfig& c) {
+         c.mutable_algorithm()->set_kind(v1::CONOPT);
+         auto* rule = c.mutable_algorithm()->mutable_adaptive_gamma();
+         rule->set_enabled(true);
+         rule->set_decrease(1.5);
+       },
+       "algorithm.adaptive_gamma.decrease"},
       {"fused products with simgd",
        [](v1::SessionConfig& c) {
          c.mutable_algorithm()->set_estimator(v1::LOCAL);
