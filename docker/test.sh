@@ -21,10 +21,12 @@
 # is made with debootstrap from the apt mirror. Prints "SKIP: why" and exits
 # 0 when no engine can be set up, or when GAMEOPT_SKIP_DOCKER=1.
 #
-# Environment: GAMEOPT_DOCKER_TAG (image tag, default "test"),
+# Environment: GAMEOPT_BUILD_DIR (a bookworm build tree whose programs the
+# images take instead of compiling them; ctest sets it; see "programs"
+# below), GAMEOPT_DOCKER_TAG (image tag, default "test"),
 # GAMEOPT_DOCKER_TORCH=0 (skip the PyTorch image), GAMEOPT_DOCKER_STATE
 # (rootfs and containers.conf, default /var/tmp/gameopt-docker),
-# GAMEOPT_DOCKER_JOBS (compile jobs in the build, default 2).
+# GAMEOPT_DOCKER_JOBS (compile jobs in the image's build, default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -72,10 +74,39 @@ trap cleanup EXIT
 # shellcheck source=docker/engine.sh
 source docker/engine.sh
 
+# --------------------------------------------------------------- programs
+# With GAMEOPT_BUILD_DIR (ctest sets it to the build tree under test) the
+# images take that tree's gameopt_server, gameopt_client and
+# gameopt_health_check and the Python package built here from the sources
+# (`--build-context programs=...`, docker/Dockerfile's "programs" stage),
+# instead of compiling them again in the image's build stage: minutes
+# less. The host is bookworm like the image; the ldd check below proves
+# the runtime stage has their libraries. GAMEOPT_DOCKER_FROM_SOURCE=1, or
+# no GAMEOPT_BUILD_DIR, compiles them in the image as `docker build` does.
+programs_context=()
+if [ -n "${GAMEOPT_BUILD_DIR:-}" ] && [ "${GAMEOPT_DOCKER_FROM_SOURCE:-0}" != 1 ]; then
+  if [ "$engine" = docker ] && ! docker buildx version >/dev/null 2>&1; then
+    say "programs: compiled in the image (docker without BuildKit has no --build-context)"
+  else
+    programs=$work/programs/out
+    mkdir -p "$programs/bin"
+    for p in server/gameopt_server client/gameopt_client server/gameopt_health_check; do
+      [ -x "$GAMEOPT_BUILD_DIR/$p" ] || die "no $GAMEOPT_BUILD_DIR/$p: build it first"
+      install -m 0755 "$GAMEOPT_BUILD_DIR/$p" "$programs/bin/"
+    done
+    (cd client/python && /usr/bin/python3 setup.py -q build --build-base "$work/pybuild" \
+      --build-lib "$programs/python") >"$work/python-build.log" 2>&1 ||
+      { cat "$work/python-build.log"; die "building the Python package failed"; }
+    programs_context=(--build-context "programs=$work/programs")
+    say "programs from $GAMEOPT_BUILD_DIR ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' \
+      "$GAMEOPT_BUILD_DIR/CMakeCache.txt" 2>/dev/null)); the image's build stage is skipped"
+  fi
+fi
+
 # ----------------------------------------------------------------- images
 build() {  # build TARGET IMAGE
   local args=(-f docker/Dockerfile --target "$1" -t "$2"
-    --build-arg "JOBS=${GAMEOPT_DOCKER_JOBS:-2}")
+    --build-arg "JOBS=${GAMEOPT_DOCKER_JOBS:-2}" "${programs_context[@]}")
   if [ "$engine" = podman ]; then
     # Docker format keeps the HEALTHCHECK; BuildKit finds the ignore file
     # next to the Dockerfile by itself.
