@@ -28,13 +28,17 @@ SessionInfo InfoAt(int64_t step, double xi) {
 TEST(SessionHistory, RecordsOnePointPerNewStepWithTheMetricsNumbers) {
   SessionConfig config;
   config.algorithm.kind = AlgorithmKind::kConOpt;
-  config.algorithm.gamma = 2.5;
+  config.algorithm.gamma = 10.0;
   SessionHistory history(10);
   const absl::Time t0 = absl::FromUnixSeconds(100);
   history.Record(InfoAt(0, 1.0), config, t0);  // no step yet
   history.Record(InfoAt(1, 1.0), config, t0 + absl::Seconds(1));
   history.Record(InfoAt(1, 1.0), config, t0 + absl::Seconds(2));  // same step
-  history.Record(InfoAt(3, 0.5), config, t0 + absl::Seconds(3));
+  // The gamma recorded is the one the session's stats publish (adaptive gamma
+  // moves it away from the configured 10), not the configuration's.
+  SessionInfo moved = InfoAt(3, 0.5);
+  moved.stats.gamma = 2.5;
+  history.Record(moved, config, t0 + absl::Seconds(3));
   ASSERT_EQ(history.points().size(), 2u);
   const HistoryPoint& last = history.points().back();
   EXPECT_EQ(last.step, 3);
