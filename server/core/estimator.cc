@@ -58,8 +58,18 @@ absl::Status ComputeProbes(EstimatorKind estimator,
   }
   const DType dtype = samples[0]->dtype();
   const int64_t d = samples[0]->size();
+  // The pooled probe S/K is the same for every sample: one buffer, shared
+  // by all of them (the others are dropped first so that the first one's
+  // buffer is reused when no transport holds it any more).
+  const bool shared = estimator == EstimatorKind::kPooled;
   probes.resize(num);
-  for (size_t k = 0; k < num; ++k) MakeExclusive(probes[k], dtype, d);
+  if (shared) {
+    for (size_t k = 1; k < num; ++k) probes[k].reset();
+    MakeExclusive(probes[0], dtype, d);
+    for (size_t k = 1; k < num; ++k) probes[k] = probes[0];
+  } else {
+    for (size_t k = 0; k < num; ++k) MakeExclusive(probes[k], dtype, d);
+  }
   if (mean != nullptr && mean->size() != d) mean->resize(d);
   // Per coordinate: S = s_0 + s_1 + ... in order (as MeanOf sums), then
   // S / K (pooled) or (S - s_k) / (K - 1) (unbiased), block by block
@@ -86,14 +96,14 @@ absl::Status ComputeProbes(EstimatorKind estimator,
       }
     }
     if (estimator == EstimatorKind::kLocal) return;
+    if (shared) {
+      probes[0]->as<T>().segment(begin, n) = sum / static_cast<T>(num);
+      return;
+    }
     for (size_t k = 0; k < num; ++k) {
-      auto probe = probes[k]->as<T>().segment(begin, n);
-      if (estimator == EstimatorKind::kPooled) {
-        probe = sum / static_cast<T>(num);
-      } else {
-        probe = (sum - samples[k]->as<T>().segment(begin, n)) /
-                static_cast<T>(num - 1);
-      }
+      probes[k]->as<T>().segment(begin, n) =
+          (sum - samples[k]->as<T>().segment(begin, n)) /
+          static_cast<T>(num - 1);
     }
   });
   return absl::OkStatus();

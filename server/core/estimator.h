@@ -23,7 +23,8 @@ namespace gameopt {
 template <typename T>
 void MeanOf(absl::Span<const FlatVector* const> samples, Vec<T>& mean);
 
-// Fills probes[k] = w_k for every sample (resizing `probes`). Reuses a
+// Fills probes[k] = w_k for every sample (resizing `probes`; the pooled
+// probe is one buffer that every probes[k] points to). Reuses a
 // probe's buffer in place unless someone else still holds it (a transport
 // still sending it), in which case a new one is made.
 // kUnbiased with fewer than 2 samples is FailedPrecondition.

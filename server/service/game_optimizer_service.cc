@@ -356,6 +356,11 @@ grpc::ServerUnaryReactor* GameOptimizerService::Submit(
                              call, caller);
     }
   });
+  // The session decoded the views into its own buffers during the call
+  // above; the request's slices (a whole gradient) would otherwise stay
+  // alive until the round closes and the reactor finishes. gRPC owns the
+  // request and destroys it after Finish: a cleared ByteBuffer is empty.
+  const_cast<grpc::ByteBuffer&>(request).Clear();
   return reactor;
 }
 

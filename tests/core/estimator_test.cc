@@ -114,13 +114,43 @@ TEST(Estimators, ProbeBuffersAreReusedUnlessSomeoneHoldsThem) {
   const FlatVector* samples[] = {&a, &b};
   std::vector<std::shared_ptr<FlatVector>> probes;
   ASSERT_TRUE(
-      ComputeProbes<double>(EstimatorKind::kPooled, samples, probes).ok());
+      ComputeProbes<double>(EstimatorKind::kUnbiased, samples, probes).ok());
   const FlatVector* first = probes[0].get();
   std::shared_ptr<const FlatVector> held = probes[1];  // a transport sending
   ASSERT_TRUE(
-      ComputeProbes<double>(EstimatorKind::kPooled, samples, probes).ok());
+      ComputeProbes<double>(EstimatorKind::kUnbiased, samples, probes).ok());
   EXPECT_EQ(probes[0].get(), first);       // reused in place
   EXPECT_NE(probes[1].get(), held.get());  // copied: the holder's is intact
+}
+
+TEST(Estimators, ThePooledProbeIsOneBufferForEverySample) {
+  FlatVector a(DType::kFloat64, 2), b(DType::kFloat64, 2),
+      c(DType::kFloat64, 2);
+  a.as<double>() << 1, 2;
+  b.as<double>() << 3, 4;
+  c.as<double>() << 5, 9;
+  const FlatVector* samples[] = {&a, &b, &c};
+  std::vector<std::shared_ptr<FlatVector>> probes;
+  ASSERT_TRUE(
+      ComputeProbes<double>(EstimatorKind::kPooled, samples, probes).ok());
+  ASSERT_EQ(probes.size(), 3u);
+  EXPECT_EQ(probes[1], probes[0]);
+  EXPECT_EQ(probes[2], probes[0]);
+  const FlatVector* first = probes[0].get();
+  // Computed again: the same buffer, in place.
+  ASSERT_TRUE(
+      ComputeProbes<double>(EstimatorKind::kPooled, samples, probes).ok());
+  EXPECT_EQ(probes[0].get(), first);
+  // A transport still sending it keeps its values; the probes move on.
+  std::shared_ptr<const FlatVector> held = probes[2];
+  a.as<double>() << 4, 5;
+  ASSERT_TRUE(
+      ComputeProbes<double>(EstimatorKind::kPooled, samples, probes).ok());
+  EXPECT_NE(probes[0].get(), held.get());
+  EXPECT_EQ(probes[1], probes[0]);
+  EXPECT_EQ(probes[2], probes[0]);
+  EXPECT_EQ(held->as<double>()(0), 3.0);       // (1 + 3 + 5) / 3
+  EXPECT_EQ(probes[0]->as<double>()(0), 4.0);  // (4 + 3 + 5) / 3
 }
 
 }  // namespace
