@@ -257,6 +257,28 @@ else
   podman volume inspect "$prefix-state-gameopt-0" >/dev/null || die "no state volume for gameopt-0"
   say "kube: server pod healthy, create Job and 2 worker Job pods played to DONE"
   E kube down "$work/kube-jobs.yaml" >/dev/null 2>&1 || true
+  if [ "$torch" != 0 ]; then
+    # The Fashion-MNIST experiment's Jobs (docker/k8s/fashion) against the
+    # same server pod: the create Job, then the Indexed Job's two workers,
+    # each with its completion index as its name and data shard.
+    python3 tests/docker/kube_to_podman.py --prefix "$prefix" --image "$server_image" \
+      --worker_image "$worker_image" --service gameopt --set GAMEOPT_STEPS=12 \
+      --set GAMEOPT_BATCH=16 --jobs "$work/kube-fashion.yaml" docker/k8s/fashion/*.yaml
+    E kube play --network "$net" "$work/kube-fashion.yaml" >>"$work/kube-play.log" 2>&1 ||
+      { cat "$work/kube-play.log"; die "podman kube play (fashion jobs) failed"; }
+    for c in "$prefix-gameopt-fashion-create-0-create" "$prefix-gameopt-fashion-workers-0-worker" \
+      "$prefix-gameopt-fashion-workers-1-worker"; do
+      code=$(timeout 600 podman wait "$c" | tail -1)
+      [ "$code" = 0 ] || { E logs "$c"; die "kube pod container $c exited $code"; }
+    done
+    for i in 0 1; do
+      line=$(E logs "$prefix-gameopt-fashion-workers-$i-worker" 2>&1 | grep '^RESULT fashion_worker') ||
+        die "no RESULT from the fashion Indexed Job's pod $i"
+      echo "$line" | grep -q "index=$i shards=2 " || die "pod $i did not play shard $i of 2: $line"
+    done
+    say "kube: fashion create Job and Indexed Job (2 completion indexes as names and shards) played to DONE"
+    E kube down "$work/kube-fashion.yaml" >/dev/null 2>&1 || true
+  fi
   E kube down "$work/kube-servers.yaml" >/dev/null 2>&1 || true
 fi
 
