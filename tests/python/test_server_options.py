@@ -272,3 +272,39 @@ def test_node_worker_answers_fused_tasks_bit_identically(
             pb.GetSessionRequest(session_id=session_id)).round
     assert finals[True] == finals[False]
     assert rounds == {False: 30, True: 15}  # one round per step
+
+
+def test_adaptive_gamma_option_gets_the_dirac_gan_out_of_the_trap(server):
+    """SessionOptions.adaptive_gamma: the Python builder sets the algorithm's
+    adaptive_gamma and the field's spectrum schedule as the C++ one does, and
+    the server then takes the Dirac-GAN from a trapping gamma (10: 4.2 from
+    the equilibrium after 500 steps with a fixed gamma) to within 1e-6."""
+    import gameopt
+    game = gameopt.DiracGan("gan")
+    options = gameopt.SessionOptions(
+        algorithm="conopt", optimizer="sgd", learning_rate=0.2, gamma=10.0,
+        adaptive_gamma=True, adaptive_gamma_every=10, max_steps=500,
+        float64=True)
+    config = gameopt.build_session_config(game, options=options)
+    assert config.algorithm.adaptive_gamma.enabled
+    assert config.spectrum.every_steps == 10
+    assert config.spectrum.options[0].operator == pb.ALGORITHM_FIELD
+    assert config.spectrum.options[0].smallest_real
+    with gameopt.Client(server.address) as client:
+        session_id = client.create_session(config)
+        gameopt.Worker(server.address, session_id, game).run()
+        status = client.get_session(session_id)
+        params = client.get_parameters(session_id, game.players())
+    assert status.gamma < 10.0
+    assert len(status.gamma_trajectory) >= 1
+    assert np.linalg.norm(params.flat) < 1e-6
+
+
+def test_adaptive_gamma_with_another_algorithm_is_warned_about():
+    import gameopt
+    with pytest.warns(UserWarning, match="'adaptive_gamma' is read only by "
+                      "algorithm conopt"):
+        gameopt.build_session_config(
+            gameopt.DiracGan("gan"),
+            options=gameopt.SessionOptions(algorithm="simgd",
+                                           adaptive_gamma=True))

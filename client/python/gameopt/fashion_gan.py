@@ -39,6 +39,9 @@ class GanConfig:
     optimizer: str = "adam"       # adam or rmsprop (PyTorch conventions)
     lr: float = 2e-4
     gamma: float = 10.0           # conopt
+    adaptive_gamma: bool = False  # conopt: the server adapts gamma
+    adaptive_gamma_every: int = 50        # steps between field estimates
+    adaptive_gamma_max_applications: int = 40  # products per estimate
     estimator: str = "pooled"     # pooled or unbiased (conopt)
     workers: int = 1
     seed: int = 1                 # network init and session seed
@@ -65,6 +68,10 @@ class GanConfig:
             name=name, algorithm=self.algorithm, optimizer=self.optimizer,
             learning_rate=self.lr,
             gamma=self.gamma if self.algorithm == "conopt" else None,
+            adaptive_gamma=self.adaptive_gamma,
+            adaptive_gamma_every=self.adaptive_gamma_every,
+            adaptive_gamma_max_applications=(
+                self.adaptive_gamma_max_applications),
             estimator=self.estimator, workers=self.workers,
             samples_per_worker=samples, max_steps=steps, seed=self.seed,
             phase_deadline_seconds=600.0,

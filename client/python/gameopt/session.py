@@ -40,6 +40,16 @@ class SessionOptions:
         default_factory=dict)  # overrides per player
     momentum: float = 0.9
     gamma: Optional[float] = None    # conopt; server default 1
+    # conopt: the server adapts gamma (AlgorithmConfig.adaptive_gamma, the
+    # rule in server/README.md), starting from `gamma`, with an estimate of
+    # the field's smallest-real eigenvalue every adaptive_gamma_every steps
+    # (the session's spectrum schedule).
+    adaptive_gamma: bool = False
+    adaptive_gamma_every: int = 10
+    # Operator products one of those estimates may take (0 = the server's
+    # 2,000). On a GAN the smallest-real estimate rarely converges, and
+    # every product is a worker round: cap it.
+    adaptive_gamma_max_applications: int = 0
     lambda0: Optional[float] = None  # sga; server default 1
     sga_alignment: bool = True
     # altgd: e.g. [("discriminator", 5), ("generator", 1)].
@@ -84,6 +94,11 @@ OPTION_ALIASES = {"lr": "learning_rate", "lambda_": "lambda0",
 # option -> (what reads it, predicate on SessionOptions).
 _USED_BY = {
     "gamma": ("algorithm conopt", lambda o: o.algorithm.lower() == "conopt"),
+    "adaptive_gamma": ("algorithm conopt",
+                       lambda o: o.algorithm.lower() == "conopt"),
+    "adaptive_gamma_every": ("adaptive_gamma", lambda o: o.adaptive_gamma),
+    "adaptive_gamma_max_applications": ("adaptive_gamma",
+                                        lambda o: o.adaptive_gamma),
     "lambda0": ("algorithm sga", lambda o: o.algorithm.lower() == "sga"),
     "sga_alignment": ("algorithm sga",
                       lambda o: o.algorithm.lower() == "sga"),
@@ -242,6 +257,15 @@ def build_session_config(players, initial=None,
     a.estimator = estimator
     a.clip_global_norm = options.clip_global_norm
     a.fuse_local_products = options.fuse_local_products
+    if options.adaptive_gamma:
+        a.adaptive_gamma.enabled = True
+        schedule = config.spectrum
+        schedule.every_steps = options.adaptive_gamma_every
+        field = schedule.options.add()
+        field.operator = pb.ALGORITHM_FIELD
+        field.k = 1
+        field.smallest_real = True
+        field.max_applications = options.adaptive_gamma_max_applications
 
     config.workers_per_round = options.workers
     config.quorum = options.quorum

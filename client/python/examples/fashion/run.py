@@ -113,6 +113,18 @@ def _launch_workers(args, address, session_id):
             for i in range(args.workers)]
 
 
+def _save_gamma(status, out: str):
+    """An adaptive gamma's trajectory: OUT/gamma.json and a GAMMA line."""
+    changes = [{"step": c.step, "gamma": c.gamma, "reason": c.reason}
+               for c in status.gamma_trajectory]
+    with open(os.path.join(out, "gamma.json"), "w", encoding="utf-8") as f:
+        json.dump({"final": status.gamma, "trajectory": changes}, f,
+                  indent=1)
+    print(f"GAMMA final={status.gamma:g} changes={len(changes)} "
+          + " ".join(f"{c['step']}:{c['gamma']:g}({c['reason']})"
+                     for c in changes[:20]), flush=True)
+
+
 def train_gameopt(args, config: GanConfig, targets):
     """Trains through a gameopt server; returns (g, snapshots, seconds,
     startup seconds)."""
@@ -166,6 +178,8 @@ def train_gameopt(args, config: GanConfig, targets):
             for w in workers:
                 if w.wait(timeout=120) != 0:
                     raise RuntimeError(f"worker exit code {w.returncode}")
+            if config.adaptive_gamma:
+                _save_gamma(client.get_session(session_id), args.out)
             client.delete_session(session_id)
     finally:
         if server:
@@ -208,6 +222,13 @@ def main(argv=None) -> int:
     parser.add_argument("--optimizer", default="adam")
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--gamma", type=float, default=10.0)
+    parser.add_argument("--adaptive_gamma", action="store_true",
+                        help="conopt: the server adapts gamma from --gamma "
+                             "(--api worker)")
+    parser.add_argument("--adaptive_gamma_every", type=int, default=50,
+                        help="steps between the field's spectrum estimates")
+    parser.add_argument("--adaptive_gamma_max_applications", type=int,
+                        default=40, help="operator products per estimate")
     parser.add_argument("--estimator", default="pooled")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--points", type=int, default=10,
@@ -237,8 +258,14 @@ def main(argv=None) -> int:
     config = GanConfig(dataset=args.dataset, size=args.size,
                        batch=args.batch, algorithm=args.algorithm,
                        optimizer=args.optimizer, lr=args.lr,
-                       gamma=args.gamma, estimator=args.estimator,
-                       workers=args.workers, seed=args.seed)
+                       gamma=args.gamma, adaptive_gamma=args.adaptive_gamma,
+                       adaptive_gamma_every=args.adaptive_gamma_every,
+                       adaptive_gamma_max_applications=(
+                           args.adaptive_gamma_max_applications),
+                       estimator=args.estimator, workers=args.workers,
+                       seed=args.seed)
+    if args.adaptive_gamma and (args.api != "worker" or args.in_process):
+        parser.error("--adaptive_gamma needs a server and --api worker")
     os.makedirs(args.out, exist_ok=True)
     trained = os.path.join(args.out, TRAINED_FILE)
     if not args.eval_only:
