@@ -58,6 +58,11 @@ for k, estimator in ((1, "pooled"), (2, "pooled"), (2, "unbiased"),
         "--workers", str(k), "--algorithm", "conopt", "--optimizer",
         "rmsprop", "--lr", str(CONOPT_LR), "--gamma", "10",
         "--estimator", estimator]))
+# ConOpt from gamma 10 with the server's adaptive gamma (a field estimate of
+# at most 40 products every 50 steps).
+CONFIGS.append(("k1-conopt-g10-adaptive", [
+    "--workers", "1", "--algorithm", "conopt", "--optimizer", "rmsprop",
+    "--lr", str(CONOPT_LR), "--gamma", "10", "--adaptive_gamma"]))
 # The same ConOpt run at K = 2 with GameOptimizer (opt.step(closure), the
 # gradient graph kept for the products, a float32 session).
 CONFIGS.append(("k2-optim-conopt-g10-pooled", [
