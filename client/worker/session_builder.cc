@@ -64,7 +64,8 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
 
   auto algorithm = ParseEnum<v1::Algorithm>(
       "algorithm", options.algorithm, v1::Algorithm_Parse,
-      "simgd, altgd, conopt, sga, extragradient, optimistic");
+      "simgd, altgd, conopt, sga, extragradient, optimistic, "
+      "optimistic_adam, extrapolation_from_the_past, lead");
   if (!algorithm.ok()) return algorithm.status();
   auto optimizer = ParseEnum<v1::Optimizer>(
       "optimizer", options.optimizer, v1::Optimizer_Parse,
@@ -150,6 +151,7 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   a->set_estimator(*estimator);
   a->set_clip_global_norm(options.clip_global_norm);
   a->set_fuse_local_products(options.fuse_local_products);
+  if (options.lead_alpha) a->set_lead_alpha(*options.lead_alpha);
   if (options.adaptive_gamma) {
     a->mutable_adaptive_gamma()->set_enabled(true);
     v1::SpectrumSchedule* schedule = config.mutable_spectrum();

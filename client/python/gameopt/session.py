@@ -20,7 +20,8 @@ from gameopt.tensors import FlatLayout, PlayerSpec, decode_vector, \
     encode_vector
 
 _ALGORITHMS = ("simgd", "altgd", "conopt", "sga", "extragradient",
-               "optimistic")
+               "optimistic", "optimistic_adam", "extrapolation_from_the_past",
+               "lead")
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 _ESTIMATORS = ("local", "pooled", "unbiased")
 _PRESETS = {"pytorch": pb.PYTORCH, "tf1": pb.TENSORFLOW1,
@@ -31,14 +32,16 @@ _PRESETS = {"pytorch": pb.PYTORCH, "tf1": pb.TENSORFLOW1,
 class SessionOptions:
     """See proto/gameopt/v1/gameopt.proto for the meaning of each field."""
     name: str = ""
-    algorithm: str = "simgd"   # simgd altgd conopt sga extragradient optimistic
+    # simgd altgd conopt sga extragradient optimistic optimistic_adam
+    # extrapolation_from_the_past lead
+    algorithm: str = "simgd"
     optimizer: str = "sgd"     # sgd momentum nesterov rmsprop adam
     rmsprop_preset: str = "pytorch"  # or "tf1"
     estimator: str = "pooled"  # local pooled unbiased
     learning_rate: float = 0.01
     player_learning_rate: Dict[str, float] = dataclasses.field(
         default_factory=dict)  # overrides per player
-    momentum: float = 0.9
+    momentum: float = 0.9  # momentum: (-1, 1), negative = negative momentum
     gamma: Optional[float] = None    # conopt; server default 1
     lambda0: Optional[float] = None  # sga; server default 1
     sga_alignment: bool = True
@@ -74,6 +77,7 @@ class SessionOptions:
     schedule: object = None
     player_schedule: Dict[str, object] = dataclasses.field(
         default_factory=dict)
+    lead_alpha: Optional[float] = None  # lead; server default 0.1
 
 
 # torch.optim spellings accepted for SessionOptions fields.
@@ -101,6 +105,7 @@ _USED_BY = {
     "rmsprop_preset": ("optimizer rmsprop",
                        lambda o: o.optimizer.lower() == "rmsprop"),
     "lookahead_alpha": ("lookahead_k > 0", lambda o: o.lookahead_k > 0),
+    "lead_alpha": ("algorithm lead", lambda o: o.algorithm.lower() == "lead"),
 }
 
 
@@ -242,6 +247,8 @@ def build_session_config(players, initial=None,
     a.estimator = estimator
     a.clip_global_norm = options.clip_global_norm
     a.fuse_local_products = options.fuse_local_products
+    if options.lead_alpha is not None:
+        a.lead_alpha = options.lead_alpha
 
     config.workers_per_round = options.workers
     config.quorum = options.quorum
