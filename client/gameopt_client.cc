@@ -41,6 +41,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -120,6 +121,10 @@ ABSL_FLAG(std::string, optimizer, "",
           "sgd, momentum, nesterov, rmsprop or adam (default: rmsprop for "
           "mog, else sgd)");
 ABSL_FLAG(std::string, rmsprop_preset, "pytorch", "pytorch or tf1");
+ABSL_FLAG(std::optional<double>, beta1, std::nullopt,
+          "adam: beta1 (unset: 0.9)");
+ABSL_FLAG(std::optional<double>, beta2, std::nullopt,
+          "adam: beta2 (unset: 0.999)");
 ABSL_FLAG(double, lr, -1,
           "learning rate (default: 1e-4 for mog, 0.05 for "
           "quadratic, else 0.2)");
@@ -254,6 +259,8 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.lookahead_k = absl::GetFlag(FLAGS_lookahead);
   s.lookahead_alpha = absl::GetFlag(FLAGS_lookahead_alpha);
   s.lead_alpha = absl::GetFlag(FLAGS_lead_alpha);
+  s.beta1 = absl::GetFlag(FLAGS_beta1);
+  s.beta2 = absl::GetFlag(FLAGS_beta2);
   s.estimator = absl::GetFlag(FLAGS_estimator);
   s.fuse_local_products = absl::GetFlag(FLAGS_fuse_local_products);
   s.lr_schedule = absl::GetFlag(FLAGS_lr_schedule);

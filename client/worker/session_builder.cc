@@ -128,6 +128,8 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
                                : lr->second);
     opt->set_momentum(options.momentum);
     opt->set_rmsprop_preset(*preset);
+    if (options.beta1) opt->set_beta1(*options.beta1);
+    if (options.beta2) opt->set_beta2(*options.beta2);
     auto clip = options.clip_value.find(spec.name);
     if (clip != options.clip_value.end()) opt->set_clip_value(clip->second);
     if (schedule.kind() != v1::LearningRateSchedule::CONSTANT) {

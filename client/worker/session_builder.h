@@ -65,6 +65,9 @@ struct SessionOptions {
   double lr_end_factor = 1.0;          // linear
   int64_t lr_total_steps = 5;          // linear
   std::optional<double> lead_alpha;    // lead; server default 0.1
+  // adam (and optimistic_adam): server defaults 0.9 and 0.999.
+  std::optional<double> beta1;
+  std::optional<double> beta2;
 };
 
 // InvalidArgument on unknown names (the message lists the known ones).

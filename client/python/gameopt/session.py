@@ -78,6 +78,9 @@ class SessionOptions:
     player_schedule: Dict[str, object] = dataclasses.field(
         default_factory=dict)
     lead_alpha: Optional[float] = None  # lead; server default 0.1
+    # adam (and optimistic_adam); server defaults 0.9 and 0.999.
+    beta1: Optional[float] = None
+    beta2: Optional[float] = None
 
 
 # torch.optim spellings accepted for SessionOptions fields.
@@ -106,6 +109,8 @@ _USED_BY = {
                        lambda o: o.optimizer.lower() == "rmsprop"),
     "lookahead_alpha": ("lookahead_k > 0", lambda o: o.lookahead_k > 0),
     "lead_alpha": ("algorithm lead", lambda o: o.algorithm.lower() == "lead"),
+    "beta1": ("optimizer adam", lambda o: o.optimizer.lower() == "adam"),
+    "beta2": ("optimizer adam", lambda o: o.optimizer.lower() == "adam"),
 }
 
 
@@ -217,6 +222,10 @@ def build_session_config(players, initial=None,
         opt.learning_rate = options.player_learning_rate.get(
             spec.name, options.learning_rate)
         opt.momentum = options.momentum
+        if options.beta1 is not None:
+            opt.beta1 = options.beta1
+        if options.beta2 is not None:
+            opt.beta2 = options.beta2
         opt.rmsprop_preset = preset
         if spec.name in options.clip_value:
             opt.clip_value = options.clip_value[spec.name]
