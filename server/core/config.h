@@ -161,7 +161,8 @@ struct AlgorithmConfig {
   // kOptimisticAdam (Daskalakis et al. 2018, Algorithm 1), every player's
   // base optimizer kAdam (its lr, betas and epsilon): with Adam's
   // bias-corrected moments of xi_t and u_t = m_hat_t / (sqrt(v_hat_t) +
-  // eps), x_{t+1} = x_t - 2 lr u_t + lr u_{t-1}, u_0 = 0 (m_0 = 0).
+  // eps), x_{t+1} = x_t - 2 lr u_t + lr u_{t-1}, u_0 = 0 (m_0 = 0), both
+  // terms with step t's scheduled lr.
   //
   // kExtrapolationFromThePast (Gidel et al. 2019): one gradient per step,
   // taken at the extrapolated point x'_t = x_t - opt(xi(x'_{t-1}));
