@@ -23,10 +23,10 @@ reported to the server (`SessionStatus.scalars`, metrics, curves), as are
 the losses under "loss/<player>". step() returns these values (floats) of
 the step's first closure call (the mean over its samples).
 
-Compute: with ConOpt and SGA the gradient keeps its graph
+Compute: with ConOpt, SGA and LEAD the gradient keeps its graph
 (create_graph=True) and the products phase differentiates it again (J^T w
-by one more backward pass, J w by the double-backward trick), so no forward
-pass is computed twice; with the LOCAL estimator and fuse_local_products
+by one more backward pass, J w by the double-backward trick; LEAD's two JVP
+rounds both use it), so no forward pass is computed twice; with the LOCAL estimator and fuse_local_products
 the products travel with the gradients in one round; a graph is freed by
 its last product (the fused J^T xi, or ConOpt/SGA's products phase), as
 in-process autograd frees it.
