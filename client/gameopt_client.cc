@@ -41,6 +41,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -78,7 +79,9 @@ ABSL_FLAG(bool, saturating, false, "mog: saturating generator loss");
 ABSL_FLAG(uint64_t, game_seed, 1, "seed of the game's own draws (init, A)");
 // Algorithm and optimizer.
 ABSL_FLAG(std::string, algorithm, "simgd",
-          "simgd, altgd, conopt, sga, extragradient or optimistic");
+          "simgd, altgd, conopt, sga, extragradient, optimistic, "
+          "optimistic_adam (optimizer adam), extrapolation_from_the_past or "
+          "lead (2 players, optimizer sgd or momentum)");
 ABSL_FLAG(double, gamma, 1.0, "conopt: weight of the consensus term");
 ABSL_FLAG(bool, adaptive_gamma, false,
           "conopt: adapt gamma from --gamma on (proto AdaptiveGamma's rule), "
@@ -93,6 +96,8 @@ ABSL_FLAG(std::string, altgd_order, "",
           "altgd: e.g. discriminator:5,generator:1 (default: each once)");
 ABSL_FLAG(int, lookahead, 0, "wrap in lookahead-minmax every K steps (0: off)");
 ABSL_FLAG(double, lookahead_alpha, 0.5, "lookahead's alpha");
+ABSL_FLAG(double, lead_alpha, 0.1,
+          "lead: weight of the mixed-derivative correction (alpha)");
 ABSL_FLAG(std::string, estimator, "pooled", "local, pooled or unbiased");
 ABSL_FLAG(bool, fuse_local_products, false,
           "conopt / sga with --estimator local: the gradient round also "
@@ -116,10 +121,16 @@ ABSL_FLAG(std::string, optimizer, "",
           "sgd, momentum, nesterov, rmsprop or adam (default: rmsprop for "
           "mog, else sgd)");
 ABSL_FLAG(std::string, rmsprop_preset, "pytorch", "pytorch or tf1");
+ABSL_FLAG(std::optional<double>, beta1, std::nullopt,
+          "adam: beta1 (unset: 0.9)");
+ABSL_FLAG(std::optional<double>, beta2, std::nullopt,
+          "adam: beta2 (unset: 0.999)");
 ABSL_FLAG(double, lr, -1,
           "learning rate (default: 1e-4 for mog, 0.05 for "
           "quadratic, else 0.2)");
-ABSL_FLAG(double, momentum, 0.9, "momentum / nesterov coefficient");
+ABSL_FLAG(double, momentum, 0.9,
+          "momentum / nesterov coefficient; momentum in (-1, 1), negative "
+          "= negative momentum (with --algorithm altgd: alternating)");
 ABSL_FLAG(double, clip_norm, 0.0,
           "global-norm clipping of the update (0: off)");
 // Session.
@@ -247,6 +258,9 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.altgd_order = *order;
   s.lookahead_k = absl::GetFlag(FLAGS_lookahead);
   s.lookahead_alpha = absl::GetFlag(FLAGS_lookahead_alpha);
+  s.lead_alpha = absl::GetFlag(FLAGS_lead_alpha);
+  s.beta1 = absl::GetFlag(FLAGS_beta1);
+  s.beta2 = absl::GetFlag(FLAGS_beta2);
   s.estimator = absl::GetFlag(FLAGS_estimator);
   s.fuse_local_products = absl::GetFlag(FLAGS_fuse_local_products);
   s.lr_schedule = absl::GetFlag(FLAGS_lr_schedule);
@@ -563,7 +577,8 @@ int main(int argc, char** argv) {
       "jacobian|field] [--spectrum_k K]: eigenvalues of J at the running "
       "session's parameters\n"
       "  Games: bilinear, dirac, quadratic, mog. Algorithms: simgd, altgd, "
-      "conopt, sga, extragradient, optimistic (--lookahead K wraps any). "
+      "conopt, sga, extragradient, optimistic, optimistic_adam, "
+      "extrapolation_from_the_past, lead (--lookahead K wraps any). "
       "See --help for every flag.");
   std::vector<char*> raw(argv, argv + argc);
   const std::string first = argc > 1 ? argv[1] : "";

@@ -64,7 +64,8 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
 
   auto algorithm = ParseEnum<v1::Algorithm>(
       "algorithm", options.algorithm, v1::Algorithm_Parse,
-      "simgd, altgd, conopt, sga, extragradient, optimistic");
+      "simgd, altgd, conopt, sga, extragradient, optimistic, "
+      "optimistic_adam, extrapolation_from_the_past, lead");
   if (!algorithm.ok()) return algorithm.status();
   auto optimizer = ParseEnum<v1::Optimizer>(
       "optimizer", options.optimizer, v1::Optimizer_Parse,
@@ -127,6 +128,8 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
                                : lr->second);
     opt->set_momentum(options.momentum);
     opt->set_rmsprop_preset(*preset);
+    if (options.beta1) opt->set_beta1(*options.beta1);
+    if (options.beta2) opt->set_beta2(*options.beta2);
     auto clip = options.clip_value.find(spec.name);
     if (clip != options.clip_value.end()) opt->set_clip_value(clip->second);
     if (schedule.kind() != v1::LearningRateSchedule::CONSTANT) {
@@ -150,6 +153,7 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   a->set_estimator(*estimator);
   a->set_clip_global_norm(options.clip_global_norm);
   a->set_fuse_local_products(options.fuse_local_products);
+  if (options.lead_alpha) a->set_lead_alpha(*options.lead_alpha);
   if (options.adaptive_gamma) {
     a->mutable_adaptive_gamma()->set_enabled(true);
     v1::SpectrumSchedule* schedule = config.mutable_spectrum();

@@ -19,14 +19,15 @@ namespace gameopt {
 // meaning of each field.
 struct SessionOptions {
   std::string name;
-  std::string algorithm = "simgd";  // simgd altgd conopt sga extragradient
-                                    // optimistic
-  std::string optimizer = "sgd";    // sgd momentum nesterov rmsprop adam
+  // simgd altgd conopt sga extragradient optimistic optimistic_adam
+  // extrapolation_from_the_past lead
+  std::string algorithm = "simgd";
+  std::string optimizer = "sgd";           // sgd momentum nesterov rmsprop adam
   std::string rmsprop_preset = "pytorch";  // or "tf1"
   std::string estimator = "pooled";        // local pooled unbiased
   double learning_rate = 0.01;
   std::map<std::string, double> player_learning_rate;  // overrides
-  double momentum = 0.9;
+  double momentum = 0.9;        // momentum: (-1, 1), < 0 is negative momentum
   std::optional<double> gamma;  // conopt; server default 1
   // conopt: adapt gamma (proto AdaptiveGamma, its default rule), with a
   // spectrum estimate of the ConOpt field (smallest real parts, k = 1)
@@ -63,6 +64,10 @@ struct SessionOptions {
   double lr_start_factor = 1.0 / 3.0;  // linear
   double lr_end_factor = 1.0;          // linear
   int64_t lr_total_steps = 5;          // linear
+  std::optional<double> lead_alpha;    // lead; server default 0.1
+  // adam (and optimistic_adam): server defaults 0.9 and 0.999.
+  std::optional<double> beta1;
+  std::optional<double> beta2;
 };
 
 // InvalidArgument on unknown names (the message lists the known ones).

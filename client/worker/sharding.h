@@ -15,14 +15,16 @@
 // the round's gradient samples and Jacobian products: the base optimizers
 // (SGD, momentum, Nesterov, RMSProp, Adam), clip_value, the estimators'
 // probes (local, pooled, unbiased), ConOpt's xi + gamma J^T xi, SGA without
-// alignment, extragradient, optimistic GD, lookahead and AltGD's per-player
-// phases. A ShardedWorker (sharded_worker.h) assembles the full point and
-// probes from the shards' tasks, computes each product once on the full
-// model and sends each shard its slice, so every coordinate sees the same
-// numbers as on one server. Refused (CheckShardable), because they need a
-// reduction over all coordinates: SGA's alignment (a global dot product)
-// and clip_global_norm. Also refused, because shards could then disagree on
-// which samples a round holds: quorum < K and DROP of invalid samples.
+// alignment, extragradient, optimistic GD, optimistic Adam, extrapolation
+// from the past, LEAD (its probes are the last change, per coordinate),
+// lookahead and AltGD's per-player phases. A ShardedWorker (sharded_worker.h)
+// assembles the full point and probes from the shards' tasks, computes each
+// product once on the full model and sends each shard its slice, so every
+// coordinate sees the same numbers as on one server. Refused (CheckShardable),
+// because they need a reduction over all coordinates: SGA's alignment (a global
+// dot product) and clip_global_norm. Also refused, because shards could then
+// disagree on which samples a round holds: quorum < K and DROP of invalid
+// samples.
 #ifndef GAMEOPT_CLIENT_WORKER_SHARDING_H_
 #define GAMEOPT_CLIENT_WORKER_SHARDING_H_
 

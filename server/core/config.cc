@@ -28,10 +28,16 @@ absl::Status ValidateOptimizer(const OptimizerConfig& o,
     return Bad(where + ".learning_rate", "must be > 0 and finite",
                o.learning_rate);
   }
-  if ((o.kind == OptimizerKind::kMomentum ||
-       o.kind == OptimizerKind::kNesterov) &&
-      !InUnit(o.momentum)) {
-    return Bad(where + ".momentum", "must be in [0, 1)", o.momentum);
+  if (o.kind == OptimizerKind::kMomentum &&
+      !(Finite(o.momentum) && o.momentum > -1.0 && o.momentum < 1.0)) {
+    return Bad(where + ".momentum",
+               "must be in (-1, 1) (negative: negative momentum)", o.momentum);
+  }
+  if (o.kind == OptimizerKind::kNesterov && !InUnit(o.momentum)) {
+    return Bad(where + ".momentum",
+               "must be in [0, 1) for nesterov (negative momentum needs "
+               "optimizer momentum)",
+               o.momentum);
   }
   if (o.kind == OptimizerKind::kRmsProp) {
     if (!InUnit(o.rmsprop_decay)) {
@@ -144,6 +150,54 @@ absl::Status ValidateAdaptiveGamma(const SessionConfig& config) {
   return absl::OkStatus();
 }
 
+// Optimistic Adam, extrapolation from the past and LEAD: the base
+// optimizers they are defined with, LEAD's two players and alpha, and no
+// estimator (their steps have no estimated J^T xi).
+absl::Status ValidateGanMethods(const SessionConfig& config) {
+  const AlgorithmConfig& a = config.algorithm;
+  if (a.kind != AlgorithmKind::kOptimisticAdam &&
+      a.kind != AlgorithmKind::kExtrapolationFromThePast &&
+      a.kind != AlgorithmKind::kLead) {
+    return absl::OkStatus();
+  }
+  const std::string name(AlgorithmName(a.kind));
+  if (a.estimator != EstimatorKind::kPooled) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "algorithm.estimator = ", EstimatorName(a.estimator), " with ", name,
+        ": the estimators form J^T xi for conopt and sga; ", name,
+        " has no such product, leave the estimator unset (pooled)"));
+  }
+  if (!Finite(a.lead_alpha) || a.lead_alpha < 0.0) {
+    return Bad("algorithm.lead_alpha", "must be >= 0", a.lead_alpha);
+  }
+  for (size_t p = 0; p < config.players.size(); ++p) {
+    const OptimizerKind kind = config.players[p].optimizer.kind;
+    if (a.kind == AlgorithmKind::kOptimisticAdam &&
+        kind != OptimizerKind::kAdam) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "players[", p, "].optimizer is ", OptimizerName(kind),
+          ": optimistic_adam applies the optimistic step to Adam's "
+          "normalized update, so every player's optimizer must be adam (its "
+          "learning_rate, beta1, beta2 and epsilon are used); for the "
+          "optimistic step on another optimizer use algorithm optimistic"));
+    }
+    if (a.kind == AlgorithmKind::kLead && kind != OptimizerKind::kSgd &&
+        kind != OptimizerKind::kMomentum) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "players[", p, "].optimizer is ", OptimizerName(kind),
+          ": lead is defined with heavy-ball momentum; use optimizer "
+          "momentum (its momentum is LEAD's beta) or sgd (beta = 0)"));
+    }
+  }
+  if (a.kind == AlgorithmKind::kLead && config.players.size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lead needs exactly 2 players (its correction is the mixed "
+        "derivative times the one opponent's last change), got ",
+        config.players.size()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAlgorithm(const SessionConfig& config,
                                const GameLayout& layout) {
   const AlgorithmConfig& a = config.algorithm;
@@ -192,6 +246,7 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
     }
   }
   if (absl::Status s = ValidateAdaptiveGamma(config); !s.ok()) return s;
+  if (absl::Status s = ValidateGanMethods(config); !s.ok()) return s;
   const bool uses_products =
       a.kind == AlgorithmKind::kConOpt || a.kind == AlgorithmKind::kSga;
   if (a.fuse_local_products &&
@@ -341,6 +396,9 @@ constexpr std::pair<absl::string_view, AlgorithmKind> kAlgorithms[] = {
     {"sga", AlgorithmKind::kSga},
     {"extragradient", AlgorithmKind::kExtragradient},
     {"optimistic", AlgorithmKind::kOptimistic},
+    {"optimistic_adam", AlgorithmKind::kOptimisticAdam},
+    {"extrapolation_from_the_past", AlgorithmKind::kExtrapolationFromThePast},
+    {"lead", AlgorithmKind::kLead},
 };
 constexpr std::pair<absl::string_view, OptimizerKind> kOptimizers[] = {
     {"sgd", OptimizerKind::kSgd},

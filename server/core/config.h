@@ -64,7 +64,10 @@ struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::kSgd;
   double learning_rate = 0.01;  // > 0
   // kMomentum / kNesterov (PyTorch convention): v = mu*v + g;
-  // heavy ball x -= lr*v, Nesterov x -= lr*(g + mu*v). 0 <= mu < 1.
+  // heavy ball x -= lr*v, Nesterov x -= lr*(g + mu*v). kMomentum:
+  // -1 < mu < 1; a negative mu is negative momentum (Gidel et al. 2019):
+  // with a constant lr, x_{t+1} = x_t - lr g_t + mu (x_t - x_{t-1}), and
+  // under kAltGd its alternating form. kNesterov: 0 <= mu < 1.
   double momentum = 0.9;
   // kRmsProp: applying a preset sets decay, epsilon, eps_inside_sqrt and
   // initial_accumulator; each may then be overridden.
@@ -95,6 +98,9 @@ enum class AlgorithmKind {
   kSga,
   kExtragradient,
   kOptimistic,
+  kOptimisticAdam,
+  kExtrapolationFromThePast,
+  kLead,
 };
 
 // How the products phase estimates J^T xi from K gradient samples. Probe
@@ -152,6 +158,27 @@ struct AlgorithmConfig {
   // so a step is one round; the algorithm completes its gradient and
   // products phases together when that round closes.
   bool fuse_local_products = false;
+  // kOptimisticAdam (Daskalakis et al. 2018, Algorithm 1), every player's
+  // base optimizer kAdam (its lr, betas and epsilon): with Adam's
+  // bias-corrected moments of xi_t and u_t = m_hat_t / (sqrt(v_hat_t) +
+  // eps), x_{t+1} = x_t - 2 lr u_t + lr u_{t-1}, u_0 = 0 (m_0 = 0), both
+  // terms with step t's scheduled lr.
+  //
+  // kExtrapolationFromThePast (Gidel et al. 2019): one gradient per step,
+  // taken at the extrapolated point x'_t = x_t - opt(xi(x'_{t-1}));
+  // x_{t+1} = x_t - opt(xi(x'_t)). The extrapolation repeats the step just
+  // taken: x'_{t+1} = x_{t+1} + (x_{t+1} - x_t) (clamped by clip_value),
+  // which with SGD is x_{t+1} - lr xi(x'_t); x'_0 = x_0.
+  //
+  // kLead (Hemmat et al. 2020), two players x and y, base optimizer SGD or
+  // kMomentum (mu = the paper's beta; SGD is beta = 0):
+  //   x_{t+1} = x_t + beta dx - lr grad_x l_x - lead_alpha D_xy l_x dy
+  //   y_{t+1} = y_t + beta dy - lr grad_y l_y - lead_alpha D_yx l_y dx
+  // with dx = x_t - x_{t-1}, dy = y_t - y_{t-1} (0 at the first step); the
+  // mixed products are the off-diagonal blocks of J (0, dy) and J (dx, 0).
+  // The direction handed to the base optimizer is
+  // g_i = xi_i + (lead_alpha / lr_i) (J d_other)_i.
+  double lead_alpha = 0.1;  // >= 0
 };
 
 // ---- The session -----------------------------------------------------------

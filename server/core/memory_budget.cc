@@ -27,6 +27,22 @@ int SlotsOf(OptimizerKind kind) {
   }
 }
 
+// Vectors beyond kAlgorithmVectors that an algorithm keeps: optimistic
+// Adam its last update and a scratch block, extrapolation from the past x
+// before the step and the step, LEAD the correction, the mean products,
+// x before the step, the last change and the probe.
+int ExtraAlgorithmVectors(AlgorithmKind kind) {
+  switch (kind) {
+    case AlgorithmKind::kOptimisticAdam:
+    case AlgorithmKind::kExtrapolationFromThePast:
+      return 2;
+    case AlgorithmKind::kLead:
+      return 5;
+    default:
+      return 0;
+  }
+}
+
 // The first line of `path` as bytes; 0 when absent, unreadable or "max".
 int64_t ReadLimit(const char* path) {
   std::ifstream in(path);
@@ -50,7 +66,8 @@ int64_t EstimateSessionBytes(const SessionConfig& config,
   // In double: exact enough, and no overflow; saturated below.
   const double width = static_cast<double>(DTypeSize(config.dtype));
   const double d = static_cast<double>(layout.dimension());
-  double coordinates = kAlgorithmVectors * d;
+  double coordinates =
+      (kAlgorithmVectors + ExtraAlgorithmVectors(config.algorithm.kind)) * d;
   for (size_t p = 0; p < config.players.size() &&
                      p < static_cast<size_t>(layout.num_players());
        ++p) {
@@ -69,7 +86,8 @@ int64_t EstimateSessionBytes(const SessionConfig& config,
 int64_t EstimateTaskBytes(const SessionConfig& config,
                           const GameLayout& layout) {
   const bool products = config.algorithm.kind == AlgorithmKind::kConOpt ||
-                        config.algorithm.kind == AlgorithmKind::kSga;
+                        config.algorithm.kind == AlgorithmKind::kSga ||
+                        config.algorithm.kind == AlgorithmKind::kLead;
   const double vectors =
       1.0 + (products ? std::max(1, config.samples_per_worker) : 0);
   // Per vector: the values, and per tensor its name, shape and framing.

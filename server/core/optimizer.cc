@@ -199,12 +199,12 @@ bool BaseOptimizer<T>::StepStaysFinite(
 
 // Bounds every intermediate and result of UpdateBlock from the maxima of
 // |g|, |x| and the slots (a read pass, no arithmetic per coordinate):
-//   momentum, Nesterov  |v'| <= mu S1 + G
+//   momentum, Nesterov  |v'| <= |mu| S1 + G
 //   RMSProp             s' <= S1 + G^2, |step| <= lr G / eps (or sqrt(eps)
 //                       when eps is inside the sqrt)
 //   Adam                |m'| <= S1 + G, v' <= S2 + G^2,
 //                       |step| <= step_size |m'| / eps
-// (decay, mu, beta in [0, 1), eps > 0), and asks each to stay below
+// (decay, beta in [0, 1), |mu| < 1, eps > 0), and asks each to stay below
 // max(T) / 16, a margin far beyond T's rounding. Computed in double; any
 // bound that is not finite (NaN inputs, G^2 past double) proves nothing.
 template <typename T>
@@ -228,7 +228,7 @@ bool BaseOptimizer<T>::StepProvablyFinite(
       break;
     case OptimizerKind::kMomentum:
     case OptimizerKind::kNesterov: {
-      const double v = static_cast<double>(c.mu) * s1 + big_g;
+      const double v = std::abs(static_cast<double>(c.mu)) * s1 + big_g;
       bounds = {v, big_g + v};
       step = lr * (big_g + v);
       break;
@@ -322,6 +322,28 @@ void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
     if (s2 != nullptr) s2 = std::copy(s2, s2 + n, copy2) - n;
     Update(c, gp + begin, xp + begin, s1, s2, n);
   });
+}
+
+template <typename T>
+void BaseOptimizer<T>::NormalizedUpdate(const Eigen::Ref<const Vec<T>>& g,
+                                        Eigen::Ref<Vec<T>> out) {
+  steps_ += 1;
+  Constants c = MakeConstants(steps_);
+  // Step with a learning rate of 1 from 0: out = -u exactly.
+  c.lr = T(1);
+  c.step_size = T(1) / (T(1) - static_cast<T>(std::pow(config_.beta1, steps_)));
+  c.clip = false;
+  const bool has1 = slot1_.size() > 0;
+  const bool has2 = slot2_.size() > 0;
+  out.setZero();
+  const T* gp = g.data();
+  T* op = out.data();
+  ParallelFor(size_, [&](int64_t begin, int64_t end) {
+    T* s1 = has1 ? slot1_.data() + begin : nullptr;
+    T* s2 = has2 ? slot2_.data() + begin : nullptr;
+    Update(c, gp + begin, op + begin, s1, s2, end - begin);
+  });
+  out = -out;
 }
 
 template <typename T>

@@ -33,6 +33,13 @@ class BaseOptimizer {
   void Step(const Eigen::Ref<const Vec<T>>& g, Eigen::Ref<Vec<T>> x,
             bool advance_state = true);
 
+  // The update per unit of learning rate, advancing the moments and the
+  // step count as Step does: out = (x - x') / lr for the x' of Step(g, x)
+  // without clip_value. Adam: m_hat / (sqrt(v_hat) + eps) (optimistic Adam
+  // combines two of them). StepStaysFinite(g, x) bounds it.
+  void NormalizedUpdate(const Eigen::Ref<const Vec<T>>& g,
+                        Eigen::Ref<Vec<T>> out);
+
   // The learning rate of the following Step calls (initially
   // config().learning_rate): the algorithm sets the step's scheduled rate.
   void set_learning_rate(double lr) { learning_rate_ = lr; }

@@ -81,11 +81,9 @@ void TypedAlgorithm<T>::SetPoint(std::shared_ptr<FlatVector> point) {
 }
 
 template <typename T>
-absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
-                                               const std::vector<int>& players,
-                                               FlatVector* target,
-                                               bool advance_state) {
-  const std::vector<int> all = players.empty() ? AllPlayers() : players;
+absl::Status TypedAlgorithm<T>::CheckDirection(Vec<T>& g,
+                                               const std::vector<int>& all,
+                                               const FlatVector& base) {
   for (int p : all) {
     if (!Block(g, p).allFinite()) {
       const std::string why =
@@ -109,24 +107,35 @@ absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
   }
   // Refused like a non-finite direction: a step whose result would not be
   // finite (x - lr * g overflowing, or the moments) keeps x and the moments.
-  {
-    const FlatVector& base = target != nullptr ? *target : *x_;
-    ConstVecMap<T> x = base.template as<T>();
-    for (int p : all) {
-      const PlayerLayout& player = layout_.players()[p];
-      if (!optimizers_[p].StepStaysFinite(
-              g.segment(player.offset, player.size),
-              x.segment(player.offset, player.size))) {
-        const std::string why = absl::StrCat(
-            "the step of player '", player.name, "' at step ", step_,
-            " would make its parameters or optimizer moments overflow ",
-            DTypeName(config_.dtype),
-            " (finite direction, too large a step "
-            "for the values); the step starts over");
-        RestartStep();
-        return absl::OutOfRangeError(why);
-      }
+  ConstVecMap<T> x = base.template as<T>();
+  for (int p : all) {
+    const PlayerLayout& player = layout_.players()[p];
+    if (!optimizers_[p].StepStaysFinite(
+            g.segment(player.offset, player.size),
+            x.segment(player.offset, player.size))) {
+      const std::string why = absl::StrCat(
+          "the step of player '", player.name, "' at step ", step_,
+          " would make its parameters or optimizer moments overflow ",
+          DTypeName(config_.dtype),
+          " (finite direction, too large a step "
+          "for the values); the step starts over");
+      RestartStep();
+      return absl::OutOfRangeError(why);
     }
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
+                                               const std::vector<int>& players,
+                                               FlatVector* target,
+                                               bool advance_state) {
+  const std::vector<int> all = players.empty() ? AllPlayers() : players;
+  if (absl::Status s =
+          CheckDirection(g, all, target != nullptr ? *target : *x_);
+      !s.ok()) {
+    return s;
   }
   VecMap<T> x = (target != nullptr ? *target : MutableX()).template as<T>();
   for (int p : all) {
@@ -136,6 +145,32 @@ absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
     optimizers_[p].set_learning_rate(LearningRate(p));
     optimizers_[p].Step(g.segment(player.offset, player.size),
                         x.segment(player.offset, player.size), advance_state);
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status TypedAlgorithm<T>::ApplyOptimisticUpdate(Vec<T>& g,
+                                                      Vec<T>& previous) {
+  const std::vector<int> all = AllPlayers();
+  if (absl::Status s = CheckDirection(g, all, *x_); !s.ok()) return s;
+  if (previous.size() != g.size()) previous = Vec<T>::Zero(g.size());
+  VecMap<T> x = MutableX().template as<T>();
+  for (int p : all) {
+    const PlayerLayout& player = layout_.players()[p];
+    optimizers_[p].set_learning_rate(LearningRate(p));
+    update_.resize(player.size);
+    optimizers_[p].NormalizedUpdate(g.segment(player.offset, player.size),
+                                    update_);
+    auto block = x.segment(player.offset, player.size);
+    auto last = previous.segment(player.offset, player.size);
+    const T lr = static_cast<T>(LearningRate(p));
+    block -= T(2) * lr * update_ - lr * last;
+    const double c = config_.players[p].optimizer.clip_value;
+    if (c > 0.0) {
+      block = block.cwiseMax(static_cast<T>(-c)).cwiseMin(static_cast<T>(c));
+    }
+    last = update_;
   }
   return absl::OkStatus();
 }

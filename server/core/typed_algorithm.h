@@ -73,11 +73,22 @@ class TypedAlgorithm : public Algorithm {
   absl::Status ApplyDirection(Vec<T>& g, const std::vector<int>& players,
                               FlatVector* target = nullptr,
                               bool advance_state = true);
+  // Optimistic Adam over all players: u_p = the base optimizer's
+  // normalized update of g_p (BaseOptimizer::NormalizedUpdate, moments
+  // advanced), x_p -= lr_p (2 u_p - previous_p), clamped by clip_value;
+  // then previous = u (zero-filled when empty: u_0 = 0). Checks and
+  // refuses as ApplyDirection.
+  absl::Status ApplyOptimisticUpdate(Vec<T>& g, Vec<T>& previous);
   // Moves to the next phase of the plan, or completes the step (lookahead,
   // step count) and starts the next one. Publishes the evaluation point.
   void NextPhase();
   // Back to the step's first phase, evaluated at x.
   void RestartStep();
+  // The finiteness checks of ApplyDirection and global-norm clipping of g
+  // over `all`, against the parameters `base`; restarts the step and
+  // returns OutOfRange when refused.
+  absl::Status CheckDirection(Vec<T>& g, const std::vector<int>& all,
+                              const FlatVector& base);
   // Evaluate the next phases at `point` instead of x (extragradient).
   void SetPoint(std::shared_ptr<FlatVector> point);
   // x, exclusively owned, for writing.
@@ -108,7 +119,8 @@ class TypedAlgorithm : public Algorithm {
   std::shared_ptr<FlatVector> point_;         // == x_ unless extrapolating
   std::vector<BaseOptimizer<T>> optimizers_;  // one per player
   Vec<T> slow_;                               // lookahead's slow weights
-  Vec<T> xi_;  // mean gradient of the last gradient phase
+  Vec<T> xi_;      // mean gradient of the last gradient phase
+  Vec<T> update_;  // scratch of ApplyOptimisticUpdate
   std::vector<std::shared_ptr<FlatVector>> probes_;
   StepStats stats_;
 };

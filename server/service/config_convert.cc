@@ -22,6 +22,9 @@ constexpr EnumTable<AlgorithmKind> kAlgorithms[] = {
     {v1::SGA, AlgorithmKind::kSga},
     {v1::EXTRAGRADIENT, AlgorithmKind::kExtragradient},
     {v1::OPTIMISTIC, AlgorithmKind::kOptimistic},
+    {v1::OPTIMISTIC_ADAM, AlgorithmKind::kOptimisticAdam},
+    {v1::EXTRAPOLATION_FROM_THE_PAST, AlgorithmKind::kExtrapolationFromThePast},
+    {v1::LEAD, AlgorithmKind::kLead},
 };
 constexpr EnumTable<OptimizerKind> kOptimizers[] = {
     {v1::SGD, OptimizerKind::kSgd},
@@ -178,6 +181,7 @@ absl::StatusOr<AlgorithmConfig> AlgorithmFromProto(
   rule.increase = OrDefault(r.increase(), rule.increase);
   rule.min_gamma = OrDefault(r.min_gamma(), rule.min_gamma);
   rule.max_gamma = OrDefault(r.max_gamma(), rule.max_gamma);
+  a.lead_alpha = p.has_lead_alpha() ? p.lead_alpha() : 0.1;
   return a;
 }
 
@@ -324,6 +328,7 @@ void AlgorithmToProto(const AlgorithmConfig& a, v1::AlgorithmConfig* out) {
     r->set_min_gamma(rule.min_gamma);
     r->set_max_gamma(rule.max_gamma);
   }
+  if (a.kind == AlgorithmKind::kLead) out->set_lead_alpha(a.lead_alpha);
 }
 
 }  // namespace

@@ -119,6 +119,31 @@ TEST_F(PlayTest, EveryAlgorithmPlaysTheQuadraticGameWithTwoWorkers) {
   }
 }
 
+// The GAN methods on the bilinear game (lr 0.2, 1000 steps; the figures of
+// server/README.md, Algorithms): alternating negative momentum where
+// alternating steps alone circle, extrapolation from the past and LEAD to
+// the equilibrium, optimistic Adam (the paper's betas 0.5, 0.9, lr 0.01)
+// within about 10 lr of it.
+TEST_F(PlayTest, GanMethodsApproachTheBilinearEquilibrium) {
+  PlayConfig altgd = Config("bilinear", "altgd", 1000);
+  EXPECT_GT(Final(altgd, "distance"), 1.0);
+  altgd.session.optimizer = "momentum";
+  altgd.session.momentum = -0.5;
+  EXPECT_LT(Final(altgd, "distance"), 1e-2);
+  EXPECT_LT(Final(Config("bilinear", "extrapolation_from_the_past", 1000),
+                  "distance"),
+            1e-8);
+  PlayConfig lead = Config("bilinear", "lead", 1000);
+  lead.session.lead_alpha = 0.5;
+  EXPECT_LT(Final(lead, "distance"), 1e-20);
+  PlayConfig adam = Config("bilinear", "optimistic_adam", 1000);
+  adam.session.optimizer = "adam";
+  adam.session.learning_rate = 0.01;
+  adam.session.beta1 = 0.5;
+  adam.session.beta2 = 0.9;
+  EXPECT_LT(Final(adam, "distance"), 0.12);
+}
+
 TEST_F(PlayTest, ResultsFolderHoldsCsvAndPlots) {
   PlayConfig config = Config("bilinear", "conopt", 50);
   config.out_dir = ::testing::TempDir() + "/gameopt_play_test";

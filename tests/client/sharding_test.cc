@@ -202,11 +202,14 @@ TEST_F(ShardingTest, EveryShardableAlgorithmMatchesOneServerBitwise) {
     const char* algorithm;
     const char* optimizer;
     int lookahead;
+    double momentum = 0.9;
   };
   for (const Case& c :
        {Case{"simgd", "momentum", 0}, Case{"altgd", "sgd", 4},
         Case{"sga", "sgd", 0}, Case{"extragradient", "adam", 0},
-        Case{"optimistic", "nesterov", 0}, Case{"conopt", "rmsprop", 3}}) {
+        Case{"optimistic", "nesterov", 0}, Case{"conopt", "rmsprop", 3},
+        Case{"altgd", "momentum", 0, -0.5}, Case{"optimistic_adam", "adam", 0},
+        Case{"extrapolation_from_the_past", "momentum", 2}}) {
     SCOPED_TRACE(c.algorithm);
     PlayConfig config;
     config.game = "quadratic";
@@ -218,6 +221,7 @@ TEST_F(ShardingTest, EveryShardableAlgorithmMatchesOneServerBitwise) {
     config.session.learning_rate = 0.05;
     config.session.sga_alignment = false;
     config.session.lookahead_k = c.lookahead;
+    config.session.momentum = c.momentum;
     config.session.workers = 2;
     config.session.samples_per_worker = 2;
     config.session.seed = 3;

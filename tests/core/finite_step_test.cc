@@ -24,6 +24,8 @@ struct Case {
   OptimizerKind optimizer;
   double x0;        // every initial coordinate
   double gradient;  // the overflowing sample's coordinates
+  AlgorithmKind algorithm = AlgorithmKind::kSimGd;
+  double momentum = 0.9;
 };
 
 class FiniteStepTest : public ::testing::TestWithParam<Case> {};
@@ -32,8 +34,11 @@ TEST_P(FiniteStepTest, OverflowingStepKeepsParameters) {
   const Case c = GetParam();
   QuadraticGame game = QuadraticGame::Random({1, 1}, 1);
   game.x0.setConstant(c.x0);
-  SessionConfig config = QuadraticConfig(game, AlgorithmKind::kSimGd, 1.0);
-  for (PlayerConfig& p : config.players) p.optimizer.kind = c.optimizer;
+  SessionConfig config = QuadraticConfig(game, c.algorithm, 1.0);
+  for (PlayerConfig& p : config.players) {
+    p.optimizer.kind = c.optimizer;
+    p.optimizer.momentum = c.momentum;
+  }
   std::unique_ptr<Session> session =
       *Session::Create("s1", config, RealClock());
   SampleBuilder builder(session->layout());
@@ -76,14 +81,22 @@ INSTANTIATE_TEST_SUITE_P(
         Case{OptimizerKind::kNesterov, 0.5 * kMax, -0.5 * kMax},
         // g * g overflows in the moments with x small.
         Case{OptimizerKind::kRmsProp, 1.0, 1e200},
-        Case{OptimizerKind::kAdam, 1.0, 1e200}));
+        Case{OptimizerKind::kAdam, 1.0, 1e200},
+        // Negative momentum, optimistic Adam (its own update path) and
+        // extrapolation from the past.
+        Case{OptimizerKind::kMomentum, 0.9 * kMax, -0.9 * kMax,
+             AlgorithmKind::kSimGd, -0.9},
+        Case{OptimizerKind::kAdam, 1.0, 1e200, AlgorithmKind::kOptimisticAdam},
+        Case{OptimizerKind::kSgd, 0.9 * kMax, -0.9 * kMax,
+             AlgorithmKind::kExtrapolationFromThePast}));
 
 // StepStaysFinite is exact: for values of every magnitude up to the
 // type's end (where its cheap bound proves nothing and the exact dry run
 // decides), it answers whether Step would leave x and the moments finite,
 // for every optimizer, in float and double, after a few steps of history.
 template <typename T>
-void CheckStepStaysFiniteIsExact(OptimizerKind kind, bool eps_inside_sqrt) {
+void CheckStepStaysFiniteIsExact(OptimizerKind kind, bool eps_inside_sqrt,
+                                 double momentum = 0.9) {
   constexpr int64_t kSize = 64;
   std::mt19937_64 rng(static_cast<uint64_t>(kind) * 2 + eps_inside_sqrt);
   const double max_log = std::log10(std::numeric_limits<T>::max());
@@ -99,6 +112,7 @@ void CheckStepStaysFiniteIsExact(OptimizerKind kind, bool eps_inside_sqrt) {
     config.kind = kind;
     config.learning_rate = std::pow(10.0, -4.0 + (trial % 5));
     config.eps_inside_sqrt = eps_inside_sqrt;
+    config.momentum = momentum;
     BaseOptimizer<T> optimizer(config, kSize);
     // Values far from the end for the history, then up to the end.
     const double top = trial % 4 == 0 ? 3.0 : max_log - (trial % 3) * 0.05;
@@ -134,8 +148,29 @@ TEST(StepStaysFinite, AgreesWithTheStepItselfAtEveryMagnitude) {
     CheckStepStaysFiniteIsExact<float>(kind, false);
     CheckStepStaysFiniteIsExact<double>(kind, false);
   }
+  // Negative momentum: the bound takes |mu|.
+  CheckStepStaysFiniteIsExact<float>(OptimizerKind::kMomentum, false, -0.9);
+  CheckStepStaysFiniteIsExact<double>(OptimizerKind::kMomentum, false, -0.9);
   CheckStepStaysFiniteIsExact<float>(OptimizerKind::kRmsProp, true);
   CheckStepStaysFiniteIsExact<double>(OptimizerKind::kRmsProp, true);
+}
+
+// Negative momentum: v' = mu v + g has |v'| up to |mu| |v| + |g|, so a
+// large buffer and a large gradient of the opposite sign overflow.
+TEST(StepStaysFinite, NegativeMomentumBoundsTheBufferByItsMagnitude) {
+  OptimizerConfig config;
+  config.kind = OptimizerKind::kMomentum;
+  config.momentum = -0.9;
+  config.learning_rate = 1e-4;
+  BaseOptimizer<double> optimizer(config, 1);
+  Vec<double> x = Vec<double>::Zero(1);
+  Vec<double> g = Vec<double>::Constant(1, 0.9 * kMax);
+  optimizer.Step(g, x);        // v = 0.9 max
+  g.setConstant(-0.3 * kMax);  // v' = -0.81 max - 0.3 max
+  EXPECT_FALSE(optimizer.StepStaysFinite(g, x));
+  BaseOptimizer<double> copy = optimizer;
+  copy.Step(g, x);
+  EXPECT_FALSE(copy.slots()[0]->allFinite());
 }
 
 }  // namespace

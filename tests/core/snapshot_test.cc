@@ -29,6 +29,10 @@ struct Case {
   AlgorithmKind algorithm;
   OptimizerKind optimizer;
   int lookahead_k = 0;
+  double momentum = 0.9;
+  // A snapshot round inside the step (LEAD's three phases: 7 is its first
+  // products phase, 8 its second).
+  int snapshot_round = kSnapshotRound;
 };
 
 // Names the case in test listings (ctest shows the parameter).
@@ -45,7 +49,10 @@ class SnapshotTest : public ::testing::TestWithParam<std::tuple<Case, DType>> {
     config.workers_per_round = kWorkers;
     config.seed = 5;
     config.algorithm.lookahead_k = c.lookahead_k;
-    for (PlayerConfig& p : config.players) p.optimizer.kind = c.optimizer;
+    for (PlayerConfig& p : config.players) {
+      p.optimizer.kind = c.optimizer;
+      p.optimizer.momentum = c.momentum;
+    }
     return config;
   }
 
@@ -132,11 +139,12 @@ TEST_P(SnapshotTest, RestoredSessionContinuesBitForBit) {
   std::vector<Reply> replies(kWorkers);
   for (int r = 0; r < kRounds; ++r) FinishRound(*reference, tasks, replies);
 
-  // Interrupted in round kSnapshotRound after worker 1's submission, which
+  // Interrupted in the snapshot round after worker 1's submission, which
   // the snapshot leaves out; the server goes away and comes back.
+  const int snapshot_round = std::get<0>(GetParam()).snapshot_round;
   std::unique_ptr<Session> first = Make();
   tasks = JoinAll(*first);
-  for (int r = 0; r < kSnapshotRound; ++r) FinishRound(*first, tasks, replies);
+  for (int r = 0; r < snapshot_round; ++r) FinishRound(*first, tasks, replies);
   SampleBuilder builder(first->layout());
   const Submission early = Answer(tasks[0], builder);
   Submit(*first, tasks[0], early, replies[0]);
@@ -152,13 +160,13 @@ TEST_P(SnapshotTest, RestoredSessionContinuesBitForBit) {
       Session::Restore(snapshot, &clock_);
   ASSERT_TRUE(restored.ok()) << restored.status();
   Session& session = **restored;
-  EXPECT_EQ(session.Info().round, kSnapshotRound);
+  EXPECT_EQ(session.Info().round, snapshot_round);
   EXPECT_EQ(session.Info().submitted, 0);
   // Worker 1 retries the same submission: applied as the round's first.
   Submit(session, tasks[0], early, replies[0]);
   EXPECT_FALSE(replies[0].called) << replies[0].result.status();
   FinishRound(session, tasks, replies, /*first=*/1);
-  for (int r = kSnapshotRound + 1; r < kRounds; ++r) {
+  for (int r = snapshot_round + 1; r < kRounds; ++r) {
     FinishRound(session, tasks, replies);
   }
   EXPECT_EQ(session.Info().round, reference->Info().round);
@@ -176,6 +184,14 @@ const Case kCases[] = {
      OptimizerKind::kNesterov},
     {"lookahead_conopt_adam", AlgorithmKind::kConOpt, OptimizerKind::kAdam,
      /*lookahead_k=*/2},
+    {"altgd_negative_momentum", AlgorithmKind::kAltGd, OptimizerKind::kMomentum,
+     0, /*momentum=*/-0.5},
+    {"optimistic_adam", AlgorithmKind::kOptimisticAdam, OptimizerKind::kAdam},
+    {"extrapolation_from_the_past_momentum",
+     AlgorithmKind::kExtrapolationFromThePast, OptimizerKind::kMomentum},
+    {"lead_momentum_products1", AlgorithmKind::kLead, OptimizerKind::kMomentum},
+    {"lead_sgd_products2", AlgorithmKind::kLead, OptimizerKind::kSgd, 0, 0.9,
+     /*snapshot_round=*/8},
 };
 
 INSTANTIATE_TEST_SUITE_P(

@@ -118,6 +118,12 @@ def run(server, algorithm, steps=4, **options):
     ("sga", {"estimator": "local", "fuse_local_products": True}, 1),
     ("extragradient", {}, 2),
     ("altgd", {"altgd_order": [("discriminator", 2), ("generator", 1)]}, 3),
+    ("altgd", {"optimizer": "momentum", "momentum": -0.5}, 2),
+    ("optimistic_adam", {"optimizer": "adam"}, 1),
+    ("extrapolation_from_the_past", {}, 1),
+    # Both JVP rounds differentiate the gradient round's graph again.
+    ("lead", {"optimizer": "momentum", "momentum": 0.3, "lead_alpha": 0.5},
+     1),
 ])
 def test_every_algorithm_calls_the_closure_once_per_point(
         server, algorithm, options, calls_per_step):

@@ -71,6 +71,33 @@ CASES = {
         dict(algorithm="conopt", gamma=1.0,
              lambda0=1.0, estimator="unbiased", samples_per_worker=2,
              learning_rate=0.2, max_steps=60, seed=9), 2),
+    "bilinear-altgd-negative-momentum": (
+        ["--game=bilinear", "--algorithm=altgd", "--optimizer=momentum",
+         "--momentum=-0.5", "--lr=0.2", "--workers=1", "--steps=200"],
+        lambda: gameopt.BilinearGame(),
+        dict(algorithm="altgd", optimizer="momentum", momentum=-0.5,
+             learning_rate=0.2, max_steps=200, seed=1), 1),
+    "dirac-optimistic-adam": (
+        ["--game=dirac", "--algorithm=optimistic_adam", "--optimizer=adam",
+         "--beta1=0.5", "--beta2=0.9", "--lr=0.05", "--workers=2",
+         "--steps=100"],
+        lambda: gameopt.DiracGan(),
+        dict(algorithm="optimistic_adam", optimizer="adam", beta1=0.5,
+             beta2=0.9, learning_rate=0.05, max_steps=100, seed=1), 2),
+    "bilinear-d3-extrapolation-from-the-past": (
+        ["--game=bilinear", "--dim=3", "--game_seed=4",
+         "--algorithm=extrapolation_from_the_past", "--lr=0.1",
+         "--workers=1", "--steps=100"],
+        lambda: gameopt.BilinearGame(d=3, seed=4),
+        dict(algorithm="extrapolation_from_the_past", learning_rate=0.1,
+             max_steps=100, seed=1), 1),
+    "dirac-nsgan-lead-momentum": (
+        ["--game=dirac", "--variant=nsgan", "--algorithm=lead",
+         "--optimizer=momentum", "--momentum=0.3", "--lead_alpha=0.5",
+         "--lr=0.2", "--workers=2", "--steps=100"],
+        lambda: gameopt.DiracGan("nsgan"),
+        dict(algorithm="lead", optimizer="momentum", momentum=0.3,
+             lead_alpha=0.5, learning_rate=0.2, max_steps=100, seed=1), 2),
 }
 
 

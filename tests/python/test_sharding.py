@@ -99,6 +99,14 @@ CASES = {
                             learning_rate=0.1),
     "optimistic-nesterov": dict(algorithm="optimistic", optimizer="nesterov",
                                 learning_rate=0.05),
+    "altgd-negative-momentum": dict(algorithm="altgd", optimizer="momentum",
+                                    momentum=-0.5, learning_rate=0.1),
+    "optimistic-adam": dict(algorithm="optimistic_adam", optimizer="adam",
+                            learning_rate=0.05),
+    "extrapolation-from-the-past": dict(
+        algorithm="extrapolation_from_the_past", learning_rate=0.1),
+    "lead-momentum": dict(algorithm="lead", optimizer="momentum",
+                          momentum=0.3, lead_alpha=0.5, learning_rate=0.1),
 }
 
 

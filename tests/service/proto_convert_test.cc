@@ -199,6 +199,37 @@ TEST(SessionConfigToProto, RoundTripsToTheSameCoreConfig) {
   EXPECT_EQ(once.phase_deadline_seconds(), -1.0);
 }
 
+TEST(SessionConfigFromProto, GanMethodsAndLeadAlpha) {
+  const QuadraticGame game = QuadraticGame::TwoPlayer(1);
+  v1::SessionConfig proto = QuadraticConfig(game, v1::LEAD, 2, 10);
+  absl::StatusOr<SessionConfig> core = SessionConfigFromProto(proto);
+  ASSERT_TRUE(core.ok()) << core.status();
+  EXPECT_EQ(core->algorithm.kind, AlgorithmKind::kLead);
+  EXPECT_EQ(core->algorithm.lead_alpha, 0.1);      // unset: the default
+  proto.mutable_algorithm()->set_lead_alpha(0.0);  // set: kept, 0 too
+  core = SessionConfigFromProto(proto);
+  ASSERT_TRUE(core.ok());
+  EXPECT_EQ(core->algorithm.lead_alpha, 0.0);
+  v1::SessionConfig back;
+  SessionConfigToProto(*core, &back);
+  EXPECT_TRUE(back.algorithm().has_lead_alpha());
+  EXPECT_EQ(back.algorithm().kind(), v1::LEAD);
+  // Optimistic Adam needs Adam (validated on the way in).
+  for (v1::PlayerConfig& p : *proto.mutable_players()) {
+    p.mutable_optimizer()->set_kind(v1::ADAM);
+  }
+  for (v1::Algorithm kind :
+       {v1::OPTIMISTIC_ADAM, v1::EXTRAPOLATION_FROM_THE_PAST}) {
+    proto.mutable_algorithm()->set_kind(kind);
+    core = SessionConfigFromProto(proto);
+    ASSERT_TRUE(core.ok()) << core.status();
+    back.Clear();
+    SessionConfigToProto(*core, &back);
+    EXPECT_EQ(back.algorithm().kind(), kind);
+    EXPECT_FALSE(back.algorithm().has_lead_alpha());
+  }
+}
+
 TEST(SubmissionFromProto, ViewsTheRequestWithoutCopying) {
   const QuadraticGame game = QuadraticGame::TwoPlayer(2);
   v1::Task task;

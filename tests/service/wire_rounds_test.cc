@@ -165,7 +165,38 @@ INSTANTIATE_TEST_SUITE_P(
                         c.mutable_algorithm()->set_lookahead_k(3);
                         c.mutable_algorithm()->set_lookahead_alpha(0.3);
                       },
-                      2}),
+                      2},
+        AlgorithmCase{"altgd_negative_momentum",
+                      [](v1::SessionConfig& c) {
+                        c.mutable_algorithm()->set_kind(v1::ALTGD);
+                        Optimizer(c, v1::MOMENTUM);
+                        for (auto& p : *c.mutable_players()) {
+                          p.mutable_optimizer()->set_momentum(-0.5);
+                        }
+                      },
+                      2},
+        AlgorithmCase{"optimistic_adam",
+                      [](v1::SessionConfig& c) {
+                        c.mutable_algorithm()->set_kind(v1::OPTIMISTIC_ADAM);
+                        Optimizer(c, v1::ADAM);
+                      },
+                      1},
+        AlgorithmCase{"extrapolation_from_the_past_float32",
+                      [](v1::SessionConfig& c) {
+                        c.mutable_algorithm()->set_kind(
+                            v1::EXTRAPOLATION_FROM_THE_PAST);
+                      },
+                      1, v1::FLOAT32},
+        AlgorithmCase{"lead_momentum",
+                      [](v1::SessionConfig& c) {
+                        c.mutable_algorithm()->set_kind(v1::LEAD);
+                        c.mutable_algorithm()->set_lead_alpha(0.5);
+                        Optimizer(c, v1::MOMENTUM);
+                        for (auto& p : *c.mutable_players()) {
+                          p.mutable_optimizer()->set_momentum(0.3);
+                        }
+                      },
+                      3}),
     [](const ::testing::TestParamInfo<AlgorithmCase>& info) {
       return info.param.name;
     });

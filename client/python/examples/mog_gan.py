@@ -306,7 +306,9 @@ def main(argv=None) -> int:
                              "own minibatches")
     parser.add_argument("--algorithm", default=DEFAULTS["algorithm"],
                         help="simgd, altgd, conopt (default), sga, "
-                             "extragradient, optimistic")
+                             "extragradient, optimistic, optimistic_adam "
+                             "(with --optimizer adam), "
+                             "extrapolation_from_the_past, lead")
     parser.add_argument("--gamma", type=float,
                         help=f"conopt: weight of the consensus term "
                              f"(default {DEFAULTS['gamma']:g})")

@@ -23,10 +23,10 @@ reported to the server (`SessionStatus.scalars`, metrics, curves), as are
 the losses under "loss/<player>". step() returns these values (floats) of
 the step's first closure call (the mean over its samples).
 
-Compute: with ConOpt and SGA the gradient keeps its graph
+Compute: with ConOpt, SGA and LEAD the gradient keeps its graph
 (create_graph=True) and the products phase differentiates it again (J^T w
-by one more backward pass, J w by the double-backward trick), so no forward
-pass is computed twice; with the LOCAL estimator and fuse_local_products
+by one more backward pass, J w by the double-backward trick; LEAD's two JVP
+rounds both use it), so no forward pass is computed twice; with the LOCAL estimator and fuse_local_products
 the products travel with the gradients in one round; a graph is freed by
 its last product (the fused J^T xi, or ConOpt/SGA's products phase), as
 in-process autograd frees it.
@@ -435,10 +435,11 @@ class GameOptimizer:
 
     def _gradient(self, task, closure):
         fused = task.fused_vjp or task.fused_jvp
-        # Products on this minibatch follow: ConOpt/SGA's phase 1, or the
-        # spectrum rounds (EstimateSpectrum) after their gradient round.
+        # Products on this minibatch follow: ConOpt/SGA's phase 1, LEAD's
+        # phases 1 and 2, or the spectrum rounds (EstimateSpectrum) after
+        # their gradient round.
         keep = not fused and (
-            (self.algorithm in ("conopt", "sga") and task.phase == 0)
+            (self.algorithm in ("conopt", "sga", "lead") and task.phase == 0)
             or task.phase_label.startswith("spectrum"))
         players = set(task.players) if task.players else \
             set(self.player_names)
@@ -478,8 +479,10 @@ class GameOptimizer:
     def _products(self, task, closure):
         vjps, jvps = [], []
         # ConOpt/SGA's products phase is the last use of the graphs; the
-        # spectrum's power iterations come back to them.
-        retain = task.phase_label.startswith("spectrum")
+        # spectrum's power iterations and LEAD's second player come back to
+        # them.
+        retain = task.phase_label.startswith("spectrum") or (
+            self.algorithm == "lead" and task.phase == 1)
         for k, probe in enumerate(task.probes):
             grads = self._graphs.get(k)
             if grads is None:  # e.g. after a rejoin: a fresh minibatch

@@ -20,7 +20,8 @@ from gameopt.tensors import FlatLayout, PlayerSpec, decode_vector, \
     encode_vector
 
 _ALGORITHMS = ("simgd", "altgd", "conopt", "sga", "extragradient",
-               "optimistic")
+               "optimistic", "optimistic_adam", "extrapolation_from_the_past",
+               "lead")
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 _ESTIMATORS = ("local", "pooled", "unbiased")
 _PRESETS = {"pytorch": pb.PYTORCH, "tf1": pb.TENSORFLOW1,
@@ -31,14 +32,16 @@ _PRESETS = {"pytorch": pb.PYTORCH, "tf1": pb.TENSORFLOW1,
 class SessionOptions:
     """See proto/gameopt/v1/gameopt.proto for the meaning of each field."""
     name: str = ""
-    algorithm: str = "simgd"   # simgd altgd conopt sga extragradient optimistic
+    # simgd altgd conopt sga extragradient optimistic optimistic_adam
+    # extrapolation_from_the_past lead
+    algorithm: str = "simgd"
     optimizer: str = "sgd"     # sgd momentum nesterov rmsprop adam
     rmsprop_preset: str = "pytorch"  # or "tf1"
     estimator: str = "pooled"  # local pooled unbiased
     learning_rate: float = 0.01
     player_learning_rate: Dict[str, float] = dataclasses.field(
         default_factory=dict)  # overrides per player
-    momentum: float = 0.9
+    momentum: float = 0.9  # momentum: (-1, 1), negative = negative momentum
     gamma: Optional[float] = None    # conopt; server default 1
     # conopt: the server adapts gamma (AlgorithmConfig.adaptive_gamma, the
     # rule in server/README.md), starting from `gamma`, with an estimate of
@@ -84,6 +87,10 @@ class SessionOptions:
     schedule: object = None
     player_schedule: Dict[str, object] = dataclasses.field(
         default_factory=dict)
+    lead_alpha: Optional[float] = None  # lead; server default 0.1
+    # adam (and optimistic_adam); server defaults 0.9 and 0.999.
+    beta1: Optional[float] = None
+    beta2: Optional[float] = None
 
 
 # torch.optim spellings accepted for SessionOptions fields.
@@ -116,6 +123,9 @@ _USED_BY = {
     "rmsprop_preset": ("optimizer rmsprop",
                        lambda o: o.optimizer.lower() == "rmsprop"),
     "lookahead_alpha": ("lookahead_k > 0", lambda o: o.lookahead_k > 0),
+    "lead_alpha": ("algorithm lead", lambda o: o.algorithm.lower() == "lead"),
+    "beta1": ("optimizer adam", lambda o: o.optimizer.lower() == "adam"),
+    "beta2": ("optimizer adam", lambda o: o.optimizer.lower() == "adam"),
 }
 
 
@@ -227,6 +237,10 @@ def build_session_config(players, initial=None,
         opt.learning_rate = options.player_learning_rate.get(
             spec.name, options.learning_rate)
         opt.momentum = options.momentum
+        if options.beta1 is not None:
+            opt.beta1 = options.beta1
+        if options.beta2 is not None:
+            opt.beta2 = options.beta2
         opt.rmsprop_preset = preset
         if spec.name in options.clip_value:
             opt.clip_value = options.clip_value[spec.name]
@@ -266,6 +280,8 @@ def build_session_config(players, initial=None,
         field.k = 1
         field.smallest_real = True
         field.max_applications = options.adaptive_gamma_max_applications
+    if options.lead_alpha is not None:
+        a.lead_alpha = options.lead_alpha
 
     config.workers_per_round = options.workers
     config.quorum = options.quorum

@@ -16,7 +16,8 @@ shard 0's task seed) and sends each shard its slice, to all shards at once.
     x = client.get_parameters(ids, plan).flat
 
 Exact for every per-coordinate algorithm: SimGD, AltGD, ConOpt with each
-estimator, SGA without alignment, extragradient, optimistic GD, lookahead,
+estimator, SGA without alignment, extragradient, optimistic GD,
+optimistic Adam, extrapolation from the past, LEAD, lookahead,
 with any base optimizer and clip_value. Refused with ShardingError (a
 ValueError) at session creation: SGA's alignment and clip_global_norm (they
 need a reduction over all coordinates), quorum < K and the DROP policy
