@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/cgd.h"
 #include "server/core/estimator.h"
 #include "server/core/kernels.h"
 #include "server/core/typed_algorithm.h"
@@ -350,6 +351,9 @@ std::unique_ptr<Algorithm> MakeTyped(const SessionConfig& config,
       return std::make_unique<Extragradient<T>>(config, std::move(layout));
     case AlgorithmKind::kOptimistic:
       return std::make_unique<Optimistic<T>>(config, std::move(layout));
+    case AlgorithmKind::kCgd:
+    case AlgorithmKind::kAcgd:
+      return MakeCompetitive(config, std::move(layout));
   }
   return nullptr;
 }
