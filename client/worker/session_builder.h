@@ -20,7 +20,7 @@ namespace gameopt {
 struct SessionOptions {
   std::string name;
   std::string algorithm = "simgd";  // simgd altgd conopt sga extragradient
-                                    // optimistic
+                                    // optimistic cgd acgd
   std::string optimizer = "sgd";    // sgd momentum nesterov rmsprop adam
   std::string rmsprop_preset = "pytorch";  // or "tf1"
   std::string estimator = "pooled";        // local pooled unbiased
@@ -63,6 +63,14 @@ struct SessionOptions {
   double lr_start_factor = 1.0 / 3.0;  // linear
   double lr_end_factor = 1.0;          // linear
   int64_t lr_total_steps = 5;          // linear
+  // cgd / acgd: the Krylov solve (unset: the server's defaults 1e-6, 50,
+  // 0.99, 1e-5); cgd_zero_sum declares l_2 = -l_1 (conjugate gradient,
+  // else GMRES).
+  std::optional<double> cgd_tolerance;
+  int cgd_max_iterations = 0;
+  bool cgd_zero_sum = false;
+  std::optional<double> acgd_beta;
+  std::optional<double> acgd_epsilon;
 };
 
 // InvalidArgument on unknown names (the message lists the known ones).

@@ -144,6 +144,21 @@ TEST(Cgd, ScalarBilinearMatchesClosedForm) {
   }
 }
 
+// One Krylov iteration solves the 1-D system: 4 products rounds on the
+// first step (rhs, one iteration, response), 6 from the second (and the
+// warm start's 2).
+TEST(Cgd, ScalarBilinearTakesOneIterationPerStep) {
+  const QuadraticGame game = ScalarBilinear(1.0);
+  std::unique_ptr<Algorithm> algorithm = *Algorithm::Create(
+      CgdConfig(game, AlgorithmKind::kCgd, 0.2, /*zero_sum=*/true));
+  Drive(game, algorithm, 1);
+  EXPECT_EQ(algorithm->stats().cgd_rounds, 4);
+  EXPECT_EQ(algorithm->stats().cgd_iterations, 1);
+  Drive(game, algorithm, 5);
+  EXPECT_EQ(algorithm->stats().cgd_rounds, 6);
+  EXPECT_EQ(algorithm->stats().cgd_iterations, 1);
+}
+
 // Schaefer and Anandkumar's bilinear experiment: f = alpha x y, x0 = y0 =
 // 0.5, eta = 0.2, 50 iterations; their code reports the distance from the
 // origin: alpha = 1: GDA 1.89, OGDA 0.26, ConOpt 5e-5, CGD 0.27; alpha = 3:

@@ -438,7 +438,8 @@ class GameOptimizer:
         # Products on this minibatch follow: ConOpt/SGA's phase 1, or the
         # spectrum rounds (EstimateSpectrum) after their gradient round.
         keep = not fused and (
-            (self.algorithm in ("conopt", "sga") and task.phase == 0)
+            (self.algorithm in ("conopt", "sga", "cgd", "acgd")
+             and task.phase == 0)
             or task.phase_label.startswith("spectrum"))
         players = set(task.players) if task.players else \
             set(self.player_names)
@@ -478,8 +479,10 @@ class GameOptimizer:
     def _products(self, task, closure):
         vjps, jvps = [], []
         # ConOpt/SGA's products phase is the last use of the graphs; the
-        # spectrum's power iterations come back to them.
-        retain = task.phase_label.startswith("spectrum")
+        # spectrum's power iterations and CGD's Krylov rounds come back to
+        # them (freed when the step ends).
+        retain = (task.phase_label.startswith("spectrum")
+                  or self.algorithm in ("cgd", "acgd"))
         for k, probe in enumerate(task.probes):
             grads = self._graphs.get(k)
             if grads is None:  # e.g. after a rejoin: a fresh minibatch

@@ -20,7 +20,7 @@ from gameopt.tensors import FlatLayout, PlayerSpec, decode_vector, \
     encode_vector
 
 _ALGORITHMS = ("simgd", "altgd", "conopt", "sga", "extragradient",
-               "optimistic")
+               "optimistic", "cgd", "acgd")
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 _ESTIMATORS = ("local", "pooled", "unbiased")
 _PRESETS = {"pytorch": pb.PYTORCH, "tf1": pb.TENSORFLOW1,
@@ -32,6 +32,7 @@ class SessionOptions:
     """See proto/gameopt/v1/gameopt.proto for the meaning of each field."""
     name: str = ""
     algorithm: str = "simgd"   # simgd altgd conopt sga extragradient optimistic
+    #                            cgd acgd
     optimizer: str = "sgd"     # sgd momentum nesterov rmsprop adam
     rmsprop_preset: str = "pytorch"  # or "tf1"
     estimator: str = "pooled"  # local pooled unbiased
@@ -74,6 +75,15 @@ class SessionOptions:
     schedule: object = None
     player_schedule: Dict[str, object] = dataclasses.field(
         default_factory=dict)
+    # cgd / acgd: the Krylov solve of each step (None / 0: the server's
+    # defaults 1e-6 and 50); cgd_zero_sum declares l_2 = -l_1 (conjugate
+    # gradient, else GMRES). acgd: beta and epsilon of the RMS scaling
+    # (defaults 0.99, 1e-5).
+    cgd_tolerance: Optional[float] = None
+    cgd_max_iterations: int = 0
+    cgd_zero_sum: bool = False
+    acgd_beta: Optional[float] = None
+    acgd_epsilon: Optional[float] = None
 
 
 # torch.optim spellings accepted for SessionOptions fields.
@@ -101,6 +111,15 @@ _USED_BY = {
     "rmsprop_preset": ("optimizer rmsprop",
                        lambda o: o.optimizer.lower() == "rmsprop"),
     "lookahead_alpha": ("lookahead_k > 0", lambda o: o.lookahead_k > 0),
+    "cgd_tolerance": ("algorithms cgd and acgd",
+                      lambda o: o.algorithm.lower() in ("cgd", "acgd")),
+    "cgd_max_iterations": ("algorithms cgd and acgd",
+                           lambda o: o.algorithm.lower() in ("cgd", "acgd")),
+    "cgd_zero_sum": ("algorithms cgd and acgd",
+                     lambda o: o.algorithm.lower() in ("cgd", "acgd")),
+    "acgd_beta": ("algorithm acgd", lambda o: o.algorithm.lower() == "acgd"),
+    "acgd_epsilon": ("algorithm acgd",
+                     lambda o: o.algorithm.lower() == "acgd"),
 }
 
 
@@ -242,6 +261,16 @@ def build_session_config(players, initial=None,
     a.estimator = estimator
     a.clip_global_norm = options.clip_global_norm
     a.fuse_local_products = options.fuse_local_products
+    if options.algorithm.lower() in ("cgd", "acgd"):
+        if options.cgd_tolerance is not None:
+            a.cgd_tolerance = options.cgd_tolerance
+        a.cgd_max_iterations = options.cgd_max_iterations
+        a.cgd_zero_sum = options.cgd_zero_sum
+    if options.algorithm.lower() == "acgd":
+        if options.acgd_beta is not None:
+            a.acgd_beta = options.acgd_beta
+        if options.acgd_epsilon is not None:
+            a.acgd_epsilon = options.acgd_epsilon
 
     config.workers_per_round = options.workers
     config.quorum = options.quorum
