@@ -176,6 +176,10 @@ const Case kCases[] = {
      OptimizerKind::kNesterov},
     {"lookahead_conopt_adam", AlgorithmKind::kConOpt, OptimizerKind::kAdam,
      /*lookahead_k=*/2},
+    // Round 7 is inside step 1's warm start or Krylov loop.
+    {"cgd", AlgorithmKind::kCgd, OptimizerKind::kSgd},
+    {"lookahead_acgd", AlgorithmKind::kAcgd, OptimizerKind::kSgd,
+     /*lookahead_k=*/2},
 };
 
 INSTANTIATE_TEST_SUITE_P(
