@@ -108,9 +108,8 @@ TEST_F(PlayTest, DiracGanAdaptiveGammaConvergesFromEveryStartingGamma) {
 }
 
 TEST_F(PlayTest, EveryAlgorithmPlaysTheQuadraticGameWithTwoWorkers) {
-  for (const char* algorithm :
-       {"simgd", "altgd", "conopt", "sga", "extragradient", "optimistic", "cgd",
-        "acgd"}) {
+  for (const char* algorithm : {"simgd", "altgd", "conopt", "sga",
+                                "extragradient", "optimistic", "cgd", "acgd"}) {
     SCOPED_TRACE(algorithm);
     PlayConfig config = Config("quadratic", algorithm, 400);
     config.session.learning_rate = 0.1;
