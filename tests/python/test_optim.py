@@ -118,6 +118,8 @@ def run(server, algorithm, steps=4, **options):
     ("sga", {"estimator": "local", "fuse_local_products": True}, 1),
     ("extragradient", {}, 2),
     ("altgd", {"altgd_order": [("discriminator", 2), ("generator", 1)]}, 3),
+    ("cgd", {"cgd_max_iterations": 5}, 1),
+    ("acgd", {"cgd_max_iterations": 5}, 1),
 ])
 def test_every_algorithm_calls_the_closure_once_per_point(
         server, algorithm, options, calls_per_step):
