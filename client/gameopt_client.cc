@@ -80,8 +80,9 @@ ABSL_FLAG(uint64_t, game_seed, 1, "seed of the game's own draws (init, A)");
 // Algorithm and optimizer.
 ABSL_FLAG(std::string, algorithm, "simgd",
           "simgd, altgd, conopt, sga, extragradient, optimistic, "
-          "optimistic_adam (optimizer adam), extrapolation_from_the_past or "
-          "lead (2 players, optimizer sgd or momentum)");
+          "optimistic_adam (optimizer adam), extrapolation_from_the_past, "
+          "lead (2 players, optimizer sgd or momentum), cgd or acgd (2 "
+          "players, optimizer sgd)");
 ABSL_FLAG(double, gamma, 1.0, "conopt: weight of the consensus term");
 ABSL_FLAG(bool, adaptive_gamma, false,
           "conopt: adapt gamma from --gamma on (proto AdaptiveGamma's rule), "
@@ -102,6 +103,15 @@ ABSL_FLAG(std::string, estimator, "pooled", "local, pooled or unbiased");
 ABSL_FLAG(bool, fuse_local_products, false,
           "conopt / sga with --estimator local: the gradient round also "
           "carries the products, one round per step");
+ABSL_FLAG(double, cgd_tolerance, 1e-6,
+          "cgd / acgd: relative residual the Krylov solve of a step stops at");
+ABSL_FLAG(int, cgd_max_iterations, 50,
+          "cgd / acgd: Krylov iterations per step at most (2 product rounds "
+          "each)");
+ABSL_FLAG(bool, cgd_zero_sum, false,
+          "cgd / acgd: the game is zero-sum (conjugate gradient; else GMRES)");
+ABSL_FLAG(double, acgd_beta, 0.99, "acgd: decay of the mean squared gradient");
+ABSL_FLAG(double, acgd_epsilon, 1e-5, "acgd: added to its square root");
 ABSL_FLAG(std::string, lr_schedule, "constant",
           "learning-rate schedule of every player: constant, step, "
           "multistep, exponential, cosine or linear (torch.optim."
@@ -263,6 +273,11 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.beta2 = absl::GetFlag(FLAGS_beta2);
   s.estimator = absl::GetFlag(FLAGS_estimator);
   s.fuse_local_products = absl::GetFlag(FLAGS_fuse_local_products);
+  s.cgd_tolerance = absl::GetFlag(FLAGS_cgd_tolerance);
+  s.cgd_max_iterations = absl::GetFlag(FLAGS_cgd_max_iterations);
+  s.cgd_zero_sum = absl::GetFlag(FLAGS_cgd_zero_sum);
+  s.acgd_beta = absl::GetFlag(FLAGS_acgd_beta);
+  s.acgd_epsilon = absl::GetFlag(FLAGS_acgd_epsilon);
   s.lr_schedule = absl::GetFlag(FLAGS_lr_schedule);
   s.lr_gamma = absl::GetFlag(FLAGS_lr_gamma);
   s.lr_step_size = absl::GetFlag(FLAGS_lr_step_size);
@@ -578,7 +593,8 @@ int main(int argc, char** argv) {
       "session's parameters\n"
       "  Games: bilinear, dirac, quadratic, mog. Algorithms: simgd, altgd, "
       "conopt, sga, extragradient, optimistic, optimistic_adam, "
-      "extrapolation_from_the_past, lead (--lookahead K wraps any). "
+      "extrapolation_from_the_past, lead, cgd, acgd (--lookahead K wraps "
+      "any). "
       "See --help for every flag.");
   std::vector<char*> raw(argv, argv + argc);
   const std::string first = argc > 1 ? argv[1] : "";

@@ -65,7 +65,7 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   auto algorithm = ParseEnum<v1::Algorithm>(
       "algorithm", options.algorithm, v1::Algorithm_Parse,
       "simgd, altgd, conopt, sga, extragradient, optimistic, "
-      "optimistic_adam, extrapolation_from_the_past, lead");
+      "optimistic_adam, extrapolation_from_the_past, lead, cgd, acgd");
   if (!algorithm.ok()) return algorithm.status();
   auto optimizer = ParseEnum<v1::Optimizer>(
       "optimizer", options.optimizer, v1::Optimizer_Parse,
@@ -154,6 +154,15 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   a->set_clip_global_norm(options.clip_global_norm);
   a->set_fuse_local_products(options.fuse_local_products);
   if (options.lead_alpha) a->set_lead_alpha(*options.lead_alpha);
+  if (*algorithm == v1::CGD || *algorithm == v1::ACGD) {
+    if (options.cgd_tolerance) a->set_cgd_tolerance(*options.cgd_tolerance);
+    a->set_cgd_max_iterations(options.cgd_max_iterations);
+    a->set_cgd_zero_sum(options.cgd_zero_sum);
+  }
+  if (*algorithm == v1::ACGD) {
+    if (options.acgd_beta) a->set_acgd_beta(*options.acgd_beta);
+    if (options.acgd_epsilon) a->set_acgd_epsilon(*options.acgd_epsilon);
+  }
   if (options.adaptive_gamma) {
     a->mutable_adaptive_gamma()->set_enabled(true);
     v1::SpectrumSchedule* schedule = config.mutable_spectrum();

@@ -20,7 +20,7 @@ namespace gameopt {
 struct SessionOptions {
   std::string name;
   // simgd altgd conopt sga extragradient optimistic optimistic_adam
-  // extrapolation_from_the_past lead
+  // extrapolation_from_the_past lead cgd acgd
   std::string algorithm = "simgd";
   std::string optimizer = "sgd";           // sgd momentum nesterov rmsprop adam
   std::string rmsprop_preset = "pytorch";  // or "tf1"
@@ -68,6 +68,14 @@ struct SessionOptions {
   // adam (and optimistic_adam): server defaults 0.9 and 0.999.
   std::optional<double> beta1;
   std::optional<double> beta2;
+  // cgd / acgd: the Krylov solve (unset: the server's defaults 1e-6, 50,
+  // 0.99, 1e-5); cgd_zero_sum declares l_2 = -l_1 (conjugate gradient,
+  // else GMRES).
+  std::optional<double> cgd_tolerance;
+  int cgd_max_iterations = 0;
+  bool cgd_zero_sum = false;
+  std::optional<double> acgd_beta;
+  std::optional<double> acgd_epsilon;
 };
 
 // InvalidArgument on unknown names (the message lists the known ones).

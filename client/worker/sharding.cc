@@ -88,6 +88,12 @@ absl::Status CheckShardable(const v1::SessionConfig& config) {
         "sharding: SGA's alignment (the sign of <xi, J^T xi><A^T xi, J^T xi>)",
         kWhy, ", or turn the alignment off (a fixed lambda0 shards exactly)"));
   }
+  if (a.kind() == v1::CGD || a.kind() == v1::ACGD) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sharding: ", v1::Algorithm_Name(a.kind()),
+        "'s Krylov solve (dot products of whole vectors every iteration)",
+        kWhy));
+  }
   if (a.clip_global_norm() > 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("sharding: clip_global_norm = ", a.clip_global_norm(),

@@ -22,9 +22,9 @@
 // product once on the full model and sends each shard its slice, so every
 // coordinate sees the same numbers as on one server. Refused (CheckShardable),
 // because they need a reduction over all coordinates: SGA's alignment (a global
-// dot product) and clip_global_norm. Also refused, because shards could then
-// disagree on which samples a round holds: quorum < K and DROP of invalid
-// samples.
+// dot product), clip_global_norm, CGD and ACGD (their Krylov solves). Also
+// refused, because shards could then disagree on which samples a round holds:
+// quorum < K and DROP of invalid samples.
 #ifndef GAMEOPT_CLIENT_WORKER_SHARDING_H_
 #define GAMEOPT_CLIENT_WORKER_SHARDING_H_
 

@@ -15,6 +15,8 @@
 //   extragradient  gradient at x           -> x' = x - opt(xi(x))
 //                  gradient at x'          -> x -= opt(xi(x'))
 //   optimistic     gradient                -> x -= opt(2 xi_t - xi_{t-1})
+//   cgd, acgd      gradient, products(jvp) until the Krylov solve of the
+//                  competitive step converges (cgd.h) -> x += dx
 //
 // with lookahead-minmax optionally wrapped around any of them. All players
 // minimize. The Algorithm knows nothing about workers or rounds: the Session
@@ -63,6 +65,13 @@ struct StepStats {
   // else the configured one) and the adaptive rule's recent changes.
   double gamma = 0.0;
   std::vector<GammaChange> gamma_trajectory;
+  // CGD and ACGD, of the last completed step: its products rounds (the
+  // right-hand side, the warm start's residual, two per Krylov iteration,
+  // the other player's response), the Krylov iterations and the relative
+  // residual |b - A z| / |b| the solve stopped at.
+  int cgd_rounds = 0;
+  int cgd_iterations = 0;
+  double cgd_residual = 0.0;
 };
 
 class Algorithm {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/core/algorithms_momentum.h"
+#include "server/core/cgd.h"
 #include "server/core/estimator.h"
 #include "server/core/kernels.h"
 #include "server/core/typed_algorithm.h"
@@ -355,6 +356,9 @@ std::unique_ptr<Algorithm> MakeTyped(const SessionConfig& config,
     case AlgorithmKind::kExtrapolationFromThePast:
     case AlgorithmKind::kLead:
       return MakeMomentumAlgorithm<T>(config, std::move(layout));
+    case AlgorithmKind::kCgd:
+    case AlgorithmKind::kAcgd:
+      return MakeCompetitive(config, std::move(layout));
   }
   return nullptr;
 }

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/cgd.h"
 #include "server/core/layout.h"
 #include "server/core/lr_schedule.h"
 #include "server/core/quote.h"
@@ -247,6 +248,7 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
   }
   if (absl::Status s = ValidateAdaptiveGamma(config); !s.ok()) return s;
   if (absl::Status s = ValidateGanMethods(config); !s.ok()) return s;
+  if (absl::Status s = ValidateCompetitive(config); !s.ok()) return s;
   const bool uses_products =
       a.kind == AlgorithmKind::kConOpt || a.kind == AlgorithmKind::kSga;
   if (a.fuse_local_products &&
@@ -399,6 +401,8 @@ constexpr std::pair<absl::string_view, AlgorithmKind> kAlgorithms[] = {
     {"optimistic_adam", AlgorithmKind::kOptimisticAdam},
     {"extrapolation_from_the_past", AlgorithmKind::kExtrapolationFromThePast},
     {"lead", AlgorithmKind::kLead},
+    {"cgd", AlgorithmKind::kCgd},
+    {"acgd", AlgorithmKind::kAcgd},
 };
 constexpr std::pair<absl::string_view, OptimizerKind> kOptimizers[] = {
     {"sgd", OptimizerKind::kSgd},

@@ -101,6 +101,8 @@ enum class AlgorithmKind {
   kOptimisticAdam,
   kExtrapolationFromThePast,
   kLead,
+  kCgd,   // competitive gradient descent (cgd.h)
+  kAcgd,  // adaptive CGD: per-coordinate RMS-scaled step sizes (cgd.h)
 };
 
 // How the products phase estimates J^T xi from K gradient samples. Probe
@@ -179,6 +181,18 @@ struct AlgorithmConfig {
   // The direction handed to the base optimizer is
   // g_i = xi_i + (lead_alpha / lr_i) (J d_other)_i.
   double lead_alpha = 0.1;  // >= 0
+  // kCgd and kAcgd (server/core/cgd.h has the step): the Krylov solve of
+  // each step stops at relative residual |b - A z| / |b| <= cgd_tolerance,
+  // in (0, 1), or after cgd_max_iterations products of A, in [1, 1000].
+  // cgd_zero_sum declares l_2 = -l_1 (A symmetric positive definite):
+  // conjugate gradient; otherwise GMRES.
+  double cgd_tolerance = 1e-6;
+  int cgd_max_iterations = 50;
+  bool cgd_zero_sum = false;
+  // kAcgd: the RMS of the gradients, v = beta v + (1 - beta) xi^2, in
+  // [0, 1), and the epsilon added to sqrt(v), > 0.
+  double acgd_beta = 0.99;
+  double acgd_epsilon = 1e-5;
 };
 
 // ---- The session -----------------------------------------------------------

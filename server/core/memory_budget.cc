@@ -77,7 +77,17 @@ int64_t EstimateSessionBytes(const SessionConfig& config,
   coordinates += static_cast<double>(kBuffersPerWorkerSample) *
                  std::max(1, config.workers_per_round) *
                  std::max(1, config.samples_per_worker) * d;
-  const double bytes = coordinates * width;
+  double bytes = coordinates * width;
+  const AlgorithmConfig& a = config.algorithm;
+  if ((a.kind == AlgorithmKind::kCgd || a.kind == AlgorithmKind::kAcgd) &&
+      layout.num_players() == 2) {
+    const double solved = static_cast<double>(
+        std::min(layout.players()[0].size, layout.players()[1].size));
+    const double krylov =
+        a.cgd_zero_sum ? 3.0 : static_cast<double>(a.cgd_max_iterations) + 1;
+    const double full = a.kind == AlgorithmKind::kAcgd ? 4.0 : 2.0;
+    bytes += 8.0 * (full * d + (2.0 + krylov) * solved);
+  }
   constexpr double kMax = 9.0e18;  // below INT64_MAX
   return bytes >= kMax ? std::numeric_limits<int64_t>::max()
                        : static_cast<int64_t>(bytes);
@@ -87,7 +97,9 @@ int64_t EstimateTaskBytes(const SessionConfig& config,
                           const GameLayout& layout) {
   const bool products = config.algorithm.kind == AlgorithmKind::kConOpt ||
                         config.algorithm.kind == AlgorithmKind::kSga ||
-                        config.algorithm.kind == AlgorithmKind::kLead;
+                        config.algorithm.kind == AlgorithmKind::kLead ||
+                        config.algorithm.kind == AlgorithmKind::kCgd ||
+                        config.algorithm.kind == AlgorithmKind::kAcgd;
   const double vectors =
       1.0 + (products ? std::max(1, config.samples_per_worker) : 0);
   // Per vector: the values, and per tensor its name, shape and framing.

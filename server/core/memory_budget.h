@@ -11,7 +11,11 @@
 //   - each player's optimizer slots (momentum 1, RMSProp 1, Adam 2);
 //   - per worker of a round (K = workers_per_round) and sample
 //     (samples_per_worker): the sample buffer, the probe it answers in a
-//     products phase and the request payload being decoded: 3.
+//     products phase and the request payload being decoded: 3;
+//   - CGD and ACGD, in float64: the mean gradient and the step sizes (2 d;
+//     ACGD's accumulators 2 d more) and, over the solved player's n_s
+//     coordinates, the warm start and right-hand side (2) and the Krylov
+//     solver (CG 3, GMRES cgd_max_iterations + 1 basis vectors).
 // Transient serialization buffers and the spectrum's Krylov basis are not
 // counted; the default budget leaves room for them.
 //

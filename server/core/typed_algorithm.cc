@@ -215,6 +215,12 @@ void TypedAlgorithm<T>::NextPhase() {
 }
 
 template <typename T>
+void TypedAlgorithm<T>::CompleteStep() {
+  phase_index_ = static_cast<int>(plan_.size()) - 1;
+  NextPhase();
+}
+
+template <typename T>
 void TypedAlgorithm<T>::RecordGradientNorms(const std::vector<int>& players) {
   for (int p : players) {
     stats_.xi_norm[p] = static_cast<double>(Block(xi_, p).norm());

@@ -82,6 +82,9 @@ class TypedAlgorithm : public Algorithm {
   // Moves to the next phase of the plan, or completes the step (lookahead,
   // step count) and starts the next one. Publishes the evaluation point.
   void NextPhase();
+  // Completes the step from any phase: for plans whose steps take a
+  // varying number of rounds (the entries after the current one unused).
+  void CompleteStep();
   // Back to the step's first phase, evaluated at x.
   void RestartStep();
   // The finiteness checks of ApplyDirection and global-norm clipping of g

@@ -25,6 +25,8 @@ constexpr EnumTable<AlgorithmKind> kAlgorithms[] = {
     {v1::OPTIMISTIC_ADAM, AlgorithmKind::kOptimisticAdam},
     {v1::EXTRAPOLATION_FROM_THE_PAST, AlgorithmKind::kExtrapolationFromThePast},
     {v1::LEAD, AlgorithmKind::kLead},
+    {v1::CGD, AlgorithmKind::kCgd},
+    {v1::ACGD, AlgorithmKind::kAcgd},
 };
 constexpr EnumTable<OptimizerKind> kOptimizers[] = {
     {v1::SGD, OptimizerKind::kSgd},
@@ -182,6 +184,12 @@ absl::StatusOr<AlgorithmConfig> AlgorithmFromProto(
   rule.min_gamma = OrDefault(r.min_gamma(), rule.min_gamma);
   rule.max_gamma = OrDefault(r.max_gamma(), rule.max_gamma);
   a.lead_alpha = p.has_lead_alpha() ? p.lead_alpha() : 0.1;
+  if (p.has_cgd_tolerance()) a.cgd_tolerance = p.cgd_tolerance();
+  a.cgd_max_iterations =
+      OrDefault(p.cgd_max_iterations(), a.cgd_max_iterations);
+  a.cgd_zero_sum = p.cgd_zero_sum();
+  if (p.has_acgd_beta()) a.acgd_beta = p.acgd_beta();
+  if (p.has_acgd_epsilon()) a.acgd_epsilon = p.acgd_epsilon();
   return a;
 }
 
@@ -329,6 +337,18 @@ void AlgorithmToProto(const AlgorithmConfig& a, v1::AlgorithmConfig* out) {
     r->set_max_gamma(rule.max_gamma);
   }
   if (a.kind == AlgorithmKind::kLead) out->set_lead_alpha(a.lead_alpha);
+  const AlgorithmConfig defaults;
+  if (a.kind == AlgorithmKind::kCgd || a.kind == AlgorithmKind::kAcgd ||
+      a.cgd_tolerance != defaults.cgd_tolerance ||
+      a.cgd_max_iterations != defaults.cgd_max_iterations || a.cgd_zero_sum ||
+      a.acgd_beta != defaults.acgd_beta ||
+      a.acgd_epsilon != defaults.acgd_epsilon) {
+    out->set_cgd_tolerance(a.cgd_tolerance);
+    out->set_cgd_max_iterations(a.cgd_max_iterations);
+    out->set_cgd_zero_sum(a.cgd_zero_sum);
+    out->set_acgd_beta(a.acgd_beta);
+    out->set_acgd_epsilon(a.acgd_epsilon);
+  }
 }
 
 }  // namespace

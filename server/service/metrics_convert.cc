@@ -57,6 +57,9 @@ void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
   out->set_bytes_sent(info.bytes_sent);
   ScalarsToProto(info.scalars, out->mutable_scalars());
   for (double lr : info.learning_rates) out->add_learning_rate(lr);
+  out->set_cgd_rounds(info.stats.cgd_rounds);
+  out->set_cgd_iterations(info.stats.cgd_iterations);
+  out->set_cgd_residual(info.stats.cgd_residual);
 }
 
 template <typename Message>

@@ -131,6 +131,20 @@ void AddSession(const SessionInfo& info, const SessionConfig& config,
               "ConOpt's gamma for the next step (adaptive_gamma moves it)",
               session, info.stats.gamma);
   }
+  if (config.algorithm.kind == AlgorithmKind::kCgd ||
+      config.algorithm.kind == AlgorithmKind::kAcgd) {
+    out.Gauge("gameopt_cgd_rounds",
+              "Products rounds of the last CGD step (rhs, warm start, two "
+              "per Krylov iteration, response)",
+              session, info.stats.cgd_rounds);
+    out.Gauge("gameopt_cgd_iterations",
+              "Krylov iterations of the last CGD step", session,
+              info.stats.cgd_iterations);
+    out.Gauge("gameopt_cgd_residual",
+              "Relative residual |b - A z| / |b| the last CGD solve stopped "
+              "at",
+              session, info.stats.cgd_residual);
+  }
   if (d.has_rotation_index) {
     out.Gauge("gameopt_rotation_index", "|A^T xi| / |S xi| (SGA)", session,
               d.rotation_index);

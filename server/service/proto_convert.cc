@@ -181,6 +181,9 @@ void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
   ScalarsToProto(info.scalars, out->mutable_scalars());
   StepDiagnosticsToProto(info.stats.diagnostics, out);
   GammaToProto(info.stats, out);
+  out->set_cgd_rounds(info.stats.cgd_rounds);
+  out->set_cgd_iterations(info.stats.cgd_iterations);
+  out->set_cgd_residual(info.stats.cgd_residual);
 }
 
 void ScalarsToProto(absl::Span<const NamedValue> scalars,

@@ -108,8 +108,8 @@ TEST_F(PlayTest, DiracGanAdaptiveGammaConvergesFromEveryStartingGamma) {
 }
 
 TEST_F(PlayTest, EveryAlgorithmPlaysTheQuadraticGameWithTwoWorkers) {
-  for (const char* algorithm :
-       {"simgd", "altgd", "conopt", "sga", "extragradient", "optimistic"}) {
+  for (const char* algorithm : {"simgd", "altgd", "conopt", "sga",
+                                "extragradient", "optimistic", "cgd", "acgd"}) {
     SCOPED_TRACE(algorithm);
     PlayConfig config = Config("quadratic", algorithm, 400);
     config.session.learning_rate = 0.1;
@@ -142,6 +142,20 @@ TEST_F(PlayTest, GanMethodsApproachTheBilinearEquilibrium) {
   adam.session.beta1 = 0.5;
   adam.session.beta2 = 0.9;
   EXPECT_LT(Final(adam, "distance"), 0.12);
+}
+
+// CGD on the bilinear game x*y (zero-sum, conjugate gradient) over the
+// wire: each step is a scaled rotation by 1 / sqrt(1 + eta^2) (the closed
+// form of the CGD step on f = x y), so from (1, 1) the distance after 50
+// steps of eta 0.2 is sqrt(2) * 1.04^-25. Tolerance: the Krylov solve stops
+// at relative residual 1e-12 (exact after one iteration in 1-D).
+TEST_F(PlayTest, CgdOnTheBilinearGameMatchesItsClosedForm) {
+  PlayConfig config = Config("bilinear", "cgd", 50);
+  config.session.learning_rate = 0.2;
+  config.session.cgd_zero_sum = true;
+  config.session.cgd_tolerance = 1e-12;
+  EXPECT_NEAR(Final(config, "distance"), std::sqrt(2.0) * std::pow(1.04, -25),
+              1e-9);
 }
 
 TEST_F(PlayTest, ResultsFolderHoldsCsvAndPlots) {

@@ -107,6 +107,8 @@ TEST(CheckShardable, RefusesGlobalReductionsAndPartialRounds) {
   const Case cases[] = {
       {"sga alignment", [](SessionOptions& o) { o.algorithm = "sga"; },
        "alignment"},
+      {"cgd", [](SessionOptions& o) { o.algorithm = "cgd"; }, "Krylov"},
+      {"acgd", [](SessionOptions& o) { o.algorithm = "acgd"; }, "Krylov"},
       {"global norm clipping",
        [](SessionOptions& o) { o.clip_global_norm = 1.0; }, "clip_global_norm"},
       {"quorum",

@@ -42,6 +42,22 @@ TEST(MemoryBudgetTest, EstimateCountsParametersSlotsAndWorkerBuffers) {
             (kAlgorithmVectors + 2 + kBuffersPerWorkerSample * 3) * 2000 * 8);
 }
 
+// CGD adds its float64 vectors: xi and the step sizes over all 2000
+// coordinates, and over the solved player's 1000 the warm start, the
+// right-hand side and GMRES's 50 + 1 basis vectors (CG: 3 vectors).
+TEST(MemoryBudgetTest, EstimateCountsTheCgdSolver) {
+  SessionConfig config = Config(1000, DType::kFloat32, OptimizerKind::kSgd);
+  const GameLayout layout = *GameLayout::Create(config.players);
+  const int64_t base = EstimateSessionBytes(config, layout);
+  config.algorithm.kind = AlgorithmKind::kCgd;
+  EXPECT_EQ(EstimateSessionBytes(config, layout),
+            base + 8 * (2 * 2000 + (2 + 51) * 1000));
+  config.algorithm.cgd_zero_sum = true;
+  config.algorithm.kind = AlgorithmKind::kAcgd;
+  EXPECT_EQ(EstimateSessionBytes(config, layout),
+            base + 8 * (4 * 2000 + (2 + 3) * 1000));
+}
+
 TEST(MemoryBudgetTest, HugeSessionIsRefusedBeforeAllocating) {
   // A 46-byte request asking for 2^30 float64 coordinates with Adam.
   SessionRegistry registry;

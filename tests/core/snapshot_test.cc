@@ -192,6 +192,10 @@ const Case kCases[] = {
     {"lead_momentum_products1", AlgorithmKind::kLead, OptimizerKind::kMomentum},
     {"lead_sgd_products2", AlgorithmKind::kLead, OptimizerKind::kSgd, 0, 0.9,
      /*snapshot_round=*/8},
+    // Round 7 is inside step 1's warm start or Krylov loop.
+    {"cgd", AlgorithmKind::kCgd, OptimizerKind::kSgd},
+    {"lookahead_acgd", AlgorithmKind::kAcgd, OptimizerKind::kSgd,
+     /*lookahead_k=*/2},
 };
 
 INSTANTIATE_TEST_SUITE_P(

@@ -124,6 +124,8 @@ def run(server, algorithm, steps=4, **options):
     # Both JVP rounds differentiate the gradient round's graph again.
     ("lead", {"optimizer": "momentum", "momentum": 0.3, "lead_alpha": 0.5},
      1),
+    ("cgd", {"cgd_max_iterations": 5}, 1),
+    ("acgd", {"cgd_max_iterations": 5}, 1),
 ])
 def test_every_algorithm_calls_the_closure_once_per_point(
         server, algorithm, options, calls_per_step):
@@ -341,3 +343,39 @@ def test_sga_fused_local_equals_pooled_with_one_worker(server):
                 trajectories[label].append(flat(g, d).clone())
     for a, b in zip(trajectories["fused"], trajectories["pooled"]):
         assert float((a - b).norm() / b.norm()) < STEP_RTOL
+
+
+class _Scalar(torch.nn.Module):
+    def __init__(self, value):
+        super().__init__()
+        self.v = torch.nn.Parameter(torch.tensor([value],
+                                                 dtype=torch.float64))
+
+
+def test_cgd_differentiates_the_kept_graph_in_every_krylov_round(server):
+    """CGD on f = x y for x, -f for y (conjugate gradient): each step is a
+    rotation scaled by 1 / sqrt(1 + eta^2) (the closed form of the CGD step
+    on this game), so from (1, 1) the distance after N steps of eta 0.2 is
+    sqrt(2) 1.04^(-N/2). A step takes 5 rounds, then 7 (gradient, rhs, warm
+    start 2, one Krylov iteration 2, response), and the closure runs once
+    per step: every products round reuses the gradient's graph."""
+    x, y = _Scalar(1.0), _Scalar(1.0)
+    calls = [0]
+
+    def closure():
+        calls[0] += 1
+        f = (x.v * y.v).sum()
+        return {"x": f, "y": -f}
+
+    steps = 20
+    with GameOptimizer(server, {"x": x, "y": y}, algorithm="cgd", lr=0.2,
+                       cgd_zero_sum=True, cgd_tolerance=1e-12,
+                       max_steps=steps) as opt:
+        for _ in range(steps):
+            opt.step(closure)
+        assert opt.rounds == 5 + 7 * (steps - 1)
+        status = opt.status()
+        assert status.cgd_rounds == 6 and status.cgd_iterations == 1
+    distance = float(torch.cat([x.v, y.v]).detach().norm())
+    assert abs(distance - 2 ** 0.5 * 1.04 ** (-steps / 2)) < 1e-9
+    assert calls[0] == steps

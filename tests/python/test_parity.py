@@ -98,6 +98,15 @@ CASES = {
         lambda: gameopt.DiracGan("nsgan"),
         dict(algorithm="lead", optimizer="momentum", momentum=0.3,
              lead_alpha=0.5, learning_rate=0.2, max_steps=100, seed=1), 2),
+    # Competitive: ACGD's varying number of products rounds per step
+    # (conjugate gradient on the zero-sum bilinear game).
+    "bilinear-d3-acgd-zero-sum": (
+        ["--game=bilinear", "--dim=3", "--game_seed=4", "--algorithm=acgd",
+         "--cgd_zero_sum", "--lr=0.2", "--workers=2", "--steps=30"],
+        lambda: gameopt.BilinearGame(d=3, seed=4),
+        dict(algorithm="acgd", gamma=1.0, lambda0=1.0, cgd_zero_sum=True,
+             cgd_tolerance=1e-6, cgd_max_iterations=50, acgd_beta=0.99,
+             acgd_epsilon=1e-5, learning_rate=0.2, max_steps=30, seed=1), 2),
 }
 
 

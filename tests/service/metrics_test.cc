@@ -12,6 +12,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -182,6 +183,11 @@ class MetricsTest : public ::testing::Test {
   std::string PlayConOpt() {
     v1::SessionConfig config = QuadraticConfig(game_, v1::CONOPT, 2, kSteps);
     config.set_name("metrics-test");
+    return Play(config);
+  }
+
+  // Plays `config` to its end with two real worker threads.
+  std::string Play(const v1::SessionConfig& config) {
     absl::StatusOr<std::string> id = CreateSession(*stub_, config);
     EXPECT_TRUE(id.ok()) << id.status();
     std::vector<std::thread> threads;
@@ -251,6 +257,42 @@ TEST_F(MetricsTest, GetMetricsReportsTheStepsPlayedByRealWorkers) {
   EXPECT_EQ(one->sessions(0).step(), kSteps);
   EXPECT_EQ(GetMetrics(*stub_, "nope").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// CGD's products rounds, Krylov iterations and residual of the last step,
+// in GetSession, GetMetrics and on /metrics alike; the round count follows
+// the solver (rhs, warm start, two per iteration, response).
+TEST_F(MetricsTest, CgdRoundsAreShownEverywhere) {
+  v1::SessionConfig config = QuadraticConfig(game_, v1::CGD, 2, kSteps);
+  config.mutable_algorithm()->set_cgd_tolerance(1e-10);
+  const std::string id = Play(config);
+  absl::StatusOr<v1::SessionStatus> status = GetSession(*stub_, id);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_GE(status->cgd_iterations(), 1);
+  EXPECT_EQ(status->cgd_rounds(), 1 + 2 + 2 * status->cgd_iterations() + 1);
+  EXPECT_LT(status->cgd_residual(), 1e-10);
+  absl::StatusOr<v1::GetMetricsResponse> metrics = GetMetrics(*stub_, id);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const v1::SessionMetrics& m = metrics->sessions(0);
+  EXPECT_EQ(m.algorithm(), "cgd");
+  EXPECT_EQ(m.cgd_rounds(), status->cgd_rounds());
+  EXPECT_EQ(m.cgd_iterations(), status->cgd_iterations());
+  EXPECT_EQ(m.cgd_residual(), status->cgd_residual());
+  std::set<std::string> labels;
+  for (const v1::PhaseLatency& p : m.phase_latency()) {
+    labels.insert(p.phase_label());
+  }
+  EXPECT_EQ(labels,
+            (std::set<std::string>{"gradient", "cgd: rhs", "cgd: warm start",
+                                   "cgd: krylov", "cgd: response"}));
+  std::map<std::string, std::string> types;
+  const std::vector<Sample> samples =
+      ParseExposition(HttpGet(server_->metrics_port(), "/metrics"), &types);
+  EXPECT_EQ(types["gameopt_cgd_rounds"], "gauge");
+  EXPECT_EQ(Value(samples, "gameopt_cgd_rounds", {{"session", id}}),
+            status->cgd_rounds());
+  EXPECT_EQ(Value(samples, "gameopt_cgd_iterations", {{"session", id}}),
+            status->cgd_iterations());
 }
 
 TEST_F(MetricsTest, BytesMatchThePayloadSizesSentAndReceived) {

@@ -439,7 +439,8 @@ class GameOptimizer:
         # phases 1 and 2, or the spectrum rounds (EstimateSpectrum) after
         # their gradient round.
         keep = not fused and (
-            (self.algorithm in ("conopt", "sga", "lead") and task.phase == 0)
+            (self.algorithm in ("conopt", "sga", "lead", "cgd", "acgd")
+             and task.phase == 0)
             or task.phase_label.startswith("spectrum"))
         players = set(task.players) if task.players else \
             set(self.player_names)
@@ -479,10 +480,11 @@ class GameOptimizer:
     def _products(self, task, closure):
         vjps, jvps = [], []
         # ConOpt/SGA's products phase is the last use of the graphs; the
-        # spectrum's power iterations and LEAD's second player come back to
-        # them.
-        retain = task.phase_label.startswith("spectrum") or (
-            self.algorithm == "lead" and task.phase == 1)
+        # spectrum's power iterations, LEAD's second player and CGD's Krylov
+        # rounds come back to them (freed when the step ends).
+        retain = (task.phase_label.startswith("spectrum")
+                  or (self.algorithm == "lead" and task.phase == 1)
+                  or self.algorithm in ("cgd", "acgd"))
         for k, probe in enumerate(task.probes):
             grads = self._graphs.get(k)
             if grads is None:  # e.g. after a rejoin: a fresh minibatch

@@ -21,7 +21,7 @@ from gameopt.tensors import FlatLayout, PlayerSpec, decode_vector, \
 
 _ALGORITHMS = ("simgd", "altgd", "conopt", "sga", "extragradient",
                "optimistic", "optimistic_adam", "extrapolation_from_the_past",
-               "lead")
+               "lead", "cgd", "acgd")
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 _ESTIMATORS = ("local", "pooled", "unbiased")
 _PRESETS = {"pytorch": pb.PYTORCH, "tf1": pb.TENSORFLOW1,
@@ -33,7 +33,7 @@ class SessionOptions:
     """See proto/gameopt/v1/gameopt.proto for the meaning of each field."""
     name: str = ""
     # simgd altgd conopt sga extragradient optimistic optimistic_adam
-    # extrapolation_from_the_past lead
+    # extrapolation_from_the_past lead cgd acgd
     algorithm: str = "simgd"
     optimizer: str = "sgd"     # sgd momentum nesterov rmsprop adam
     rmsprop_preset: str = "pytorch"  # or "tf1"
@@ -91,6 +91,15 @@ class SessionOptions:
     # adam (and optimistic_adam); server defaults 0.9 and 0.999.
     beta1: Optional[float] = None
     beta2: Optional[float] = None
+    # cgd / acgd: the Krylov solve of each step (None / 0: the server's
+    # defaults 1e-6 and 50); cgd_zero_sum declares l_2 = -l_1 (conjugate
+    # gradient, else GMRES). acgd: beta and epsilon of the RMS scaling
+    # (defaults 0.99, 1e-5).
+    cgd_tolerance: Optional[float] = None
+    cgd_max_iterations: int = 0
+    cgd_zero_sum: bool = False
+    acgd_beta: Optional[float] = None
+    acgd_epsilon: Optional[float] = None
 
 
 # torch.optim spellings accepted for SessionOptions fields.
@@ -126,6 +135,15 @@ _USED_BY = {
     "lead_alpha": ("algorithm lead", lambda o: o.algorithm.lower() == "lead"),
     "beta1": ("optimizer adam", lambda o: o.optimizer.lower() == "adam"),
     "beta2": ("optimizer adam", lambda o: o.optimizer.lower() == "adam"),
+    "cgd_tolerance": ("algorithms cgd and acgd",
+                      lambda o: o.algorithm.lower() in ("cgd", "acgd")),
+    "cgd_max_iterations": ("algorithms cgd and acgd",
+                           lambda o: o.algorithm.lower() in ("cgd", "acgd")),
+    "cgd_zero_sum": ("algorithms cgd and acgd",
+                     lambda o: o.algorithm.lower() in ("cgd", "acgd")),
+    "acgd_beta": ("algorithm acgd", lambda o: o.algorithm.lower() == "acgd"),
+    "acgd_epsilon": ("algorithm acgd",
+                     lambda o: o.algorithm.lower() == "acgd"),
 }
 
 
@@ -282,6 +300,16 @@ def build_session_config(players, initial=None,
         field.max_applications = options.adaptive_gamma_max_applications
     if options.lead_alpha is not None:
         a.lead_alpha = options.lead_alpha
+    if options.algorithm.lower() in ("cgd", "acgd"):
+        if options.cgd_tolerance is not None:
+            a.cgd_tolerance = options.cgd_tolerance
+        a.cgd_max_iterations = options.cgd_max_iterations
+        a.cgd_zero_sum = options.cgd_zero_sum
+    if options.algorithm.lower() == "acgd":
+        if options.acgd_beta is not None:
+            a.acgd_beta = options.acgd_beta
+        if options.acgd_epsilon is not None:
+            a.acgd_epsilon = options.acgd_epsilon
 
     config.workers_per_round = options.workers
     config.quorum = options.quorum

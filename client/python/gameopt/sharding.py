@@ -19,9 +19,9 @@ Exact for every per-coordinate algorithm: SimGD, AltGD, ConOpt with each
 estimator, SGA without alignment, extragradient, optimistic GD,
 optimistic Adam, extrapolation from the past, LEAD, lookahead,
 with any base optimizer and clip_value. Refused with ShardingError (a
-ValueError) at session creation: SGA's alignment and clip_global_norm (they
-need a reduction over all coordinates), quorum < K and the DROP policy
-(shards could close a round with different samples).
+ValueError) at session creation: SGA's alignment, clip_global_norm, CGD and
+ACGD (they need a reduction over all coordinates), quorum < K and the DROP
+policy (shards could close a round with different samples).
 """
 
 import concurrent.futures
@@ -104,6 +104,10 @@ def check_shardable(config: "pb.SessionConfig") -> None:
             "sharding: SGA's alignment (the sign of <xi, J^T xi><A^T xi, "
             f"J^T xi>){why}, or turn the alignment off (a fixed lambda0 "
             "shards exactly)")
+    if a.kind in (pb.CGD, pb.ACGD):
+        raise ShardingError(
+            f"sharding: {pb.Algorithm.Name(a.kind)}'s Krylov solve (dot "
+            f"products of whole vectors every iteration){why}")
     if a.clip_global_norm > 0:
         raise ShardingError(
             f"sharding: clip_global_norm = {a.clip_global_norm} (the norm "
