@@ -152,6 +152,12 @@ struct AlgorithmConfig {
   // so a step is one round; the algorithm completes its gradient and
   // products phases together when that round closes.
   bool fuse_local_products = false;
+  // kConOpt or kSga with the pooled or unbiased estimator: the estimator's
+  // bias meter (bias_meter.h). The step's gradient round also collects
+  // every sample's J_k^T xi_k on its own gradient (Task::fused_vjp), and
+  // each step with K >= 2 answered samples reports |P - U| / |P|
+  // (StepDiagnostics). The step itself is unchanged (bit for bit).
+  bool bias_meter = false;
 };
 
 // ---- The session -----------------------------------------------------------

@@ -110,6 +110,13 @@ void SpectrumRounds::SetStage(Stage stage) {
         phase_.players.push_back(p);
       }
       break;
+    case Stage::kRotation:
+      phase_.kind = PhaseSpec::Kind::kProducts;
+      phase_.label = "spectrum: rotation";
+      phase_.vjp = true;
+      phase_.jvp = true;
+      SetProbes(xi_);
+      break;
     case Stage::kJv:
       phase_.kind = PhaseSpec::Kind::kProducts;
       phase_.label = "spectrum: J v";
@@ -148,7 +155,16 @@ absl::Status SpectrumRounds::CompleteGradient(
   ++rounds_;
   samples_ = static_cast<int>(samples.size());
   samples_step_ = inner_->step();
-  SetStage(Stage::kJv);
+  xi_ = Eigen::VectorXd::Zero(inner_->layout().dimension());
+  for (const FlatVector* sample : samples) {
+    if (dtype_ == DType::kFloat32) {
+      xi_ += sample->as<float>().cast<double>();
+    } else {
+      xi_ += sample->as<double>();
+    }
+  }
+  xi_ /= samples_;
+  SetStage(Stage::kRotation);
   return absl::OkStatus();
 }
 
@@ -162,6 +178,17 @@ absl::Status SpectrumRounds::CompleteProducts(
     return status;
   }
   ++rounds_;
+  if (stage_ == Stage::kRotation) {
+    absl::StatusOr<Eigen::VectorXd> jt_xi = Mean(vjp);
+    if (!jt_xi.ok()) return Abort(jt_xi.status());
+    absl::StatusOr<Eigen::VectorXd> j_xi = Mean(jvp);
+    if (!j_xi.ok()) return Abort(j_xi.status());
+    rotation_ = StationarityDiagnostics(xi_.norm(), jt_xi->norm());
+    AddRotationIndex((*j_xi + *jt_xi).norm(), (*jt_xi - *j_xi).norm(),
+                     rotation_);
+    SetStage(Stage::kJv);
+    return absl::OkStatus();
+  }
   if (stage_ == Stage::kJv) {
     absl::StatusOr<Eigen::VectorXd> jv = Mean(jvp);
     if (!jv.ok()) return Abort(jv.status());
@@ -226,6 +253,7 @@ void SpectrumRounds::Apply(const Eigen::VectorXd& product) {
   result.estimate = driver_->Result();
   result.rounds = rounds_;
   result.samples = samples_;
+  result.diagnostics = rotation_;
   Finish(std::move(result));
 }
 
