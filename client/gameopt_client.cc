@@ -97,6 +97,10 @@ ABSL_FLAG(std::string, estimator, "pooled", "local, pooled or unbiased");
 ABSL_FLAG(bool, fuse_local_products, false,
           "conopt / sga with --estimator local: the gradient round also "
           "carries the products, one round per step");
+ABSL_FLAG(bool, bias_meter, false,
+          "conopt / sga with --estimator pooled or unbiased: report the "
+          "estimator's bias |P - U| / |P| (pooled minus leave-one-out "
+          "J^T xi) every step; one more product per sample, same steps");
 ABSL_FLAG(std::string, lr_schedule, "constant",
           "learning-rate schedule of every player: constant, step, "
           "multistep, exponential, cosine or linear (torch.optim."
@@ -249,6 +253,7 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.lookahead_alpha = absl::GetFlag(FLAGS_lookahead_alpha);
   s.estimator = absl::GetFlag(FLAGS_estimator);
   s.fuse_local_products = absl::GetFlag(FLAGS_fuse_local_products);
+  s.bias_meter = absl::GetFlag(FLAGS_bias_meter);
   s.lr_schedule = absl::GetFlag(FLAGS_lr_schedule);
   s.lr_gamma = absl::GetFlag(FLAGS_lr_gamma);
   s.lr_step_size = absl::GetFlag(FLAGS_lr_step_size);

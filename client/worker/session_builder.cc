@@ -150,6 +150,7 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   a->set_estimator(*estimator);
   a->set_clip_global_norm(options.clip_global_norm);
   a->set_fuse_local_products(options.fuse_local_products);
+  a->set_bias_meter(options.bias_meter);
   if (options.adaptive_gamma) {
     a->mutable_adaptive_gamma()->set_enabled(true);
     v1::SpectrumSchedule* schedule = config.mutable_spectrum();

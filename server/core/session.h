@@ -266,6 +266,9 @@ class Session {
   void CancelSpectrum(CallId call);
   // Every finished estimate, oldest first.
   std::vector<SpectrumResult> Spectra() const;
+  // The rotation diagnostics of the newest finished estimate
+  // (SpectrumResult::diagnostics); not available before the first.
+  StepDiagnostics LastSpectrumDiagnostics() const;
 
  private:
   struct Worker;

@@ -4,6 +4,7 @@
 // each sample's dense Jacobian, and the step left unchanged bit for bit.
 #include "server/core/bias_meter.h"
 
+#include <functional>
 #include <map>
 #include <random>
 #include <utility>
@@ -87,17 +88,25 @@ class BiasMeterTest : public ::testing::Test {
     return s;
   }
 
-  // Plays until `steps` steps are done; returns x's bytes.
-  std::string Play(Session& session, int steps, int64_t* rounds = nullptr) {
+  // Joins two workers (new ones, or rejoins `ids`).
+  std::vector<Task> JoinAll(Session& session,
+                            std::vector<int64_t> ids = {0, 0}) {
     std::vector<Task> tasks;
-    for (int w = 0; w < 2; ++w) {
+    for (int64_t id : ids) {
       Reply reply;
-      session.Join(0, "", reply.Callback());
+      session.Join(id, "", reply.Callback());
       EXPECT_TRUE(reply.result.ok()) << reply.result.status();
-      tasks.push_back(*reply.result);
+      if (reply.result.ok()) tasks.push_back(*reply.result);
     }
+    return tasks;
+  }
+
+  // Both workers answer their tasks until `stop` holds; returns the rounds
+  // played, or -1 on an error.
+  int64_t Run(Session& session, std::vector<Task>& tasks,
+              const std::function<bool()>& stop) {
     int64_t played = 0;
-    while (tasks[0].kind != Task::Kind::kDone && tasks[0].step < steps) {
+    while (tasks.size() == 2 && tasks[0].kind != Task::Kind::kDone && !stop()) {
       SampleBuilder builder(session.layout());
       std::vector<Reply> replies(2);
       for (int w : {1, 0}) {
@@ -110,15 +119,27 @@ class BiasMeterTest : public ::testing::Test {
       }
       for (int w = 0; w < 2; ++w) {
         EXPECT_TRUE(replies[w].result.ok()) << replies[w].result.status();
-        if (!replies[w].result.ok()) return "";
+        if (!replies[w].result.ok()) return -1;
         tasks[w] = *replies[w].result;
       }
       ++played;
     }
-    if (rounds != nullptr) *rounds = played;
+    return played;
+  }
+
+  static std::string Bytes(const Session& session) {
     const ParametersSnapshot params = session.Parameters();
     return std::string(static_cast<const char*>(params.values->data()),
                        params.values->bytes());
+  }
+
+  // Plays until `steps` steps are done; returns x's bytes ("" on error).
+  std::string Play(Session& session, int steps, int64_t* rounds = nullptr) {
+    std::vector<Task> tasks = JoinAll(session);
+    const int64_t played =
+        Run(session, tasks, [&] { return tasks[0].step >= steps; });
+    if (rounds != nullptr) *rounds = played;
+    return played < 0 ? "" : Bytes(session);
   }
 
   std::unique_ptr<Session> Make(SessionConfig config) {
@@ -250,6 +271,37 @@ TEST_F(BiasMeterTest, RefusedWhereThereIsNoEstimateToMeter) {
     EXPECT_NE(session.status().message().find(c.why), std::string::npos)
         << session.status();
   }
+}
+
+TEST_F(BiasMeterTest, ARestoreInsideTheStepSkipsOneReadingAndNothingElse) {
+  // Checkpoints hold no new state: the option is in the config, and the
+  // samples' own products of an open step are not kept (as the other
+  // submissions of the open round), so the step restored in its products
+  // phase has no reading; the next one has, and the run is unchanged.
+  const SessionConfig config =
+      Config(AlgorithmKind::kConOpt, EstimatorKind::kUnbiased, true);
+  auto whole = Make(config);
+  const std::string expected = Play(*whole, 4);
+  ASSERT_FALSE(expected.empty());
+
+  auto first = Make(config);
+  std::vector<Task> tasks = JoinAll(*first);
+  Run(*first, tasks, [&] {
+    return tasks[0].step == 2 && tasks[0].kind == Task::Kind::kProducts;
+  });
+  EXPECT_TRUE(first->Info().stats.diagnostics.has_bias_meter);  // step 1
+  absl::StatusOr<std::unique_ptr<Session>> restored =
+      Session::Restore(first->Snapshot(), &clock_);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_TRUE((*restored)->config().algorithm.bias_meter);
+  tasks = JoinAll(**restored, {1, 2});
+  ASSERT_EQ(tasks.size(), 2u);
+  ASSERT_EQ(tasks[0].kind, Task::Kind::kProducts);
+  Run(**restored, tasks, [&] { return tasks[0].step == 3; });
+  EXPECT_FALSE((*restored)->Info().stats.diagnostics.has_bias_meter);
+  Run(**restored, tasks, [&] { return tasks[0].step == 4; });
+  EXPECT_TRUE((*restored)->Info().stats.diagnostics.has_bias_meter);
+  EXPECT_TRUE(Bytes(**restored) == expected);
 }
 
 TEST(MeasureBias, FormulasOnTwoScalarSamples) {
