@@ -105,7 +105,6 @@ std::string History(const std::vector<HistoryPoint>& points, size_t players) {
       "}");
 }
 
-
 std::string SessionJson(const Session& session, const HistoryBook& history) {
   const SessionInfo info = session.Info();
   const SessionConfig& config = session.config();
