@@ -57,9 +57,12 @@ int64_t EstimateSessionBytes(const SessionConfig& config,
     coordinates += SlotsOf(config.players[p].optimizer.kind) *
                    static_cast<double>(layout.players()[p].size);
   }
-  coordinates += static_cast<double>(kBuffersPerWorkerSample) *
-                 std::max(1, config.workers_per_round) *
-                 std::max(1, config.samples_per_worker) * d;
+  const bool fused =
+      config.algorithm.fuse_local_products || config.algorithm.bias_meter;
+  coordinates +=
+      static_cast<double>(kBuffersPerWorkerSample + (fused ? 1 : 0)) *
+      std::max(1, config.workers_per_round) *
+      std::max(1, config.samples_per_worker) * d;
   const double bytes = coordinates * width;
   constexpr double kMax = 9.0e18;  // below INT64_MAX
   return bytes >= kMax ? std::numeric_limits<int64_t>::max()

@@ -81,7 +81,9 @@ bool SpectrumRounds::StartIfIdle() {
   driver_.emplace(*std::move(driver));
   rounds_ = 0;
   if (samples_step_ == inner_->step()) {
-    SetStage(Stage::kJv);  // this step's minibatches are still held
+    // This step's minibatches are still held; their rotation round may
+    // have been cut short by a cancelled estimate.
+    SetStage(rotation_step_ == samples_step_ ? Stage::kJv : Stage::kRotation);
   } else {
     SetStage(Stage::kGradient);
   }
@@ -186,6 +188,7 @@ absl::Status SpectrumRounds::CompleteProducts(
     rotation_ = StationarityDiagnostics(xi_.norm(), jt_xi->norm());
     AddRotationIndex((*j_xi + *jt_xi).norm(), (*jt_xi - *j_xi).norm(),
                      rotation_);
+    rotation_step_ = samples_step_;
     SetStage(Stage::kJv);
     return absl::OkStatus();
   }

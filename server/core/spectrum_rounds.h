@@ -209,11 +209,12 @@ class SpectrumRounds final : public Algorithm {
   Stage stage_ = Stage::kGradient;
   PhaseSpec phase_;
   std::vector<std::shared_ptr<FlatVector>> probes_;
-  int samples_ = 0;            // K of the diagnostic gradient round
-  int64_t samples_step_ = -1;  // the step they were drawn at; -1: none
-  Eigen::VectorXd jv_;         // J v, while the field stage runs
-  Eigen::VectorXd xi_;         // the mean gradient of the held samples
-  StepDiagnostics rotation_;   // at the held samples, once measured
+  int samples_ = 0;             // K of the diagnostic gradient round
+  int64_t samples_step_ = -1;   // the step they were drawn at; -1: none
+  Eigen::VectorXd jv_;          // J v, while the field stage runs
+  Eigen::VectorXd xi_;          // the mean gradient of the held samples
+  StepDiagnostics rotation_;    // at the held samples, once measured
+  int64_t rotation_step_ = -1;  // samples_step_ when rotation_ was
   int rounds_ = 0;
   // Diagnostic rounds presented at the step boundary boundary_step_ (for
   // their phase numbers).

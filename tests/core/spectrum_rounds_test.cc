@@ -459,6 +459,37 @@ TEST_F(SpectrumRoundsTest, CancelledEstimateStopsItsDiagnosticRounds) {
   EXPECT_TRUE(session->Spectra().empty());
 }
 
+TEST_F(SpectrumRoundsTest, AnEstimateCancelledInItsRotationRoundLeavesNone) {
+  // The next estimate at the same step keeps the minibatches but runs the
+  // rotation round again: its index is measured, not left over.
+  std::unique_ptr<Session> session = Make(Config(AlgorithmKind::kSimGd, 1));
+  SpectrumReply first, second;
+  CallId call = 0;
+  session->EstimateSpectrum(Request(SpectrumOperatorKind::kGameJacobian),
+                            first.Callback(), &call);
+  session->EstimateSpectrum(Request(SpectrumOperatorKind::kGameJacobian),
+                            second.Callback());
+  std::vector<Task> tasks = JoinAll(*session, 1);
+  Play(*session, tasks,
+       [&] { return session->Info().phase_label == "spectrum: rotation"; });
+  session->CancelSpectrum(call);
+  EXPECT_EQ(session->Info().phase_label, "spectrum: rotation");
+  Reply rejoined;
+  session->Join(tasks[0].worker_id, "", rejoined.Callback());
+  ASSERT_TRUE(rejoined.result.ok()) << rejoined.result.status();
+  tasks[0] = *rejoined.result;
+  Play(*session, tasks, [&] { return second.called; });
+  ASSERT_TRUE(second.result.ok()) << second.result.status();
+  EXPECT_EQ(second.result->rounds, 1 + second.result->estimate.applications);
+  const Eigen::MatrixXd j = MeanJacobian(1);
+  const Eigen::VectorXd xi = j * game_.x0 + game_.c;
+  const double expected = (0.5 * (j - j.transpose()).transpose() * xi).norm() /
+                          (0.5 * (j + j.transpose()) * xi).norm();
+  ASSERT_TRUE(second.result->diagnostics.has_rotation_index);
+  EXPECT_NEAR(second.result->diagnostics.rotation_index, expected,
+              1e-12 * expected);
+}
+
 TEST_F(SpectrumRoundsTest, CancelAndCloseAnswerWaitingRequests) {
   std::unique_ptr<Session> session = Make(Config(AlgorithmKind::kSimGd, 1));
   SpectrumReply cancelled, closed;
