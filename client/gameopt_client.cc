@@ -112,6 +112,10 @@ ABSL_FLAG(bool, cgd_zero_sum, false,
           "cgd / acgd: the game is zero-sum (conjugate gradient; else GMRES)");
 ABSL_FLAG(double, acgd_beta, 0.99, "acgd: decay of the mean squared gradient");
 ABSL_FLAG(double, acgd_epsilon, 1e-5, "acgd: added to its square root");
+ABSL_FLAG(bool, bias_meter, false,
+          "conopt / sga with --estimator pooled or unbiased: report the "
+          "estimator's bias |P - U| / |P| (pooled minus leave-one-out "
+          "J^T xi) every step; one more product per sample, same steps");
 ABSL_FLAG(std::string, lr_schedule, "constant",
           "learning-rate schedule of every player: constant, step, "
           "multistep, exponential, cosine or linear (torch.optim."
@@ -278,6 +282,7 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.cgd_zero_sum = absl::GetFlag(FLAGS_cgd_zero_sum);
   s.acgd_beta = absl::GetFlag(FLAGS_acgd_beta);
   s.acgd_epsilon = absl::GetFlag(FLAGS_acgd_epsilon);
+  s.bias_meter = absl::GetFlag(FLAGS_bias_meter);
   s.lr_schedule = absl::GetFlag(FLAGS_lr_schedule);
   s.lr_gamma = absl::GetFlag(FLAGS_lr_gamma);
   s.lr_step_size = absl::GetFlag(FLAGS_lr_step_size);

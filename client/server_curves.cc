@@ -32,6 +32,9 @@ std::vector<std::string> CurveColumns(const v1::SessionMetrics& metrics) {
     columns.push_back(absl::StrCat(kLatencyPrefix, phase.phase_label()));
   }
   columns.push_back("steps_per_second");
+  if (metrics.diagnostics().has_bias_meter()) {
+    columns.push_back("relative_bias");
+  }
   for (const v1::Scalar& scalar : metrics.scalars()) {
     columns.push_back(absl::StrCat(kScalarPrefix, scalar.name()));
   }
@@ -56,6 +59,10 @@ std::vector<double> CurveRow(const v1::SessionMetrics& metrics,
       value = metrics.correction_norm();
     } else if (column == "steps_per_second") {
       value = metrics.steps_per_second();
+    } else if (column == "relative_bias") {
+      if (metrics.diagnostics().has_bias_meter()) {
+        value = metrics.diagnostics().relative_bias();
+      }
     } else if (absl::ConsumePrefix(&name, kXiPrefix)) {
       for (int p = 0; p < metrics.players_size() && p < metrics.xi_norm_size();
            ++p) {

@@ -2,8 +2,9 @@
 // `gameopt_client play` (server_metrics.csv / server_metrics.png): the
 // norm of each player's block of the aggregated gradient xi (the mean over
 // the round's samples, not the recorder's fixed minibatch), L = 1/2 |xi|^2,
-// the correction's norm (ConOpt, SGA), each phase's round latency in ms and
-// the steps per second, read with the GetMetrics RPC.
+// the correction's norm (ConOpt, SGA), each phase's round latency in ms,
+// the steps per second and the bias meter's relative bias, read with the
+// GetMetrics RPC.
 //
 // Row `t` holds step t's figures: when a worker receives the first task of
 // step t + 1, step t is complete and, since that worker's submission is
@@ -25,7 +26,8 @@
 namespace gameopt {
 
 // Column names for a session's metrics: step, xi_norm_<player>..., loss,
-// correction_norm, latency_ms_<phase>..., steps_per_second, then
+// correction_norm, latency_ms_<phase>..., steps_per_second,
+// relative_bias (when the session has the bias meter on), then
 // scalar_<name>... for the workers' reported scalars (those the first
 // recorded step has) and lr_<player>... (each player's learning rate of the
 // next step).

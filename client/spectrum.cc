@@ -68,6 +68,15 @@ std::string FormatSpectrum(const v1::Spectrum& s) {
       s.operator_description(), s.step(),
       s.converged() ? "converged" : "NOT converged", s.applications(),
       s.restarts(), s.rounds(), s.samples());
+  if (s.has_diagnostics() && s.diagnostics().has_rotation_index()) {
+    const v1::StepDiagnostics& d = s.diagnostics();
+    absl::StrAppendFormat(
+        &out,
+        "  at xi: rotation index |A^T xi|/|S xi| = %.6g, |xi| = %.6g, "
+        "|J^T xi| = %.6g (ratio %.6g)\n",
+        d.rotation_index(), d.xi_norm(), d.jt_xi_norm(),
+        d.stationarity_ratio());
+  }
   for (const Group& group : Groups(s)) {
     if (group.values.empty()) continue;  // smallest_real unless asked for
     absl::StrAppendFormat(&out, "  %s:\n", group.name);

@@ -163,6 +163,7 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
     if (options.acgd_beta) a->set_acgd_beta(*options.acgd_beta);
     if (options.acgd_epsilon) a->set_acgd_epsilon(*options.acgd_epsilon);
   }
+  a->set_bias_meter(options.bias_meter);
   if (options.adaptive_gamma) {
     a->mutable_adaptive_gamma()->set_enabled(true);
     v1::SpectrumSchedule* schedule = config.mutable_spectrum();

@@ -53,6 +53,9 @@ struct SessionOptions {
   bool drop_invalid_samples = false;
   // conopt / sga with estimator local: one round per step.
   bool fuse_local_products = false;
+  // conopt / sga with estimator pooled or unbiased: the estimator's bias
+  // meter (AlgorithmConfig.bias_meter; StepDiagnostics.relative_bias).
+  bool bias_meter = false;
   // Every player's learning-rate schedule: constant, step, multistep,
   // exponential, cosine or linear (torch.optim.lr_scheduler's shapes).
   std::string lr_schedule = "constant";

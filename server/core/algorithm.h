@@ -112,6 +112,13 @@ class Algorithm {
       absl::Span<const FlatVector* const> vjp,
       absl::Span<const FlatVector* const> jvp) = 0;
 
+  // With AlgorithmConfig::bias_meter, right before CompleteProducts of the
+  // step's products phase: each answered sample's J_k^T xi_k from the
+  // fused gradient round, paired with the vjp answers (empty when some are
+  // missing, e.g. after a restore inside the step: no reading then). The
+  // vectors stay valid through CompleteProducts. The others ignore it.
+  virtual void SetOwnProducts(absl::Span<const FlatVector* const> own_vjp) {}
+
   virtual const StepStats& stats() const = 0;
   // A finished estimate of the algorithm field (spectrum_rounds.h) taken
   // at `step` completed steps, with the coefficients of stats() then.

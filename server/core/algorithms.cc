@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/core/algorithms_momentum.h"
+#include "server/core/bias_meter.h"
 #include "server/core/cgd.h"
 #include "server/core/estimator.h"
 #include "server/core/kernels.h"
@@ -114,6 +115,10 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
     PublishGamma();
   }
 
+  void SetOwnProducts(absl::Span<const FlatVector* const> own_vjp) override {
+    own_vjp_.assign(own_vjp.begin(), own_vjp.end());
+  }
+
  protected:
   // The probes and the mean gradient in one pass over the samples.
   void AggregateGradient(absl::Span<const FlatVector* const> samples,
@@ -158,6 +163,7 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
           CancellationFromNorms(xi_norm, this->stats().correction_norm,
                                 static_cast<double>(xi.norm()));
       this->mutable_stats().diagnostics = diagnostics;
+      AddBiasMeter(vjp);
       this->mutable_stats().sga_lambda = 0.0;
       // A failure restarts the step: xi, overwritten, is computed again.
       if (absl::Status s = this->ApplyDirection(xi, {}); !s.ok()) return s;
@@ -177,6 +183,7 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
                      2.0 * static_cast<double>(correction_.norm()),
                      diagnostics);
     this->mutable_stats().diagnostics = diagnostics;
+    AddBiasMeter(vjp);
     double lambda = a.lambda0;
     if (a.sga_alignment) {
       const double d = static_cast<double>(xi.size());
@@ -239,6 +246,28 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
   }
 
  private:
+  // The bias meter's reading from the step's answers and the samples' own
+  // products (SetOwnProducts), which it then forgets.
+  void AddBiasMeter(absl::Span<const FlatVector* const> vjp) {
+    StepDiagnostics& d = this->mutable_stats().diagnostics;
+    d.has_bias_meter = false;
+    std::vector<const FlatVector*> own;
+    own.swap(own_vjp_);
+    // P and U are over all K samples of the gradient round (the probes are
+    // built from S): a worker missing from the products round leaves none.
+    if (own.empty() ||
+        static_cast<int>(vjp.size()) != this->stats().gradient_samples) {
+      return;
+    }
+    const std::optional<BiasMeterReading> reading =
+        MeasureBias(this->config().algorithm.estimator, vjp, own);
+    if (!reading) return;
+    d.has_bias_meter = true;
+    d.bias_norm = reading->bias_norm;
+    d.pooled_jt_xi_norm = reading->pooled_norm;
+    d.relative_bias = reading->relative_bias;
+  }
+
   void PublishGamma() {
     gamma_ = adaptive_->gamma();
     this->mutable_stats().gamma = gamma_;
@@ -249,6 +278,8 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
   double gamma_;  // ConOpt: of the next step
   std::optional<AdaptiveGamma> adaptive_;
   bool probes_ready_ = false;  // AggregateGradient computed them
+  // The bias meter's J_k^T xi_k for the products phase about to close.
+  std::vector<const FlatVector*> own_vjp_;
   // SGA; jt_xi_ also ConOpt with gamma 0 (diagnostics)
   Vec<T> jt_xi_, j_xi_, correction_, direction_;
 };

@@ -261,6 +261,19 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
         "(each sample's own gradient) is known to the worker in the "
         "gradient round"));
   }
+  if (a.bias_meter &&
+      (!uses_products || a.estimator == EstimatorKind::kLocal)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "algorithm.bias_meter needs algorithm conopt or sga with estimator "
+        "pooled or unbiased (got ",
+        AlgorithmName(a.kind), " with estimator ", EstimatorName(a.estimator),
+        uses_products
+            ? "): the local estimator's probes are the samples' own "
+              "gradients, so J_k^T (sum_j xi_j), which the pooled and "
+              "leave-one-out estimates need, is never computed"
+            : "): it compares two estimates of J^T xi, which only the "
+              "products phase of conopt and sga computes"));
+  }
   const int min_samples =
       config.samples_per_worker *
       (config.quorum == 0 ? config.workers_per_round : config.quorum);

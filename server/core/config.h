@@ -193,6 +193,12 @@ struct AlgorithmConfig {
   // [0, 1), and the epsilon added to sqrt(v), > 0.
   double acgd_beta = 0.99;
   double acgd_epsilon = 1e-5;
+  // kConOpt or kSga with the pooled or unbiased estimator: the estimator's
+  // bias meter (bias_meter.h). The step's gradient round also collects
+  // every sample's J_k^T xi_k on its own gradient (Task::fused_vjp), and
+  // each step with K >= 2 answered samples reports |P - U| / |P|
+  // (StepDiagnostics). The step itself is unchanged (bit for bit).
+  bool bias_meter = false;
 };
 
 // ---- The session -----------------------------------------------------------

@@ -10,9 +10,9 @@
 //     A = (J - J^T) / 2: S xi = (J xi + J^T xi) / 2, A^T xi =
 //     (J^T xi - J xi) / 2. Large: the field rotates around the point
 //     (a bilinear game is all A); small: it is a potential game's gradient.
-//     Needs J xi, which only SGA asks for; ConOpt's products phase has
-//     J^T xi alone, so its index is not available per step (the spectrum
-//     estimate's eigenvalues show the rotation instead).
+//     Needs J xi, which only SGA asks for per step; ConOpt's products
+//     phase has J^T xi alone, so its index comes with each spectrum
+//     estimate instead.
 //   The cancellation kappa = -<xi, c> / |xi|^2 of the correction term c
 //     (gamma J^T xi, or SGA's lambda A^T xi): the share of xi the term
 //     cancels. 1 at a spurious stationary point of g = xi + c (g = 0,
@@ -21,8 +21,16 @@
 //     SGA from c itself. Adaptive gamma lowers gamma on it
 //     (adaptive_gamma.h).
 //
-// All use the step's J^T xi estimate (SessionConfig.algorithm.estimator),
-// so they carry its bias and noise.
+//   The estimator's bias meter (opt-in, AlgorithmConfig::bias_meter):
+//     |P - U| / |P| for the pooled and leave-one-out estimates of J^T xi
+//     on the step's samples (bias_meter.h); one extra product per sample,
+//     in the gradient round.
+//
+// All but the bias meter use the step's J^T xi estimate
+// (SessionConfig.algorithm.estimator), so they carry its bias and noise.
+// A spectrum estimate (spectrum_rounds.h) reports |xi|, |J^T xi| and the
+// rotation index of its own minibatches in the same struct, for every
+// algorithm (ConOpt's rotation index comes from there).
 #ifndef GAMEOPT_SERVER_CORE_DIAGNOSTICS_H_
 #define GAMEOPT_SERVER_CORE_DIAGNOSTICS_H_
 
@@ -34,13 +42,19 @@ struct StepDiagnostics {
   double jt_xi_norm = 0.0;  // |J^T xi|
   // |J^T xi| / |xi|; 0 when xi = 0.
   double stationarity_ratio = 0.0;
-  bool has_rotation_index = false;  // SGA only
+  bool has_rotation_index = false;  // SGA, and spectrum estimates
   double s_xi_norm = 0.0;           // |S xi|
   double a_xi_norm = 0.0;           // |A^T xi|
   // |A^T xi| / |S xi|; +inf when S xi = 0 and A^T xi != 0, 0 when both 0.
   double rotation_index = 0.0;
   // -<xi, c> / |xi|^2 for the correction c; 0 when xi = 0.
   double cancellation = 0.0;
+  // AlgorithmConfig::bias_meter (bias_meter.h), with K >= 2 samples all
+  // answered: pooled P minus leave-one-out U estimate of J^T xi.
+  bool has_bias_meter = false;
+  double bias_norm = 0.0;          // |P - U|
+  double pooled_jt_xi_norm = 0.0;  // |P|
+  double relative_bias = 0.0;      // |P - U| / |P|
 };
 
 // From |xi| and |J^T xi| alone (ConOpt).

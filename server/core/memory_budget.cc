@@ -74,9 +74,12 @@ int64_t EstimateSessionBytes(const SessionConfig& config,
     coordinates += SlotsOf(config.players[p].optimizer.kind) *
                    static_cast<double>(layout.players()[p].size);
   }
-  coordinates += static_cast<double>(kBuffersPerWorkerSample) *
-                 std::max(1, config.workers_per_round) *
-                 std::max(1, config.samples_per_worker) * d;
+  const bool fused =
+      config.algorithm.fuse_local_products || config.algorithm.bias_meter;
+  coordinates +=
+      static_cast<double>(kBuffersPerWorkerSample + (fused ? 1 : 0)) *
+      std::max(1, config.workers_per_round) *
+      std::max(1, config.samples_per_worker) * d;
   double bytes = coordinates * width;
   const AlgorithmConfig& a = config.algorithm;
   if ((a.kind == AlgorithmKind::kCgd || a.kind == AlgorithmKind::kAcgd) &&

@@ -11,7 +11,8 @@
 //   - each player's optimizer slots (momentum 1, RMSProp 1, Adam 2);
 //   - per worker of a round (K = workers_per_round) and sample
 //     (samples_per_worker): the sample buffer, the probe it answers in a
-//     products phase and the request payload being decoded: 3;
+//     products phase and the request payload being decoded: 3; one more
+//     (its fused J_k^T xi_k) with fuse_local_products or bias_meter;
 //   - CGD and ACGD, in float64: the mean gradient and the step sizes (2 d;
 //     ACGD's accumulators 2 d more) and, over the solved player's n_s
 //     coordinates, the warm start and right-hand side (2) and the Krylov

@@ -87,7 +87,7 @@ Task Session::MakeTask(const Worker& worker) const {
     task.num_samples = config_->samples_per_worker;
     if (FusedRound()) {
       task.fused_vjp = true;
-      task.fused_jvp = config_->algorithm.kind == AlgorithmKind::kSga;
+      task.fused_jvp = FusedJvp();
     }
   } else {
     task.kind = Task::Kind::kProducts;
@@ -129,8 +129,14 @@ RoundBarrier::Kind Session::PhaseKind() const {
 }
 
 bool Session::FusedRound() const {
-  return config_->algorithm.fuse_local_products && !algorithm_->active() &&
+  const AlgorithmConfig& a = config_->algorithm;
+  return (a.fuse_local_products || a.bias_meter) && !algorithm_->active() &&
          algorithm_->phase().kind == PhaseSpec::Kind::kGradient;
+}
+
+bool Session::FusedJvp() const {
+  return config_->algorithm.fuse_local_products &&
+         config_->algorithm.kind == AlgorithmKind::kSga;
 }
 
 absl::Status Session::CompleteFusedProducts() {
@@ -173,18 +179,30 @@ void Session::CloseRound(Outbox& out) {
                  : algorithm_->CompleteGradient(samples);
     // A fused round: the products phase that follows on the same samples
     // (LOCAL probes: each sample's own gradient) closes at once.
-    if (status.ok() && fused &&
+    if (status.ok() && fused && config_->algorithm.fuse_local_products &&
         algorithm_->phase().kind == PhaseSpec::Kind::kProducts) {
       status = CompleteFusedProducts();
     }
   } else {
-    std::vector<const FlatVector*> vjp, jvp;
+    std::vector<const FlatVector*> vjp, jvp, own;
+    bool own_complete = true;
     for (int64_t id : barrier_.submitted()) {
       Worker& w = *workers_.at(id);
       for (int k = 0; k < w.num_products; ++k) {
         if (phase.vjp) vjp.push_back(&w.samples[k]);
         if (phase.jvp) jvp.push_back(&w.jvp[k]);
+        if (k < static_cast<int>(w.fused_vjp.size())) {
+          own.push_back(&w.fused_vjp[k]);
+        } else {
+          own_complete = false;
+        }
       }
+    }
+    // The bias meter: each sample's J_k^T xi_k from the step's fused
+    // gradient round (a restored session's workers have none yet).
+    if (config_->algorithm.bias_meter && !diagnostic) {
+      if (!own_complete) own.clear();
+      algorithm_->SetOwnProducts(own);
     }
     status = vjp.empty() && jvp.empty()
                  ? absl::FailedPreconditionError("no valid product")

@@ -82,7 +82,8 @@ struct Task {
   bool vjp = false;
   bool jvp = false;
   std::vector<std::shared_ptr<const FlatVector>> probes;
-  // kGradient of a session with fuse_local_products: also send, for each
+  // kGradient of a session with fuse_local_products or bias_meter (vjp
+  // only): also send, for each
   // sample k on its minibatch, J_k^T xi_k (fused_vjp) and J_k xi_k
   // (fused_jvp), xi_k being sample k's full gradient as submitted (the
   // values in the session's dtype).
@@ -265,6 +266,9 @@ class Session {
   void CancelSpectrum(CallId call);
   // Every finished estimate, oldest first.
   std::vector<SpectrumResult> Spectra() const;
+  // The rotation diagnostics of the newest finished estimate
+  // (SpectrumResult::diagnostics); not available before the first.
+  StepDiagnostics LastSpectrumDiagnostics() const;
 
  private:
   struct Worker;
@@ -320,6 +324,9 @@ class Session {
   RoundBarrier::Kind PhaseKind() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the open round is a fused gradient round (Task::fused_vjp).
   bool FusedRound() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a fused round also asks for J_k xi_k (Task::fused_jvp: SGA
+  // with fuse_local_products; the bias meter needs only J_k^T xi_k).
+  bool FusedJvp() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Decode a submission's values into the worker's buffers.
   absl::Status AcceptGradient(Worker& worker, const Submission& submission)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

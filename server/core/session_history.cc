@@ -53,6 +53,7 @@ void SessionHistory::Record(const SessionInfo& info,
   point.stationarity_ratio = d.available ? d.stationarity_ratio : NAN;
   point.rotation_index = d.has_rotation_index ? d.rotation_index : NAN;
   point.cancellation = d.available ? d.cancellation : NAN;
+  point.relative_bias = d.has_bias_meter ? d.relative_bias : NAN;
 }
 
 void HistoryBook::Sample(const std::vector<std::shared_ptr<Session>>& sessions,

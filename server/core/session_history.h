@@ -40,6 +40,7 @@ struct HistoryPoint {
   double stationarity_ratio = 0.0;
   double rotation_index = 0.0;
   double cancellation = 0.0;
+  double relative_bias = 0.0;  // the bias meter's |P - U| / |P|
 };
 
 // The coefficient of the session's correction term: ConOpt's gamma (of the

@@ -74,4 +74,10 @@ void Session::DeliverSpectra(Outbox& out) {
   }
 }
 
+StepDiagnostics Session::LastSpectrumDiagnostics() const {
+  absl::MutexLock lock(&mu_);
+  const std::vector<SpectrumResult>& history = algorithm_->history();
+  return history.empty() ? StepDiagnostics{} : history.back().diagnostics;
+}
+
 }  // namespace gameopt

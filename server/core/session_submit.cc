@@ -187,8 +187,7 @@ absl::Status Session::AcceptGradient(Worker& worker,
                      submission.gradients.size()));
   }
   const bool fused = FusedRound();
-  const bool fused_jvp =
-      fused && config_->algorithm.kind == AlgorithmKind::kSga;
+  const bool fused_jvp = fused && FusedJvp();
   struct Products {
     bool wanted;
     const std::vector<SampleView>& views;

@@ -81,7 +81,9 @@ bool SpectrumRounds::StartIfIdle() {
   driver_.emplace(*std::move(driver));
   rounds_ = 0;
   if (samples_step_ == inner_->step()) {
-    SetStage(Stage::kJv);  // this step's minibatches are still held
+    // This step's minibatches are still held; their rotation round may
+    // have been cut short by a cancelled estimate.
+    SetStage(rotation_step_ == samples_step_ ? Stage::kJv : Stage::kRotation);
   } else {
     SetStage(Stage::kGradient);
   }
@@ -109,6 +111,13 @@ void SpectrumRounds::SetStage(Stage stage) {
       for (int p = 0; p < inner_->layout().num_players(); ++p) {
         phase_.players.push_back(p);
       }
+      break;
+    case Stage::kRotation:
+      phase_.kind = PhaseSpec::Kind::kProducts;
+      phase_.label = "spectrum: rotation";
+      phase_.vjp = true;
+      phase_.jvp = true;
+      SetProbes(xi_);
       break;
     case Stage::kJv:
       phase_.kind = PhaseSpec::Kind::kProducts;
@@ -148,7 +157,16 @@ absl::Status SpectrumRounds::CompleteGradient(
   ++rounds_;
   samples_ = static_cast<int>(samples.size());
   samples_step_ = inner_->step();
-  SetStage(Stage::kJv);
+  xi_ = Eigen::VectorXd::Zero(inner_->layout().dimension());
+  for (const FlatVector* sample : samples) {
+    if (dtype_ == DType::kFloat32) {
+      xi_ += sample->as<float>().cast<double>();
+    } else {
+      xi_ += sample->as<double>();
+    }
+  }
+  xi_ /= samples_;
+  SetStage(Stage::kRotation);
   return absl::OkStatus();
 }
 
@@ -162,6 +180,18 @@ absl::Status SpectrumRounds::CompleteProducts(
     return status;
   }
   ++rounds_;
+  if (stage_ == Stage::kRotation) {
+    absl::StatusOr<Eigen::VectorXd> jt_xi = Mean(vjp);
+    if (!jt_xi.ok()) return Abort(jt_xi.status());
+    absl::StatusOr<Eigen::VectorXd> j_xi = Mean(jvp);
+    if (!j_xi.ok()) return Abort(j_xi.status());
+    rotation_ = StationarityDiagnostics(xi_.norm(), jt_xi->norm());
+    AddRotationIndex((*j_xi + *jt_xi).norm(), (*jt_xi - *j_xi).norm(),
+                     rotation_);
+    rotation_step_ = samples_step_;
+    SetStage(Stage::kJv);
+    return absl::OkStatus();
+  }
   if (stage_ == Stage::kJv) {
     absl::StatusOr<Eigen::VectorXd> jv = Mean(jvp);
     if (!jv.ok()) return Abort(jv.status());
@@ -226,6 +256,7 @@ void SpectrumRounds::Apply(const Eigen::VectorXd& product) {
   result.estimate = driver_->Result();
   result.rounds = rounds_;
   result.samples = samples_;
+  result.diagnostics = rotation_;
   Finish(std::move(result));
 }
 

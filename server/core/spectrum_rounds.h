@@ -8,7 +8,11 @@
 // as ordinary rounds; the parameters do not move:
 //
 //   "spectrum: gradient"   one GRADIENT round at x: fixes the K minibatches
-//                          (its gradients are not used)
+//                          and xi, the mean of their gradients
+//   "spectrum: rotation"   PRODUCTS, vjp and jvp, the probe xi for every
+//                          sample: J^T xi and J xi for the estimate's
+//                          rotation index |A^T xi| / |S xi| and |J^T xi|
+//                          against |xi| (SpectrumResult::diagnostics)
 //   "spectrum: J v"        PRODUCTS, jvp, the probe v (the Arnoldi vector)
 //                          for every sample: the mean answer is J v, with
 //                          J = (1/K) sum_k J_k the round's mean Jacobian
@@ -42,7 +46,16 @@
 // float64; in float32 sessions the probes and products are float32, so
 // estimates are good to about 1e-6 relative.
 //
-// Estimates queued at the same step share one gradient round. If the number
+// The rotation round costs one round per gradient round (two products per
+// sample). Starting Arnoldi from xi instead of a random vector would give
+// J xi from its first product, but xi is zero at the stationary points
+// where the spectrum matters most and may lie in an invariant subspace
+// (Arnoldi then stops short of the wanted eigenvalues), and J^T xi would
+// still need a VJP: one extra round of both products is the cheapest
+// correct way, and leaves the Arnoldi products as they were.
+//
+// Estimates queued at the same step share one gradient round and its
+// rotation round. If the number
 // of answered samples changes during an estimate (a worker left or missed a
 // deadline), the operator changed under Arnoldi: the estimate fails with
 // ABORTED. Diagnostic rounds shift round numbers, so later minibatch seeds
@@ -81,6 +94,10 @@ struct SpectrumResult {
   SpectrumEstimate estimate;
   int rounds = 0;   // diagnostic rounds it took (shared gradient included)
   int samples = 0;  // K: minibatches J was averaged over
+  // At the estimate's minibatches (the mean J and xi of its gradient
+  // round): |xi|, |J^T xi|, the stationarity ratio and the rotation index
+  // |A^T xi| / |S xi| (diagnostics.h; cancellation unused).
+  StepDiagnostics diagnostics;
 };
 
 using SpectrumCallback = std::function<void(absl::StatusOr<SpectrumResult>)>;
@@ -107,6 +124,9 @@ class SpectrumRounds final : public Algorithm {
   absl::Status CompleteProducts(
       absl::Span<const FlatVector* const> vjp,
       absl::Span<const FlatVector* const> jvp) override;
+  void SetOwnProducts(absl::Span<const FlatVector* const> own_vjp) override {
+    if (!active_) inner_->SetOwnProducts(own_vjp);
+  }
   const StepStats& stats() const override { return inner_->stats(); }
   double LearningRate(int player) const override {
     return inner_->LearningRate(player);
@@ -156,7 +176,7 @@ class SpectrumRounds final : public Algorithm {
     SpectrumRequest request;
     SpectrumCallback done;
   };
-  enum class Stage { kGradient, kJv, kField };
+  enum class Stage { kGradient, kRotation, kJv, kField };
 
   // After the wrapped algorithm closed a phase: schedules and starts.
   void AfterInnerPhase(int64_t step_before);
@@ -189,9 +209,12 @@ class SpectrumRounds final : public Algorithm {
   Stage stage_ = Stage::kGradient;
   PhaseSpec phase_;
   std::vector<std::shared_ptr<FlatVector>> probes_;
-  int samples_ = 0;            // K of the diagnostic gradient round
-  int64_t samples_step_ = -1;  // the step they were drawn at; -1: none
-  Eigen::VectorXd jv_;         // J v, while the field stage runs
+  int samples_ = 0;             // K of the diagnostic gradient round
+  int64_t samples_step_ = -1;   // the step they were drawn at; -1: none
+  Eigen::VectorXd jv_;          // J v, while the field stage runs
+  Eigen::VectorXd xi_;          // the mean gradient of the held samples
+  StepDiagnostics rotation_;    // at the held samples, once measured
+  int64_t rotation_step_ = -1;  // samples_step_ when rotation_ was
   int rounds_ = 0;
   // Diagnostic rounds presented at the step boundary boundary_step_ (for
   // their phase numbers).

@@ -172,6 +172,7 @@ absl::StatusOr<AlgorithmConfig> AlgorithmFromProto(
   a.lookahead_alpha = OrDefault(p.lookahead_alpha(), 0.5);
   a.clip_global_norm = p.clip_global_norm();
   a.fuse_local_products = p.fuse_local_products();
+  a.bias_meter = p.bias_meter();
   const v1::AdaptiveGamma& r = p.adaptive_gamma();
   AdaptiveGammaConfig& rule = a.adaptive_gamma;
   rule.enabled = r.enabled();
@@ -324,6 +325,7 @@ void AlgorithmToProto(const AlgorithmConfig& a, v1::AlgorithmConfig* out) {
       static_cast<v1::Estimator>(ToProto(a.estimator, kEstimators)));
   out->set_clip_global_norm(a.clip_global_norm);
   out->set_fuse_local_products(a.fuse_local_products);
+  out->set_bias_meter(a.bias_meter);
   if (a.adaptive_gamma.enabled) {
     const AdaptiveGammaConfig& rule = a.adaptive_gamma;
     v1::AdaptiveGamma* r = out->mutable_adaptive_gamma();

@@ -42,6 +42,18 @@ std::string RitzList(const std::vector<RitzValue>& values) {
   return absl::StrCat("[", absl::StrJoin(items, ","), "]");
 }
 
+std::string DiagnosticsJson(const StepDiagnostics& d) {
+  if (!d.available) return "null";
+  return absl::StrCat(
+      "{\"xi_norm\":", JsonNumber(d.xi_norm),
+      ",\"jt_xi_norm\":", JsonNumber(d.jt_xi_norm),
+      ",\"stationarity_ratio\":", JsonNumber(d.stationarity_ratio),
+      ",\"cancellation\":", JsonNumber(d.cancellation), ",\"rotation_index\":",
+      d.has_rotation_index ? JsonNumber(d.rotation_index) : "null",
+      ",\"relative_bias\":",
+      d.has_bias_meter ? JsonNumber(d.relative_bias) : "null", "}");
+}
+
 std::string SpectrumFields(const SpectrumResult& result) {
   const SpectrumEstimate& e = result.estimate;
   return absl::StrCat(
@@ -55,7 +67,8 @@ std::string SpectrumFields(const SpectrumResult& result) {
       ",\"largest_real\":", RitzList(e.largest_real),
       ",\"largest_imag\":", RitzList(e.largest_imag),
       ",\"largest_modulus\":", RitzList(e.largest_modulus),
-      ",\"smallest_real\":", RitzList(e.smallest_real));
+      ",\"smallest_real\":", RitzList(e.smallest_real),
+      ",\"diagnostics\":", DiagnosticsJson(result.diagnostics));
 }
 
 std::string History(const std::vector<HistoryPoint>& points, size_t players) {
@@ -87,17 +100,9 @@ std::string History(const std::vector<HistoryPoint>& points, size_t players) {
       Column(points, [](const HistoryPoint& p) { return p.rotation_index; }),
       ",\"cancellation\":",
       Column(points, [](const HistoryPoint& p) { return p.cancellation; }),
+      ",\"relative_bias\":",
+      Column(points, [](const HistoryPoint& p) { return p.relative_bias; }),
       "}");
-}
-
-std::string DiagnosticsJson(const StepDiagnostics& d) {
-  if (!d.available) return "null";
-  return absl::StrCat(
-      "{\"xi_norm\":", JsonNumber(d.xi_norm),
-      ",\"jt_xi_norm\":", JsonNumber(d.jt_xi_norm),
-      ",\"stationarity_ratio\":", JsonNumber(d.stationarity_ratio),
-      ",\"cancellation\":", JsonNumber(d.cancellation), ",\"rotation_index\":",
-      d.has_rotation_index ? JsonNumber(d.rotation_index) : "null", "}");
 }
 
 std::string SessionJson(const Session& session, const HistoryBook& history) {

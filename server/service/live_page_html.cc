@@ -25,7 +25,7 @@ figcaption{font-size:13px;color:#444;margin-bottom:4px}
 <table id="sessions"><thead><tr><th>session</th><th>name</th>
 <th>algorithm</th><th>step</th><th>workers</th><th>L = &frac12;|&xi;|&sup2;</th>
 <th>|correction|</th><th>|J<sup>T</sup>&xi;|/|&xi;|</th><th>rotation</th>
-<th>&gamma;</th><th>steps/s</th><th>spectra</th>
+<th>bias</th><th>&gamma;</th><th>steps/s</th><th>spectra</th>
 </tr></thead><tbody></tbody></table>
 <h2 id="selected">no session</h2>
 <div class="grid">
@@ -48,6 +48,9 @@ figcaption{font-size:13px;color:#444;margin-bottom:4px}
 (1: spurious stationary point; adaptive &gamma; lowers &gamma; above its
 max_cancellation)</figcaption>
 <canvas id="plot-cancellation" width="460" height="230"></canvas></figure>
+<figure><figcaption>estimator bias |P &minus; U| / |P| (pooled minus
+leave-one-out J<sup>T</sup>&xi;; log; with bias_meter)</figcaption>
+<canvas id="plot-bias" width="460" height="230"></canvas></figure>
 <figure><figcaption>steps per second</figcaption>
 <canvas id="plot-rate" width="460" height="230"></canvas></figure>
 <figure><figcaption>latest spectrum, complex plane</figcaption>
@@ -169,6 +172,7 @@ function renderTable(sessions) {
                    fmt(s.loss), fmt(s.correction_norm),
                    fmt(s.diagnostics && s.diagnostics.stationarity_ratio),
                    fmt(s.diagnostics && s.diagnostics.rotation_index),
+                   fmt(s.diagnostics && s.diagnostics.relative_bias),
                    fmt(s.gamma),
                    fmt(s.steps_per_second), String(s.spectra)];
     cells.forEach((c, k) => {
@@ -190,7 +194,8 @@ function renderSession(s) {
   const h = s ? s.history : {step: [], xi_norm: [], loss: [],
                              correction_norm: [], gamma: [],
                              steps_per_second: [], jt_xi_norm: [],
-                             rotation_index: [], cancellation: []};
+                             rotation_index: [], cancellation: [],
+                             relative_bias: []};
   const players = s ? s.players : [];
   linePlot(document.getElementById("plot-xi"), h.step,
            h.xi_norm.map((ys, p) => ({name: players[p] || "player " + p,
@@ -209,6 +214,8 @@ function renderSession(s) {
            [{name: "gamma", ys: h.gamma}], false);
   linePlot(document.getElementById("plot-cancellation"), h.step,
            [{name: "cancellation", ys: h.cancellation}], false);
+  linePlot(document.getElementById("plot-bias"), h.step,
+           [{name: "relative bias", ys: h.relative_bias}], true);
   linePlot(document.getElementById("plot-rate"), h.step,
            [{name: "steps/s", ys: h.steps_per_second}], false);
 }
@@ -227,7 +234,11 @@ async function renderSpectrum(s) {
                         {name: "smallest real", values: e.smallest_real}]);
   info.textContent = e.description + " at step " + e.step + ", " +
       e.applications + " products, " +
-      (e.converged ? "converged" : "not converged");
+      (e.converged ? "converged" : "not converged") +
+      (e.diagnostics ? ", rotation index |A^T xi|/|S xi| " +
+                       fmt(e.diagnostics.rotation_index) +
+                       ", |J^T xi|/|xi| " +
+                       fmt(e.diagnostics.stationarity_ratio) : "");
 }
 
 let timer = null;

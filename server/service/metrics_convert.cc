@@ -65,7 +65,11 @@ void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
 template <typename Message>
 void StepDiagnosticsToProto(const StepDiagnostics& d, Message* out) {
   if (!d.available) return;
-  v1::StepDiagnostics* p = out->mutable_diagnostics();
+  StepDiagnosticsFieldsToProto(d, out->mutable_diagnostics());
+}
+
+void StepDiagnosticsFieldsToProto(const StepDiagnostics& d,
+                                  v1::StepDiagnostics* p) {
   p->set_xi_norm(d.xi_norm);
   p->set_jt_xi_norm(d.jt_xi_norm);
   p->set_stationarity_ratio(d.stationarity_ratio);
@@ -74,6 +78,10 @@ void StepDiagnosticsToProto(const StepDiagnostics& d, Message* out) {
   p->set_s_xi_norm(d.s_xi_norm);
   p->set_a_xi_norm(d.a_xi_norm);
   p->set_cancellation(d.cancellation);
+  p->set_has_bias_meter(d.has_bias_meter);
+  p->set_relative_bias(d.relative_bias);
+  p->set_bias_norm(d.bias_norm);
+  p->set_pooled_jt_xi_norm(d.pooled_jt_xi_norm);
 }
 
 template <typename Message>

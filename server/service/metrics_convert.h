@@ -21,6 +21,9 @@ void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
 // v1::SessionStatus.
 template <typename Message>
 void StepDiagnosticsToProto(const StepDiagnostics& d, Message* out);
+// Every field of `d` into `out` (also Spectrum.diagnostics).
+void StepDiagnosticsFieldsToProto(const StepDiagnostics& d,
+                                  v1::StepDiagnostics* out);
 
 // Sets out->gamma and out->gamma_trajectory from stats.gamma and
 // stats.gamma_trajectory (ConOpt; zero and empty otherwise). Message as

@@ -83,7 +83,7 @@ class Families {
 };
 
 void AddSession(const SessionInfo& info, const SessionConfig& config,
-                Families& out) {
+                const StepDiagnostics& spectrum, Families& out) {
   const Labels session = {{"session", info.id}};
   auto with = [&session](std::string name, std::string value) {
     Labels labels = session;
@@ -149,6 +149,21 @@ void AddSession(const SessionInfo& info, const SessionConfig& config,
     out.Gauge("gameopt_rotation_index", "|A^T xi| / |S xi| (SGA)", session,
               d.rotation_index);
   }
+  if (d.has_bias_meter) {  // AlgorithmConfig::bias_meter (bias_meter.h)
+    out.Gauge("gameopt_relative_bias",
+              "|P - U| / |P|: pooled minus leave-one-out J^T xi of the last "
+              "step, relative to the pooled one (bias meter)",
+              session, d.relative_bias);
+  }
+  if (spectrum.has_rotation_index) {  // every algorithm, per estimate
+    out.Gauge("gameopt_spectrum_rotation_index",
+              "|A^T xi| / |S xi| at the newest spectrum estimate's "
+              "minibatches",
+              session, spectrum.rotation_index);
+    out.Gauge("gameopt_spectrum_stationarity_ratio",
+              "|J^T xi| / |xi| at the newest spectrum estimate's minibatches",
+              session, spectrum.stationarity_ratio);
+  }
   out.Gauge("gameopt_steps_per_second", "Steps per second, recent steps",
             session, info.timing.steps_per_second);
   out.Gauge("gameopt_workers_active", "Active workers", session,
@@ -202,7 +217,8 @@ class SessionCollector final : public prometheus::Collectable {
     families.Gauge("gameopt_sessions", "Sessions hosted", {},
                    static_cast<double>(sessions.size()));
     for (const std::shared_ptr<Session>& session : sessions) {
-      AddSession(session->Info(), session->config(), families);
+      AddSession(session->Info(), session->config(),
+                 session->LastSpectrumDiagnostics(), families);
     }
     return families.Take();
   }

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "server/service/metrics_convert.h"
 
 namespace gameopt {
 namespace {
@@ -97,6 +98,10 @@ void SpectrumResultToProto(const SpectrumResult& result, v1::Spectrum* out) {
   out->set_converged(result.estimate.converged);
   out->set_rounds(result.rounds);
   out->set_samples(result.samples);
+  if (result.diagnostics.available) {
+    StepDiagnosticsFieldsToProto(result.diagnostics,
+                                 out->mutable_diagnostics());
+  }
 }
 
 }  // namespace gameopt

@@ -58,6 +58,17 @@ TEST(MemoryBudgetTest, EstimateCountsTheCgdSolver) {
             base + 8 * (4 * 2000 + (2 + 3) * 1000));
 }
 
+TEST(MemoryBudgetTest, FusedProductsCountOneMoreBufferPerWorkerSample) {
+  SessionConfig config =
+      Config(1000, DType::kFloat64, OptimizerKind::kAdam, /*workers=*/3);
+  config.algorithm.kind = AlgorithmKind::kConOpt;
+  config.algorithm.bias_meter = true;
+  const GameLayout layout = *GameLayout::Create(config.players);
+  EXPECT_EQ(
+      EstimateSessionBytes(config, layout),
+      (kAlgorithmVectors + 2 + (kBuffersPerWorkerSample + 1) * 3) * 2000 * 8);
+}
+
 TEST(MemoryBudgetTest, HugeSessionIsRefusedBeforeAllocating) {
   // A 46-byte request asking for 2^30 float64 coordinates with Adam.
   SessionRegistry registry;

@@ -192,10 +192,48 @@ TEST_F(SpectrumRoundsTest, GameJacobianIsTheRoundsMeanJacobian) {
   EXPECT_EQ(result.samples, 2);
   EXPECT_EQ(result.description, "J");
   EXPECT_TRUE(result.estimate.converged);
-  // One gradient round, then one round per product; 7 x 7 needs 7.
-  EXPECT_EQ(result.rounds, 1 + result.estimate.applications);
+  // One gradient round, the rotation round, then one round per product;
+  // 7 x 7 needs 7.
+  EXPECT_EQ(result.rounds, 2 + result.estimate.applications);
   ExpectMatchesDense(result.estimate, MeanJacobian(2));
   EXPECT_EQ(session->Spectra().size(), 1u);
+}
+
+TEST_F(SpectrumRoundsTest, RotationIndexIsThatOfTheMeanJacobianAtXi) {
+  // ConOpt asks for no J xi per step: its rotation index comes with the
+  // estimate, at the estimate's minibatches. Here J = mean_w J_w and
+  // xi = J x0 + c (each worker's gradient is J_w x0 + c).
+  std::unique_ptr<Session> session = Make(Config(AlgorithmKind::kConOpt, 3));
+  SpectrumReply reply;
+  session->EstimateSpectrum(Request(SpectrumOperatorKind::kAlgorithmField),
+                            reply.Callback());
+  std::vector<Task> tasks = JoinAll(*session, 3);
+  Play(*session, tasks, [&] {
+    if (session->Info().phase_label == "spectrum: rotation") {
+      EXPECT_TRUE(tasks[0].vjp && tasks[0].jvp);
+    }
+    return reply.called;
+  });
+  ASSERT_TRUE(reply.result.ok()) << reply.result.status();
+  const Eigen::MatrixXd j = MeanJacobian(3);
+  const Eigen::VectorXd xi = j * game_.x0 + game_.c;
+  const Eigen::MatrixXd s = 0.5 * (j + j.transpose());
+  const Eigen::MatrixXd a = 0.5 * (j - j.transpose());
+  const StepDiagnostics& d = reply.result->diagnostics;
+  // Sums of 3 products of 7 terms in float64: rounding near 1e-15.
+  constexpr double kRelative = 1e-12;
+  ASSERT_TRUE(d.available);
+  ASSERT_TRUE(d.has_rotation_index);
+  EXPECT_NEAR(d.xi_norm, xi.norm(), kRelative * xi.norm());
+  const double jt_xi = (j.transpose() * xi).norm();
+  EXPECT_NEAR(d.jt_xi_norm, jt_xi, kRelative * jt_xi);
+  EXPECT_NEAR(d.stationarity_ratio, jt_xi / xi.norm(), kRelative);
+  const double s_xi = (s * xi).norm(), a_xi = (a.transpose() * xi).norm();
+  EXPECT_NEAR(d.s_xi_norm, s_xi, kRelative * s_xi);
+  EXPECT_NEAR(d.a_xi_norm, a_xi, kRelative * a_xi);
+  EXPECT_NEAR(d.rotation_index, a_xi / s_xi, kRelative * a_xi / s_xi);
+  // One extra round for the whole estimate, not per product.
+  EXPECT_EQ(reply.result->rounds, 2 + 2 * reply.result->estimate.applications);
 }
 
 TEST_F(SpectrumRoundsTest, Float32SessionsEstimateToSinglePrecision) {
@@ -235,7 +273,7 @@ TEST_F(SpectrumRoundsTest, ConOptFieldIsJPlusGammaJTransposeJ) {
   ASSERT_TRUE(reply.result.ok()) << reply.result.status();
   EXPECT_EQ(reply.result->description, "J + 0.5 J^T J");
   // Two rounds per product: J v, then J^T (J v).
-  EXPECT_EQ(reply.result->rounds, 1 + 2 * reply.result->estimate.applications);
+  EXPECT_EQ(reply.result->rounds, 2 + 2 * reply.result->estimate.applications);
   const Eigen::MatrixXd j = MeanJacobian(2);
   ExpectMatchesDense(reply.result->estimate, j + 0.5 * j.transpose() * j);
 }
@@ -292,7 +330,10 @@ TEST_F(SpectrumRoundsTest, DiagnosticRoundsLeaveTheTrainingUnchanged) {
     EXPECT_NEAR(spectra[i].estimate.largest_real[0].value.real(),
                 spectra[i % 2].estimate.largest_real[0].value.real(), 1e-8);
   }
-  // The field's gradient round is the Jacobian's: no second one.
+  // The field's gradient and rotation rounds are the Jacobian's: no second
+  // ones, and the same rotation index.
+  EXPECT_EQ(spectra[1].diagnostics.rotation_index,
+            spectra[0].diagnostics.rotation_index);
   EXPECT_EQ(spectra[1].rounds, 2 * spectra[1].estimate.applications);
 }
 
@@ -416,6 +457,37 @@ TEST_F(SpectrumRoundsTest, CancelledEstimateStopsItsDiagnosticRounds) {
   });
   EXPECT_EQ(session->Info().step, 3);
   EXPECT_TRUE(session->Spectra().empty());
+}
+
+TEST_F(SpectrumRoundsTest, AnEstimateCancelledInItsRotationRoundLeavesNone) {
+  // The next estimate at the same step keeps the minibatches but runs the
+  // rotation round again: its index is measured, not left over.
+  std::unique_ptr<Session> session = Make(Config(AlgorithmKind::kSimGd, 1));
+  SpectrumReply first, second;
+  CallId call = 0;
+  session->EstimateSpectrum(Request(SpectrumOperatorKind::kGameJacobian),
+                            first.Callback(), &call);
+  session->EstimateSpectrum(Request(SpectrumOperatorKind::kGameJacobian),
+                            second.Callback());
+  std::vector<Task> tasks = JoinAll(*session, 1);
+  Play(*session, tasks,
+       [&] { return session->Info().phase_label == "spectrum: rotation"; });
+  session->CancelSpectrum(call);
+  EXPECT_EQ(session->Info().phase_label, "spectrum: rotation");
+  Reply rejoined;
+  session->Join(tasks[0].worker_id, "", rejoined.Callback());
+  ASSERT_TRUE(rejoined.result.ok()) << rejoined.result.status();
+  tasks[0] = *rejoined.result;
+  Play(*session, tasks, [&] { return second.called; });
+  ASSERT_TRUE(second.result.ok()) << second.result.status();
+  EXPECT_EQ(second.result->rounds, 1 + second.result->estimate.applications);
+  const Eigen::MatrixXd j = MeanJacobian(1);
+  const Eigen::VectorXd xi = j * game_.x0 + game_.c;
+  const double expected = (0.5 * (j - j.transpose()).transpose() * xi).norm() /
+                          (0.5 * (j + j.transpose()) * xi).norm();
+  ASSERT_TRUE(second.result->diagnostics.has_rotation_index);
+  EXPECT_NEAR(second.result->diagnostics.rotation_index, expected,
+              1e-12 * expected);
 }
 
 TEST_F(SpectrumRoundsTest, CancelAndCloseAnswerWaitingRequests) {

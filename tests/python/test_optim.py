@@ -49,7 +49,10 @@ def in_process_conopt(g, d, batches, lr, gamma, steps):
 @pytest.mark.parametrize("options,rounds_per_step", [
     ({}, 2),  # pooled: a gradient round, then a products round
     ({"estimator": "local", "fuse_local_products": True}, 1),
-], ids=["pooled", "local-fused"])
+    # The bias meter's fused J^T xi_k leaves the step and its rounds as
+    # they were (K = 1 here: no reading).
+    ({"bias_meter": True}, 2),
+], ids=["pooled", "local-fused", "bias-meter"])
 def test_float64_conopt_equals_in_process_autograd(server, options,
                                                    rounds_per_step):
     batches = make_batches(STEPS, dtype=torch.float64)
@@ -71,6 +74,26 @@ def test_float64_conopt_equals_in_process_autograd(server, options,
         assert opt.done
         assert opt.rounds == rounds_per_step * STEPS
     assert feed.calls == STEPS  # the products reused the gradient's graph
+
+
+def test_bias_meter_reads_from_the_minibatch_graphs(server):
+    """Two samples per step: the fused round's J_k^T xi_k and the
+    products round share each sample's graph (no second closure call), and
+    the status reports pooled minus leave-one-out J^T xi."""
+    g, d = make_players(torch.float64)
+    feed = Feed(g, d, make_batches(2 * STEPS, dtype=torch.float64))
+    with GameOptimizer(server, {"generator": g, "discriminator": d},
+                       algorithm="conopt", lr=0.05, gamma=2.0,
+                       max_steps=STEPS, samples_per_worker=2,
+                       bias_meter=True) as opt:
+        while not opt.done:
+            opt.step(feed)
+        diagnostics = opt.status().diagnostics
+    assert feed.calls == 2 * STEPS
+    assert diagnostics.has_bias_meter
+    assert 0 < diagnostics.relative_bias < float("inf")
+    assert diagnostics.relative_bias == pytest.approx(
+        diagnostics.bias_norm / diagnostics.pooled_jt_xi_norm, rel=1e-12)
 
 
 def test_losses_and_scalars_reach_the_server(server):

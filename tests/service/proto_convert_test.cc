@@ -6,6 +6,8 @@
 #include "gtest/gtest.h"
 #include "server/service/config_convert.h"
 #include "server/service/grpc_status.h"
+#include "server/service/metrics_convert.h"
+#include "server/service/spectrum_convert.h"
 #include "tests/service/test_util.h"
 
 namespace gameopt {
@@ -170,6 +172,61 @@ TEST(SessionConfigFromProto, AdaptiveGammaZeroFieldsMeanDefaultsAndRoundTrip) {
   v1::SessionConfig off;
   SessionConfigToProto(*core, &off);
   EXPECT_FALSE(off.algorithm().has_adaptive_gamma());
+}
+
+TEST(SessionConfigFromProto, BiasMeterRoundTripsAndIsOffInOlderConfigs) {
+  const QuadraticGame game = QuadraticGame::TwoPlayer(1);
+  v1::SessionConfig proto = QuadraticConfig(game, v1::CONOPT, 2, 10);
+  // A config from before the field (a checkpoint of the previous release):
+  // the meter is off.
+  absl::StatusOr<SessionConfig> older = SessionConfigFromProto(proto);
+  ASSERT_TRUE(older.ok()) << older.status();
+  EXPECT_FALSE(older->algorithm.bias_meter);
+  proto.mutable_algorithm()->set_bias_meter(true);
+  absl::StatusOr<SessionConfig> core = SessionConfigFromProto(proto);
+  ASSERT_TRUE(core.ok()) << core.status();
+  EXPECT_TRUE(core->algorithm.bias_meter);
+  v1::SessionConfig back;
+  SessionConfigToProto(*core, &back);
+  EXPECT_TRUE(back.algorithm().bias_meter());
+  proto.mutable_algorithm()->set_estimator(v1::LOCAL);
+  absl::StatusOr<SessionConfig> local = SessionConfigFromProto(proto);
+  EXPECT_EQ(local.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(local.status().message()),
+              HasSubstr("algorithm.bias_meter"));
+}
+
+TEST(StepDiagnosticsToProto, EveryFieldTravels) {
+  StepDiagnostics d = StationarityDiagnostics(2.0, 0.5);
+  AddRotationIndex(3.0, 4.0, d);
+  d.cancellation = 0.25;
+  d.has_bias_meter = true;
+  d.bias_norm = 0.125;
+  d.pooled_jt_xi_norm = 0.5;
+  d.relative_bias = 0.25;
+  v1::SessionStatus status;
+  StepDiagnosticsToProto(d, &status);
+  const v1::StepDiagnostics& p = status.diagnostics();
+  EXPECT_EQ(p.xi_norm(), 2.0);
+  EXPECT_EQ(p.jt_xi_norm(), 0.5);
+  EXPECT_EQ(p.stationarity_ratio(), 0.25);
+  EXPECT_TRUE(p.has_rotation_index());
+  EXPECT_EQ(p.s_xi_norm(), 1.5);
+  EXPECT_EQ(p.a_xi_norm(), 2.0);
+  EXPECT_EQ(p.cancellation(), 0.25);
+  EXPECT_TRUE(p.has_bias_meter());
+  EXPECT_EQ(p.bias_norm(), 0.125);
+  EXPECT_EQ(p.pooled_jt_xi_norm(), 0.5);
+  EXPECT_EQ(p.relative_bias(), 0.25);
+  // A spectrum estimate's diagnostics.
+  SpectrumResult result;
+  result.diagnostics = d;
+  v1::Spectrum spectrum;
+  SpectrumResultToProto(result, &spectrum);
+  EXPECT_EQ(spectrum.diagnostics().SerializeAsString(), p.SerializeAsString());
+  v1::Spectrum none;
+  SpectrumResultToProto(SpectrumResult{}, &none);
+  EXPECT_FALSE(none.has_diagnostics());
 }
 
 TEST(SessionConfigToProto, RoundTripsToTheSameCoreConfig) {

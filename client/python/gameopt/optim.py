@@ -191,6 +191,9 @@ class GameOptimizer:
         config = self._client.get_session(self.session_id).config
         self._check_layout(config)
         self.algorithm = pb.Algorithm.Name(config.algorithm.kind).lower()
+        # A fused LOCAL round is the whole step; a fused round of the bias
+        # meter (AlgorithmConfig.bias_meter) is followed by the products.
+        self._fused_local = config.algorithm.fuse_local_products
         self._dtype = config.dtype or pb.FLOAT32
         self.worker_name = worker_name or f"rank-{self.rank}"
         self._link = TaskLink(self._client.channel, self.session_id,
@@ -435,12 +438,13 @@ class GameOptimizer:
 
     def _gradient(self, task, closure):
         fused = task.fused_vjp or task.fused_jvp
-        # Products on this minibatch follow: ConOpt/SGA's phase 1, LEAD's
-        # phases 1 and 2, or the spectrum rounds (EstimateSpectrum) after
-        # their gradient round.
-        keep = not fused and (
+        # Products on this minibatch follow: ConOpt/SGA's phase 1 (unless
+        # the fused LOCAL round was the whole step), LEAD's phases 1 and 2,
+        # CGD's Krylov rounds, or the spectrum rounds (EstimateSpectrum)
+        # after their gradient round.
+        keep = (
             (self.algorithm in ("conopt", "sga", "lead", "cgd", "acgd")
-             and task.phase == 0)
+             and task.phase == 0 and not self._fused_local)
             or task.phase_label.startswith("spectrum"))
         players = set(task.players) if task.players else \
             set(self.player_names)
@@ -455,9 +459,9 @@ class GameOptimizer:
             gradients.append(self._encode(grads, subset))
             if fused:
                 xi = [None if g is None else g.detach() for g in grads]
-                # The graph is used once more at most: free it on the way.
+                # Free the graph on the way unless products follow.
                 vjp, jvp = self._graph_products(grads, xi, task.fused_vjp,
-                                                task.fused_jvp, retain=False)
+                                                task.fused_jvp, retain=keep)
                 if task.fused_vjp:
                     vjps.append(self._encode(vjp))
                 if task.fused_jvp:

@@ -81,6 +81,10 @@ class SessionOptions:
     # LOCAL estimator with conopt/sga: products travel with the gradients
     # (one round per step; AlgorithmConfig.fuse_local_products).
     fuse_local_products: bool = False
+    # conopt/sga with estimator pooled or unbiased: report the estimator's
+    # bias |P - U| / |P| every step (StepDiagnostics.relative_bias;
+    # AlgorithmConfig.bias_meter). Same steps; one more VJP per sample.
+    bias_meter: bool = False
     # Learning-rate schedule of every player (a gameopt.schedules object
     # such as StepLR(100, 0.5), or a pb.LearningRateSchedule), and per
     # player overrides; server-side, so checkpoints keep them.
@@ -129,6 +133,10 @@ _USED_BY = {
         "algorithms conopt and sga with estimator local",
         lambda o: o.algorithm.lower() in ("conopt", "sga")
         and o.estimator.lower() == "local"),
+    "bias_meter": (
+        "algorithms conopt and sga with estimator pooled or unbiased",
+        lambda o: o.algorithm.lower() in ("conopt", "sga")
+        and o.estimator.lower() != "local"),
     "rmsprop_preset": ("optimizer rmsprop",
                        lambda o: o.optimizer.lower() == "rmsprop"),
     "lookahead_alpha": ("lookahead_k > 0", lambda o: o.lookahead_k > 0),
@@ -310,6 +318,7 @@ def build_session_config(players, initial=None,
             a.acgd_beta = options.acgd_beta
         if options.acgd_epsilon is not None:
             a.acgd_epsilon = options.acgd_epsilon
+    a.bias_meter = options.bias_meter
 
     config.workers_per_round = options.workers
     config.quorum = options.quorum
