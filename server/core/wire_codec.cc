@@ -73,13 +73,20 @@ constexpr uint32_t kF16Max = 0x47800000u;      // 65536: first too large
 constexpr uint32_t kF16Normal = 0x38800000u;   // 2^-14: smallest normal
 constexpr uint32_t kDenormMagic = 126u << 23;  // 0.5
 
+// Branch-free selects (so that the loops vectorize): a if cond else b.
+inline uint32_t Select(bool cond, uint32_t a, uint32_t b) {
+  const uint32_t mask = 0u - static_cast<uint32_t>(cond);
+  return (a & mask) | (b & ~mask);
+}
+
 inline uint16_t F16Nearest(uint32_t u) {
   const uint32_t sign = u & 0x80000000u;
   const uint32_t x = u ^ sign;
-  const uint32_t big = x > kF32Exponent ? 0x7e00u : 0x7c00u;
+  const uint32_t big = Select(x > kF32Exponent, 0x7e00u, 0x7c00u);
   const uint32_t small = Bits(Float(x) + Float(kDenormMagic)) - kDenormMagic;
   const uint32_t normal = (x - (112u << 23) + 0xfffu + ((x >> 13) & 1u)) >> 13;
-  const uint32_t o = x >= kF16Max ? big : x < kF16Normal ? small : normal;
+  const uint32_t o =
+      Select(x >= kF16Max, big, Select(x < kF16Normal, small, normal));
   return static_cast<uint16_t>(o | (sign >> 16));
 }
 
@@ -117,7 +124,8 @@ inline float F16ToFloat(uint16_t h) {
   const uint32_t special = normal + (112u << 23);  // inf / NaN
   const uint32_t sub =
       Bits(Float(normal + (1u << 23)) - Float(113u << 23));  // zero too
-  const uint32_t o = exp == (0x7c00u << 13) ? special : exp == 0 ? sub : normal;
+  const uint32_t o =
+      Select(exp == (0x7c00u << 13), special, Select(exp == 0, sub, normal));
   return Float(o | (static_cast<uint32_t>(h & 0x8000u) << 16));
 }
 
@@ -131,79 +139,90 @@ inline float RoundEven(float q) {
 
 void EncodeInt8Block(const float* in, int64_t n, bool stochastic, uint32_t key,
                      uint32_t counter, char* out) {
-  float amax = 0.0f;
-  uint32_t nonfinite = 0;
+  // max |v| on the bits: for non-negative floats their order is the
+  // integers'; inf and NaN are the largest (then the scale is NaN).
+  int32_t amax_bits = 0;
   for (int64_t i = 0; i < n; ++i) {
-    amax = std::max(amax, std::fabs(in[i]));
-    nonfinite |=
-        static_cast<uint32_t>((Bits(in[i]) & kF32Exponent) == kF32Exponent);
+    const int32_t a = static_cast<int32_t>(Bits(in[i]) & 0x7fffffffu);
+    amax_bits = a > amax_bits ? a : amax_bits;
   }
-  float scale = amax / 127.0f;
-  if (nonfinite) scale = std::numeric_limits<float>::quiet_NaN();
+  float scale = Float(static_cast<uint32_t>(amax_bits)) / 127.0f;
+  if (static_cast<uint32_t>(amax_bits) >= kF32Exponent) {
+    scale = std::numeric_limits<float>::quiet_NaN();
+  }
   std::memcpy(out, &scale, 4);
   int8_t q8[kInt8BlockSize];
-  const bool live = scale > 0.0f;  // false for 0 and NaN
-  const float divisor = live ? scale : 1.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float q = live ? in[i] / divisor : 0.0f;
-    float r = RoundEven(q);
-    if (stochastic) {
-      const float floor = r > q ? r - 1.0f : r;
+  // 0 (an all-zero block: q = 0) and NaN (refused by the receiver).
+  const float divisor = scale > 0.0f ? scale : 1.0f;
+  if (stochastic) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float q = in[i] / divisor;
+      const float r = RoundEven(q);
+      const float floor = r - static_cast<float>(r > q);
       const float frac = q - floor;  // exact, in [0, 1)
       const float u =
-          static_cast<float>(
-              RandomAt(key, counter + static_cast<uint32_t>(i)) >> 8) *
+          static_cast<float>(static_cast<int32_t>(
+              RandomAt(key, counter + static_cast<uint32_t>(i)) >> 8)) *
           (1.0f / 16777216.0f);
-      r = u < frac ? floor + 1.0f : floor;
+      const float up = floor + static_cast<float>(u < frac);
+      q8[i] = static_cast<int8_t>(std::min(127.0f, std::max(-127.0f, up)));
     }
-    r = std::min(127.0f, std::max(-127.0f, r));
-    q8[i] = static_cast<int8_t>(r);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const float r = RoundEven(in[i] / divisor);
+      q8[i] = static_cast<int8_t>(std::min(127.0f, std::max(-127.0f, r)));
+    }
   }
   std::memcpy(out + 4, q8, n);
+}
+
+// Values per chunk of the 2-byte formats: computed into an aligned local
+// array (the loop then vectorizes well), then copied to the unaligned out.
+constexpr int64_t kHalfChunk = 1024;
+
+// Encodes with `round(bits, index)` into 2-byte values; returns whether
+// every finite input stayed finite (`inf` is the format's exponent mask).
+template <typename Round>
+bool EncodeHalves(const float* in, int64_t n, uint32_t inf, char* out,
+                  Round round) {
+  uint32_t overflow = 0;
+  alignas(64) uint16_t chunk[kHalfChunk];
+  for (int64_t begin = 0; begin < n; begin += kHalfChunk) {
+    const int64_t len = std::min(kHalfChunk, n - begin);
+    const float* from = in + begin;
+    for (int64_t i = 0; i < len; ++i) {
+      const uint32_t u = Bits(from[i]);
+      const uint32_t o = round(u, static_cast<uint32_t>(begin + i));
+      overflow |= static_cast<uint32_t>((o & inf) == inf) &
+                  static_cast<uint32_t>((u & kF32Exponent) != kF32Exponent);
+      chunk[i] = static_cast<uint16_t>(o);
+    }
+    std::memcpy(out + 2 * begin, chunk, 2 * len);
+  }
+  return overflow == 0;
 }
 
 bool EncodeFloat(Compression compression, const float* in, int64_t n,
                  const Rounding& rounding, char* out) {
   const uint32_t key = StreamKey(rounding.seed);
   const uint32_t counter = static_cast<uint32_t>(rounding.counter);
-  uint32_t overflow = 0;
   switch (compression) {
     case Compression::kBFloat16:
       if (rounding.stochastic) {
-        for (int64_t i = 0; i < n; ++i) {
-          const uint32_t u = Bits(in[i]);
-          const uint16_t o = BF16Stochastic(
-              u, RandomAt(key, counter + static_cast<uint32_t>(i)));
-          overflow |= BF16Overflow(u, o);
-          std::memcpy(out + 2 * i, &o, 2);
-        }
-      } else {
-        for (int64_t i = 0; i < n; ++i) {
-          const uint32_t u = Bits(in[i]);
-          const uint16_t o = BF16Nearest(u);
-          overflow |= BF16Overflow(u, o);
-          std::memcpy(out + 2 * i, &o, 2);
-        }
+        return EncodeHalves(in, n, 0x7f80u, out, [&](uint32_t u, uint32_t i) {
+          return BF16Stochastic(u, RandomAt(key, counter + i));
+        });
       }
-      break;
+      return EncodeHalves(in, n, 0x7f80u, out,
+                          [](uint32_t u, uint32_t) { return BF16Nearest(u); });
     case Compression::kFloat16:
       if (rounding.stochastic) {
-        for (int64_t i = 0; i < n; ++i) {
-          const uint32_t u = Bits(in[i]);
-          const uint16_t o = F16Stochastic(
-              u, RandomAt(key, counter + static_cast<uint32_t>(i)));
-          overflow |= F16Overflow(u, o);
-          std::memcpy(out + 2 * i, &o, 2);
-        }
-      } else {
-        for (int64_t i = 0; i < n; ++i) {
-          const uint32_t u = Bits(in[i]);
-          const uint16_t o = F16Nearest(u);
-          overflow |= F16Overflow(u, o);
-          std::memcpy(out + 2 * i, &o, 2);
-        }
+        return EncodeHalves(in, n, 0x7c00u, out, [&](uint32_t u, uint32_t i) {
+          return F16Stochastic(u, RandomAt(key, counter + i));
+        });
       }
-      break;
+      return EncodeHalves(in, n, 0x7c00u, out,
+                          [](uint32_t u, uint32_t) { return F16Nearest(u); });
     case Compression::kInt8Block:
       for (int64_t b = 0; b < n; b += kInt8BlockSize) {
         const int64_t len = std::min(kInt8BlockSize, n - b);
@@ -211,11 +230,11 @@ bool EncodeFloat(Compression compression, const float* in, int64_t n,
                         counter + static_cast<uint32_t>(b),
                         out + CompressedOffset(compression, b));
       }
-      break;
+      return true;
     case Compression::kNone:
-      return false;
+      break;
   }
-  return overflow == 0;
+  return false;
 }
 
 template <typename To>
@@ -223,21 +242,30 @@ int64_t DecodeTo(Compression compression, const char* in, int64_t n, To* out) {
   uint32_t flags = 0;
   switch (compression) {
     case Compression::kBFloat16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, in + 2 * i, 2);
-        flags |= static_cast<uint32_t>((h & 0x7f80u) == 0x7f80u);
-        out[i] = static_cast<To>(Float(static_cast<uint32_t>(h) << 16));
+    case Compression::kFloat16: {
+      const bool bf16 = compression == Compression::kBFloat16;
+      const uint32_t inf = bf16 ? 0x7f80u : 0x7c00u;
+      alignas(64) uint16_t chunk[kHalfChunk];
+      for (int64_t begin = 0; begin < n; begin += kHalfChunk) {
+        const int64_t len = std::min(kHalfChunk, n - begin);
+        std::memcpy(chunk, in + 2 * begin, 2 * len);
+        To* to = out + begin;
+        for (int64_t i = 0; i < len; ++i) {
+          flags |= static_cast<uint32_t>((chunk[i] & inf) == inf);
+        }
+        if (bf16) {
+          for (int64_t i = 0; i < len; ++i) {
+            to[i] =
+                static_cast<To>(Float(static_cast<uint32_t>(chunk[i]) << 16));
+          }
+        } else {
+          for (int64_t i = 0; i < len; ++i) {
+            to[i] = static_cast<To>(F16ToFloat(chunk[i]));
+          }
+        }
       }
       break;
-    case Compression::kFloat16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, in + 2 * i, 2);
-        flags |= static_cast<uint32_t>((h & 0x7c00u) == 0x7c00u);
-        out[i] = static_cast<To>(F16ToFloat(h));
-      }
-      break;
+    }
     case Compression::kInt8Block:
       for (int64_t b = 0; b < n; b += kInt8BlockSize) {
         const int64_t len = std::min(kInt8BlockSize, n - b);
