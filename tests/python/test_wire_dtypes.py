@@ -156,3 +156,36 @@ def test_conopt_unbiased_converges_through_a_stochastic_bfloat16_wire(
     # bfloat16 keeps 8 significant bits: the iterates settle within a few
     # 2^-8 relative steps of the equilibrium, far below the start.
     assert np.linalg.norm(x - equilibrium) < 0.02 * start
+
+
+def test_conopt_unbiased_step_through_a_stochastic_wire_is_unbiased(
+        client, server):
+    """One ConOpt step, x1 = x0 - lr (xi + gamma J^T xi) with xi = J x0 + b,
+    averaged over independent sessions whose only randomness is the
+    stochastic rounding of gradients, probes and products on a bfloat16
+    wire: the mean is x1 within 4 standard errors (x0 = 1 is exact in
+    bfloat16, so the parameters travel unrounded)."""
+    game = gameopt.QuadraticGame.from_seed([2, 2], 1)
+    lr, gamma, runs = 0.05, 0.5, 120
+    x0 = game.initial_parameters()
+    xi = game.J @ x0 + game.b
+    expected = x0 - lr * (xi + gamma * game.J.T @ xi)
+    finals = []
+    for _ in range(runs):
+        session_id = client.create_session(quadratic_config(
+            game, max_steps=1, wire="bfloat16", wire_stochastic=True,
+            float64=True))
+        workers = [gameopt.Worker(server.address, session_id, game,
+                                  wire_dtype=pb.BFLOAT16,
+                                  stochastic_rounding=True)
+                   for _ in range(2)]
+        play_threads(lambda i: workers[i].run(), 2)
+        finals.append(client.get_parameters(session_id, game.players()).flat)
+        client.delete_session(session_id)
+    finals = np.array(finals)
+    se = finals.std(axis=0) / np.sqrt(runs)
+    assert (se > 0).all()  # the rounding is random
+    assert (np.abs(finals.mean(axis=0) - expected) <= 4 * se).all(), (
+        finals.mean(axis=0) - expected, se)
+    # Each run is off the exact step by its rounding; only the mean is not.
+    assert np.abs(finals - expected).max() > 0
