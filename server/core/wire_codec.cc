@@ -250,16 +250,15 @@ int64_t DecodeTo(Compression compression, const char* in, int64_t n, To* out) {
         const int64_t len = std::min(kHalfChunk, n - begin);
         std::memcpy(chunk, in + 2 * begin, 2 * len);
         To* to = out + begin;
-        for (int64_t i = 0; i < len; ++i) {
-          flags |= static_cast<uint32_t>((chunk[i] & inf) == inf);
-        }
         if (bf16) {
           for (int64_t i = 0; i < len; ++i) {
-            to[i] =
-                static_cast<To>(Float(static_cast<uint32_t>(chunk[i]) << 16));
+            const uint32_t u = static_cast<uint32_t>(chunk[i]) << 16;
+            flags |= static_cast<uint32_t>((u & kF32Exponent) == kF32Exponent);
+            to[i] = static_cast<To>(Float(u));
           }
         } else {
           for (int64_t i = 0; i < len; ++i) {
+            flags |= static_cast<uint32_t>((chunk[i] & inf) == inf);
             to[i] = static_cast<To>(F16ToFloat(chunk[i]));
           }
         }
