@@ -12,6 +12,9 @@
 # 1e-4 along a cosine (else the same; ConOpt covers 8 modes from step
 # 3,000 on, simultaneous RMSProp at most 1): a quarter of the time, used by
 # the demo test (tests/e2e/demo_test.sh).
+# GAMEOPT_DEMO_WIRE=bfloat16 (or float16, int8_block): section 3 over that
+# compressed wire, both ways, with stochastic rounding (server/README.md,
+# "Compressed wire").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +34,10 @@ if [ "${GAMEOPT_DEMO_MOG:-}" = short ]; then
     --steps 6000 --metrics_every 500)
   mog_title="RMSProp (TF1 preset) lr 2e-3 cosine to 1e-4, batch 512, 6000 steps"
   mog_time="~30 s"
+fi
+if [ -n "${GAMEOPT_DEMO_WIRE:-}" ]; then
+  mog_args+=(--wire "$GAMEOPT_DEMO_WIRE" --wire_stochastic)
+  mog_title="$mog_title, $GAMEOPT_DEMO_WIRE wire"
 fi
 mkdir -p "$out"
 

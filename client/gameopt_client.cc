@@ -155,6 +155,12 @@ ABSL_FLAG(double, deadline, 60, "phase deadline in seconds");
 ABSL_FLAG(int64_t, steps, 500, "steps to play");
 ABSL_FLAG(uint64_t, seed, 1, "session seed (minibatch draws)");
 ABSL_FLAG(bool, float32, false, "float32 server state (default float64)");
+ABSL_FLAG(std::string, wire, "none",
+          "compressed tensors on the wire, both ways: none, bfloat16, "
+          "float16 or int8_block");
+ABSL_FLAG(bool, wire_stochastic, false,
+          "round what is sent on a compressed wire stochastically "
+          "(unbiased) instead of to nearest-even");
 // Where and what.
 ABSL_FLAG(std::string, server, "",
           "host:port, or host:port,host:port,... one per shard (sharded); "
@@ -312,6 +318,11 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.phase_deadline_seconds = absl::GetFlag(FLAGS_deadline);
   s.seed = absl::GetFlag(FLAGS_seed);
   s.float64 = !absl::GetFlag(FLAGS_float32);
+  s.wire = absl::GetFlag(FLAGS_wire);
+  s.wire_stochastic = absl::GetFlag(FLAGS_wire_stochastic);
+  if (absl::Status wire = ParseWireDType(s.wire).status(); !wire.ok()) {
+    return wire;
+  }
 
   config.steps = absl::GetFlag(FLAGS_steps);
   config.server = absl::GetFlag(FLAGS_server);
@@ -419,6 +430,8 @@ int WorkCommand() {
   WorkerThreadsOptions options;
   options.threads = threads;
   options.name_prefix = prefix;
+  options.send_dtype = *ParseWireDType(config->session.wire);  // checked
+  options.stochastic_rounding = config->session.wire_stochastic;
   absl::StatusOr<double> seconds = RunWorkerThreads(*session, **game, options);
   if (!seconds.ok()) return Fail(seconds.status());
   absl::StatusOr<SessionParameters> params = session->GetParameters();

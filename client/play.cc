@@ -112,6 +112,8 @@ absl::StatusOr<PlayResult> Play(const PlayConfig& config) {
   }
   WorkerThreadsOptions threads;
   threads.threads = config.session.workers;
+  threads.send_dtype = *ParseWireDType(config.session.wire);  // checked
+  threads.stochastic_rounding = config.session.wire_stochastic;
   threads.first_worker_progress = [&recorder,
                                    &curves](const WorkerProgress& p) {
     if (p.kind != v1::DONE && p.kind != v1::PRODUCTS && p.phase == 0) {

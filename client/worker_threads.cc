@@ -26,6 +26,8 @@ absl::StatusOr<double> RunWorkerThreads(const ShardedSession& session,
       std::unique_ptr<Game> mine = game.Clone();
       WorkerOptions worker_options;
       worker_options.name = absl::StrCat(options.name_prefix, "-", i);
+      worker_options.send_dtype = options.send_dtype;
+      worker_options.stochastic_rounding = options.stochastic_rounding;
       if (i == 0) worker_options.on_progress = options.first_worker_progress;
       statuses[i] = session.RunWorker(mine.get(), worker_options);
       absl::MutexLock lock(&mu);

@@ -17,6 +17,9 @@ namespace gameopt {
 struct WorkerThreadsOptions {
   int threads = 1;                     // K (at least 1 runs)
   std::string name_prefix = "worker";  // worker i is named <prefix>-<i>
+  // WorkerOptions::send_dtype and stochastic_rounding of every worker.
+  v1::DType send_dtype = v1::DTYPE_UNSPECIFIED;
+  bool stochastic_rounding = false;
   // Worker 0's WorkerOptions::on_progress, on its thread (may be empty).
   std::function<void(const WorkerProgress&)> first_worker_progress;
   // Called on the calling thread every `tick_every` while the workers run

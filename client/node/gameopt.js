@@ -18,6 +18,7 @@ const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const wireCodec = require('./wire_codec');
 
 const PROTO_RELATIVE = 'gameopt/v1/gameopt.proto';
 
@@ -101,6 +102,10 @@ function decodeVector(vector, layout, out) {
       if (!where) {
         throw new Error(`the server sent unknown tensor '${player.player}/${tensor.name}'`);
       }
+      if (wireCodec.COMPRESSED.has(tensor.dtype)) {
+        out.set(wireCodec.decode(tensor.data, tensor.dtype, where.size), where.offset);
+        continue;
+      }
       const width = tensor.dtype === 'FLOAT64' ? 8 : 4;
       if (tensor.data.length !== where.size * width) {
         throw new Error(`tensor '${player.player}/${tensor.name}' has ${tensor.data.length} bytes, which does not fit the game`);
@@ -115,8 +120,10 @@ function decodeVector(vector, layout, out) {
   return out;
 }
 
-// The blocks of `players` (all when empty) of `values` as a Vector message.
-function encodeVector(values, layout, players, dtype) {
+// The blocks of `players` (all when empty) of `values` as a Vector message
+// of `dtype`: FLOAT64, FLOAT32 or a compressed one (wire_codec.js; rounded
+// stochastically when `stochastic`, a tensor it cannot hold as FLOAT32).
+function encodeVector(values, layout, players, dtype, stochastic = false) {
   const wanted = players && players.length ? new Set(players) : null;
   const vector = { players: [] };
   for (const spec of layout.players) {
@@ -124,11 +131,19 @@ function encodeVector(values, layout, players, dtype) {
     const tensors = [];
     for (const tensor of spec.tensors) {
       const { offset, size } = layout.find(spec.name, tensor.name);
-      const block = dtype === 'FLOAT64'
+      if (wireCodec.COMPRESSED.has(dtype)) {
+        const data = wireCodec.encode(values.subarray(offset, offset + size), dtype, stochastic);
+        if (data !== null) {
+          tensors.push({ name: tensor.name, dtype, shape: tensor.shape, data });
+          continue;
+        }
+      }
+      const plain = dtype === 'FLOAT64' ? 'FLOAT64' : 'FLOAT32';
+      const block = plain === 'FLOAT64'
         ? values.slice(offset, offset + size)
         : Float32Array.from(values.subarray(offset, offset + size));
       tensors.push({
-        name: tensor.name, dtype, shape: tensor.shape,
+        name: tensor.name, dtype: plain, shape: tensor.shape,
         data: Buffer.from(block.buffer, block.byteOffset, block.byteLength),
       });
     }
@@ -227,6 +242,10 @@ class Worker {
     this.params = new Float64Array(this.layout.dimension);
     this.paramsVersion = '-1';
     this.dtype = 'FLOAT32';  // the session's, learned from the parameters
+    // Compressed wire: the session's wire.from_workers ('BFLOAT16',
+    // 'FLOAT16', 'INT8_BLOCK') and its stochastic_rounding.
+    this.wireDtype = options.wireDtype || null;
+    this.stochastic = !!options.stochasticRounding;
     this.tasksDone = 0;
     this.task = null;
   }
@@ -273,8 +292,16 @@ class Worker {
       decodeVector(this.task.params, this.layout, this.params);
       this.paramsVersion = this.task.params_version;
       const first = this.task.params.players[0];
-      if (first && first.tensors.length) this.dtype = first.tensors[0].dtype;
+      if (first && first.tensors.length &&
+          !wireCodec.COMPRESSED.has(first.tensors[0].dtype)) {
+        this.dtype = first.tensors[0].dtype;
+      }
     }
+  }
+
+  encode(values, players = []) {
+    return encodeVector(values, this.layout, players, this.wireDtype || this.dtype,
+                        this.stochastic);
   }
 
   async compute(task) {
@@ -295,18 +322,16 @@ class Worker {
       }
       for (let k = 0; k < task.num_samples; ++k) {
         const g = this.game.gradient(this.params, k);
-        gradients.push(encodeVector(g, this.layout, task.players, this.dtype));
+        gradients.push(this.encode(g, task.players));
         if (fused) {
           // Sample k's own gradient as the server holds it (the LOCAL
           // probe of the unfused products round).
-          const probe = this.dtype === 'FLOAT64'
-            ? g : Float64Array.from(Float32Array.from(g));
-          if (task.fused_vjp) {
-            vjp.push(encodeVector(this.game.vjp(this.params, probe, k), this.layout, [], this.dtype));
-          }
-          if (task.fused_jvp) {
-            jvp.push(encodeVector(this.game.jvp(this.params, probe, k), this.layout, [], this.dtype));
-          }
+          const probe = this.wireDtype
+            ? decodeVector(gradients[gradients.length - 1], this.layout,
+                           new Float64Array(this.layout.dimension))
+            : this.dtype === 'FLOAT64' ? g : Float64Array.from(Float32Array.from(g));
+          if (task.fused_vjp) vjp.push(this.encode(this.game.vjp(this.params, probe, k)));
+          if (task.fused_jvp) jvp.push(this.encode(this.game.jvp(this.params, probe, k)));
         }
       }
       return this.call('SubmitGradient', { ...header, gradients, vjp, jvp });
@@ -315,12 +340,8 @@ class Worker {
     task.probes.forEach((message, k) => {
       const probe = decodeVector(message, this.layout,
                                  new Float64Array(this.layout.dimension));
-      if (task.vjp) {
-        vjp.push(encodeVector(this.game.vjp(this.params, probe, k), this.layout, [], this.dtype));
-      }
-      if (task.jvp) {
-        jvp.push(encodeVector(this.game.jvp(this.params, probe, k), this.layout, [], this.dtype));
-      }
+      if (task.vjp) vjp.push(this.encode(this.game.vjp(this.params, probe, k)));
+      if (task.jvp) jvp.push(this.encode(this.game.jvp(this.params, probe, k)));
     });
     return this.call('SubmitJacobianProducts', { ...header, vjp, jvp });
   }
@@ -337,6 +358,6 @@ class Worker {
 }
 
 module.exports = {
-  loadProto, makeClient, FlatLayout, decodeVector, encodeVector,
+  loadProto, makeClient, FlatLayout, decodeVector, encodeVector, wireCodec,
   BilinearGame, QuadraticGame, Worker,
 };

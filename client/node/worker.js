@@ -3,6 +3,10 @@
 // dumped by the C++ one) in an existing session until it is DONE.
 //
 //   node worker.js SERVER SESSION_ID [WORKER_NAME] [--quadratic FILE.json]
+//                  [--wire=bfloat16|float16|int8_block] [--wire_stochastic]
+//
+// --wire: send gradients and products in the session's compressed
+// wire.from_workers; --wire_stochastic: round them stochastically.
 //
 // TLS and tokens from the environment: GAMEOPT_TLS_ROOTS (path of the PEM
 // roots of the server's certificate) and GAMEOPT_TOKEN (a bearer token).
@@ -14,9 +18,11 @@ const { makeClient, BilinearGame, QuadraticGame, Worker } = require('./gameopt')
 
 function main(argv) {
   const positional = [];
-  let quadratic = null;
+  let quadratic = null, wireDtype = null, stochasticRounding = false;
   for (let i = 0; i < argv.length; ++i) {
-    if (argv[i] === '--quadratic') quadratic = argv[++i];
+    if (argv[i].startsWith('--wire=')) wireDtype = argv[i].slice(7).toUpperCase();
+    else if (argv[i] === '--wire_stochastic') stochasticRounding = true;
+    else if (argv[i] === '--quadratic') quadratic = argv[++i];
     else if (argv[i].startsWith('--quadratic=')) quadratic = argv[i].slice(12);
     else positional.push(argv[i]);
   }
@@ -30,7 +36,8 @@ function main(argv) {
     tlsRoots: process.env.GAMEOPT_TLS_ROOTS,
     token: process.env.GAMEOPT_TOKEN,
   });
-  const worker = new Worker(client, sessionId, game, { name });
+  const worker = new Worker(client, sessionId, game,
+                            { name, wireDtype, stochasticRounding });
   return worker.run().then(() => {
     console.log(`worker ${worker.workerId} done after ${worker.tasksDone} tasks`);
     client.close();

@@ -56,6 +56,16 @@ absl::StatusOr<std::vector<std::pair<std::string, int>>> ParseAltGdOrder(
   return order;
 }
 
+absl::StatusOr<v1::DType> ParseWireDType(const std::string& name) {
+  if (name.empty() || name == "none") return v1::DTYPE_UNSPECIFIED;
+  if (name == "bfloat16") return v1::BFLOAT16;
+  if (name == "float16") return v1::FLOAT16;
+  if (name == "int8_block") return v1::INT8_BLOCK;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown wire dtype '", name,
+                   "': none, bfloat16, float16 or int8_block"));
+}
+
 absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
     const Game& game, const SessionOptions& options) {
   v1::SessionConfig config;
@@ -182,6 +192,13 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   config.set_seed(options.seed);
   config.set_invalid_sample_policy(options.drop_invalid_samples ? v1::DROP
                                                                 : v1::REJECT);
+  absl::StatusOr<v1::DType> wire = ParseWireDType(options.wire);
+  if (!wire.ok()) return wire.status();
+  if (*wire != v1::DTYPE_UNSPECIFIED || options.wire_stochastic) {
+    config.mutable_wire()->set_to_workers(*wire);
+    config.mutable_wire()->set_from_workers(*wire);
+    config.mutable_wire()->set_stochastic_rounding(options.wire_stochastic);
+  }
   return config;
 }
 

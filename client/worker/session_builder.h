@@ -51,6 +51,12 @@ struct SessionOptions {
   uint64_t seed = 0;
   bool float64 = true;
   bool drop_invalid_samples = false;
+  // Compressed wire (WireConfig), both directions: "" or "none",
+  // "bfloat16", "float16", "int8_block"; stochastic rounding of what each
+  // side sends. The workers must send in it: WorkerOptions::send_dtype =
+  // WireDType(options) and stochastic_rounding alike.
+  std::string wire;
+  bool wire_stochastic = false;
   // conopt / sga with estimator local: one round per step.
   bool fuse_local_products = false;
   // conopt / sga with estimator pooled or unbiased: the estimator's bias
@@ -80,6 +86,10 @@ struct SessionOptions {
   std::optional<double> acgd_beta;
   std::optional<double> acgd_epsilon;
 };
+
+// The wire dtype of SessionOptions::wire (DTYPE_UNSPECIFIED for "" and
+// "none"); InvalidArgument listing the names otherwise.
+absl::StatusOr<v1::DType> ParseWireDType(const std::string& name);
 
 // InvalidArgument on unknown names (the message lists the known ones).
 absl::StatusOr<v1::SessionConfig> BuildSessionConfig(

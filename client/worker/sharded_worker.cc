@@ -160,7 +160,9 @@ absl::Status ShardedWorker::Accept() {
       shard.params_version = task.params_version();
       if (task.params().players_size() > 0 &&
           task.params().players(0).tensors_size() > 0) {
-        dtype_ = task.params().players(0).tensors(0).dtype();
+        const v1::DType dtype = task.params().players(0).tensors(0).dtype();
+        // The session's dtype; compressed parameters do not tell it.
+        if (dtype == v1::FLOAT32 || dtype == v1::FLOAT64) dtype_ = dtype;
       }
     }
   }
@@ -211,20 +213,32 @@ absl::Status ShardedWorker::Compute() {
       request.clear_jvp();
     }
     game_->DrawMinibatches(samples, task.seed());
+    const v1::DType send = send_dtype();
     for (int k = 0; k < samples; ++k) {
       Eigen::VectorXd g = game_->Gradient(params_, k);
       for (int s = 0; s < n; ++s) {
         v1::SubmitGradientRequest& request = shards_[s].gradient_request;
-        EncodeVector(Slice(s, g), ShardLayout(s), players, dtype_,
+        EncodeVector(Slice(s, g), ShardLayout(s), players, send,
                      k < request.gradients_size()
                          ? *request.mutable_gradients(k)
-                         : *request.add_gradients());
+                         : *request.add_gradients(),
+                     SendRounding(task, 3 * k));
       }
       // Fused local products, on sample k's own gradient as the server
       // holds it (the LOCAL probe of the unfused products round), each
       // shard sent its slice.
       if (task.fused_vjp() || task.fused_jvp()) {
-        probe_ = RoundToDType(g, dtype_);
+        if (CompressionOf(send) == Compression::kNone) {
+          probe_ = RoundToDType(g, dtype_);
+        } else {
+          // As the server decodes what was sent.
+          probe_ = Eigen::VectorXd::Zero(params_.size());
+          for (int s = 0; s < n; ++s) {
+            absl::Status status = DecodeSlice(
+                s, shards_[s].gradient_request.gradients(k), probe_);
+            if (!status.ok()) return status;
+          }
+        }
       }
       for (const bool vjp : {true, false}) {
         if (vjp ? !task.fused_vjp() : !task.fused_jvp()) continue;
@@ -232,8 +246,9 @@ absl::Status ShardedWorker::Compute() {
                        : game_->Jvp(params_, probe_, k);
         for (int s = 0; s < n; ++s) {
           v1::SubmitGradientRequest& request = shards_[s].gradient_request;
-          EncodeVector(Slice(s, product_), ShardLayout(s), {}, dtype_,
-                       vjp ? *request.add_vjp() : *request.add_jvp());
+          EncodeVector(Slice(s, product_), ShardLayout(s), {}, send,
+                       vjp ? *request.add_vjp() : *request.add_jvp(),
+                       SendRounding(task, 3 * k + (vjp ? 1 : 2)));
         }
       }
       if (k == 0) gradient_ = std::move(g);
@@ -268,14 +283,34 @@ absl::Status ShardedWorker::Compute() {
       for (int s = 0; s < n; ++s) {
         v1::SubmitJacobianProductsRequest& request =
             shards_[s].products_request;
-        EncodeVector(Slice(s, product_), ShardLayout(s), {}, dtype_,
-                     vjp ? *request.add_vjp() : *request.add_jvp());
+        EncodeVector(Slice(s, product_), ShardLayout(s), {}, send_dtype(),
+                     vjp ? *request.add_vjp() : *request.add_jvp(),
+                     SendRounding(task, 2 * k + (vjp ? 0 : 1)));
       }
     }
   }
   return ForEachShard([this](int s) {
     return links_[s]->Submit(shards_[s].products_request, shards_[s].response);
   });
+}
+
+v1::DType ShardedWorker::send_dtype() const {
+  return options_.send_dtype == v1::DTYPE_UNSPECIFIED ? dtype_
+                                                      : options_.send_dtype;
+}
+
+Rounding ShardedWorker::SendRounding(const v1::Task& task, int index) const {
+  Rounding rounding;
+  rounding.stochastic = options_.stochastic_rounding;
+  // A stream per (task, worker, vector): splitmix64 of them.
+  uint64_t z = task.seed() ^
+               (static_cast<uint64_t>(links_[0]->worker_id()) << 20) ^
+               (static_cast<uint64_t>(task.round()) << 40);
+  z += 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(index + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  rounding.seed = z ^ (z >> 31);
+  return rounding;
 }
 
 absl::Status ShardedWorker::Run() {

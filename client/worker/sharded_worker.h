@@ -80,6 +80,10 @@ class ShardedWorker {
   absl::Status Accept();
   absl::Status Compute();
   void AddScalars(const v1::Task& task);
+  // The dtype gradients and products go out in (WorkerOptions::send_dtype).
+  v1::DType send_dtype() const;
+  // The rounding of the task's `index`-th vector sent.
+  Rounding SendRounding(const v1::Task& task, int index) const;
   // Runs fn(s) for every shard at once; the first error by shard order.
   template <typename Fn>
   absl::Status ForEachShard(Fn fn);

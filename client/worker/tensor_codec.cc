@@ -41,6 +41,23 @@ absl::Status DecodeVector(const v1::Vector& vector, const FlatLayout& layout,
       }
       int64_t n = 1;
       for (int64_t dim : tensor.shape()) n *= dim;
+      const Compression compression = CompressionOf(tensor.dtype());
+      if (compression != Compression::kNone) {
+        if (tensor.data().size() != CompressedBytes(compression, n) ||
+            offset + n > out.size()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "tensor '", player.player(), "/", tensor.name(), "' has ",
+              tensor.data().size(), " bytes of ", CompressionName(compression),
+              ", which does not fit the game"));
+        }
+        Decode(compression, tensor.data().data(), n, out.data() + offset);
+        continue;
+      }
+      if (tensor.dtype() != v1::FLOAT32 && tensor.dtype() != v1::FLOAT64) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", player.player(), "/", tensor.name(),
+                         "' has unknown dtype ", tensor.dtype()));
+      }
       const size_t width = tensor.dtype() == v1::FLOAT64 ? 8 : 4;
       if (tensor.data().size() != n * width || offset + n > out.size()) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -64,7 +81,8 @@ absl::Status DecodeVector(const v1::Vector& vector, const FlatLayout& layout,
 
 void EncodeVector(const Eigen::VectorXd& values, const FlatLayout& layout,
                   const std::vector<std::string>& players, v1::DType dtype,
-                  v1::Vector& out) {
+                  v1::Vector& out, const Rounding& rounding) {
+  const Compression compression = CompressionOf(dtype);
   int index = 0;
   for (const PlayerSpec& spec : layout.players()) {
     if (!players.empty() &&
@@ -87,9 +105,16 @@ void EncodeVector(const Eigen::VectorXd& values, const FlatLayout& layout,
       tensor->mutable_shape()->Assign(tensor_spec.shape.begin(),
                                       tensor_spec.shape.end());
       const int64_t n = NumElements(tensor_spec);
-      const double* src =
-          values.data() + layout.TensorOffset(spec.name, tensor_spec.name);
+      const int64_t offset = layout.TensorOffset(spec.name, tensor_spec.name);
+      const double* src = values.data() + offset;
       std::string* data = tensor->mutable_data();
+      if (compression != Compression::kNone) {
+        data->resize(CompressedBytes(compression, n));
+        Rounding r = rounding;
+        r.counter += static_cast<uint64_t>(offset);
+        if (Encode(compression, src, n, r, data->data())) continue;
+        tensor->set_dtype(v1::FLOAT32);  // does not fit: uncompressed
+      }
       if (dtype == v1::FLOAT64) {
         data->resize(n * 8);
         std::memcpy(data->data(), src, n * 8);
@@ -104,6 +129,19 @@ void EncodeVector(const Eigen::VectorXd& values, const FlatLayout& layout,
     while (player->tensors_size() > t) player->mutable_tensors()->RemoveLast();
   }
   while (out.players_size() > index) out.mutable_players()->RemoveLast();
+}
+
+Compression CompressionOf(v1::DType dtype) {
+  switch (dtype) {
+    case v1::BFLOAT16:
+      return Compression::kBFloat16;
+    case v1::FLOAT16:
+      return Compression::kFloat16;
+    case v1::INT8_BLOCK:
+      return Compression::kInt8Block;
+    default:
+      return Compression::kNone;
+  }
 }
 
 Eigen::VectorXd RoundToDType(const Eigen::VectorXd& values, v1::DType dtype) {

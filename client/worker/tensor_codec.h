@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "client/worker/game.h"
 #include "gameopt/v1/gameopt.pb.h"
+#include "server/core/wire_codec.h"
 
 namespace gameopt {
 
@@ -36,8 +37,10 @@ class FlatLayout {
 };
 
 // Writes the tensors present in `vector` into `out` (of the layout's
-// dimension), converting FLOAT32 / FLOAT64 to double. Coordinates of absent
-// tensors are left as they were. InvalidArgument on unknown names or sizes.
+// dimension), converting FLOAT32 / FLOAT64 and the compressed formats
+// (BFLOAT16, FLOAT16, INT8_BLOCK; server/core/wire_codec.h) to double.
+// Coordinates of absent tensors are left as they were. InvalidArgument on
+// unknown names, dtypes or sizes.
 absl::Status DecodeVector(const v1::Vector& vector, const FlatLayout& layout,
                           Eigen::VectorXd& out);
 
@@ -48,10 +51,16 @@ absl::Status DecodeVector(const v1::Vector& vector, const FlatLayout& layout,
 Eigen::VectorXd RoundToDType(const Eigen::VectorXd& values, v1::DType dtype);
 
 // Encodes the blocks of `players` (all when empty) of `values` as `dtype`,
-// reusing `out`'s existing messages and buffers where it can.
+// reusing `out`'s existing messages and buffers where it can. For a
+// compressed dtype, values round per `rounding` (its counter advanced by
+// each tensor's offset in `layout`); a tensor with a finite value the
+// format cannot hold (FLOAT16 past 65504) is sent as FLOAT32.
 void EncodeVector(const Eigen::VectorXd& values, const FlatLayout& layout,
                   const std::vector<std::string>& players, v1::DType dtype,
-                  v1::Vector& out);
+                  v1::Vector& out, const Rounding& rounding = Rounding());
+
+// The compressed format of a wire dtype, kNone for FLOAT32 / FLOAT64.
+Compression CompressionOf(v1::DType dtype);
 
 }  // namespace gameopt
 

@@ -40,6 +40,16 @@ struct WorkerOptions {
   // worker, so make it long.
   absl::Duration call_timeout = absl::Minutes(30);
 
+  // Compressed wire: the dtype gradients and products are sent in; set it
+  // to the session's wire.from_workers (BFLOAT16, FLOAT16, INT8_BLOCK: the
+  // session refuses a compressed dtype it did not ask for).
+  // DTYPE_UNSPECIFIED: the session's dtype, learned from the parameters.
+  // Tasks are decoded whatever their dtype.
+  v1::DType send_dtype = v1::DTYPE_UNSPECIFIED;
+  // Round what is sent stochastically (unbiased; the session's
+  // wire.stochastic_rounding) instead of to nearest-even.
+  bool stochastic_rounding = false;
+
   RetryPolicy retry_policy() const {
     return {max_retries, initial_backoff, max_backoff, call_timeout};
   }

@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/core/dtype.h"
+#include "server/core/wire_codec.h"
 
 namespace gameopt {
 
@@ -253,6 +254,20 @@ struct SpectrumSchedule {
 // The default worker lease (SessionConfig::worker_lease).
 inline constexpr absl::Duration kDefaultWorkerLease = absl::Seconds(10);
 
+// Compressed tensors on the wire (wire_codec.h); the state stays `dtype`.
+struct WireConfig {
+  // Parameters and probes sent to workers; kNone: in the session's dtype.
+  Compression to_workers = Compression::kNone;
+  // The format workers may send gradients and products in besides float32
+  // and float64; any other compressed format is refused.
+  Compression from_workers = Compression::kNone;
+  // Probes sent to workers are rounded stochastically (unbiased) instead of
+  // to nearest-even; parameters always round to nearest-even, so that every
+  // worker computes at the same point. Workers read it to round what they
+  // send the same way.
+  bool stochastic_rounding = false;
+};
+
 struct SessionConfig {
   std::string name;  // free text, for people
   DType dtype = DType::kFloat32;
@@ -276,6 +291,7 @@ struct SessionConfig {
   uint64_t seed = 0;
   InvalidSamplePolicy invalid_sample_policy = InvalidSamplePolicy::kReject;
   SpectrumSchedule spectrum;
+  WireConfig wire;
 };
 
 // Checks every field; InvalidArgument names the first bad one.

@@ -167,7 +167,8 @@ absl::Status Session::AcceptProducts(Worker& worker,
     for (int k = 0; k < expected; ++k) {
       absl::Status status =
           DecodeSample(kind.views[k], layout, all, dtype,
-                       absl::StrCat(kind.field, "[", k, "]"), kind.out[k]);
+                       absl::StrCat(kind.field, "[", k, "]"), kind.out[k],
+                       config_->wire.from_workers);
       if (!status.ok()) return status;
     }
   }
@@ -215,7 +216,8 @@ absl::Status Session::AcceptGradient(Worker& worker,
   for (int k = 0; k < n; ++k) {
     absl::Status status = DecodeSample(
         submission.gradients[k], layout, algorithm_->phase().players, dtype,
-        absl::StrCat("gradients[", k, "]"), worker.samples[k]);
+        absl::StrCat("gradients[", k, "]"), worker.samples[k],
+        config_->wire.from_workers);
     if (!status.ok()) return status;
   }
   std::vector<int> all;
@@ -226,9 +228,9 @@ absl::Status Session::AcceptGradient(Worker& worker,
     if (!p.wanted) continue;
     if (static_cast<int>(p.out.size()) < n) p.out.resize(n);
     for (int k = 0; k < n; ++k) {
-      absl::Status status =
-          DecodeSample(p.views[k], layout, all, dtype,
-                       absl::StrCat(p.field, "[", k, "]"), p.out[k]);
+      absl::Status status = DecodeSample(p.views[k], layout, all, dtype,
+                                         absl::StrCat(p.field, "[", k, "]"),
+                                         p.out[k], config_->wire.from_workers);
       if (!status.ok()) return status;
     }
   }

@@ -117,8 +117,58 @@ int64_t CopyPieces(const TensorView& view, To* to) {
   return -1;
 }
 
+// Decodes a compressed tensor spread over pieces: runs of whole values
+// (whole blocks for kInt8Block) are decoded in place; one that straddles
+// two pieces is gathered first.
+template <typename To>
+int64_t DecodePieces(const TensorView& view, To* to, int64_t n) {
+  const Compression c = view.compression;
+  const int64_t granule = c == Compression::kInt8Block ? kInt8BlockSize : 1;
+  const size_t granule_bytes = CompressedBytes(c, granule);
+  char scratch[4 + kInt8BlockSize];
+  size_t p = 0, pos = 0;
+  int64_t i = 0;
+  while (i < n) {
+    while (pos == view.pieces[p].size()) {
+      ++p;
+      pos = 0;
+    }
+    const size_t avail = view.pieces[p].size() - pos;
+    int64_t k = static_cast<int64_t>(avail / granule_bytes) * granule;
+    if (CompressedBytes(c, n - i) <= avail) k = n - i;
+    k = std::min(k, n - i);
+    const char* from = view.pieces[p].data() + pos;
+    if (k > 0) {
+      pos += CompressedBytes(c, k);
+    } else {
+      k = std::min(granule, n - i);
+      size_t need = CompressedBytes(c, k), got = 0;
+      while (got < need) {
+        while (pos == view.pieces[p].size()) {
+          ++p;
+          pos = 0;
+        }
+        const size_t take = std::min(need - got, view.pieces[p].size() - pos);
+        std::memcpy(scratch + got, view.pieces[p].data() + pos, take);
+        got += take;
+        pos += take;
+      }
+      from = scratch;
+    }
+    const int64_t bad = Decode(c, from, k, to + i);
+    if (bad >= 0) return i + bad;
+    i += k;
+  }
+  return -1;
+}
+
 template <typename To>
 int64_t Copy(const TensorView& view, To* to, int64_t n) {
+  if (view.compression != Compression::kNone) {
+    return view.pieces.empty()
+               ? Decode(view.compression, view.bytes.data(), n, to)
+               : DecodePieces(view, to, n);
+  }
   return view.pieces.empty() ? Copy(view.dtype, view.bytes.data(), to, n)
                              : CopyPieces(view, to);
 }
@@ -134,7 +184,8 @@ size_t TensorView::size_bytes() const {
 
 absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
                           const std::vector<int>& players, DType dtype,
-                          absl::string_view field, FlatVector& out) {
+                          absl::string_view field, FlatVector& out,
+                          Compression accepted) {
   if (out.dtype() != dtype || out.size() != layout.dimension()) {
     out = FlatVector(dtype, layout.dimension());
   }
@@ -179,13 +230,27 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
             ShapeString({view.shape.begin(), view.shape.end()}),
             " does not match the session's ", ShapeString(tensor.shape)));
       }
-      const size_t expected = tensor.size * DTypeSize(view.dtype);
+      const bool compressed = view.compression != Compression::kNone;
+      if (compressed && view.compression != accepted) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": dtype ", CompressionName(view.compression),
+            " is not accepted by this session: send float32, float64",
+            accepted == Compression::kNone
+                ? ""
+                : absl::StrCat(" or ", CompressionName(accepted)),
+            " (the session's wire.from_workers)"));
+      }
+      const size_t expected =
+          compressed ? CompressedBytes(view.compression, tensor.size)
+                     : tensor.size * DTypeSize(view.dtype);
       const size_t size_bytes = view.size_bytes();
       if (size_bytes != expected) {
         return absl::InvalidArgumentError(
             absl::StrCat(where, ": ", size_bytes, " bytes of data, but shape ",
                          ShapeString(tensor.shape), " of ",
-                         DTypeName(view.dtype), " needs ", expected));
+                         compressed ? CompressionName(view.compression)
+                                    : DTypeName(view.dtype),
+                         " needs ", expected));
       }
       const int64_t bad =
           dtype == DType::kFloat32

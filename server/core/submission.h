@@ -14,11 +14,14 @@
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
 #include "server/core/scalars.h"
+#include "server/core/wire_codec.h"
 
 namespace gameopt {
 
-// One tensor's values: raw little-endian `dtype` values, row-major. The
-// views must stay valid for the duration of the call that receives them.
+// One tensor's values: raw little-endian `dtype` values, row-major, or,
+// when `compression` is not kNone, values in that format (wire_codec.h;
+// `dtype` is then ignored). The views must stay valid for the duration of
+// the call that receives them.
 struct TensorView {
   absl::string_view name;
   DType dtype = DType::kFloat32;
@@ -28,6 +31,7 @@ struct TensorView {
   // transport's receive buffers, so they are not copied to be joined
   // first); `bytes` is then ignored. A piece may end inside a value.
   absl::Span<const absl::string_view> pieces = {};
+  Compression compression = Compression::kNone;
 
   // Bytes of values, in `bytes` or in `pieces`.
   size_t size_bytes() const;
@@ -63,10 +67,14 @@ struct Submission {
 // `field` (e.g. "gradients[1]"), the player, the tensor and the first bad
 // index. `out` is scratch: its contents are unspecified after an error.
 // One pass over the values (copy, conversion and check together); no
-// allocation when `out` already has the dtype and size.
+// allocation when `out` already has the dtype and size. float32 and
+// float64 tensors are always accepted; a compressed tensor only in the
+// format `accepted` (the session's wire.from_workers), else
+// InvalidArgument naming the tensor and the accepted formats.
 absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
                           const std::vector<int>& players, DType dtype,
-                          absl::string_view field, FlatVector& out);
+                          absl::string_view field, FlatVector& out,
+                          Compression accepted = Compression::kNone);
 
 }  // namespace gameopt
 

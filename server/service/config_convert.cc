@@ -52,6 +52,13 @@ constexpr EnumTable<DType> kDTypes[] = {
     {v1::FLOAT32, DType::kFloat32},
     {v1::FLOAT64, DType::kFloat64},
 };
+constexpr EnumTable<Compression> kCompressions[] = {
+    {v1::FLOAT32, Compression::kNone},
+    {v1::FLOAT64, Compression::kNone},
+    {v1::BFLOAT16, Compression::kBFloat16},
+    {v1::FLOAT16, Compression::kFloat16},
+    {v1::INT8_BLOCK, Compression::kInt8Block},
+};
 
 template <typename Core, size_t N>
 absl::StatusOr<Core> FromProto(int value, Core unspecified,
@@ -223,6 +230,30 @@ v1::DType DTypeToProto(DType dtype) {
   return static_cast<v1::DType>(ToProto(dtype, kDTypes));
 }
 
+absl::StatusOr<Compression> CompressionFromProto(int dtype,
+                                                 absl::string_view field) {
+  return FromProto(dtype, Compression::kNone, kCompressions, field);
+}
+
+absl::StatusOr<TensorDType> TensorDTypeFromProto(int dtype,
+                                                 absl::string_view field) {
+  TensorDType out;
+  if (dtype == v1::BFLOAT16 || dtype == v1::FLOAT16 ||
+      dtype == v1::INT8_BLOCK) {
+    out.compression = *CompressionFromProto(dtype, field);
+    return out;
+  }
+  absl::StatusOr<DType> plain = DTypeFromProto(dtype, field);
+  if (!plain.ok()) return plain.status();
+  out.dtype = *plain;
+  return out;
+}
+
+v1::DType CompressionToProto(Compression compression) {
+  if (compression == Compression::kNone) return v1::DTYPE_UNSPECIFIED;
+  return static_cast<v1::DType>(ToProto(compression, kCompressions));
+}
+
 absl::StatusOr<SessionConfig> SessionConfigFromProto(
     const v1::SessionConfig& proto) {
   SessionConfig config;
@@ -270,6 +301,15 @@ absl::StatusOr<SessionConfig> SessionConfigFromProto(
       SpectrumScheduleFromProto(proto.spectrum());
   if (!spectrum.ok()) return spectrum.status();
   config.spectrum = *spectrum;
+  absl::StatusOr<Compression> to_workers =
+      CompressionFromProto(proto.wire().to_workers(), "config.wire.to_workers");
+  if (!to_workers.ok()) return to_workers.status();
+  absl::StatusOr<Compression> from_workers = CompressionFromProto(
+      proto.wire().from_workers(), "config.wire.from_workers");
+  if (!from_workers.ok()) return from_workers.status();
+  config.wire.to_workers = *to_workers;
+  config.wire.from_workers = *from_workers;
+  config.wire.stochastic_rounding = proto.wire().stochastic_rounding();
   // The core names fields relative to the config.
   if (absl::Status status = ValidateConfig(config); !status.ok()) {
     return absl::Status(status.code(),
@@ -386,6 +426,14 @@ void SessionConfigToProto(const SessionConfig& config, v1::SessionConfig* out) {
   out->set_invalid_sample_policy(static_cast<v1::InvalidSamplePolicy>(
       ToProto(config.invalid_sample_policy, kPolicies)));
   SpectrumScheduleToProto(config.spectrum, out->mutable_spectrum());
+  if (config.wire.to_workers != Compression::kNone ||
+      config.wire.from_workers != Compression::kNone ||
+      config.wire.stochastic_rounding) {
+    v1::WireConfig* wire = out->mutable_wire();
+    wire->set_to_workers(CompressionToProto(config.wire.to_workers));
+    wire->set_from_workers(CompressionToProto(config.wire.from_workers));
+    wire->set_stochastic_rounding(config.wire.stochastic_rounding);
+  }
 }
 
 }  // namespace gameopt

@@ -34,6 +34,23 @@ absl::StatusOr<DType> DTypeFromProto(int dtype, absl::string_view field,
                                      DType unspecified);
 v1::DType DTypeToProto(DType dtype);
 
+// BFLOAT16 / FLOAT16 / INT8_BLOCK; DTYPE_UNSPECIFIED, FLOAT32 and FLOAT64
+// are kNone (uncompressed); any other value InvalidArgument naming `field`.
+absl::StatusOr<Compression> CompressionFromProto(int dtype,
+                                                 absl::string_view field);
+// kNone: DTYPE_UNSPECIFIED.
+v1::DType CompressionToProto(Compression compression);
+
+// A Tensor's dtype: FLOAT32 / FLOAT64 (compression kNone) or a compressed
+// format (dtype then unused). DTYPE_UNSPECIFIED and unknown values are
+// InvalidArgument naming `field`, as DTypeFromProto.
+struct TensorDType {
+  DType dtype = DType::kFloat32;
+  Compression compression = Compression::kNone;
+};
+absl::StatusOr<TensorDType> TensorDTypeFromProto(int dtype,
+                                                 absl::string_view field);
+
 }  // namespace gameopt
 
 #endif  // GAMEOPT_SERVER_SERVICE_CONFIG_CONVERT_H_

@@ -48,7 +48,8 @@ class TaskReactor final : public internal::WaitingReactor {
   // Runs exactly once, from the session, on any thread.
   void Answer(absl::StatusOr<Task> task) {
     if (task.ok()) {
-      TaskToWire(*task, session().layout(), known_params_version_, response_);
+      TaskToWire(*task, session().layout(), known_params_version_, response_,
+                 session().config().wire);
       session().traffic().AddSent(static_cast<int64_t>(response_->Length()));
     }
     Finish(ToGrpcStatus(task.status()));

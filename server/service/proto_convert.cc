@@ -58,16 +58,19 @@ absl::Status SampleFromProto(const v1::Vector& vector, absl::string_view field,
     values.tensors.resize(player.tensors_size());
     for (int j = 0; j < player.tensors_size(); ++j) {
       const v1::Tensor& tensor = player.tensors(j);
-      absl::StatusOr<DType> dtype = DTypeFromProto(
+      absl::StatusOr<TensorDType> dtype = TensorDTypeFromProto(
           tensor.dtype(), absl::StrCat(field, ".players[", i, "].tensors[", j,
                                        "] ('", Quote(player.player()), "/",
                                        Quote(tensor.name()), "').dtype"));
       if (!dtype.ok()) return dtype.status();
       values.tensors[j] =
-          TensorView{tensor.name(), *dtype,
+          TensorView{tensor.name(),
+                     dtype->dtype,
                      absl::Span<const int64_t>(tensor.shape().data(),
                                                tensor.shape().size()),
-                     tensor.data()};
+                     tensor.data(),
+                     {},
+                     dtype->compression};
     }
   }
   return absl::OkStatus();
@@ -124,8 +127,45 @@ void VectorToProto(const FlatVector& values, const GameLayout& layout,
   }
 }
 
+void EncodedVectorToProto(const FlatVector& values,
+                          const EncodedVector& encoded,
+                          const GameLayout& layout, v1::Vector* out) {
+  const size_t elem = DTypeSize(values.dtype());
+  const char* data = static_cast<const char*>(values.data());
+  size_t index = 0;
+  for (const PlayerLayout& player : layout.players()) {
+    v1::PlayerTensors* p = out->add_players();
+    p->set_player(player.name);
+    for (const TensorLayout& tensor : player.tensors) {
+      const EncodedTensor& e = encoded.tensors[index++];
+      v1::Tensor* t = p->add_tensors();
+      t->set_name(tensor.name);
+      for (int64_t dim : tensor.shape) t->add_shape(dim);
+      if (e.compression == Compression::kNone) {
+        t->set_dtype(DTypeToProto(values.dtype()));
+        t->set_data(data + tensor.offset * elem, tensor.size * elem);
+      } else {
+        t->set_dtype(CompressionToProto(e.compression));
+        t->set_data(encoded.bytes.data() + e.offset, e.size);
+      }
+    }
+  }
+}
+
 void TaskToProto(const Task& task, const GameLayout& layout,
-                 int64_t known_params_version, v1::TaskResponse* out) {
+                 int64_t known_params_version, v1::TaskResponse* out,
+                 const WireConfig& wire) {
+  const auto vector_to_proto = [&](const FlatVector& values, int probe,
+                                   v1::Vector* v) {
+    if (wire.to_workers == Compression::kNone) {
+      VectorToProto(values, layout, v);
+      return;
+    }
+    EncodedVectorToProto(values,
+                         *EncodeVector(values, layout, wire.to_workers,
+                                       TaskRounding(wire, task.seed, probe)),
+                         layout, v);
+  };
   out->set_worker_id(task.worker_id);
   v1::Task* t = out->mutable_task();
   t->set_kind(TaskKindToProto(task.kind));
@@ -137,13 +177,13 @@ void TaskToProto(const Task& task, const GameLayout& layout,
   t->set_num_samples(task.num_samples);
   t->set_vjp(task.vjp);
   t->set_jvp(task.jvp);
-  for (const auto& probe : task.probes) {
-    VectorToProto(*probe, layout, t->add_probes());
+  for (size_t k = 0; k < task.probes.size(); ++k) {
+    vector_to_proto(*task.probes[k], static_cast<int>(k), t->add_probes());
   }
   t->set_params_version(task.params_version);
   if (task.params != nullptr &&
       ShouldSendParams(task.params_version, known_params_version)) {
-    VectorToProto(*task.params, layout, t->mutable_params());
+    vector_to_proto(*task.params, -1, t->mutable_params());
     t->set_params_included(true);
   }
   t->set_seed(task.seed);

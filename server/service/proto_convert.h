@@ -19,6 +19,7 @@
 #include "server/core/layout.h"
 #include "server/core/session.h"
 #include "server/core/submission.h"
+#include "server/core/wire_vector.h"
 #include "server/service/config_convert.h"
 
 namespace gameopt {
@@ -58,9 +59,17 @@ v1::TaskKind TaskKindToProto(Task::Kind kind);
 // the string fields older clients read).
 v1::WorkerState WorkerStateToProto(WorkerState state);
 
-// The worker's task; params included per ShouldSendParams.
+// `encoded` (EncodeVector of `values`) as VectorToProto writes `values`,
+// each tensor in its encoded format.
+void EncodedVectorToProto(const FlatVector& values,
+                          const EncodedVector& encoded,
+                          const GameLayout& layout, v1::Vector* out);
+
+// The worker's task; params included per ShouldSendParams. With
+// wire.to_workers set, params and probes are encoded in it (TaskRounding).
 void TaskToProto(const Task& task, const GameLayout& layout,
-                 int64_t known_params_version, v1::TaskResponse* out);
+                 int64_t known_params_version, v1::TaskResponse* out,
+                 const WireConfig& wire = WireConfig());
 
 void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
                           v1::SessionStatus* out);

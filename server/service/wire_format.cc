@@ -6,8 +6,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "server/core/quote.h"
+#include "server/core/wire_vector.h"
 #include "server/service/config_convert.h"
 #include "server/service/proto_convert.h"
 
@@ -262,22 +264,25 @@ absl::Status WireSubmission::ToSubmission(Submission* out) const {
         values.tensors.resize(player.tensors.size());
         for (size_t j = 0; j < player.tensors.size(); ++j) {
           const Tensor& tensor = player.tensors[j];
-          DType dtype = DType::kFloat32;
+          TensorDType dtype;
           if (tensor.dtype == v1::FLOAT64) {
-            dtype = DType::kFloat64;
+            dtype.dtype = DType::kFloat64;
           } else if (tensor.dtype != v1::FLOAT32) {
             // The same message as SampleFromProto's.
-            absl::StatusOr<DType> bad = DTypeFromProto(
+            absl::StatusOr<TensorDType> other = TensorDTypeFromProto(
                 tensor.dtype,
                 absl::StrCat(f.name, "[", k, "].players[", i, "].tensors[", j,
                              "] ('", Quote(player.name), "/",
                              Quote(tensor.name), "').dtype"));
-            if (!bad.ok()) return bad.status();
-            dtype = *bad;
+            if (!other.ok()) return other.status();
+            dtype = *other;
           }
-          values.tensors[j] =
-              TensorView{tensor.name, dtype, absl::MakeConstSpan(tensor.shape),
-                         tensor.bytes, absl::MakeConstSpan(tensor.pieces)};
+          values.tensors[j] = TensorView{tensor.name,
+                                         dtype.dtype,
+                                         absl::MakeConstSpan(tensor.shape),
+                                         tensor.bytes,
+                                         absl::MakeConstSpan(tensor.pieces),
+                                         dtype.compression};
         }
       }
     }
@@ -291,7 +296,35 @@ namespace {
 
 using TaskProto = v1::Task;
 
-size_t TensorSize(const TensorLayout& tensor, v1::DType dtype, size_t elem) {
+// A vector as it goes out: its values, and their encoding when the
+// session compresses (each tensor in its own format then).
+struct OutVector {
+  std::shared_ptr<const FlatVector> values;
+  std::shared_ptr<const EncodedVector> encoded;  // null: uncompressed
+};
+
+// Tensor `index` (in layout order) of `v`: its dtype and bytes.
+v1::DType TensorDTypeOf(const OutVector& v, size_t index) {
+  if (v.encoded != nullptr &&
+      v.encoded->tensors[index].compression != Compression::kNone) {
+    return CompressionToProto(v.encoded->tensors[index].compression);
+  }
+  return DTypeToProto(v.values->dtype());
+}
+absl::string_view TensorBytes(const OutVector& v, const TensorLayout& tensor,
+                              size_t index) {
+  if (v.encoded != nullptr &&
+      v.encoded->tensors[index].compression != Compression::kNone) {
+    const EncodedTensor& e = v.encoded->tensors[index];
+    return absl::string_view(v.encoded->bytes.data() + e.offset, e.size);
+  }
+  const size_t elem = DTypeSize(v.values->dtype());
+  return absl::string_view(
+      static_cast<const char*>(v.values->data()) + tensor.offset * elem,
+      tensor.size * elem);
+}
+
+size_t TensorSize(const TensorLayout& tensor, v1::DType dtype, size_t data) {
   size_t shape = 0;
   for (int64_t dim : tensor.shape) shape += VarintSize(AsVarint(dim));
   size_t size = VarintFieldSize(v1::Tensor::kDtypeFieldNumber, dtype);
@@ -301,48 +334,58 @@ size_t TensorSize(const TensorLayout& tensor, v1::DType dtype, size_t elem) {
   }
   if (shape > 0)
     size += LengthDelimitedSize(v1::Tensor::kShapeFieldNumber, shape);
-  const size_t data = tensor.size * elem;
   if (data > 0) size += LengthDelimitedSize(v1::Tensor::kDataFieldNumber, data);
   return size;
 }
 
-size_t PlayerSize(const PlayerLayout& player, v1::DType dtype, size_t elem) {
+// Sizes of each player's PlayerTensors, with `index` counting tensors.
+size_t PlayerSize(const PlayerLayout& player, const OutVector& v,
+                  size_t index) {
   size_t size = 0;
   if (!player.name.empty()) {
     size += LengthDelimitedSize(v1::PlayerTensors::kPlayerFieldNumber,
                                 player.name.size());
   }
   for (const TensorLayout& tensor : player.tensors) {
-    size += LengthDelimitedSize(v1::PlayerTensors::kTensorsFieldNumber,
-                                TensorSize(tensor, dtype, elem));
+    size +=
+        LengthDelimitedSize(v1::PlayerTensors::kTensorsFieldNumber,
+                            TensorSize(tensor, TensorDTypeOf(v, index),
+                                       TensorBytes(v, tensor, index).size()));
+    ++index;
   }
   return size;
 }
 
-size_t VectorSize(const FlatVector& values, const GameLayout& layout) {
-  const v1::DType dtype = DTypeToProto(values.dtype());
-  const size_t elem = DTypeSize(values.dtype());
-  size_t size = 0;
+size_t VectorSize(const OutVector& v, const GameLayout& layout) {
+  size_t size = 0, index = 0;
   for (const PlayerLayout& player : layout.players()) {
     size += LengthDelimitedSize(v1::Vector::kPlayersFieldNumber,
-                                PlayerSize(player, dtype, elem));
+                                PlayerSize(player, v, index));
+    index += player.tensors.size();
   }
   return size;
 }
 
-// What VectorToProto builds, serialized.
-void WriteVector(const std::shared_ptr<const FlatVector>& values,
-                 const GameLayout& layout, WireWriter& out) {
-  const v1::DType dtype = DTypeToProto(values->dtype());
-  const size_t elem = DTypeSize(values->dtype());
-  const char* data = static_cast<const char*>(values->data());
+// What VectorToProto (EncodedVectorToProto) builds, serialized.
+void WriteVector(const OutVector& v, const GameLayout& layout,
+                 WireWriter& out) {
+  size_t index = 0;
+  std::shared_ptr<const void> owner = v.values;
+  if (v.encoded != nullptr) owner = v.encoded;
   for (const PlayerLayout& player : layout.players()) {
     out.Tag(v1::Vector::kPlayersFieldNumber, kLengthDelimited);
-    out.Varint(PlayerSize(player, dtype, elem));
+    out.Varint(PlayerSize(player, v, index));
     out.StringField(v1::PlayerTensors::kPlayerFieldNumber, player.name);
     for (const TensorLayout& tensor : player.tensors) {
+      const v1::DType dtype = TensorDTypeOf(v, index);
+      const absl::string_view bytes = TensorBytes(v, tensor, index);
+      // A tensor that fell back to the session's dtype lives in `values`.
+      const bool in_encoded =
+          v.encoded != nullptr &&
+          v.encoded->tensors[index].compression != Compression::kNone;
+      ++index;
       out.Tag(v1::PlayerTensors::kTensorsFieldNumber, kLengthDelimited);
-      out.Varint(TensorSize(tensor, dtype, elem));
+      out.Varint(TensorSize(tensor, dtype, bytes.size()));
       out.StringField(v1::Tensor::kNameFieldNumber, tensor.name);
       out.VarintField(v1::Tensor::kDtypeFieldNumber, dtype);
       size_t shape = 0;
@@ -352,26 +395,92 @@ void WriteVector(const std::shared_ptr<const FlatVector>& values,
         out.Varint(shape);
         for (int64_t dim : tensor.shape) out.Varint(AsVarint(dim));
       }
-      out.DataField(v1::Tensor::kDataFieldNumber, data + tensor.offset * elem,
-                    tensor.size * elem, values);
+      out.DataField(v1::Tensor::kDataFieldNumber, bytes.data(), bytes.size(),
+                    in_encoded ? owner : std::shared_ptr<const void>(v.values));
     }
   }
+}
+
+// The parameters of one version are encoded once for every worker that
+// gets them: the last few encodings, by vector and version (a session
+// never changes the values of a version it has handed out).
+class ParamsCache {
+ public:
+  std::shared_ptr<const EncodedVector> Get(
+      const std::shared_ptr<const FlatVector>& params, int64_t version,
+      Compression compression, const GameLayout& layout) {
+    {
+      absl::MutexLock lock(&mu_);
+      for (Entry& e : entries_) {
+        if (e.version == version && e.compression == compression &&
+            !e.values.expired() && e.values.lock() == params) {
+          return e.encoded;
+        }
+      }
+    }
+    std::shared_ptr<const EncodedVector> encoded =
+        EncodeVector(*params, layout, compression, Rounding());
+    absl::MutexLock lock(&mu_);
+    entries_.erase(
+        std::remove_if(entries_.begin(), entries_.end(),
+                       [](const Entry& e) { return e.values.expired(); }),
+        entries_.end());
+    if (entries_.size() >= kEntries) entries_.erase(entries_.begin());
+    entries_.push_back(Entry{params, version, compression, encoded});
+    return encoded;
+  }
+
+ private:
+  static constexpr size_t kEntries = 4;
+  struct Entry {
+    std::weak_ptr<const FlatVector> values;
+    int64_t version;
+    Compression compression;
+    std::shared_ptr<const EncodedVector> encoded;
+  };
+  absl::Mutex mu_;
+  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+ParamsCache& GlobalParamsCache() {
+  static ParamsCache* cache = new ParamsCache();
+  return *cache;
 }
 
 }  // namespace
 
 void TaskToWire(const Task& task, const GameLayout& layout,
-                int64_t known_params_version, grpc::ByteBuffer* out) {
+                int64_t known_params_version, grpc::ByteBuffer* out,
+                const WireConfig& wire) {
   const bool send_params =
       task.params != nullptr &&
       ShouldSendParams(task.params_version, known_params_version);
+  const bool compress = wire.to_workers != Compression::kNone;
+  std::vector<OutVector> probes;
+  for (size_t k = 0; k < task.probes.size(); ++k) {
+    OutVector& v = probes.emplace_back();
+    v.values = task.probes[k];
+    if (compress) {
+      v.encoded =
+          EncodeVector(*v.values, layout, wire.to_workers,
+                       TaskRounding(wire, task.seed, static_cast<int>(k)));
+    }
+  }
+  OutVector params;
+  if (send_params) {
+    params.values = task.params;
+    if (compress) {
+      params.encoded = GlobalParamsCache().Get(task.params, task.params_version,
+                                               wire.to_workers, layout);
+    }
+  }
   // Task's fields in field order, as protobuf serializes them; first the
   // sizes (every nested message is length-prefixed), then the bytes.
   std::vector<size_t> probe_sizes;
-  for (const auto& probe : task.probes) {
-    probe_sizes.push_back(VectorSize(*probe, layout));
+  for (const OutVector& probe : probes) {
+    probe_sizes.push_back(VectorSize(probe, layout));
   }
-  const size_t params_size = send_params ? VectorSize(*task.params, layout) : 0;
+  const size_t params_size = send_params ? VectorSize(params, layout) : 0;
   const v1::TaskKind kind = TaskKindToProto(task.kind);
   size_t task_size =
       VarintFieldSize(TaskProto::kKindFieldNumber, kind) +
@@ -425,14 +534,14 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   for (size_t k = 0; k < task.probes.size(); ++k) {
     w.Tag(TaskProto::kProbesFieldNumber, kLengthDelimited);
     w.Varint(probe_sizes[k]);
-    WriteVector(task.probes[k], layout, w);
+    WriteVector(probes[k], layout, w);
   }
   w.VarintField(TaskProto::kParamsVersionFieldNumber,
                 AsVarint(task.params_version));
   if (send_params) {
     w.Tag(TaskProto::kParamsFieldNumber, kLengthDelimited);
     w.Varint(params_size);
-    WriteVector(task.params, layout, w);
+    WriteVector(params, layout, w);
     w.VarintField(TaskProto::kParamsIncludedFieldNumber, 1);
   }
   w.VarintField(TaskProto::kSeedFieldNumber, task.seed);

@@ -112,10 +112,13 @@ class WireSubmission {
 };
 
 // Serializes the TaskResponse that TaskToProto(task, layout,
-// known_params_version) would build into `out`. Tensor values of at least
-// kAliasMinBytes (wire_writer.h) are referenced, not copied.
+// known_params_version, wire) would build into `out`. Tensor values of at
+// least kAliasMinBytes (wire_writer.h) are referenced, not copied. With
+// wire.to_workers, params and probes are encoded first (probes per task;
+// the parameters once per version, shared by the workers that get them).
 void TaskToWire(const Task& task, const GameLayout& layout,
-                int64_t known_params_version, grpc::ByteBuffer* out);
+                int64_t known_params_version, grpc::ByteBuffer* out,
+                const WireConfig& wire = WireConfig());
 
 }  // namespace gameopt
 

@@ -4,13 +4,13 @@ namespace gameopt {
 namespace {
 
 void Release(void* keep) {
-  delete static_cast<std::shared_ptr<const FlatVector>*>(keep);
+  delete static_cast<std::shared_ptr<const void>*>(keep);
 }
 
 }  // namespace
 
 void WireWriter::DataField(int field, const char* data, size_t size,
-                           const std::shared_ptr<const FlatVector>& owner) {
+                           const std::shared_ptr<const void>& owner) {
   if (size == 0) return;
   Tag(field, WireReader::kLengthDelimited);
   Varint(size);
@@ -19,7 +19,7 @@ void WireWriter::DataField(int field, const char* data, size_t size,
     return;
   }
   Flush();
-  auto* keep = new std::shared_ptr<const FlatVector>(owner);
+  auto* keep = new std::shared_ptr<const void>(owner);
   slices_.emplace_back(const_cast<char*>(data), size, &Release, keep);
 }
 

@@ -82,10 +82,11 @@ class WireWriter {
     Varint(value.size());
     pending_.append(value.data(), value.size());
   }
-  // A bytes field whose `size` bytes at `data` live in `owner`, which the
-  // slice keeps alive until gRPC is done with it.
+  // A bytes field whose `size` bytes at `data` live in `owner` (a
+  // FlatVector, an EncodedVector), which the slice keeps alive until gRPC
+  // is done with it.
   void DataField(int field, const char* data, size_t size,
-                 const std::shared_ptr<const FlatVector>& owner);
+                 const std::shared_ptr<const void>& owner);
   // Moves the message written into `out`.
   void Finish(grpc::ByteBuffer* out);
 

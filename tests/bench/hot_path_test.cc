@@ -362,14 +362,40 @@ TEST(WireFormat, TaskToWireWritesTaskToProtosBytes) {
   fused.fused_vjp = fused.fused_jvp = true;
   Task fused_vjp = gradient;
   fused_vjp.fused_vjp = true;
-  for (const Task* task : {&gradient, &products, &done, &fused, &fused_vjp}) {
-    for (int64_t known : {int64_t{0}, int64_t{9}}) {
-      v1::TaskResponse proto;
-      TaskToProto(*task, *layout, known, &proto);
-      grpc::ByteBuffer wire;
-      TaskToWire(*task, *layout, known, &wire);
-      EXPECT_TRUE(Joined(wire) == proto.SerializeAsString())
-          << static_cast<int>(task->kind) << " known " << known;
+  // A probe that float16 cannot hold (its tensor "w" goes as float32).
+  Task big = products;
+  auto wide = std::make_shared<FlatVector>(Random(layout->dimension(), 5));
+  wide->as<float>()[17] = 1e6f;
+  big.probes = {wide, vector(6)};
+  // Compressed wires: each format, nearest-even and stochastic.
+  std::vector<gameopt::WireConfig> wires(1);
+  for (Compression c : {Compression::kBFloat16, Compression::kFloat16,
+                        Compression::kInt8Block}) {
+    for (bool stochastic : {false, true}) {
+      wires.push_back({c, Compression::kNone, stochastic});
+    }
+  }
+  for (const gameopt::WireConfig& w : wires) {
+    for (const Task* task :
+         {&gradient, &products, &done, &fused, &fused_vjp, &big}) {
+      for (int64_t known : {int64_t{0}, int64_t{9}}) {
+        v1::TaskResponse proto;
+        TaskToProto(*task, *layout, known, &proto, w);
+        grpc::ByteBuffer wire;
+        TaskToWire(*task, *layout, known, &wire, w);
+        EXPECT_TRUE(Joined(wire) == proto.SerializeAsString())
+            << static_cast<int>(task->kind) << " known " << known << " "
+            << CompressionName(w.to_workers) << " " << w.stochastic_rounding;
+        if (w.to_workers == Compression::kNone || task != &big) continue;
+        // The compressed tensors are in the wire's dtype, but "w" of the
+        // probe past float16's range.
+        const v1::Tensor& t = proto.task().probes(0).players(0).tensors(0);
+        EXPECT_EQ(t.dtype(), w.to_workers == Compression::kFloat16
+                                 ? v1::FLOAT32
+                                 : CompressionToProto(w.to_workers));
+        EXPECT_EQ(proto.task().probes(1).players(0).tensors(0).dtype(),
+                  CompressionToProto(w.to_workers));
+      }
     }
   }
 }

@@ -29,17 +29,36 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view what) {
                       absl::StrCat(what, ": ", status.error_message()));
 }
 
-// Both players' blocks filled with `value`.
+constexpr struct {
+  const char* name;
+  Compression compression;
+  v1::DType dtype;
+} kWires[] = {{"bf16", Compression::kBFloat16, v1::BFLOAT16},
+              {"fp16", Compression::kFloat16, v1::FLOAT16},
+              {"int8", Compression::kInt8Block, v1::INT8_BLOCK}};
+
+v1::DType WireDType(Compression c) {
+  for (const auto& w : kWires) {
+    if (w.compression == c) return w.dtype;
+  }
+  return v1::FLOAT32;
+}
+
+// Both players' blocks filled with `value`, in the case's wire format.
 void FillVector(const Case& c, float value, v1::Vector* out) {
   std::string bytes(c.vector_bytes() / 2, '\0');
   std::vector<float> values(c.d / 2, value);
-  std::memcpy(bytes.data(), values.data(), bytes.size());
+  if (c.wire == Compression::kNone) {
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+  } else {
+    Encode(c.wire, values.data(), c.d / 2, Rounding(), bytes.data());
+  }
   for (const char* name : kPlayers) {
     v1::PlayerTensors* player = out->add_players();
     player->set_player(name);
     v1::Tensor* tensor = player->add_tensors();
     tensor->set_name("w");
-    tensor->set_dtype(v1::FLOAT32);
+    tensor->set_dtype(WireDType(c.wire));
     tensor->add_shape(c.d / 2);
     tensor->set_data(bytes);
   }
@@ -67,15 +86,29 @@ std::string Case::Name() const {
   } else if (d % 1024 == 0) {
     size = absl::StrCat(d >> 10, "K");
   }
-  return absl::StrCat(algorithm, "/", size, "/", workers);
+  std::string name = absl::StrCat(algorithm, "/", size, "/", workers);
+  for (const auto& w : kWires) {
+    if (w.compression == wire) absl::StrAppend(&name, "/", w.name);
+  }
+  return name;
 }
 
 absl::StatusOr<Case> ParseCase(const std::string& text) {
   std::vector<std::string> parts = absl::StrSplit(text, '/');
   Case c;
-  if (parts.size() != 3 || (parts[0] != "simgd" && parts[0] != "conopt")) {
+  if (parts.size() < 3 || parts.size() > 4 ||
+      (parts[0] != "simgd" && parts[0] != "conopt")) {
     return absl::InvalidArgumentError(
-        absl::StrCat("case '", text, "': want simgd|conopt/D/K"));
+        absl::StrCat("case '", text, "': want simgd|conopt/D/K[/WIRE]"));
+  }
+  if (parts.size() == 4) {
+    for (const auto& w : kWires) {
+      if (parts[3] == w.name) c.wire = w.compression;
+    }
+    if (c.wire == Compression::kNone) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("case '", text, "': the wire is bf16, fp16 or int8"));
+    }
   }
   c.algorithm = parts[0];
   std::string d = parts[1];
@@ -119,6 +152,10 @@ v1::SessionConfig SessionConfigOf(const Case& c, int64_t max_steps) {
   config.set_samples_per_worker(c.samples());
   config.set_phase_deadline_seconds(-1);  // wait forever
   config.set_max_steps(max_steps);
+  if (c.wire != Compression::kNone) {
+    config.mutable_wire()->set_to_workers(WireDType(c.wire));
+    config.mutable_wire()->set_from_workers(WireDType(c.wire));
+  }
   return config;
 }
 

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "gameopt/v1/gameopt.pb.h"
+#include "server/core/wire_codec.h"
 #include "tests/bench/baselines.h"
 
 namespace gameopt::bench {
@@ -24,22 +25,29 @@ namespace gameopt::bench {
 // per round. ConOpt uses gamma 10 and the unbiased estimator, so a single
 // worker sends 2 samples per round (the unbiased estimator needs K >= 2);
 // otherwise 1.
+// A fourth part names a compressed wire (WireConfig, both ways, nearest-
+// even): "bf16", "fp16" or "int8" (block-scaled), e.g. conopt/16M/4/bf16.
 struct Case {
   std::string algorithm;  // "simgd" or "conopt"
   int64_t d = 0;          // even
   int workers = 1;        // K
+  Compression wire = Compression::kNone;
 
   int samples() const { return algorithm == "conopt" && workers == 1 ? 2 : 1; }
   bool conopt() const { return algorithm == "conopt"; }
-  // Bytes of one float32 vector.
-  int64_t vector_bytes() const { return 4 * d; }
+  // Bytes of one vector on the wire: float32, or the compressed format's.
+  int64_t vector_bytes() const {
+    return wire == Compression::kNone
+               ? 4 * d
+               : 2 * static_cast<int64_t>(CompressedBytes(wire, d / 2));
+  }
   // Tensor bytes of each request a worker sends in one step, in order:
   // gradients (and products), samples() vectors each.
   std::vector<int64_t> RequestBytes() const;
   // Tensor bytes moved in one step by all workers, up and down: gradients,
   // (probes, products,) parameters.
   int64_t PayloadBytesPerStep() const;
-  std::string Name() const;  // e.g. "conopt/1M/4"
+  std::string Name() const;  // e.g. "conopt/1M/4", "conopt/16M/4/bf16"
 };
 
 // "simgd/1M/4" -> Case. d accepts K and M suffixes (powers of two).

@@ -58,6 +58,13 @@ echo "== rounds against the baselines (gameopt_bench)" >&2
 "$build/tests/bench/gameopt_bench" --seconds="$seconds" \
   --repeats="$repeats" | tee "$out/rounds.txt" >&2
 
+# Compressed wires against float32 on the payload-bound round, in one run.
+echo "== compressed wire (conopt/16M/4: float32, bf16, int8 blocks)" >&2
+"$build/tests/bench/gameopt_bench" --seconds="$seconds" --repeats="$repeats" \
+  --baselines=false \
+  --cases=conopt/16M/4,conopt/16M/4/bf16,conopt/16M/4/int8 \
+  | tee "$out/wire.txt" >&2
+
 # The server's peak memory on the 16M ConOpt round with 4 workers, in a
 # gameopt_server process of its own (with the malloc settings of
 # server/service/malloc_tuning.h, as the in-process runs above).
@@ -139,6 +146,14 @@ round16 = f("conopt/16M/4", "ratio_echo")
 # (rounds/s(1) * payload(1) / payload(16)) = payload rate(16) / rate(1).
 scale = f("conopt/1M/16", "payload_GBps") / f("conopt/1M/1", "payload_GBps")
 
+wire = {}
+for line in open(f"{out}/wire.txt"):
+    if line.startswith("CASE "):
+        fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+        wire[fields["name"]] = float(fields["steps_per_s"])
+wire_bf16 = wire["conopt/16M/4/bf16"] / wire["conopt/16M/4"]
+wire_int8 = wire["conopt/16M/4/int8"] / wire["conopt/16M/4"]
+
 mem = dict(kv.split("=", 1) for kv in
            [l for l in open(f"{out}/memory.txt") if l.startswith("CASE")][0]
            .split()[1:])
@@ -156,6 +171,10 @@ ratios = [
      f"slowest optimizer step at 16M ({worst[0]}, 1 thread) / memcpy"),
     ("scale", scale, ">= 0.8",
      "conopt/1M/16 rounds/s / payload-bound expectation from conopt/1M/1"),
+    ("wire_bf16", wire_bf16, ">= 1.8",
+     "conopt/16M/4 steps/s, bfloat16 wire / float32 wire"),
+    ("wire_int8", wire_int8, ">= 3",
+     "conopt/16M/4 steps/s, int8-block wire / float32 wire"),
 ]
 def met(value, target):
     op, bound = target.split()

@@ -942,11 +942,18 @@ TEST_P(GradientTableTest, BadGradientsAreRejectedAndTouchNothing) {
       row(
           "unknown dtype",
           [](Request& r) {
-            GradTensor(r, 0, 0)->set_dtype(static_cast<v1::DType>(3));
+            GradTensor(r, 0, 0)->set_dtype(static_cast<v1::DType>(9));
           },
           kInvalid,
           "gradients[0].players[0].tensors[0] ('gen/w').dtype: unknown enum "
-          "value 3"),
+          "value 9"),
+      // A compressed dtype the session's wire does not accept.
+      row(
+          "bfloat16 without wire.from_workers",
+          [](Request& r) { GradTensor(r, 0, 0)->set_dtype(v1::BFLOAT16); },
+          kInvalid,
+          "dtype bfloat16 is not accepted by this session: send float32, "
+          "float64 (the session's wire.from_workers)"),
       // Size.
       row(
           "message over the limit",

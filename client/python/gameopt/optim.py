@@ -68,6 +68,7 @@ import grpc
 import numpy as np
 import torch
 
+from gameopt import wire_codec
 from gameopt._stubs import pb
 from gameopt.errors import Error, suggest
 from gameopt.session import Client, SessionOptions, build_session_config, \
@@ -195,6 +196,12 @@ class GameOptimizer:
         # meter (AlgorithmConfig.bias_meter) is followed by the products.
         self._fused_local = config.algorithm.fuse_local_products
         self._dtype = config.dtype or pb.FLOAT32
+        # The session's compressed wire, followed for what this rank sends.
+        self._send_dtype = config.wire.from_workers \
+            if config.wire.from_workers in wire_codec.COMPRESSED \
+            else self._dtype
+        self._rng = np.random.default_rng() \
+            if config.wire.stochastic_rounding else None
         self.worker_name = worker_name or f"rank-{self.rank}"
         self._link = TaskLink(self._client.channel, self.session_id,
                               name=self.worker_name, resume_by_name=True)
@@ -204,7 +211,8 @@ class GameOptimizer:
         self._layout = [(p.name, [(n, tuple(t.shape)) for n, t in
                                   zip(p.tensor_names, p.params)])
                         for p in self._players]
-        self._templates: Dict[Tuple[str, ...], VectorTemplate] = {}
+        self._templates: Dict[Tuple[Tuple[str, ...], bool],
+                              VectorTemplate] = {}
         self._param_views: Optional[List[np.ndarray]] = None
         self._param_ptrs: List[int] = []
         self._graphs: Dict[int, List[Optional[torch.Tensor]]] = {}
@@ -344,20 +352,24 @@ class GameOptimizer:
                 self.session_id).vector)
         return reported or {}
 
-    def _template(self, players: Tuple[str, ...] = ()) -> VectorTemplate:
-        """The wire template of `players`' tensors (all when empty)."""
-        template = self._templates.get(players)
+    def _template(self, players: Tuple[str, ...] = (),
+                  send: bool = False) -> VectorTemplate:
+        """The wire template of `players`' tensors (all when empty): in the
+        session's dtype (parameters), or the one this rank sends in."""
+        key = (players, send)
+        template = self._templates.get(key)
         if template is None:
             wanted = set(players or self.player_names)
-            template = self._templates[players] = VectorTemplate(
+            template = self._templates[key] = VectorTemplate(
                 [entry for entry in self._layout if entry[0] in wanted],
-                self._dtype)
+                self._send_dtype if send else self._dtype,
+                self._rng if send else None)
         return template
 
     def _encode(self, values, players: Tuple[str, ...] = ()) -> bytes:
         """Vector bytes of one tensor (or None = zeros) per parameter in
         flat order, for `players` (all when empty)."""
-        template = self._template(players)
+        template = self._template(players, send=True)
         if players:
             wanted = set(players)
             values = [v for p in self._players if p.name in wanted

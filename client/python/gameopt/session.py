@@ -78,6 +78,12 @@ class SessionOptions:
     # float32 unless float64 (exact comparisons).
     float64: bool = False
     drop_invalid_samples: bool = False
+    # Compressed wire (WireConfig), both directions: "" (none), "bfloat16",
+    # "float16" or "int8_block"; wire_stochastic rounds what each side
+    # sends stochastically (unbiased). GameOptimizer follows the session's;
+    # a gameopt.Worker is told with wire_dtype / stochastic_rounding.
+    wire: str = ""
+    wire_stochastic: bool = False
     # LOCAL estimator with conopt/sga: products travel with the gradients
     # (one round per step; AlgorithmConfig.fuse_local_products).
     fuse_local_products: bool = False
@@ -329,7 +335,22 @@ def build_session_config(players, initial=None,
     config.seed = options.seed
     config.invalid_sample_policy = (pb.DROP if options.drop_invalid_samples
                                     else pb.REJECT)
+    if options.wire or options.wire_stochastic:
+        wire = wire_dtype(options.wire)
+        config.wire.to_workers = wire
+        config.wire.from_workers = wire
+        config.wire.stochastic_rounding = options.wire_stochastic
     return config
+
+
+def wire_dtype(name: str) -> int:
+    """The wire DType of SessionOptions.wire (0 for "" and "none")."""
+    names = {"": 0, "none": 0, "bfloat16": pb.BFLOAT16,
+             "float16": pb.FLOAT16, "int8_block": pb.INT8_BLOCK}
+    if name not in names:
+        raise ValueError(f"unknown wire dtype '{name}': none, bfloat16, "
+                         f"float16 or int8_block")
+    return names[name]
 
 
 class _CallDetails(collections.namedtuple(
@@ -426,7 +447,7 @@ class Parameters:
                 wire = "<f8" if tensor.dtype == pb.FLOAT64 else "<f4"
                 out[player.player][tensor.name] = np.frombuffer(
                     tensor.data, dtype=wire).astype(np.float64).reshape(
-                        tuple(tensor.shape))
+                        tuple(tensor.shape))  # never compressed
         return out
 
 

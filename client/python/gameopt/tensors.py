@@ -12,6 +12,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gameopt import wire_codec
 from gameopt._stubs import pb
 
 _WIRE = {pb.FLOAT64: np.dtype("<f8"), pb.FLOAT32: np.dtype("<f4")}
@@ -105,11 +106,15 @@ class FlatLayout:
 
 def encode_vector(values: np.ndarray, layout: FlatLayout,
                   players: Optional[Iterable[str]] = None,
-                  dtype: int = pb.FLOAT64) -> "pb.Vector":
+                  dtype: int = pb.FLOAT64,
+                  rng: Optional[np.random.Generator] = None) -> "pb.Vector":
     """The blocks of `players` (all when None or empty) of `values` as a
-    Vector of `dtype` (pb.FLOAT64 or pb.FLOAT32)."""
+    Vector of `dtype`: pb.FLOAT64, pb.FLOAT32, or a compressed wire dtype
+    (pb.BFLOAT16, pb.FLOAT16, pb.INT8_BLOCK; gameopt.wire_codec), rounded to
+    nearest-even, or stochastically with bits from `rng` when given. A
+    tensor a compressed dtype cannot hold (FLOAT16 past 65504) is sent as
+    FLOAT32."""
     wanted = set(players) if players else None
-    wire = _WIRE[dtype]
     vector = pb.Vector()
     for spec in layout.players:
         if wanted is not None and spec.name not in wanted:
@@ -117,9 +122,17 @@ def encode_vector(values: np.ndarray, layout: FlatLayout,
         player = vector.players.add(player=spec.name)
         for tensor_spec in spec.tensors:
             block = values[layout.tensor_slice(spec.name, tensor_spec.name)]
+            data, sent = None, dtype
+            if dtype in wire_codec.COMPRESSED:
+                data = wire_codec.encode(block, dtype, rng)
+                if data is None:
+                    sent = pb.FLOAT32
+            if data is None:
+                data = np.ascontiguousarray(block,
+                                            dtype=_WIRE[sent]).tobytes()
             player.tensors.add(
-                name=tensor_spec.name, dtype=dtype, shape=tensor_spec.shape,
-                data=np.ascontiguousarray(block, dtype=wire).tobytes())
+                name=tensor_spec.name, dtype=sent, shape=tensor_spec.shape,
+                data=data)
     return vector
 
 
@@ -137,10 +150,20 @@ def decode_vector(vector: "pb.Vector", layout: FlatLayout,
             except KeyError:
                 raise LayoutError(f"the server sent unknown tensor "
                                   f"'{player.player}/{tensor.name}'") from None
-            wire = _WIRE.get(tensor.dtype, _WIRE[pb.FLOAT32])
             n = where.stop - where.start
             expected = layout.tensor_spec(player.player, tensor.name).shape
             sent = tuple(tensor.shape)
+            if tensor.dtype in wire_codec.COMPRESSED:
+                if len(tensor.data) != wire_codec.nbytes(tensor.dtype, n) or (
+                        sent and sent != expected):
+                    raise LayoutError(
+                        f"tensor '{player.player}/{tensor.name}': the "
+                        f"server's is {sent} of "
+                        f"{pb.DType.Name(tensor.dtype)} in "
+                        f"{len(tensor.data)} bytes, the game's {expected}")
+                out[where] = wire_codec.decode(tensor.data, tensor.dtype, n)
+                continue
+            wire = _WIRE.get(tensor.dtype, _WIRE[pb.FLOAT32])
             if len(tensor.data) != n * wire.itemsize or (
                     sent and sent != expected):
                 got = sent or f"{len(tensor.data) // wire.itemsize} values"

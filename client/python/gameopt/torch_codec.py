@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from gameopt import wire_codec
 from gameopt._stubs import pb
 from gameopt.tensors import LayoutError
 
@@ -31,6 +32,17 @@ def _view(tensor: "pb.Tensor", player: str, expected: torch.Size
           ) -> torch.Tensor:
     """The wire tensor's values as a read-only CPU tensor of `expected`
     shape (a view of the message's bytes); LayoutError naming both shapes."""
+    if tensor.dtype in wire_codec.COMPRESSED:
+        sent = tuple(tensor.shape)
+        numel = expected.numel()
+        if (sent and sent != tuple(expected)) or \
+                len(tensor.data) != wire_codec.nbytes(tensor.dtype, numel):
+            raise LayoutError(
+                f"tensor '{player}/{tensor.name}': the server's is {sent} "
+                f"{pb.DType.Name(tensor.dtype)} in {len(tensor.data)} bytes, "
+                f"the model's parameter is {tuple(expected)}")
+        return torch.from_numpy(wire_codec.decode(
+            tensor.data, tensor.dtype, numel)).view(expected)
     dtype = WIRE_TORCH.get(tensor.dtype)
     if dtype is None:
         raise LayoutError(f"tensor '{player}/{tensor.name}': unsupported "
@@ -94,10 +106,14 @@ class TensorTable:
         return [by_param.get(id(p)) for p in self.flat]
 
     def encode(self, values: Sequence[Optional[torch.Tensor]], dtype: int,
-               players: Optional[Sequence[str]] = None) -> "pb.Vector":
+               players: Optional[Sequence[str]] = None,
+               rng=None) -> "pb.Vector":
         """A Vector of `players` (all when None) from one tensor (or None =
-        zeros) per parameter in flat order, in wire dtype `dtype`."""
+        zeros) per parameter in flat order, in wire dtype `dtype` (a
+        compressed one: gameopt.wire_codec, stochastic with `rng`)."""
         wanted = set(players) if players else None
+        if dtype in wire_codec.COMPRESSED:
+            return self._encode_compressed(values, dtype, wanted, rng)
         wire = WIRE_TORCH[dtype]
         vector = pb.Vector()
         i = 0
@@ -115,5 +131,29 @@ class TensorTable:
                     data = value.detach().to(device="cpu", dtype=wire) \
                         .contiguous().numpy().tobytes()
                 out.tensors.add(name=tensor_name, dtype=dtype,
+                                shape=tuple(p.shape), data=data)
+        return vector
+
+    def _encode_compressed(self, values, dtype: int, wanted, rng
+                           ) -> "pb.Vector":
+        vector = pb.Vector()
+        i = 0
+        for name, names, params in self.players:
+            if wanted is not None and name not in wanted:
+                i += len(params)
+                continue
+            out = vector.players.add(player=name)
+            for tensor_name, p in zip(names, params):
+                value = values[i]
+                i += 1
+                array = (torch.zeros(p.numel()) if value is None
+                         else value.detach().to(device="cpu",
+                                                dtype=torch.float32))
+                sent, data = dtype, wire_codec.encode(array.numpy(), dtype,
+                                                      rng)
+                if data is None:  # past the format's range: float32
+                    sent, data = pb.FLOAT32, array.contiguous().numpy() \
+                        .tobytes()
+                out.tensors.add(name=tensor_name, dtype=sent,
                                 shape=tuple(p.shape), data=data)
         return vector

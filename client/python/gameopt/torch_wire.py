@@ -24,6 +24,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gameopt import wire_codec
 from gameopt._stubs import pb
 
 _NP = {pb.FLOAT32: np.dtype("<f4"), pb.FLOAT64: np.dtype("<f8")}
@@ -94,10 +95,17 @@ Layout = Sequence[Tuple[str, Sequence[Tuple[str, Tuple[int, ...]]]]]
 class VectorTemplate:
     """The bytes of a Vector over `layout`'s players in wire dtype `dtype`,
     with writable numpy views (`data[i]`, flat, wire dtype) of each
-    tensor's values in them. Not thread-safe: one encode at a time."""
+    tensor's values in them. A compressed dtype (gameopt.wire_codec) has
+    byte views instead, filled by its encoder (stochastic with `rng`).
+    Not thread-safe: one encode at a time."""
 
-    def __init__(self, layout: Layout, dtype: int):
-        np_dtype = _NP[dtype]
+    def __init__(self, layout: Layout, dtype: int, rng=None):
+        self.wire_dtype = dtype
+        self.rng = rng
+        compressed = dtype in wire_codec.COMPRESSED
+        np_dtype = np.dtype(np.uint8) if compressed else _NP[dtype]
+        size = ((lambda count: wire_codec.nbytes(dtype, count)) if compressed
+                else (lambda count: count * np_dtype.itemsize))
         chunks: List[bytes] = []  # alternating header, data placeholders
         spans: List[Tuple[int, int]] = []  # (offset, count) per tensor
         players = []
@@ -110,7 +118,7 @@ class VectorTemplate:
                 if shape:
                     head += _field(_TENSOR_SHAPE,
                                    b"".join(varint(d) for d in shape))
-                nbytes = count * np_dtype.itemsize
+                nbytes = size(count)
                 head += _tag(_TENSOR_DATA, _LENGTH_DELIMITED) + varint(nbytes)
                 tensor_len = len(head) + nbytes
                 parts.append((_tag(_PLAYER_TENSORS, _LENGTH_DELIMITED) +
@@ -125,21 +133,22 @@ class VectorTemplate:
                 varint(body_len) + parts[0]
             for tag, head, count, nbytes in parts[1:]:
                 out += tag + head
-                spans.append((len(out), count))
+                spans.append((len(out), count, nbytes))
                 out += bytes(nbytes)
         self.buffer = out
         self.dtype = np_dtype
-        self.spans = spans
+        self.spans = [(offset, count) for offset, count, _ in spans]
         # The header bytes between data regions: what find() checks.
         self.gaps: List[Tuple[int, int]] = []
         start = 0
-        for offset, count in spans:
+        for offset, count, nbytes in spans:
             self.gaps.append((start, offset))
-            start = offset + count * np_dtype.itemsize
+            start = offset + nbytes
         self.tail = (start, len(out))
-        self.data = [np.frombuffer(out, dtype=np_dtype, count=count,
+        self.data = [np.frombuffer(out, dtype=np_dtype,
+                                   count=nbytes // np_dtype.itemsize,
                                    offset=offset)
-                     for offset, count in spans]
+                     for offset, count, nbytes in spans]
 
     def __len__(self) -> int:
         return len(self.buffer)
@@ -148,9 +157,18 @@ class VectorTemplate:
         """The Vector's bytes with tensor i's values from arrays[i] (any
         shape of the right size, converted to the wire dtype; None: zeros).
         """
+        compressed = self.wire_dtype in wire_codec.COMPRESSED
         for view, array in zip(self.data, arrays):
             if array is None:
                 view.fill(0)
+            elif compressed:
+                data = wire_codec.encode(array, self.wire_dtype, self.rng)
+                if data is None:
+                    raise OverflowError(
+                        f"a value does not fit the session's wire dtype "
+                        f"{pb.DType.Name(self.wire_dtype)} (FLOAT16: "
+                        f"|v| <= 65504); use BFLOAT16 or INT8_BLOCK")
+                view[...] = np.frombuffer(data, dtype=np.uint8)
             else:
                 view[...] = array.reshape(-1)
         return bytes(self.buffer)

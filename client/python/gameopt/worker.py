@@ -233,7 +233,8 @@ class Worker:
                  initial_backoff: float = 0.02, max_backoff: float = 2.0,
                  call_timeout: float = 1800.0,
                  on_progress: Optional[Callable[[WorkerProgress], None]] = None,
-                 max_message_mb: int = 1024, **channel_options):
+                 max_message_mb: int = 1024, wire_dtype: int = 0,
+                 stochastic_rounding: bool = False, **channel_options):
         self._stop = threading.Event()
         self._link = TaskLink(
             address_or_channel, session_id, name=name, worker_id=worker_id,
@@ -250,6 +251,10 @@ class Worker:
         self.params_version = -1
         self.params = np.zeros(self._layout.dimension)
         self._dtype = pb.FLOAT32  # the session's, learned from the params
+        # Compressed wire: the session's wire.from_workers, and its
+        # stochastic_rounding (bits from this worker's own generator).
+        self._wire_dtype = wire_dtype
+        self._rng = np.random.default_rng() if stochastic_rounding else None
         self._gradient = None
         self._task = None
         self._products_follow = False  # the last step had a products phase
@@ -293,11 +298,18 @@ class Worker:
         if task.params_included:
             decode_vector(task.params, self._layout, self.params)
             self.params_version = task.params_version
-            self._dtype = vector_dtype(task.params, self._dtype)
+            dtype = vector_dtype(task.params, self._dtype)
+            if dtype in (pb.FLOAT32, pb.FLOAT64):  # not a compressed one
+                self._dtype = dtype
         if self.on_progress is not None:
             self.on_progress(WorkerProgress(
                 self.worker_id, task.step, task.phase, task.kind, self.params,
                 self._gradient))
+
+    def _encode(self, values, players=None):
+        dtype = self._wire_dtype or self._dtype
+        return encode_vector(np.asarray(values, dtype=np.float64),
+                             self._layout, players, dtype, self._rng)
 
     def _compute(self, task):
         header = dict(round=task.round, step=task.step, phase=task.phase,
@@ -313,16 +325,17 @@ class Worker:
             for k in range(task.num_samples):
                 g = np.asarray(self.game.gradient(self.params, k),
                                dtype=np.float64)
-                request.gradients.append(encode_vector(
-                    g, self._layout, task.players, self._dtype))
+                request.gradients.append(self._encode(g, task.players))
+                # Fused products on the gradient as the server decodes it.
+                sent = (decode_vector(request.gradients[-1], self._layout)
+                        if self._wire_dtype and (task.fused_vjp
+                                                 or task.fused_jvp) else g)
                 if task.fused_vjp:
-                    request.vjp.append(encode_vector(np.asarray(
-                        self.game.vjp(self.params, g, k), dtype=np.float64),
-                        self._layout, None, self._dtype))
+                    request.vjp.append(
+                        self._encode(self.game.vjp(self.params, sent, k)))
                 if task.fused_jvp:
-                    request.jvp.append(encode_vector(np.asarray(
-                        self.game.jvp(self.params, g, k), dtype=np.float64),
-                        self._layout, None, self._dtype))
+                    request.jvp.append(
+                        self._encode(self.game.jvp(self.params, sent, k)))
                 if k == 0:
                     self._gradient = g
             if task.phase == 0:
@@ -334,13 +347,9 @@ class Worker:
         for k, probe_message in enumerate(task.probes):
             probe = decode_vector(probe_message, self._layout)
             if task.vjp:
-                request.vjp.append(encode_vector(
-                    np.asarray(self.game.vjp(self.params, probe, k),
-                               dtype=np.float64),
-                    self._layout, None, self._dtype))
+                request.vjp.append(
+                    self._encode(self.game.vjp(self.params, probe, k)))
             if task.jvp:
-                request.jvp.append(encode_vector(
-                    np.asarray(self.game.jvp(self.params, probe, k),
-                               dtype=np.float64),
-                    self._layout, None, self._dtype))
+                request.jvp.append(
+                    self._encode(self.game.jvp(self.params, probe, k)))
         return self._link.submit_products(request)

@@ -1,0 +1,48 @@
+// A FlatVector encoded for the wire (wire_codec.h), tensor by tensor, as a
+// transport sends it to a worker.
+#ifndef GAMEOPT_SERVER_CORE_WIRE_VECTOR_H_
+#define GAMEOPT_SERVER_CORE_WIRE_VECTOR_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/core/config.h"
+#include "server/core/flat_vector.h"
+#include "server/core/layout.h"
+#include "server/core/wire_codec.h"
+
+namespace gameopt {
+
+struct EncodedTensor {
+  // The tensor's format: the one asked for, or kNone when a finite value
+  // did not fit it (float16 past 65504): then its values in the vector's
+  // dtype, as they are.
+  Compression compression = Compression::kNone;
+  size_t offset = 0;  // into EncodedVector::bytes
+  size_t size = 0;
+};
+
+struct EncodedVector {
+  std::string bytes;
+  std::vector<EncodedTensor> tensors;  // the layout's, player by player
+};
+
+// Encodes every tensor of `values` (of `layout`'s dimension) as
+// `compression` (not kNone). Value i of the joint vector draws its random
+// bits at counter rounding.counter + i, so a tensor's bytes do not depend
+// on the others. Long tensors are encoded on several threads (ParallelFor).
+std::shared_ptr<const EncodedVector> EncodeVector(const FlatVector& values,
+                                                  const GameLayout& layout,
+                                                  Compression compression,
+                                                  const Rounding& rounding);
+
+// How a task's vectors round under `wire`: the parameters (probe < 0) to
+// nearest-even; probe k stochastically when wire.stochastic_rounding, on a
+// stream seeded by the task's seed and k (independent across tasks).
+Rounding TaskRounding(const WireConfig& wire, uint64_t task_seed, int probe);
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_CORE_WIRE_VECTOR_H_
