@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -52,6 +53,27 @@ struct PhaseSpec {
   bool vjp = false;  // J_k^T w_k
   bool jvp = false;  // J_k w_k
 };
+
+// A gradient round for `players` (sorted indices) and a products round.
+inline PhaseSpec GradientPhase(int index, std::string label,
+                               std::vector<int> players) {
+  PhaseSpec spec;
+  spec.kind = PhaseSpec::Kind::kGradient;
+  spec.index = index;
+  spec.label = std::move(label);
+  spec.players = std::move(players);
+  return spec;
+}
+inline PhaseSpec ProductsPhase(int index, std::string label, bool vjp,
+                               bool jvp) {
+  PhaseSpec spec;
+  spec.kind = PhaseSpec::Kind::kProducts;
+  spec.index = index;
+  spec.label = std::move(label);
+  spec.vjp = vjp;
+  spec.jvp = jvp;
+  return spec;
+}
 
 // Figures of the last completed phase, for logs and metrics.
 struct StepStats {

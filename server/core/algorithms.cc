@@ -14,26 +14,6 @@
 namespace gameopt {
 namespace {
 
-PhaseSpec GradientPhase(int index, std::string label,
-                        std::vector<int> players) {
-  PhaseSpec spec;
-  spec.kind = PhaseSpec::Kind::kGradient;
-  spec.index = index;
-  spec.label = std::move(label);
-  spec.players = std::move(players);
-  return spec;
-}
-
-PhaseSpec ProductsPhase(int index, std::string label, bool vjp, bool jvp) {
-  PhaseSpec spec;
-  spec.kind = PhaseSpec::Kind::kProducts;
-  spec.index = index;
-  spec.label = std::move(label);
-  spec.vjp = vjp;
-  spec.jvp = jvp;
-  return spec;
-}
-
 // x -= opt(xi).
 template <typename T>
 class SimGd final : public TypedAlgorithm<T> {

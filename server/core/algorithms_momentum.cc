@@ -14,24 +14,6 @@
 namespace gameopt {
 namespace {
 
-PhaseSpec Gradient(int index, std::string label, std::vector<int> players) {
-  PhaseSpec spec;
-  spec.kind = PhaseSpec::Kind::kGradient;
-  spec.index = index;
-  spec.label = std::move(label);
-  spec.players = std::move(players);
-  return spec;
-}
-
-PhaseSpec Jvp(int index, std::string label) {
-  PhaseSpec spec;
-  spec.kind = PhaseSpec::Kind::kProducts;
-  spec.index = index;
-  spec.label = std::move(label);
-  spec.jvp = true;
-  return spec;
-}
-
 // The vector `name` of `state` into `out` (left empty when absent);
 // DataLoss when it does not have the session's dtype and `size`.
 template <typename T>
@@ -67,7 +49,7 @@ class OptimisticAdam final : public TypedAlgorithm<T> {
  public:
   OptimisticAdam(const SessionConfig& config, GameLayout layout)
       : TypedAlgorithm<T>(config, std::move(layout)) {
-    this->plan().push_back(Gradient(0, "gradient", this->AllPlayers()));
+    this->plan().push_back(GradientPhase(0, "gradient", this->AllPlayers()));
   }
 
  protected:
@@ -102,7 +84,7 @@ class ExtrapolationFromThePast final : public TypedAlgorithm<T> {
  public:
   ExtrapolationFromThePast(const SessionConfig& config, GameLayout layout)
       : TypedAlgorithm<T>(config, std::move(layout)) {
-    this->plan().push_back(Gradient(0, "gradient", this->AllPlayers()));
+    this->plan().push_back(GradientPhase(0, "gradient", this->AllPlayers()));
   }
 
  protected:
@@ -142,9 +124,11 @@ class Lead final : public TypedAlgorithm<T> {
   Lead(const SessionConfig& config, GameLayout layout)
       : TypedAlgorithm<T>(config, std::move(layout)) {
     const std::vector<PlayerLayout>& p = this->layout().players();
-    this->plan().push_back(Gradient(0, "gradient", this->AllPlayers()));
-    this->plan().push_back(Jvp(1, "lead " + p[0].name));
-    this->plan().push_back(Jvp(2, "lead " + p[1].name));
+    this->plan().push_back(GradientPhase(0, "gradient", this->AllPlayers()));
+    this->plan().push_back(
+        ProductsPhase(1, "lead " + p[0].name, /*vjp=*/false, /*jvp=*/true));
+    this->plan().push_back(
+        ProductsPhase(2, "lead " + p[1].name, /*vjp=*/false, /*jvp=*/true));
   }
 
  protected:

@@ -84,17 +84,9 @@ Competitive<T>::Competitive(const SessionConfig& config, GameLayout layout)
   std::vector<PhaseSpec>& plan = this->plan();
   const int most = 2 * a.cgd_max_iterations + 5;
   plan.reserve(most);
-  PhaseSpec gradient;
-  gradient.label = "gradient";
-  gradient.players = this->AllPlayers();
-  plan.push_back(gradient);
+  plan.push_back(GradientPhase(0, "gradient", this->AllPlayers()));
   for (int i = 1; i < most; ++i) {
-    PhaseSpec products;
-    products.kind = PhaseSpec::Kind::kProducts;
-    products.index = i;
-    products.label = "cgd";
-    products.jvp = true;
-    plan.push_back(products);
+    plan.push_back(ProductsPhase(i, "cgd", /*vjp=*/false, /*jvp=*/true));
   }
   if (adaptive_) sq_avg_ = Eigen::VectorXd::Zero(this->layout().dimension());
 }
