@@ -3,10 +3,6 @@
 // meter's numbers reach SessionStatus, SessionMetrics and /metrics, and
 // each spectrum estimate's rotation index reaches GetSpectrum, checked
 // against the game's known J.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <string>
@@ -19,39 +15,15 @@
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "server/service/server.h"
+#include "tests/service/http_get.h"
 
 namespace gameopt {
 namespace {
 
+using testing::HttpGet;
+
 // Exact products in float64: the rotation index of a 5 x 5 J to rounding.
 constexpr double kRelative = 1e-9;
-
-// The body of GET `path` on 127.0.0.1:port (the metrics listener: /metrics
-// and the live page's JSON), or "".
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in address = {};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string reply;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) ==
-      0) {
-    const std::string request =
-        absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    if (write(fd, request.data(), request.size()) ==
-        static_cast<ssize_t>(request.size())) {
-      char buffer[4096];
-      ssize_t n;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0)
-        reply.append(buffer, n);
-    }
-  }
-  close(fd);
-  const size_t body = reply.find("\r\n\r\n");
-  return body == std::string::npos ? "" : reply.substr(body + 4);
-}
 
 class DiagnosticsPlayTest : public ::testing::Test {
  protected:

@@ -4,11 +4,6 @@
 // scraped over HTTP and parsed (text exposition format 0.0.4).
 #include "server/core/metrics.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <limits>
 #include <map>
@@ -24,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/service/prometheus_exporter.h"
+#include "tests/service/http_get.h"
 #include "tests/service/test_util.h"
 
 namespace gameopt::testing {
@@ -35,35 +31,6 @@ constexpr double kPrintedRelative = 1e-15;
 
 void ExpectPrinted(double printed, double value) {
   EXPECT_NEAR(printed, value, kPrintedRelative * std::abs(value));
-}
-
-// GET http://127.0.0.1:port/path over a plain socket (HTTP/1.0: the server
-// closes the connection after the body). Returns the body, or "" on error.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in address = {};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string reply;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) ==
-      0) {
-    const std::string request =
-        absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    if (write(fd, request.data(), request.size()) ==
-        static_cast<ssize_t>(request.size())) {
-      char buffer[4096];
-      ssize_t n;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0)
-        reply.append(buffer, n);
-    }
-  }
-  close(fd);
-  const size_t body = reply.find("\r\n\r\n");
-  if (reply.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) return "";
-  EXPECT_NE(reply.find(" 200 "), std::string::npos) << reply.substr(0, body);
-  return reply.substr(body + 4);
 }
 
 // One sample line: name{label="value",...} value.
