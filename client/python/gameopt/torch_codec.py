@@ -112,9 +112,6 @@ class TensorTable:
         zeros) per parameter in flat order, in wire dtype `dtype` (a
         compressed one: gameopt.wire_codec, stochastic with `rng`)."""
         wanted = set(players) if players else None
-        if dtype in wire_codec.COMPRESSED:
-            return self._encode_compressed(values, dtype, wanted, rng)
-        wire = WIRE_TORCH[dtype]
         vector = pb.Vector()
         i = 0
         for name, names, params in self.players:
@@ -123,37 +120,25 @@ class TensorTable:
                 continue
             out = vector.players.add(player=name)
             for tensor_name, p in zip(names, params):
-                value = values[i]
+                sent, data = self._tensor_bytes(values[i], p, dtype, rng)
                 i += 1
-                if value is None:
-                    data = bytes(p.numel() * _ITEMSIZE[dtype])
-                else:
-                    data = value.detach().to(device="cpu", dtype=wire) \
-                        .contiguous().numpy().tobytes()
-                out.tensors.add(name=tensor_name, dtype=dtype,
-                                shape=tuple(p.shape), data=data)
-        return vector
-
-    def _encode_compressed(self, values, dtype: int, wanted, rng
-                           ) -> "pb.Vector":
-        vector = pb.Vector()
-        i = 0
-        for name, names, params in self.players:
-            if wanted is not None and name not in wanted:
-                i += len(params)
-                continue
-            out = vector.players.add(player=name)
-            for tensor_name, p in zip(names, params):
-                value = values[i]
-                i += 1
-                array = (torch.zeros(p.numel()) if value is None
-                         else value.detach().to(device="cpu",
-                                                dtype=torch.float32))
-                sent, data = dtype, wire_codec.encode(array.numpy(), dtype,
-                                                      rng)
-                if data is None:  # past the format's range: float32
-                    sent, data = pb.FLOAT32, array.contiguous().numpy() \
-                        .tobytes()
                 out.tensors.add(name=tensor_name, dtype=sent,
                                 shape=tuple(p.shape), data=data)
         return vector
+
+    @staticmethod
+    def _tensor_bytes(value, p, dtype: int, rng):
+        """(the dtype sent, the bytes) of one tensor (None = zeros shaped
+        like parameter p) in wire dtype `dtype`."""
+        if dtype not in wire_codec.COMPRESSED:
+            if value is None:
+                return dtype, bytes(p.numel() * _ITEMSIZE[dtype])
+            return dtype, value.detach().to(
+                device="cpu", dtype=WIRE_TORCH[dtype]).contiguous().numpy() \
+                .tobytes()
+        array = (torch.zeros(p.numel()) if value is None
+                 else value.detach().to(device="cpu", dtype=torch.float32))
+        data = wire_codec.encode(array.numpy(), dtype, rng)
+        if data is None:  # past the format's range: float32
+            return pb.FLOAT32, array.contiguous().numpy().tobytes()
+        return dtype, data
