@@ -16,6 +16,7 @@
 namespace gameopt {
 namespace {
 
+using testing::PlayRound;
 using testing::QuadraticConfig;
 using testing::QuadraticGame;
 using testing::Reply;
@@ -108,19 +109,9 @@ class BiasMeterTest : public ::testing::Test {
     int64_t played = 0;
     while (tasks.size() == 2 && tasks[0].kind != Task::Kind::kDone && !stop()) {
       SampleBuilder builder(session.layout());
-      std::vector<Reply> replies(2);
-      for (int w : {1, 0}) {
-        const Submission s = Answer(tasks[w], builder);
-        if (tasks[w].kind == Task::Kind::kGradient) {
-          session.SubmitGradient(tasks[w].worker_id, s, replies[w].Callback());
-        } else {
-          session.SubmitProducts(tasks[w].worker_id, s, replies[w].Callback());
-        }
-      }
-      for (int w = 0; w < 2; ++w) {
-        EXPECT_TRUE(replies[w].result.ok()) << replies[w].result.status();
-        if (!replies[w].result.ok()) return -1;
-        tasks[w] = *replies[w].result;
+      if (!PlayRound(session, tasks,
+                     [&](const Task& task) { return Answer(task, builder); })) {
+        return -1;
       }
       ++played;
     }

@@ -10,6 +10,7 @@
 namespace gameopt {
 namespace {
 
+using testing::PlayRound;
 using testing::QuadraticConfig;
 using testing::QuadraticGame;
 using testing::Reply;
@@ -84,19 +85,9 @@ class FusedProductsTest : public ::testing::Test {
     *rounds = 0;
     while (tasks[0].kind != Task::Kind::kDone && tasks[0].step < steps) {
       SampleBuilder builder(session.layout());
-      std::vector<Reply> replies(2);
-      for (int w : {1, 0}) {
-        const Submission s = Answer(tasks[w], builder);
-        if (tasks[w].kind == Task::Kind::kGradient) {
-          session.SubmitGradient(tasks[w].worker_id, s, replies[w].Callback());
-        } else {
-          session.SubmitProducts(tasks[w].worker_id, s, replies[w].Callback());
-        }
-      }
-      for (int w = 0; w < 2; ++w) {
-        EXPECT_TRUE(replies[w].result.ok()) << replies[w].result.status();
-        if (!replies[w].result.ok()) return "";
-        tasks[w] = *replies[w].result;
+      if (!PlayRound(session, tasks,
+                     [&](const Task& task) { return Answer(task, builder); })) {
+        return "";
       }
       ++*rounds;
     }
@@ -250,15 +241,9 @@ TEST_F(FusedProductsTest, ARestoredFusedSessionContinuesBitIdentically) {
   EXPECT_TRUE(tasks[0].fused_vjp);
   while (tasks[0].step < 6) {
     SampleBuilder builder((*restored)->layout());
-    std::vector<Reply> replies(2);
-    for (int w : {1, 0}) {
-      (*restored)->SubmitGradient(tasks[w].worker_id, Answer(tasks[w], builder),
-                                  replies[w].Callback());
-    }
-    for (int w = 0; w < 2; ++w) {
-      ASSERT_TRUE(replies[w].result.ok()) << replies[w].result.status();
-      tasks[w] = *replies[w].result;
-    }
+    ASSERT_TRUE(PlayRound(**restored, tasks, [&](const Task& task) {
+      return Answer(task, builder);
+    }));
   }
   const ParametersSnapshot params = (*restored)->Parameters();
   EXPECT_TRUE(std::string(static_cast<const char*>(params.values->data()),

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -16,6 +17,7 @@
 #include "Eigen/Dense"
 #include "absl/strings/str_cat.h"
 #include "client/games/quadratic.h"
+#include "gtest/gtest.h"
 #include "server/core/config.h"
 #include "server/core/flat_vector.h"
 #include "server/core/session.h"
@@ -132,6 +134,29 @@ struct Reply {
     };
   }
 };
+
+// One round of a session's workers, tasks[w] being worker w's: each
+// answers with answer(task), the last first, so that worker 0's submission
+// closes the round; tasks[w] becomes each one's next task. False, after a
+// test failure with the status, when a submission fails.
+inline bool PlayRound(Session& session, std::vector<Task>& tasks,
+                      const std::function<Submission(const Task&)>& answer) {
+  std::vector<Reply> replies(tasks.size());
+  for (size_t w = tasks.size(); w-- > 0;) {
+    const Submission s = answer(tasks[w]);
+    if (tasks[w].kind == Task::Kind::kGradient) {
+      session.SubmitGradient(tasks[w].worker_id, s, replies[w].Callback());
+    } else {
+      session.SubmitProducts(tasks[w].worker_id, s, replies[w].Callback());
+    }
+  }
+  for (size_t w = 0; w < tasks.size(); ++w) {
+    EXPECT_TRUE(replies[w].result.ok()) << replies[w].result.status();
+    if (!replies[w].result.ok()) return false;
+    tasks[w] = *replies[w].result;
+  }
+  return true;
+}
 
 }  // namespace gameopt::testing
 
