@@ -238,6 +238,7 @@ TEST(GameOptimizerService, LolaAsksForCrossGradientsAndRefusesOldWorkers) {
   const Eigen::VectorXd x0 = DecodeVector(game, join.task().params());
   v1::SubmitGradientRequest request =
       GradientRequest(game, *id, join.worker_id(), join.task(), x0);
+  request.clear_loss_player();  // as a worker that knows only GRADIENT
   const grpc::Status refused = Submit(*stub, request, &next);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(refused.error_message().find("CROSS_GRADIENT"), std::string::npos)
