@@ -617,10 +617,10 @@ int main(int argc, char** argv) {
       "  spectrum --server ADDR --session ID [--spectrum_operator "
       "jacobian|field] [--spectrum_k K]: eigenvalues of J at the running "
       "session's parameters\n"
-      "  Games: bilinear, dirac, quadratic, mog. Algorithms: simgd, altgd, "
-      "conopt, sga, extragradient, optimistic, optimistic_adam, "
-      "extrapolation_from_the_past, lead, cgd, acgd (--lookahead K wraps "
-      "any). "
+      "  Games: bilinear, dirac, quadratic, mog, tandem. Algorithms: simgd, "
+      "altgd, conopt, sga, extragradient, optimistic, optimistic_adam, "
+      "extrapolation_from_the_past, lead, cgd, acgd, lola, sos (--lookahead "
+      "K wraps any). "
       "See --help for every flag.");
   std::vector<char*> raw(argv, argv + argc);
   const std::string first = argc > 1 ? argv[1] : "";
