@@ -64,7 +64,8 @@
 #include "server/service/server.h"
 
 // Game.
-ABSL_FLAG(std::string, game, "bilinear", "bilinear, dirac, quadratic or mog");
+ABSL_FLAG(std::string, game, "bilinear",
+          "bilinear, dirac, quadratic, mog or tandem");
 ABSL_FLAG(int, dim, 1, "bilinear: dimension d of x and y (x^T A y)");
 ABSL_FLAG(std::string, variant, "gan",
           "dirac: gan, nsgan, wgan, wgan-gp, r1 or instance-noise");
@@ -112,6 +113,10 @@ ABSL_FLAG(bool, cgd_zero_sum, false,
           "cgd / acgd: the game is zero-sum (conjugate gradient; else GMRES)");
 ABSL_FLAG(double, acgd_beta, 0.99, "acgd: decay of the mean squared gradient");
 ABSL_FLAG(double, acgd_epsilon, 1e-5, "acgd: added to its square root");
+ABSL_FLAG(double, lola_alpha, 1.0,
+          "lola / sos: the opponents' look-ahead step alpha");
+ABSL_FLAG(double, sos_a, 0.5, "sos: the a of p1 = min(1, -a |xi_0|^2 / dot)");
+ABSL_FLAG(double, sos_b, 0.1, "sos: p2 = |xi|^2 when |xi| < b");
 ABSL_FLAG(bool, bias_meter, false,
           "conopt / sga with --estimator pooled or unbiased: report the "
           "estimator's bias |P - U| / |P| (pooled minus leave-one-out "
@@ -289,6 +294,9 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.acgd_beta = absl::GetFlag(FLAGS_acgd_beta);
   s.acgd_epsilon = absl::GetFlag(FLAGS_acgd_epsilon);
   s.bias_meter = absl::GetFlag(FLAGS_bias_meter);
+  s.lola_alpha = absl::GetFlag(FLAGS_lola_alpha);
+  s.sos_a = absl::GetFlag(FLAGS_sos_a);
+  s.sos_b = absl::GetFlag(FLAGS_sos_b);
   s.lr_schedule = absl::GetFlag(FLAGS_lr_schedule);
   s.lr_gamma = absl::GetFlag(FLAGS_lr_gamma);
   s.lr_step_size = absl::GetFlag(FLAGS_lr_step_size);
@@ -609,10 +617,10 @@ int main(int argc, char** argv) {
       "  spectrum --server ADDR --session ID [--spectrum_operator "
       "jacobian|field] [--spectrum_k K]: eigenvalues of J at the running "
       "session's parameters\n"
-      "  Games: bilinear, dirac, quadratic, mog. Algorithms: simgd, altgd, "
-      "conopt, sga, extragradient, optimistic, optimistic_adam, "
-      "extrapolation_from_the_past, lead, cgd, acgd (--lookahead K wraps "
-      "any). "
+      "  Games: bilinear, dirac, quadratic, mog, tandem. Algorithms: simgd, "
+      "altgd, conopt, sga, extragradient, optimistic, optimistic_adam, "
+      "extrapolation_from_the_past, lead, cgd, acgd, lola, sos (--lookahead "
+      "K wraps any). "
       "See --help for every flag.");
   std::vector<char*> raw(argv, argv + argc);
   const std::string first = argc > 1 ? argv[1] : "";

@@ -68,6 +68,17 @@ Eigen::VectorXd BilinearGame::Jvp(const Eigen::VectorXd& x,
   return Gradient(u, sample);
 }
 
+std::optional<Eigen::VectorXd> BilinearGame::LossGradient(
+    const Eigen::VectorXd& x, int player, int sample) {
+  GAMEOPT_GAMES_CHECK(x.size() == 2 * d_, "x has the wrong size");
+  GAMEOPT_GAMES_CHECK(player == 0 || player == 1, "no such player");
+  Eigen::VectorXd g(2 * d_);
+  g.head(d_) = a_ * x.tail(d_);
+  g.tail(d_) = a_.transpose() * x.head(d_);
+  if (player == 1) g = -g;
+  return g;
+}
+
 std::vector<std::pair<std::string, double>> BilinearGame::Metrics(
     const Eigen::VectorXd& x) const {
   return {{"distance", x.norm()}};

@@ -46,6 +46,9 @@ class BilinearGame final : public Game {
                       int sample) override;
   Eigen::VectorXd Jvp(const Eigen::VectorXd& x, const Eigen::VectorXd& u,
                       int sample) override;
+  // grad l_x = (A y, A^T x), grad l_y = -(A y, A^T x).
+  std::optional<Eigen::VectorXd> LossGradient(const Eigen::VectorXd& x,
+                                              int player, int sample) override;
   std::vector<std::pair<std::string, double>> Metrics(
       const Eigen::VectorXd& x) const override;
 

@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "client/games/bilinear.h"
 #include "client/games/quadratic.h"
+#include "client/games/tandem.h"
 
 namespace gameopt {
 namespace {
@@ -38,7 +39,7 @@ absl::Status Validate(const MogGanOptions& options) {
 }  // namespace
 
 std::vector<std::string> GameNames() {
-  return {"bilinear", "dirac", "quadratic", "mog"};
+  return {"bilinear", "dirac", "quadratic", "mog", "tandem"};
 }
 
 absl::StatusOr<std::unique_ptr<Game>> MakeGame(const std::string& name,
@@ -66,6 +67,7 @@ absl::StatusOr<std::unique_ptr<Game>> MakeGame(const std::string& name,
     return std::make_unique<QuadraticGame>(options.quadratic_dims, options.seed,
                                            options.quadratic_noise_std);
   }
+  if (name == "tandem") return std::make_unique<TandemGame>();
   if (name == "mog") {
     if (absl::Status status = Validate(options.mog); !status.ok()) {
       return status;

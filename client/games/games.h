@@ -36,7 +36,8 @@ struct GameOptions {
 // Names MakeGame accepts.
 std::vector<std::string> GameNames();
 
-// Builds "bilinear", "dirac", "quadratic" or "mog" (see each game's header).
+// Builds "bilinear", "dirac", "quadratic", "mog" or "tandem" (see each
+// game's header).
 // An unknown name or an option out of range is InvalidArgument.
 absl::StatusOr<std::unique_ptr<Game>> MakeGame(const std::string& name,
                                                const GameOptions& options);

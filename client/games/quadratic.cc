@@ -123,6 +123,20 @@ Eigen::VectorXd QuadraticGame::Jvp(const Eigen::VectorXd& x,
   return GetMinibatch(sample).jacobian * u;
 }
 
+std::optional<Eigen::VectorXd> QuadraticGame::LossGradient(
+    const Eigen::VectorXd& x, int player, int sample) {
+  GAMEOPT_GAMES_CHECK(x.size() == total_, "x has the wrong size");
+  GAMEOPT_GAMES_CHECK(player >= 0 && player < num_players(), "no such player");
+  const Minibatch& m = GetMinibatch(sample);
+  const int o = offsets_[player], d = dims_[player];
+  // A_i's block column i is J's block row i transposed (A_i's other
+  // blocks outside row and column i are zero): (A_i x)_j = J_ij^T x_i.
+  Eigen::VectorXd g =
+      m.jacobian.middleRows(o, d).transpose() * x.segment(o, d) + b_[player];
+  g.segment(o, d) = m.jacobian.middleRows(o, d) * x + m.offset.segment(o, d);
+  return g;
+}
+
 std::vector<std::pair<std::string, double>> QuadraticGame::Metrics(
     const Eigen::VectorXd& x) const {
   return {{"distance", (x - equilibrium_).norm()}};

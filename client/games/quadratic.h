@@ -60,6 +60,10 @@ class QuadraticGame final : public Game {
                       int sample) override;
   Eigen::VectorXd Jvp(const Eigen::VectorXd& x, const Eigen::VectorXd& u,
                       int sample) override;
+  // A_i x + b_i, with minibatch k's perturbed block row i of J (and its
+  // transpose as block column i) and perturbed block i of b.
+  std::optional<Eigen::VectorXd> LossGradient(const Eigen::VectorXd& x,
+                                              int player, int sample) override;
   std::vector<std::pair<std::string, double>> Metrics(
       const Eigen::VectorXd& x) const override;
 

@@ -77,6 +77,15 @@ class Game {
   // J(x) u on minibatch `sample`.
   virtual Eigen::VectorXd Jvp(const Eigen::VectorXd& x,
                               const Eigen::VectorXd& u, int sample) = 0;
+  // grad_x l_player(x) on minibatch `sample`: the gradient of one player's
+  // loss with respect to every player's parameters (block `player` is
+  // xi_player, the others are the cross gradients grad_j l_player), for
+  // the CROSS_GRADIENT tasks of LOLA and SOS. nullopt, the default: the
+  // game does not provide them (the worker then fails such a task).
+  virtual std::optional<Eigen::VectorXd> LossGradient(const Eigen::VectorXd& x,
+                                                      int player, int sample) {
+    return std::nullopt;
+  }
 
   // Game-specific figures of merit at x, e.g. {"distance", 0.3} (distance
   // from the equilibrium) or {"modes_covered", 8}. Deterministic for a given

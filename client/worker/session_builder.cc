@@ -75,7 +75,8 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   auto algorithm = ParseEnum<v1::Algorithm>(
       "algorithm", options.algorithm, v1::Algorithm_Parse,
       "simgd, altgd, conopt, sga, extragradient, optimistic, "
-      "optimistic_adam, extrapolation_from_the_past, lead, cgd, acgd");
+      "optimistic_adam, extrapolation_from_the_past, lead, cgd, acgd, lola, "
+      "sos");
   if (!algorithm.ok()) return algorithm.status();
   auto optimizer = ParseEnum<v1::Optimizer>(
       "optimizer", options.optimizer, v1::Optimizer_Parse,
@@ -172,6 +173,13 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   if (*algorithm == v1::ACGD) {
     if (options.acgd_beta) a->set_acgd_beta(*options.acgd_beta);
     if (options.acgd_epsilon) a->set_acgd_epsilon(*options.acgd_epsilon);
+  }
+  if (*algorithm == v1::LOLA || *algorithm == v1::SOS) {
+    if (options.lola_alpha) a->set_lola_alpha(*options.lola_alpha);
+  }
+  if (*algorithm == v1::SOS) {
+    if (options.sos_a) a->set_sos_a(*options.sos_a);
+    if (options.sos_b) a->set_sos_b(*options.sos_b);
   }
   a->set_bias_meter(options.bias_meter);
   if (options.adaptive_gamma) {

@@ -85,6 +85,11 @@ struct SessionOptions {
   bool cgd_zero_sum = false;
   std::optional<double> acgd_beta;
   std::optional<double> acgd_epsilon;
+  // lola / sos: the look-ahead step alpha and SOS's a and b (unset: the
+  // server's defaults 1, 0.5, 0.1).
+  std::optional<double> lola_alpha;
+  std::optional<double> sos_a;
+  std::optional<double> sos_b;
 };
 
 // The wire dtype of SessionOptions::wire (DTYPE_UNSPECIFIED for "" and

@@ -1,5 +1,7 @@
 #include "client/worker/sharded_worker.h"
 
+#include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -195,10 +197,23 @@ absl::Status ShardedWorker::Compute() {
   // The tasks agree (Accept); the seed is shard 0's.
   const v1::Task& task = shards_[0].response.task();
   const int n = num_shards();
-  if (task.kind() == v1::GRADIENT) {
+  if (task.kind() == v1::GRADIENT || task.kind() == v1::CROSS_GRADIENT) {
     const std::vector<std::string> players(task.players().begin(),
                                            task.players().end());
     const int samples = task.num_samples();
+    // CROSS_GRADIENT: the gradients of this player's loss.
+    int loss = -1;
+    if (task.kind() == v1::CROSS_GRADIENT) {
+      const std::vector<PlayerSpec> specs = game_->players();
+      for (size_t p = 0; p < specs.size(); ++p) {
+        if (specs[p].name == task.loss_player()) loss = static_cast<int>(p);
+      }
+      if (loss < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the server asks for the gradients of player '", task.loss_player(),
+            "''s loss; game ", game_->name(), " has no such player"));
+      }
+    }
     for (int s = 0; s < n; ++s) {
       const v1::Task& own = shards_[s].response.task();
       v1::SubmitGradientRequest& request = shards_[s].gradient_request;
@@ -211,11 +226,28 @@ absl::Status ShardedWorker::Compute() {
       }
       request.clear_vjp();
       request.clear_jvp();
+      request.set_loss_player(loss >= 0 ? task.loss_player() : "");
     }
     game_->DrawMinibatches(samples, task.seed());
     const v1::DType send = send_dtype();
     for (int k = 0; k < samples; ++k) {
-      Eigen::VectorXd g = game_->Gradient(params_, k);
+      Eigen::VectorXd g;
+      if (loss < 0) {
+        g = game_->Gradient(params_, k);
+      } else {
+        std::optional<Eigen::VectorXd> cross =
+            game_->LossGradient(params_, loss, k);
+        if (!cross.has_value()) {
+          return absl::UnimplementedError(absl::StrCat(
+              "game ", game_->name(),
+              " does not provide cross gradients (Game::LossGradient: the "
+              "gradient of one player's loss with respect to every player's "
+              "parameters), which this session's algorithm (LOLA or SOS) "
+              "asks for in CROSS_GRADIENT tasks; use a game that does "
+              "(quadratic, bilinear) or another algorithm"));
+        }
+        g = *std::move(cross);
+      }
       for (int s = 0; s < n; ++s) {
         v1::SubmitGradientRequest& request = shards_[s].gradient_request;
         EncodeVector(Slice(s, g), ShardLayout(s), players, send,

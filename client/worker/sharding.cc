@@ -94,6 +94,13 @@ absl::Status CheckShardable(const v1::SessionConfig& config) {
         "'s Krylov solve (dot products of whole vectors every iteration)",
         kWhy));
   }
+  if (a.kind() == v1::LOLA || a.kind() == v1::SOS) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sharding: ", v1::Algorithm_Name(a.kind()),
+        "'s cross gradients (each loss differentiated with respect to every "
+        "player's parameters) and SOS's p (dot products of whole vectors)",
+        kWhy));
+  }
   if (a.clip_global_norm() > 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("sharding: clip_global_norm = ", a.clip_global_norm(),

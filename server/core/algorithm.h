@@ -17,6 +17,9 @@
 //   optimistic     gradient                -> x -= opt(2 xi_t - xi_{t-1})
 //   cgd, acgd      gradient, products(jvp) until the Krylov solve of the
 //                  competitive step converges (cgd.h) -> x += dx
+//   lola, sos      cross gradient of each loss, then per player
+//                  products(vjp), products(jvp) (algorithms_lola.h)
+//                                          -> g = xi_0 - p alpha chi
 //
 // with lookahead-minmax optionally wrapped around any of them. All players
 // minimize. The Algorithm knows nothing about workers or rounds: the Session
@@ -49,6 +52,10 @@ struct PhaseSpec {
   std::string label;  // for people: "gradient", "extrapolation", ...
   // kGradient: the players whose gradient blocks are wanted (sorted).
   std::vector<int> players;
+  // kGradient: -1 for xi (each player's block of its own loss); a player
+  // index i for a cross-gradient round: the gradient of player i's loss
+  // l_i with respect to the parameters of `players` (LOLA, SOS).
+  int loss = -1;
   // kProducts: which products of each gradient sample's minibatch.
   bool vjp = false;  // J_k^T w_k
   bool jvp = false;  // J_k w_k
@@ -80,6 +87,7 @@ struct StepStats {
   std::vector<double> xi_norm;   // per player, |mean gradient block|
   double correction_norm = 0.0;  // |gamma J^T xi| or |lambda A^T xi|
   double sga_lambda = 0.0;       // the lambda SGA used (alignment sign)
+  double sos_p = 0.0;            // the p SOS used (1 for LOLA)
   int gradient_samples = 0;      // K of the last gradient phase
   int product_samples = 0;       // answered products of the last phase
   StepDiagnostics diagnostics;   // ConOpt and SGA (diagnostics.h)

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/algorithms_lola.h"
 #include "server/core/algorithms_momentum.h"
 #include "server/core/bias_meter.h"
 #include "server/core/cgd.h"
@@ -370,6 +371,9 @@ std::unique_ptr<Algorithm> MakeTyped(const SessionConfig& config,
     case AlgorithmKind::kCgd:
     case AlgorithmKind::kAcgd:
       return MakeCompetitive(config, std::move(layout));
+    case AlgorithmKind::kLola:
+    case AlgorithmKind::kSos:
+      return MakeOpponentShaping<T>(config, std::move(layout));
   }
   return nullptr;
 }

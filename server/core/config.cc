@@ -199,6 +199,42 @@ absl::Status ValidateGanMethods(const SessionConfig& config) {
   return absl::OkStatus();
 }
 
+// LOLA and SOS: at least two players, alpha, SOS's a and b, and no
+// estimator (their products have probes of their own, not J^T xi).
+absl::Status ValidateOpponentShaping(const SessionConfig& config) {
+  const AlgorithmConfig& a = config.algorithm;
+  if (a.kind != AlgorithmKind::kLola && a.kind != AlgorithmKind::kSos) {
+    return absl::OkStatus();
+  }
+  const std::string name(AlgorithmName(a.kind));
+  if (a.estimator != EstimatorKind::kPooled) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "algorithm.estimator = ", EstimatorName(a.estimator), " with ", name,
+        ": the estimators form J^T xi for conopt and sga; ", name,
+        " probes J with the opponents' cross gradients and averages the "
+        "answers, leave the estimator unset (pooled)"));
+  }
+  if (config.players.size() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name,
+        " shapes the opponents' learning: it needs at least 2 players, "
+        "got ",
+        config.players.size()));
+  }
+  if (!Finite(a.lola_alpha) || a.lola_alpha < 0.0) {
+    return Bad("algorithm.lola_alpha", "must be >= 0", a.lola_alpha);
+  }
+  if (a.kind == AlgorithmKind::kSos) {
+    if (!(Finite(a.sos_a) && a.sos_a > 0.0 && a.sos_a < 1.0)) {
+      return Bad("algorithm.sos_a", "must be in (0, 1)", a.sos_a);
+    }
+    if (!(Finite(a.sos_b) && a.sos_b > 0.0 && a.sos_b < 1.0)) {
+      return Bad("algorithm.sos_b", "must be in (0, 1)", a.sos_b);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAlgorithm(const SessionConfig& config,
                                const GameLayout& layout) {
   const AlgorithmConfig& a = config.algorithm;
@@ -249,6 +285,7 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
   if (absl::Status s = ValidateAdaptiveGamma(config); !s.ok()) return s;
   if (absl::Status s = ValidateGanMethods(config); !s.ok()) return s;
   if (absl::Status s = ValidateCompetitive(config); !s.ok()) return s;
+  if (absl::Status s = ValidateOpponentShaping(config); !s.ok()) return s;
   const bool uses_products =
       a.kind == AlgorithmKind::kConOpt || a.kind == AlgorithmKind::kSga;
   if (a.fuse_local_products &&
@@ -416,6 +453,8 @@ constexpr std::pair<absl::string_view, AlgorithmKind> kAlgorithms[] = {
     {"lead", AlgorithmKind::kLead},
     {"cgd", AlgorithmKind::kCgd},
     {"acgd", AlgorithmKind::kAcgd},
+    {"lola", AlgorithmKind::kLola},
+    {"sos", AlgorithmKind::kSos},
 };
 constexpr std::pair<absl::string_view, OptimizerKind> kOptimizers[] = {
     {"sgd", OptimizerKind::kSgd},

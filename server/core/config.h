@@ -104,6 +104,8 @@ enum class AlgorithmKind {
   kLead,
   kCgd,   // competitive gradient descent (cgd.h)
   kAcgd,  // adaptive CGD: per-coordinate RMS-scaled step sizes (cgd.h)
+  kLola,  // opponent shaping, n players (algorithms_lola.h)
+  kSos,   // stable opponent shaping (algorithms_lola.h)
 };
 
 // How the products phase estimates J^T xi from K gradient samples. Probe
@@ -200,6 +202,21 @@ struct AlgorithmConfig {
   // each step with K >= 2 answered samples reports |P - U| / |P|
   // (StepDiagnostics). The step itself is unchanged (bit for bit).
   bool bias_meter = false;
+  // kLola and kSos (Letcher et al. 2019, "Stable Opponent Shaping in
+  // Differentiable Games", the n-player forms; algorithms_lola.h has the
+  // plan). With H = J = D + O (diagonal and off-diagonal blocks) and
+  // chi_i = sum_{j != i} (D_i D_j l_j) (grad_j l_i):
+  //   xi_0   = (I - lola_alpha O) xi                    (LookAhead)
+  //   lola:  g = xi_0 - lola_alpha chi
+  //   sos:   g = xi_0 - p lola_alpha chi, p = min(p1, p2),
+  //     p1 = 1 if <-alpha chi, xi_0> >= 0,
+  //          else min(1, -sos_a |xi_0|^2 / <-alpha chi, xi_0>),
+  //     p2 = |xi|^2 if |xi| < sos_b, else 1.
+  // g goes to every player's base optimizer. lola_alpha >= 0 (the
+  // opponents' look-ahead step), sos_a and sos_b in (0, 1).
+  double lola_alpha = 1.0;
+  double sos_a = 0.5;
+  double sos_b = 0.1;
 };
 
 // ---- The session -----------------------------------------------------------

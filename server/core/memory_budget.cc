@@ -38,6 +38,11 @@ int ExtraAlgorithmVectors(AlgorithmKind kind) {
       return 2;
     case AlgorithmKind::kLead:
       return 5;
+    // LOLA and SOS: chi, O xi, xi, the direction and the probe (and n
+    // loss gradients: EstimateSessionBytes adds them).
+    case AlgorithmKind::kLola:
+    case AlgorithmKind::kSos:
+      return 5;
     default:
       return 0;
   }
@@ -68,6 +73,10 @@ int64_t EstimateSessionBytes(const SessionConfig& config,
   const double d = static_cast<double>(layout.dimension());
   double coordinates =
       (kAlgorithmVectors + ExtraAlgorithmVectors(config.algorithm.kind)) * d;
+  if (config.algorithm.kind == AlgorithmKind::kLola ||
+      config.algorithm.kind == AlgorithmKind::kSos) {
+    coordinates += static_cast<double>(layout.num_players()) * d;
+  }
   for (size_t p = 0; p < config.players.size() &&
                      p < static_cast<size_t>(layout.num_players());
        ++p) {
@@ -101,6 +110,8 @@ int64_t EstimateTaskBytes(const SessionConfig& config,
   const bool products = config.algorithm.kind == AlgorithmKind::kConOpt ||
                         config.algorithm.kind == AlgorithmKind::kSga ||
                         config.algorithm.kind == AlgorithmKind::kLead ||
+                        config.algorithm.kind == AlgorithmKind::kLola ||
+                        config.algorithm.kind == AlgorithmKind::kSos ||
                         config.algorithm.kind == AlgorithmKind::kCgd ||
                         config.algorithm.kind == AlgorithmKind::kAcgd;
   const double vectors =

@@ -84,6 +84,7 @@ Task Session::MakeTask(const Worker& worker) const {
   if (phase.kind == PhaseSpec::Kind::kGradient) {
     task.kind = Task::Kind::kGradient;
     task.players = phase.players;
+    task.loss = phase.loss;
     task.num_samples = config_->samples_per_worker;
     if (FusedRound()) {
       task.fused_vjp = true;

@@ -76,6 +76,11 @@ struct Task {
   // samples (fresh minibatches) to send.
   std::vector<int> players;
   int num_samples = 0;
+  // kGradient: -1 for xi; a player index i asks for a cross gradient
+  // instead: the gradient of player i's loss l_i with respect to the
+  // parameters of every player in `players` (all of them), echoed in the
+  // submission's `loss` (LOLA and SOS).
+  int loss = -1;
   // kProducts: which products, one per probe; probe k refers to the
   // worker's gradient sample k of the step's gradient phase (same
   // minibatch).

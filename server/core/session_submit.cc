@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/quote.h"
 #include "server/core/session.h"
 #include "server/core/session_internal.h"
 
@@ -18,6 +19,35 @@ void Session::SubmitGradient(int64_t worker_id, const Submission& submission,
   Worker* worker = Admit(PhaseSpec::Kind::kGradient, worker_id, submission,
                          done, call, caller, out);
   if (worker == nullptr) return;
+  // Before the sample policy: a worker that does not answer cross
+  // gradients must hear so, not have its samples dropped round after round.
+  const int loss = algorithm_->phase().loss;
+  const std::string wanted =
+      loss < 0 ? std::string() : algorithm_->layout().players()[loss].name;
+  if (submission.loss_player != wanted) {
+    if (submission.loss_player.empty()) {
+      return out.Add(
+          std::move(done),
+          absl::FailedPreconditionError(absl::StrCat(
+              "this ", AlgorithmName(config_->algorithm.kind),
+              " session asks for a cross gradient (task kind CROSS_GRADIENT): "
+              "the gradient of player '",
+              wanted,
+              "''s loss with respect to every player's parameters, submitted "
+              "with loss_player = '",
+              wanted,
+              "'; the worker sent its own gradient xi instead: use a worker "
+              "that answers CROSS_GRADIENT tasks")));
+    }
+    return out.Add(
+        std::move(done),
+        absl::InvalidArgumentError(absl::StrCat(
+            "loss_player: the task asks for ",
+            loss < 0
+                ? std::string("the simultaneous gradient xi (no loss_player)")
+                : absl::StrCat("the gradients of player '", wanted, "''s loss"),
+            ", got loss_player '", Quote(submission.loss_player), "'")));
+  }
   if (absl::Status status = AcceptGradient(*worker, submission); !status.ok()) {
     if (!DropsInvalid(*worker, status)) return out.Add(std::move(done), status);
     worker->num_samples = 0;
@@ -95,11 +125,17 @@ Session::Worker* Session::Admit(PhaseSpec::Kind kind, int64_t worker_id,
                      " do not match round ", round_, ", which is ", Where())));
   }
   if (kind != phase.kind) {
-    return answer(absl::FailedPreconditionError(
-        absl::StrCat(Where(), " wants ",
-                     kind == PhaseSpec::Kind::kProducts
-                         ? "gradients: call SubmitGradient"
-                         : "Jacobian products: call SubmitJacobianProducts")));
+    return answer(absl::FailedPreconditionError(absl::StrCat(
+        Where(), " wants ",
+        kind != PhaseSpec::Kind::kProducts
+            ? "Jacobian products: call SubmitJacobianProducts"
+        : phase.loss >= 0
+            ? "cross gradients (task kind CROSS_GRADIENT, which this " +
+                  std::string(AlgorithmName(config_->algorithm.kind)) +
+                  " session needs): call SubmitGradient with the gradients "
+                  "of the task's loss_player's loss; a worker that does not "
+                  "know CROSS_GRADIENT cannot take part"
+            : "gradients: call SubmitGradient")));
   }
   if (absl::Status status = RoomFor(worker); !status.ok()) {
     return answer(status);

@@ -52,6 +52,9 @@ struct Submission {
   int64_t step = 0;
   int phase = 0;
   std::vector<SampleView> gradients;  // SubmitGradient: one per sample
+  // SubmitGradient: the name of Task::loss's player echoed (empty: xi;
+  // player i's name: the gradients of l_i).
+  std::string loss_player;
   // SubmitProducts: one per probe. SubmitGradient of a fused round
   // (Task::fused_vjp / fused_jvp): one per sample, on its own gradient.
   std::vector<SampleView> vjp;

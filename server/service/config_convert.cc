@@ -27,6 +27,8 @@ constexpr EnumTable<AlgorithmKind> kAlgorithms[] = {
     {v1::LEAD, AlgorithmKind::kLead},
     {v1::CGD, AlgorithmKind::kCgd},
     {v1::ACGD, AlgorithmKind::kAcgd},
+    {v1::LOLA, AlgorithmKind::kLola},
+    {v1::SOS, AlgorithmKind::kSos},
 };
 constexpr EnumTable<OptimizerKind> kOptimizers[] = {
     {v1::SGD, OptimizerKind::kSgd},
@@ -198,6 +200,9 @@ absl::StatusOr<AlgorithmConfig> AlgorithmFromProto(
   a.cgd_zero_sum = p.cgd_zero_sum();
   if (p.has_acgd_beta()) a.acgd_beta = p.acgd_beta();
   if (p.has_acgd_epsilon()) a.acgd_epsilon = p.acgd_epsilon();
+  if (p.has_lola_alpha()) a.lola_alpha = p.lola_alpha();
+  if (p.has_sos_a()) a.sos_a = p.sos_a();
+  if (p.has_sos_b()) a.sos_b = p.sos_b();
   return a;
 }
 
@@ -379,6 +384,11 @@ void AlgorithmToProto(const AlgorithmConfig& a, v1::AlgorithmConfig* out) {
     r->set_max_gamma(rule.max_gamma);
   }
   if (a.kind == AlgorithmKind::kLead) out->set_lead_alpha(a.lead_alpha);
+  if (a.kind == AlgorithmKind::kLola || a.kind == AlgorithmKind::kSos) {
+    out->set_lola_alpha(a.lola_alpha);
+    out->set_sos_a(a.sos_a);
+    out->set_sos_b(a.sos_b);
+  }
   const AlgorithmConfig defaults;
   if (a.kind == AlgorithmKind::kCgd || a.kind == AlgorithmKind::kAcgd ||
       a.cgd_tolerance != defaults.cgd_tolerance ||

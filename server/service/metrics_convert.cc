@@ -60,6 +60,7 @@ void SessionMetricsToProto(const SessionInfo& info, const SessionConfig& config,
   out->set_cgd_rounds(info.stats.cgd_rounds);
   out->set_cgd_iterations(info.stats.cgd_iterations);
   out->set_cgd_residual(info.stats.cgd_residual);
+  out->set_sos_p(info.stats.sos_p);
 }
 
 template <typename Message>

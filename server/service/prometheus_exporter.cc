@@ -145,6 +145,13 @@ void AddSession(const SessionInfo& info, const SessionConfig& config,
               "at",
               session, info.stats.cgd_residual);
   }
+  if (config.algorithm.kind == AlgorithmKind::kLola ||
+      config.algorithm.kind == AlgorithmKind::kSos) {
+    out.Gauge("gameopt_sos_p",
+              "SOS's p of the last step, the share of the shaping term kept "
+              "(1 for LOLA)",
+              session, info.stats.sos_p);
+  }
   if (d.has_rotation_index) {
     out.Gauge("gameopt_rotation_index", "|A^T xi| / |S xi| (SGA)", session,
               d.rotation_index);

@@ -36,6 +36,13 @@ v1::TaskKind TaskKindToProto(Task::Kind kind) {
   return v1::TASK_KIND_UNSPECIFIED;
 }
 
+v1::TaskKind TaskKindToProto(const Task& task) {
+  if (task.kind == Task::Kind::kGradient && task.loss >= 0) {
+    return v1::CROSS_GRADIENT;
+  }
+  return TaskKindToProto(task.kind);
+}
+
 v1::WorkerState WorkerStateToProto(WorkerState state) {
   switch (state) {
     case WorkerState::kActive:
@@ -81,6 +88,7 @@ absl::Status SubmissionFromProto(const v1::SubmitGradientRequest& request,
   out->round = request.round();
   out->step = request.step();
   out->phase = request.phase();
+  out->loss_player = request.loss_player();
   absl::Status status =
       SamplesFromProto(request.gradients(), "gradients", &out->gradients);
   if (!status.ok()) return status;
@@ -168,7 +176,7 @@ void TaskToProto(const Task& task, const GameLayout& layout,
   };
   out->set_worker_id(task.worker_id);
   v1::Task* t = out->mutable_task();
-  t->set_kind(TaskKindToProto(task.kind));
+  t->set_kind(TaskKindToProto(task));
   t->set_step(task.step);
   t->set_phase(task.phase);
   t->set_round(task.round);
@@ -189,6 +197,7 @@ void TaskToProto(const Task& task, const GameLayout& layout,
   t->set_seed(task.seed);
   t->set_fused_vjp(task.fused_vjp);
   t->set_fused_jvp(task.fused_jvp);
+  if (task.loss >= 0) t->set_loss_player(layout.players()[task.loss].name);
 }
 
 void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
@@ -217,6 +226,7 @@ void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,
   out->set_gradient_samples(info.stats.gradient_samples);
   out->set_params_version(info.params_version);
   out->set_sga_lambda(info.stats.sga_lambda);
+  out->set_sos_p(info.stats.sos_p);
   out->set_product_samples(info.stats.product_samples);
   ScalarsToProto(info.scalars, out->mutable_scalars());
   StepDiagnosticsToProto(info.stats.diagnostics, out);

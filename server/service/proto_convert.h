@@ -54,6 +54,9 @@ void VectorToProto(const FlatVector& values, const GameLayout& layout,
 
 // The wire enum of a task's kind.
 v1::TaskKind TaskKindToProto(Task::Kind kind);
+// The wire enum of `task`: CROSS_GRADIENT for a gradient task with a loss
+// player (Task::loss >= 0), else TaskKindToProto(task.kind).
+v1::TaskKind TaskKindToProto(const Task& task);
 
 // The wire enum of a worker's state (its name, WorkerStateName, goes in
 // the string fields older clients read).

@@ -26,7 +26,7 @@ constexpr int kLengthDelimited = WireReader::kLengthDelimited;
 // where a kind has no such field (never read: ReadTag refuses field 0).
 struct RequestFields {
   int session_id, worker_id, round, step, phase, known_params_version;
-  int gradients, vjp, jvp, scalars;
+  int gradients, vjp, jvp, scalars, loss_player;
 };
 using GradientRequest = v1::SubmitGradientRequest;
 constexpr RequestFields kGradientFields = {
@@ -39,7 +39,8 @@ constexpr RequestFields kGradientFields = {
     GradientRequest::kGradientsFieldNumber,
     GradientRequest::kVjpFieldNumber,
     GradientRequest::kJvpFieldNumber,
-    GradientRequest::kScalarsFieldNumber};
+    GradientRequest::kScalarsFieldNumber,
+    GradientRequest::kLossPlayerFieldNumber};
 using ProductsRequest = v1::SubmitJacobianProductsRequest;
 constexpr RequestFields kProductsFields = {
     ProductsRequest::kSessionIdFieldNumber,
@@ -51,7 +52,8 @@ constexpr RequestFields kProductsFields = {
     /*gradients=*/0,
     ProductsRequest::kVjpFieldNumber,
     ProductsRequest::kJvpFieldNumber,
-    /*scalars=*/0};
+    /*scalars=*/0,
+    /*loss_player=*/0};
 
 absl::Status Malformed(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(
@@ -196,6 +198,10 @@ absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer, Kind kind) {
       absl::string_view id;
       if (absl::Status s = ReadString(reader, &id); !s.ok()) return s;
       session_id_ = std::string(id);
+    } else if (field == fields.loss_player && wire_type == kLengthDelimited) {
+      absl::string_view name;
+      if (absl::Status s = ReadString(reader, &name); !s.ok()) return s;
+      loss_player_ = std::string(name);
     } else if (wire_type == kVarint &&
                (field == fields.worker_id || field == fields.round ||
                 field == fields.step || field == fields.phase ||
@@ -243,6 +249,7 @@ absl::Status WireSubmission::ToSubmission(Submission* out) const {
   out->round = round_;
   out->step = step_;
   out->phase = phase_;
+  out->loss_player = loss_player_;
   struct Field {
     const std::vector<Vector>& vectors;
     std::vector<SampleView>& samples;
@@ -481,7 +488,10 @@ void TaskToWire(const Task& task, const GameLayout& layout,
     probe_sizes.push_back(VectorSize(probe, layout));
   }
   const size_t params_size = send_params ? VectorSize(params, layout) : 0;
-  const v1::TaskKind kind = TaskKindToProto(task.kind);
+  const v1::TaskKind kind = TaskKindToProto(task);
+  const absl::string_view loss_player =
+      task.loss >= 0 ? absl::string_view(layout.players()[task.loss].name)
+                     : absl::string_view();
   size_t task_size =
       VarintFieldSize(TaskProto::kKindFieldNumber, kind) +
       VarintFieldSize(TaskProto::kStepFieldNumber, AsVarint(task.step)) +
@@ -513,6 +523,10 @@ void TaskToWire(const Task& task, const GameLayout& layout,
       VarintFieldSize(TaskProto::kSeedFieldNumber, task.seed) +
       VarintFieldSize(TaskProto::kFusedVjpFieldNumber, task.fused_vjp) +
       VarintFieldSize(TaskProto::kFusedJvpFieldNumber, task.fused_jvp);
+  if (!loss_player.empty()) {
+    task_size += LengthDelimitedSize(TaskProto::kLossPlayerFieldNumber,
+                                     loss_player.size());
+  }
 
   WireWriter w;
   w.VarintField(v1::TaskResponse::kWorkerIdFieldNumber,
@@ -547,6 +561,7 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   w.VarintField(TaskProto::kSeedFieldNumber, task.seed);
   w.VarintField(TaskProto::kFusedVjpFieldNumber, task.fused_vjp);
   w.VarintField(TaskProto::kFusedJvpFieldNumber, task.fused_jvp);
+  w.StringField(TaskProto::kLossPlayerFieldNumber, loss_player);
   w.Finish(out);
 }
 

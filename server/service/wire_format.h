@@ -109,6 +109,7 @@ class WireSubmission {
   std::vector<Vector> vjp_;        // products, or a fused gradient round's
   std::vector<Vector> jvp_;
   std::vector<ScalarView> scalars_;
+  std::string loss_player_;  // a gradient request's only
 };
 
 // Serializes the TaskResponse that TaskToProto(task, layout,

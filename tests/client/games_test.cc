@@ -1,8 +1,11 @@
 #include "client/games/games.h"
 
 #include <cmath>
+#include <optional>
 
 #include "absl/status/status.h"
+#include "client/games/quadratic.h"
+#include "client/games/tandem.h"
 #include "gtest/gtest.h"
 
 namespace gameopt {
@@ -24,6 +27,47 @@ TEST(MakeGame, BuildsEveryNamedGame) {
     clone->DrawMinibatches(1, /*seed=*/0);
     EXPECT_EQ(clone->Gradient(x, 0), g.Gradient(x, 0)) << name;
   }
+}
+
+// LOLA's and SOS's cross gradients: block i of grad_x l_i is xi_i, and on
+// the quadratic game grad_x l_i = A_i x + b_i (its loss matrices); the
+// tandem game's by hand, l_x = (x + y)^2 - 2x.
+TEST(LossGradient, AgreesWithXiAndTheLosses) {
+  constexpr double kTolerance = 1e-12;  // a few roundings of O(1) values
+  GameOptions options;
+  options.bilinear_dim = 2;
+  options.quadratic_dims = {2, 1, 3};
+  for (const std::string name : {"bilinear", "quadratic", "tandem"}) {
+    std::unique_ptr<Game> game = *MakeGame(name, options);
+    const Eigen::VectorXd x =
+        Eigen::VectorXd::LinSpaced(game->Dimension(), -0.7, 1.3);
+    game->DrawMinibatches(1, 0);
+    const Eigen::VectorXd xi = game->Gradient(x, 0);
+    int offset = 0;
+    const std::vector<PlayerSpec> players = game->players();
+    for (size_t i = 0; i < players.size(); ++i) {
+      std::optional<Eigen::VectorXd> g =
+          game->LossGradient(x, static_cast<int>(i), 0);
+      ASSERT_TRUE(g.has_value()) << name;
+      const int size = static_cast<int>(NumElements(players[i]));
+      EXPECT_LT((g->segment(offset, size) - xi.segment(offset, size)).norm(),
+                kTolerance)
+          << name << " player " << i;
+      if (name == "quadratic") {
+        const auto& q = static_cast<const QuadraticGame&>(*game);
+        EXPECT_LT((*g - (q.A(i) * x + q.b(i))).norm(), kTolerance) << i;
+      }
+      offset += size;
+    }
+  }
+  TandemGame tandem;
+  const Eigen::Vector2d point(0.3, -1.1);
+  EXPECT_LT((*tandem.LossGradient(point, 0, 0) -
+             Eigen::Vector2d(2 * (0.3 - 1.1) - 2, 2 * (0.3 - 1.1)))
+                .norm(),
+            kTolerance);
+  MogGan mog(MogGanOptions{}, 0);
+  EXPECT_FALSE(mog.LossGradient(mog.InitialParameters(), 0, 0).has_value());
 }
 
 TEST(MakeGame, PassesTheOptions) {

@@ -2,6 +2,7 @@
 // points about the sample games, and the worker library's error handling.
 #include "client/play.h"
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -142,6 +143,49 @@ TEST_F(PlayTest, GanMethodsApproachTheBilinearEquilibrium) {
   adam.session.beta1 = 0.5;
   adam.session.beta2 = 0.9;
   EXPECT_LT(Final(adam, "distance"), 0.12);
+}
+
+// LOLA and SOS over the wire on the tandem game l_x = (x + y)^2 - 2x,
+// l_y = (x + y)^2 - 2y from (0, 0), against the papers' update written out
+// for it: with s = 2(x + y) - 2 (both players' xi), O xi = 2 s (each
+// player's block), chi = 4(x + y), g = s - 2 alpha s - p alpha 4 (x + y)
+// for both players (x = y throughout). LOLA leaves the fixed points
+// x + y = 1 (it settles at distance > 0.1), SOS keeps them (SimGD too).
+TEST_F(PlayTest, LolaAndSosOnTheTandemGameMatchTheirClosedForm) {
+  constexpr double kAlpha = 0.1, kLr = 0.1, kA = 0.5, kB = 0.1;
+  constexpr int kSteps = 200;
+  // Float64 arithmetic in another order; the iteration contracts.
+  constexpr double kTolerance = 1e-9;
+  for (const bool sos : {false, true}) {
+    double t = 0.0;  // x = y = t
+    for (int step = 0; step < kSteps; ++step) {
+      const double sum = 2 * t, s = 2 * sum - 2;
+      const double xi0 = s - 2 * kAlpha * s, chi = 4 * sum;
+      double p = 1.0;
+      if (sos) {  // both blocks alike: the dot products are twice one's
+        const double dot = 2 * (-kAlpha * chi) * xi0;
+        const double p1 =
+            dot >= 0 ? 1.0 : std::min(1.0, -kA * 2 * xi0 * xi0 / dot);
+        const double xi_norm = std::sqrt(2 * s * s);
+        p = std::min(p1, xi_norm < kB ? xi_norm * xi_norm : 1.0);
+      }
+      t -= kLr * (xi0 - p * kAlpha * chi);
+    }
+    PlayConfig config = Config("tandem", sos ? "sos" : "lola", kSteps);
+    config.session.learning_rate = kLr;
+    config.session.float64 = true;
+    config.session.lola_alpha = kAlpha;
+    config.session.sos_a = kA;
+    config.session.sos_b = kB;
+    const double distance = Final(config, "distance");
+    EXPECT_NEAR(distance, std::abs(2 * t - 1) / std::sqrt(2.0), kTolerance)
+        << (sos ? "sos" : "lola");
+    if (sos) {
+      EXPECT_LT(distance, 1e-2);
+    } else {
+      EXPECT_GT(distance, 0.1);
+    }
+  }
 }
 
 // CGD on the bilinear game x*y (zero-sum, conjugate gradient) over the

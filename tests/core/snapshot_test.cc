@@ -69,7 +69,11 @@ class SnapshotTest : public ::testing::TestWithParam<std::tuple<Case, DType>> {
     Eigen::VectorXd noise(game_.dimension());
     for (int i = 0; i < noise.size(); ++i) noise(i) = normal(rng);
     if (task.kind == Task::Kind::kGradient) {
-      s.gradients.push_back(builder.Make(game_.Xi(x) + noise, task.players));
+      // LOLA's and SOS's cross-gradient rounds: any full vector serves
+      // (the restore is checked bit for bit, not against a formula).
+      if (task.loss >= 0) s.loss_player = absl::StrCat("p", task.loss);
+      s.gradients.push_back(
+          builder.Make(game_.Xi(x) + (task.loss + 1) * noise, task.players));
     }
     for (const auto& probe : task.probes) {
       const Eigen::VectorXd w = ToEigen(*probe);
@@ -196,6 +200,14 @@ const Case kCases[] = {
     {"cgd", AlgorithmKind::kCgd, OptimizerKind::kSgd},
     {"lookahead_acgd", AlgorithmKind::kAcgd, OptimizerKind::kSgd,
      /*lookahead_k=*/2},
+    // Six rounds per step with two players: round 7 is step 1's second
+    // cross-gradient round, 8 its first VJP round, 11 its last JVP round.
+    {"lola_cross_gradient", AlgorithmKind::kLola, OptimizerKind::kSgd, 0, 0.9,
+     /*snapshot_round=*/7},
+    {"sos_vjp_momentum", AlgorithmKind::kSos, OptimizerKind::kMomentum, 0, 0.9,
+     /*snapshot_round=*/8},
+    {"lola_last_jvp_adam", AlgorithmKind::kLola, OptimizerKind::kAdam, 0, 0.9,
+     /*snapshot_round=*/11},
 };
 
 INSTANTIATE_TEST_SUITE_P(

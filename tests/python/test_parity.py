@@ -98,6 +98,21 @@ CASES = {
         lambda: gameopt.DiracGan("nsgan"),
         dict(algorithm="lead", optimizer="momentum", momentum=0.3,
              lead_alpha=0.5, learning_rate=0.2, max_steps=100, seed=1), 2),
+    # Opponent shaping: CROSS_GRADIENT tasks answered by the Python
+    # BilinearGame's loss_gradient.
+    "bilinear-lola": (
+        ["--game=bilinear", "--algorithm=lola", "--lola_alpha=0.5",
+         "--lr=0.2", "--workers=2", "--steps=100"],
+        lambda: gameopt.BilinearGame(),
+        dict(algorithm="lola", lola_alpha=0.5, learning_rate=0.2,
+             max_steps=100, seed=1), 2),
+    "bilinear-d3-sos": (
+        ["--game=bilinear", "--dim=3", "--game_seed=4", "--algorithm=sos",
+         "--lola_alpha=0.5", "--sos_a=0.5", "--sos_b=0.1", "--lr=0.2",
+         "--workers=1", "--steps=100"],
+        lambda: gameopt.BilinearGame(d=3, seed=4),
+        dict(algorithm="sos", lola_alpha=0.5, sos_a=0.5, sos_b=0.1,
+             learning_rate=0.2, max_steps=100, seed=1), 1),
     # Competitive: ACGD's varying number of products rounds per step
     # (conjugate gradient on the zero-sum bilinear game).
     "bilinear-d3-acgd-zero-sum": (

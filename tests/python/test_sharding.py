@@ -70,6 +70,8 @@ def test_plan_slices_every_player_by_floor_bounds():
     (dict(algorithm="conopt", clip_global_norm=1.0), "clip_global_norm"),
     (dict(algorithm="simgd", workers=2, quorum=1), "quorum"),
     (dict(algorithm="simgd", drop_invalid_samples=True), "DROP"),
+    (dict(algorithm="lola"), "cross gradients"),
+    (dict(algorithm="sos"), "cross gradients"),
 ])
 def test_unshardable_settings_are_refused_before_creation(options, message):
     game = gameopt.BilinearGame(d=3, seed=4)

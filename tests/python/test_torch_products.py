@@ -208,3 +208,31 @@ def test_torch_workers_match_cpp_workers_in_a_session(
           " max |moved| =", np.abs(cpp - start).max())
     assert np.abs(cpp - start).max() > 1e-4  # the parameters moved
     np.testing.assert_allclose(mine, cpp, rtol=0, atol=1e-12)
+
+
+def test_loss_gradient_is_xi_on_its_block_and_the_losses_slope_elsewhere():
+    """TorchGame.loss_gradient (LOLA's and SOS's cross gradients): block i
+    of grad_x l_i is xi_i; along a direction v in the other player's block,
+    <grad_x l_i, v> is the central difference of l_i."""
+    game = mog_gan.make_game(torch.float64, BATCH, seed=3)
+    game.draw_minibatches(1, 11)
+    x = game.get_flat()
+    xi = game.gradient(x, 0)
+    sizes = [p.size for p in game.players()]
+    offsets = [0, sizes[0]]
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        g = game.loss_gradient(x, i, 0)
+        own = slice(offsets[i], offsets[i] + sizes[i])
+        assert relative_error(g[own], xi[own]) < PRODUCT_RTOL
+        j = 1 - i
+        v = np.zeros_like(x)
+        v[offsets[j]:offsets[j] + sizes[j]] = rng.standard_normal(sizes[j])
+
+        def loss(point):
+            game.set_flat(point)
+            return game.losses(game.minibatch(0))[i].item()
+
+        slope = (loss(x + FD_STEP * v) - loss(x - FD_STEP * v)) / (2 * FD_STEP)
+        game.set_flat(x)
+        assert abs(g @ v - slope) <= FD_RTOL * max(1.0, abs(slope))

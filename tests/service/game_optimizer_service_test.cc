@@ -217,6 +217,42 @@ TEST(GameOptimizerService, SendsParametersOnlyWhenTheWorkerLacksThem) {
   EXPECT_EQ(next_products.task().probes_size(), 1);
 }
 
+// LOLA's first task asks for the cross gradients of the first player's
+// loss (CROSS_GRADIENT, loss_player); a worker that answers it as a
+// GRADIENT task (no loss_player) gets FAILED_PRECONDITION naming the task
+// kind, and its submission changes nothing; echoing loss_player goes on.
+TEST(GameOptimizerService, LolaAsksForCrossGradientsAndRefusesOldWorkers) {
+  std::unique_ptr<GameOptServer> server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const QuadraticGame game = QuadraticGame::TwoPlayer(43);
+  auto stub = NewStub(server->port());
+  v1::SessionConfig config = QuadraticConfig(game, v1::LOLA, 1, 0);
+  config.mutable_algorithm()->set_lola_alpha(0.2);
+  absl::StatusOr<std::string> id = CreateSession(*stub, config);
+  ASSERT_TRUE(id.ok()) << id.status();
+  v1::TaskResponse join, next;
+  ASSERT_TRUE(Join(*stub, *id, &join).ok());
+  ASSERT_EQ(join.task().kind(), v1::CROSS_GRADIENT);
+  EXPECT_EQ(join.task().loss_player(), game.players()[0].name);
+  EXPECT_EQ(join.task().players_size(), 2);
+  const Eigen::VectorXd x0 = DecodeVector(game, join.task().params());
+  v1::SubmitGradientRequest request =
+      GradientRequest(game, *id, join.worker_id(), join.task(), x0);
+  request.clear_loss_player();  // as a worker that knows only GRADIENT
+  const grpc::Status refused = Submit(*stub, request, &next);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("CROSS_GRADIENT"), std::string::npos)
+      << refused.error_message();
+  absl::StatusOr<v1::SessionStatus> status = GetSession(*stub, *id);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->submitted(), 0);
+  EXPECT_EQ(status->config().algorithm().lola_alpha(), 0.2);
+  request.set_loss_player(join.task().loss_player());
+  ASSERT_TRUE(Submit(*stub, request, &next).ok());
+  EXPECT_EQ(next.task().kind(), v1::CROSS_GRADIENT);
+  EXPECT_EQ(next.task().loss_player(), game.players()[1].name);
+}
+
 TEST(GameOptimizerService, ReportsSessionsAndDeletesThem) {
   Fixture f(/*workers=*/2);
   ASSERT_FALSE(f.session_id.empty());

@@ -262,6 +262,26 @@ TEST_F(MetricsTest, CgdRoundsAreShownEverywhere) {
             status->cgd_iterations());
 }
 
+TEST_F(MetricsTest, SosPIsShownEverywhere) {
+  v1::SessionConfig config = QuadraticConfig(game_, v1::SOS, 2, kSteps);
+  config.mutable_algorithm()->set_sos_b(0.9);
+  const std::string id = Play(config);
+  absl::StatusOr<v1::SessionStatus> status = GetSession(*stub_, id);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_GT(status->sos_p(), 0.0);
+  EXPECT_LE(status->sos_p(), 1.0);
+  absl::StatusOr<v1::GetMetricsResponse> metrics = GetMetrics(*stub_, id);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->sessions(0).algorithm(), "sos");
+  EXPECT_EQ(metrics->sessions(0).sos_p(), status->sos_p());
+  std::map<std::string, std::string> types;
+  const std::vector<Sample> samples =
+      ParseExposition(HttpGet(server_->metrics_port(), "/metrics"), &types);
+  EXPECT_EQ(types["gameopt_sos_p"], "gauge");
+  EXPECT_EQ(Value(samples, "gameopt_sos_p", {{"session", id}}),
+            status->sos_p());
+}
+
 TEST_F(MetricsTest, BytesMatchThePayloadSizesSentAndReceived) {
   v1::SessionConfig config = QuadraticConfig(game_, v1::SIMGD, 1, 3);
   absl::StatusOr<std::string> id = CreateSession(*stub_, config);

@@ -287,6 +287,40 @@ TEST(SessionConfigFromProto, GanMethodsAndLeadAlpha) {
   }
 }
 
+TEST(SessionConfigFromProto, LolaAndSosParameters) {
+  const QuadraticGame game = QuadraticGame::TwoPlayer(1);
+  v1::SessionConfig proto = QuadraticConfig(game, v1::SOS, 1, 10);
+  absl::StatusOr<SessionConfig> core = SessionConfigFromProto(proto);
+  ASSERT_TRUE(core.ok()) << core.status();
+  EXPECT_EQ(core->algorithm.kind, AlgorithmKind::kSos);
+  // Unset: the defaults.
+  EXPECT_EQ(core->algorithm.lola_alpha, 1.0);
+  EXPECT_EQ(core->algorithm.sos_a, 0.5);
+  EXPECT_EQ(core->algorithm.sos_b, 0.1);
+  proto.mutable_algorithm()->set_lola_alpha(0.0);  // set: kept, 0 too
+  proto.mutable_algorithm()->set_sos_a(0.25);
+  proto.mutable_algorithm()->set_sos_b(0.75);
+  core = SessionConfigFromProto(proto);
+  ASSERT_TRUE(core.ok()) << core.status();
+  v1::SessionConfig back;
+  SessionConfigToProto(*core, &back);
+  EXPECT_TRUE(back.algorithm().has_lola_alpha());
+  EXPECT_EQ(back.algorithm().lola_alpha(), 0.0);
+  EXPECT_EQ(back.algorithm().sos_a(), 0.25);
+  EXPECT_EQ(back.algorithm().sos_b(), 0.75);
+  EXPECT_EQ(back.algorithm().kind(), v1::SOS);
+  proto.mutable_algorithm()->set_sos_b(1.0);
+  EXPECT_EQ(SessionConfigFromProto(proto).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  proto.mutable_algorithm()->set_kind(v1::SIMGD);
+  proto.mutable_algorithm()->clear_sos_b();
+  core = SessionConfigFromProto(proto);
+  ASSERT_TRUE(core.ok()) << core.status();
+  back.Clear();
+  SessionConfigToProto(*core, &back);
+  EXPECT_FALSE(back.algorithm().has_lola_alpha());
+}
+
 TEST(SubmissionFromProto, ViewsTheRequestWithoutCopying) {
   const QuadraticGame game = QuadraticGame::TwoPlayer(2);
   v1::Task task;

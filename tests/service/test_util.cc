@@ -192,6 +192,9 @@ v1::SubmitGradientRequest GradientRequest(
   request.set_step(task.step());
   request.set_phase(task.phase());
   request.set_known_params_version(task.params_version());
+  // A CROSS_GRADIENT task (LOLA, SOS): echoed; the sample (all players)
+  // stands in for the loss's gradient.
+  request.set_loss_player(task.loss_player());
   const std::vector<std::string> players(task.players().begin(),
                                          task.players().end());
   for (int k = 0; k < task.num_samples(); ++k) {

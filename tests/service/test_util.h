@@ -101,7 +101,8 @@ std::unique_ptr<GameOptServer> StartServer(
 std::unique_ptr<v1::GameOptimizer::Stub> NewStub(const std::string& target);
 std::unique_ptr<v1::GameOptimizer::Stub> NewStub(int port);
 
-// The worker's answer to a GRADIENT / PRODUCTS task at `x`.
+// The worker's answer to a GRADIENT (or CROSS_GRADIENT: loss_player
+// echoed, xi's sample in every block standing in) / PRODUCTS task at `x`.
 v1::SubmitGradientRequest GradientRequest(const QuadraticGame& game,
                                           const std::string& session_id,
                                           int64_t worker_id,

@@ -142,7 +142,7 @@ WorkerRun RunWorker(v1::GameOptimizer::Stub& stub,
     }
     ++run.submissions;
     response.Clear();
-    if (task.kind() == v1::GRADIENT) {
+    if (task.kind() == v1::GRADIENT || task.kind() == v1::CROSS_GRADIENT) {
       const v1::SubmitGradientRequest request = GradientRequest(
           game, session_id, run.worker_id, task, x, options.dtype);
       if (options.recording != nullptr) options.recording->Add(request);

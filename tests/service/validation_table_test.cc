@@ -647,6 +647,25 @@ TEST_F(ValidationTableTest, CreateSessionRejectsEveryBadConfigField) {
          stage->set_steps(-3);
        },
        "config.algorithm.altgd_order[0].steps = -3"},
+      // LOLA and SOS.
+      {"lola with a negative alpha",
+       [](v1::SessionConfig& c) {
+         c.mutable_algorithm()->set_kind(v1::LOLA);
+         c.mutable_algorithm()->set_lola_alpha(-0.5);
+       },
+       "config.algorithm.lola_alpha = -0.5"},
+      {"sos with a = 1",
+       [](v1::SessionConfig& c) {
+         c.mutable_algorithm()->set_kind(v1::SOS);
+         c.mutable_algorithm()->set_sos_a(1.0);
+       },
+       "config.algorithm.sos_a = 1"},
+      {"sos with the local estimator",
+       [](v1::SessionConfig& c) {
+         c.mutable_algorithm()->set_kind(v1::SOS);
+         c.mutable_algorithm()->set_estimator(v1::LOCAL);
+       },
+       "leave the estimator unset (pooled)"},
       // Workers, quorum, deadline, samples, steps, policy.
       {"negative workers per round",
        [](v1::SessionConfig& c) { c.set_workers_per_round(-1); },

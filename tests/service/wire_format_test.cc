@@ -122,10 +122,10 @@ std::string ParsedText(const std::string& bytes, WireSubmission::Kind kind) {
   if (absl::Status s = wire.ToSubmission(&submission); !s.ok()) {
     return s.ToString();
   }
-  std::string text =
-      absl::StrCat(wire.session_id(), " ", wire.worker_id(), " ",
-                   wire.known_params_version(), " ", submission.round, " ",
-                   submission.step, " ", submission.phase);
+  std::string text = absl::StrCat(
+      wire.session_id(), " ", wire.worker_id(), " ",
+      wire.known_params_version(), " ", submission.round, " ", submission.step,
+      " ", submission.phase, " ", submission.loss_player);
   for (const auto& [name, samples] :
        {std::pair("gradients", &submission.gradients),
         std::pair("vjp", &submission.vjp), std::pair("jvp", &submission.jvp)}) {
@@ -217,6 +217,7 @@ TEST(WireFormat, TaskToWireWritesEveryFieldOfTheTaskResponse) {
   task.params_version = 7;
   task.params = values;
   task.seed = 8;
+  task.loss = 0;  // Task.loss_player
   grpc::ByteBuffer wire;
   TaskToWire(task, *layout, /*known_params_version=*/0, &wire);
   std::vector<grpc::Slice> slices;

@@ -209,6 +209,21 @@ INSTANTIATE_TEST_SUITE_P(
                         c.mutable_algorithm()->set_cgd_tolerance(1e-10);
                       },
                       0},
+        // Two players: two cross-gradient rounds, a VJP and a JVP round
+        // per player.
+        AlgorithmCase{"lola_momentum",
+                      [](v1::SessionConfig& c) {
+                        c.mutable_algorithm()->set_kind(v1::LOLA);
+                        c.mutable_algorithm()->set_lola_alpha(0.3);
+                        Optimizer(c, v1::MOMENTUM);
+                      },
+                      6},
+        AlgorithmCase{"sos_float32",
+                      [](v1::SessionConfig& c) {
+                        c.mutable_algorithm()->set_kind(v1::SOS);
+                        c.mutable_algorithm()->set_sos_b(0.9);
+                      },
+                      6, v1::FLOAT32},
         AlgorithmCase{"acgd_float32",
                       [](v1::SessionConfig& c) {
                         c.mutable_algorithm()->set_kind(v1::ACGD);

@@ -52,6 +52,20 @@ class Game(abc.ABC):
     def jvp(self, x: np.ndarray, u: np.ndarray, sample: int) -> np.ndarray:
         """J(x) u on minibatch slot `sample`."""
 
+    def loss_gradient(self, x: np.ndarray, player: int,
+                      sample: int) -> np.ndarray:
+        """grad_x l_player(x) on minibatch slot `sample`: one player's loss
+        differentiated with respect to every player's parameters (block
+        `player` is xi_player, the others the cross gradients), for the
+        CROSS_GRADIENT tasks of LOLA and SOS. Games that cannot keep this
+        default."""
+        raise NotImplementedError(
+            f"game {type(self).__name__} does not provide cross gradients "
+            "(Game.loss_gradient: one player's loss differentiated with "
+            "respect to every player's parameters), which LOLA and SOS ask "
+            "for in CROSS_GRADIENT tasks; implement loss_gradient (TorchGame "
+            "and BilinearGame do) or use another algorithm")
+
     @property
     def dimension(self) -> int:
         return sum(p.size for p in self.players())
@@ -106,6 +120,11 @@ class BilinearGame(Game):
 
     def jvp(self, x, u, sample):
         return self.gradient(u, sample)  # xi is linear: J u = xi(u)
+
+    def loss_gradient(self, x, player, sample):
+        d = self.d  # grad l_x = (A y, A^T x) = -grad l_y
+        g = np.concatenate([self.a @ x[d:], self.a.T @ x[:d]])
+        return g if player == 0 else -g
 
 
 def _sigmoid(t: float) -> float:

@@ -339,6 +339,12 @@ class GameOptimizer:
                 if task.kind == pb.GRADIENT:
                     response, values = self._gradient(task, closure)
                     reported = reported if reported is not None else values
+                elif task.kind == pb.CROSS_GRADIENT:
+                    raise NotImplementedError(
+                        "GameOptimizer does not answer CROSS_GRADIENT tasks "
+                        "(the cross gradients of LOLA and SOS); run those "
+                        "sessions with gameopt.Worker over a TorchGame, "
+                        "whose loss_gradient answers them")
                 else:
                     response = self._products(task, closure)
                 self.rounds += 1

@@ -21,7 +21,7 @@ from gameopt.tensors import FlatLayout, PlayerSpec, decode_vector, \
 
 _ALGORITHMS = ("simgd", "altgd", "conopt", "sga", "extragradient",
                "optimistic", "optimistic_adam", "extrapolation_from_the_past",
-               "lead", "cgd", "acgd")
+               "lead", "cgd", "acgd", "lola", "sos")
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 _ESTIMATORS = ("local", "pooled", "unbiased")
 _PRESETS = {"pytorch": pb.PYTORCH, "tf1": pb.TENSORFLOW1,
@@ -110,6 +110,11 @@ class SessionOptions:
     cgd_zero_sum: bool = False
     acgd_beta: Optional[float] = None
     acgd_epsilon: Optional[float] = None
+    # lola / sos: the opponents' look-ahead step alpha, and SOS's a and b
+    # (None: the server's defaults 1, 0.5, 0.1).
+    lola_alpha: Optional[float] = None
+    sos_a: Optional[float] = None
+    sos_b: Optional[float] = None
 
 
 # torch.optim spellings accepted for SessionOptions fields.
@@ -158,6 +163,10 @@ _USED_BY = {
     "acgd_beta": ("algorithm acgd", lambda o: o.algorithm.lower() == "acgd"),
     "acgd_epsilon": ("algorithm acgd",
                      lambda o: o.algorithm.lower() == "acgd"),
+    "lola_alpha": ("algorithms lola and sos",
+                   lambda o: o.algorithm.lower() in ("lola", "sos")),
+    "sos_a": ("algorithm sos", lambda o: o.algorithm.lower() == "sos"),
+    "sos_b": ("algorithm sos", lambda o: o.algorithm.lower() == "sos"),
 }
 
 
@@ -324,6 +333,13 @@ def build_session_config(players, initial=None,
             a.acgd_beta = options.acgd_beta
         if options.acgd_epsilon is not None:
             a.acgd_epsilon = options.acgd_epsilon
+    if options.algorithm.lower() in ("lola", "sos"):
+        if options.lola_alpha is not None:
+            a.lola_alpha = options.lola_alpha
+        if options.sos_a is not None:
+            a.sos_a = options.sos_a
+        if options.sos_b is not None:
+            a.sos_b = options.sos_b
     a.bias_meter = options.bias_meter
 
     config.workers_per_round = options.workers

@@ -108,6 +108,11 @@ def check_shardable(config: "pb.SessionConfig") -> None:
         raise ShardingError(
             f"sharding: {pb.Algorithm.Name(a.kind)}'s Krylov solve (dot "
             f"products of whole vectors every iteration){why}")
+    if a.kind in (pb.LOLA, pb.SOS):
+        raise ShardingError(
+            f"sharding: {pb.Algorithm.Name(a.kind)}'s cross gradients (each "
+            "loss differentiated with respect to every player's parameters) "
+            f"and SOS's p (dot products of whole vectors){why}")
     if a.clip_global_norm > 0:
         raise ShardingError(
             f"sharding: clip_global_norm = {a.clip_global_norm} (the norm "

@@ -266,6 +266,14 @@ class TorchGame(Game):
         return self.jvp_on(self.minibatch(sample), u,
                            self._graphs.get(sample))
 
+    def loss_gradient(self, x, player, sample):
+        """grad_x l_player by autograd: the player's loss differentiated
+        with respect to every player's parameters (LOLA's and SOS's cross
+        gradients; zeros where the loss does not reach)."""
+        self._load(x)
+        loss = self.losses(self.minibatch(sample))[player]
+        return self._flatten(self._grad_all(loss))
+
 
 def __getattr__(name):  # gameopt.torch.GameOptimizer without an import cycle
     if name in ("GameOptimizer", "SessionDone"):

@@ -341,6 +341,22 @@ class Worker:
             if task.phase == 0:
                 self._products_follow = False
             return self._link.submit_gradient(request)
+        if task.kind == pb.CROSS_GRADIENT:
+            names = [p.name for p in self.game.players()]
+            if task.loss_player not in names:
+                raise ValueError(
+                    f"the server asks for the gradients of player "
+                    f"{task.loss_player!r}'s loss; the game has players "
+                    f"{names}")
+            player = names.index(task.loss_player)
+            self.game.draw_minibatches(task.num_samples, task.seed)
+            request = pb.SubmitGradientRequest(
+                loss_player=task.loss_player, **header)
+            for k in range(task.num_samples):
+                g = np.asarray(self.game.loss_gradient(self.params, player, k),
+                               dtype=np.float64)
+                request.gradients.append(self._encode(g, task.players))
+            return self._link.submit_gradient(request)
         if not task.phase_label.startswith("spectrum"):
             self._products_follow = True
         request = pb.SubmitJacobianProductsRequest(**header)

@@ -1,0 +1,221 @@
+// LOLA and SOS as phase plans (the plan and formulas: algorithms_lola.h).
+#include "server/core/algorithms_lola.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/estimator.h"
+#include "server/core/typed_algorithm.h"
+
+namespace gameopt {
+
+double SosP(double dot, double xi0_squared_norm, double xi_norm, double a,
+            double b) {
+  const double p1 =
+      dot >= 0.0 ? 1.0 : std::min(1.0, -a * xi0_squared_norm / dot);
+  const double p2 = xi_norm < b ? xi_norm * xi_norm : 1.0;
+  return std::min(p1, p2);
+}
+
+namespace {
+
+template <typename T>
+class OpponentShaping final : public TypedAlgorithm<T> {
+ public:
+  OpponentShaping(const SessionConfig& config, GameLayout layout)
+      : TypedAlgorithm<T>(config, std::move(layout)) {
+    const std::vector<PlayerLayout>& p = this->layout().players();
+    const int n = this->layout().num_players();
+    for (int i = 0; i < n; ++i) {
+      PhaseSpec spec;
+      spec.kind = PhaseSpec::Kind::kGradient;
+      spec.index = i;
+      spec.label = "cross gradient " + p[i].name;
+      spec.players = this->AllPlayers();
+      spec.loss = i;
+      this->plan().push_back(std::move(spec));
+    }
+    for (int i = 0; i < n; ++i) {
+      for (bool jvp : {false, true}) {
+        PhaseSpec spec;
+        spec.kind = PhaseSpec::Kind::kProducts;
+        spec.index = n + 2 * i + (jvp ? 1 : 0);
+        spec.label = (jvp ? "lookahead " : "shaping ") + p[i].name;
+        spec.vjp = !jvp;
+        spec.jvp = jvp;
+        this->plan().push_back(std::move(spec));
+      }
+    }
+    loss_gradients_.resize(n);
+  }
+
+ protected:
+  absl::Status OnGradient(
+      absl::Span<const FlatVector* const> samples) override {
+    const int i = this->phase().loss;
+    const int n = this->layout().num_players();
+    loss_gradients_[i] = this->mean_gradient();
+    if (i + 1 < n) {
+      this->NextPhase();
+      return absl::OkStatus();
+    }
+    const int64_t d = this->layout().dimension();
+    xi_ = Vec<T>::Zero(d);
+    for (int p = 0; p < n; ++p) {
+      this->Block(xi_, p) = this->Block(loss_gradients_[p], p);
+    }
+    chi_ = Vec<T>::Zero(d);
+    lookahead_ = Vec<T>::Zero(d);
+    SetProbe(/*player=*/0, /*jvp=*/false, samples.size());
+    this->NextPhase();
+    return absl::OkStatus();
+  }
+
+  absl::Status OnProducts(absl::Span<const FlatVector* const> vjp,
+                          absl::Span<const FlatVector* const> jvp) override {
+    const int n = this->layout().num_players();
+    const int slot = this->phase().index - n;
+    const int player = slot / 2;
+    const bool is_jvp = slot % 2 == 1;
+    MeanOf<T>(is_jvp ? jvp : vjp, mean_);
+    Vec<T>& target = is_jvp ? lookahead_ : chi_;
+    this->Block(target, player) = this->Block(mean_, player);
+    if (!(is_jvp && player + 1 == n)) {
+      SetProbe(is_jvp ? player + 1 : player, !is_jvp, this->probes().size());
+      this->NextPhase();
+      return absl::OkStatus();
+    }
+    const AlgorithmConfig& a = this->config().algorithm;
+    const T alpha = static_cast<T>(a.lola_alpha);
+    direction_ = xi_ - alpha * lookahead_;  // xi_0
+    double p = 1.0;
+    if (a.kind == AlgorithmKind::kSos) {
+      const double dot = -static_cast<double>(alpha) *
+                         static_cast<double>(chi_.dot(direction_));
+      p = SosP(dot, static_cast<double>(direction_.squaredNorm()),
+               static_cast<double>(xi_.norm()), a.sos_a, a.sos_b);
+    }
+    direction_ -= static_cast<T>(p) * alpha * chi_;
+    StepStats& stats = this->mutable_stats();
+    stats.sos_p = p;
+    stats.correction_norm = static_cast<double>((direction_ - xi_).norm());
+    for (int q = 0; q < n; ++q) {
+      stats.xi_norm[q] = static_cast<double>(this->Block(xi_, q).norm());
+    }
+    if (absl::Status s = this->ApplyDirection(direction_, {}); !s.ok()) {
+      return s;
+    }
+    this->NextPhase();
+    return absl::OkStatus();
+  }
+
+  // "lola.loss_gradient.<i>" for every cross-gradient round closed in this
+  // step; in the products phases also "lola.chi" and "lola.lookahead", the
+  // blocks of chi and O xi the closed rounds have filled (xi is rebuilt
+  // from the loss gradients).
+  void ExportExtra(AlgorithmState& state) const override {
+    const DType dtype = this->config().dtype;
+    const int n = this->layout().num_players();
+    const int closed = std::min(this->phase().index, n);
+    for (int i = 0; i < closed; ++i) {
+      auto v = std::make_shared<FlatVector>(dtype, loss_gradients_[i].size());
+      v->template as<T>() = loss_gradients_[i];
+      state.vectors.push_back(
+          {absl::StrCat("lola.loss_gradient.", i), std::move(v)});
+    }
+    if (this->phase().kind != PhaseSpec::Kind::kProducts) return;
+    for (const auto& [name, vec] :
+         {std::pair<const char*, const Vec<T>*>{"lola.chi", &chi_},
+          {"lola.lookahead", &lookahead_}}) {
+      auto v = std::make_shared<FlatVector>(dtype, vec->size());
+      v->template as<T>() = *vec;
+      state.vectors.push_back({name, std::move(v)});
+    }
+  }
+
+  absl::Status ImportExtra(const AlgorithmState& state) override {
+    const int n = this->layout().num_players();
+    const int closed = std::min(this->phase().index, n);
+    const bool products = this->phase().kind == PhaseSpec::Kind::kProducts;
+    for (int i = 0; i < n; ++i) loss_gradients_[i].resize(0);
+    chi_.resize(0);
+    lookahead_.resize(0);
+    for (int i = 0; i < closed; ++i) {
+      absl::Status s = Import(state, absl::StrCat("lola.loss_gradient.", i),
+                              loss_gradients_[i]);
+      if (!s.ok()) return s;
+    }
+    if (!products) return absl::OkStatus();
+    if (absl::Status s = Import(state, "lola.chi", chi_); !s.ok()) return s;
+    if (absl::Status s = Import(state, "lola.lookahead", lookahead_); !s.ok()) {
+      return s;
+    }
+    xi_ = Vec<T>::Zero(this->layout().dimension());
+    for (int p = 0; p < n; ++p) {
+      this->Block(xi_, p) = this->Block(loss_gradients_[p], p);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // The required vector `name` of `state` into `out`; DataLoss when it is
+  // absent or does not have the session's dtype and dimension.
+  absl::Status Import(const AlgorithmState& state, const std::string& name,
+                      Vec<T>& out) const {
+    const int64_t d = this->layout().dimension();
+    for (const NamedVector& v : state.vectors) {
+      if (v.name != name) continue;
+      if (v.value == nullptr || v.value->dtype() != this->config().dtype ||
+          v.value->size() != d) {
+        return absl::DataLossError(absl::StrCat(
+            "state vector '", name, "' does not have the session's dtype and ",
+            d, " coordinates"));
+      }
+      out = v.value->template as<T>();
+      return absl::OkStatus();
+    }
+    return absl::DataLossError(
+        absl::StrCat("no state vector '", name, "' in ",
+                     AlgorithmName(this->config().algorithm.kind), "'s phase ",
+                     this->phase().index, " (", this->phase().label, ")"));
+  }
+
+  // The probe of every sample for `player`'s round: the VJP's w^(i) (the
+  // gradient of l_i with block i zeroed) or the JVP's u^(i) (xi with
+  // block i zeroed).
+  void SetProbe(int player, bool jvp, size_t samples) {
+    auto probe = std::make_shared<FlatVector>(this->config().dtype,
+                                              this->layout().dimension());
+    VecMap<T> w = probe->template as<T>();
+    w = jvp ? xi_ : loss_gradients_[player];
+    const PlayerLayout& p = this->layout().players()[player];
+    w.segment(p.offset, p.size).setZero();
+    this->mutable_probes().assign(samples, probe);
+  }
+
+  std::vector<Vec<T>> loss_gradients_;  // G_i = grad_x l_i, this step
+  Vec<T> xi_, chi_, lookahead_, mean_, direction_;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<Algorithm> MakeOpponentShaping(const SessionConfig& config,
+                                               GameLayout layout) {
+  if (config.algorithm.kind != AlgorithmKind::kLola &&
+      config.algorithm.kind != AlgorithmKind::kSos) {
+    return nullptr;
+  }
+  return std::make_unique<OpponentShaping<T>>(config, std::move(layout));
+}
+
+template std::unique_ptr<Algorithm> MakeOpponentShaping<float>(
+    const SessionConfig& config, GameLayout layout);
+template std::unique_ptr<Algorithm> MakeOpponentShaping<double>(
+    const SessionConfig& config, GameLayout layout);
+
+}  // namespace gameopt
