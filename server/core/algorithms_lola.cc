@@ -31,23 +31,16 @@ class OpponentShaping final : public TypedAlgorithm<T> {
     const std::vector<PlayerLayout>& p = this->layout().players();
     const int n = this->layout().num_players();
     for (int i = 0; i < n; ++i) {
-      PhaseSpec spec;
-      spec.kind = PhaseSpec::Kind::kGradient;
-      spec.index = i;
-      spec.label = "cross gradient " + p[i].name;
-      spec.players = this->AllPlayers();
+      PhaseSpec spec =
+          GradientPhase(i, "cross gradient " + p[i].name, this->AllPlayers());
       spec.loss = i;
       this->plan().push_back(std::move(spec));
     }
     for (int i = 0; i < n; ++i) {
       for (bool jvp : {false, true}) {
-        PhaseSpec spec;
-        spec.kind = PhaseSpec::Kind::kProducts;
-        spec.index = n + 2 * i + (jvp ? 1 : 0);
-        spec.label = (jvp ? "lookahead " : "shaping ") + p[i].name;
-        spec.vjp = !jvp;
-        spec.jvp = jvp;
-        this->plan().push_back(std::move(spec));
+        this->plan().push_back(ProductsPhase(
+            n + 2 * i + (jvp ? 1 : 0),
+            (jvp ? "lookahead " : "shaping ") + p[i].name, /*vjp=*/!jvp, jvp));
       }
     }
     loss_gradients_.resize(n);

@@ -151,6 +151,17 @@ absl::Status ValidateAdaptiveGamma(const SessionConfig& config) {
   return absl::OkStatus();
 }
 
+// An algorithm whose steps have no estimated J^T xi (`what` says what its
+// products are instead): INVALID_ARGUMENT unless the estimator is unset.
+absl::Status RefuseEstimator(const AlgorithmConfig& a, absl::string_view what) {
+  if (a.estimator == EstimatorKind::kPooled) return absl::OkStatus();
+  const absl::string_view name = AlgorithmName(a.kind);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "algorithm.estimator = ", EstimatorName(a.estimator), " with ", name,
+      ": the estimators form J^T xi for conopt and sga; ", name, " ", what,
+      ", leave the estimator unset (pooled)"));
+}
+
 // Optimistic Adam, extrapolation from the past and LEAD: the base
 // optimizers they are defined with, LEAD's two players and alpha, and no
 // estimator (their steps have no estimated J^T xi).
@@ -162,11 +173,8 @@ absl::Status ValidateGanMethods(const SessionConfig& config) {
     return absl::OkStatus();
   }
   const std::string name(AlgorithmName(a.kind));
-  if (a.estimator != EstimatorKind::kPooled) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "algorithm.estimator = ", EstimatorName(a.estimator), " with ", name,
-        ": the estimators form J^T xi for conopt and sga; ", name,
-        " has no such product, leave the estimator unset (pooled)"));
+  if (absl::Status s = RefuseEstimator(a, "has no such product"); !s.ok()) {
+    return s;
   }
   if (!Finite(a.lead_alpha) || a.lead_alpha < 0.0) {
     return Bad("algorithm.lead_alpha", "must be >= 0", a.lead_alpha);
@@ -207,12 +215,12 @@ absl::Status ValidateOpponentShaping(const SessionConfig& config) {
     return absl::OkStatus();
   }
   const std::string name(AlgorithmName(a.kind));
-  if (a.estimator != EstimatorKind::kPooled) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "algorithm.estimator = ", EstimatorName(a.estimator), " with ", name,
-        ": the estimators form J^T xi for conopt and sga; ", name,
-        " probes J with the opponents' cross gradients and averages the "
-        "answers, leave the estimator unset (pooled)"));
+  if (absl::Status s = RefuseEstimator(
+          a,
+          "probes J with the opponents' cross gradients and averages "
+          "the answers");
+      !s.ok()) {
+    return s;
   }
   if (config.players.size() < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
