@@ -251,6 +251,7 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
   if (absl::Status s = ValidateCompetitive(config); !s.ok()) return s;
   const bool uses_products =
       a.kind == AlgorithmKind::kConOpt || a.kind == AlgorithmKind::kSga;
+  const bool estimates_jt_xi = uses_products || a.kind == AlgorithmKind::kShgd;
   if (a.fuse_local_products &&
       (!uses_products || a.estimator != EstimatorKind::kLocal)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -277,7 +278,7 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
   const int min_samples =
       config.samples_per_worker *
       (config.quorum == 0 ? config.workers_per_round : config.quorum);
-  if (uses_products && a.estimator == EstimatorKind::kUnbiased &&
+  if (estimates_jt_xi && a.estimator == EstimatorKind::kUnbiased &&
       min_samples < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         "algorithm.estimator = unbiased needs at least 2 gradient samples "
@@ -416,6 +417,7 @@ constexpr std::pair<absl::string_view, AlgorithmKind> kAlgorithms[] = {
     {"lead", AlgorithmKind::kLead},
     {"cgd", AlgorithmKind::kCgd},
     {"acgd", AlgorithmKind::kAcgd},
+    {"shgd", AlgorithmKind::kShgd},
 };
 constexpr std::pair<absl::string_view, OptimizerKind> kOptimizers[] = {
     {"sgd", OptimizerKind::kSgd},

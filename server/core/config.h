@@ -104,6 +104,7 @@ enum class AlgorithmKind {
   kLead,
   kCgd,   // competitive gradient descent (cgd.h)
   kAcgd,  // adaptive CGD: per-coordinate RMS-scaled step sizes (cgd.h)
+  kShgd,  // stochastic Hamiltonian gradient descent: g = est. J^T xi
 };
 
 // How the products phase estimates J^T xi from K gradient samples. Probe
@@ -133,6 +134,11 @@ struct AdaptiveGammaConfig {
 
 struct AlgorithmConfig {
   AlgorithmKind kind = AlgorithmKind::kSimGd;
+  // kShgd (Loizou et al. 2020): descent on H = 1/2 |xi|^2, g = the
+  // estimator's J^T xi = grad H (gamma and xi take no part). With
+  // kUnbiased (K >= 2) g is unbiased for grad H of the mean field; kLocal
+  // is the biased (1/K) sum_k J_k^T xi_k, kPooled its 1/K-bias form.
+  //
   // kConOpt: g = xi + gamma * J^T xi. gamma >= 0. With adaptive_gamma, the
   // initial value.
   double gamma = 1.0;

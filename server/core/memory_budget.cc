@@ -100,6 +100,7 @@ int64_t EstimateTaskBytes(const SessionConfig& config,
                           const GameLayout& layout) {
   const bool products = config.algorithm.kind == AlgorithmKind::kConOpt ||
                         config.algorithm.kind == AlgorithmKind::kSga ||
+                        config.algorithm.kind == AlgorithmKind::kShgd ||
                         config.algorithm.kind == AlgorithmKind::kLead ||
                         config.algorithm.kind == AlgorithmKind::kCgd ||
                         config.algorithm.kind == AlgorithmKind::kAcgd;
