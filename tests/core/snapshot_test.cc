@@ -196,6 +196,7 @@ const Case kCases[] = {
     {"cgd", AlgorithmKind::kCgd, OptimizerKind::kSgd},
     {"lookahead_acgd", AlgorithmKind::kAcgd, OptimizerKind::kSgd,
      /*lookahead_k=*/2},
+    {"shgd_momentum", AlgorithmKind::kShgd, OptimizerKind::kMomentum},
 };
 
 INSTANTIATE_TEST_SUITE_P(
