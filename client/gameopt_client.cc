@@ -82,7 +82,9 @@ ABSL_FLAG(std::string, algorithm, "simgd",
           "simgd, altgd, conopt, sga, extragradient, optimistic, "
           "optimistic_adam (optimizer adam), extrapolation_from_the_past, "
           "lead (2 players, optimizer sgd or momentum), cgd or acgd (2 "
-          "players, optimizer sgd)");
+          "players, optimizer sgd), shgd (descent on 1/2 |xi|^2 with the "
+          "--estimator's J^T xi; unbiased needs --workers 2 or "
+          "--samples_per_worker 2)");
 ABSL_FLAG(double, gamma, 1.0, "conopt: weight of the consensus term");
 ABSL_FLAG(bool, adaptive_gamma, false,
           "conopt: adapt gamma from --gamma on (proto AdaptiveGamma's rule), "
@@ -611,7 +613,8 @@ int main(int argc, char** argv) {
       "session's parameters\n"
       "  Games: bilinear, dirac, quadratic, mog. Algorithms: simgd, altgd, "
       "conopt, sga, extragradient, optimistic, optimistic_adam, "
-      "extrapolation_from_the_past, lead, cgd, acgd (--lookahead K wraps "
+      "extrapolation_from_the_past, lead, cgd, acgd, shgd (--lookahead K "
+      "wraps "
       "any). "
       "See --help for every flag.");
   std::vector<char*> raw(argv, argv + argc);

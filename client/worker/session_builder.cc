@@ -75,7 +75,7 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   auto algorithm = ParseEnum<v1::Algorithm>(
       "algorithm", options.algorithm, v1::Algorithm_Parse,
       "simgd, altgd, conopt, sga, extragradient, optimistic, "
-      "optimistic_adam, extrapolation_from_the_past, lead, cgd, acgd");
+      "optimistic_adam, extrapolation_from_the_past, lead, cgd, acgd, shgd");
   if (!algorithm.ok()) return algorithm.status();
   auto optimizer = ParseEnum<v1::Optimizer>(
       "optimizer", options.optimizer, v1::Optimizer_Parse,

@@ -20,7 +20,7 @@ namespace gameopt {
 struct SessionOptions {
   std::string name;
   // simgd altgd conopt sga extragradient optimistic optimistic_adam
-  // extrapolation_from_the_past lead cgd acgd
+  // extrapolation_from_the_past lead cgd acgd shgd
   std::string algorithm = "simgd";
   std::string optimizer = "sgd";           // sgd momentum nesterov rmsprop adam
   std::string rmsprop_preset = "pytorch";  // or "tf1"

@@ -27,6 +27,7 @@ constexpr EnumTable<AlgorithmKind> kAlgorithms[] = {
     {v1::LEAD, AlgorithmKind::kLead},
     {v1::CGD, AlgorithmKind::kCgd},
     {v1::ACGD, AlgorithmKind::kAcgd},
+    {v1::SHGD, AlgorithmKind::kShgd},
 };
 constexpr EnumTable<OptimizerKind> kOptimizers[] = {
     {v1::SGD, OptimizerKind::kSgd},

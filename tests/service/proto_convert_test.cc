@@ -276,7 +276,7 @@ TEST(SessionConfigFromProto, GanMethodsAndLeadAlpha) {
     p.mutable_optimizer()->set_kind(v1::ADAM);
   }
   for (v1::Algorithm kind :
-       {v1::OPTIMISTIC_ADAM, v1::EXTRAPOLATION_FROM_THE_PAST}) {
+       {v1::OPTIMISTIC_ADAM, v1::EXTRAPOLATION_FROM_THE_PAST, v1::SHGD}) {
     proto.mutable_algorithm()->set_kind(kind);
     core = SessionConfigFromProto(proto);
     ASSERT_TRUE(core.ok()) << core.status();

@@ -450,12 +450,13 @@ class GameOptimizer:
 
     def _gradient(self, task, closure):
         fused = task.fused_vjp or task.fused_jvp
-        # Products on this minibatch follow: ConOpt/SGA's phase 1 (unless
+        # Products on this minibatch follow: ConOpt/SGA/SHGD phase 1 (unless
         # the fused LOCAL round was the whole step), LEAD's phases 1 and 2,
         # CGD's Krylov rounds, or the spectrum rounds (EstimateSpectrum)
         # after their gradient round.
         keep = (
-            (self.algorithm in ("conopt", "sga", "lead", "cgd", "acgd")
+            (self.algorithm in ("conopt", "sga", "shgd", "lead", "cgd",
+                                "acgd")
              and task.phase == 0 and not self._fused_local)
             or task.phase_label.startswith("spectrum"))
         players = set(task.players) if task.players else \

@@ -21,7 +21,7 @@ from gameopt.tensors import FlatLayout, PlayerSpec, decode_vector, \
 
 _ALGORITHMS = ("simgd", "altgd", "conopt", "sga", "extragradient",
                "optimistic", "optimistic_adam", "extrapolation_from_the_past",
-               "lead", "cgd", "acgd")
+               "lead", "cgd", "acgd", "shgd")
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 _ESTIMATORS = ("local", "pooled", "unbiased")
 _PRESETS = {"pytorch": pb.PYTORCH, "tf1": pb.TENSORFLOW1,
@@ -33,7 +33,7 @@ class SessionOptions:
     """See proto/gameopt/v1/gameopt.proto for the meaning of each field."""
     name: str = ""
     # simgd altgd conopt sga extragradient optimistic optimistic_adam
-    # extrapolation_from_the_past lead cgd acgd
+    # extrapolation_from_the_past lead cgd acgd shgd
     algorithm: str = "simgd"
     optimizer: str = "sgd"     # sgd momentum nesterov rmsprop adam
     rmsprop_preset: str = "pytorch"  # or "tf1"
@@ -133,8 +133,8 @@ _USED_BY = {
     "extragradient_frozen_moments": (
         "algorithm extragradient",
         lambda o: o.algorithm.lower() == "extragradient"),
-    "estimator": ("algorithms conopt and sga",
-                  lambda o: o.algorithm.lower() in ("conopt", "sga")),
+    "estimator": ("algorithms conopt, sga and shgd",
+                  lambda o: o.algorithm.lower() in ("conopt", "sga", "shgd")),
     "fuse_local_products": (
         "algorithms conopt and sga with estimator local",
         lambda o: o.algorithm.lower() in ("conopt", "sga")
