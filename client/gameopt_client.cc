@@ -64,8 +64,12 @@
 #include "server/service/server.h"
 
 // Game.
-ABSL_FLAG(std::string, game, "bilinear", "bilinear, dirac, quadratic or mog");
-ABSL_FLAG(int, dim, 1, "bilinear: dimension d of x and y (x^T A y)");
+ABSL_FLAG(std::string, game, "bilinear",
+          "bilinear, bilinear_sum, dirac, quadratic or mog");
+ABSL_FLAG(int, dim, 1,
+          "bilinear, bilinear_sum: dimension d of x and y (x^T A y)");
+ABSL_FLAG(int, terms, 20,
+          "bilinear_sum: n, the terms of the finite sum (a minibatch is one)");
 ABSL_FLAG(std::string, variant, "gan",
           "dirac: gan, nsgan, wgan, wgan-gp, r1 or instance-noise");
 ABSL_FLAG(double, penalty, 0.3, "dirac: weight of the wgan-gp / r1 penalty");
@@ -247,6 +251,7 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   GameOptions& g = config.game_options;
   g.seed = absl::GetFlag(FLAGS_game_seed);
   g.bilinear_dim = absl::GetFlag(FLAGS_dim);
+  g.bilinear_terms = absl::GetFlag(FLAGS_terms);
   absl::StatusOr<DiracVariant> variant =
       ParseDiracVariant(absl::GetFlag(FLAGS_variant));
   if (!variant.ok()) return variant.status();
@@ -611,7 +616,8 @@ int main(int argc, char** argv) {
       "  spectrum --server ADDR --session ID [--spectrum_operator "
       "jacobian|field] [--spectrum_k K]: eigenvalues of J at the running "
       "session's parameters\n"
-      "  Games: bilinear, dirac, quadratic, mog. Algorithms: simgd, altgd, "
+      "  Games: bilinear, bilinear_sum, dirac, quadratic, mog. Algorithms: "
+      "simgd, altgd, "
       "conopt, sga, extragradient, optimistic, optimistic_adam, "
       "extrapolation_from_the_past, lead, cgd, acgd, shgd (--lookahead K "
       "wraps "

@@ -71,6 +71,16 @@ CASES = {
         dict(algorithm="conopt", gamma=1.0,
              lambda0=1.0, estimator="unbiased", samples_per_worker=2,
              learning_rate=0.2, max_steps=60, seed=9), 2),
+    # SHGD: the products round's J^T w_k is the whole direction.
+    "dirac-instance-noise-shgd-unbiased": (
+        ["--game=dirac", "--variant=instance-noise", "--noise=0.5",
+         "--algorithm=shgd", "--estimator=unbiased",
+         "--samples_per_worker=2", "--lr=0.2", "--workers=2", "--steps=40",
+         "--seed=9"],
+        lambda: gameopt.DiracGan("instance-noise", noise_std=0.5),
+        dict(algorithm="shgd", estimator="unbiased",
+             samples_per_worker=2, learning_rate=0.2, max_steps=40, seed=9),
+        2),
     "bilinear-altgd-negative-momentum": (
         ["--game=bilinear", "--algorithm=altgd", "--optimizer=momentum",
          "--momentum=-0.5", "--lr=0.2", "--workers=1", "--steps=200"],
