@@ -211,7 +211,8 @@ TEST_F(ShardingTest, EveryShardableAlgorithmMatchesOneServerBitwise) {
         Case{"sga", "sgd", 0}, Case{"extragradient", "adam", 0},
         Case{"optimistic", "nesterov", 0}, Case{"conopt", "rmsprop", 3},
         Case{"altgd", "momentum", 0, -0.5}, Case{"optimistic_adam", "adam", 0},
-        Case{"extrapolation_from_the_past", "momentum", 2}}) {
+        Case{"extrapolation_from_the_past", "momentum", 2},
+        Case{"shgd", "momentum", 0}}) {
     SCOPED_TRACE(c.algorithm);
     PlayConfig config;
     config.game = "quadratic";

@@ -210,5 +210,24 @@ TEST(Shgd, UnbiasedEstimatorNeedsTwoSamples) {
       << created.status();
 }
 
+// SHGD has no fused round (its products need the others' gradients with
+// the unbiased estimator, and the step is the products alone) and no bias
+// meter: both are refused naming conopt and sga.
+TEST(Shgd, FusedProductsAndTheBiasMeterAreInvalidArgument) {
+  SessionConfig fused = BilinearConfig(2, EstimatorKind::kLocal, 0.1);
+  fused.algorithm.fuse_local_products = true;
+  SessionConfig meter = BilinearConfig(2, EstimatorKind::kPooled, 0.1);
+  meter.algorithm.bias_meter = true;
+  for (const SessionConfig& config : {fused, meter}) {
+    absl::StatusOr<std::unique_ptr<Algorithm>> created =
+        Algorithm::Create(config);
+    ASSERT_FALSE(created.ok());
+    EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(created.status().message().find("conopt or sga"),
+              std::string::npos)
+        << created.status();
+  }
+}
+
 }  // namespace
 }  // namespace gameopt
