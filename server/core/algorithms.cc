@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/algorithms_hamiltonian.h"
 #include "server/core/algorithms_momentum.h"
 #include "server/core/bias_meter.h"
 #include "server/core/cgd.h"
@@ -410,6 +411,8 @@ std::unique_ptr<Algorithm> MakeTyped(const SessionConfig& config,
     case AlgorithmKind::kCgd:
     case AlgorithmKind::kAcgd:
       return MakeCompetitive(config, std::move(layout));
+    case AlgorithmKind::kLSvrhg:
+      return MakeLSvrhg<T>(config, std::move(layout));
   }
   return nullptr;
 }

@@ -38,6 +38,8 @@ int ExtraAlgorithmVectors(AlgorithmKind kind) {
       return 2;
     case AlgorithmKind::kLead:
       return 5;
+    case AlgorithmKind::kLSvrhg:  // w, grad H(w), the estimate at x, g
+      return 4;
     default:
       return 0;
   }
@@ -101,6 +103,7 @@ int64_t EstimateTaskBytes(const SessionConfig& config,
   const bool products = config.algorithm.kind == AlgorithmKind::kConOpt ||
                         config.algorithm.kind == AlgorithmKind::kSga ||
                         config.algorithm.kind == AlgorithmKind::kShgd ||
+                        config.algorithm.kind == AlgorithmKind::kLSvrhg ||
                         config.algorithm.kind == AlgorithmKind::kLead ||
                         config.algorithm.kind == AlgorithmKind::kCgd ||
                         config.algorithm.kind == AlgorithmKind::kAcgd;
