@@ -88,7 +88,8 @@ ABSL_FLAG(std::string, algorithm, "simgd",
           "lead (2 players, optimizer sgd or momentum), cgd or acgd (2 "
           "players, optimizer sgd), shgd (descent on 1/2 |xi|^2 with the "
           "--estimator's J^T xi; unbiased needs --workers 2 or "
-          "--samples_per_worker 2)");
+          "--samples_per_worker 2), l_svrhg (its variance-reduced form: "
+          "--estimator unbiased, --svrhg_probability)");
 ABSL_FLAG(double, gamma, 1.0, "conopt: weight of the consensus term");
 ABSL_FLAG(bool, adaptive_gamma, false,
           "conopt: adapt gamma from --gamma on (proto AdaptiveGamma's rule), "
@@ -103,6 +104,9 @@ ABSL_FLAG(std::string, altgd_order, "",
           "altgd: e.g. discriminator:5,generator:1 (default: each once)");
 ABSL_FLAG(int, lookahead, 0, "wrap in lookahead-minmax every K steps (0: off)");
 ABSL_FLAG(double, lookahead_alpha, 0.5, "lookahead's alpha");
+ABSL_FLAG(double, svrhg_probability, 0.1,
+          "l_svrhg: probability that the snapshot moves to x after a step "
+          "(then two full-shard rounds recompute grad H there)");
 ABSL_FLAG(double, lead_alpha, 0.1,
           "lead: weight of the mixed-derivative correction (alpha)");
 ABSL_FLAG(std::string, estimator, "pooled", "local, pooled or unbiased");
@@ -286,6 +290,7 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.lookahead_k = absl::GetFlag(FLAGS_lookahead);
   s.lookahead_alpha = absl::GetFlag(FLAGS_lookahead_alpha);
   s.lead_alpha = absl::GetFlag(FLAGS_lead_alpha);
+  s.svrhg_probability = absl::GetFlag(FLAGS_svrhg_probability);
   s.beta1 = absl::GetFlag(FLAGS_beta1);
   s.beta2 = absl::GetFlag(FLAGS_beta2);
   s.estimator = absl::GetFlag(FLAGS_estimator);
@@ -619,7 +624,8 @@ int main(int argc, char** argv) {
       "  Games: bilinear, bilinear_sum, dirac, quadratic, mog. Algorithms: "
       "simgd, altgd, "
       "conopt, sga, extragradient, optimistic, optimistic_adam, "
-      "extrapolation_from_the_past, lead, cgd, acgd, shgd (--lookahead K "
+      "extrapolation_from_the_past, lead, cgd, acgd, shgd, l_svrhg "
+      "(--lookahead K "
       "wraps "
       "any). "
       "See --help for every flag.");

@@ -55,6 +55,11 @@ void BilinearSumGame::DrawMinibatches(int count, uint64_t seed) {
   }
 }
 
+absl::Status BilinearSumGame::DrawFullShard(int count) {
+  drawn_.assign(count, -1);
+  return absl::OkStatus();
+}
+
 int BilinearSumGame::Term(int sample) const {
   GAMEOPT_GAMES_CHECK(sample >= 0 && sample < static_cast<int>(drawn_.size()),
                       "no minibatch drawn for this sample slot");
@@ -65,6 +70,12 @@ Eigen::VectorXd BilinearSumGame::Gradient(const Eigen::VectorXd& x,
                                           int sample) {
   GAMEOPT_GAMES_CHECK(x.size() == 2 * d_, "x has the wrong size");
   const int i = Term(sample);
+  if (i < 0) return Mean([&](int t) { return TermGradient(x, t); });
+  return TermGradient(x, i);
+}
+
+Eigen::VectorXd BilinearSumGame::TermGradient(const Eigen::VectorXd& x,
+                                              int i) const {
   Eigen::VectorXd xi(2 * d_);
   xi.head(d_) = a_[i] * x.tail(d_) + b_[i];
   xi.tail(d_) = -(a_[i].transpose() * x.head(d_) + c_[i]);
@@ -75,6 +86,12 @@ Eigen::VectorXd BilinearSumGame::Vjp(const Eigen::VectorXd& x,
                                      const Eigen::VectorXd& w, int sample) {
   GAMEOPT_GAMES_CHECK(w.size() == 2 * d_, "w has the wrong size");
   const int i = Term(sample);
+  if (i < 0) return Mean([&](int t) { return TermVjp(w, t); });
+  return TermVjp(w, i);
+}
+
+Eigen::VectorXd BilinearSumGame::TermVjp(const Eigen::VectorXd& w,
+                                         int i) const {
   // J_i^T = [[0, -A_i], [A_i^T, 0]].
   Eigen::VectorXd result(2 * d_);
   result.head(d_) = -a_[i] * w.tail(d_);
@@ -86,10 +103,23 @@ Eigen::VectorXd BilinearSumGame::Jvp(const Eigen::VectorXd& x,
                                      const Eigen::VectorXd& u, int sample) {
   GAMEOPT_GAMES_CHECK(u.size() == 2 * d_, "u has the wrong size");
   const int i = Term(sample);
+  if (i < 0) return Mean([&](int t) { return TermJvp(u, t); });
+  return TermJvp(u, i);
+}
+
+Eigen::VectorXd BilinearSumGame::TermJvp(const Eigen::VectorXd& u,
+                                         int i) const {
   Eigen::VectorXd result(2 * d_);
   result.head(d_) = a_[i] * u.tail(d_);
   result.tail(d_) = -a_[i].transpose() * u.head(d_);
   return result;
+}
+
+template <typename Fn>
+Eigen::VectorXd BilinearSumGame::Mean(Fn term) const {
+  Eigen::VectorXd sum = Eigen::VectorXd::Zero(2 * d_);
+  for (int t = 0; t < n_; ++t) sum += term(t);
+  return sum / n_;
 }
 
 std::vector<std::pair<std::string, double>> BilinearSumGame::Metrics(

@@ -35,6 +35,8 @@ class BilinearSumGame final : public Game {
   std::vector<PlayerSpec> players() const override;
   Eigen::VectorXd InitialParameters() const override;
   void DrawMinibatches(int count, uint64_t seed) override;
+  // Every slot is the mean over all n terms (the whole sum is the shard).
+  absl::Status DrawFullShard(int count) override;
   Eigen::VectorXd Gradient(const Eigen::VectorXd& x, int sample) override;
   Eigen::VectorXd Vjp(const Eigen::VectorXd& x, const Eigen::VectorXd& w,
                       int sample) override;
@@ -47,14 +49,20 @@ class BilinearSumGame final : public Game {
   const Eigen::VectorXd& Solution() const { return solution_; }
 
  private:
+  // The term of a sample slot; -1: the mean over all terms.
   int Term(int sample) const;
+  Eigen::VectorXd TermGradient(const Eigen::VectorXd& x, int i) const;
+  Eigen::VectorXd TermVjp(const Eigen::VectorXd& w, int i) const;
+  Eigen::VectorXd TermJvp(const Eigen::VectorXd& u, int i) const;
+  template <typename Fn>
+  Eigen::VectorXd Mean(Fn term) const;
 
   int d_, n_;
   uint64_t seed_;
   std::vector<Eigen::MatrixXd> a_;
   std::vector<Eigen::VectorXd> b_, c_;
   Eigen::VectorXd solution_;
-  std::vector<int> drawn_;  // term of each minibatch slot
+  std::vector<int> drawn_;  // term of each minibatch slot; -1: all terms
 };
 
 }  // namespace gameopt

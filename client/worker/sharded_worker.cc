@@ -212,7 +212,11 @@ absl::Status ShardedWorker::Compute() {
       request.clear_vjp();
       request.clear_jvp();
     }
-    game_->DrawMinibatches(samples, task.seed());
+    if (task.full_shard()) {
+      if (absl::Status s = game_->DrawFullShard(samples); !s.ok()) return s;
+    } else {
+      game_->DrawMinibatches(samples, task.seed());
+    }
     const v1::DType send = send_dtype();
     for (int k = 0; k < samples; ++k) {
       Eigen::VectorXd g = game_->Gradient(params_, k);

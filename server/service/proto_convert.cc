@@ -189,6 +189,7 @@ void TaskToProto(const Task& task, const GameLayout& layout,
   t->set_seed(task.seed);
   t->set_fused_vjp(task.fused_vjp);
   t->set_fused_jvp(task.fused_jvp);
+  t->set_full_shard(task.full_shard);
 }
 
 void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,

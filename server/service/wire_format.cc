@@ -512,7 +512,8 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   task_size +=
       VarintFieldSize(TaskProto::kSeedFieldNumber, task.seed) +
       VarintFieldSize(TaskProto::kFusedVjpFieldNumber, task.fused_vjp) +
-      VarintFieldSize(TaskProto::kFusedJvpFieldNumber, task.fused_jvp);
+      VarintFieldSize(TaskProto::kFusedJvpFieldNumber, task.fused_jvp) +
+      VarintFieldSize(TaskProto::kFullShardFieldNumber, task.full_shard);
 
   WireWriter w;
   w.VarintField(v1::TaskResponse::kWorkerIdFieldNumber,
@@ -547,6 +548,7 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   w.VarintField(TaskProto::kSeedFieldNumber, task.seed);
   w.VarintField(TaskProto::kFusedVjpFieldNumber, task.fused_vjp);
   w.VarintField(TaskProto::kFusedJvpFieldNumber, task.fused_jvp);
+  w.VarintField(TaskProto::kFullShardFieldNumber, task.full_shard);
   w.Finish(out);
 }
 

@@ -146,6 +146,26 @@ TEST_F(PlayTest, ShgdNeedsTheUnbiasedEstimateOnTheFiniteSumBilinearGame) {
   // seeds for both); the bars leave room for another platform's rounding.
   EXPECT_GT(local, 2 * unbiased);
   EXPECT_LT(unbiased, 0.25 * start);
+  // L-SVRHG on the same game: C++ workers answer its full-shard rounds
+  // (BilinearSumGame::DrawFullShard), and the variance reduction takes it
+  // to the solution itself.
+  config.session.algorithm = "l_svrhg";
+  config.session.svrhg_probability = 0.1;
+  const double svrhg = Final(config, "distance");
+  std::printf("l_svrhg %.4g\n", svrhg);
+  EXPECT_LT(svrhg, 1e-3 * unbiased);
+}
+
+// A game without a finite data set cannot answer L-SVRHG's full-shard
+// rounds: the worker stops with an error that says what to do.
+TEST_F(PlayTest, LSvrhgNeedsAGameThatComputesOverItsWholeShard) {
+  PlayConfig config = Config("bilinear", "l_svrhg", 10);
+  config.session.estimator = "unbiased";
+  config.session.workers = 2;
+  absl::StatusOr<PlayResult> result = Play(config);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("DrawFullShard"), std::string::npos)
+      << result.status();
 }
 
 // The GAN methods on the bilinear game (lr 0.2, 1000 steps; the figures of

@@ -109,6 +109,8 @@ TEST(CheckShardable, RefusesGlobalReductionsAndPartialRounds) {
        "alignment"},
       {"cgd", [](SessionOptions& o) { o.algorithm = "cgd"; }, "Krylov"},
       {"acgd", [](SessionOptions& o) { o.algorithm = "acgd"; }, "Krylov"},
+      {"l_svrhg", [](SessionOptions& o) { o.algorithm = "l_svrhg"; },
+       "snapshot"},
       {"global norm clipping",
        [](SessionOptions& o) { o.clip_global_norm = 1.0; }, "clip_global_norm"},
       {"quorum",

@@ -235,3 +235,20 @@ def test_straggler_rejoins_after_failed_precondition(server, client):
     # The slow worker missed rounds, rejoined, and finished too.
     assert slow.rejoins >= 1
     assert slow.tasks_done < fast.tasks_done
+
+
+def test_l_svrhg_config_and_python_refuses_full_shard_tasks(server, client):
+    """L-SVRHG's first step is its full-shard rounds, which the Python
+    worker refuses with an error naming the way out (the C++ worker
+    library computes them, tests/client/play_test.cc)."""
+    config = gameopt.build_session_config(
+        gameopt.BilinearGame(), workers=2, algorithm="l_svrhg",
+        estimator="unbiased", svrhg_probability=0.25, max_steps=5,
+        float64=True)
+    assert config.algorithm.kind == gameopt.pb.L_SVRHG
+    assert config.algorithm.svrhg_probability == 0.25
+    session_id = client.create_session(config)
+    with pytest.raises(AssertionError, match="full-shard"):
+        play_threads(lambda i: gameopt.Worker(
+            server.address, session_id, gameopt.BilinearGame(),
+            name=f"py-{i}").run(), 2, timeout=60)

@@ -70,7 +70,7 @@ import torch
 
 from gameopt import wire_codec
 from gameopt._stubs import pb
-from gameopt.errors import Error, suggest
+from gameopt.errors import Error, FullShardUnsupported, suggest
 from gameopt.session import Client, SessionOptions, build_session_config, \
     canonical_options, ignored_options
 from gameopt.tensors import LayoutError, PlayerSpec, TensorSpec
@@ -336,6 +336,8 @@ class GameOptimizer:
         try:
             while self._task.kind != pb.DONE and self._task.step == start:
                 task = self._task
+                if getattr(task, "full_shard", False):
+                    raise FullShardUnsupported(task)
                 if task.kind == pb.GRADIENT:
                     response, values = self._gradient(task, closure)
                     reported = reported if reported is not None else values
