@@ -18,6 +18,7 @@
 // checkpoint), moves the snapshot: the next step runs 4-5 at the new x.
 #include "server/core/algorithms_hamiltonian.h"
 
+#include <algorithm>
 #include <random>
 #include <utility>
 
@@ -111,8 +112,11 @@ class LSvrhg final : public TypedAlgorithm<T> {
   }
 
   // "svrhg.snapshot" (w) and "svrhg.full" (grad H(w)) once known,
-  // "svrhg.at_x" (e_x) in phases 2 and 3.
+  // "svrhg.at_x" (e_x) in phases 2 and 3, and the scalar "svrhg.samples"
+  // (the samples of the step's first round, which the round at w must
+  // match).
   void ExportExtra(AlgorithmState& state) const override {
+    state.scalars.push_back({"svrhg.samples", samples_at_x_});
     if (full_.size() > 0) {
       state.vectors.push_back({"svrhg.snapshot", snapshot_});
       Export(full_, "svrhg.full", state);
@@ -127,6 +131,13 @@ class LSvrhg final : public TypedAlgorithm<T> {
     full_.resize(0);
     at_x_.resize(0);
     snapshot_.reset();
+    samples_at_x_ = 0;
+    for (const NamedScalar& s : state.scalars) {
+      if (s.name == "svrhg.samples") {
+        samples_at_x_ =
+            static_cast<int>(std::clamp<int64_t>(s.value, 0, 1 << 30));
+      }
+    }
     for (const NamedVector& v : state.vectors) {
       if (v.name.rfind("svrhg.", 0) != 0) continue;
       if (v.value == nullptr || v.value->dtype() != dtype ||

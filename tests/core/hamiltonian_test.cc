@@ -290,6 +290,62 @@ TEST(LSvrhg, ConvergesToTheSolutionOfTheFiniteSumBilinearGame) {
   EXPECT_LT(full_rounds, 2 * 600);
 }
 
+// Answers the current phase of `algorithm` on the finite-sum game with
+// terms drawn from (step, sample), full-shard phases over all terms.
+void AnswerPhase(const FiniteSumBilinear& game, Algorithm& algorithm) {
+  const PhaseSpec& phase = algorithm.phase();
+  const Eigen::VectorXd point = ToEigen(*algorithm.point());
+  std::vector<FlatVector> out(2, FlatVector(DType::kFloat64, 2 * game.d));
+  std::vector<const FlatVector*> answers;
+  for (int k = 0; k < 2; ++k) {
+    std::mt19937_64 rng(algorithm.step() * 2 + k);
+    const int term = std::uniform_int_distribution<int>(0, game.n() - 1)(rng);
+    Eigen::VectorXd v = Eigen::VectorXd::Zero(2 * game.d);
+    for (int i = 0; i < game.n(); ++i) {
+      if (!phase.full_shard && i != term) continue;
+      const double weight = phase.full_shard ? 1.0 / game.n() : 1.0;
+      v += weight * (phase.kind == PhaseSpec::Kind::kGradient
+                         ? game.Xi(point, i)
+                         : game.JtW(ToEigen(*algorithm.probes()[k]), i));
+    }
+    out[k].as<double>() = v;
+    answers.push_back(&out[k]);
+  }
+  if (phase.kind == PhaseSpec::Kind::kGradient) {
+    ASSERT_TRUE(algorithm.CompleteGradient(answers).ok());
+  } else {
+    ASSERT_TRUE(algorithm.CompleteProducts(answers, {}).ok());
+  }
+}
+
+// Restored in each phase of the plan (at x, at the snapshot, full shard),
+// the algorithm goes on bit for bit as the one it was exported from.
+TEST(LSvrhg, RestoresInEveryPhase) {
+  const FiniteSumBilinear game = FiniteSumBilinear::Random(3, 10, 2);
+  SessionConfig config = BilinearConfig(3, EstimatorKind::kUnbiased, 0.05);
+  config.algorithm.kind = AlgorithmKind::kLSvrhg;
+  config.algorithm.svrhg_probability = 0.3;
+  for (int target = 0; target < 6; ++target) {
+    SCOPED_TRACE(target);
+    std::unique_ptr<Algorithm> a = *Algorithm::Create(config);
+    // Past the first step, to the first time the plan is at `target`.
+    while (a->step() < 2 || a->phase().index != target) {
+      AnswerPhase(game, *a);
+      ASSERT_LT(a->step(), 200);
+    }
+    std::unique_ptr<Algorithm> b = *Algorithm::Create(config);
+    ASSERT_TRUE(b->ImportState(a->ExportState()).ok());
+    EXPECT_EQ(b->phase().index, target);
+    EXPECT_TRUE(ToEigen(*b->point()) == ToEigen(*a->point()));
+    for (int round = 0; round < 30; ++round) {
+      AnswerPhase(game, *a);
+      AnswerPhase(game, *b);
+    }
+    EXPECT_EQ(a->phase().index, b->phase().index);
+    EXPECT_TRUE(ToEigen(*a->parameters()) == ToEigen(*b->parameters()));
+  }
+}
+
 TEST(LSvrhg, NeedsTheUnbiasedEstimatorAndAProbability) {
   SessionConfig pooled = BilinearConfig(2, EstimatorKind::kPooled, 0.1);
   pooled.algorithm.kind = AlgorithmKind::kLSvrhg;
