@@ -65,8 +65,11 @@
 
 // Game.
 ABSL_FLAG(std::string, game, "bilinear",
-          "bilinear, dirac, quadratic, mog or tandem");
-ABSL_FLAG(int, dim, 1, "bilinear: dimension d of x and y (x^T A y)");
+          "bilinear, bilinear_sum, dirac, quadratic, mog or tandem");
+ABSL_FLAG(int, dim, 1,
+          "bilinear, bilinear_sum: dimension d of x and y (x^T A y)");
+ABSL_FLAG(int, terms, 20,
+          "bilinear_sum: n, the terms of the finite sum (a minibatch is one)");
 ABSL_FLAG(std::string, variant, "gan",
           "dirac: gan, nsgan, wgan, wgan-gp, r1 or instance-noise");
 ABSL_FLAG(double, penalty, 0.3, "dirac: weight of the wgan-gp / r1 penalty");
@@ -83,7 +86,10 @@ ABSL_FLAG(std::string, algorithm, "simgd",
           "simgd, altgd, conopt, sga, extragradient, optimistic, "
           "optimistic_adam (optimizer adam), extrapolation_from_the_past, "
           "lead (2 players, optimizer sgd or momentum), cgd or acgd (2 "
-          "players, optimizer sgd)");
+          "players, optimizer sgd), shgd (descent on 1/2 |xi|^2 with the "
+          "--estimator's J^T xi; unbiased needs --workers 2 or "
+          "--samples_per_worker 2), l_svrhg (its variance-reduced form: "
+          "--estimator unbiased, --svrhg_probability)");
 ABSL_FLAG(double, gamma, 1.0, "conopt: weight of the consensus term");
 ABSL_FLAG(bool, adaptive_gamma, false,
           "conopt: adapt gamma from --gamma on (proto AdaptiveGamma's rule), "
@@ -98,6 +104,9 @@ ABSL_FLAG(std::string, altgd_order, "",
           "altgd: e.g. discriminator:5,generator:1 (default: each once)");
 ABSL_FLAG(int, lookahead, 0, "wrap in lookahead-minmax every K steps (0: off)");
 ABSL_FLAG(double, lookahead_alpha, 0.5, "lookahead's alpha");
+ABSL_FLAG(double, svrhg_probability, 0.1,
+          "l_svrhg: probability that the snapshot moves to x after a step "
+          "(then two full-shard rounds recompute grad H there)");
 ABSL_FLAG(double, lead_alpha, 0.1,
           "lead: weight of the mixed-derivative correction (alpha)");
 ABSL_FLAG(std::string, estimator, "pooled", "local, pooled or unbiased");
@@ -250,6 +259,7 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   GameOptions& g = config.game_options;
   g.seed = absl::GetFlag(FLAGS_game_seed);
   g.bilinear_dim = absl::GetFlag(FLAGS_dim);
+  g.bilinear_terms = absl::GetFlag(FLAGS_terms);
   absl::StatusOr<DiracVariant> variant =
       ParseDiracVariant(absl::GetFlag(FLAGS_variant));
   if (!variant.ok()) return variant.status();
@@ -284,6 +294,7 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.lookahead_k = absl::GetFlag(FLAGS_lookahead);
   s.lookahead_alpha = absl::GetFlag(FLAGS_lookahead_alpha);
   s.lead_alpha = absl::GetFlag(FLAGS_lead_alpha);
+  s.svrhg_probability = absl::GetFlag(FLAGS_svrhg_probability);
   s.beta1 = absl::GetFlag(FLAGS_beta1);
   s.beta2 = absl::GetFlag(FLAGS_beta2);
   s.estimator = absl::GetFlag(FLAGS_estimator);
@@ -617,10 +628,10 @@ int main(int argc, char** argv) {
       "  spectrum --server ADDR --session ID [--spectrum_operator "
       "jacobian|field] [--spectrum_k K]: eigenvalues of J at the running "
       "session's parameters\n"
-      "  Games: bilinear, dirac, quadratic, mog, tandem. Algorithms: simgd, "
-      "altgd, conopt, sga, extragradient, optimistic, optimistic_adam, "
-      "extrapolation_from_the_past, lead, cgd, acgd, lola, sos (--lookahead "
-      "K wraps any). "
+      "  Games: bilinear, bilinear_sum, dirac, quadratic, mog, tandem. "
+      "Algorithms: simgd, altgd, conopt, sga, extragradient, optimistic, "
+      "optimistic_adam, extrapolation_from_the_past, lead, cgd, acgd, shgd, "
+      "l_svrhg, lola, sos (--lookahead K wraps any). "
       "See --help for every flag.");
   std::vector<char*> raw(argv, argv + argc);
   const std::string first = argc > 1 ? argv[1] : "";

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/games/bilinear.h"
+#include "client/games/bilinear_sum.h"
 #include "client/games/quadratic.h"
 #include "client/games/tandem.h"
 
@@ -39,7 +40,7 @@ absl::Status Validate(const MogGanOptions& options) {
 }  // namespace
 
 std::vector<std::string> GameNames() {
-  return {"bilinear", "dirac", "quadratic", "mog", "tandem"};
+  return {"bilinear", "bilinear_sum", "dirac", "quadratic", "mog", "tandem"};
 }
 
 absl::StatusOr<std::unique_ptr<Game>> MakeGame(const std::string& name,
@@ -47,6 +48,13 @@ absl::StatusOr<std::unique_ptr<Game>> MakeGame(const std::string& name,
   if (name == "bilinear") {
     if (options.bilinear_dim < 1) return Invalid(name, "dim must be >= 1");
     return std::make_unique<BilinearGame>(options.bilinear_dim, options.seed);
+  }
+  if (name == "bilinear_sum") {
+    if (options.bilinear_dim < 1 || options.bilinear_terms < 1) {
+      return Invalid(name, "dim and terms must be >= 1");
+    }
+    return std::make_unique<BilinearSumGame>(
+        options.bilinear_dim, options.bilinear_terms, options.seed);
   }
   if (name == "dirac") {
     if (absl::Status status = Validate(options.dirac); !status.ok()) {

@@ -20,8 +20,10 @@ struct GameOptions {
   // "bilinear": the matrix A (d > 1); "quadratic": J and b; "mog": the
   // initial parameters. Minibatch draws use DrawMinibatches' seed instead.
   uint64_t seed = 0;
-  // "bilinear": d, the dimension of each player's vector.
+  // "bilinear", "bilinear_sum": d, the dimension of each player's vector.
   int bilinear_dim = 1;
+  // "bilinear_sum": n, the number of terms of the finite sum (>= 1).
+  int bilinear_terms = 20;
   // "dirac": variant (see ParseDiracVariant), penalty weight, instance
   // noise std and batch, WGAN clip bound.
   DiracGanOptions dirac;
@@ -36,8 +38,8 @@ struct GameOptions {
 // Names MakeGame accepts.
 std::vector<std::string> GameNames();
 
-// Builds "bilinear", "dirac", "quadratic", "mog" or "tandem" (see each
-// game's header).
+// Builds "bilinear", "bilinear_sum", "dirac", "quadratic", "mog" or
+// "tandem" (see each game's header).
 // An unknown name or an option out of range is InvalidArgument.
 absl::StatusOr<std::unique_ptr<Game>> MakeGame(const std::string& name,
                                                const GameOptions& options);

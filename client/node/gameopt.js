@@ -310,6 +310,12 @@ class Worker {
       step: task.step, phase: task.phase,
       known_params_version: this.paramsVersion,
     };
+    if (task.full_shard) {
+      throw new Error('the task asks for a full-shard gradient or products ' +
+                      '(algorithm l_svrhg); this worker computes on ' +
+                      'minibatches only: use the C++ worker library (a Game ' +
+                      'with DrawFullShard) or algorithm shgd');
+    }
     if (task.kind === 'GRADIENT') {
       this.game.drawMinibatches(task.num_samples, task.seed);
       const gradients = [], vjp = [], jvp = [];

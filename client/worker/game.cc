@@ -1,5 +1,7 @@
 #include "client/worker/game.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace gameopt {
 
 int64_t NumElements(const TensorSpec& tensor) {
@@ -18,6 +20,14 @@ int64_t Game::Dimension() const {
   int64_t count = 0;
   for (const PlayerSpec& player : players()) count += NumElements(player);
   return count;
+}
+
+absl::Status Game::DrawFullShard(int count) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("game '", name(),
+                   "' cannot compute over a whole shard (Task.full_shard, the "
+                   "full-gradient rounds of algorithm L_SVRHG): implement "
+                   "Game::DrawFullShard, or use another algorithm"));
 }
 
 }  // namespace gameopt

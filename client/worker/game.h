@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "Eigen/Core"
+#include "absl/status/status.h"
 
 namespace gameopt {
 
@@ -68,6 +69,13 @@ class Game {
   // once per GRADIENT task; the VJP/JVP task that follows refers to the same
   // slots, so J_k and xi_k come from the same minibatch.
   virtual void DrawMinibatches(int count, uint64_t seed) = 0;
+
+  // Instead of DrawMinibatches, for a GRADIENT task with Task.full_shard
+  // (L_SVRHG's full-gradient rounds): every one of the `count` sample slots
+  // is the worker's whole data (e.g. the mean over all terms of a finite
+  // sum), and so are the products that follow. The default, for games
+  // without a finite data set, is FailedPrecondition saying so.
+  virtual absl::Status DrawFullShard(int count);
 
   // xi(x) on minibatch `sample`.
   virtual Eigen::VectorXd Gradient(const Eigen::VectorXd& x, int sample) = 0;

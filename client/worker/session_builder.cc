@@ -75,8 +75,8 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   auto algorithm = ParseEnum<v1::Algorithm>(
       "algorithm", options.algorithm, v1::Algorithm_Parse,
       "simgd, altgd, conopt, sga, extragradient, optimistic, "
-      "optimistic_adam, extrapolation_from_the_past, lead, cgd, acgd, lola, "
-      "sos");
+      "optimistic_adam, extrapolation_from_the_past, lead, cgd, acgd, shgd, "
+      "l_svrhg, lola, sos");
   if (!algorithm.ok()) return algorithm.status();
   auto optimizer = ParseEnum<v1::Optimizer>(
       "optimizer", options.optimizer, v1::Optimizer_Parse,
@@ -165,6 +165,9 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   a->set_clip_global_norm(options.clip_global_norm);
   a->set_fuse_local_products(options.fuse_local_products);
   if (options.lead_alpha) a->set_lead_alpha(*options.lead_alpha);
+  if (options.svrhg_probability && *algorithm == v1::L_SVRHG) {
+    a->set_svrhg_probability(*options.svrhg_probability);
+  }
   if (*algorithm == v1::CGD || *algorithm == v1::ACGD) {
     if (options.cgd_tolerance) a->set_cgd_tolerance(*options.cgd_tolerance);
     a->set_cgd_max_iterations(options.cgd_max_iterations);

@@ -20,7 +20,7 @@ namespace gameopt {
 struct SessionOptions {
   std::string name;
   // simgd altgd conopt sga extragradient optimistic optimistic_adam
-  // extrapolation_from_the_past lead cgd acgd
+  // extrapolation_from_the_past lead cgd acgd shgd l_svrhg
   std::string algorithm = "simgd";
   std::string optimizer = "sgd";           // sgd momentum nesterov rmsprop adam
   std::string rmsprop_preset = "pytorch";  // or "tf1"
@@ -74,6 +74,8 @@ struct SessionOptions {
   double lr_end_factor = 1.0;          // linear
   int64_t lr_total_steps = 5;          // linear
   std::optional<double> lead_alpha;    // lead; server default 0.1
+  // l_svrhg: the snapshot's move probability; server default 0.1.
+  std::optional<double> svrhg_probability;
   // adam (and optimistic_adam): server defaults 0.9 and 0.999.
   std::optional<double> beta1;
   std::optional<double> beta2;

@@ -228,7 +228,11 @@ absl::Status ShardedWorker::Compute() {
       request.clear_jvp();
       request.set_loss_player(loss >= 0 ? task.loss_player() : "");
     }
-    game_->DrawMinibatches(samples, task.seed());
+    if (task.full_shard()) {
+      if (absl::Status s = game_->DrawFullShard(samples); !s.ok()) return s;
+    } else {
+      game_->DrawMinibatches(samples, task.seed());
+    }
     const v1::DType send = send_dtype();
     for (int k = 0; k < samples; ++k) {
       Eigen::VectorXd g;

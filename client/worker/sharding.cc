@@ -88,6 +88,12 @@ absl::Status CheckShardable(const v1::SessionConfig& config) {
         "sharding: SGA's alignment (the sign of <xi, J^T xi><A^T xi, J^T xi>)",
         kWhy, ", or turn the alignment off (a fixed lambda0 shards exactly)"));
   }
+  if (a.kind() == v1::L_SVRHG) {
+    return absl::InvalidArgumentError(
+        "sharding: L_SVRHG keeps one snapshot and its full-shard gradient "
+        "per session, and its coin is not coordinated across shard "
+        "servers; run it on one server");
+  }
   if (a.kind() == v1::CGD || a.kind() == v1::ACGD) {
     return absl::InvalidArgumentError(absl::StrCat(
         "sharding: ", v1::Algorithm_Name(a.kind()),

@@ -59,6 +59,13 @@ struct PhaseSpec {
   // kProducts: which products of each gradient sample's minibatch.
   bool vjp = false;  // J_k^T w_k
   bool jvp = false;  // J_k w_k
+  // The task seed is a function of the step and the worker instead of the
+  // round: the phases of a step that set it draw the same minibatches
+  // (L-SVRHG's estimates at x and at the snapshot).
+  bool step_seed = false;
+  // Each sample is over the worker's whole shard instead of a minibatch
+  // (L-SVRHG's full grad H at the snapshot); its products phase too.
+  bool full_shard = false;
 };
 
 // A gradient round for `players` (sorted indices) and a products round.

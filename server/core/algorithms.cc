@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/algorithms_hamiltonian.h"
 #include "server/core/algorithms_lola.h"
 #include "server/core/algorithms_momentum.h"
 #include "server/core/bias_meter.h"
@@ -71,22 +72,24 @@ class AltGd final : public TypedAlgorithm<T> {
   }
 };
 
-// ConOpt and SGA: a gradient phase, then a products phase on probes the
-// estimator forms from the gradient samples.
+// ConOpt, SGA and SHGD: a gradient phase, then a products phase on probes
+// the estimator forms from the gradient samples.
 template <typename T>
 class CorrectedGradient final : public TypedAlgorithm<T> {
  public:
   CorrectedGradient(const SessionConfig& config, GameLayout layout)
       : TypedAlgorithm<T>(config, std::move(layout)),
         sga_(config.algorithm.kind == AlgorithmKind::kSga),
+        shgd_(config.algorithm.kind == AlgorithmKind::kShgd),
         gamma_(config.algorithm.gamma) {
     this->plan().push_back(GradientPhase(0, "gradient", this->AllPlayers()));
-    this->plan().push_back(ProductsPhase(1, sga_ ? "sga" : "consensus",
-                                         /*vjp=*/true, /*jvp=*/sga_));
-    if (!sga_ && config.algorithm.adaptive_gamma.enabled) {
+    this->plan().push_back(
+        ProductsPhase(1, sga_ ? "sga" : (shgd_ ? "hamiltonian" : "consensus"),
+                      /*vjp=*/true, /*jvp=*/sga_));
+    if (!sga_ && !shgd_ && config.algorithm.adaptive_gamma.enabled) {
       adaptive_.emplace(config.algorithm.adaptive_gamma, gamma_);
     }
-    if (!sga_) this->mutable_stats().gamma = gamma_;
+    if (!sga_ && !shgd_) this->mutable_stats().gamma = gamma_;
   }
 
   void ObserveFieldSpectrum(int64_t step,
@@ -125,6 +128,7 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
                           absl::Span<const FlatVector* const> jvp) override {
     const AlgorithmConfig& a = this->config().algorithm;
     Vec<T>& xi = this->mean_gradient();
+    if (shgd_) return HamiltonianStep(vjp);
     if (!sga_) {
       // g = xi + gamma J^T xi in one pass over the products, in place of
       // xi (a new gradient phase sets it again).
@@ -227,6 +231,21 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
   }
 
  private:
+  // SHGD: g = the estimated J^T xi = grad H, H = 1/2 |xi|^2.
+  absl::Status HamiltonianStep(absl::Span<const FlatVector* const> vjp) {
+    MeanOf<T>(vjp, direction_);
+    const double g_norm = static_cast<double>(direction_.norm());
+    this->mutable_stats().correction_norm = g_norm;
+    this->mutable_stats().sga_lambda = 0.0;
+    this->mutable_stats().diagnostics = StationarityDiagnostics(
+        static_cast<double>(this->mean_gradient().norm()), g_norm);
+    if (absl::Status s = this->ApplyDirection(direction_, {}); !s.ok()) {
+      return s;
+    }
+    this->NextPhase();
+    return absl::OkStatus();
+  }
+
   // The bias meter's reading from the step's answers and the samples' own
   // products (SetOwnProducts), which it then forgets.
   void AddBiasMeter(absl::Span<const FlatVector* const> vjp) {
@@ -256,6 +275,7 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
   }
 
   const bool sga_;
+  const bool shgd_;
   double gamma_;  // ConOpt: of the next step
   std::optional<AdaptiveGamma> adaptive_;
   bool probes_ready_ = false;  // AggregateGradient computed them
@@ -359,6 +379,7 @@ std::unique_ptr<Algorithm> MakeTyped(const SessionConfig& config,
       return std::make_unique<AltGd<T>>(config, std::move(layout));
     case AlgorithmKind::kConOpt:
     case AlgorithmKind::kSga:
+    case AlgorithmKind::kShgd:
       return std::make_unique<CorrectedGradient<T>>(config, std::move(layout));
     case AlgorithmKind::kExtragradient:
       return std::make_unique<Extragradient<T>>(config, std::move(layout));
@@ -374,6 +395,8 @@ std::unique_ptr<Algorithm> MakeTyped(const SessionConfig& config,
     case AlgorithmKind::kLola:
     case AlgorithmKind::kSos:
       return MakeOpponentShaping<T>(config, std::move(layout));
+    case AlgorithmKind::kLSvrhg:
+      return MakeLSvrhg<T>(config, std::move(layout));
   }
   return nullptr;
 }

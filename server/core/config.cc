@@ -243,6 +243,38 @@ absl::Status ValidateOpponentShaping(const SessionConfig& config) {
   return absl::OkStatus();
 }
 
+// L-SVRHG: the unbiased estimator, a probability, and rounds whose
+// samples are the same workers' (the estimates at x and at the snapshot
+// must be on the same minibatches).
+absl::Status ValidateLSvrhg(const SessionConfig& config) {
+  const AlgorithmConfig& a = config.algorithm;
+  if (a.estimator != EstimatorKind::kUnbiased) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "algorithm.estimator = ", EstimatorName(a.estimator),
+        " with l_svrhg: its variance reduction corrects the unbiased "
+        "estimate of grad H; set estimator unbiased (and 2 or more samples "
+        "per round)"));
+  }
+  if (!(a.svrhg_probability > 0.0 && a.svrhg_probability <= 1.0)) {
+    return Bad("algorithm.svrhg_probability", "must be in (0, 1]",
+               a.svrhg_probability);
+  }
+  if (config.quorum != 0 && config.quorum != config.workers_per_round) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "l_svrhg with quorum ", config.quorum, " < workers_per_round ",
+        config.workers_per_round,
+        ": the snapshot round must see the same minibatches as the step's "
+        "first round, so every worker must answer both; use quorum 0"));
+  }
+  if (config.invalid_sample_policy == InvalidSamplePolicy::kDrop) {
+    return absl::InvalidArgumentError(
+        "l_svrhg with invalid_sample_policy DROP: a dropped sample would "
+        "leave the estimates at x and at the snapshot on different "
+        "minibatches; use REJECT");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAlgorithm(const SessionConfig& config,
                                const GameLayout& layout) {
   const AlgorithmConfig& a = config.algorithm;
@@ -296,6 +328,12 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
   if (absl::Status s = ValidateOpponentShaping(config); !s.ok()) return s;
   const bool uses_products =
       a.kind == AlgorithmKind::kConOpt || a.kind == AlgorithmKind::kSga;
+  const bool estimates_jt_xi = uses_products ||
+                               a.kind == AlgorithmKind::kShgd ||
+                               a.kind == AlgorithmKind::kLSvrhg;
+  if (a.kind == AlgorithmKind::kLSvrhg) {
+    if (absl::Status s = ValidateLSvrhg(config); !s.ok()) return s;
+  }
   if (a.fuse_local_products &&
       (!uses_products || a.estimator != EstimatorKind::kLocal)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -322,7 +360,7 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
   const int min_samples =
       config.samples_per_worker *
       (config.quorum == 0 ? config.workers_per_round : config.quorum);
-  if (uses_products && a.estimator == EstimatorKind::kUnbiased &&
+  if (estimates_jt_xi && a.estimator == EstimatorKind::kUnbiased &&
       min_samples < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         "algorithm.estimator = unbiased needs at least 2 gradient samples "
@@ -463,6 +501,8 @@ constexpr std::pair<absl::string_view, AlgorithmKind> kAlgorithms[] = {
     {"acgd", AlgorithmKind::kAcgd},
     {"lola", AlgorithmKind::kLola},
     {"sos", AlgorithmKind::kSos},
+    {"shgd", AlgorithmKind::kShgd},
+    {"l_svrhg", AlgorithmKind::kLSvrhg},
 };
 constexpr std::pair<absl::string_view, OptimizerKind> kOptimizers[] = {
     {"sgd", OptimizerKind::kSgd},

@@ -102,10 +102,12 @@ enum class AlgorithmKind {
   kOptimisticAdam,
   kExtrapolationFromThePast,
   kLead,
-  kCgd,   // competitive gradient descent (cgd.h)
-  kAcgd,  // adaptive CGD: per-coordinate RMS-scaled step sizes (cgd.h)
-  kLola,  // opponent shaping, n players (algorithms_lola.h)
-  kSos,   // stable opponent shaping (algorithms_lola.h)
+  kCgd,     // competitive gradient descent (cgd.h)
+  kAcgd,    // adaptive CGD: per-coordinate RMS-scaled step sizes (cgd.h)
+  kShgd,    // stochastic Hamiltonian gradient descent: g = est. J^T xi
+  kLSvrhg,  // loopless variance-reduced SHGD (algorithms_hamiltonian.cc)
+  kLola,    // opponent shaping, n players (algorithms_lola.h)
+  kSos,     // stable opponent shaping (algorithms_lola.h)
 };
 
 // How the products phase estimates J^T xi from K gradient samples. Probe
@@ -135,6 +137,22 @@ struct AdaptiveGammaConfig {
 
 struct AlgorithmConfig {
   AlgorithmKind kind = AlgorithmKind::kSimGd;
+  // kShgd (Loizou et al. 2020): descent on H = 1/2 |xi|^2, g = the
+  // estimator's J^T xi = grad H (gamma and xi take no part). With
+  // kUnbiased (K >= 2) g is unbiased for grad H of the mean field; kLocal
+  // is the biased (1/K) sum_k J_k^T xi_k, kPooled its 1/K-bias form.
+  //
+  // kLSvrhg (Loizou et al. 2020, L-SVRHG), estimator kUnbiased: the
+  // server keeps a snapshot w and grad H(w) over the workers' whole shards
+  // (full-shard rounds, PhaseSpec::full_shard); each step
+  //   g = grad H_ij(x) - grad H_ij(w) + grad H(w)
+  // with the unbiased estimates at x and at w on the SAME minibatches
+  // (PhaseSpec::step_seed). After the update, with probability
+  // svrhg_probability (a coin drawn from the session seed and the step,
+  // reproducible) w moves to the new x: the next step is then the
+  // full-shard rounds at x and g = grad H(x). In (0, 1].
+  double svrhg_probability = 0.1;
+  //
   // kConOpt: g = xi + gamma * J^T xi. gamma >= 0. With adaptive_gamma, the
   // initial value.
   double gamma = 1.0;

@@ -43,6 +43,8 @@ int ExtraAlgorithmVectors(AlgorithmKind kind) {
     case AlgorithmKind::kLola:
     case AlgorithmKind::kSos:
       return 5;
+    case AlgorithmKind::kLSvrhg:  // w, grad H(w), the estimate at x, g
+      return 4;
     default:
       return 0;
   }
@@ -109,6 +111,8 @@ int64_t EstimateTaskBytes(const SessionConfig& config,
                           const GameLayout& layout) {
   const bool products = config.algorithm.kind == AlgorithmKind::kConOpt ||
                         config.algorithm.kind == AlgorithmKind::kSga ||
+                        config.algorithm.kind == AlgorithmKind::kShgd ||
+                        config.algorithm.kind == AlgorithmKind::kLSvrhg ||
                         config.algorithm.kind == AlgorithmKind::kLead ||
                         config.algorithm.kind == AlgorithmKind::kLola ||
                         config.algorithm.kind == AlgorithmKind::kSos ||

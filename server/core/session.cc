@@ -79,8 +79,14 @@ Task Session::MakeTask(const Worker& worker) const {
   task.phase_label = phase.label;
   task.params = algorithm_->point();
   task.params_version = algorithm_->point_version();
-  task.seed = Mix(Mix(config_->seed, static_cast<uint64_t>(round_)),
-                  static_cast<uint64_t>(worker.id));
+  // step_seed: the same minibatches for every such phase of the step
+  // (the complement keeps these seeds apart from the rounds').
+  task.seed = phase.step_seed
+                  ? Mix(Mix(~config_->seed, static_cast<uint64_t>(task.step)),
+                        static_cast<uint64_t>(worker.id))
+                  : Mix(Mix(config_->seed, static_cast<uint64_t>(round_)),
+                        static_cast<uint64_t>(worker.id));
+  task.full_shard = phase.full_shard;
   if (phase.kind == PhaseSpec::Kind::kGradient) {
     task.kind = Task::Kind::kGradient;
     task.players = phase.players;

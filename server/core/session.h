@@ -94,6 +94,9 @@ struct Task {
   // values in the session's dtype).
   bool fused_vjp = false;
   bool fused_jvp = false;
+  // Every sample (kGradient) and product (kProducts) over the worker's
+  // whole shard instead of a minibatch (PhaseSpec::full_shard).
+  bool full_shard = false;
   // The point to compute at and its version (a transport may skip sending
   // values the worker already has).
   int64_t params_version = 0;

@@ -87,6 +87,9 @@ class TypedAlgorithm : public Algorithm {
   void CompleteStep();
   // Back to the step's first phase, evaluated at x.
   void RestartStep();
+  // Continues at phase `index` of the current step, at the current point
+  // (for plans that skip phases: L-SVRHG's rounds at its snapshot).
+  void JumpToPhase(int index) { phase_index_ = index; }
   // The finiteness checks of ApplyDirection and global-norm clipping of g
   // over `all`, against the parameters `base`; restarts the step and
   // returns OutOfRange when refused.

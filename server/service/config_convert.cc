@@ -29,6 +29,8 @@ constexpr EnumTable<AlgorithmKind> kAlgorithms[] = {
     {v1::ACGD, AlgorithmKind::kAcgd},
     {v1::LOLA, AlgorithmKind::kLola},
     {v1::SOS, AlgorithmKind::kSos},
+    {v1::SHGD, AlgorithmKind::kShgd},
+    {v1::L_SVRHG, AlgorithmKind::kLSvrhg},
 };
 constexpr EnumTable<OptimizerKind> kOptimizers[] = {
     {v1::SGD, OptimizerKind::kSgd},
@@ -194,6 +196,7 @@ absl::StatusOr<AlgorithmConfig> AlgorithmFromProto(
   rule.min_gamma = OrDefault(r.min_gamma(), rule.min_gamma);
   rule.max_gamma = OrDefault(r.max_gamma(), rule.max_gamma);
   a.lead_alpha = p.has_lead_alpha() ? p.lead_alpha() : 0.1;
+  if (p.has_svrhg_probability()) a.svrhg_probability = p.svrhg_probability();
   if (p.has_cgd_tolerance()) a.cgd_tolerance = p.cgd_tolerance();
   a.cgd_max_iterations =
       OrDefault(p.cgd_max_iterations(), a.cgd_max_iterations);
@@ -388,6 +391,9 @@ void AlgorithmToProto(const AlgorithmConfig& a, v1::AlgorithmConfig* out) {
     out->set_lola_alpha(a.lola_alpha);
     out->set_sos_a(a.sos_a);
     out->set_sos_b(a.sos_b);
+  }
+  if (a.kind == AlgorithmKind::kLSvrhg) {
+    out->set_svrhg_probability(a.svrhg_probability);
   }
   const AlgorithmConfig defaults;
   if (a.kind == AlgorithmKind::kCgd || a.kind == AlgorithmKind::kAcgd ||

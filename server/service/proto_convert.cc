@@ -198,6 +198,7 @@ void TaskToProto(const Task& task, const GameLayout& layout,
   t->set_fused_vjp(task.fused_vjp);
   t->set_fused_jvp(task.fused_jvp);
   if (task.loss >= 0) t->set_loss_player(layout.players()[task.loss].name);
+  t->set_full_shard(task.full_shard);
 }
 
 void SessionStatusToProto(const SessionInfo& info, const SessionConfig& config,

@@ -522,7 +522,8 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   task_size +=
       VarintFieldSize(TaskProto::kSeedFieldNumber, task.seed) +
       VarintFieldSize(TaskProto::kFusedVjpFieldNumber, task.fused_vjp) +
-      VarintFieldSize(TaskProto::kFusedJvpFieldNumber, task.fused_jvp);
+      VarintFieldSize(TaskProto::kFusedJvpFieldNumber, task.fused_jvp) +
+      VarintFieldSize(TaskProto::kFullShardFieldNumber, task.full_shard);
   if (!loss_player.empty()) {
     task_size += LengthDelimitedSize(TaskProto::kLossPlayerFieldNumber,
                                      loss_player.size());
@@ -562,6 +563,7 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   w.VarintField(TaskProto::kFusedVjpFieldNumber, task.fused_vjp);
   w.VarintField(TaskProto::kFusedJvpFieldNumber, task.fused_jvp);
   w.StringField(TaskProto::kLossPlayerFieldNumber, loss_player);
+  w.VarintField(TaskProto::kFullShardFieldNumber, task.full_shard);
   w.Finish(out);
 }
 

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/status/status.h"
+#include "client/games/bilinear_sum.h"
 #include "client/games/quadratic.h"
 #include "client/games/tandem.h"
 #include "gtest/gtest.h"
@@ -78,6 +79,46 @@ TEST(MakeGame, PassesTheOptions) {
   EXPECT_EQ((*MakeGame("bilinear", options))->Dimension(), 6);
   EXPECT_EQ((*MakeGame("quadratic", options))->players().size(), 3u);
   EXPECT_EQ((*MakeGame("dirac", options))->name(), "dirac-wgan-gp");
+  EXPECT_EQ((*MakeGame("bilinear_sum", options))->Dimension(), 6);
+}
+
+// The finite-sum bilinear game: each minibatch is one term, the mean of
+// the terms' fields vanishes at Solution(), and J_i^T w, J_i u are the
+// transposed and plain products of one term (checked against finite
+// differences of the field, exact for a linear field up to rounding).
+TEST(BilinearSumGame, TermsAverageToAFieldThatVanishesAtTheSolution) {
+  constexpr double kRounding = 1e-9;  // O(1) values, a few hundred flops
+  GameOptions options;
+  options.bilinear_dim = 3;
+  options.bilinear_terms = 5;
+  options.seed = 4;
+  absl::StatusOr<std::unique_ptr<Game>> made =
+      MakeGame("bilinear_sum", options);
+  ASSERT_TRUE(made.ok()) << made.status();
+  auto& game = static_cast<BilinearSumGame&>(**made);
+  const Eigen::VectorXd solution = game.Solution();
+  Eigen::VectorXd mean = Eigen::VectorXd::Zero(6);
+  double squares = 0.0;
+  constexpr int kDraws = 4000;
+  game.DrawMinibatches(kDraws, 1);
+  for (int k = 0; k < kDraws; ++k) {
+    const Eigen::VectorXd xi = game.Gradient(solution, k);
+    mean += xi / kDraws;
+    squares += xi.squaredNorm() / kDraws;
+  }
+  // The terms' fields at the solution average to exactly 0; a sample mean
+  // of kDraws uniform draws has a standard error of rms / sqrt(kDraws) per
+  // coordinate: 5 of those bounds its norm with room to spare.
+  EXPECT_GT(squares, 0.0);  // the terms differ
+  EXPECT_LT(mean.norm(), 5.0 * std::sqrt(squares / kDraws));
+  Eigen::VectorXd u(6), w(6);
+  u << 0.3, -1, 2, 0.5, 0.1, -0.7;
+  w << 1, 0.2, -0.4, 0.9, -1.1, 0.6;
+  const Eigen::VectorXd x = Eigen::VectorXd::Ones(6);
+  const Eigen::VectorXd ju = game.Gradient(x + u, 0) - game.Gradient(x, 0);
+  EXPECT_LT((game.Jvp(x, u, 0) - ju).norm(), kRounding);
+  // <w, J u> = <J^T w, u> for every u.
+  EXPECT_NEAR(w.dot(game.Jvp(x, u, 0)), game.Vjp(x, w, 0).dot(u), kRounding);
 }
 
 TEST(MakeGame, UnknownNameIsInvalidArgument) {

@@ -113,6 +113,8 @@ TEST(CheckShardable, RefusesGlobalReductionsAndPartialRounds) {
        "cross gradients"},
       {"sos", [](SessionOptions& o) { o.algorithm = "sos"; },
        "cross gradients"},
+      {"l_svrhg", [](SessionOptions& o) { o.algorithm = "l_svrhg"; },
+       "snapshot"},
       {"global norm clipping",
        [](SessionOptions& o) { o.clip_global_norm = 1.0; }, "clip_global_norm"},
       {"quorum",
@@ -215,7 +217,8 @@ TEST_F(ShardingTest, EveryShardableAlgorithmMatchesOneServerBitwise) {
         Case{"sga", "sgd", 0}, Case{"extragradient", "adam", 0},
         Case{"optimistic", "nesterov", 0}, Case{"conopt", "rmsprop", 3},
         Case{"altgd", "momentum", 0, -0.5}, Case{"optimistic_adam", "adam", 0},
-        Case{"extrapolation_from_the_past", "momentum", 2}}) {
+        Case{"extrapolation_from_the_past", "momentum", 2},
+        Case{"shgd", "momentum", 0}}) {
     SCOPED_TRACE(c.algorithm);
     PlayConfig config;
     config.game = "quadratic";

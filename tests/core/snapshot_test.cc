@@ -49,6 +49,10 @@ class SnapshotTest : public ::testing::TestWithParam<std::tuple<Case, DType>> {
     config.workers_per_round = kWorkers;
     config.seed = 5;
     config.algorithm.lookahead_k = c.lookahead_k;
+    if (c.algorithm == AlgorithmKind::kLSvrhg) {
+      config.algorithm.estimator = EstimatorKind::kUnbiased;
+      config.algorithm.svrhg_probability = 0.5;
+    }
     for (PlayerConfig& p : config.players) {
       p.optimizer.kind = c.optimizer;
       p.optimizer.momentum = c.momentum;
@@ -208,6 +212,11 @@ const Case kCases[] = {
      /*snapshot_round=*/8},
     {"lola_last_jvp_adam", AlgorithmKind::kLola, OptimizerKind::kAdam, 0, 0.9,
      /*snapshot_round=*/11},
+    {"shgd_momentum", AlgorithmKind::kShgd, OptimizerKind::kMomentum},
+    // p 0.5: the snapshot moves within the run; round 7 is in a step.
+    {"l_svrhg_adam", AlgorithmKind::kLSvrhg, OptimizerKind::kAdam},
+    {"l_svrhg_sgd_round8", AlgorithmKind::kLSvrhg, OptimizerKind::kSgd, 0, 0.9,
+     /*snapshot_round=*/8},
 };
 
 INSTANTIATE_TEST_SUITE_P(

@@ -149,6 +149,7 @@ def run(server, algorithm, steps=4, **options):
      1),
     ("cgd", {"cgd_max_iterations": 5}, 1),
     ("acgd", {"cgd_max_iterations": 5}, 1),
+    ("shgd", {"estimator": "unbiased", "samples_per_worker": 2}, 2),
 ])
 def test_every_algorithm_calls_the_closure_once_per_point(
         server, algorithm, options, calls_per_step):

@@ -71,6 +71,16 @@ CASES = {
         dict(algorithm="conopt", gamma=1.0,
              lambda0=1.0, estimator="unbiased", samples_per_worker=2,
              learning_rate=0.2, max_steps=60, seed=9), 2),
+    # SHGD: the products round's J^T w_k is the whole direction.
+    "dirac-instance-noise-shgd-unbiased": (
+        ["--game=dirac", "--variant=instance-noise", "--noise=0.5",
+         "--algorithm=shgd", "--estimator=unbiased",
+         "--samples_per_worker=2", "--lr=0.2", "--workers=2", "--steps=40",
+         "--seed=9"],
+        lambda: gameopt.DiracGan("instance-noise", noise_std=0.5),
+        dict(algorithm="shgd", estimator="unbiased",
+             samples_per_worker=2, learning_rate=0.2, max_steps=40, seed=9),
+        2),
     "bilinear-altgd-negative-momentum": (
         ["--game=bilinear", "--algorithm=altgd", "--optimizer=momentum",
          "--momentum=-0.5", "--lr=0.2", "--workers=1", "--steps=200"],
@@ -240,3 +250,20 @@ def test_straggler_rejoins_after_failed_precondition(server, client):
     # The slow worker missed rounds, rejoined, and finished too.
     assert slow.rejoins >= 1
     assert slow.tasks_done < fast.tasks_done
+
+
+def test_l_svrhg_config_and_python_refuses_full_shard_tasks(server, client):
+    """L-SVRHG's first step is its full-shard rounds, which the Python
+    worker refuses with an error naming the way out (the C++ worker
+    library computes them, tests/client/play_test.cc)."""
+    config = gameopt.build_session_config(
+        gameopt.BilinearGame(), workers=2, algorithm="l_svrhg",
+        estimator="unbiased", svrhg_probability=0.25, max_steps=5,
+        float64=True)
+    assert config.algorithm.kind == gameopt.pb.L_SVRHG
+    assert config.algorithm.svrhg_probability == 0.25
+    session_id = client.create_session(config)
+    with pytest.raises(AssertionError, match="full-shard"):
+        play_threads(lambda i: gameopt.Worker(
+            server.address, session_id, gameopt.BilinearGame(),
+            name=f"py-{i}").run(), 2, timeout=60)

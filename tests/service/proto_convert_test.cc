@@ -276,7 +276,7 @@ TEST(SessionConfigFromProto, GanMethodsAndLeadAlpha) {
     p.mutable_optimizer()->set_kind(v1::ADAM);
   }
   for (v1::Algorithm kind :
-       {v1::OPTIMISTIC_ADAM, v1::EXTRAPOLATION_FROM_THE_PAST}) {
+       {v1::OPTIMISTIC_ADAM, v1::EXTRAPOLATION_FROM_THE_PAST, v1::SHGD}) {
     proto.mutable_algorithm()->set_kind(kind);
     core = SessionConfigFromProto(proto);
     ASSERT_TRUE(core.ok()) << core.status();
@@ -285,6 +285,23 @@ TEST(SessionConfigFromProto, GanMethodsAndLeadAlpha) {
     EXPECT_EQ(back.algorithm().kind(), kind);
     EXPECT_FALSE(back.algorithm().has_lead_alpha());
   }
+  // L-SVRHG: its probability (default 0.1), the unbiased estimator.
+  proto.mutable_algorithm()->set_kind(v1::L_SVRHG);
+  proto.mutable_algorithm()->set_estimator(v1::UNBIASED);
+  core = SessionConfigFromProto(proto);
+  ASSERT_TRUE(core.ok()) << core.status();
+  EXPECT_EQ(core->algorithm.kind, AlgorithmKind::kLSvrhg);
+  EXPECT_EQ(core->algorithm.svrhg_probability, 0.1);
+  proto.mutable_algorithm()->set_svrhg_probability(0.25);
+  core = SessionConfigFromProto(proto);
+  ASSERT_TRUE(core.ok()) << core.status();
+  EXPECT_EQ(core->algorithm.svrhg_probability, 0.25);
+  back.Clear();
+  SessionConfigToProto(*core, &back);
+  EXPECT_EQ(back.algorithm().svrhg_probability(), 0.25);
+  proto.mutable_algorithm()->set_svrhg_probability(1.5);
+  EXPECT_EQ(SessionConfigFromProto(proto).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(SessionConfigFromProto, LolaAndSosParameters) {

@@ -213,6 +213,7 @@ TEST(WireFormat, TaskToWireWritesEveryFieldOfTheTaskResponse) {
   task.players = {0};
   task.num_samples = 2;
   task.vjp = task.jvp = task.fused_vjp = task.fused_jvp = true;
+  task.full_shard = true;
   task.probes = {values};
   task.params_version = 7;
   task.params = values;

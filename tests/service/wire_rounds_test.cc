@@ -160,6 +160,12 @@ INSTANTIATE_TEST_SUITE_P(
                         Optimizer(c, v1::ADAM);
                       },
                       2},
+        AlgorithmCase{"shgd_unbiased",
+                      [](v1::SessionConfig& c) {
+                        c.mutable_algorithm()->set_kind(v1::SHGD);
+                        c.mutable_algorithm()->set_estimator(v1::UNBIASED);
+                      },
+                      2},
         AlgorithmCase{"optimistic",
                       [](v1::SessionConfig& c) {
                         c.mutable_algorithm()->set_kind(v1::OPTIMISTIC);

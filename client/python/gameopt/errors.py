@@ -78,3 +78,17 @@ def unknown_option(what: str, name: str, known: Iterable[str],
     else:
         message += f" (known: {', '.join(known)})"
     return TypeError(message)
+
+
+class FullShardUnsupported(RuntimeError):
+    """A task with full_shard set (algorithm L_SVRHG's full-gradient
+    rounds: every sample over the worker's whole data instead of a
+    minibatch), which the Python workers do not compute yet."""
+
+    def __init__(self, task):
+        super().__init__(
+            f"task at step {task.step}, phase {task.phase} "
+            f"({task.phase_label!r}) asks for a full-shard gradient or "
+            "products (algorithm l_svrhg); the Python workers compute on "
+            "minibatches only: run l_svrhg sessions with the C++ worker "
+            "library (a Game with DrawFullShard), or use algorithm shgd")

@@ -70,7 +70,7 @@ import torch
 
 from gameopt import wire_codec
 from gameopt._stubs import pb
-from gameopt.errors import Error, suggest
+from gameopt.errors import Error, FullShardUnsupported, suggest
 from gameopt.session import Client, SessionOptions, build_session_config, \
     canonical_options, ignored_options
 from gameopt.tensors import LayoutError, PlayerSpec, TensorSpec
@@ -336,6 +336,8 @@ class GameOptimizer:
         try:
             while self._task.kind != pb.DONE and self._task.step == start:
                 task = self._task
+                if getattr(task, "full_shard", False):
+                    raise FullShardUnsupported(task)
                 if task.kind == pb.GRADIENT:
                     response, values = self._gradient(task, closure)
                     reported = reported if reported is not None else values
@@ -456,12 +458,13 @@ class GameOptimizer:
 
     def _gradient(self, task, closure):
         fused = task.fused_vjp or task.fused_jvp
-        # Products on this minibatch follow: ConOpt/SGA's phase 1 (unless
+        # Products on this minibatch follow: ConOpt/SGA/SHGD phase 1 (unless
         # the fused LOCAL round was the whole step), LEAD's phases 1 and 2,
         # CGD's Krylov rounds, or the spectrum rounds (EstimateSpectrum)
         # after their gradient round.
         keep = (
-            (self.algorithm in ("conopt", "sga", "lead", "cgd", "acgd")
+            (self.algorithm in ("conopt", "sga", "shgd", "lead", "cgd",
+                                "acgd")
              and task.phase == 0 and not self._fused_local)
             or task.phase_label.startswith("spectrum"))
         players = set(task.players) if task.players else \

@@ -21,7 +21,7 @@ from gameopt.tensors import FlatLayout, PlayerSpec, decode_vector, \
 
 _ALGORITHMS = ("simgd", "altgd", "conopt", "sga", "extragradient",
                "optimistic", "optimistic_adam", "extrapolation_from_the_past",
-               "lead", "cgd", "acgd", "lola", "sos")
+               "lead", "cgd", "acgd", "shgd", "l_svrhg", "lola", "sos")
 _OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 _ESTIMATORS = ("local", "pooled", "unbiased")
 _PRESETS = {"pytorch": pb.PYTORCH, "tf1": pb.TENSORFLOW1,
@@ -33,7 +33,7 @@ class SessionOptions:
     """See proto/gameopt/v1/gameopt.proto for the meaning of each field."""
     name: str = ""
     # simgd altgd conopt sga extragradient optimistic optimistic_adam
-    # extrapolation_from_the_past lead cgd acgd
+    # extrapolation_from_the_past lead cgd acgd shgd l_svrhg
     algorithm: str = "simgd"
     optimizer: str = "sgd"     # sgd momentum nesterov rmsprop adam
     rmsprop_preset: str = "pytorch"  # or "tf1"
@@ -98,6 +98,8 @@ class SessionOptions:
     player_schedule: Dict[str, object] = dataclasses.field(
         default_factory=dict)
     lead_alpha: Optional[float] = None  # lead; server default 0.1
+    # l_svrhg: the snapshot's move probability; server default 0.1.
+    svrhg_probability: Optional[float] = None
     # adam (and optimistic_adam); server defaults 0.9 and 0.999.
     beta1: Optional[float] = None
     beta2: Optional[float] = None
@@ -138,8 +140,11 @@ _USED_BY = {
     "extragradient_frozen_moments": (
         "algorithm extragradient",
         lambda o: o.algorithm.lower() == "extragradient"),
-    "estimator": ("algorithms conopt and sga",
-                  lambda o: o.algorithm.lower() in ("conopt", "sga")),
+    "estimator": ("algorithms conopt, sga, shgd and l_svrhg",
+                  lambda o: o.algorithm.lower() in ("conopt", "sga", "shgd",
+                                                    "l_svrhg")),
+    "svrhg_probability": ("algorithm l_svrhg",
+                          lambda o: o.algorithm.lower() == "l_svrhg"),
     "fuse_local_products": (
         "algorithms conopt and sga with estimator local",
         lambda o: o.algorithm.lower() in ("conopt", "sga")
@@ -323,6 +328,9 @@ def build_session_config(players, initial=None,
         field.max_applications = options.adaptive_gamma_max_applications
     if options.lead_alpha is not None:
         a.lead_alpha = options.lead_alpha
+    if (options.svrhg_probability is not None
+            and options.algorithm.lower() == "l_svrhg"):
+        a.svrhg_probability = options.svrhg_probability
     if options.algorithm.lower() in ("cgd", "acgd"):
         if options.cgd_tolerance is not None:
             a.cgd_tolerance = options.cgd_tolerance

@@ -36,7 +36,7 @@ import numpy as np
 from google.protobuf import message as message_lib
 
 from gameopt._stubs import pb, pb_grpc
-from gameopt.errors import Error
+from gameopt.errors import Error, FullShardUnsupported
 from gameopt.games import Game
 from gameopt.keepalive import Keepalive
 from gameopt.session import channel_for
@@ -314,6 +314,8 @@ class Worker:
     def _compute(self, task):
         header = dict(round=task.round, step=task.step, phase=task.phase,
                       known_params_version=self.params_version)
+        if getattr(task, "full_shard", False):
+            raise FullShardUnsupported(task)
         if task.kind == pb.GRADIENT:
             if hasattr(self.game, "keep_graph"):
                 self.game.keep_graph = (
