@@ -107,6 +107,9 @@ ABSL_FLAG(double, lookahead_alpha, 0.5, "lookahead's alpha");
 ABSL_FLAG(double, svrhg_probability, 0.1,
           "l_svrhg: probability that the snapshot moves to x after a step "
           "(then two full-shard rounds recompute grad H there)");
+ABSL_FLAG(bool, svrhg_correction, false,
+          "conopt with --estimator unbiased: variance-reduce the correction "
+          "gamma J^T xi with l_svrhg's snapshot (SVRE-style)");
 ABSL_FLAG(double, lead_alpha, 0.1,
           "lead: weight of the mixed-derivative correction (alpha)");
 ABSL_FLAG(std::string, estimator, "pooled", "local, pooled or unbiased");
@@ -295,6 +298,7 @@ absl::StatusOr<PlayConfig> ConfigFromFlags() {
   s.lookahead_alpha = absl::GetFlag(FLAGS_lookahead_alpha);
   s.lead_alpha = absl::GetFlag(FLAGS_lead_alpha);
   s.svrhg_probability = absl::GetFlag(FLAGS_svrhg_probability);
+  s.svrhg_correction = absl::GetFlag(FLAGS_svrhg_correction);
   s.beta1 = absl::GetFlag(FLAGS_beta1);
   s.beta2 = absl::GetFlag(FLAGS_beta2);
   s.estimator = absl::GetFlag(FLAGS_estimator);

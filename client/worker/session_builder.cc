@@ -165,7 +165,9 @@ absl::StatusOr<v1::SessionConfig> BuildSessionConfig(
   a->set_clip_global_norm(options.clip_global_norm);
   a->set_fuse_local_products(options.fuse_local_products);
   if (options.lead_alpha) a->set_lead_alpha(*options.lead_alpha);
-  if (options.svrhg_probability && *algorithm == v1::L_SVRHG) {
+  a->set_svrhg_correction(options.svrhg_correction);
+  if (options.svrhg_probability &&
+      (*algorithm == v1::L_SVRHG || options.svrhg_correction)) {
     a->set_svrhg_probability(*options.svrhg_probability);
   }
   if (*algorithm == v1::CGD || *algorithm == v1::ACGD) {

@@ -76,6 +76,9 @@ struct SessionOptions {
   std::optional<double> lead_alpha;    // lead; server default 0.1
   // l_svrhg: the snapshot's move probability; server default 0.1.
   std::optional<double> svrhg_probability;
+  // conopt with estimator unbiased: variance-reduce the correction with
+  // l_svrhg's snapshot (its svrhg_probability).
+  bool svrhg_correction = false;
   // adam (and optimistic_adam): server defaults 0.9 and 0.999.
   std::optional<double> beta1;
   std::optional<double> beta2;

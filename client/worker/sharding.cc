@@ -88,9 +88,11 @@ absl::Status CheckShardable(const v1::SessionConfig& config) {
         "sharding: SGA's alignment (the sign of <xi, J^T xi><A^T xi, J^T xi>)",
         kWhy, ", or turn the alignment off (a fixed lambda0 shards exactly)"));
   }
-  if (a.kind() == v1::L_SVRHG) {
+  if (a.kind() == v1::L_SVRHG ||
+      (a.kind() == v1::CONOPT && a.svrhg_correction())) {
     return absl::InvalidArgumentError(
-        "sharding: L_SVRHG keeps one snapshot and its full-shard gradient "
+        "sharding: L_SVRHG (and CONOPT with svrhg_correction) keeps one "
+        "snapshot and its full-shard gradient "
         "per session, and its coin is not coordinated across shard "
         "servers; run it on one server");
   }

@@ -378,6 +378,10 @@ std::unique_ptr<Algorithm> MakeTyped(const SessionConfig& config,
     case AlgorithmKind::kAltGd:
       return std::make_unique<AltGd<T>>(config, std::move(layout));
     case AlgorithmKind::kConOpt:
+      if (config.algorithm.svrhg_correction) {
+        return MakeLSvrhg<T>(config, std::move(layout));
+      }
+      return std::make_unique<CorrectedGradient<T>>(config, std::move(layout));
     case AlgorithmKind::kSga:
     case AlgorithmKind::kShgd:
       return std::make_unique<CorrectedGradient<T>>(config, std::move(layout));

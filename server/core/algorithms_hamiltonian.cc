@@ -16,6 +16,11 @@
 // Hamiltonian gradient step). After the update a coin with probability
 // svrhg_probability, drawn from the session seed and the step (nothing to
 // checkpoint), moves the snapshot: the next step runs 4-5 at the new x.
+//
+// ConOpt with svrhg_correction runs the same plan and keeps the step's
+// mean gradient xi of round 0 (round 4: over the full shards); its
+// direction is g = xi + gamma (e_x - e_w + grad H(w)), resp.
+// xi + gamma grad H(x).
 #include "server/core/algorithms_hamiltonian.h"
 
 #include <algorithm>
@@ -48,7 +53,8 @@ template <typename T>
 class LSvrhg final : public TypedAlgorithm<T> {
  public:
   LSvrhg(const SessionConfig& config, GameLayout layout)
-      : TypedAlgorithm<T>(config, std::move(layout)) {
+      : TypedAlgorithm<T>(config, std::move(layout)),
+        conopt_(config.algorithm.kind == AlgorithmKind::kConOpt) {
     using K = PhaseSpec::Kind;
     const std::vector<int> all = this->AllPlayers();
     this->plan().push_back(
@@ -82,6 +88,7 @@ class LSvrhg final : public TypedAlgorithm<T> {
           "minibatches; the step starts over"));
     }
     samples_at_x_ = static_cast<int>(samples.size());
+    if (conopt_ && index != 2) xi_ = this->mean_gradient();
     if (absl::Status s =
             ComputeProbes<T>(estimator, samples, this->mutable_probes());
         !s.ok()) {
@@ -111,6 +118,20 @@ class LSvrhg final : public TypedAlgorithm<T> {
     }
   }
 
+  // SHGD's g, or ConOpt's xi + gamma g, into the base optimizer.
+  absl::Status Update() {
+    if (conopt_) {
+      direction_ *= static_cast<T>(this->config().algorithm.gamma);
+      this->mutable_stats().correction_norm =
+          static_cast<double>(direction_.norm());
+      direction_ += xi_;
+    } else {
+      this->mutable_stats().correction_norm =
+          static_cast<double>(direction_.norm());
+    }
+    return UpdateWith();
+  }
+
   // "svrhg.snapshot" (w) and "svrhg.full" (grad H(w)) once known,
   // "svrhg.at_x" (e_x) in phases 2 and 3, and the scalar "svrhg.samples"
   // (the samples of the step's first round, which the round at w must
@@ -124,12 +145,17 @@ class LSvrhg final : public TypedAlgorithm<T> {
     if (this->phase().index == 2 || this->phase().index == 3) {
       Export(at_x_, "svrhg.at_x", state);
     }
+    if (conopt_ && this->phase().index != 0 &&
+        this->phase().index != kFullGradient) {
+      Export(xi_, "svrhg.xi", state);
+    }
   }
   absl::Status ImportExtra(const AlgorithmState& state) override {
     const int64_t d = this->layout().dimension();
     const DType dtype = this->config().dtype;
     full_.resize(0);
     at_x_.resize(0);
+    xi_.resize(0);
     snapshot_.reset();
     samples_at_x_ = 0;
     for (const NamedScalar& s : state.scalars) {
@@ -152,6 +178,8 @@ class LSvrhg final : public TypedAlgorithm<T> {
         full_ = v.value->template as<T>();
       } else if (v.name == "svrhg.at_x") {
         at_x_ = v.value->template as<T>();
+      } else if (v.name == "svrhg.xi") {
+        xi_ = v.value->template as<T>();
       }
     }
     const int index = this->phase().index;
@@ -163,6 +191,11 @@ class LSvrhg final : public TypedAlgorithm<T> {
     if ((index == 2 || index == 3) && at_x_.size() == 0) {
       return absl::DataLossError(
           "l_svrhg: no state vector 'svrhg.at_x' in the snapshot's rounds");
+    }
+    if (conopt_ && index != 0 && index != kFullGradient && xi_.size() == 0) {
+      return absl::DataLossError(
+          "conopt with svrhg_correction: no state vector 'svrhg.xi' after "
+          "the step's gradient round");
     }
     return absl::OkStatus();
   }
@@ -177,9 +210,7 @@ class LSvrhg final : public TypedAlgorithm<T> {
 
   // x -= opt(g), then the coin: the snapshot moves to the new x with
   // probability p, and the next step computes its full gradient.
-  absl::Status Update() {
-    this->mutable_stats().correction_norm =
-        static_cast<double>(direction_.norm());
+  absl::Status UpdateWith() {
     const int64_t step = this->step();
     if (absl::Status s = this->ApplyDirection(direction_, {}); !s.ok()) {
       return s;
@@ -201,6 +232,8 @@ class LSvrhg final : public TypedAlgorithm<T> {
   Vec<T> at_x_;       // e_x of the current step
   Vec<T> direction_;  // g
   int samples_at_x_ = 0;
+  const bool conopt_;  // ConOpt's variance-reduced correction
+  Vec<T> xi_;          // conopt_: the step's mean gradient at x
 };
 
 }  // namespace

@@ -248,10 +248,13 @@ absl::Status ValidateOpponentShaping(const SessionConfig& config) {
 // must be on the same minibatches).
 absl::Status ValidateLSvrhg(const SessionConfig& config) {
   const AlgorithmConfig& a = config.algorithm;
+  const absl::string_view name = a.kind == AlgorithmKind::kLSvrhg
+                                     ? "l_svrhg"
+                                     : "conopt with svrhg_correction";
   if (a.estimator != EstimatorKind::kUnbiased) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "algorithm.estimator = ", EstimatorName(a.estimator),
-        " with l_svrhg: its variance reduction corrects the unbiased "
+        "algorithm.estimator = ", EstimatorName(a.estimator), " with ", name,
+        ": its variance reduction corrects the unbiased "
         "estimate of grad H; set estimator unbiased (and 2 or more samples "
         "per round)"));
   }
@@ -261,16 +264,17 @@ absl::Status ValidateLSvrhg(const SessionConfig& config) {
   }
   if (config.quorum != 0 && config.quorum != config.workers_per_round) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "l_svrhg with quorum ", config.quorum, " < workers_per_round ",
+        name, " with quorum ", config.quorum, " < workers_per_round ",
         config.workers_per_round,
         ": the snapshot round must see the same minibatches as the step's "
         "first round, so every worker must answer both; use quorum 0"));
   }
   if (config.invalid_sample_policy == InvalidSamplePolicy::kDrop) {
-    return absl::InvalidArgumentError(
-        "l_svrhg with invalid_sample_policy DROP: a dropped sample would "
-        "leave the estimates at x and at the snapshot on different "
-        "minibatches; use REJECT");
+    return absl::InvalidArgumentError(absl::StrCat(
+        name,
+        " with invalid_sample_policy DROP: a dropped sample would leave the "
+        "estimates at x and at the snapshot on different minibatches; use "
+        "REJECT"));
   }
   return absl::OkStatus();
 }
@@ -331,7 +335,21 @@ absl::Status ValidateAlgorithm(const SessionConfig& config,
   const bool estimates_jt_xi = uses_products ||
                                a.kind == AlgorithmKind::kShgd ||
                                a.kind == AlgorithmKind::kLSvrhg;
-  if (a.kind == AlgorithmKind::kLSvrhg) {
+  if (a.svrhg_correction) {
+    if (a.kind != AlgorithmKind::kConOpt) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "algorithm.svrhg_correction with ", AlgorithmName(a.kind),
+          ": it variance-reduces ConOpt's correction gamma J^T xi; use "
+          "algorithm conopt (or l_svrhg for the Hamiltonian alone)"));
+    }
+    if (a.adaptive_gamma.enabled || a.fuse_local_products || a.bias_meter) {
+      return absl::InvalidArgumentError(
+          "algorithm.svrhg_correction runs L-SVRHG's snapshot plan, with a "
+          "fixed gamma: unset adaptive_gamma, fuse_local_products and "
+          "bias_meter");
+    }
+  }
+  if (UsesSvrhgSnapshot(a)) {
     if (absl::Status s = ValidateLSvrhg(config); !s.ok()) return s;
   }
   if (a.fuse_local_products &&

@@ -152,6 +152,12 @@ struct AlgorithmConfig {
   // reproducible) w moves to the new x: the next step is then the
   // full-shard rounds at x and g = grad H(x). In (0, 1].
   double svrhg_probability = 0.1;
+  // kConOpt with kUnbiased: the same variance reduction for the
+  // correction term (SVRE-style): the snapshot plan of kLSvrhg, and
+  //   g = xi(x; B) + gamma (grad H_ij(x) - grad H_ij(w) + grad H(w)),
+  // xi(x; B) the mean gradient of the step's minibatches (the full-shard
+  // step: xi and grad H over the whole shards). Fixed gamma.
+  bool svrhg_correction = false;
   //
   // kConOpt: g = xi + gamma * J^T xi. gamma >= 0. With adaptive_gamma, the
   // initial value.
@@ -236,6 +242,13 @@ struct AlgorithmConfig {
   double sos_a = 0.5;
   double sos_b = 0.1;
 };
+
+// kLSvrhg, or kConOpt with svrhg_correction: the snapshot plan of
+// algorithms_hamiltonian.h.
+inline bool UsesSvrhgSnapshot(const AlgorithmConfig& a) {
+  return a.kind == AlgorithmKind::kLSvrhg ||
+         (a.kind == AlgorithmKind::kConOpt && a.svrhg_correction);
+}
 
 // ---- The session -----------------------------------------------------------
 

@@ -31,8 +31,10 @@ int SlotsOf(OptimizerKind kind) {
 // Adam its last update and a scratch block, extrapolation from the past x
 // before the step and the step, LEAD the correction, the mean products,
 // x before the step, the last change and the probe.
-int ExtraAlgorithmVectors(AlgorithmKind kind) {
-  switch (kind) {
+int ExtraAlgorithmVectors(const AlgorithmConfig& a) {
+  // ConOpt's variance-reduced correction: L-SVRHG's 4 and the step's xi.
+  if (a.kind == AlgorithmKind::kConOpt && a.svrhg_correction) return 5;
+  switch (a.kind) {
     case AlgorithmKind::kOptimisticAdam:
     case AlgorithmKind::kExtrapolationFromThePast:
       return 2;
@@ -74,7 +76,7 @@ int64_t EstimateSessionBytes(const SessionConfig& config,
   const double width = static_cast<double>(DTypeSize(config.dtype));
   const double d = static_cast<double>(layout.dimension());
   double coordinates =
-      (kAlgorithmVectors + ExtraAlgorithmVectors(config.algorithm.kind)) * d;
+      (kAlgorithmVectors + ExtraAlgorithmVectors(config.algorithm)) * d;
   if (config.algorithm.kind == AlgorithmKind::kLola ||
       config.algorithm.kind == AlgorithmKind::kSos) {
     coordinates += static_cast<double>(layout.num_players()) * d;

@@ -197,6 +197,7 @@ absl::StatusOr<AlgorithmConfig> AlgorithmFromProto(
   rule.max_gamma = OrDefault(r.max_gamma(), rule.max_gamma);
   a.lead_alpha = p.has_lead_alpha() ? p.lead_alpha() : 0.1;
   if (p.has_svrhg_probability()) a.svrhg_probability = p.svrhg_probability();
+  a.svrhg_correction = p.svrhg_correction();
   if (p.has_cgd_tolerance()) a.cgd_tolerance = p.cgd_tolerance();
   a.cgd_max_iterations =
       OrDefault(p.cgd_max_iterations(), a.cgd_max_iterations);
@@ -392,9 +393,10 @@ void AlgorithmToProto(const AlgorithmConfig& a, v1::AlgorithmConfig* out) {
     out->set_sos_a(a.sos_a);
     out->set_sos_b(a.sos_b);
   }
-  if (a.kind == AlgorithmKind::kLSvrhg) {
+  if (UsesSvrhgSnapshot(a)) {
     out->set_svrhg_probability(a.svrhg_probability);
   }
+  out->set_svrhg_correction(a.svrhg_correction);
   const AlgorithmConfig defaults;
   if (a.kind == AlgorithmKind::kCgd || a.kind == AlgorithmKind::kAcgd ||
       a.cgd_tolerance != defaults.cgd_tolerance ||

@@ -262,6 +262,13 @@ def test_l_svrhg_config_and_python_refuses_full_shard_tasks(server, client):
         float64=True)
     assert config.algorithm.kind == gameopt.pb.L_SVRHG
     assert config.algorithm.svrhg_probability == 0.25
+    # ConOpt's variance-reduced correction takes the same snapshot option.
+    conopt = gameopt.build_session_config(
+        gameopt.BilinearGame(), workers=2, algorithm="conopt",
+        estimator="unbiased", svrhg_correction=True, svrhg_probability=0.25,
+        max_steps=5, float64=True)
+    assert conopt.algorithm.svrhg_correction
+    assert conopt.algorithm.svrhg_probability == 0.25
     session_id = client.create_session(config)
     with pytest.raises(AssertionError, match="full-shard"):
         play_threads(lambda i: gameopt.Worker(

@@ -100,6 +100,10 @@ class SessionOptions:
     lead_alpha: Optional[float] = None  # lead; server default 0.1
     # l_svrhg: the snapshot's move probability; server default 0.1.
     svrhg_probability: Optional[float] = None
+    # conopt with estimator unbiased: variance-reduce the correction with
+    # l_svrhg's snapshot (SVRE-style; the workers must answer full-shard
+    # tasks: the C++ worker library does).
+    svrhg_correction: bool = False
     # adam (and optimistic_adam); server defaults 0.9 and 0.999.
     beta1: Optional[float] = None
     beta2: Optional[float] = None
@@ -143,8 +147,11 @@ _USED_BY = {
     "estimator": ("algorithms conopt, sga, shgd and l_svrhg",
                   lambda o: o.algorithm.lower() in ("conopt", "sga", "shgd",
                                                     "l_svrhg")),
-    "svrhg_probability": ("algorithm l_svrhg",
-                          lambda o: o.algorithm.lower() == "l_svrhg"),
+    "svrhg_probability": ("algorithm l_svrhg or svrhg_correction",
+                          lambda o: o.algorithm.lower() == "l_svrhg"
+                          or o.svrhg_correction),
+    "svrhg_correction": ("algorithm conopt",
+                         lambda o: o.algorithm.lower() == "conopt"),
     "fuse_local_products": (
         "algorithms conopt and sga with estimator local",
         lambda o: o.algorithm.lower() in ("conopt", "sga")
@@ -328,8 +335,10 @@ def build_session_config(players, initial=None,
         field.max_applications = options.adaptive_gamma_max_applications
     if options.lead_alpha is not None:
         a.lead_alpha = options.lead_alpha
+    a.svrhg_correction = options.svrhg_correction
     if (options.svrhg_probability is not None
-            and options.algorithm.lower() == "l_svrhg"):
+            and (options.algorithm.lower() == "l_svrhg"
+                 or options.svrhg_correction)):
         a.svrhg_probability = options.svrhg_probability
     if options.algorithm.lower() in ("cgd", "acgd"):
         if options.cgd_tolerance is not None:
