@@ -5,6 +5,8 @@
 // reaches a neighbourhood of it.
 #include <cmath>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "server/core/algorithm.h"
@@ -416,6 +418,20 @@ TEST(ConOptSvrhgCorrection, SettlesCloserThanTheUnbiasedEstimateAlone) {
   EXPECT_LT(reduced, 0.85 * plain);
 }
 
+// Each config is refused by Algorithm::Create with INVALID_ARGUMENT and a
+// message holding its words.
+void ExpectRefused(
+    const std::vector<std::pair<SessionConfig, const char*>>& cases) {
+  for (const auto& [config, words] : cases) {
+    absl::StatusOr<std::unique_ptr<Algorithm>> created =
+        Algorithm::Create(config);
+    ASSERT_FALSE(created.ok()) << words;
+    EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(created.status().message().find(words), std::string::npos)
+        << created.status();
+  }
+}
+
 TEST(ConOptSvrhgCorrection, RefusalsNameWhatToChange) {
   SessionConfig pooled = BilinearConfig(2, EstimatorKind::kPooled, 0.1);
   pooled.algorithm.kind = AlgorithmKind::kConOpt;
@@ -426,17 +442,9 @@ TEST(ConOptSvrhgCorrection, RefusalsNameWhatToChange) {
   SessionConfig meter = pooled;
   meter.algorithm.estimator = EstimatorKind::kUnbiased;
   meter.algorithm.bias_meter = true;
-  for (const auto& [config, words] :
-       {std::pair{pooled, "conopt with svrhg_correction: its variance"},
-        std::pair{simgd, "use algorithm conopt"},
-        std::pair{meter, "with a fixed gamma"}}) {
-    absl::StatusOr<std::unique_ptr<Algorithm>> created =
-        Algorithm::Create(config);
-    ASSERT_FALSE(created.ok()) << words;
-    EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(created.status().message().find(words), std::string::npos)
-        << created.status();
-  }
+  ExpectRefused({{pooled, "conopt with svrhg_correction: its variance"},
+                 {simgd, "use algorithm conopt"},
+                 {meter, "with a fixed gamma"}});
 }
 
 TEST(LSvrhg, NeedsTheUnbiasedEstimatorAndAProbability) {
@@ -449,17 +457,9 @@ TEST(LSvrhg, NeedsTheUnbiasedEstimatorAndAProbability) {
   quorum.algorithm.kind = AlgorithmKind::kLSvrhg;
   quorum.workers_per_round = 3;
   quorum.quorum = 2;
-  for (const auto& [config, words] :
-       {std::pair{pooled, "set estimator unbiased"},
-        std::pair{zero, "svrhg_probability"},
-        std::pair{quorum, "use quorum 0"}}) {
-    absl::StatusOr<std::unique_ptr<Algorithm>> created =
-        Algorithm::Create(config);
-    ASSERT_FALSE(created.ok()) << words;
-    EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(created.status().message().find(words), std::string::npos)
-        << created.status();
-  }
+  ExpectRefused({{pooled, "set estimator unbiased"},
+                 {zero, "svrhg_probability"},
+                 {quorum, "use quorum 0"}});
 }
 
 // SHGD has no fused round (its products need the others' gradients with
