@@ -13,51 +13,13 @@ namespace {
 
 using testing::QuadraticConfig;
 using testing::QuadraticGame;
+using testing::RunCore;
 using testing::ToEigen;
 
 // Core and reference do the same float64 arithmetic in different orders;
 // over 40 steps on O(1) values the difference stays near 1e-14.
 constexpr double kDenseTolerance = 1e-10;
 constexpr int kSteps = 40;
-
-// Drives the algorithm with exact products of `game`, as `samples`
-// identical workers would (so every estimator is exact).
-Eigen::VectorXd RunCore(const QuadraticGame& game, const SessionConfig& config,
-                        int steps, int samples = 2) {
-  std::unique_ptr<Algorithm> algorithm = *Algorithm::Create(config);
-  const GameLayout& layout = algorithm->layout();
-  const int d = game.dimension();
-  std::vector<FlatVector> buffers(samples, FlatVector(DType::kFloat64, d));
-  std::vector<FlatVector> vjp = buffers, jvp = buffers;
-  while (algorithm->step() < steps) {
-    const PhaseSpec& phase = algorithm->phase();
-    const Eigen::VectorXd point = ToEigen(*algorithm->point());
-    std::vector<const FlatVector*> a, b;
-    if (phase.kind == PhaseSpec::Kind::kGradient) {
-      Eigen::VectorXd xi = Eigen::VectorXd::Zero(d);
-      const Eigen::VectorXd full = game.Xi(point);
-      for (int p : phase.players) {
-        const PlayerLayout& pl = layout.players()[p];
-        xi.segment(pl.offset, pl.size) = full.segment(pl.offset, pl.size);
-      }
-      for (auto& s : buffers) {
-        s.as<double>() = xi;
-        a.push_back(&s);
-      }
-      EXPECT_TRUE(algorithm->CompleteGradient(a).ok());
-    } else {
-      for (int k = 0; k < samples; ++k) {
-        const Eigen::VectorXd w = ToEigen(*algorithm->probes()[k]);
-        vjp[k].as<double>() = game.J.transpose() * w;
-        jvp[k].as<double>() = game.J * w;
-        if (phase.vjp) a.push_back(&vjp[k]);
-        if (phase.jvp) b.push_back(&jvp[k]);
-      }
-      EXPECT_TRUE(algorithm->CompleteProducts(a, b).ok());
-    }
-  }
-  return ToEigen(*algorithm->parameters());
-}
 
 // Per-coordinate learning rates of the config's players.
 Eigen::VectorXd LearningRates(const QuadraticGame& game,

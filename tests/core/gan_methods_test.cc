@@ -13,6 +13,7 @@ namespace {
 
 using testing::QuadraticConfig;
 using testing::QuadraticGame;
+using testing::RunCore;
 using testing::ToEigen;
 
 // Core and reference do the same float64 arithmetic in different orders
@@ -21,49 +22,6 @@ using testing::ToEigen;
 // near 1e-13.
 constexpr double kTolerance = 1e-10;
 constexpr int kSteps = 40;
-
-// Drives the algorithm with exact gradients and products of `game`, as two
-// identical workers would.
-Eigen::VectorXd RunCore(const QuadraticGame& game, const SessionConfig& config,
-                        int steps) {
-  absl::StatusOr<std::unique_ptr<Algorithm>> created =
-      Algorithm::Create(config);
-  EXPECT_TRUE(created.ok()) << created.status();
-  Algorithm& algorithm = **created;
-  const GameLayout& layout = algorithm.layout();
-  const int d = game.dimension();
-  constexpr int kSamples = 2;
-  std::vector<FlatVector> buffers(kSamples, FlatVector(DType::kFloat64, d));
-  std::vector<FlatVector> vjp = buffers, jvp = buffers;
-  while (algorithm.step() < steps) {
-    const PhaseSpec& phase = algorithm.phase();
-    const Eigen::VectorXd point = ToEigen(*algorithm.point());
-    std::vector<const FlatVector*> a, b;
-    if (phase.kind == PhaseSpec::Kind::kGradient) {
-      Eigen::VectorXd xi = Eigen::VectorXd::Zero(d);
-      const Eigen::VectorXd full = game.Xi(point);
-      for (int p : phase.players) {
-        const PlayerLayout& pl = layout.players()[p];
-        xi.segment(pl.offset, pl.size) = full.segment(pl.offset, pl.size);
-      }
-      for (auto& s : buffers) {
-        s.as<double>() = xi;
-        a.push_back(&s);
-      }
-      EXPECT_TRUE(algorithm.CompleteGradient(a).ok());
-    } else {
-      for (int k = 0; k < kSamples; ++k) {
-        const Eigen::VectorXd w = ToEigen(*algorithm.probes()[k]);
-        vjp[k].as<double>() = game.J.transpose() * w;
-        jvp[k].as<double>() = game.J * w;
-        if (phase.vjp) a.push_back(&vjp[k]);
-        if (phase.jvp) b.push_back(&jvp[k]);
-      }
-      EXPECT_TRUE(algorithm.CompleteProducts(a, b).ok());
-    }
-  }
-  return ToEigen(*algorithm.parameters());
-}
 
 struct Case {
   std::vector<int> dims;
