@@ -7,7 +7,11 @@ client/worker/keepalive.h does the same).
 Armed from the moment a task arrives until the worker's next call goes
 out; while armed, a daemon thread sends Heartbeat(session, worker) every
 third of the session's lease (FIRST_INTERVAL until the first reply has said
-what the lease is). A task answered faster than that costs no call at all.
+what the lease is). A task answered faster than that costs no call at all,
+and arming or disarming costs no thread wake-up either: the thread is not
+notified (a notify per step cost about 0.07 ms of a 3 ms PyTorch step in
+GIL hand-offs); while disarmed it looks again every interval, which is
+never later than a task armed in the meantime needs it.
 A server without the Heartbeat method (UNIMPLEMENTED, an older server) or a
 session without a lease stops the heartbeats; other errors are ignored (the
 worker's own calls report them). Thread-safe.
@@ -48,7 +52,6 @@ class Keepalive:
                 self._thread = threading.Thread(
                     target=self._loop, name="gameopt-keepalive", daemon=True)
                 self._thread.start()
-            self._cv.notify()
 
     def disarm(self) -> None:
         """The worker's next call goes out (it renews the lease itself)."""
@@ -67,14 +70,17 @@ class Keepalive:
     def _loop(self) -> None:
         while True:
             with self._cv:
-                while not self._stopped and (
-                        self._worker_id == 0 or
-                        time.monotonic() < self._next):
-                    wait = (None if self._worker_id == 0
-                            else max(0.0, self._next - time.monotonic()))
-                    self._cv.wait(wait)
-                if self._stopped:
-                    return
+                while True:
+                    if self._stopped:
+                        return
+                    now = time.monotonic()
+                    if self._worker_id != 0 and now >= self._next:
+                        break
+                    # Armed: until the heartbeat is due. Disarmed: one
+                    # interval, no later than a task armed meanwhile is
+                    # due (arm() sets _next = its time + the interval).
+                    self._cv.wait(self._next - now if self._worker_id != 0
+                                  else self._interval)
                 worker_id = self._worker_id
                 self._next = time.monotonic() + self._interval
             try:

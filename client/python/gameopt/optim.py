@@ -439,8 +439,12 @@ class GameOptimizer:
         """One entry per parameter (flat order): grad of its player's loss,
         for `players`' parameters; None elsewhere or where unreached."""
         grads: List[Optional[torch.Tensor]] = [None] * len(self._params)
+        # The last backward pass frees the graph (as in-process autograd
+        # does) unless products follow on it (create_graph).
+        last = max((k for k, p in enumerate(self._players)
+                    if p.name in players), default=-1)
         i = 0
-        for player in self._players:
+        for k, player in enumerate(self._players):
             n = len(player.params)
             if player.name in players:
                 loss = losses[player.name]
@@ -449,8 +453,8 @@ class GameOptimizer:
                 if live and loss.requires_grad:
                     got = torch.autograd.grad(
                         loss, [player.params[j] for j in live],
-                        retain_graph=True, create_graph=create_graph,
-                        allow_unused=True)
+                        retain_graph=create_graph or k != last,
+                        create_graph=create_graph, allow_unused=True)
                     for j, g in zip(live, got):
                         grads[i + j] = g
             i += n

@@ -15,7 +15,9 @@ then all are evaluated (the classifier is trained and cached first if
 missing: client/python/examples/fashion/train_classifier.py). A run whose
 OUT/LABEL/trained.pt exists is not trained again (an interrupted study
 resumes; so is evaluation, where metrics.json is newer). --only
-LABEL,... runs a subset; --skip_train re-evaluates earlier runs.
+LABEL,... runs a subset; --skip_train re-evaluates earlier runs;
+--seeds 1,2,3 repeats every run with each seed (labels LABEL-sSEED) and
+adds a table of mean ± standard deviation over the seeds.
 """
 
 import argparse
@@ -68,6 +70,28 @@ CONFIGS.append(("k1-conopt-g10-adaptive", [
 CONFIGS.append(("k2-optim-conopt-g10-pooled", [
     "--api", "optim", "--workers", "2", "--algorithm", "conopt",
     "--optimizer", "rmsprop", "--lr", str(CONOPT_LR), "--gamma", "10"]))
+# The long study (LONG below): every gameopt run with GameOptimizer.
+# Simultaneous Adam and RMSProp; ConOpt with gamma 1 (the best of the
+# short study) at K = 1, 2 (pooled and unbiased) and 4, and gamma 10 at
+# K = 1; in-process ConOpt gamma 1 as its baseline.
+CONFIGS.append(("inproc-conopt-g1", [
+    "--in_process", "--algorithm", "conopt", "--optimizer", "rmsprop",
+    "--lr", str(CONOPT_LR), "--gamma", "1"]))
+for optimizer in ("adam", "rmsprop"):
+    CONFIGS.append((f"k1-optim-simgd-{optimizer}", [
+        "--api", "optim", "--workers", "1", "--algorithm", "simgd",
+        "--optimizer", optimizer, "--lr", str(SIMGD_LR)]))
+for k, gamma, estimator in ((1, 1, "pooled"), (1, 10, "pooled"),
+                            (2, 1, "pooled"), (2, 1, "unbiased"),
+                            (4, 1, "pooled")):
+    CONFIGS.append((f"k{k}-optim-conopt-g{gamma}-{estimator}", [
+        "--api", "optim", "--workers", str(k), "--algorithm", "conopt",
+        "--optimizer", "rmsprop", "--lr", str(CONOPT_LR), "--gamma",
+        str(gamma), "--estimator", estimator]))
+LONG = ["inproc-simgd-adam", "inproc-conopt-g1", "k1-optim-simgd-adam",
+        "k1-optim-simgd-rmsprop", "k1-optim-conopt-g1-pooled",
+        "k1-optim-conopt-g10-pooled", "k2-optim-conopt-g1-pooled",
+        "k2-optim-conopt-g1-unbiased", "k4-optim-conopt-g1-pooled"]
 
 
 def _fmt(value, spec):
@@ -94,8 +118,45 @@ def write_table(results, path, header):
                   f"{common:.0f} s, the shortest run's training time "
                   f"(curve points use fewer samples than the final "
                   f"column)."]
+    lines += seed_summary(results)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def _mean_sd(values, spec):
+    """"mean ± sd" (sd over the seeds, n - 1), or the value alone."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return ""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return format(mean, spec)
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{format(mean, spec)} ± {format(sd, spec)}"
+
+
+def seed_summary(results):
+    """The table's lines over seeds: one row per configuration run with
+    more than one seed (labels LABEL-sN), mean ± standard deviation."""
+    groups = {}
+    for r in results:
+        base, _, seed = r["label"].rpartition("-s")
+        if base and seed.isdigit():
+            groups.setdefault(base, []).append(r)
+    groups = {k: v for k, v in groups.items() if len(v) > 1}
+    if not groups:
+        return []
+    lines = ["", "Over seeds (mean ± standard deviation):", "",
+             "| configuration | K | seeds | ms/step | FD final | modes /1000 "
+             "| KL |", "|---|---|---|---|---|---|---|"]
+    for base, runs in groups.items():
+        lines.append(
+            f"| {base} | {runs[0]['config']['workers']} | {len(runs)} | "
+            f"{_mean_sd([r['step_ms'] for r in runs], '.0f')} | "
+            f"{_mean_sd([r['fd'] for r in runs], '.1f')} | "
+            f"{_mean_sd([r.get('modes') for r in runs], '.0f')} | "
+            f"{_mean_sd([r.get('kl') for r in runs], '.2f')} |")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -108,18 +169,33 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", default="stacked")
     parser.add_argument("--size", default="tiny")
     parser.add_argument("--only", default="",
-                        help="comma-separated labels (default: all)")
+                        help="comma-separated labels, or 'long' for the "
+                             "long study's (default: all)")
     parser.add_argument("--skip_train", action="store_true")
     parser.add_argument("--jobs", type=int, default=2,
                         help="evaluations at once (training is one run at "
                              "a time)")
     parser.add_argument("--classifier", default=None,
                         help="run.py --classifier (default: the cache)")
+    parser.add_argument("--seeds", default="1",
+                        help="comma-separated seeds (model initialization "
+                             "and minibatches); with more than one, each "
+                             "run is labelled LABEL-sSEED and the table "
+                             "adds mean ± sd over the seeds")
     parser.add_argument("--out", default="results/fashion")
     args = parser.parse_args(argv)
     only = set(filter(None, args.only.split(",")))
-    configs = [(label, flags) for label, flags in CONFIGS
-               if not only or label in only]
+    if "long" in only:
+        only = (only - {"long"}) | set(LONG)
+    unknown = only - {label for label, _ in CONFIGS}
+    if unknown:
+        parser.error(f"unknown --only labels {sorted(unknown)}; known: "
+                     f"{', '.join(label for label, _ in CONFIGS)}")
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    configs = [((f"{label}-s{seed}" if len(seeds) > 1 else label),
+                flags + ["--seed", str(seed)])
+               for label, flags in CONFIGS if not only or label in only
+               for seed in seeds]
     run_py = os.path.join(HERE, "run.py")
     common = ["--steps", str(args.steps), "--points", str(args.points),
               "--samples", str(args.samples), "--curve_samples",
