@@ -90,24 +90,34 @@ std::string Case::Name() const {
   for (const auto& w : kWires) {
     if (w.compression == wire) absl::StrAppend(&name, "/", w.name);
   }
+  if (pooled) absl::StrAppend(&name, "/pooled");
   return name;
 }
 
 absl::StatusOr<Case> ParseCase(const std::string& text) {
   std::vector<std::string> parts = absl::StrSplit(text, '/');
   Case c;
-  if (parts.size() < 3 || parts.size() > 4 ||
+  if (parts.size() < 3 || parts.size() > 5 ||
       (parts[0] != "simgd" && parts[0] != "conopt")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("case '", text, "': want simgd|conopt/D/K[/WIRE]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "case '", text, "': want simgd|conopt/D/K[/WIRE][/pooled]"));
   }
-  if (parts.size() == 4) {
-    for (const auto& w : kWires) {
-      if (parts[3] == w.name) c.wire = w.compression;
+  for (size_t i = 3; i < parts.size(); ++i) {
+    if (parts[i] == "pooled" && parts[0] == "conopt" && !c.pooled) {
+      c.pooled = true;
+      continue;
     }
-    if (c.wire == Compression::kNone) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("case '", text, "': the wire is bf16, fp16 or int8"));
+    bool known = false;
+    for (const auto& w : kWires) {
+      if (parts[i] == w.name && c.wire == Compression::kNone) {
+        c.wire = w.compression;
+        known = true;
+      }
+    }
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "case '", text,
+          "': the wire is bf16, fp16 or int8; 'pooled' goes with conopt"));
     }
   }
   c.algorithm = parts[0];
@@ -144,7 +154,7 @@ v1::SessionConfig SessionConfigOf(const Case& c, int64_t max_steps) {
   if (c.conopt()) {
     algorithm->set_kind(v1::CONOPT);
     algorithm->set_gamma(10.0);
-    algorithm->set_estimator(v1::UNBIASED);
+    algorithm->set_estimator(c.pooled ? v1::POOLED : v1::UNBIASED);
   } else {
     algorithm->set_kind(v1::SIMGD);
   }

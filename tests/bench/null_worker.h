@@ -25,13 +25,16 @@ namespace gameopt::bench {
 // per round. ConOpt uses gamma 10 and the unbiased estimator, so a single
 // worker sends 2 samples per round (the unbiased estimator needs K >= 2);
 // otherwise 1.
-// A fourth part names a compressed wire (WireConfig, both ways, nearest-
-// even): "bf16", "fp16" or "int8" (block-scaled), e.g. conopt/16M/4/bf16.
+// Further parts name a compressed wire (WireConfig, both ways, nearest-
+// even): "bf16", "fp16" or "int8" (block-scaled), e.g. conopt/16M/4/bf16;
+// and "pooled": ConOpt with the pooled estimator instead (one shared
+// probe), e.g. conopt/16M/4/pooled.
 struct Case {
   std::string algorithm;  // "simgd" or "conopt"
   int64_t d = 0;          // even
   int workers = 1;        // K
   Compression wire = Compression::kNone;
+  bool pooled = false;  // ConOpt's estimator: pooled, else unbiased
 
   int samples() const { return algorithm == "conopt" && workers == 1 ? 2 : 1; }
   bool conopt() const { return algorithm == "conopt"; }
@@ -50,7 +53,8 @@ struct Case {
   std::string Name() const;  // e.g. "conopt/1M/4", "conopt/16M/4/bf16"
 };
 
-// "simgd/1M/4" -> Case. d accepts K and M suffixes (powers of two).
+// "simgd/1M/4", "conopt/16M/4/pooled" -> Case. d accepts K and M suffixes
+// (powers of two).
 absl::StatusOr<Case> ParseCase(const std::string& text);
 
 v1::SessionConfig SessionConfigOf(const Case& c, int64_t max_steps);
