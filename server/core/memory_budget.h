@@ -20,6 +20,13 @@
 // Transient serialization buffers and the spectrum's Krylov basis are not
 // counted; the default budget leaves room for them.
 //
+// Measured (tests/bench/README.md, "Left to do"): gameopt_server's peak on
+// ConOpt, d = 16M float32, K = 4, RMSProp is 15.25 x 4 d bytes with the
+// unbiased estimator (parameters, slot, mean gradient, and per worker its
+// sample, its probe and its request in gRPC's buffers: the 3 above) and
+// 12 x 4 d with the pooled one (one probe for all, so the 3 per sample
+// overestimate it by K - 1 vectors).
+//
 // Thread-safe.
 #ifndef GAMEOPT_SERVER_CORE_MEMORY_BUDGET_H_
 #define GAMEOPT_SERVER_CORE_MEMORY_BUDGET_H_
