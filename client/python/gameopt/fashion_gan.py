@@ -143,20 +143,23 @@ def _optimizer(config: GanConfig, params) -> torch.optim.Optimizer:
 
 def train_in_process(config: GanConfig, data: GanData, steps: int,
                      snapshot_steps: Optional[List[int]] = None,
-                     on_snapshot: Optional[Callable] = None):
+                     on_snapshot: Optional[Callable] = None,
+                     device: str = "cpu"):
     """Trains (G, D) for `steps` steps with plain autograd in this process:
     simgd (both players' own gradients xi at once) or ConOpt on one
     minibatch (g = xi + gamma J^T xi, J^T xi = grad of ||xi||^2 / 2: the
     local estimator, which is the pooled one for one sample). Calls
     on_snapshot(step, seconds, g, d) at each step in snapshot_steps
-    (seconds: training time so far, snapshots not counted). Returns
-    (g, d, seconds)."""
+    (seconds: training time so far, snapshots not counted). The networks
+    and minibatches live on `device` (e.g. "cuda"). Returns (g, d,
+    seconds)."""
     if config.workers != 1:
         raise ValueError("the in-process baseline is one worker")
     if config.algorithm not in ("simgd", "conopt"):
         raise ValueError(f"in-process algorithm must be simgd or conopt, "
                          f"not '{config.algorithm}'")
     g, d = make_gan(config.size, config.channels, config.seed)
+    g, d = g.to(device), d.to(device)
     players = [list(g.parameters()), list(d.parameters())]
     params = players[0] + players[1]
     optimizer = _optimizer(config, params)
@@ -173,7 +176,7 @@ def train_in_process(config: GanConfig, data: GanData, steps: int,
             break
         z, real = data.minibatch(seeds(), config.batch,
                                  config.z_dim)
-        losses = gan_losses(g, d, z, real)
+        losses = gan_losses(g, d, z.to(device), real.to(device))
         xi = []
         for loss, own in zip((losses["generator"], losses["discriminator"]),
                              players):

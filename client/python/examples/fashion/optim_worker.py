@@ -44,6 +44,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data_limit", type=int, default=0)
+    parser.add_argument("--device", default="cpu",
+                        help="torch device of the networks and minibatches "
+                             "(e.g. cuda; GameOptimizer copies through the "
+                             "CPU)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -54,6 +58,7 @@ def main(argv=None) -> int:
                        workers=int(os.environ.get("WORLD_SIZE", 1)),
                        seed=args.seed)
     g, d = make_gan(args.size, config.channels, args.seed)
+    g, d = g.to(args.device), d.to(args.device)
     options = dict(estimator=args.estimator, max_steps=args.steps,
                    seed=args.seed, phase_deadline_seconds=600.0,
                    samples_per_worker=config.session_options(
@@ -73,7 +78,7 @@ def main(argv=None) -> int:
         def closure():
             z, real = data.minibatch(int(rng.integers(2 ** 62)), args.batch,
                                      config.z_dim)
-            return gan_losses(g, d, z, real)
+            return gan_losses(g, d, z.to(args.device), real.to(args.device))
 
         while not opt.done:
             opt.step(closure)

@@ -54,7 +54,8 @@ def _worker_command(args, address: str, session_id: str):
     worker_args = ["-m", "gameopt.fashion_worker", "--server", address,
                    "--session_id", session_id, "--dataset", args.dataset,
                    "--size", args.size, "--batch", str(args.batch),
-                   "--data_limit", str(args.data_limit)]
+                   "--data_limit", str(args.data_limit),
+                   "--device", args.device]
     if args.launcher == "torchrun":
         # --redirects/--tee nonzero: Debian's torch 1.13 under Python 3.11
         # parses their default "0" to None (enum.Flag no longer iterates
@@ -82,7 +83,7 @@ def _optim_command(args, address: str, session_id: str):
              "--optimizer", args.optimizer, "--lr", str(args.lr),
              "--gamma", str(args.gamma), "--estimator", args.estimator,
              "--steps", str(args.steps), "--seed", str(args.seed),
-             "--data_limit", str(args.data_limit)]
+             "--data_limit", str(args.data_limit), "--device", args.device]
     return [sys.executable, "-m", "torch.distributed.run",
             "--rdzv_backend=c10d",
             f"--rdzv_endpoint=127.0.0.1:{_free_port()}",
@@ -108,7 +109,7 @@ def _launch_workers(args, address, session_id):
             address, "--session_id", session_id, "--dataset", args.dataset,
             "--size", args.size, "--batch", str(args.batch),
             "--data_limit", str(args.data_limit),
-            "--num_shards", str(args.workers)]
+            "--num_shards", str(args.workers), "--device", args.device]
     return [subprocess.Popen(base + ["--index", str(i)], env=env)
             for i in range(args.workers)]
 
@@ -215,6 +216,10 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", choices=("stacked", "fashion"),
                         default="stacked")
     parser.add_argument("--size", default="tiny")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device of the workers' (or the "
+                             "in-process) networks, e.g. cuda with --size "
+                             "gpu; evaluation stays on the CPU")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--workers", type=int, default=1)
@@ -286,7 +291,9 @@ def train(args, config: GanConfig, path: str) -> None:
         _, _, seconds = train_in_process(
             config, data, args.steps, targets,
             lambda step, t, g, d: snapshots.append(
-                (step, copy.deepcopy(g.state_dict()), t)))
+                (step, {k: v.detach().cpu().clone()
+                        for k, v in g.state_dict().items()}, t)),
+            device=args.device)
         mode = "in-process"
     else:
         game, curve, seconds, startup = train_gameopt(args, config, targets)
