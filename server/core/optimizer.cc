@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/core/kernels.h"
 #include "server/core/parallel.h"
+#include "server/core/target_clones.h"
 
 // The updates run as plain loops that GCC vectorizes once per instruction
 // set of GAMEOPT_TARGET_CLONES (SSE2, AVX2, AVX-512), the widest the CPU
@@ -21,13 +22,6 @@
 // with -ffp-contract=off, so no FMA, and -fno-math-errno, so that sqrt
 // vectorizes), hence bit-identical to the whole-vector Eigen expressions
 // of the code before (tests/bench/hot_path_test.cc checks it).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    defined(__GLIBC__)
-#define GAMEOPT_TARGET_CLONES \
-  __attribute__((target_clones("default", "avx2", "arch=x86-64-v4")))
-#else
-#define GAMEOPT_TARGET_CLONES
-#endif
 
 namespace gameopt {
 namespace {
