@@ -139,8 +139,9 @@ inline float RoundEven(float q) {
   return (q + kMagic) - kMagic;
 }
 
-void EncodeInt8Block(const float* in, int64_t n, bool stochastic, uint32_t key,
-                     uint32_t counter, char* out) {
+GAMEOPT_TARGET_CLONES void EncodeInt8Block(const float* in, int64_t n,
+                                           bool stochastic, uint32_t key,
+                                           uint32_t counter, char* out) {
   // max |v| on the bits: for non-negative floats their order is the
   // integers'; inf and NaN are the largest (then the scale is NaN).
   int32_t amax_bits = 0;
@@ -271,6 +272,25 @@ GAMEOPT_TARGET_CLONES uint32_t DecodeFloat16(const char* in, int64_t n,
   return flags;
 }
 
+// Block-scaled int8 values at `in` into out; returns the index of the
+// first block whose scale is not finite, or -1.
+template <typename To>
+GAMEOPT_TARGET_CLONES int64_t DecodeInt8Blocks(const char* in, int64_t n,
+                                               To* out) {
+  for (int64_t b = 0; b < n; b += kInt8BlockSize) {
+    const int64_t len = std::min(kInt8BlockSize, n - b);
+    const char* block = in + CompressedOffset(Compression::kInt8Block, b);
+    float scale;
+    std::memcpy(&scale, block, 4);
+    if (!std::isfinite(scale)) return b;
+    const int8_t* q = reinterpret_cast<const int8_t*>(block + 4);
+    for (int64_t i = 0; i < len; ++i) {
+      out[b + i] = static_cast<To>(static_cast<float>(q[i]) * scale);
+    }
+  }
+  return -1;
+}
+
 template <typename To>
 int64_t DecodeTo(Compression compression, const char* in, int64_t n, To* out) {
   uint32_t flags = 0;
@@ -282,18 +302,7 @@ int64_t DecodeTo(Compression compression, const char* in, int64_t n, To* out) {
       flags = DecodeFloat16(in, n, out);
       break;
     case Compression::kInt8Block:
-      for (int64_t b = 0; b < n; b += kInt8BlockSize) {
-        const int64_t len = std::min(kInt8BlockSize, n - b);
-        const char* block = in + CompressedOffset(compression, b);
-        float scale;
-        std::memcpy(&scale, block, 4);
-        if (!std::isfinite(scale)) return b;
-        const int8_t* q = reinterpret_cast<const int8_t*>(block + 4);
-        for (int64_t i = 0; i < len; ++i) {
-          out[b + i] = static_cast<To>(static_cast<float>(q[i]) * scale);
-        }
-      }
-      return -1;
+      return DecodeInt8Blocks(in, n, out);
     case Compression::kNone:
       return 0;
   }

@@ -326,10 +326,13 @@ def evaluate(args, config: GanConfig, path: str) -> None:
     last = len(saved["snapshots"]) - 1
     for i, (step, state, t) in enumerate(saved["snapshots"]):
         g.load_state_dict(state)
-        point = evaluator.evaluate(
-            g, args.samples if i == last else args.curve_samples)
+        # Every curve point uses curve_samples (FD's estimate is biased
+        # upward with fewer samples, so mixing sizes would bend the curve);
+        # the final figures use args.samples.
+        point = evaluator.evaluate(g, args.curve_samples)
         curve.append(dict(point, step=step, seconds=round(t, 2)))
-    final = curve[-1]
+        if i == last:
+            final = dict(evaluator.evaluate(g, args.samples), step=step)
     label = args.label or (f"{mode} {args.algorithm} {args.optimizer} "
                            f"K={args.workers}")
     result = dict(label=label, mode=mode, config=vars(config),

@@ -135,15 +135,39 @@ def _mean_sd(values, spec):
     return f"{format(mean, spec)} ± {format(sd, spec)}"
 
 
-def seed_summary(results):
-    """The table's lines over seeds: one row per configuration run with
-    more than one seed (labels LABEL-sN), mean ± standard deviation."""
+def seed_groups(results):
+    """Configuration -> its runs, for configurations run with more than
+    one seed (labels LABEL-sN)."""
     groups = {}
     for r in results:
         base, _, seed = r["label"].rpartition("-s")
         if base and seed.isdigit():
             groups.setdefault(base, []).append(r)
-    groups = {k: v for k, v in groups.items() if len(v) > 1}
+    return {k: v for k, v in groups.items() if len(v) > 1}
+
+
+def plotted_curves(results):
+    """label -> curve for the plots: one curve per configuration, the mean
+    over its seeds point by point (step, seconds, FD, modes), or the run's
+    own curve when it has one seed."""
+    groups = seed_groups(results)
+    grouped = {id(r) for runs in groups.values() for r in runs}
+    curves = {r["label"]: r["curve"] for r in results
+              if id(r) not in grouped}
+    for base, runs in groups.items():
+        points = min(len(r["curve"]) for r in runs)
+        curves[f"{base} (mean of {len(runs)})"] = [
+            {key: sum(r["curve"][i][key] for r in runs) / len(runs)
+             for key in runs[0]["curve"][i]
+             if all(r["curve"][i].get(key) is not None for r in runs)}
+            for i in range(points)]
+    return curves
+
+
+def seed_summary(results):
+    """The table's lines over seeds: one row per configuration run with
+    more than one seed (labels LABEL-sN), mean ± standard deviation."""
+    groups = seed_groups(results)
     if not groups:
         return []
     lines = ["", "Over seeds (mean ± standard deviation):", "",
@@ -251,7 +275,7 @@ def main(argv=None) -> int:
     write_table(results, os.path.join(args.out, "results.md"), header)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
-    curves = {r["label"]: r["curve"] for r in results}
+    curves = plotted_curves(results)
     plot_curves(curves, os.path.join(args.out, "curves_steps.png"), "step",
                 "Frechet distance and modes vs steps")
     plot_curves(curves, os.path.join(args.out, "curves_seconds.png"),
