@@ -269,3 +269,36 @@ def test_a_lock_left_by_a_dead_process_is_removed(tmp_path):
     assert not _lock_holder_alive(str(lock))
     lock.write_text(f"{os.getpid()}\n")
     assert _lock_holder_alive(str(lock))
+
+
+def _study():
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import study  # noqa: PLC0415 (examples/fashion/study.py)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return study
+
+
+def test_study_summarizes_seeds_and_averages_their_curves():
+    study = _study()
+
+    def run_of(label, fd, modes, workers=1):
+        curve = [dict(step=0, seconds=0.0, fd=400.0, modes=5),
+                 dict(step=10, seconds=1.0, fd=fd, modes=modes)]
+        return dict(label=label, config=dict(workers=workers), step_ms=10.0,
+                    fd=fd, modes=modes, kl=1.0, curve=curve)
+
+    results = [run_of("a-s1", 100.0, 10), run_of("a-s2", 120.0, 30),
+               run_of("a-s3", 110.0, 20), run_of("b", 50.0, 7)]
+    lines = study.seed_summary(results)
+    rows = [line for line in lines if line.startswith("| a |")]
+    # Mean 110, sample standard deviation 10; modes 20 ± 10.
+    assert rows == ["| a | 1 | 3 | 10 ± 0 | 110.0 ± 10.0 | 20 ± 10 | "
+                    "1.00 ± 0.00 |"]
+    assert not any(line.startswith("| b |") for line in lines)
+    curves = study.plotted_curves(results)
+    assert set(curves) == {"a (mean of 3)", "b"}
+    assert curves["a (mean of 3)"][1] == dict(step=10.0, seconds=1.0,
+                                              fd=110.0, modes=20.0)
+    assert study.seed_summary([run_of("b", 50.0, 7)]) == []
