@@ -163,7 +163,7 @@ lower = (1 + 1 + k) * 4 * d
 peak = peak_kb * 1024
 
 ratios = [
-    ("small_step", small, "<= 1.3",
+    ("small_step", small, "<= 1.2",
      "ConOpt step, scalar bilinear game, 1 worker / 2 echo round trips"),
     ("round_16m", round16, ">= 0.8",
      "payload rate of conopt/16M/4 / echo's on the same bytes"),
