@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -52,6 +53,16 @@ std::string Host(const std::string& address) {
   return colon == std::string::npos ? address : address.substr(0, colon);
 }
 
+// "HOST:PORT" with the port gRPC bound; a Unix-domain socket address
+// ("unix:PATH", "unix-abstract:NAME") has no port and is its own address.
+std::string BoundAddress(const std::string& address, int port) {
+  if (absl::StartsWith(address, "unix:") ||
+      absl::StartsWith(address, "unix-abstract:")) {
+    return address;
+  }
+  return absl::StrCat(Host(address), ":", port);
+}
+
 }  // namespace
 
 LogSink StderrLogSink() {
@@ -91,7 +102,7 @@ int GameOptServer::max_message_bytes() const {
 }
 
 std::string GameOptServer::address() const {
-  return absl::StrCat(Host(options_.address), ":", port_);
+  return BoundAddress(options_.address, port_);
 }
 
 void GameOptServer::Log(absl::string_view line) const {
@@ -200,7 +211,7 @@ absl::Status GameOptServer::Start() {
                    ", max message ", max_message_bytes() >> 20, " MiB)"));
   if (health_server_ != nullptr) {
     Log(absl::StrCat("serving grpc.health.v1 on ",
-                     Host(options_.health_address), ":", health_port_));
+                     BoundAddress(options_.health_address, health_port_)));
   }
   if (metrics_ != nullptr) {
     Log(absl::StrCat("serving Prometheus metrics on http://",

@@ -108,3 +108,10 @@ def test_outside_a_checkout_the_error_names_the_package(bare_env, tmp_path):
                        match=r"install the gameopt \.deb") as error:
         find_server_binary(start=tmp_path / "somewhere" / "local_server.py")
     assert "server/build.sh" not in str(error.value)
+
+
+def test_a_unix_socket_address_is_reported_as_given(server_binary, tmp_path):
+    address = f"unix:{tmp_path}/gameopt.sock"
+    with gameopt.LocalServer(server_binary, address=address) as server:
+        assert server.address == address
+        assert answers(server)
