@@ -14,6 +14,7 @@ import torch
 
 import gameopt
 from gameopt.optim import GameOptimizer
+from gameopt.optim_autograd import graph_products, own_gradients
 from gameopt_games_torch import Feed, losses, make_batches, make_players
 
 torch.set_num_threads(1)
@@ -224,11 +225,12 @@ def test_products_on_the_kept_graph_are_the_jacobians(server):
     w = torch.randn(x0.numel(), dtype=torch.float64,
                     generator=torch.Generator().manual_seed(2))
     g_loss, d_loss = losses(g, d, batch)
-    grads = opt._own_gradients({"generator": g_loss, "discriminator": d_loss},
-                               {"generator", "discriminator"}, True)
+    grads = own_gradients(opt._players,  # noqa: SLF001 (test)
+                          {"generator": g_loss, "discriminator": d_loss},
+                          {"generator", "discriminator"}, True)
     w_list = [c.view(s) for c, s in zip(torch.split(w, sizes), shapes)]
-    jtw, jw = opt._graph_products(grads, w_list, True, True)
-    jtw_only, _ = opt._graph_products(grads, w_list, True, False)
+    jtw, jw = graph_products(params, grads, w_list, True, True)
+    jtw_only, _ = graph_products(params, grads, w_list, True, False)
     as_flat = lambda ts: torch.cat([t.reshape(-1) for t in ts])  # noqa
     assert torch.allclose(as_flat(jtw), jacobian.T @ w, rtol=1e-12,
                           atol=1e-14)

@@ -26,10 +26,11 @@ the step's first closure call (the mean over its samples).
 Compute: with ConOpt, SGA and LEAD the gradient keeps its graph
 (create_graph=True) and the products phase differentiates it again (J^T w
 by one more backward pass, J w by the double-backward trick; LEAD's two JVP
-rounds both use it), so no forward pass is computed twice; with the LOCAL estimator and fuse_local_products
-the products travel with the gradients in one round; a graph is freed by
-its last product (the fused J^T xi, or ConOpt/SGA's products phase), as
-in-process autograd frees it.
+rounds both use it), so no forward pass is computed twice; with the LOCAL
+estimator and fuse_local_products the products travel with the gradients
+in one round; a graph is freed by its last product (the fused J^T xi, or
+ConOpt/SGA's products phase), as in-process autograd frees it
+(gameopt.optim_autograd).
 
 Wire: submissions are written by gameopt.torch_wire from per-session
 templates (one numpy copy per tensor into prepared bytes, no protobuf
@@ -77,6 +78,7 @@ from gameopt.tensors import LayoutError, PlayerSpec, TensorSpec
 from gameopt.torch_codec import TensorTable
 from gameopt.torch_wire import RawGradientRequest, RawProductsRequest, \
     VectorTemplate, params_offset
+from gameopt.optim_autograd import graph_products, own_gradients
 from gameopt.optim_closure import scalar_value, split_closure_result
 from gameopt.optim_exit import register_exit
 from gameopt.optim_players import players_from
@@ -435,31 +437,6 @@ class GameOptimizer:
     def _losses(self, closure):  # -> (player losses, user scalars)
         return split_closure_result(closure(), self.player_names)
 
-    def _own_gradients(self, losses, players, create_graph):
-        """One entry per parameter (flat order): grad of its player's loss,
-        for `players`' parameters; None elsewhere or where unreached."""
-        grads: List[Optional[torch.Tensor]] = [None] * len(self._params)
-        # The last backward pass frees the graph (as in-process autograd
-        # does) unless products follow on it (create_graph).
-        last = max((k for k, p in enumerate(self._players)
-                    if p.name in players), default=-1)
-        i = 0
-        for k, player in enumerate(self._players):
-            n = len(player.params)
-            if player.name in players:
-                loss = losses[player.name]
-                live = [j for j, p in enumerate(player.params)
-                        if p.requires_grad]
-                if live and loss.requires_grad:
-                    got = torch.autograd.grad(
-                        loss, [player.params[j] for j in live],
-                        retain_graph=create_graph or k != last,
-                        create_graph=create_graph, allow_unused=True)
-                    for j, g in zip(live, got):
-                        grads[i + j] = g
-            i += n
-        return grads
-
     def _gradient(self, task, closure):
         fused = task.fused_vjp or task.fused_jvp
         # Products on this minibatch follow: ConOpt/SGA/SHGD phase 1 (unless
@@ -480,13 +457,15 @@ class GameOptimizer:
         sums: Dict[str, float] = {}
         for k in range(max(task.num_samples, 1)):
             losses, scalars = self._losses(closure)
-            grads = self._own_gradients(losses, graph_players, keep or fused)
+            grads = own_gradients(self._players, losses, graph_players,
+                                  keep or fused)
             gradients.append(self._encode(grads, subset))
             if fused:
                 xi = [None if g is None else g.detach() for g in grads]
                 # Free the graph on the way unless products follow.
-                vjp, jvp = self._graph_products(grads, xi, task.fused_vjp,
-                                                task.fused_jvp, retain=keep)
+                vjp, jvp = graph_products(self._params, grads, xi,
+                                          task.fused_vjp, task.fused_jvp,
+                                          retain=keep)
                 if task.fused_vjp:
                     vjps.append(self._encode(vjp))
                 if task.fused_jvp:
@@ -523,55 +502,17 @@ class GameOptimizer:
                                   "minibatch)")
                     self._recompute_warned = True
                 losses, _ = self._losses(closure)
-                grads = self._own_gradients(losses, set(self.player_names),
-                                            True)
+                grads = own_gradients(self._players, losses,
+                                      set(self.player_names), True)
             w = self._table.decode(probe)
-            vjp, jvp = self._graph_products(grads, w, task.vjp, task.jvp,
-                                            retain)
+            vjp, jvp = graph_products(self._params, grads, w, task.vjp,
+                                      task.jvp, retain)
             if task.vjp:
                 vjps.append(self._encode(vjp))
             if task.jvp:
                 jvps.append(self._encode(jvp))
         return self._link.submit_products(RawProductsRequest(
             task.round, task.step, task.phase, self._version, vjps, jvps))
-
-    def _graph_products(self, grads, w, want_vjp, want_jvp, retain=True):
-        """(J^T w, J w) on the gradient graph `grads` (one entry per
-        parameter, built with create_graph=True); None entries are zeros.
-        J^T w = grad_x <grads, w>; J w = d/dv <J^T v, w> at v = w (J^T v is
-        linear in v), which gives J^T w as its value on the way. retain:
-        keep the graph for later products (else it is freed)."""
-        params = self._params
-        live = [i for i, g in enumerate(grads)
-                if g is not None and g.requires_grad and w[i] is not None]
-        trainable = [i for i, p in enumerate(params) if p.requires_grad]
-        none = [None] * len(params)
-        if not live or not trainable:
-            return none, none
-        if want_jvp:
-            v = {i: w[i].detach().clone().requires_grad_(True) for i in live}
-        else:
-            v = {i: w[i] for i in live}
-        s = sum((grads[i] * v[i]).sum() for i in live)
-        got = torch.autograd.grad(s, [params[i] for i in trainable],
-                                  retain_graph=retain or want_jvp,
-                                  create_graph=want_jvp, allow_unused=True)
-        jtw = list(none)
-        for i, g in zip(trainable, got):
-            jtw[i] = g
-        if not want_jvp:
-            return jtw, none
-        pairs = [(jtw[i], w[i]) for i in trainable
-                 if jtw[i] is not None and jtw[i].requires_grad
-                 and w[i] is not None]
-        jw = list(none)
-        if pairs:
-            t = sum((a * b).sum() for a, b in pairs)
-            got = torch.autograd.grad(t, [v[i] for i in live],
-                                      retain_graph=retain, allow_unused=True)
-            for i, g in zip(live, got):
-                jw[i] = g
-        return [None if g is None else g.detach() for g in jtw], jw
 
     # ------------------------------------------------------ status, exit
     def status(self) -> "pb.SessionStatus":
