@@ -17,7 +17,6 @@ namespace {
 
 using testing::QuadraticConfig;
 using testing::QuadraticGame;
-using testing::ToEigen;
 
 // Norms of O(1) vectors of a 5-dim game, summed in other orders: float64
 // rounding only.
@@ -28,29 +27,7 @@ constexpr double kDenseTolerance = 1e-12;
 std::unique_ptr<Algorithm> OneStep(const QuadraticGame& game,
                                    const SessionConfig& config) {
   std::unique_ptr<Algorithm> algorithm = *Algorithm::Create(config);
-  const int d = game.dimension();
-  std::vector<FlatVector> grad(2, FlatVector(DType::kFloat64, d));
-  std::vector<FlatVector> vjp = grad, jvp = grad;
-  while (algorithm->step() < 1) {
-    const PhaseSpec& phase = algorithm->phase();
-    std::vector<const FlatVector*> a, b;
-    if (phase.kind == PhaseSpec::Kind::kGradient) {
-      for (FlatVector& g : grad) {
-        g.as<double>() = game.Xi(ToEigen(*algorithm->point()));
-        a.push_back(&g);
-      }
-      EXPECT_TRUE(algorithm->CompleteGradient(a).ok());
-    } else {
-      for (int k = 0; k < 2; ++k) {
-        const Eigen::VectorXd w = ToEigen(*algorithm->probes()[k]);
-        vjp[k].as<double>() = game.J.transpose() * w;
-        jvp[k].as<double>() = game.J * w;
-        if (phase.vjp) a.push_back(&vjp[k]);
-        if (phase.jvp) b.push_back(&jvp[k]);
-      }
-      EXPECT_TRUE(algorithm->CompleteProducts(a, b).ok());
-    }
-  }
+  testing::DriveCore(game, algorithm.get(), 1);
   return algorithm;
 }
 

@@ -19,7 +19,7 @@
 namespace gameopt {
 namespace {
 
-using testing::Bytes;
+using testing::BlockPlayersConfig;
 using testing::ToEigen;
 
 // Core and reference do the same float64 arithmetic in different orders;
@@ -122,25 +122,12 @@ struct Game {
 };
 
 SessionConfig Config(const Game& game, AlgorithmKind kind) {
-  SessionConfig config;
-  config.dtype = DType::kFloat64;
-  config.algorithm.kind = kind;
+  std::vector<double> learning_rates;
+  for (int i = 0; i < game.n(); ++i) learning_rates.push_back(0.1 - 0.02 * i);
+  SessionConfig config =
+      BlockPlayersConfig(game.dims, game.x0, kind, learning_rates);
   config.algorithm.lola_alpha = 0.3;
   config.algorithm.sos_b = 0.5;
-  for (int i = 0; i < game.n(); ++i) {
-    PlayerConfig player;
-    player.name = absl::StrCat("p", i);
-    TensorConfig tensor;
-    tensor.name = "x";
-    tensor.shape = {game.dims[i]};
-    tensor.initial_dtype = DType::kFloat64;
-    tensor.initial_values =
-        Bytes(game.x0.data() + game.offsets[i], game.dims[i]);
-    player.tensors.push_back(tensor);
-    player.optimizer.kind = OptimizerKind::kSgd;
-    player.optimizer.learning_rate = 0.1 - 0.02 * i;
-    config.players.push_back(player);
-  }
   return config;
 }
 

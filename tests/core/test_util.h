@@ -61,30 +61,41 @@ inline std::string Bytes(const double* values, int64_t n) {
   return std::string(reinterpret_cast<const char*>(values), n * 8);
 }
 
-// SessionConfig of a quadratic game: players p0, p1, ... each with one
-// tensor "x" of shape {dims[i]}, float64, initial values x0.
-inline SessionConfig QuadraticConfig(const QuadraticGame& game,
-                                     AlgorithmKind kind,
-                                     double learning_rate = 0.05) {
+// SessionConfig of players p0, p1, ... each with one float64 tensor "x" of
+// shape {dims[i]}, its initial values the matching block of x0, and SGD at
+// learning_rates[i].
+inline SessionConfig BlockPlayersConfig(
+    const std::vector<int>& dims, const Eigen::VectorXd& x0, AlgorithmKind kind,
+    const std::vector<double>& learning_rates) {
   SessionConfig config;
   config.dtype = DType::kFloat64;
   config.algorithm.kind = kind;
   int offset = 0;
-  for (size_t i = 0; i < game.dims.size(); ++i) {
+  for (size_t i = 0; i < dims.size(); ++i) {
     PlayerConfig player;
     player.name = absl::StrCat("p", i);
     TensorConfig tensor;
     tensor.name = "x";
-    tensor.shape = {game.dims[i]};
+    tensor.shape = {dims[i]};
     tensor.initial_dtype = DType::kFloat64;
-    tensor.initial_values = Bytes(game.x0.data() + offset, game.dims[i]);
+    tensor.initial_values = Bytes(x0.data() + offset, dims[i]);
     player.tensors.push_back(tensor);
     player.optimizer.kind = OptimizerKind::kSgd;
-    player.optimizer.learning_rate = learning_rate;
+    player.optimizer.learning_rate = learning_rates[i];
     config.players.push_back(player);
-    offset += game.dims[i];
+    offset += dims[i];
   }
   return config;
+}
+
+// SessionConfig of a quadratic game: BlockPlayersConfig with x0 and one
+// learning rate for every player.
+inline SessionConfig QuadraticConfig(const QuadraticGame& game,
+                                     AlgorithmKind kind,
+                                     double learning_rate = 0.05) {
+  return BlockPlayersConfig(
+      game.dims, game.x0, kind,
+      std::vector<double>(game.dims.size(), learning_rate));
 }
 
 // Builds SampleViews over owned copies of the values (views stay valid as
@@ -136,13 +147,11 @@ struct Reply {
   }
 };
 
-// Drives the algorithm of `config` with exact gradients and products of
-// `game`, as `samples` identical workers would (so every estimator is
-// exact); the parameters after `steps` steps.
-inline Eigen::VectorXd RunCore(const QuadraticGame& game,
-                               const SessionConfig& config, int steps,
-                               int samples = 2) {
-  std::unique_ptr<Algorithm> algorithm = *Algorithm::Create(config);
+// Drives `algorithm` until step `steps` with exact gradients and products
+// of `game`, as `samples` identical workers would (so every estimator is
+// exact).
+inline void DriveCore(const QuadraticGame& game, Algorithm* algorithm,
+                      int steps, int samples = 2) {
   const GameLayout& layout = algorithm->layout();
   const int d = game.dimension();
   std::vector<FlatVector> buffers(samples, FlatVector(DType::kFloat64, d));
@@ -174,6 +183,15 @@ inline Eigen::VectorXd RunCore(const QuadraticGame& game,
       EXPECT_TRUE(algorithm->CompleteProducts(a, b).ok());
     }
   }
+}
+
+// The parameters after `steps` steps of the algorithm of `config`, driven
+// by DriveCore.
+inline Eigen::VectorXd RunCore(const QuadraticGame& game,
+                               const SessionConfig& config, int steps,
+                               int samples = 2) {
+  std::unique_ptr<Algorithm> algorithm = *Algorithm::Create(config);
+  DriveCore(game, algorithm.get(), steps, samples);
   return ToEigen(*algorithm->parameters());
 }
 
