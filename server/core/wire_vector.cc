@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -16,35 +17,31 @@ namespace {
 // the next EncodeVector of the same size. A fresh buffer of a 16M-value
 // vector is a fresh mmap of 32 MiB: zero-filled by resize and faulted in
 // page by page, which cost about a fifth of a bfloat16 ConOpt step at 16M
-// (gameopt_bench conopt/16M/4/bf16). At most kMaxPooled buffers are kept,
-// across all sessions (a step of K unbiased probes holds K + 1 at once).
+// (gameopt_bench conopt/16M/4/bf16). The kMaxPooled most recently
+// returned buffers are kept, across all sessions (a step of K unbiased
+// probes holds K + 1 at once).
 class BufferPool {
  public:
   static constexpr size_t kMaxPooled = 8;
 
-  // A buffer of `size` bytes: a pooled one of that size if any (its old
-  // bytes are left: every byte is written by the encoder), else another
-  // pooled one resized, else a new one.
+  // A buffer of `size` bytes: a pooled one of that size (its old bytes
+  // are left: the encoder writes every byte it sends), else a new one.
   std::string Take(size_t size) {
-    std::string bytes;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!free_.empty()) {
-        size_t pick = free_.size() - 1;
-        for (size_t i = 0; i < free_.size(); ++i) {
-          if (free_[i].size() == size) pick = i;
-        }
-        bytes = std::move(free_[pick]);
-        free_.erase(free_.begin() + static_cast<ptrdiff_t>(pick));
+    absl::MutexLock lock(&mu_);
+    for (auto it = free_.rbegin(); it != free_.rend(); ++it) {
+      if (it->size() == size) {
+        std::string bytes = std::move(*it);
+        free_.erase(std::next(it).base());
+        return bytes;
       }
     }
-    bytes.resize(size);
-    return bytes;
+    return std::string(size, '\0');
   }
 
   void Give(std::string bytes) {
     absl::MutexLock lock(&mu_);
-    if (free_.size() < kMaxPooled) free_.push_back(std::move(bytes));
+    free_.push_back(std::move(bytes));
+    if (free_.size() > kMaxPooled) free_.erase(free_.begin());
   }
 
  private:
