@@ -57,10 +57,7 @@ class OpponentShaping final : public TypedAlgorithm<T> {
       return absl::OkStatus();
     }
     const int64_t d = this->layout().dimension();
-    xi_ = Vec<T>::Zero(d);
-    for (int p = 0; p < n; ++p) {
-      this->Block(xi_, p) = this->Block(loss_gradients_[p], p);
-    }
+    RebuildXi();
     chi_ = Vec<T>::Zero(d);
     lookahead_ = Vec<T>::Zero(d);
     SetProbe(/*player=*/0, /*jvp=*/false, samples.size());
@@ -147,14 +144,19 @@ class OpponentShaping final : public TypedAlgorithm<T> {
     if (absl::Status s = Import(state, "lola.lookahead", lookahead_); !s.ok()) {
       return s;
     }
-    xi_ = Vec<T>::Zero(this->layout().dimension());
-    for (int p = 0; p < n; ++p) {
-      this->Block(xi_, p) = this->Block(loss_gradients_[p], p);
-    }
+    RebuildXi();
     return absl::OkStatus();
   }
 
  private:
+  // xi: block p of player p's own loss gradient, for every player.
+  void RebuildXi() {
+    xi_.resize(this->layout().dimension());
+    for (int p = 0; p < this->layout().num_players(); ++p) {
+      this->Block(xi_, p) = this->Block(loss_gradients_[p], p);
+    }
+  }
+
   // The required vector `name` of `state` into `out`; DataLoss when it is
   // absent or does not have the session's dtype and dimension.
   absl::Status Import(const AlgorithmState& state, const std::string& name,
@@ -180,14 +182,18 @@ class OpponentShaping final : public TypedAlgorithm<T> {
   // The probe of every sample for `player`'s round: the VJP's w^(i) (the
   // gradient of l_i with block i zeroed) or the JVP's u^(i) (xi with
   // block i zeroed).
+  // The previous round's probe buffer is reused unless a transport still
+  // holds it (MakeExclusive).
   void SetProbe(int player, bool jvp, size_t samples) {
-    auto probe = std::make_shared<FlatVector>(this->config().dtype,
-                                              this->layout().dimension());
+    std::vector<std::shared_ptr<FlatVector>>& probes = this->mutable_probes();
+    std::shared_ptr<FlatVector> probe = probes.empty() ? nullptr : probes[0];
+    probes.clear();
+    MakeExclusive(probe, this->config().dtype, this->layout().dimension());
     VecMap<T> w = probe->template as<T>();
     w = jvp ? xi_ : loss_gradients_[player];
     const PlayerLayout& p = this->layout().players()[player];
     w.segment(p.offset, p.size).setZero();
-    this->mutable_probes().assign(samples, probe);
+    probes.assign(samples, probe);
   }
 
   std::vector<Vec<T>> loss_gradients_;  // G_i = grad_x l_i, this step
