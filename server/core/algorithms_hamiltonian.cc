@@ -140,22 +140,17 @@ class LSvrhg final : public TypedAlgorithm<T> {
     state.scalars.push_back({"svrhg.samples", samples_at_x_});
     if (full_.size() > 0) {
       state.vectors.push_back({"svrhg.snapshot", snapshot_});
-      Export(full_, "svrhg.full", state);
+      this->ExportVector(full_, "svrhg.full", state);
     }
     if (this->phase().index == 2 || this->phase().index == 3) {
-      Export(at_x_, "svrhg.at_x", state);
+      this->ExportVector(at_x_, "svrhg.at_x", state);
     }
     if (conopt_ && this->phase().index != 0 &&
         this->phase().index != kFullGradient) {
-      Export(xi_, "svrhg.xi", state);
+      this->ExportVector(xi_, "svrhg.xi", state);
     }
   }
   absl::Status ImportExtra(const AlgorithmState& state) override {
-    const int64_t d = this->layout().dimension();
-    const DType dtype = this->config().dtype;
-    full_.resize(0);
-    at_x_.resize(0);
-    xi_.resize(0);
     snapshot_.reset();
     samples_at_x_ = 0;
     for (const NamedScalar& s : state.scalars) {
@@ -164,23 +159,20 @@ class LSvrhg final : public TypedAlgorithm<T> {
             static_cast<int>(std::clamp<int64_t>(s.value, 0, 1 << 30));
       }
     }
-    for (const NamedVector& v : state.vectors) {
-      if (v.name.rfind("svrhg.", 0) != 0) continue;
-      if (v.value == nullptr || v.value->dtype() != dtype ||
-          v.value->size() != d) {
-        return absl::DataLossError(absl::StrCat(
-            "state vector '", v.name,
-            "' does not have the session's dtype and ", d, " coordinates"));
+    Vec<T> snapshot;
+    for (auto [name, vec] :
+         {std::pair<const char*, Vec<T>*>{"svrhg.snapshot", &snapshot},
+          {"svrhg.full", &full_},
+          {"svrhg.at_x", &at_x_},
+          {"svrhg.xi", &xi_}}) {
+      if (absl::Status s = this->ImportVector(state, name, *vec); !s.ok()) {
+        return s;
       }
-      if (v.name == "svrhg.snapshot") {
-        snapshot_ = std::make_shared<FlatVector>(*v.value);
-      } else if (v.name == "svrhg.full") {
-        full_ = v.value->template as<T>();
-      } else if (v.name == "svrhg.at_x") {
-        at_x_ = v.value->template as<T>();
-      } else if (v.name == "svrhg.xi") {
-        xi_ = v.value->template as<T>();
-      }
+    }
+    if (snapshot.size() > 0) {
+      snapshot_ =
+          std::make_shared<FlatVector>(this->config().dtype, snapshot.size());
+      snapshot_->template as<T>() = snapshot;
     }
     const int index = this->phase().index;
     if (index < kFullGradient && (snapshot_ == nullptr || full_.size() == 0)) {
@@ -201,13 +193,6 @@ class LSvrhg final : public TypedAlgorithm<T> {
   }
 
  private:
-  void Export(const Vec<T>& v, const std::string& name,
-              AlgorithmState& state) const {
-    auto out = std::make_shared<FlatVector>(this->config().dtype, v.size());
-    out->template as<T>() = v;
-    state.vectors.push_back({name, std::move(out)});
-  }
-
   // x -= opt(g), then the coin: the snapshot moves to the new x with
   // probability p, and the next step computes its full gradient.
   absl::Status UpdateWith() {

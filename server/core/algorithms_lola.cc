@@ -108,41 +108,38 @@ class OpponentShaping final : public TypedAlgorithm<T> {
   // blocks of chi and O xi the closed rounds have filled (xi is rebuilt
   // from the loss gradients).
   void ExportExtra(AlgorithmState& state) const override {
-    const DType dtype = this->config().dtype;
-    const int n = this->layout().num_players();
-    const int closed = std::min(this->phase().index, n);
+    const int closed =
+        std::min(this->phase().index, this->layout().num_players());
     for (int i = 0; i < closed; ++i) {
-      auto v = std::make_shared<FlatVector>(dtype, loss_gradients_[i].size());
-      v->template as<T>() = loss_gradients_[i];
-      state.vectors.push_back(
-          {absl::StrCat("lola.loss_gradient.", i), std::move(v)});
+      this->ExportVector(loss_gradients_[i],
+                         absl::StrCat("lola.loss_gradient.", i), state);
     }
     if (this->phase().kind != PhaseSpec::Kind::kProducts) return;
-    for (const auto& [name, vec] :
-         {std::pair<const char*, const Vec<T>*>{"lola.chi", &chi_},
-          {"lola.lookahead", &lookahead_}}) {
-      auto v = std::make_shared<FlatVector>(dtype, vec->size());
-      v->template as<T>() = *vec;
-      state.vectors.push_back({name, std::move(v)});
-    }
+    this->ExportVector(chi_, "lola.chi", state);
+    this->ExportVector(lookahead_, "lola.lookahead", state);
   }
 
   absl::Status ImportExtra(const AlgorithmState& state) override {
     const int n = this->layout().num_players();
     const int closed = std::min(this->phase().index, n);
-    const bool products = this->phase().kind == PhaseSpec::Kind::kProducts;
     for (int i = 0; i < n; ++i) loss_gradients_[i].resize(0);
     chi_.resize(0);
     lookahead_.resize(0);
     for (int i = 0; i < closed; ++i) {
-      absl::Status s = Import(state, absl::StrCat("lola.loss_gradient.", i),
-                              loss_gradients_[i]);
+      absl::Status s = this->ImportVector(
+          state, absl::StrCat("lola.loss_gradient.", i), loss_gradients_[i],
+          /*required=*/true);
       if (!s.ok()) return s;
     }
-    if (!products) return absl::OkStatus();
-    if (absl::Status s = Import(state, "lola.chi", chi_); !s.ok()) return s;
-    if (absl::Status s = Import(state, "lola.lookahead", lookahead_); !s.ok()) {
-      return s;
+    if (this->phase().kind != PhaseSpec::Kind::kProducts) {
+      return absl::OkStatus();
+    }
+    for (auto [name, vec] : {std::pair<const char*, Vec<T>*>{"lola.chi", &chi_},
+                             {"lola.lookahead", &lookahead_}}) {
+      if (absl::Status s = this->ImportVector(state, name, *vec, true);
+          !s.ok()) {
+        return s;
+      }
     }
     RebuildXi();
     return absl::OkStatus();
@@ -157,33 +154,10 @@ class OpponentShaping final : public TypedAlgorithm<T> {
     }
   }
 
-  // The required vector `name` of `state` into `out`; DataLoss when it is
-  // absent or does not have the session's dtype and dimension.
-  absl::Status Import(const AlgorithmState& state, const std::string& name,
-                      Vec<T>& out) const {
-    const int64_t d = this->layout().dimension();
-    for (const NamedVector& v : state.vectors) {
-      if (v.name != name) continue;
-      if (v.value == nullptr || v.value->dtype() != this->config().dtype ||
-          v.value->size() != d) {
-        return absl::DataLossError(absl::StrCat(
-            "state vector '", name, "' does not have the session's dtype and ",
-            d, " coordinates"));
-      }
-      out = v.value->template as<T>();
-      return absl::OkStatus();
-    }
-    return absl::DataLossError(
-        absl::StrCat("no state vector '", name, "' in ",
-                     AlgorithmName(this->config().algorithm.kind), "'s phase ",
-                     this->phase().index, " (", this->phase().label, ")"));
-  }
-
   // The probe of every sample for `player`'s round: the VJP's w^(i) (the
   // gradient of l_i with block i zeroed) or the JVP's u^(i) (xi with
-  // block i zeroed).
-  // The previous round's probe buffer is reused unless a transport still
-  // holds it (MakeExclusive).
+  // block i zeroed). The previous round's probe buffer is reused unless a
+  // transport still holds it (MakeExclusive).
   void SetProbe(int player, bool jvp, size_t samples) {
     std::vector<std::shared_ptr<FlatVector>>& probes = this->mutable_probes();
     std::shared_ptr<FlatVector> probe = probes.empty() ? nullptr : probes[0];

@@ -14,34 +14,6 @@
 namespace gameopt {
 namespace {
 
-// The vector `name` of `state` into `out` (left empty when absent);
-// DataLoss when it does not have the session's dtype and `size`.
-template <typename T>
-absl::Status ImportVector(const AlgorithmState& state, const std::string& name,
-                          DType dtype, int64_t size, Vec<T>& out) {
-  out.resize(0);
-  for (const NamedVector& v : state.vectors) {
-    if (v.name != name) continue;
-    if (v.value == nullptr || v.value->dtype() != dtype ||
-        v.value->size() != size) {
-      return absl::DataLossError(absl::StrCat(
-          "state vector '", name, "' does not have the session's dtype and ",
-          size, " coordinates"));
-    }
-    out = v.value->template as<T>();
-  }
-  return absl::OkStatus();
-}
-
-template <typename T>
-void ExportVector(const Vec<T>& v, const std::string& name, DType dtype,
-                  AlgorithmState& state) {
-  if (v.size() == 0) return;
-  auto out = std::make_shared<FlatVector>(dtype, v.size());
-  out->template as<T>() = v;
-  state.vectors.push_back({name, std::move(out)});
-}
-
 // x_{t+1} = x_t - 2 lr u_t + lr u_{t-1}, u = Adam's m_hat / (sqrt(v_hat) +
 // eps) of the mean gradient.
 template <typename T>
@@ -66,11 +38,10 @@ class OptimisticAdam final : public TypedAlgorithm<T> {
 
   // "previous_update": u_{t-1}, absent before the first step.
   void ExportExtra(AlgorithmState& state) const override {
-    ExportVector<T>(previous_, "previous_update", this->config().dtype, state);
+    this->ExportVector(previous_, "previous_update", state);
   }
   absl::Status ImportExtra(const AlgorithmState& state) override {
-    return ImportVector<T>(state, "previous_update", this->config().dtype,
-                           this->layout().dimension(), previous_);
+    return this->ImportVector(state, "previous_update", previous_);
   }
 
  private:
@@ -172,31 +143,19 @@ class Lead final : public TypedAlgorithm<T> {
   // In the second products phase: "lead.correction", the first player's
   // block of it. Always after the first step: "lead.change", x_t - x_{t-1}.
   void ExportExtra(AlgorithmState& state) const override {
-    const DType dtype = this->config().dtype;
-    ExportVector<T>(change_, "lead.change", dtype, state);
+    this->ExportVector(change_, "lead.change", state);
     if (this->phase().index == 2) {
-      ExportVector<T>(correction_, "lead.correction", dtype, state);
+      this->ExportVector(correction_, "lead.correction", state);
     }
   }
   absl::Status ImportExtra(const AlgorithmState& state) override {
-    const DType dtype = this->config().dtype;
-    const int64_t d = this->layout().dimension();
-    if (absl::Status s =
-            ImportVector<T>(state, "lead.change", dtype, d, change_);
+    if (absl::Status s = this->ImportVector(state, "lead.change", change_);
         !s.ok()) {
       return s;
     }
-    if (absl::Status s =
-            ImportVector<T>(state, "lead.correction", dtype, d, correction_);
-        !s.ok()) {
-      return s;
-    }
-    if (this->phase().index == 2 && correction_.size() == 0) {
-      return absl::DataLossError(
-          "no state vector 'lead.correction' in LEAD's second products "
-          "phase");
-    }
-    return absl::OkStatus();
+    // Required in the second products phase.
+    return this->ImportVector(state, "lead.correction", correction_,
+                              this->phase().index == 2);
   }
 
  private:

@@ -6,6 +6,7 @@
 #define GAMEOPT_SERVER_CORE_TYPED_ALGORITHM_H_
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "server/core/algorithm.h"
@@ -49,6 +50,15 @@ class TypedAlgorithm : public Algorithm {
   virtual absl::Status ImportExtra(const AlgorithmState& state) {
     return absl::OkStatus();
   }
+  // For those hooks: `v` as the state vector `name` (nothing when `v` is
+  // empty); and the vector `name` of `state` into `out`, left empty when
+  // absent (DataLoss when `required`), DataLoss when it does not have the
+  // session's dtype and dimension.
+  void ExportVector(const Vec<T>& v, const std::string& name,
+                    AlgorithmState& state) const;
+  absl::Status ImportVector(const AlgorithmState& state,
+                            const std::string& name, Vec<T>& out,
+                            bool required = false) const;
 
   // Hooks: the algorithm's reaction to a closed phase. mean_gradient() holds
   // the mean of the samples when OnGradient runs.

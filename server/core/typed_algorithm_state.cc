@@ -155,6 +155,48 @@ absl::Status TypedAlgorithm<T>::ImportState(const AlgorithmState& state) {
   return absl::OkStatus();
 }
 
+template <typename T>
+void TypedAlgorithm<T>::ExportVector(const Vec<T>& v, const std::string& name,
+                                     AlgorithmState& state) const {
+  if (v.size() == 0) return;
+  state.vectors.push_back({name, ToFlat<T>(v, config_.dtype)});
+}
+
+template <typename T>
+absl::Status TypedAlgorithm<T>::ImportVector(const AlgorithmState& state,
+                                             const std::string& name,
+                                             Vec<T>& out, bool required) const {
+  out.resize(0);
+  const int64_t d = layout_.dimension();
+  for (const NamedVector& v : state.vectors) {
+    if (v.name != name) continue;
+    if (v.value == nullptr || v.value->dtype() != config_.dtype ||
+        v.value->size() != d) {
+      return absl::DataLossError(absl::StrCat(
+          "state vector '", name, "' does not have the session's dtype and ", d,
+          " coordinates"));
+    }
+    out = v.value->template as<T>();
+    return absl::OkStatus();
+  }
+  if (!required) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      "no state vector '", name, "' in ", AlgorithmName(config_.algorithm.kind),
+      "'s phase ", phase().index, " (", phase().label, ")"));
+}
+
+template void TypedAlgorithm<float>::ExportVector(const Vec<float>&,
+                                                  const std::string&,
+                                                  AlgorithmState&) const;
+template void TypedAlgorithm<double>::ExportVector(const Vec<double>&,
+                                                   const std::string&,
+                                                   AlgorithmState&) const;
+template absl::Status TypedAlgorithm<float>::ImportVector(const AlgorithmState&,
+                                                          const std::string&,
+                                                          Vec<float>&,
+                                                          bool) const;
+template absl::Status TypedAlgorithm<double>::ImportVector(
+    const AlgorithmState&, const std::string&, Vec<double>&, bool) const;
 template AlgorithmState TypedAlgorithm<float>::ExportState() const;
 template AlgorithmState TypedAlgorithm<double>::ExportState() const;
 template absl::Status TypedAlgorithm<float>::ImportState(
