@@ -36,15 +36,19 @@ namespace {
 
 constexpr int kFullGradient = 4;
 
-PhaseSpec Phase(PhaseSpec::Kind kind, int index, std::string label,
-                std::vector<int> players, bool step_seed, bool full_shard) {
-  PhaseSpec spec;
-  spec.kind = kind;
-  spec.index = index;
-  spec.label = std::move(label);
-  spec.players = std::move(players);
-  spec.vjp = kind == PhaseSpec::Kind::kProducts;
+// A gradient round for every player, its task seed from the step when
+// `step_seed` (the same minibatches at x and at the snapshot); a products
+// round (J^T w); each over whole shards when `full_shard`.
+PhaseSpec Gradient(int index, std::string label, std::vector<int> players,
+                   bool step_seed, bool full_shard) {
+  PhaseSpec spec = GradientPhase(index, std::move(label), std::move(players));
   spec.step_seed = step_seed;
+  spec.full_shard = full_shard;
+  return spec;
+}
+PhaseSpec Products(int index, std::string label, bool full_shard) {
+  PhaseSpec spec = ProductsPhase(index, std::move(label), /*vjp=*/true,
+                                 /*jvp=*/false);
   spec.full_shard = full_shard;
   return spec;
 }
@@ -55,20 +59,13 @@ class LSvrhg final : public TypedAlgorithm<T> {
   LSvrhg(const SessionConfig& config, GameLayout layout)
       : TypedAlgorithm<T>(config, std::move(layout)),
         conopt_(config.algorithm.kind == AlgorithmKind::kConOpt) {
-    using K = PhaseSpec::Kind;
     const std::vector<int> all = this->AllPlayers();
-    this->plan().push_back(
-        Phase(K::kGradient, 0, "gradient", all, true, false));
-    this->plan().push_back(
-        Phase(K::kProducts, 1, "hamiltonian", {}, false, false));
-    this->plan().push_back(
-        Phase(K::kGradient, 2, "snapshot gradient", all, true, false));
-    this->plan().push_back(
-        Phase(K::kProducts, 3, "snapshot hamiltonian", {}, false, false));
-    this->plan().push_back(
-        Phase(K::kGradient, 4, "full gradient", all, false, true));
-    this->plan().push_back(
-        Phase(K::kProducts, 5, "full hamiltonian", {}, false, true));
+    this->plan().push_back(Gradient(0, "gradient", all, true, false));
+    this->plan().push_back(Products(1, "hamiltonian", false));
+    this->plan().push_back(Gradient(2, "snapshot gradient", all, true, false));
+    this->plan().push_back(Products(3, "snapshot hamiltonian", false));
+    this->plan().push_back(Gradient(4, "full gradient", all, false, true));
+    this->plan().push_back(Products(5, "full hamiltonian", true));
     this->JumpToPhase(kFullGradient);  // no snapshot yet
   }
 
