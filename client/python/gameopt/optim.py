@@ -338,7 +338,7 @@ class GameOptimizer:
         try:
             while self._task.kind != pb.DONE and self._task.step == start:
                 task = self._task
-                if getattr(task, "full_shard", False):
+                if task.full_shard:
                     raise FullShardUnsupported(task)
                 if task.kind == pb.GRADIENT:
                     response, values = self._gradient(task, closure)

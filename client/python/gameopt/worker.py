@@ -314,7 +314,7 @@ class Worker:
     def _compute(self, task):
         header = dict(round=task.round, step=task.step, phase=task.phase,
                       known_params_version=self.params_version)
-        if getattr(task, "full_shard", False):
+        if task.full_shard:
             raise FullShardUnsupported(task)
         if task.kind == pb.GRADIENT:
             if hasattr(self.game, "keep_graph"):
