@@ -22,6 +22,7 @@ from gameopt._stubs import pb, pb_grpc
 from gameopt.errors import Error
 from gameopt.games import BilinearGame, DiracGan, Game, QuadraticGame
 from gameopt.local_server import LocalServer
+from gameopt.malloc_tuning import tune_malloc
 from gameopt.sampling import RandomStream, slot_seed
 from gameopt.schedules import CosineAnnealingLR, ExponentialLR, LinearLR, \
     MultiStepLR, StepLR
@@ -45,7 +46,7 @@ __all__ = [
     "TaskLink", "ShardedClient", "ShardedParameters", "ShardedWorker",
     "ShardingError", "ShardPlan", "check_shardable", "shard_session_configs",
     "Error", "GameOptimizer", "SessionDone", "StepLR", "MultiStepLR",
-    "ExponentialLR", "CosineAnnealingLR", "LinearLR",
+    "ExponentialLR", "CosineAnnealingLR", "LinearLR", "tune_malloc",
 ]
 
 

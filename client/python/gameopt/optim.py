@@ -213,7 +213,7 @@ class GameOptimizer:
         self._layout = [(p.name, [(n, tuple(t.shape)) for n, t in
                                   zip(p.tensor_names, p.params)])
                         for p in self._players]
-        self._templates: Dict[Tuple[Tuple[str, ...], bool],
+        self._templates: Dict[Tuple[Tuple[str, ...], object],
                               VectorTemplate] = {}
         self._param_views: Optional[List[np.ndarray]] = None
         self._param_ptrs: List[int] = []
@@ -363,30 +363,37 @@ class GameOptimizer:
         return reported or {}
 
     def _template(self, players: Tuple[str, ...] = (),
-                  send: bool = False) -> VectorTemplate:
+                  slot=None) -> VectorTemplate:
         """The wire template of `players`' tensors (all when empty): in the
-        session's dtype (parameters), or the one this rank sends in."""
-        key = (players, send)
+        session's dtype (parameters; slot None), or, for a vector this rank
+        sends, in its send dtype, one template per slot (e.g. ("g", k):
+        the gradient of sample k), so that the vectors of one request
+        each keep their bytes until it is sent."""
+        key = (players, slot)
         template = self._templates.get(key)
         if template is None:
             wanted = set(players or self.player_names)
+            send = slot is not None
             template = self._templates[key] = VectorTemplate(
                 [entry for entry in self._layout if entry[0] in wanted],
                 self._send_dtype if send else self._dtype,
                 self._rng if send else None)
         return template
 
-    def _encode(self, values, players: Tuple[str, ...] = ()) -> bytes:
+    def _encode(self, values, slot, players: Tuple[str, ...] = ()
+                ) -> memoryview:
         """Vector bytes of one tensor (or None = zeros) per parameter in
-        flat order, for `players` (all when empty)."""
-        template = self._template(players, send=True)
+        flat order, for `players` (all when empty), written into the
+        template of `slot` (no copy: valid until that slot's next
+        encode)."""
+        template = self._template(players, slot)
         if players:
             wanted = set(players)
             values = [v for p in self._players if p.name in wanted
                       for v in values[self._offsets[p.name]:
                                       self._offsets[p.name] + len(p.params)]]
-        return template.fill([None if v is None else _numpy(v)
-                              for v in values])
+        return template.write([None if v is None else _numpy(v)
+                               for v in values])
 
     def _views(self) -> Optional[List[np.ndarray]]:
         """Flat numpy views of the parameters' storage (the wire dtype,
@@ -459,7 +466,7 @@ class GameOptimizer:
             losses, scalars = self._losses(closure)
             grads = own_gradients(self._players, losses, graph_players,
                                   keep or fused)
-            gradients.append(self._encode(grads, subset))
+            gradients.append(self._encode(grads, ("g", k), subset))
             if fused:
                 xi = [None if g is None else g.detach() for g in grads]
                 # Free the graph on the way unless products follow.
@@ -467,9 +474,9 @@ class GameOptimizer:
                                           task.fused_vjp, task.fused_jvp,
                                           retain=keep)
                 if task.fused_vjp:
-                    vjps.append(self._encode(vjp))
+                    vjps.append(self._encode(vjp, ("vjp", k)))
                 if task.fused_jvp:
-                    jvps.append(self._encode(jvp))
+                    jvps.append(self._encode(jvp, ("jvp", k)))
             if keep:
                 self._graphs[k] = grads
             values = {f"loss/{n}": scalar_value(l) for n, l in losses.items()}
@@ -508,9 +515,9 @@ class GameOptimizer:
             vjp, jvp = graph_products(self._params, grads, w, task.vjp,
                                       task.jvp, retain)
             if task.vjp:
-                vjps.append(self._encode(vjp))
+                vjps.append(self._encode(vjp, ("vjp", k)))
             if task.jvp:
-                jvps.append(self._encode(jvp))
+                jvps.append(self._encode(jvp, ("jvp", k)))
         return self._link.submit_products(RawProductsRequest(
             task.round, task.step, task.phase, self._version, vjps, jvps))
 

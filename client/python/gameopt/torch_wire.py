@@ -68,6 +68,16 @@ def _field(number: int, payload: bytes) -> bytes:
     return _tag(number, _LENGTH_DELIMITED) + varint(len(payload)) + payload
 
 
+def _fields(number: int, payloads) -> List:
+    """Repeated length-delimited fields as [header, payload, ...] for one
+    b"".join (a large payload is copied once, into the joined bytes)."""
+    parts: List = []
+    for payload in payloads:
+        parts += [_tag(number, _LENGTH_DELIMITED) + varint(len(payload)),
+                  payload]
+    return parts
+
+
 def _int_field(number: int, value: int) -> bytes:
     return b"" if value == 0 else _tag(number, _VARINT) + varint(value)
 
@@ -155,8 +165,15 @@ class VectorTemplate:
 
     def fill(self, arrays: Sequence[Optional[np.ndarray]]) -> bytes:
         """The Vector's bytes with tensor i's values from arrays[i] (any
-        shape of the right size, converted to the wire dtype; None: zeros).
-        """
+        shape of the right size, converted to the wire dtype; None: zeros),
+        as a bytes object of their own."""
+        return bytes(self.write(arrays))
+
+    def write(self, arrays: Sequence[Optional[np.ndarray]]) -> memoryview:
+        """fill() without the copy: writes the values into the template and
+        returns a view of its bytes, valid until the next write() (a
+        request that holds it may be serialized again, e.g. retried, until
+        then)."""
         compressed = self.wire_dtype in wire_codec.COMPRESSED
         for view, array in zip(self.data, arrays):
             if array is None:
@@ -171,7 +188,7 @@ class VectorTemplate:
                 view[...] = np.frombuffer(data, dtype=np.uint8)
             else:
                 view[...] = array.reshape(-1)
-        return bytes(self.buffer)
+        return memoryview(self.buffer)
 
     def matches(self, data, at: int) -> bool:
         """Whether data[at:at+len(self)] has this template's bytes outside
@@ -277,11 +294,11 @@ class RawGradientRequest:
             (g.ROUND_FIELD_NUMBER, self.round),
             (g.STEP_FIELD_NUMBER, self.step),
             (g.PHASE_FIELD_NUMBER, self.phase)])]
-        parts += [_field(g.GRADIENTS_FIELD_NUMBER, v) for v in self.gradients]
+        parts += _fields(g.GRADIENTS_FIELD_NUMBER, self.gradients)
         parts.append(_int_field(g.KNOWN_PARAMS_VERSION_FIELD_NUMBER,
                                 self.known_params_version))
-        parts += [_field(g.VJP_FIELD_NUMBER, v) for v in self.vjp]
-        parts += [_field(g.JVP_FIELD_NUMBER, v) for v in self.jvp]
+        parts += _fields(g.VJP_FIELD_NUMBER, self.vjp)
+        parts += _fields(g.JVP_FIELD_NUMBER, self.jvp)
         parts.append(scalars_bytes(g.SCALARS_FIELD_NUMBER, self.scalars))
         return b"".join(parts)
 
@@ -306,8 +323,8 @@ class RawProductsRequest:
             (p.ROUND_FIELD_NUMBER, self.round),
             (p.STEP_FIELD_NUMBER, self.step),
             (p.PHASE_FIELD_NUMBER, self.phase)])]
-        parts += [_field(p.VJP_FIELD_NUMBER, v) for v in self.vjp]
-        parts += [_field(p.JVP_FIELD_NUMBER, v) for v in self.jvp]
+        parts += _fields(p.VJP_FIELD_NUMBER, self.vjp)
+        parts += _fields(p.JVP_FIELD_NUMBER, self.jvp)
         parts.append(_int_field(p.KNOWN_PARAMS_VERSION_FIELD_NUMBER,
                                 self.known_params_version))
         return b"".join(parts)
