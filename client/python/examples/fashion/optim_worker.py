@@ -50,6 +50,7 @@ def main(argv=None) -> int:
                              "CPU)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    gameopt.tune_malloc()  # the gpu size's messages are 10s of MB a step
 
     config = GanConfig(dataset=args.dataset, size=args.size,
                        batch=args.batch, algorithm=args.algorithm,
