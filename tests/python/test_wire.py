@@ -117,6 +117,29 @@ def test_written_views_serialize_as_copies_until_the_next_write():
     assert bytes(views[0]) == second.fill(b)
 
 
+@pytest.mark.parametrize("dtype", [pb.FLOAT32, pb.FLOAT64])
+def test_pieces_join_to_the_template_bytes(dtype):
+    # The tensors themselves as pieces (one copy, by the join) where they
+    # have the wire dtype; write() where they do not.
+    rng = np.random.default_rng(6)
+    template = VectorTemplate(LAYOUT, dtype)
+    values = [v.astype(template.dtype) for v in random_values(rng, LAYOUT)]
+    pieces = template.pieces(values)
+    assert pieces is not None and pieces.nbytes == len(template)
+    raw = RawGradientRequest(1, 2, 0, 0, [pieces])
+    raw.session_id, raw.worker_id = "s", 1
+    want = pb.SubmitGradientRequest(
+        session_id="s", worker_id=1, round=1, step=2,
+        gradients=[pb.Vector.FromString(template.fill(values))])
+    assert raw.SerializeToString() == want.SerializeToString(
+        deterministic=True)
+    other = np.float64 if dtype == pb.FLOAT32 else np.float32
+    assert template.pieces([values[0].astype(other)] + values[1:]) is None
+    assert template.pieces([None] + values[1:]) is None
+    assert template.pieces(values[1:]) is None
+    assert isinstance(template.encode([None] + values[1:]), memoryview)
+
+
 def test_tune_malloc_applies_on_glibc():
     import gameopt
     assert gameopt.tune_malloc() is True  # Debian: glibc

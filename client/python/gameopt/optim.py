@@ -380,20 +380,19 @@ class GameOptimizer:
                 self._rng if send else None)
         return template
 
-    def _encode(self, values, slot, players: Tuple[str, ...] = ()
-                ) -> memoryview:
+    def _encode(self, values, slot, players: Tuple[str, ...] = ()):
         """Vector bytes of one tensor (or None = zeros) per parameter in
-        flat order, for `players` (all when empty), written into the
-        template of `slot` (no copy: valid until that slot's next
-        encode)."""
+        flat order, for `players` (all when empty), from the template of
+        `slot` (VectorTemplate.encode: views of the tensors themselves or
+        of the template, valid until that slot's next encode)."""
         template = self._template(players, slot)
         if players:
             wanted = set(players)
             values = [v for p in self._players if p.name in wanted
                       for v in values[self._offsets[p.name]:
                                       self._offsets[p.name] + len(p.params)]]
-        return template.write([None if v is None else _numpy(v)
-                               for v in values])
+        return template.encode([None if v is None else _numpy(v)
+                                for v in values])
 
     def _views(self) -> Optional[List[np.ndarray]]:
         """Flat numpy views of the parameters' storage (the wire dtype,

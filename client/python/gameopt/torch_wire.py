@@ -68,13 +68,28 @@ def _field(number: int, payload: bytes) -> bytes:
     return _tag(number, _LENGTH_DELIMITED) + varint(len(payload)) + payload
 
 
+class Pieces(list):
+    """Bytes-like pieces of one serialized message, `nbytes` in all, to be
+    joined into a request (VectorTemplate.pieces)."""
+
+    def __init__(self, nbytes: int):
+        super().__init__()
+        self.nbytes = nbytes
+
+
 def _fields(number: int, payloads) -> List:
     """Repeated length-delimited fields as [header, payload, ...] for one
-    b"".join (a large payload is copied once, into the joined bytes)."""
+    b"".join (a large payload is copied once, into the joined bytes); a
+    payload is bytes-like or Pieces."""
     parts: List = []
     for payload in payloads:
-        parts += [_tag(number, _LENGTH_DELIMITED) + varint(len(payload)),
-                  payload]
+        if isinstance(payload, Pieces):
+            parts.append(_tag(number, _LENGTH_DELIMITED) +
+                         varint(payload.nbytes))
+            parts += payload
+        else:
+            parts += [_tag(number, _LENGTH_DELIMITED) + varint(len(payload)),
+                      payload]
     return parts
 
 
@@ -159,6 +174,9 @@ class VectorTemplate:
                                    count=nbytes // np_dtype.itemsize,
                                    offset=offset)
                      for offset, count, nbytes in spans]
+        # The same header bytes, for pieces().
+        self._gap_bytes = [bytes(out[a:b]) for a, b in self.gaps]
+        self._tail_bytes = bytes(out[self.tail[0]:self.tail[1]])
 
     def __len__(self) -> int:
         return len(self.buffer)
@@ -189,6 +207,33 @@ class VectorTemplate:
             else:
                 view[...] = array.reshape(-1)
         return memoryview(self.buffer)
+
+    def pieces(self, arrays: Sequence[Optional[np.ndarray]]
+               ) -> Optional["Pieces"]:
+        """The Vector's bytes as pieces for one b"".join: the header bytes
+        between the tensors and the arrays themselves, so each value is
+        copied once, by the join. Only where every array already has the
+        wire dtype and is contiguous (float32 gradients of a float32
+        session); None otherwise (use write()). The arrays must not change
+        until the pieces are joined for the last time."""
+        if self.wire_dtype in wire_codec.COMPRESSED or \
+                len(arrays) != len(self.data):
+            return None
+        out = Pieces(len(self.buffer))
+        for gap, view, array in zip(self._gap_bytes, self.data, arrays):
+            if array is None or array.dtype != self.dtype or \
+                    array.size != view.size or \
+                    not array.flags["C_CONTIGUOUS"]:
+                return None
+            out += [gap, array]
+        out.append(self._tail_bytes)
+        return out
+
+    def encode(self, arrays: Sequence[Optional[np.ndarray]]):
+        """pieces() where they apply, else write(): bytes to send, valid
+        until the next encode with this template."""
+        pieces = self.pieces(arrays)
+        return pieces if pieces is not None else self.write(arrays)
 
     def matches(self, data, at: int) -> bool:
         """Whether data[at:at+len(self)] has this template's bytes outside
