@@ -98,41 +98,6 @@ GAMEOPT_TARGET_CLONES bool BlockFinite(const T* __restrict p, int64_t n) {
   return bad == 0;
 }
 
-// max |p[i]| over [0, n) as the magnitude's bits (the sign bit cleared),
-// which order like the magnitudes; NaN ranks above infinity. Integer
-// compares, so it vectorizes.
-template <typename T>
-GAMEOPT_TARGET_CLONES auto MaxMagnitudeBits(const T* __restrict p, int64_t n) {
-  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  constexpr Bits kMagnitude =
-      static_cast<Bits>(sizeof(T) == 4 ? 0x7fffffffull : 0x7fffffffffffffffull);
-  Bits most = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    Bits bits;
-    std::memcpy(&bits, p + i, sizeof(T));
-    bits &= kMagnitude;
-    most = bits > most ? bits : most;
-  }
-  return most;
-}
-
-// max |v| over v (NaN if v holds one), in parallel ranges.
-template <typename T>
-double MaxAbs(const T* v, int64_t n) {
-  using Bits = decltype(MaxMagnitudeBits(v, 0));
-  std::atomic<Bits> most{0};
-  ParallelFor(n, [&](int64_t begin, int64_t end) {
-    const Bits mine = MaxMagnitudeBits(v + begin, end - begin);
-    Bits seen = most.load(std::memory_order_relaxed);
-    while (mine > seen && !most.compare_exchange_weak(seen, mine)) {
-    }
-  });
-  const Bits bits = most.load();
-  T value;
-  std::memcpy(&value, &bits, sizeof(T));
-  return static_cast<double>(value);
-}
-
 }  // namespace
 
 template <typename T>
@@ -185,10 +150,10 @@ typename BaseOptimizer<T>::Constants BaseOptimizer<T>::MakeConstants(
 }
 
 template <typename T>
-bool BaseOptimizer<T>::StepStaysFinite(
-    const Eigen::Ref<const Vec<T>>& g,
-    const Eigen::Ref<const Vec<T>>& x) const {
-  return StepProvablyFinite(g, x) || DryRunStaysFinite(g, x);
+bool BaseOptimizer<T>::StepStaysFinite(const Eigen::Ref<const Vec<T>>& g,
+                                       const Eigen::Ref<const Vec<T>>& x,
+                                       double max_abs_g) const {
+  return StepProvablyFinite(g, x, max_abs_g) || DryRunStaysFinite(g, x);
 }
 
 // Bounds every intermediate and result of UpdateBlock from the maxima of
@@ -202,15 +167,17 @@ bool BaseOptimizer<T>::StepStaysFinite(
 // max(T) / 16, a margin far beyond T's rounding. Computed in double; any
 // bound that is not finite (NaN inputs, G^2 past double) proves nothing.
 template <typename T>
-bool BaseOptimizer<T>::StepProvablyFinite(
-    const Eigen::Ref<const Vec<T>>& g,
-    const Eigen::Ref<const Vec<T>>& x) const {
+bool BaseOptimizer<T>::StepProvablyFinite(const Eigen::Ref<const Vec<T>>& g,
+                                          const Eigen::Ref<const Vec<T>>& x,
+                                          double max_abs_g) const {
   const Constants c = MakeConstants(steps_ + 1);
   const double limit =
       static_cast<double>(std::numeric_limits<T>::max()) / 16.0;
   const double lr = static_cast<double>(c.lr);
   const double eps = static_cast<double>(c.eps);
-  const double big_g = MaxAbs(g.data(), size_);
+  // A bound from the caller may exceed max |g| (a larger vector's): the
+  // proof only gets weaker; the dry run then decides exactly.
+  const double big_g = max_abs_g >= 0.0 ? max_abs_g : MaxAbs(g.data(), size_);
   const double big_x = MaxAbs(x.data(), size_);
   const double s1 = slot1_.size() > 0 ? MaxAbs(slot1_.data(), size_) : 0.0;
   const double s2 = slot2_.size() > 0 ? MaxAbs(slot2_.data(), size_) : 0.0;

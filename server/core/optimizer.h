@@ -50,9 +50,12 @@ class BaseOptimizer {
   // refused. Usually a read pass proves it from the maxima of |g|, |x| and
   // the slots (StepProvablyFinite); only when that bound comes near the
   // type's range does it run the update on copies (DryRunStaysFinite),
-  // which is exact and costs about a Step.
+  // which is exact and costs about a Step. `max_abs_g`, when not negative,
+  // is a known upper bound of max |g_i| (the caller measured it): the read
+  // pass over g is then skipped. The answer is the same either way.
   bool StepStaysFinite(const Eigen::Ref<const Vec<T>>& g,
-                       const Eigen::Ref<const Vec<T>>& x) const;
+                       const Eigen::Ref<const Vec<T>>& x,
+                       double max_abs_g = -1.0) const;
 
   int64_t size() const { return size_; }
   int64_t steps() const { return steps_; }
@@ -71,7 +74,8 @@ class BaseOptimizer {
   // The update of coordinates [0, n) of one block; slot1 / slot2 are null
   // when the optimizer has no such slot.
   bool StepProvablyFinite(const Eigen::Ref<const Vec<T>>& g,
-                          const Eigen::Ref<const Vec<T>>& x) const;
+                          const Eigen::Ref<const Vec<T>>& x,
+                          double max_abs_g) const;
   bool DryRunStaysFinite(const Eigen::Ref<const Vec<T>>& g,
                          const Eigen::Ref<const Vec<T>>& x) const;
   void Update(const Constants& c, const T* g, T* x, T* slot1, T* slot2,

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -278,17 +279,67 @@ TEST(Kernels, AggregationIsBitIdenticalToWholeVectorFormulas) {
       return all;
     });
   }
+  // In place too (OnProducts writes g over xi).
+  for (bool in_place : {false, true}) {
+    SCOPED_TRACE(in_place);
+    ExpectSameForAnyThreadCount([&] {
+      Vec<float> direction;
+      if (in_place) direction = xi.as<float>();
+      const ConsensusNorms norms = ConsensusDirection<float>(
+          in_place ? Eigen::Ref<const Vec<float>>(direction)
+                   : Eigen::Ref<const Vec<float>>(xi.as<float>()),
+          views, 10.0f, direction);
+      const Vec<float> correction = 10.0f * mean;
+      const Vec<float> expected = xi.as<float>() + correction;
+      EXPECT_TRUE(BytesOf(direction) == BytesOf(expected));
+      // Norms summed in double over blocks: float32 rounding per block.
+      constexpr double kRelative = 1e-6;
+      const double c = correction.cast<double>().norm();
+      const double x = xi.as<float>().cast<double>().norm();
+      const double g = expected.cast<double>().norm();
+      EXPECT_NEAR(norms.correction, c, kRelative * c);
+      EXPECT_NEAR(norms.xi, x, kRelative * x);
+      EXPECT_NEAR(norms.direction, g, kRelative * g);
+      // The maximum is exact.
+      EXPECT_EQ(norms.direction_max_abs,
+                static_cast<double>(expected.cwiseAbs().maxCoeff()));
+      std::string all = BytesOf(direction);
+      for (double v : {norms.correction, norms.xi, norms.direction,
+                       norms.direction_max_abs}) {
+        all.append(reinterpret_cast<const char*>(&v), sizeof(v));
+      }
+      return all;
+    });
+  }
+}
+
+TEST(Kernels, ReductionsAreTheSameForAnyThreadCount) {
+  FlatVector v = Random(kLong, 7);
+  const Vec<float> values = v.as<float>();
+  // The maximum is exact; the sum of squares within rounding of the
+  // double-precision sum (float32 sums per block of 512).
+  constexpr double kRelative = 1e-6;
+  const double squared = values.cast<double>().squaredNorm();
   ExpectSameForAnyThreadCount([&] {
-    Vec<float> direction;
-    const double norm =
-        ConsensusDirection<float>(xi.as<float>(), views, 10.0f, direction);
-    const Vec<float> correction = 10.0f * mean;
-    EXPECT_TRUE(BytesOf(direction) ==
-                BytesOf(Vec<float>(xi.as<float>() + correction)));
-    EXPECT_NEAR(norm, correction.cast<double>().norm(),
-                1e-6 * correction.cast<double>().norm());
-    return BytesOf(direction);
+    const double max_abs = MaxAbs(values.data(), kLong);
+    const double sum = SquaredNorm(values.data(), kLong);
+    EXPECT_EQ(max_abs, static_cast<double>(values.cwiseAbs().maxCoeff()));
+    EXPECT_NEAR(sum, squared, kRelative * squared);
+    std::string out(reinterpret_cast<const char*>(&max_abs), sizeof(max_abs));
+    out.append(reinterpret_cast<const char*>(&sum), sizeof(sum));
+    return out;
   });
+  // One block: exactly Eigen's squaredNorm.
+  EXPECT_EQ(SquaredNorm(values.data(), kKernelBlock),
+            static_cast<double>(values.head(kKernelBlock).squaredNorm()));
+  // inf and NaN rank above every finite value, NaN above inf, wherever
+  // they are.
+  float* data = v.as<float>().data();
+  data[kLong - 1] = -std::numeric_limits<float>::infinity();
+  EXPECT_EQ(MaxAbs(data, kLong), std::numeric_limits<double>::infinity());
+  data[3] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(MaxAbs(data, kLong)));
+  EXPECT_EQ(MaxAbs(data, 0), 0.0);
 }
 
 // ---------------------------------------------------------------- wire
