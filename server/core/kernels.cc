@@ -76,6 +76,11 @@ double MaxAbs(const T* v, int64_t n) {
 }
 
 template <typename T>
+double MaxAbsOnThisThread(const T* v, int64_t n) {
+  return FromMagnitudeBits<T>(MaxMagnitudeBits(v, n));
+}
+
+template <typename T>
 double SquaredNorm(const T* v, int64_t n) {
   const int64_t num_blocks = (n + kKernelBlock - 1) / kKernelBlock;
   if (num_blocks <= 1) {
@@ -143,6 +148,8 @@ ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
 
 template double MaxAbs<float>(const float*, int64_t);
 template double MaxAbs<double>(const double*, int64_t);
+template double MaxAbsOnThisThread<float>(const float*, int64_t);
+template double MaxAbsOnThisThread<double>(const double*, int64_t);
 template double SquaredNorm<float>(const float*, int64_t);
 template double SquaredNorm<double>(const double*, int64_t);
 template ConsensusNorms ConsensusDirection<float>(

@@ -10,6 +10,7 @@
 #ifndef GAMEOPT_SERVER_CORE_KERNELS_H_
 #define GAMEOPT_SERVER_CORE_KERNELS_H_
 
+#include <cmath>
 #include <cstdint>
 
 #include "Eigen/Core"
@@ -34,6 +35,15 @@ void ForEachBlock(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn);
 // instruction set the CPU has), split across threads for long vectors.
 template <typename T>
 double MaxAbs(const T* v, int64_t n);
+// The same on the calling thread only (for a kernel's own ranges), and the
+// maximum of two such results (NaN above everything).
+template <typename T>
+double MaxAbsOnThisThread(const T* v, int64_t n);
+inline double MaxOfMaxAbs(double a, double b) {
+  if (std::isnan(a)) return a;
+  if (std::isnan(b)) return b;
+  return b > a ? b : a;
+}
 
 // sum_i v[i]^2 over [0, n): each block of kKernelBlock coordinates summed
 // in T (Eigen's squaredNorm), the blocks' sums added in double in order,
@@ -67,6 +77,8 @@ ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
 
 extern template double MaxAbs<float>(const float*, int64_t);
 extern template double MaxAbs<double>(const double*, int64_t);
+extern template double MaxAbsOnThisThread<float>(const float*, int64_t);
+extern template double MaxAbsOnThisThread<double>(const double*, int64_t);
 extern template double SquaredNorm<float>(const float*, int64_t);
 extern template double SquaredNorm<double>(const double*, int64_t);
 extern template ConsensusNorms ConsensusDirection<float>(

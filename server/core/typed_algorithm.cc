@@ -1,5 +1,6 @@
 #include "server/core/typed_algorithm.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -51,6 +52,7 @@ TypedAlgorithm<T>::TypedAlgorithm(const SessionConfig& config,
     optimizers_.emplace_back(config.players[p].optimizer, player.size);
   }
   point_ = x_;
+  x_max_abs_.assign(layout_.num_players(), -1.0);
   if (config.algorithm.lookahead_k > 0) slow_ = x;
   stats_.xi_norm.assign(layout_.num_players(), 0.0);
 }
@@ -73,6 +75,7 @@ FlatVector& TypedAlgorithm<T>::MutableX() {
   // thread: see its reads before writing.
   std::atomic_thread_fence(std::memory_order_acquire);
   x_dirty_ = true;
+  std::fill(x_max_abs_.begin(), x_max_abs_.end(), -1.0);  // written next
   return *x_;
 }
 
@@ -126,11 +129,13 @@ absl::Status TypedAlgorithm<T>::CheckDirection(Vec<T>& g,
   // Refused like a non-finite direction: a step whose result would not be
   // finite (x - lr * g overflowing, or the moments) keeps x and the moments.
   ConstVecMap<T> x = base.template as<T>();
+  const bool base_is_x = &base == x_.get();
   for (int p : all) {
     const PlayerLayout& player = layout_.players()[p];
     if (!optimizers_[p].StepStaysFinite(g.segment(player.offset, player.size),
                                         x.segment(player.offset, player.size),
-                                        max_abs[p])) {
+                                        max_abs[p],
+                                        base_is_x ? x_max_abs_[p] : -1.0)) {
       const std::string why = absl::StrCat(
           "the step of player '", player.name, "' at step ", step_,
           " would make its parameters or optimizer moments overflow ",
@@ -162,8 +167,10 @@ absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
     // Every update of step t (extragradient's two half steps, AltGD's
     // stages) uses step t's scheduled learning rate.
     optimizers_[p].set_learning_rate(LearningRate(p));
+    // The new max |x_p| for the next step's check, when x is written.
     optimizers_[p].Step(g.segment(player.offset, player.size),
-                        x.segment(player.offset, player.size), advance_state);
+                        x.segment(player.offset, player.size), advance_state,
+                        target == nullptr ? &x_max_abs_[p] : nullptr);
   }
   return absl::OkStatus();
 }

@@ -138,7 +138,10 @@ class TypedAlgorithm : public Algorithm {
   std::shared_ptr<FlatVector> x_;
   std::shared_ptr<FlatVector> point_;         // == x_ unless extrapolating
   std::vector<BaseOptimizer<T>> optimizers_;  // one per player
-  Vec<T> slow_;                               // lookahead's slow weights
+  // max |x| per player block as the last ApplyDirection's Step measured it;
+  // negative when unknown (x written since by anything else: MutableX).
+  std::vector<double> x_max_abs_;
+  Vec<T> slow_;    // lookahead's slow weights
   Vec<T> xi_;      // mean gradient of the last gradient phase
   Vec<T> update_;  // scratch of ApplyOptimisticUpdate
   std::vector<std::shared_ptr<FlatVector>> probes_;

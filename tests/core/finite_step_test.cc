@@ -124,7 +124,9 @@ void CheckStepStaysFiniteIsExact(OptimizerKind kind, bool eps_inside_sqrt,
       x[i] = draw(3.0);
       g[i] = draw(3.0);
     }
-    optimizer.Step(g, x);
+    double max_x = -1.0;
+    optimizer.Step(g, x, /*advance_state=*/true, &max_x);
+    ASSERT_EQ(max_x, static_cast<double>(x.cwiseAbs().maxCoeff()));
     for (int64_t i = 0; i < kSize; ++i) {
       x[i] = draw(top);
       g[i] = draw(top);
@@ -135,6 +137,8 @@ void CheckStepStaysFiniteIsExact(OptimizerKind kind, bool eps_inside_sqrt,
     const double max_g = static_cast<double>(g.cwiseAbs().maxCoeff());
     ASSERT_EQ(optimizer.StepStaysFinite(g, x, max_g), predicted);
     ASSERT_EQ(optimizer.StepStaysFinite(g, x, 4.0 * max_g), predicted);
+    const double max_now = static_cast<double>(x.cwiseAbs().maxCoeff());
+    ASSERT_EQ(optimizer.StepStaysFinite(g, x, max_g, max_now), predicted);
     BaseOptimizer<T> copy = optimizer;
     Vec<T> after = x;
     copy.Step(g, after);
@@ -179,6 +183,29 @@ TEST(StepStaysFinite, NegativeMomentumBoundsTheBufferByItsMagnitude) {
   BaseOptimizer<double> copy = optimizer;
   copy.Step(g, x);
   EXPECT_FALSE(copy.slots()[0]->allFinite());
+}
+
+// The slots' maxima a Step measured are forgotten when the slots are
+// restored: Adam with a restored first moment near the type's end
+// overflows x, which stale maxima (of a small moment) would have "proved"
+// finite.
+TEST(StepStaysFinite, SeesRestoredSlots) {
+  OptimizerConfig config;
+  config.kind = OptimizerKind::kAdam;
+  config.learning_rate = 1.0;
+  BaseOptimizer<float> optimizer(config, 4);
+  Vec<float> x = Vec<float>::Ones(4), g = Vec<float>::Ones(4);
+  optimizer.Step(g, x);  // m = 0.1, v = 0.001: measured
+  const float big = 0.5f * std::numeric_limits<float>::max();
+  ASSERT_TRUE(
+      optimizer
+          .RestoreState(1, {Vec<float>::Constant(4, big), Vec<float>::Zero(4)})
+          .ok());
+  x.setOnes();
+  EXPECT_FALSE(optimizer.StepStaysFinite(g, x));
+  BaseOptimizer<float> copy = optimizer;
+  copy.Step(g, x);
+  EXPECT_FALSE(x.allFinite());
 }
 
 // ConOpt's direction is checked from what its one pass over the products
