@@ -12,7 +12,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -311,35 +310,6 @@ TEST(Kernels, AggregationIsBitIdenticalToWholeVectorFormulas) {
       return all;
     });
   }
-}
-
-TEST(Kernels, ReductionsAreTheSameForAnyThreadCount) {
-  FlatVector v = Random(kLong, 7);
-  const Vec<float> values = v.as<float>();
-  // The maximum is exact; the sum of squares within rounding of the
-  // double-precision sum (float32 sums per block of 512).
-  constexpr double kRelative = 1e-6;
-  const double squared = values.cast<double>().squaredNorm();
-  ExpectSameForAnyThreadCount([&] {
-    const double max_abs = MaxAbs(values.data(), kLong);
-    const double sum = SquaredNorm(values.data(), kLong);
-    EXPECT_EQ(max_abs, static_cast<double>(values.cwiseAbs().maxCoeff()));
-    EXPECT_NEAR(sum, squared, kRelative * squared);
-    std::string out(reinterpret_cast<const char*>(&max_abs), sizeof(max_abs));
-    out.append(reinterpret_cast<const char*>(&sum), sizeof(sum));
-    return out;
-  });
-  // One block: exactly Eigen's squaredNorm.
-  EXPECT_EQ(SquaredNorm(values.data(), kKernelBlock),
-            static_cast<double>(values.head(kKernelBlock).squaredNorm()));
-  // inf and NaN rank above every finite value, NaN above inf, wherever
-  // they are.
-  float* data = v.as<float>().data();
-  data[kLong - 1] = -std::numeric_limits<float>::infinity();
-  EXPECT_EQ(MaxAbs(data, kLong), std::numeric_limits<double>::infinity());
-  data[3] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_TRUE(std::isnan(MaxAbs(data, kLong)));
-  EXPECT_EQ(MaxAbs(data, 0), 0.0);
 }
 
 // ---------------------------------------------------------------- wire
