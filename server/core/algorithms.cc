@@ -131,10 +131,12 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
     if (shgd_) return HamiltonianStep(vjp);
     if (!sga_) {
       // g = xi + gamma J^T xi in one pass over the products, in place of
-      // xi (a new gradient phase sets it again).
-      const double xi_norm = static_cast<double>(xi.norm());
-      this->mutable_stats().correction_norm =
+      // xi (a new gradient phase sets it again); the same pass measures the
+      // norms and max |g| for the step's checks.
+      const ConsensusNorms norms =
           ConsensusDirection<T>(xi, vjp, static_cast<T>(gamma_), xi);
+      const double xi_norm = norms.xi;
+      this->mutable_stats().correction_norm = norms.correction;
       double jt_xi_norm = 0.0;
       if (gamma_ > 0.0) {
         jt_xi_norm = this->stats().correction_norm / gamma_;
@@ -145,13 +147,16 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
       StepDiagnostics diagnostics =
           StationarityDiagnostics(xi_norm, jt_xi_norm);
       diagnostics.cancellation =
-          CancellationFromNorms(xi_norm, this->stats().correction_norm,
-                                static_cast<double>(xi.norm()));
+          CancellationFromNorms(xi_norm, norms.correction, norms.direction);
       this->mutable_stats().diagnostics = diagnostics;
       AddBiasMeter(vjp);
       this->mutable_stats().sga_lambda = 0.0;
       // A failure restarts the step: xi, overwritten, is computed again.
-      if (absl::Status s = this->ApplyDirection(xi, {}); !s.ok()) return s;
+      if (absl::Status s = this->ApplyDirection(xi, {}, nullptr, true,
+                                                norms.direction_max_abs);
+          !s.ok()) {
+        return s;
+      }
       if (adaptive_) {
         adaptive_->OnStep(this->step() + 1, diagnostics);
         PublishGamma();

@@ -10,6 +10,7 @@
 #ifndef GAMEOPT_SERVER_CORE_KERNELS_H_
 #define GAMEOPT_SERVER_CORE_KERNELS_H_
 
+#include <cmath>
 #include <cstdint>
 
 #include "Eigen/Core"
@@ -28,23 +29,62 @@ inline constexpr int64_t kKernelBlock = 512;
 // each at most kKernelBlock long, the blocks split across threads.
 void ForEachBlock(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn);
 
+// max |v[i]| over [0, n) as a double: exact (a float32 or float64 value),
+// NaN when v holds a NaN, else +inf when it holds an inf; 0 when n = 0.
+// Compares the magnitudes' bits as integers (vectorized for the widest
+// instruction set the CPU has), split across threads for long vectors.
+template <typename T>
+double MaxAbs(const T* v, int64_t n);
+// The same on the calling thread only (for a kernel's own ranges), and the
+// maximum of two such results (NaN above everything).
+template <typename T>
+double MaxAbsOnThisThread(const T* v, int64_t n);
+inline double MaxOfMaxAbs(double a, double b) {
+  if (std::isnan(a)) return a;
+  if (std::isnan(b)) return b;
+  return b > a ? b : a;
+}
+
+// sum_i v[i]^2 over [0, n): each block of kKernelBlock coordinates summed
+// in T (Eigen's squaredNorm), the blocks' sums added in double in order,
+// so the result is the same for any thread count. A vector of at most one
+// block gives exactly Eigen's squaredNorm. Split across threads.
+template <typename T>
+double SquaredNorm(const T* v, int64_t n);
+
+// What ConsensusDirection measures in its pass, for the diagnostics and
+// the step's checks (TypedAlgorithm::ApplyDirection) without passes of
+// their own. Norms as SquaredNorm sums them (then the square root).
+struct ConsensusNorms {
+  double correction = 0.0;  // |c| = |gamma * mean_k(vjp[k])|
+  double xi = 0.0;          // |xi| (the input, before an in-place write)
+  double direction = 0.0;   // |g|
+  // max_i |g_i| as MaxAbs gives it: NaN or inf when g is not finite.
+  double direction_max_abs = 0.0;
+};
+
 // direction = xi + gamma * mean_k(vjp[k]), the consensus direction
 // g = xi + gamma J^T xi, without storing the mean; per coordinate
 //   m = vjp_0 + vjp_1 + ... + vjp_{K-1};  m /= K (if K > 1);
 //   c = gamma * m;  g = xi + c.
 // `direction` is resized to xi's length when it differs; it may be xi
 // itself (in place). K >= 1; every vector has xi's length and dtype T.
-// Returns the correction's norm |c|, accumulated in double over fixed
-// blocks.
+// Returns the norms of c, xi and g and max |g|, from the same pass.
 template <typename T>
-double ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
-                          absl::Span<const FlatVector* const> vjp, T gamma,
-                          Vec<T>& direction);
+ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
+                                  absl::Span<const FlatVector* const> vjp,
+                                  T gamma, Vec<T>& direction);
 
-extern template double ConsensusDirection<float>(
+extern template double MaxAbs<float>(const float*, int64_t);
+extern template double MaxAbs<double>(const double*, int64_t);
+extern template double MaxAbsOnThisThread<float>(const float*, int64_t);
+extern template double MaxAbsOnThisThread<double>(const double*, int64_t);
+extern template double SquaredNorm<float>(const float*, int64_t);
+extern template double SquaredNorm<double>(const double*, int64_t);
+extern template ConsensusNorms ConsensusDirection<float>(
     const Eigen::Ref<const Vec<float>>&, absl::Span<const FlatVector* const>,
     float, Vec<float>&);
-extern template double ConsensusDirection<double>(
+extern template ConsensusNorms ConsensusDirection<double>(
     const Eigen::Ref<const Vec<double>>&, absl::Span<const FlatVector* const>,
     double, Vec<double>&);
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "server/core/kernels.h"
 #include "server/core/parallel.h"
 #include "server/core/target_clones.h"
@@ -98,41 +99,6 @@ GAMEOPT_TARGET_CLONES bool BlockFinite(const T* __restrict p, int64_t n) {
   return bad == 0;
 }
 
-// max |p[i]| over [0, n) as the magnitude's bits (the sign bit cleared),
-// which order like the magnitudes; NaN ranks above infinity. Integer
-// compares, so it vectorizes.
-template <typename T>
-GAMEOPT_TARGET_CLONES auto MaxMagnitudeBits(const T* __restrict p, int64_t n) {
-  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  constexpr Bits kMagnitude =
-      static_cast<Bits>(sizeof(T) == 4 ? 0x7fffffffull : 0x7fffffffffffffffull);
-  Bits most = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    Bits bits;
-    std::memcpy(&bits, p + i, sizeof(T));
-    bits &= kMagnitude;
-    most = bits > most ? bits : most;
-  }
-  return most;
-}
-
-// max |v| over v (NaN if v holds one), in parallel ranges.
-template <typename T>
-double MaxAbs(const T* v, int64_t n) {
-  using Bits = decltype(MaxMagnitudeBits(v, 0));
-  std::atomic<Bits> most{0};
-  ParallelFor(n, [&](int64_t begin, int64_t end) {
-    const Bits mine = MaxMagnitudeBits(v + begin, end - begin);
-    Bits seen = most.load(std::memory_order_relaxed);
-    while (mine > seen && !most.compare_exchange_weak(seen, mine)) {
-    }
-  });
-  const Bits bits = most.load();
-  T value;
-  std::memcpy(&value, &bits, sizeof(T));
-  return static_cast<double>(value);
-}
-
 }  // namespace
 
 template <typename T>
@@ -185,10 +151,12 @@ typename BaseOptimizer<T>::Constants BaseOptimizer<T>::MakeConstants(
 }
 
 template <typename T>
-bool BaseOptimizer<T>::StepStaysFinite(
-    const Eigen::Ref<const Vec<T>>& g,
-    const Eigen::Ref<const Vec<T>>& x) const {
-  return StepProvablyFinite(g, x) || DryRunStaysFinite(g, x);
+bool BaseOptimizer<T>::StepStaysFinite(const Eigen::Ref<const Vec<T>>& g,
+                                       const Eigen::Ref<const Vec<T>>& x,
+                                       double max_abs_g,
+                                       double max_abs_x) const {
+  return StepProvablyFinite(g, x, max_abs_g, max_abs_x) ||
+         DryRunStaysFinite(g, x);
 }
 
 // Bounds every intermediate and result of UpdateBlock from the maxima of
@@ -202,18 +170,25 @@ bool BaseOptimizer<T>::StepStaysFinite(
 // max(T) / 16, a margin far beyond T's rounding. Computed in double; any
 // bound that is not finite (NaN inputs, G^2 past double) proves nothing.
 template <typename T>
-bool BaseOptimizer<T>::StepProvablyFinite(
-    const Eigen::Ref<const Vec<T>>& g,
-    const Eigen::Ref<const Vec<T>>& x) const {
+bool BaseOptimizer<T>::StepProvablyFinite(const Eigen::Ref<const Vec<T>>& g,
+                                          const Eigen::Ref<const Vec<T>>& x,
+                                          double max_abs_g,
+                                          double max_abs_x) const {
   const Constants c = MakeConstants(steps_ + 1);
   const double limit =
       static_cast<double>(std::numeric_limits<T>::max()) / 16.0;
   const double lr = static_cast<double>(c.lr);
   const double eps = static_cast<double>(c.eps);
-  const double big_g = MaxAbs(g.data(), size_);
-  const double big_x = MaxAbs(x.data(), size_);
-  const double s1 = slot1_.size() > 0 ? MaxAbs(slot1_.data(), size_) : 0.0;
-  const double s2 = slot2_.size() > 0 ? MaxAbs(slot2_.data(), size_) : 0.0;
+  // A bound from the caller may exceed max |g| (a larger vector's): the
+  // proof only gets weaker; the dry run then decides exactly.
+  const double big_g = max_abs_g >= 0.0 ? max_abs_g : MaxAbs(g.data(), size_);
+  const double big_x = max_abs_x >= 0.0 ? max_abs_x : MaxAbs(x.data(), size_);
+  auto slot_max = [&](const Vec<T>& slot, double known) {
+    if (slot.size() == 0) return 0.0;
+    return known >= 0.0 ? known : MaxAbs(slot.data(), size_);
+  };
+  const double s1 = slot_max(slot1_, slot_max_abs_[0]);
+  const double s2 = slot_max(slot2_, slot_max_abs_[1]);
   std::vector<double> bounds;  // each must stay below the limit
   double step = 0.0;           // bounds |x' - x|
   switch (config_.kind) {
@@ -286,7 +261,8 @@ bool BaseOptimizer<T>::DryRunStaysFinite(
 
 template <typename T>
 void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
-                            Eigen::Ref<Vec<T>> x, bool advance_state) {
+                            Eigen::Ref<Vec<T>> x, bool advance_state,
+                            double* max_abs_x) {
   const int64_t step = steps_ + 1;
   if (advance_state) steps_ = step;
   const Constants c = MakeConstants(step);
@@ -294,15 +270,31 @@ void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
   const bool has2 = slot2_.size() > 0;
   const T* gp = g.data();
   T* xp = x.data();
-  auto update = [&](int64_t begin, int64_t end) {
-    const int64_t n = end - begin;
-    T* s1 = has1 ? slot1_.data() + begin : nullptr;
-    T* s2 = has2 ? slot2_.data() + begin : nullptr;
-    Update(c, gp + begin, xp + begin, s1, s2, n);
+  // The maxima of what a range wrote, read back while it is still in L2
+  // (a range is at most 64K coordinates: parallel.h); combined under a
+  // lock once per range.
+  absl::Mutex mu;
+  double maxima[3] = {0.0, 0.0, 0.0};  // x, slot1, slot2
+  auto measure = [&](const T* x_range, const T* s1, const T* s2, int64_t n) {
+    const double found[3] = {
+        max_abs_x != nullptr ? MaxAbsOnThisThread(x_range, n) : 0.0,
+        s1 != nullptr ? MaxAbsOnThisThread(s1, n) : 0.0,
+        s2 != nullptr ? MaxAbsOnThisThread(s2, n) : 0.0};
+    absl::MutexLock lock(&mu);
+    for (int i = 0; i < 3; ++i) maxima[i] = MaxOfMaxAbs(maxima[i], found[i]);
   };
   if (advance_state) {
     // One fused loop per thread's range: long sequential runs.
-    ParallelFor(size_, update);
+    ParallelFor(size_, [&](int64_t begin, int64_t end) {
+      const int64_t n = end - begin;
+      T* s1 = has1 ? slot1_.data() + begin : nullptr;
+      T* s2 = has2 ? slot2_.data() + begin : nullptr;
+      Update(c, gp + begin, xp + begin, s1, s2, n);
+      measure(xp + begin, s1, s2, n);
+    });
+    slot_max_abs_[0] = maxima[1];
+    slot_max_abs_[1] = maxima[2];
+    if (max_abs_x != nullptr) *max_abs_x = maxima[0];
     return;
   }
   // An extrapolation leaves the moments alone: it updates block-sized
@@ -315,13 +307,16 @@ void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
     if (s1 != nullptr) s1 = std::copy(s1, s1 + n, copy1) - n;
     if (s2 != nullptr) s2 = std::copy(s2, s2 + n, copy2) - n;
     Update(c, gp + begin, xp + begin, s1, s2, n);
+    if (max_abs_x != nullptr) measure(xp + begin, nullptr, nullptr, n);
   });
+  if (max_abs_x != nullptr) *max_abs_x = maxima[0];
 }
 
 template <typename T>
 void BaseOptimizer<T>::NormalizedUpdate(const Eigen::Ref<const Vec<T>>& g,
                                         Eigen::Ref<Vec<T>> out) {
   steps_ += 1;
+  slot_max_abs_[0] = slot_max_abs_[1] = -1.0;  // not measured here
   Constants c = MakeConstants(steps_);
   // Step with a learning rate of 1 from 0: out = -u exactly.
   c.lr = T(1);
@@ -375,6 +370,7 @@ absl::Status BaseOptimizer<T>::RestoreState(int64_t steps,
     }
   }
   for (size_t k = 0; k < slots.size(); ++k) *mine[k] = slots[k];
+  slot_max_abs_[0] = slot_max_abs_[1] = -1.0;
   steps_ = steps;
   return absl::OkStatus();
 }

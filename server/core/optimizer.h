@@ -30,8 +30,12 @@ class BaseOptimizer {
   // One pass over memory, split across threads for long blocks (kernels.h):
   // bit-identical to the formulas of config.h applied as whole-vector Eigen
   // expressions, for any thread count; allocates nothing.
+  //
+  // With `max_abs_x`, also sets *max_abs_x = max |x_i| after the step
+  // (MaxAbs, kernels.h), measured in the same pass: the next step's
+  // StepStaysFinite can take it instead of reading x again.
   void Step(const Eigen::Ref<const Vec<T>>& g, Eigen::Ref<Vec<T>> x,
-            bool advance_state = true);
+            bool advance_state = true, double* max_abs_x = nullptr);
 
   // The update per unit of learning rate, advancing the moments and the
   // step count as Step does: out = (x - x') / lr for the x' of Step(g, x)
@@ -50,9 +54,14 @@ class BaseOptimizer {
   // refused. Usually a read pass proves it from the maxima of |g|, |x| and
   // the slots (StepProvablyFinite); only when that bound comes near the
   // type's range does it run the update on copies (DryRunStaysFinite),
-  // which is exact and costs about a Step.
+  // which is exact and costs about a Step. `max_abs_g` and `max_abs_x`,
+  // when not negative, are known upper bounds of max |g_i| and max |x_i|
+  // (the caller measured them): the read passes over g and x are then
+  // skipped; the slots' maxima are those measured by the last Step, when
+  // nothing changed the slots since. The answer is the same either way.
   bool StepStaysFinite(const Eigen::Ref<const Vec<T>>& g,
-                       const Eigen::Ref<const Vec<T>>& x) const;
+                       const Eigen::Ref<const Vec<T>>& x,
+                       double max_abs_g = -1.0, double max_abs_x = -1.0) const;
 
   int64_t size() const { return size_; }
   int64_t steps() const { return steps_; }
@@ -71,7 +80,8 @@ class BaseOptimizer {
   // The update of coordinates [0, n) of one block; slot1 / slot2 are null
   // when the optimizer has no such slot.
   bool StepProvablyFinite(const Eigen::Ref<const Vec<T>>& g,
-                          const Eigen::Ref<const Vec<T>>& x) const;
+                          const Eigen::Ref<const Vec<T>>& x, double max_abs_g,
+                          double max_abs_x) const;
   bool DryRunStaysFinite(const Eigen::Ref<const Vec<T>>& g,
                          const Eigen::Ref<const Vec<T>>& x) const;
   void Update(const Constants& c, const T* g, T* x, T* slot1, T* slot2,
@@ -83,6 +93,10 @@ class BaseOptimizer {
   int64_t steps_ = 0;
   Vec<T> slot1_;  // momentum buffer, RMSProp accumulator or Adam's m
   Vec<T> slot2_;  // Adam's v
+  // max |slot1_|, max |slot2_| as the last advancing Step left them;
+  // negative when unknown (before the first, after NormalizedUpdate or
+  // RestoreState).
+  double slot_max_abs_[2] = {-1.0, -1.0};
 };
 
 extern template class BaseOptimizer<float>;

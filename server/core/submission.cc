@@ -1,12 +1,15 @@
 #include "server/core/submission.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/parallel.h"
 #include "server/core/quote.h"
 
 namespace gameopt {
@@ -173,6 +176,66 @@ int64_t Copy(const TensorView& view, To* to, int64_t n) {
                              : CopyPieces(view, to);
 }
 
+// Byte offset of value i of the view's values.
+size_t ValueOffset(const TensorView& view, int64_t i) {
+  return view.compression != Compression::kNone
+             ? CompressedOffset(view.compression, i)
+             : static_cast<size_t>(i) * DTypeSize(view.dtype);
+}
+
+// The view of bytes [begin, end) of `view`'s values; `starts` holds the
+// byte offset of each of its pieces, `storage` the part's pieces.
+TensorView Part(const TensorView& view, size_t begin, size_t end,
+                const std::vector<size_t>& starts,
+                std::vector<absl::string_view>& storage) {
+  TensorView part = view;
+  if (view.pieces.empty()) {
+    part.bytes = view.bytes.substr(begin, end - begin);
+    return part;
+  }
+  size_t p = std::upper_bound(starts.begin(), starts.end(), begin) -
+             starts.begin() - 1;
+  for (; p < view.pieces.size() && starts[p] < end; ++p) {
+    const size_t from = std::max(begin, starts[p]) - starts[p];
+    const size_t to = std::min(end, starts[p] + view.pieces[p].size());
+    storage.push_back(view.pieces[p].substr(from, to - starts[p] - from));
+  }
+  part.pieces = storage;
+  return part;
+}
+
+// Copy() split across threads for long tensors (parallel.h): each range of
+// values, a whole number of int8 blocks but for the tensor's end, is
+// decoded from its part of the bytes with the same per-value operations,
+// so the values are the same for any thread count; so is the index
+// returned (the smallest of the ranges').
+template <typename To>
+int64_t ParallelCopy(const TensorView& view, To* to, int64_t n) {
+  static_assert(kParallelAlign % kInt8BlockSize == 0,
+                "ranges must hold whole int8 blocks");
+  if (n < kParallelMinCoordinates) return Copy(view, to, n);
+  std::vector<size_t> starts;
+  size_t at = 0;
+  for (absl::string_view piece : view.pieces) {
+    starts.push_back(at);
+    at += piece.size();
+  }
+  std::atomic<int64_t> first_bad{n};
+  ParallelFor(n, [&](int64_t begin, int64_t end) {
+    std::vector<absl::string_view> storage;
+    const TensorView part = Part(view, ValueOffset(view, begin),
+                                 ValueOffset(view, end), starts, storage);
+    const int64_t bad = Copy(part, to + begin, end - begin);
+    if (bad < 0) return;
+    int64_t seen = first_bad.load(std::memory_order_relaxed);
+    while (begin + bad < seen &&
+           !first_bad.compare_exchange_weak(seen, begin + bad)) {
+    }
+  });
+  const int64_t bad = first_bad.load();
+  return bad < n ? bad : -1;
+}
+
 }  // namespace
 
 size_t TensorView::size_bytes() const {
@@ -254,9 +317,10 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
       }
       const int64_t bad =
           dtype == DType::kFloat32
-              ? Copy(view, out.as<float>().data() + tensor.offset, tensor.size)
-              : Copy(view, out.as<double>().data() + tensor.offset,
-                     tensor.size);
+              ? ParallelCopy(view, out.as<float>().data() + tensor.offset,
+                             tensor.size)
+              : ParallelCopy(view, out.as<double>().data() + tensor.offset,
+                             tensor.size);
       if (bad >= 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             where, ": value at index ", bad, " is not finite (NaN or inf)"));

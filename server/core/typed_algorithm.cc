@@ -1,9 +1,13 @@
 #include "server/core/typed_algorithm.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "server/core/estimator.h"
+#include "server/core/kernels.h"
 #include "server/core/lr_schedule.h"
 
 namespace gameopt {
@@ -48,6 +52,7 @@ TypedAlgorithm<T>::TypedAlgorithm(const SessionConfig& config,
     optimizers_.emplace_back(config.players[p].optimizer, player.size);
   }
   point_ = x_;
+  x_max_abs_.assign(layout_.num_players(), -1.0);
   if (config.algorithm.lookahead_k > 0) slow_ = x;
   stats_.xi_norm.assign(layout_.num_players(), 0.0);
 }
@@ -70,6 +75,7 @@ FlatVector& TypedAlgorithm<T>::MutableX() {
   // thread: see its reads before writing.
   std::atomic_thread_fence(std::memory_order_acquire);
   x_dirty_ = true;
+  std::fill(x_max_abs_.begin(), x_max_abs_.end(), -1.0);  // written next
   return *x_;
 }
 
@@ -83,9 +89,21 @@ void TypedAlgorithm<T>::SetPoint(std::shared_ptr<FlatVector> point) {
 template <typename T>
 absl::Status TypedAlgorithm<T>::CheckDirection(Vec<T>& g,
                                                const std::vector<int>& all,
-                                               const FlatVector& base) {
+                                               const FlatVector& base,
+                                               double max_abs_g) {
+  // max |g| per player: the finiteness test (NaN and inf rank above every
+  // finite value) and the bound StepStaysFinite needs, in one parallel
+  // pass, or none when the caller measured all of g (an upper bound of
+  // each player's).
+  constexpr double kLargest =
+      static_cast<double>(std::numeric_limits<T>::max());
+  // Measured and finite (false for NaN); else measured per player, which
+  // names the player whose direction is not finite.
+  const bool known = max_abs_g >= 0.0 && max_abs_g <= kLargest;
+  std::vector<double> max_abs(layout_.num_players(), max_abs_g);
   for (int p : all) {
-    if (!Block(g, p).allFinite()) {
+    if (!known) max_abs[p] = MaxAbs(Block(g, p).data(), Block(g, p).size());
+    if (!(max_abs[p] <= kLargest)) {
       const std::string why =
           absl::StrCat("the update direction of player '",
                        layout_.players()[p].name, "' at step ", step_,
@@ -102,17 +120,22 @@ absl::Status TypedAlgorithm<T>::CheckDirection(Vec<T>& g,
     const double norm = std::sqrt(squared);
     if (norm > config_.algorithm.clip_global_norm) {
       const T scale = static_cast<T>(config_.algorithm.clip_global_norm / norm);
-      for (int p : all) Block(g, p) *= scale;
+      for (int p : all) {
+        Block(g, p) *= scale;
+        max_abs[p] = -1.0;  // measured again by StepStaysFinite
+      }
     }
   }
   // Refused like a non-finite direction: a step whose result would not be
   // finite (x - lr * g overflowing, or the moments) keeps x and the moments.
   ConstVecMap<T> x = base.template as<T>();
+  const bool base_is_x = &base == x_.get();
   for (int p : all) {
     const PlayerLayout& player = layout_.players()[p];
-    if (!optimizers_[p].StepStaysFinite(
-            g.segment(player.offset, player.size),
-            x.segment(player.offset, player.size))) {
+    if (!optimizers_[p].StepStaysFinite(g.segment(player.offset, player.size),
+                                        x.segment(player.offset, player.size),
+                                        max_abs[p],
+                                        base_is_x ? x_max_abs_[p] : -1.0)) {
       const std::string why = absl::StrCat(
           "the step of player '", player.name, "' at step ", step_,
           " would make its parameters or optimizer moments overflow ",
@@ -130,10 +153,11 @@ template <typename T>
 absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
                                                const std::vector<int>& players,
                                                FlatVector* target,
-                                               bool advance_state) {
+                                               bool advance_state,
+                                               double max_abs_g) {
   const std::vector<int> all = players.empty() ? AllPlayers() : players;
   if (absl::Status s =
-          CheckDirection(g, all, target != nullptr ? *target : *x_);
+          CheckDirection(g, all, target != nullptr ? *target : *x_, max_abs_g);
       !s.ok()) {
     return s;
   }
@@ -143,8 +167,10 @@ absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
     // Every update of step t (extragradient's two half steps, AltGD's
     // stages) uses step t's scheduled learning rate.
     optimizers_[p].set_learning_rate(LearningRate(p));
+    // The new max |x_p| for the next step's check, when x is written.
     optimizers_[p].Step(g.segment(player.offset, player.size),
-                        x.segment(player.offset, player.size), advance_state);
+                        x.segment(player.offset, player.size), advance_state,
+                        target == nullptr ? &x_max_abs_[p] : nullptr);
   }
   return absl::OkStatus();
 }
@@ -223,7 +249,9 @@ void TypedAlgorithm<T>::CompleteStep() {
 template <typename T>
 void TypedAlgorithm<T>::RecordGradientNorms(const std::vector<int>& players) {
   for (int p : players) {
-    stats_.xi_norm[p] = static_cast<double>(Block(xi_, p).norm());
+    const PlayerLayout& player = layout_.players()[p];
+    stats_.xi_norm[p] =
+        std::sqrt(SquaredNorm(xi_.data() + player.offset, player.size));
   }
 }
 

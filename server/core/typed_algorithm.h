@@ -79,10 +79,14 @@ class TypedAlgorithm : public Algorithm {
   // null), advancing the optimizers' moments when `advance_state`.
   // Finite samples can still sum past float32's range: when g is not
   // finite nothing is written, the step starts over at its first phase
-  // (fresh samples) and OutOfRange says why.
+  // (fresh samples) and OutOfRange says why. `max_abs_g`, when not
+  // negative, is max |g_i| over all of g as MaxAbs (kernels.h) gives it,
+  // measured by the caller in the pass that formed g: the checks then read
+  // g no more.
   absl::Status ApplyDirection(Vec<T>& g, const std::vector<int>& players,
                               FlatVector* target = nullptr,
-                              bool advance_state = true);
+                              bool advance_state = true,
+                              double max_abs_g = -1.0);
   // Optimistic Adam over all players: u_p = the base optimizer's
   // normalized update of g_p (BaseOptimizer::NormalizedUpdate, moments
   // advanced), x_p -= lr_p (2 u_p - previous_p), clamped by clip_value;
@@ -102,9 +106,9 @@ class TypedAlgorithm : public Algorithm {
   void JumpToPhase(int index) { phase_index_ = index; }
   // The finiteness checks of ApplyDirection and global-norm clipping of g
   // over `all`, against the parameters `base`; restarts the step and
-  // returns OutOfRange when refused.
+  // returns OutOfRange when refused. `max_abs_g` as for ApplyDirection.
   absl::Status CheckDirection(Vec<T>& g, const std::vector<int>& all,
-                              const FlatVector& base);
+                              const FlatVector& base, double max_abs_g = -1.0);
   // Evaluate the next phases at `point` instead of x (extragradient).
   void SetPoint(std::shared_ptr<FlatVector> point);
   // x, exclusively owned, for writing.
@@ -134,7 +138,10 @@ class TypedAlgorithm : public Algorithm {
   std::shared_ptr<FlatVector> x_;
   std::shared_ptr<FlatVector> point_;         // == x_ unless extrapolating
   std::vector<BaseOptimizer<T>> optimizers_;  // one per player
-  Vec<T> slow_;                               // lookahead's slow weights
+  // max |x| per player block as the last ApplyDirection's Step measured it;
+  // negative when unknown (x written since by anything else: MutableX).
+  std::vector<double> x_max_abs_;
+  Vec<T> slow_;    // lookahead's slow weights
   Vec<T> xi_;      // mean gradient of the last gradient phase
   Vec<T> update_;  // scratch of ApplyOptimisticUpdate
   std::vector<std::shared_ptr<FlatVector>> probes_;

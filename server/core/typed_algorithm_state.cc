@@ -7,6 +7,7 @@
 // of BaseOptimizer::slots()), and whatever ExportExtra adds ("previous":
 // optimistic; "adaptive_gamma", float64: ConOpt's adaptive gamma). Scalars:
 // "opt.<player>.steps".
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -102,6 +103,7 @@ absl::Status TypedAlgorithm<T>::ImportState(const AlgorithmState& state) {
   if (*x == nullptr) return absl::DataLossError("no state vector 'x'");
   x_ = std::make_shared<FlatVector>(**x);
   point_ = x_;
+  std::fill(x_max_abs_.begin(), x_max_abs_.end(), -1.0);
   extrapolating_ = false;
   absl::StatusOr<const FlatVector*> point = FindOne(state, "point", dtype, d);
   if (!point.ok()) return point.status();

@@ -278,17 +278,38 @@ TEST(Kernels, AggregationIsBitIdenticalToWholeVectorFormulas) {
       return all;
     });
   }
-  ExpectSameForAnyThreadCount([&] {
-    Vec<float> direction;
-    const double norm =
-        ConsensusDirection<float>(xi.as<float>(), views, 10.0f, direction);
-    const Vec<float> correction = 10.0f * mean;
-    EXPECT_TRUE(BytesOf(direction) ==
-                BytesOf(Vec<float>(xi.as<float>() + correction)));
-    EXPECT_NEAR(norm, correction.cast<double>().norm(),
-                1e-6 * correction.cast<double>().norm());
-    return BytesOf(direction);
-  });
+  // In place too (OnProducts writes g over xi).
+  for (bool in_place : {false, true}) {
+    SCOPED_TRACE(in_place);
+    ExpectSameForAnyThreadCount([&] {
+      Vec<float> direction;
+      if (in_place) direction = xi.as<float>();
+      const ConsensusNorms norms = ConsensusDirection<float>(
+          in_place ? Eigen::Ref<const Vec<float>>(direction)
+                   : Eigen::Ref<const Vec<float>>(xi.as<float>()),
+          views, 10.0f, direction);
+      const Vec<float> correction = 10.0f * mean;
+      const Vec<float> expected = xi.as<float>() + correction;
+      EXPECT_TRUE(BytesOf(direction) == BytesOf(expected));
+      // Norms summed in double over blocks: float32 rounding per block.
+      constexpr double kRelative = 1e-6;
+      const double c = correction.cast<double>().norm();
+      const double x = xi.as<float>().cast<double>().norm();
+      const double g = expected.cast<double>().norm();
+      EXPECT_NEAR(norms.correction, c, kRelative * c);
+      EXPECT_NEAR(norms.xi, x, kRelative * x);
+      EXPECT_NEAR(norms.direction, g, kRelative * g);
+      // The maximum is exact.
+      EXPECT_EQ(norms.direction_max_abs,
+                static_cast<double>(expected.cwiseAbs().maxCoeff()));
+      std::string all = BytesOf(direction);
+      for (double v : {norms.correction, norms.xi, norms.direction,
+                       norms.direction_max_abs}) {
+        all.append(reinterpret_cast<const char*>(&v), sizeof(v));
+      }
+      return all;
+    });
+  }
 }
 
 // ---------------------------------------------------------------- wire

@@ -5,8 +5,11 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
+#include "server/core/algorithm.h"
 #include "server/core/optimizer.h"
 #include "server/core/session.h"
 #include "tests/core/test_util.h"
@@ -121,12 +124,21 @@ void CheckStepStaysFiniteIsExact(OptimizerKind kind, bool eps_inside_sqrt,
       x[i] = draw(3.0);
       g[i] = draw(3.0);
     }
-    optimizer.Step(g, x);
+    double max_x = -1.0;
+    optimizer.Step(g, x, /*advance_state=*/true, &max_x);
+    ASSERT_EQ(max_x, static_cast<double>(x.cwiseAbs().maxCoeff()));
     for (int64_t i = 0; i < kSize; ++i) {
       x[i] = draw(top);
       g[i] = draw(top);
     }
     const bool predicted = optimizer.StepStaysFinite(g, x);
+    // The same answer from a bound the caller measured: max |g| itself, or
+    // a looser one (a longer vector's maximum).
+    const double max_g = static_cast<double>(g.cwiseAbs().maxCoeff());
+    ASSERT_EQ(optimizer.StepStaysFinite(g, x, max_g), predicted);
+    ASSERT_EQ(optimizer.StepStaysFinite(g, x, 4.0 * max_g), predicted);
+    const double max_now = static_cast<double>(x.cwiseAbs().maxCoeff());
+    ASSERT_EQ(optimizer.StepStaysFinite(g, x, max_g, max_now), predicted);
     BaseOptimizer<T> copy = optimizer;
     Vec<T> after = x;
     copy.Step(g, after);
@@ -171,6 +183,75 @@ TEST(StepStaysFinite, NegativeMomentumBoundsTheBufferByItsMagnitude) {
   BaseOptimizer<double> copy = optimizer;
   copy.Step(g, x);
   EXPECT_FALSE(copy.slots()[0]->allFinite());
+}
+
+// The slots' maxima a Step measured are forgotten when the slots are
+// restored: Adam with a restored first moment near the type's end
+// overflows x, which stale maxima (of a small moment) would have "proved"
+// finite.
+TEST(StepStaysFinite, SeesRestoredSlots) {
+  OptimizerConfig config;
+  config.kind = OptimizerKind::kAdam;
+  config.learning_rate = 1.0;
+  BaseOptimizer<float> optimizer(config, 4);
+  Vec<float> x = Vec<float>::Ones(4), g = Vec<float>::Ones(4);
+  optimizer.Step(g, x);  // m = 0.1, v = 0.001: measured
+  const float big = 0.5f * std::numeric_limits<float>::max();
+  ASSERT_TRUE(
+      optimizer
+          .RestoreState(1, {Vec<float>::Constant(4, big), Vec<float>::Zero(4)})
+          .ok());
+  x.setOnes();
+  EXPECT_FALSE(optimizer.StepStaysFinite(g, x));
+  BaseOptimizer<float> copy = optimizer;
+  copy.Step(g, x);
+  EXPECT_FALSE(x.allFinite());
+}
+
+// ConOpt's direction is checked from what its one pass over the products
+// measured (ConsensusDirection's max |g|): finite products whose consensus
+// direction overflows float32 in one player's block are refused, naming
+// that player, with x kept and the step started over; the next step that
+// fits is taken.
+TEST(ConOptDirection, OverflowingDirectionIsRefusedNamingThePlayer) {
+  QuadraticGame game = QuadraticGame::Random({2, 3}, 5);
+  SessionConfig config = QuadraticConfig(game, AlgorithmKind::kConOpt, 1e-3);
+  config.dtype = DType::kFloat32;
+  config.algorithm.gamma = 10.0;
+  std::unique_ptr<Algorithm> algorithm = *Algorithm::Create(config);
+  const std::vector<float> before(
+      algorithm->parameters()->as<float>().data(),
+      algorithm->parameters()->as<float>().data() + game.dimension());
+  auto run_step = [&](float product) {
+    FlatVector grad(DType::kFloat32, game.dimension());
+    grad.as<float>().setConstant(1.0f);
+    const FlatVector* samples[] = {&grad};
+    EXPECT_TRUE(algorithm->CompleteGradient(samples).ok());
+    // Finite products; gamma * product overflows in player p1's block.
+    FlatVector vjp(DType::kFloat32, game.dimension());
+    vjp.as<float>().setConstant(1.0f);
+    vjp.as<float>().tail(3).setConstant(product);
+    const FlatVector* products[] = {&vjp};
+    return algorithm->CompleteProducts(products, {});
+  };
+  const absl::Status refused = run_step(std::numeric_limits<float>::max());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kOutOfRange) << refused;
+  EXPECT_NE(refused.message().find("player 'p1'"), std::string::npos)
+      << refused;
+  EXPECT_NE(refused.message().find("not finite"), std::string::npos) << refused;
+  EXPECT_EQ(algorithm->step(), 0);
+  EXPECT_EQ(algorithm->phase().kind, PhaseSpec::Kind::kGradient);
+  for (int64_t i = 0; i < game.dimension(); ++i) {
+    EXPECT_EQ(algorithm->parameters()->as<float>()[i], before[i]) << i;
+  }
+  ASSERT_TRUE(run_step(2.0f).ok());
+  EXPECT_EQ(algorithm->step(), 1);
+  // g = 1 + 10 * 1 (p0) and 1 + 10 * 2 (p1), one RMSProp-free SGD step.
+  for (int64_t i = 0; i < game.dimension(); ++i) {
+    const float g = i < 2 ? 1.0f + 10.0f * 1.0f : 1.0f + 10.0f * 2.0f;
+    EXPECT_EQ(algorithm->parameters()->as<float>()[i], before[i] - 1e-3f * g)
+        << i;
+  }
 }
 
 }  // namespace

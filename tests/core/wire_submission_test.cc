@@ -2,11 +2,14 @@
 // and EncodeVector (the server's side, with its per-tensor fallback).
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/core/layout.h"
+#include "server/core/parallel.h"
 #include "server/core/submission.h"
 #include "server/core/wire_codec.h"
 #include "server/core/wire_vector.h"
@@ -80,6 +83,87 @@ TEST(WireSubmission, CompressedSamplesDecodeWholeOrInPiecesAlike) {
                                                               : 1.0 / 254;
         for (int i = 0; i < 300; ++i) {
           ASSERT_NEAR(want[i], a[i], tolerance * 3.0f);
+        }
+      }
+    }
+  }
+}
+
+// Long tensors are decoded on several threads (DecodeSample's ranges of
+// whole int8 blocks): the same values for any thread count, whole or in
+// pieces cut anywhere, and the first non-finite value's index, whichever
+// range sees it.
+TEST(WireSubmission, LongTensorsDecodeAlikeOnAnyNumberOfThreads) {
+  constexpr int64_t kLong = (int64_t{1} << 19) + 4321;  // past one range
+  std::vector<PlayerConfig> players(1);
+  players[0].name = "a";
+  players[0].tensors.push_back(TensorConfig{});
+  players[0].tensors[0].name = "w";
+  players[0].tensors[0].shape = {kLong};
+  const GameLayout layout = *GameLayout::Create(players);
+  const std::vector<int64_t> shape = {kLong};
+  std::vector<float> values(kLong);
+  for (int64_t i = 0; i < kLong; ++i) {
+    values[i] = 2.0f * std::sin(0.37f * static_cast<float>(i) + 0.1f);
+  }
+  // A late and an earlier non-finite value, in different ranges.
+  const int64_t late = kLong - 7, early = 300001;
+  for (Compression c : {Compression::kNone, Compression::kBFloat16,
+                        Compression::kFloat16, Compression::kInt8Block}) {
+    SCOPED_TRACE(CompressionName(c));
+    for (bool finite : {true, false}) {
+      std::vector<float> sent = values;
+      if (!finite) {
+        sent[late] = std::numeric_limits<float>::infinity();
+        sent[early] = std::numeric_limits<float>::quiet_NaN();
+      }
+      std::string bytes(
+          c == Compression::kNone ? 4 * kLong : CompressedBytes(c, kLong),
+          '\0');
+      if (c == Compression::kNone) {
+        std::memcpy(bytes.data(), sent.data(), bytes.size());
+      } else {
+        ASSERT_TRUE(Encode(c, sent.data(), kLong, Rounding(), bytes.data()));
+      }
+      std::vector<float> want(kLong);
+      if (c == Compression::kNone) {
+        want = sent;
+      } else {
+        Decode(c, bytes.data(), kLong, want.data());
+      }
+      std::vector<absl::string_view> pieces;
+      for (size_t at = 0, len = 4093; at < bytes.size();
+           at += len, len = len * 3 % 65521 + 1) {
+        pieces.push_back(absl::string_view(bytes).substr(at, len));
+      }
+      for (bool split : {false, true}) {
+        for (int threads : {1, 64}) {
+          SetMaxParallelism(threads);
+          SampleView sample(1);
+          sample[0].player = "a";
+          sample[0].tensors = {
+              TensorView{"w", DType::kFloat32, shape, bytes, {}, c}};
+          if (split) sample[0].tensors[0].pieces = pieces;
+          FlatVector out;
+          const absl::Status status = DecodeSample(
+              sample, layout, {0}, DType::kFloat32, "gradients[0]", out,
+              c == Compression::kNone ? Compression::kBFloat16 : c);
+          SetMaxParallelism(0);
+          if (!finite) {
+            // int8: the block of the first non-finite value.
+            const int64_t index = c == Compression::kInt8Block
+                                      ? early / kInt8BlockSize * kInt8BlockSize
+                                      : early;
+            EXPECT_NE(status.message().find(
+                          absl::StrCat("value at index ", index, " is")),
+                      std::string::npos)
+                << status;
+            continue;
+          }
+          ASSERT_TRUE(status.ok()) << status;
+          ASSERT_EQ(std::memcmp(out.as<float>().data(), want.data(), 4 * kLong),
+                    0)
+              << threads << (split ? " split" : "");
         }
       }
     }
