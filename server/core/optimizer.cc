@@ -270,27 +270,36 @@ void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
   const bool has2 = slot2_.size() > 0;
   const T* gp = g.data();
   T* xp = x.data();
-  // The maxima of what a range wrote, read back while it is still in L2
-  // (a range is at most 64K coordinates: parallel.h); combined under a
-  // lock once per range.
+  // The maxima of what a block wrote, read back while it is still in L1
+  // (kKernelBlock coordinates); a range's maxima are combined under a lock
+  // once per range (at most 64K coordinates: parallel.h).
   absl::Mutex mu;
   double maxima[3] = {0.0, 0.0, 0.0};  // x, slot1, slot2
-  auto measure = [&](const T* x_range, const T* s1, const T* s2, int64_t n) {
-    const double found[3] = {
-        max_abs_x != nullptr ? MaxAbsOnThisThread(x_range, n) : 0.0,
-        s1 != nullptr ? MaxAbsOnThisThread(s1, n) : 0.0,
-        s2 != nullptr ? MaxAbsOnThisThread(s2, n) : 0.0};
+  auto measure = [&](const T* x_range, const T* s1, const T* s2, int64_t n,
+                     double found[3]) {
+    found[0] = MaxOfMaxAbs(
+        found[0], max_abs_x != nullptr ? MaxAbsOnThisThread(x_range, n) : 0.0);
+    found[1] =
+        MaxOfMaxAbs(found[1], s1 != nullptr ? MaxAbsOnThisThread(s1, n) : 0.0);
+    found[2] =
+        MaxOfMaxAbs(found[2], s2 != nullptr ? MaxAbsOnThisThread(s2, n) : 0.0);
+  };
+  auto combine = [&](const double found[3]) {
     absl::MutexLock lock(&mu);
     for (int i = 0; i < 3; ++i) maxima[i] = MaxOfMaxAbs(maxima[i], found[i]);
   };
   if (advance_state) {
-    // One fused loop per thread's range: long sequential runs.
+    // Per thread's range, block by block: the update, then its maxima.
     ParallelFor(size_, [&](int64_t begin, int64_t end) {
-      const int64_t n = end - begin;
-      T* s1 = has1 ? slot1_.data() + begin : nullptr;
-      T* s2 = has2 ? slot2_.data() + begin : nullptr;
-      Update(c, gp + begin, xp + begin, s1, s2, n);
-      measure(xp + begin, s1, s2, n);
+      double found[3] = {0.0, 0.0, 0.0};
+      for (int64_t b = begin; b < end; b += kKernelBlock) {
+        const int64_t n = std::min(kKernelBlock, end - b);
+        T* s1 = has1 ? slot1_.data() + b : nullptr;
+        T* s2 = has2 ? slot2_.data() + b : nullptr;
+        Update(c, gp + b, xp + b, s1, s2, n);
+        measure(xp + b, s1, s2, n, found);
+      }
+      combine(found);
     });
     slot_max_abs_[0] = maxima[1];
     slot_max_abs_[1] = maxima[2];
@@ -307,7 +316,11 @@ void BaseOptimizer<T>::Step(const Eigen::Ref<const Vec<T>>& g,
     if (s1 != nullptr) s1 = std::copy(s1, s1 + n, copy1) - n;
     if (s2 != nullptr) s2 = std::copy(s2, s2 + n, copy2) - n;
     Update(c, gp + begin, xp + begin, s1, s2, n);
-    if (max_abs_x != nullptr) measure(xp + begin, nullptr, nullptr, n);
+    if (max_abs_x != nullptr) {
+      double found[3] = {0.0, 0.0, 0.0};
+      measure(xp + begin, nullptr, nullptr, n, found);
+      combine(found);
+    }
   });
   if (max_abs_x != nullptr) *max_abs_x = maxima[0];
 }
