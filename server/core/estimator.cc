@@ -23,9 +23,22 @@ void MeanOf(absl::Span<const FlatVector* const> samples, Vec<T>& mean) {
   });
 }
 
+namespace {
+std::atomic<int64_t> copy_on_write_copies{0};
+}  // namespace
+
+int64_t CopyOnWriteCopies() {
+  return copy_on_write_copies.load(std::memory_order_relaxed);
+}
+
+void CountCopyOnWriteCopy() {
+  copy_on_write_copies.fetch_add(1, std::memory_order_relaxed);
+}
+
 void MakeExclusive(std::shared_ptr<FlatVector>& buffer, DType dtype,
                    int64_t size) {
   if (buffer == nullptr || buffer.use_count() > 1 || buffer->dtype() != dtype) {
+    if (buffer != nullptr && buffer.use_count() > 1) CountCopyOnWriteCopy();
     buffer = std::make_shared<FlatVector>(dtype, size);
   } else if (buffer->size() != size) {
     buffer->Resize(size);

@@ -46,6 +46,16 @@ absl::Status ComputeProbes(EstimatorKind estimator,
 void MakeExclusive(std::shared_ptr<FlatVector>& buffer, DType dtype,
                    int64_t size);
 
+// Copy-on-write copies made in this process: a vector the core was about to
+// overwrite (a probe in MakeExclusive, the parameters in
+// TypedAlgorithm::MutableX) was still held by someone else, a transport
+// still sending it, so a new one was allocated. In steady state a response
+// has released its vectors by then; gRPC destroys a finished call on its
+// executor thread, which on a loaded machine can run after the worker's
+// next submission (tests/bench/hot_path_test.cc counts these).
+int64_t CopyOnWriteCopies();
+void CountCopyOnWriteCopy();
+
 }  // namespace gameopt
 
 #endif  // GAMEOPT_SERVER_CORE_ESTIMATOR_H_

@@ -68,6 +68,7 @@ template <typename T>
 FlatVector& TypedAlgorithm<T>::MutableX() {
   const long internal = extrapolating_ ? 1 : 2;
   if (x_.use_count() > internal) {
+    CountCopyOnWriteCopy();
     x_ = std::make_shared<FlatVector>(*x_);
     if (!extrapolating_) point_ = x_;
   }

@@ -106,6 +106,10 @@ namespace {
 constexpr int64_t kDimension = int64_t{2} << 20;
 constexpr int64_t kWarmupSteps = 3;
 constexpr int64_t kCountedSteps = 5;
+// Copy-on-write copies allowed in the counted steps (CopyOnWriteCopies:
+// estimator.h): a loaded machine's late release of the previous call. A
+// design that kept a response's vectors across steps would copy each step.
+constexpr int64_t kMaxCopyOnWriteCopies = 1;
 
 void ExpectNoParameterSizedAllocations(const std::string& algorithm,
                                        int workers) {
@@ -125,27 +129,34 @@ void ExpectNoParameterSizedAllocations(const std::string& algorithm,
   ASSERT_TRUE(session.ok()) << session.status();
   big_bytes = c.vector_bytes();
   big_count = 0;
+  std::atomic<int64_t> copies_before{-1};
   std::vector<std::thread> threads;
   std::vector<absl::Status> results(workers);
   for (int i = 0; i < workers; ++i) {
     threads.emplace_back([&, i] {
       absl::StatusOr<bench::Window> w = bench::RunNullWorker(
-          server.address(), *session, c, 0, [](int64_t step) {
-            if (step == kWarmupSteps) counting = true;
+          server.address(), *session, c, 0, [&](int64_t step) {
+            if (step != kWarmupSteps) return;
+            int64_t unset = -1;
+            copies_before.compare_exchange_strong(unset, CopyOnWriteCopies());
+            counting = true;
           });
       results[i] = w.status();
     });
   }
   for (std::thread& t : threads) t.join();
   counting = false;
+  const int64_t copies = CopyOnWriteCopies() - copies_before.load();
   for (const absl::Status& s : results) EXPECT_TRUE(s.ok()) << s;
   std::string sizes;
   for (int64_t i = 0; i < std::min<int64_t>(big_count, 16); ++i) {
     sizes += std::to_string(big_sizes[i].load()) + " ";
   }
-  EXPECT_EQ(big_count.load(), 0)
+  EXPECT_EQ(big_count.load(), copies)
       << "blocks of >= " << c.vector_bytes() << " bytes allocated in "
-      << kCountedSteps << " steady-state steps: " << sizes;
+      << kCountedSteps << " steady-state steps: " << sizes << "(" << copies
+      << " of them copy-on-write copies)";
+  EXPECT_LE(copies, kMaxCopyOnWriteCopies);
   EXPECT_TRUE(bench::DeleteSession(server.address(), *session).ok());
   server.Shutdown();
 }
