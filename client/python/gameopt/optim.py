@@ -32,9 +32,10 @@ in one round; a graph is freed by its last product (the fused J^T xi, or
 ConOpt/SGA's products phase), as in-process autograd frees it
 (gameopt.optim_autograd).
 
-Wire: submissions are written by gameopt.torch_wire from per-session
-templates (one numpy copy per tensor into prepared bytes, no protobuf
-objects per step), and new parameters are copied straight from the
+Wire: submissions are written by gameopt.torch_wire around per-session
+templates (no protobuf objects per step): a tensor already in the wire
+dtype is joined into the request straight from its memory (one copy),
+others are written into the template first; new parameters are copied straight from the
 TaskResponse bytes into the parameters' storage (CPU parameters in the
 session's dtype; otherwise, and for JoinSession's answer, through the
 parsed message).

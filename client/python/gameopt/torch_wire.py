@@ -83,13 +83,10 @@ def _fields(number: int, payloads) -> List:
     payload is bytes-like or Pieces."""
     parts: List = []
     for payload in payloads:
-        if isinstance(payload, Pieces):
-            parts.append(_tag(number, _LENGTH_DELIMITED) +
-                         varint(payload.nbytes))
-            parts += payload
-        else:
-            parts += [_tag(number, _LENGTH_DELIMITED) + varint(len(payload)),
-                      payload]
+        pieces = isinstance(payload, Pieces)
+        size = payload.nbytes if pieces else len(payload)
+        parts.append(_tag(number, _LENGTH_DELIMITED) + varint(size))
+        parts += payload if pieces else [payload]
     return parts
 
 
