@@ -41,6 +41,7 @@
 #include "server/core/diagnostics.h"
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
+#include "server/core/sample_set.h"
 #include "server/core/snapshot.h"
 
 namespace gameopt {
@@ -133,10 +134,16 @@ class Algorithm {
   virtual std::shared_ptr<const FlatVector> point() const = 0;
   virtual int64_t point_version() const = 0;
 
+  // Whether the round that closes the current phase may hand over samples
+  // that are packed (sample_set.h: kept in a compressed wire format, decoded
+  // block by block by the kernels that read them). Only algorithms whose
+  // every read of the phase's samples goes through those kernels say yes;
+  // the others always get dense vectors (SampleSet::dense()).
+  virtual bool TakesPackedSamples() const { return false; }
+
   // Closes a gradient phase. `samples` are full-length vectors (zero outside
   // phase().players), in the order that defines the aggregate, at least one.
-  virtual absl::Status CompleteGradient(
-      absl::Span<const FlatVector* const> samples) = 0;
+  virtual absl::Status CompleteGradient(const SampleSet& samples) = 0;
 
   // In a products phase: the probes, one per sample of the gradient phase
   // that opened it, in the same order.
@@ -145,9 +152,8 @@ class Algorithm {
   // Closes a products phase with the answered samples (a subset of the
   // probes when workers dropped out, at least one). vjp is empty unless
   // phase().vjp, jvp unless phase().jvp; when both, they pair up.
-  virtual absl::Status CompleteProducts(
-      absl::Span<const FlatVector* const> vjp,
-      absl::Span<const FlatVector* const> jvp) = 0;
+  virtual absl::Status CompleteProducts(const SampleSet& vjp,
+                                        const SampleSet& jvp) = 0;
 
   // With AlgorithmConfig::bias_meter, right before CompleteProducts of the
   // step's products phase: each answered sample's J_k^T xi_k from the

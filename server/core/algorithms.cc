@@ -24,6 +24,7 @@ class SimGd final : public TypedAlgorithm<T> {
       : TypedAlgorithm<T>(config, std::move(layout)) {
     this->plan().push_back(GradientPhase(0, "gradient", this->AllPlayers()));
   }
+  bool TakesPackedSamples() const override { return true; }
 
  protected:
   absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
@@ -59,6 +60,8 @@ class AltGd final : public TypedAlgorithm<T> {
       }
     }
   }
+
+  bool TakesPackedSamples() const override { return true; }
 
  protected:
   absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
@@ -103,29 +106,27 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
     own_vjp_.assign(own_vjp.begin(), own_vjp.end());
   }
 
- protected:
-  // The probes and the mean gradient in one pass over the samples.
-  void AggregateGradient(absl::Span<const FlatVector* const> samples,
-                         Vec<T>& mean) override {
-    probes_ready_ = ComputeProbes<T>(this->config().algorithm.estimator,
-                                     samples, this->mutable_probes(), &mean)
-                        .ok();
-    if (!probes_ready_) MeanOf<T>(samples, mean);
+  // ConOpt reads its samples and products only in the estimator's and the
+  // consensus direction's kernels; the bias meter reads whole products.
+  bool TakesPackedSamples() const override {
+    return !sga_ && !shgd_ && !this->config().algorithm.bias_meter;
   }
 
-  absl::Status OnGradient(
-      absl::Span<const FlatVector* const> samples) override {
-    if (!probes_ready_) {  // fails again, with the reason
-      absl::Status status = ComputeProbes<T>(this->config().algorithm.estimator,
-                                             samples, this->mutable_probes());
-      if (!status.ok()) return status;
-    }
+ protected:
+  // The probes and the mean gradient in one pass over the samples.
+  void AggregateGradient(const SampleSet& samples, Vec<T>& mean) override {
+    probes_status_ = ComputeProbes<T>(this->config().algorithm.estimator,
+                                      samples, this->mutable_probes(), &mean);
+    if (!probes_status_.ok()) MeanOf<T>(samples, mean);
+  }
+
+  absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
+    if (!probes_status_.ok()) return probes_status_;
     this->NextPhase();
     return absl::OkStatus();
   }
 
-  absl::Status OnProducts(absl::Span<const FlatVector* const> vjp,
-                          absl::Span<const FlatVector* const> jvp) override {
+  absl::Status OnProducts(const SampleSet& vjp, const SampleSet& jvp) override {
     const AlgorithmConfig& a = this->config().algorithm;
     Vec<T>& xi = this->mean_gradient();
     if (shgd_) return HamiltonianStep(vjp);
@@ -237,7 +238,7 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
 
  private:
   // SHGD: g = the estimated J^T xi = grad H, H = 1/2 |xi|^2.
-  absl::Status HamiltonianStep(absl::Span<const FlatVector* const> vjp) {
+  absl::Status HamiltonianStep(const SampleSet& vjp) {
     MeanOf<T>(vjp, direction_);
     const double g_norm = static_cast<double>(direction_.norm());
     this->mutable_stats().correction_norm = g_norm;
@@ -253,7 +254,7 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
 
   // The bias meter's reading from the step's answers and the samples' own
   // products (SetOwnProducts), which it then forgets.
-  void AddBiasMeter(absl::Span<const FlatVector* const> vjp) {
+  void AddBiasMeter(const SampleSet& vjp) {
     StepDiagnostics& d = this->mutable_stats().diagnostics;
     d.has_bias_meter = false;
     std::vector<const FlatVector*> own;
@@ -265,7 +266,7 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
       return;
     }
     const std::optional<BiasMeterReading> reading =
-        MeasureBias(this->config().algorithm.estimator, vjp, own);
+        MeasureBias(this->config().algorithm.estimator, vjp.dense(), own);
     if (!reading) return;
     d.has_bias_meter = true;
     d.bias_norm = reading->bias_norm;
@@ -283,7 +284,8 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
   const bool shgd_;
   double gamma_;  // ConOpt: of the next step
   std::optional<AdaptiveGamma> adaptive_;
-  bool probes_ready_ = false;  // AggregateGradient computed them
+  // Whether AggregateGradient computed the probes, or why not.
+  absl::Status probes_status_;
   // The bias meter's J_k^T xi_k for the products phase about to close.
   std::vector<const FlatVector*> own_vjp_;
   // SGA; jt_xi_ also ConOpt with gamma 0 (diagnostics)
@@ -300,6 +302,8 @@ class Extragradient final : public TypedAlgorithm<T> {
         GradientPhase(0, "extrapolation", this->AllPlayers()));
     this->plan().push_back(GradientPhase(1, "update", this->AllPlayers()));
   }
+
+  bool TakesPackedSamples() const override { return true; }
 
  protected:
   absl::Status OnGradient(absl::Span<const FlatVector* const>) override {
@@ -335,6 +339,8 @@ class Optimistic final : public TypedAlgorithm<T> {
       : TypedAlgorithm<T>(config, std::move(layout)) {
     this->plan().push_back(GradientPhase(0, "gradient", this->AllPlayers()));
   }
+
+  bool TakesPackedSamples() const override { return true; }
 
  protected:
   absl::Status OnGradient(absl::Span<const FlatVector* const>) override {

@@ -95,8 +95,7 @@ class LSvrhg final : public TypedAlgorithm<T> {
     return absl::OkStatus();
   }
 
-  absl::Status OnProducts(absl::Span<const FlatVector* const> vjp,
-                          absl::Span<const FlatVector* const>) override {
+  absl::Status OnProducts(const SampleSet& vjp, const SampleSet&) override {
     switch (this->phase().index) {
       case 1:
         MeanOf<T>(vjp, at_x_);

@@ -65,8 +65,7 @@ class OpponentShaping final : public TypedAlgorithm<T> {
     return absl::OkStatus();
   }
 
-  absl::Status OnProducts(absl::Span<const FlatVector* const> vjp,
-                          absl::Span<const FlatVector* const> jvp) override {
+  absl::Status OnProducts(const SampleSet& vjp, const SampleSet& jvp) override {
     const int n = this->layout().num_players();
     const int slot = this->phase().index - n;
     const int player = slot / 2;

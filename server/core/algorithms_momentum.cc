@@ -110,8 +110,7 @@ class Lead final : public TypedAlgorithm<T> {
     return absl::OkStatus();
   }
 
-  absl::Status OnProducts(absl::Span<const FlatVector* const>,
-                          absl::Span<const FlatVector* const> jvp) override {
+  absl::Status OnProducts(const SampleSet&, const SampleSet& jvp) override {
     const int player = this->phase().index - 1;  // whose correction
     MeanOf<T>(jvp, mean_);
     const int64_t d = this->layout().dimension();

@@ -144,9 +144,8 @@ void Competitive<T>::Ask(Stage stage, int player, const Eigen::VectorXd& u) {
 }
 
 template <typename T>
-absl::Status Competitive<T>::OnProducts(
-    absl::Span<const FlatVector* const>,
-    absl::Span<const FlatVector* const> jvp) {
+absl::Status Competitive<T>::OnProducts(const SampleSet&,
+                                        const SampleSet& jvp) {
   MeanOf<T>(jvp, mean_);
   const Eigen::VectorXd answer = mean_.template cast<double>();
   const Eigen::VectorXd hs_sqrt = BlockOf(h_, s_).cwiseSqrt();

@@ -22,8 +22,7 @@ class Competitive final : public TypedAlgorithm<T> {
 
  protected:
   absl::Status OnGradient(absl::Span<const FlatVector* const> samples) override;
-  absl::Status OnProducts(absl::Span<const FlatVector* const> vjp,
-                          absl::Span<const FlatVector* const> jvp) override;
+  absl::Status OnProducts(const SampleSet& vjp, const SampleSet& jvp) override;
   void ExportExtra(AlgorithmState& state) const override;
   absl::Status ImportExtra(const AlgorithmState& state) override;
 

@@ -1,23 +1,45 @@
 #include "server/core/estimator.h"
 
 #include <atomic>
+#include <type_traits>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/core/kernels.h"
 
 namespace gameopt {
 
+namespace {
+
+// Scratch for the packed samples' blocks of one kernel call: `num` blocks
+// of kKernelBlock values, per thread (no allocation once grown).
 template <typename T>
-void MeanOf(absl::Span<const FlatVector* const> samples, Vec<T>& mean) {
-  const int64_t d = samples[0]->size();
+T* BlockScratch(size_t num) {
+  static thread_local std::vector<T> scratch;
+  if (scratch.size() < num * kKernelBlock) scratch.resize(num * kKernelBlock);
+  return scratch.data();
+}
+
+template <typename T>
+constexpr DType DTypeOf() {
+  return std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
+}
+
+}  // namespace
+
+template <typename T>
+void MeanOf(const SampleSet& samples, Vec<T>& mean) {
+  const int64_t d = samples.dimension();
   if (mean.size() != d) mean.resize(d);
   const size_t num = samples.size();
   // Per coordinate: s_0 + s_1 + ... in order, then / K (kernels.h).
   ForEachBlock(d, [&](int64_t begin, int64_t end) {
-    auto m = mean.segment(begin, end - begin);
-    m = samples[0]->as<T>().segment(begin, end - begin);
+    const int64_t n = end - begin;
+    T* scratch = BlockScratch<T>(1);
+    auto m = mean.segment(begin, n);
+    m = ConstVecMap<T>(samples.Block<T>(0, begin, n, scratch), n);
     for (size_t k = 1; k < num; ++k) {
-      m += samples[k]->as<T>().segment(begin, end - begin);
+      m += ConstVecMap<T>(samples.Block<T>(k, begin, n, scratch), n);
     }
     if (num > 1) m /= static_cast<T>(num);
   });
@@ -49,15 +71,13 @@ void MakeExclusive(std::shared_ptr<FlatVector>& buffer, DType dtype,
 }
 
 template <typename T>
-absl::Status ComputeProbes(EstimatorKind estimator,
-                           absl::Span<const FlatVector* const> samples,
+absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes) {
   return ComputeProbes<T>(estimator, samples, probes, nullptr);
 }
 
 template <typename T>
-absl::Status ComputeProbes(EstimatorKind estimator,
-                           absl::Span<const FlatVector* const> samples,
+absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes,
                            Vec<T>* mean) {
   const size_t num = samples.size();
@@ -69,8 +89,8 @@ absl::Status ComputeProbes(EstimatorKind estimator,
         num,
         ": run 2 or more workers per round or set samples_per_worker >= 2"));
   }
-  const DType dtype = samples[0]->dtype();
-  const int64_t d = samples[0]->size();
+  const DType dtype = DTypeOf<T>();
+  const int64_t d = samples.dimension();
   // The pooled probe S/K is the same for every sample: one buffer, shared
   // by all of them (the others are dropped first so that the first one's
   // buffer is reused when no transport holds it any more).
@@ -89,18 +109,27 @@ absl::Status ComputeProbes(EstimatorKind estimator,
   // (kernels.h); the local estimator copies the samples.
   ForEachBlock(d, [&](int64_t begin, int64_t end) {
     const int64_t n = end - begin;
+    // Each sample's block: in its dense vector, or decoded once into
+    // scratch (read again below for the unbiased probes).
+    T* scratch = samples.has_packed() ? BlockScratch<T>(num) : nullptr;
+    static thread_local std::vector<const T*> blocks;
+    if (blocks.size() < num) blocks.resize(num);
+    const T** s = blocks.data();
+    for (size_t k = 0; k < num; ++k) {
+      s[k] = samples.Block<T>(
+          k, begin, n,
+          scratch == nullptr ? nullptr : scratch + k * kKernelBlock);
+    }
     if (estimator == EstimatorKind::kLocal) {
       for (size_t k = 0; k < num; ++k) {
-        probes[k]->as<T>().segment(begin, n) =
-            samples[k]->as<T>().segment(begin, n);
+        probes[k]->as<T>().segment(begin, n) = ConstVecMap<T>(s[k], n);
       }
       if (mean == nullptr) return;
     }
     T buffer[kKernelBlock];
     Eigen::Map<Vec<T>> sum(buffer, n);
-    sum = samples[0]->as<T>().segment(begin, n);
-    for (size_t k = 1; k < num; ++k)
-      sum += samples[k]->as<T>().segment(begin, n);
+    sum = ConstVecMap<T>(s[0], n);
+    for (size_t k = 1; k < num; ++k) sum += ConstVecMap<T>(s[k], n);
     if (mean != nullptr) {
       if (num > 1) {
         mean->segment(begin, n) = sum / static_cast<T>(num);
@@ -115,26 +144,23 @@ absl::Status ComputeProbes(EstimatorKind estimator,
     }
     for (size_t k = 0; k < num; ++k) {
       probes[k]->as<T>().segment(begin, n) =
-          (sum - samples[k]->as<T>().segment(begin, n)) /
-          static_cast<T>(num - 1);
+          (sum - ConstVecMap<T>(s[k], n)) / static_cast<T>(num - 1);
     }
   });
   return absl::OkStatus();
 }
 
-template void MeanOf<float>(absl::Span<const FlatVector* const>, Vec<float>&);
-template void MeanOf<double>(absl::Span<const FlatVector* const>, Vec<double>&);
+template void MeanOf<float>(const SampleSet&, Vec<float>&);
+template void MeanOf<double>(const SampleSet&, Vec<double>&);
 template absl::Status ComputeProbes<float>(
-    EstimatorKind, absl::Span<const FlatVector* const>,
-    std::vector<std::shared_ptr<FlatVector>>&);
+    EstimatorKind, const SampleSet&, std::vector<std::shared_ptr<FlatVector>>&);
 template absl::Status ComputeProbes<double>(
-    EstimatorKind, absl::Span<const FlatVector* const>,
-    std::vector<std::shared_ptr<FlatVector>>&);
+    EstimatorKind, const SampleSet&, std::vector<std::shared_ptr<FlatVector>>&);
 template absl::Status ComputeProbes<float>(
-    EstimatorKind, absl::Span<const FlatVector* const>,
-    std::vector<std::shared_ptr<FlatVector>>&, Vec<float>*);
+    EstimatorKind, const SampleSet&, std::vector<std::shared_ptr<FlatVector>>&,
+    Vec<float>*);
 template absl::Status ComputeProbes<double>(
-    EstimatorKind, absl::Span<const FlatVector* const>,
-    std::vector<std::shared_ptr<FlatVector>>&, Vec<double>*);
+    EstimatorKind, const SampleSet&, std::vector<std::shared_ptr<FlatVector>>&,
+    Vec<double>*);
 
 }  // namespace gameopt

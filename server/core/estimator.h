@@ -14,14 +14,19 @@
 #include "absl/types/span.h"
 #include "server/core/config.h"
 #include "server/core/flat_vector.h"
+#include "server/core/sample_set.h"
 
 namespace gameopt {
 
+// The samples may be packed (sample_set.h): each block is decoded into
+// L1 where it is read, with the values DecodeSample gives, so the results
+// are the same bit for bit.
+//
 // Sets `mean` to (1/K) sum_k samples[k], summing in the given order so the
 // result is bit-for-bit reproducible, for any thread count (kernels.h).
 // K >= 1. Allocates only when `mean` has another size.
 template <typename T>
-void MeanOf(absl::Span<const FlatVector* const> samples, Vec<T>& mean);
+void MeanOf(const SampleSet& samples, Vec<T>& mean);
 
 // Fills probes[k] = w_k for every sample (resizing `probes`; the pooled
 // probe is one buffer that every probes[k] points to). Reuses a
@@ -29,15 +34,13 @@ void MeanOf(absl::Span<const FlatVector* const> samples, Vec<T>& mean);
 // still sending it), in which case a new one is made.
 // kUnbiased with fewer than 2 samples is FailedPrecondition.
 template <typename T>
-absl::Status ComputeProbes(EstimatorKind estimator,
-                           absl::Span<const FlatVector* const> samples,
+absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes);
 
 // The same, and `mean` = MeanOf(samples) (bit-identical) in the same pass
 // over the samples; `mean` is left alone on error.
 template <typename T>
-absl::Status ComputeProbes(EstimatorKind estimator,
-                           absl::Span<const FlatVector* const> samples,
+absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes,
                            Vec<T>* mean);
 

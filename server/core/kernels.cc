@@ -98,8 +98,8 @@ double SquaredNorm(const T* v, int64_t n) {
 
 template <typename T>
 ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
-                                  absl::Span<const FlatVector* const> vjp,
-                                  T gamma, Vec<T>& direction) {
+                                  const SampleSet& vjp, T gamma,
+                                  Vec<T>& direction) {
   const int64_t d = xi.size();
   if (direction.size() != d) direction.resize(d);
   const int64_t num_blocks = (d + kKernelBlock - 1) / kKernelBlock;
@@ -111,13 +111,16 @@ ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
   const size_t k = vjp.size();
   ParallelFor(d, [&](int64_t range_begin, int64_t range_end) {
     MagnitudeBits<T> mine = 0;
+    T scratch[kKernelBlock];
     for (int64_t begin = range_begin; begin < range_end;
          begin += kKernelBlock) {
       const int64_t n = std::min(range_end, begin + kKernelBlock) - begin;
       T buffer[kKernelBlock];
       Eigen::Map<Vec<T>> c(buffer, n);
-      c = vjp[0]->as<T>().segment(begin, n);
-      for (size_t i = 1; i < k; ++i) c += vjp[i]->as<T>().segment(begin, n);
+      c = ConstVecMap<T>(vjp.Block<T>(0, begin, n, scratch), n);
+      for (size_t i = 1; i < k; ++i) {
+        c += ConstVecMap<T>(vjp.Block<T>(i, begin, n, scratch), n);
+      }
       if (k > 1) c /= static_cast<T>(k);
       c *= gamma;
       Squares& s = squares[begin / kKernelBlock];
@@ -153,10 +156,9 @@ template double MaxAbsOnThisThread<double>(const double*, int64_t);
 template double SquaredNorm<float>(const float*, int64_t);
 template double SquaredNorm<double>(const double*, int64_t);
 template ConsensusNorms ConsensusDirection<float>(
-    const Eigen::Ref<const Vec<float>>&, absl::Span<const FlatVector* const>,
-    float, Vec<float>&);
+    const Eigen::Ref<const Vec<float>>&, const SampleSet&, float, Vec<float>&);
 template ConsensusNorms ConsensusDirection<double>(
-    const Eigen::Ref<const Vec<double>>&, absl::Span<const FlatVector* const>,
-    double, Vec<double>&);
+    const Eigen::Ref<const Vec<double>>&, const SampleSet&, double,
+    Vec<double>&);
 
 }  // namespace gameopt

@@ -17,6 +17,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/types/span.h"
 #include "server/core/flat_vector.h"
+#include "server/core/sample_set.h"
 
 namespace gameopt {
 
@@ -68,12 +69,13 @@ struct ConsensusNorms {
 //   m = vjp_0 + vjp_1 + ... + vjp_{K-1};  m /= K (if K > 1);
 //   c = gamma * m;  g = xi + c.
 // `direction` is resized to xi's length when it differs; it may be xi
-// itself (in place). K >= 1; every vector has xi's length and dtype T.
+// itself (in place). K >= 1; every vector has xi's length and dtype T
+// (packed ones are decoded a block at a time, estimator.h).
 // Returns the norms of c, xi and g and max |g|, from the same pass.
 template <typename T>
 ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
-                                  absl::Span<const FlatVector* const> vjp,
-                                  T gamma, Vec<T>& direction);
+                                  const SampleSet& vjp, T gamma,
+                                  Vec<T>& direction);
 
 extern template double MaxAbs<float>(const float*, int64_t);
 extern template double MaxAbs<double>(const double*, int64_t);
@@ -82,11 +84,10 @@ extern template double MaxAbsOnThisThread<double>(const double*, int64_t);
 extern template double SquaredNorm<float>(const float*, int64_t);
 extern template double SquaredNorm<double>(const double*, int64_t);
 extern template ConsensusNorms ConsensusDirection<float>(
-    const Eigen::Ref<const Vec<float>>&, absl::Span<const FlatVector* const>,
-    float, Vec<float>&);
+    const Eigen::Ref<const Vec<float>>&, const SampleSet&, float, Vec<float>&);
 extern template ConsensusNorms ConsensusDirection<double>(
-    const Eigen::Ref<const Vec<double>>&, absl::Span<const FlatVector* const>,
-    double, Vec<double>&);
+    const Eigen::Ref<const Vec<double>>&, const SampleSet&, double,
+    Vec<double>&);
 
 }  // namespace gameopt
 

@@ -19,6 +19,27 @@ uint64_t Mix(uint64_t a, uint64_t b) {
   return z ^ (z >> 31);
 }
 
+// A worker's sample (or product) k, held in `samples` or `packs`
+// (Worker::samples, Worker::packed), into `dense` and `packed`: one of the
+// two entries is null, and `packed` stays empty while no sample is packed.
+void AddSample(const std::vector<FlatVector>& samples,
+               const std::vector<PackedVector>& packs, int k,
+               std::vector<const FlatVector*>& dense,
+               std::vector<const PackedVector*>& packed) {
+  const bool is_packed =
+      k < static_cast<int>(packs.size()) && packs[k].in_use();
+  if (is_packed && packed.empty()) packed.resize(dense.size(), nullptr);
+  dense.push_back(is_packed ? nullptr : &samples[k]);
+  if (is_packed || !packed.empty()) {
+    packed.push_back(is_packed ? &packs[k] : nullptr);
+  }
+}
+
+SampleSet SampleSetOf(const std::vector<const FlatVector*>& dense,
+                      const std::vector<const PackedVector*>& packed) {
+  return packed.empty() ? SampleSet(dense) : SampleSet(dense, packed);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Session>> Session::Create(std::string id,
@@ -173,17 +194,19 @@ void Session::CloseRound(Outbox& out) {
   absl::Status status;
   if (phase.kind == PhaseSpec::Kind::kGradient) {
     std::vector<const FlatVector*> samples;
+    std::vector<const PackedVector*> packed;
     barrier_.ClearHolders();
     for (int64_t id : barrier_.submitted()) {
       Worker& w = *workers_.at(id);
       if (!diagnostic) step_scalars_.Add(w.scalars);
       w.scalars.clear();
       barrier_.AddHolder(id, static_cast<int>(samples.size()), w.num_samples);
-      for (int k = 0; k < w.num_samples; ++k) samples.push_back(&w.samples[k]);
+      for (int k = 0; k < w.num_samples; ++k)
+        AddSample(w.samples, w.packed, k, samples, packed);
     }
     status = samples.empty()
                  ? absl::FailedPreconditionError("no valid gradient sample")
-                 : algorithm_->CompleteGradient(samples);
+                 : algorithm_->CompleteGradient(SampleSetOf(samples, packed));
     // A fused round: the products phase that follows on the same samples
     // (LOCAL probes: each sample's own gradient) closes at once.
     if (status.ok() && fused && config_->algorithm.fuse_local_products &&
@@ -192,11 +215,12 @@ void Session::CloseRound(Outbox& out) {
     }
   } else {
     std::vector<const FlatVector*> vjp, jvp, own;
+    std::vector<const PackedVector*> packed_vjp;
     bool own_complete = true;
     for (int64_t id : barrier_.submitted()) {
       Worker& w = *workers_.at(id);
       for (int k = 0; k < w.num_products; ++k) {
-        if (phase.vjp) vjp.push_back(&w.samples[k]);
+        if (phase.vjp) AddSample(w.samples, w.packed, k, vjp, packed_vjp);
         if (phase.jvp) jvp.push_back(&w.jvp[k]);
         if (k < static_cast<int>(w.fused_vjp.size())) {
           own.push_back(&w.fused_vjp[k]);
@@ -211,9 +235,10 @@ void Session::CloseRound(Outbox& out) {
       if (!own_complete) own.clear();
       algorithm_->SetOwnProducts(own);
     }
-    status = vjp.empty() && jvp.empty()
-                 ? absl::FailedPreconditionError("no valid product")
-                 : algorithm_->CompleteProducts(vjp, jvp);
+    status =
+        vjp.empty() && jvp.empty()
+            ? absl::FailedPreconditionError("no valid product")
+            : algorithm_->CompleteProducts(SampleSetOf(vjp, packed_vjp), jvp);
   }
   if (!status.ok()) {
     Log(absl::StrCat(Where(), " is repeated: ", status.message()));

@@ -38,10 +38,14 @@ struct Session::Worker {
   // closed, when the samples have been consumed (mean, probes), so the
   // J^T w products are decoded into the samples' buffers: one buffer per
   // sample, not two.
+  // Each sample (then product) k is in samples[k], or in packed[k] when
+  // that is in use (Session::KeepsPacked: kept in the compressed wire
+  // format it came in).
   int num_samples = 0;  // valid gradient samples of its last gradient round
   std::vector<FlatVector> samples;  // then its J^T w products
-  int num_products = 0;             // valid products of its last products round
-  std::vector<FlatVector> jvp;      // also a fused round's J_k xi_k
+  std::vector<PackedVector> packed;
+  int num_products = 0;         // valid products of its last products round
+  std::vector<FlatVector> jvp;  // also a fused round's J_k xi_k
   std::vector<FlatVector> fused_vjp;  // a fused round's J_k^T xi_k
   // The scalars of its submission to the open gradient round.
   std::vector<NamedValue> scalars;

@@ -170,6 +170,25 @@ void Session::Enter(Worker& worker, TaskCallback done, CallId* call,
   if (round_ != round && submitters >= 2) ++worker.last_to_submit;
 }
 
+bool Session::KeepsPacked() const {
+  return config_->wire.from_workers != Compression::kNone &&
+         algorithm_->TakesPackedSamples() && !FusedRound();
+}
+
+absl::Status Session::AcceptSample(const SampleView& view,
+                                   const std::vector<int>& players,
+                                   const std::string& field, bool keep_packed,
+                                   FlatVector& dense, PackedVector* packed) {
+  const Compression wire = config_->wire.from_workers;
+  if (packed != nullptr && keep_packed && AllCompressed(view, wire)) {
+    return PackSample(view, algorithm_->layout(), players, field, *packed,
+                      wire);
+  }
+  if (packed != nullptr) packed->Clear();
+  return DecodeSample(view, algorithm_->layout(), players, config_->dtype,
+                      field, dense, wire);
+}
+
 absl::Status Session::AcceptProducts(Worker& worker,
                                      const Submission& submission) {
   const GameLayout& layout = algorithm_->layout();
@@ -182,15 +201,17 @@ absl::Status Session::AcceptProducts(Worker& worker,
   const int n = worker.num_samples;
   std::vector<int> all(layout.num_players());
   for (int p = 0; p < layout.num_players(); ++p) all[p] = p;
+  const bool keep_packed = KeepsPacked();
   struct Kind {
     bool wanted;
     const std::vector<SampleView>& views;
     std::vector<FlatVector>& out;
+    std::vector<PackedVector>* packed;  // vjp only
     const char* field;
   };
   for (const Kind& kind :
-       {Kind{phase.vjp, submission.vjp, worker.samples, "vjp"},
-        Kind{phase.jvp, submission.jvp, worker.jvp, "jvp"}}) {
+       {Kind{phase.vjp, submission.vjp, worker.samples, &worker.packed, "vjp"},
+        Kind{phase.jvp, submission.jvp, worker.jvp, nullptr, "jvp"}}) {
     const int expected = kind.wanted ? n : 0;
     if (static_cast<int>(kind.views.size()) != expected) {
       return absl::InvalidArgumentError(
@@ -200,11 +221,15 @@ absl::Status Session::AcceptProducts(Worker& worker,
     if (static_cast<int>(kind.out.size()) < expected) {
       kind.out.resize(expected);
     }
+    if (kind.packed != nullptr && static_cast<int>(kind.packed->size()) <
+                                      static_cast<int>(kind.out.size())) {
+      kind.packed->resize(kind.out.size());
+    }
     for (int k = 0; k < expected; ++k) {
-      absl::Status status =
-          DecodeSample(kind.views[k], layout, all, dtype,
-                       absl::StrCat(kind.field, "[", k, "]"), kind.out[k],
-                       config_->wire.from_workers);
+      absl::Status status = AcceptSample(
+          kind.views[k], all, absl::StrCat(kind.field, "[", k, "]"),
+          keep_packed, kind.out[k],
+          kind.packed != nullptr ? &(*kind.packed)[k] : nullptr);
       if (!status.ok()) return status;
     }
   }
@@ -249,11 +274,13 @@ absl::Status Session::AcceptGradient(Worker& worker,
     return status;
   }
   worker.samples.resize(n);
+  worker.packed.resize(n);
+  const bool keep_packed = KeepsPacked();
   for (int k = 0; k < n; ++k) {
-    absl::Status status = DecodeSample(
-        submission.gradients[k], layout, algorithm_->phase().players, dtype,
-        absl::StrCat("gradients[", k, "]"), worker.samples[k],
-        config_->wire.from_workers);
+    absl::Status status =
+        AcceptSample(submission.gradients[k], algorithm_->phase().players,
+                     absl::StrCat("gradients[", k, "]"), keep_packed,
+                     worker.samples[k], &worker.packed[k]);
     if (!status.ok()) return status;
   }
   std::vector<int> all;

@@ -145,8 +145,7 @@ void SpectrumRounds::SetProbes(const Eigen::VectorXd& v) {
   probes_.assign(samples_, probe);
 }
 
-absl::Status SpectrumRounds::CompleteGradient(
-    absl::Span<const FlatVector* const> samples) {
+absl::Status SpectrumRounds::CompleteGradient(const SampleSet& samples) {
   if (!active_) {
     const int64_t before = inner_->step();
     samples_step_ = -1;  // the session's sample holders change
@@ -158,7 +157,7 @@ absl::Status SpectrumRounds::CompleteGradient(
   samples_ = static_cast<int>(samples.size());
   samples_step_ = inner_->step();
   xi_ = Eigen::VectorXd::Zero(inner_->layout().dimension());
-  for (const FlatVector* sample : samples) {
+  for (const FlatVector* sample : samples.dense()) {
     if (dtype_ == DType::kFloat32) {
       xi_ += sample->as<float>().cast<double>();
     } else {
@@ -170,9 +169,8 @@ absl::Status SpectrumRounds::CompleteGradient(
   return absl::OkStatus();
 }
 
-absl::Status SpectrumRounds::CompleteProducts(
-    absl::Span<const FlatVector* const> vjp,
-    absl::Span<const FlatVector* const> jvp) {
+absl::Status SpectrumRounds::CompleteProducts(const SampleSet& vjp,
+                                              const SampleSet& jvp) {
   if (!active_) {
     const int64_t before = inner_->step();
     absl::Status status = inner_->CompleteProducts(vjp, jvp);
@@ -181,9 +179,9 @@ absl::Status SpectrumRounds::CompleteProducts(
   }
   ++rounds_;
   if (stage_ == Stage::kRotation) {
-    absl::StatusOr<Eigen::VectorXd> jt_xi = Mean(vjp);
+    absl::StatusOr<Eigen::VectorXd> jt_xi = Mean(vjp.dense());
     if (!jt_xi.ok()) return Abort(jt_xi.status());
-    absl::StatusOr<Eigen::VectorXd> j_xi = Mean(jvp);
+    absl::StatusOr<Eigen::VectorXd> j_xi = Mean(jvp.dense());
     if (!j_xi.ok()) return Abort(j_xi.status());
     rotation_ = StationarityDiagnostics(xi_.norm(), jt_xi->norm());
     AddRotationIndex((*j_xi + *jt_xi).norm(), (*jt_xi - *j_xi).norm(),
@@ -193,7 +191,7 @@ absl::Status SpectrumRounds::CompleteProducts(
     return absl::OkStatus();
   }
   if (stage_ == Stage::kJv) {
-    absl::StatusOr<Eigen::VectorXd> jv = Mean(jvp);
+    absl::StatusOr<Eigen::VectorXd> jv = Mean(jvp.dense());
     if (!jv.ok()) return Abort(jv.status());
     if (active_->request.op == SpectrumOperatorKind::kGameJacobian ||
         (c1_ == 0 && c2_ == 0)) {
@@ -206,12 +204,12 @@ absl::Status SpectrumRounds::CompleteProducts(
   }
   Eigen::VectorXd product = jv_;
   if (c1_ != 0) {
-    absl::StatusOr<Eigen::VectorXd> jtu = Mean(vjp);
+    absl::StatusOr<Eigen::VectorXd> jtu = Mean(vjp.dense());
     if (!jtu.ok()) return Abort(jtu.status());
     product += c1_ * *jtu;
   }
   if (c2_ != 0) {
-    absl::StatusOr<Eigen::VectorXd> ju = Mean(jvp);
+    absl::StatusOr<Eigen::VectorXd> ju = Mean(jvp.dense());
     if (!ju.ok()) return Abort(ju.status());
     product += c2_ * *ju;
   }

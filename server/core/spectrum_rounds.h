@@ -118,12 +118,13 @@ class SpectrumRounds final : public Algorithm {
     return inner_->point();
   }
   int64_t point_version() const override { return inner_->point_version(); }
-  absl::Status CompleteGradient(
-      absl::Span<const FlatVector* const> samples) override;
+  bool TakesPackedSamples() const override {
+    return !active_ && inner_->TakesPackedSamples();
+  }
+  absl::Status CompleteGradient(const SampleSet& samples) override;
   const std::vector<std::shared_ptr<FlatVector>>& probes() const override;
-  absl::Status CompleteProducts(
-      absl::Span<const FlatVector* const> vjp,
-      absl::Span<const FlatVector* const> jvp) override;
+  absl::Status CompleteProducts(const SampleSet& vjp,
+                                const SampleSet& jvp) override;
   void SetOwnProducts(absl::Span<const FlatVector* const> own_vjp) override {
     if (!active_) inner_->SetOwnProducts(own_vjp);
   }

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/parallel.h"
 #include "server/core/quote.h"
@@ -245,13 +246,18 @@ size_t TensorView::size_bytes() const {
   return size;
 }
 
-absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
-                          const std::vector<int>& players, DType dtype,
-                          absl::string_view field, FlatVector& out,
-                          Compression accepted) {
-  if (out.dtype() != dtype || out.size() != layout.dimension()) {
-    out = FlatVector(dtype, layout.dimension());
-  }
+namespace {
+
+// The checks DecodeSample makes of every sample but the values' own, and
+// `each(p, t, view, where)` for every tensor that passes them (its player
+// and index in the layout, `where` naming it for errors), in order; the
+// first error stops it.
+absl::Status CheckSample(const SampleView& sample, const GameLayout& layout,
+                         const std::vector<int>& players,
+                         absl::string_view field, Compression accepted,
+                         absl::FunctionRef<absl::Status(
+                             int, int, const TensorView&, const std::string&)>
+                             each) {
   std::vector<bool> wanted(layout.num_players(), false);
   std::vector<bool> seen(layout.num_players(), false);
   for (int p : players) wanted[p] = true;
@@ -315,15 +321,8 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
                                     : DTypeName(view.dtype),
                          " needs ", expected));
       }
-      const int64_t bad =
-          dtype == DType::kFloat32
-              ? ParallelCopy(view, out.as<float>().data() + tensor.offset,
-                             tensor.size)
-              : ParallelCopy(view, out.as<double>().data() + tensor.offset,
-                             tensor.size);
-      if (bad >= 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ": value at index ", bad, " is not finite (NaN or inf)"));
+      if (absl::Status status = each(p, t, view, where); !status.ok()) {
+        return status;
       }
     }
     for (size_t t = 0; t < have.size(); ++t) {
@@ -342,6 +341,80 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
                        "' is missing"));
     }
   }
+  return absl::OkStatus();
+}
+
+std::atomic<int64_t> packed_samples{0};
+
+absl::Status NotFinite(const std::string& where, int64_t index) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      where, ": value at index ", index, " is not finite (NaN or inf)"));
+}
+
+// Copies the n encoded values of a compressed `view` to `to` and returns
+// the index of the first that is not finite, or -1; split across threads
+// for long tensors as ParallelCopy is, with the same index.
+int64_t ParallelPack(const TensorView& view, char* to, int64_t n) {
+  std::vector<size_t> starts;
+  size_t at = 0;
+  for (absl::string_view piece : view.pieces) {
+    starts.push_back(at);
+    at += piece.size();
+  }
+  auto pack = [&](int64_t begin, int64_t end) -> int64_t {
+    const size_t from = ValueOffset(view, begin);
+    char* out = to + from;
+    if (view.pieces.empty()) {
+      std::memcpy(out, view.bytes.data() + from, ValueOffset(view, end) - from);
+    } else {
+      std::vector<absl::string_view> storage;
+      const TensorView part =
+          Part(view, from, ValueOffset(view, end), starts, storage);
+      for (absl::string_view piece : part.pieces) {
+        std::memcpy(out, piece.data(), piece.size());
+        out += piece.size();
+      }
+    }
+    return FindNonFinite(view.compression, to + from, end - begin);
+  };
+  if (n < kParallelMinCoordinates) return pack(0, n);
+  std::atomic<int64_t> first_bad{n};
+  ParallelFor(n, [&](int64_t begin, int64_t end) {
+    const int64_t bad = pack(begin, end);
+    if (bad < 0) return;
+    int64_t seen = first_bad.load(std::memory_order_relaxed);
+    while (begin + bad < seen &&
+           !first_bad.compare_exchange_weak(seen, begin + bad)) {
+    }
+  });
+  const int64_t bad = first_bad.load();
+  return bad < n ? bad : -1;
+}
+
+}  // namespace
+
+absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
+                          const std::vector<int>& players, DType dtype,
+                          absl::string_view field, FlatVector& out,
+                          Compression accepted) {
+  if (out.dtype() != dtype || out.size() != layout.dimension()) {
+    out = FlatVector(dtype, layout.dimension());
+  }
+  absl::Status status = CheckSample(
+      sample, layout, players, field, accepted,
+      [&](int p, int t, const TensorView& view, const std::string& where) {
+        const TensorLayout& tensor = layout.players()[p].tensors[t];
+        const int64_t bad =
+            dtype == DType::kFloat32
+                ? ParallelCopy(view, out.as<float>().data() + tensor.offset,
+                               tensor.size)
+                : ParallelCopy(view, out.as<double>().data() + tensor.offset,
+                               tensor.size);
+        return bad >= 0 ? NotFinite(where, bad) : absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  std::vector<bool> wanted(layout.num_players(), false);
+  for (int p : players) wanted[p] = true;
   for (int p = 0; p < layout.num_players(); ++p) {
     if (wanted[p]) continue;
     const PlayerLayout& player = layout.players()[p];
@@ -352,6 +425,46 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
     }
   }
   return absl::OkStatus();
+}
+
+bool AllCompressed(const SampleView& sample, Compression accepted) {
+  if (accepted == Compression::kNone) return false;
+  for (const PlayerValues& values : sample) {
+    for (const TensorView& view : values.tensors) {
+      if (view.compression != accepted) return false;
+    }
+  }
+  return true;
+}
+
+absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
+                        const std::vector<int>& players,
+                        absl::string_view field, PackedVector& out,
+                        Compression accepted) {
+  std::vector<bool> present(layout.num_players(), false);
+  for (int p : players) present[p] = true;
+  PackedVectorWriter writer(out, layout, present, accepted);
+  absl::Status status = CheckSample(
+      sample, layout, players, field, accepted,
+      [&](int p, int t, const TensorView& view, const std::string& where) {
+        if (view.compression == Compression::kNone) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, ": not in the session's wire format"));
+        }
+        const int64_t bad = ParallelPack(view, writer.TensorBytes(p, t),
+                                         layout.players()[p].tensors[t].size);
+        return bad >= 0 ? NotFinite(where, bad) : absl::OkStatus();
+      });
+  if (!status.ok()) {
+    out.Clear();
+  } else {
+    packed_samples.fetch_add(1, std::memory_order_relaxed);
+  }
+  return status;
+}
+
+int64_t PackedSamples() {
+  return packed_samples.load(std::memory_order_relaxed);
 }
 
 }  // namespace gameopt

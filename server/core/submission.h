@@ -13,6 +13,7 @@
 #include "server/core/dtype.h"
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
+#include "server/core/sample_set.h"
 #include "server/core/scalars.h"
 #include "server/core/wire_codec.h"
 
@@ -78,6 +79,23 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
                           const std::vector<int>& players, DType dtype,
                           absl::string_view field, FlatVector& out,
                           Compression accepted = Compression::kNone);
+
+// Whether every tensor of `sample` is in the compressed format `accepted`
+// (never for kNone): such a sample can be kept packed (PackSample).
+bool AllCompressed(const SampleView& sample, Compression accepted);
+
+// DecodeSample's checks, with the same errors, keeping the values encoded
+// in `out` (sample_set.h) instead of decoding them; the checks of the
+// values read the encoding (FindNonFinite). Every tensor must be in
+// `accepted` (AllCompressed). `out` is cleared on error.
+absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
+                        const std::vector<int>& players,
+                        absl::string_view field, PackedVector& out,
+                        Compression accepted);
+
+// Samples PackSample has kept packed in this process (for tests: that a
+// session took the packed path).
+int64_t PackedSamples();
 
 }  // namespace gameopt
 

@@ -257,14 +257,13 @@ void TypedAlgorithm<T>::RecordGradientNorms(const std::vector<int>& players) {
 }
 
 template <typename T>
-void TypedAlgorithm<T>::AggregateGradient(
-    absl::Span<const FlatVector* const> samples, Vec<T>& mean) {
+void TypedAlgorithm<T>::AggregateGradient(const SampleSet& samples,
+                                          Vec<T>& mean) {
   MeanOf<T>(samples, mean);
 }
 
 template <typename T>
-absl::Status TypedAlgorithm<T>::CompleteGradient(
-    absl::Span<const FlatVector* const> samples) {
+absl::Status TypedAlgorithm<T>::CompleteGradient(const SampleSet& samples) {
   if (phase().kind != PhaseSpec::Kind::kGradient) {
     return absl::FailedPreconditionError("not in a gradient phase");
   }
@@ -275,13 +274,15 @@ absl::Status TypedAlgorithm<T>::CompleteGradient(
   stats_.gradient_samples = static_cast<int>(samples.size());
   stats_.product_samples = 0;
   RecordGradientNorms(phase().players);
-  return OnGradient(samples);
+  // Packed samples reach only algorithms that read them in
+  // AggregateGradient alone (TakesPackedSamples): OnGradient gets none.
+  return OnGradient(samples.has_packed() ? absl::Span<const FlatVector* const>()
+                                         : samples.dense());
 }
 
 template <typename T>
-absl::Status TypedAlgorithm<T>::CompleteProducts(
-    absl::Span<const FlatVector* const> vjp,
-    absl::Span<const FlatVector* const> jvp) {
+absl::Status TypedAlgorithm<T>::CompleteProducts(const SampleSet& vjp,
+                                                 const SampleSet& jvp) {
   if (phase().kind != PhaseSpec::Kind::kProducts) {
     return absl::FailedPreconditionError("not in a products phase");
   }

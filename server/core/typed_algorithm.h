@@ -34,11 +34,9 @@ class TypedAlgorithm : public Algorithm {
   const StepStats& stats() const override { return stats_; }
   double LearningRate(int player) const override;
 
-  absl::Status CompleteGradient(
-      absl::Span<const FlatVector* const> samples) override;
-  absl::Status CompleteProducts(
-      absl::Span<const FlatVector* const> vjp,
-      absl::Span<const FlatVector* const> jvp) override;
+  absl::Status CompleteGradient(const SampleSet& samples) override;
+  absl::Status CompleteProducts(const SampleSet& vjp,
+                                const SampleSet& jvp) override;
 
   AlgorithmState ExportState() const override;
   absl::Status ImportState(const AlgorithmState& state) override;
@@ -65,12 +63,13 @@ class TypedAlgorithm : public Algorithm {
   //
   // Sets `mean` to MeanOf(samples). An algorithm that reads the samples
   // anyway (the estimators' probes) overrides it to do both in one pass.
-  virtual void AggregateGradient(absl::Span<const FlatVector* const> samples,
-                                 Vec<T>& mean);
+  virtual void AggregateGradient(const SampleSet& samples, Vec<T>& mean);
+  // `samples` as vectors; empty when they were packed (only for an
+  // algorithm that TakesPackedSamples, which reads them in
+  // AggregateGradient alone).
   virtual absl::Status OnGradient(
       absl::Span<const FlatVector* const> samples) = 0;
-  virtual absl::Status OnProducts(absl::Span<const FlatVector* const> vjp,
-                                  absl::Span<const FlatVector* const> jvp) {
+  virtual absl::Status OnProducts(const SampleSet& vjp, const SampleSet& jvp) {
     return absl::InternalError("this algorithm has no products phase");
   }
 

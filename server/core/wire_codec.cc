@@ -279,6 +279,18 @@ GAMEOPT_TARGET_CLONES int64_t DecodeInt8Blocks(const char* in, int64_t n,
   return -1;
 }
 
+// Nonzero if a 2-byte value at `in` has all the exponent bits of `inf`.
+GAMEOPT_TARGET_CLONES uint32_t AnyHalfNotFinite(const char* in, int64_t n,
+                                                uint32_t inf) {
+  uint32_t flags = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, in + 2 * i, 2);
+    flags |= static_cast<uint32_t>((h & inf) == inf);
+  }
+  return flags;
+}
+
 template <typename To>
 int64_t DecodeTo(Compression compression, const char* in, int64_t n, To* out) {
   uint32_t flags = 0;
@@ -350,6 +362,34 @@ int64_t Decode(Compression compression, const char* in, int64_t n, float* out) {
 int64_t Decode(Compression compression, const char* in, int64_t n,
                double* out) {
   return DecodeTo(compression, in, n, out);
+}
+
+int64_t FindNonFinite(Compression compression, const char* in, int64_t n) {
+  switch (compression) {
+    case Compression::kBFloat16:
+    case Compression::kFloat16: {
+      const uint32_t inf =
+          compression == Compression::kBFloat16 ? 0x7f80u : 0x7c00u;
+      if (AnyHalfNotFinite(in, n, inf) == 0) return -1;
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, in + 2 * i, 2);
+        if ((h & inf) == inf) return i;
+      }
+      return -1;
+    }
+    case Compression::kInt8Block:
+      for (int64_t b = 0; b < n; b += kInt8BlockSize) {
+        float scale;
+        std::memcpy(&scale, in + CompressedOffset(Compression::kInt8Block, b),
+                    4);
+        if (!std::isfinite(scale)) return b;
+      }
+      return -1;
+    case Compression::kNone:
+      break;
+  }
+  return -1;
 }
 
 uint16_t FloatToBFloat16(float value) { return BF16Nearest(Bits(value)); }

@@ -85,6 +85,11 @@ bool Encode(Compression compression, const double* in, int64_t n,
 int64_t Decode(Compression compression, const char* in, int64_t n, float* out);
 int64_t Decode(Compression compression, const char* in, int64_t n, double* out);
 
+// The index Decode returns for these n values, the first that is not
+// finite (an int8 block's first when its scale is not), or -1, without
+// decoding them: what a receiver that keeps the values encoded checks.
+int64_t FindNonFinite(Compression compression, const char* in, int64_t n);
+
 // One value each way, for tests and readers of the format.
 uint16_t FloatToBFloat16(float value);  // nearest-even
 float BFloat16ToFloat(uint16_t bits);

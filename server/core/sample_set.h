@@ -1,0 +1,133 @@
+// The vectors a round closes with (gradient samples, or products), as the
+// kernels read them: each a dense FlatVector of the session, or a
+// PackedVector, a sample kept in the compressed wire format it arrived in
+// and decoded a block at a time where a kernel reads it.
+//
+// Why: with a compressed wire, decoding every sample into a float32 vector
+// at submission writes a parameter-sized vector per sample, which the
+// round's kernels then read again. Kept packed, a sample costs its wire
+// bytes once (a copy and a finiteness check), and the kernels decode each
+// block into L1 right before they use it. The decoded values are those
+// DecodeSample writes, so the results are bit-identical.
+#ifndef GAMEOPT_SERVER_CORE_SAMPLE_SET_H_
+#define GAMEOPT_SERVER_CORE_SAMPLE_SET_H_
+
+#include <cassert>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "server/core/flat_vector.h"
+#include "server/core/layout.h"
+#include "server/core/wire_codec.h"
+
+namespace gameopt {
+
+// A vector of a game in one compressed wire format: per tensor of the
+// layout, its encoded values, or nothing for the tensors of players a
+// gradient phase did not ask for (their values are zero). Filled by
+// PackSample (submission.h); the buffer is reused from round to round.
+class PackedVector {
+ public:
+  // Whether it holds a sample (PackSample) rather than being cleared.
+  bool in_use() const { return dimension_ > 0; }
+  int64_t dimension() const { return dimension_; }
+  Compression compression() const { return compression_; }
+  // Bytes of encoded values held.
+  size_t bytes() const { return bytes_; }
+
+  // Drops the sample, keeping the buffer's memory.
+  void Clear() {
+    dimension_ = 0;
+    bytes_ = 0;
+    tensors_.clear();
+  }
+
+  // Values [begin, begin + n) as T (zero outside the sample's tensors).
+  // Any n; the values are those Decode gives for the whole tensor.
+  template <typename T>
+  void Decode(int64_t begin, int64_t n, T* out) const;
+
+ private:
+  friend class PackedVectorWriter;
+  struct Tensor {
+    int64_t offset = 0;  // first coordinate
+    int64_t size = 0;
+    int64_t byte_offset = -1;  // into data_; -1: absent (zeros)
+  };
+  int64_t dimension_ = 0;
+  Compression compression_ = Compression::kNone;
+  size_t bytes_ = 0;
+  std::vector<Tensor> tensors_;  // in layout order, every tensor
+  std::vector<char> data_;       // at least bytes_ long, grown only
+};
+
+// Sets up a PackedVector for `layout` in `compression` with the tensors of
+// `players` present, so that their bytes can be written in place.
+class PackedVectorWriter {
+ public:
+  PackedVectorWriter(PackedVector& out, const GameLayout& layout,
+                     const std::vector<bool>& present, Compression compression);
+  // Where tensor t (its index in layout order) of player p goes.
+  char* TensorBytes(int p, int t);
+
+ private:
+  PackedVector& out_;
+  std::vector<int> first_;  // index of each player's first tensor
+};
+
+// K vectors of one length and dtype, each dense or packed. Built from
+// dense vectors only (implicitly, so a span or vector of FlatVector
+// pointers is a SampleSet) or from both kinds: per k exactly one of
+// dense[k] and packed[k] is set.
+class SampleSet {
+ public:
+  SampleSet() = default;
+  template <typename C, typename = std::enable_if_t<std::is_convertible_v<
+                            const C&, absl::Span<const FlatVector* const>>>>
+  SampleSet(const C& dense)  // NOLINT: implicit on purpose
+      : dense_(dense) {}
+  SampleSet(absl::Span<const FlatVector* const> dense,
+            absl::Span<const PackedVector* const> packed)
+      : dense_(dense), packed_(packed) {
+    assert(packed.empty() || packed.size() == dense.size());
+  }
+
+  size_t size() const { return dense_.size(); }
+  bool empty() const { return dense_.empty(); }
+  // Whether some vector is packed.
+  bool has_packed() const;
+  // The dense vectors; only for a set without packed ones (the algorithms
+  // that read whole vectors, which never get packed ones:
+  // Algorithm::TakesPackedSamples).
+  absl::Span<const FlatVector* const> dense() const {
+    assert(!has_packed());
+    return dense_;
+  }
+  int64_t dimension() const;
+
+  // Values [begin, begin + n) of vector k: a pointer into the dense
+  // vector, or the packed one decoded into `scratch` (n values).
+  template <typename T>
+  const T* Block(size_t k, int64_t begin, int64_t n, T* scratch) const {
+    if (!packed_.empty() && packed_[k] != nullptr) {
+      packed_[k]->Decode(begin, n, scratch);
+      return scratch;
+    }
+    return dense_[k]->as<T>().data() + begin;
+  }
+
+ private:
+  absl::Span<const FlatVector* const> dense_;
+  absl::Span<const PackedVector* const> packed_;  // empty: all dense
+};
+
+extern template void PackedVector::Decode<float>(int64_t, int64_t,
+                                                 float*) const;
+extern template void PackedVector::Decode<double>(int64_t, int64_t,
+                                                  double*) const;
+
+}  // namespace gameopt
+
+#endif  // GAMEOPT_SERVER_CORE_SAMPLE_SET_H_

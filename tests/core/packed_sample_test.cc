@@ -1,0 +1,440 @@
+// Packed samples (sample_set.h): compressed submissions kept in their wire
+// format and decoded block by block by the kernels. Everything they feed
+// must be bit-identical to the samples DecodeSample writes: the decoded
+// ranges, the errors, the estimators' and the consensus direction's
+// results, and a whole session's parameters.
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "server/core/estimator.h"
+#include "server/core/kernels.h"
+#include "server/core/parallel.h"
+#include "server/core/sample_set.h"
+#include "server/core/submission.h"
+#include "server/core/wire_codec.h"
+#include "tests/core/test_util.h"
+
+namespace gameopt {
+namespace {
+
+using testing::PlayRound;
+using testing::QuadraticConfig;
+using testing::QuadraticGame;
+using testing::Reply;
+using testing::ToEigen;
+
+constexpr Compression kFormats[] = {
+    Compression::kBFloat16, Compression::kFloat16, Compression::kInt8Block};
+
+// Players "a" (w: 300), "b" (v: 5) and "c" (m: 2 x 700): tensors that
+// start inside int8 blocks and kernel blocks, and one that spans several.
+GameLayout ThreePlayers() {
+  std::vector<PlayerConfig> players(3);
+  const char* names[] = {"a", "b", "c"};
+  const char* tensors[] = {"w", "v", "m"};
+  const std::vector<int64_t> shapes[] = {{300}, {5}, {2, 700}};
+  for (int p = 0; p < 3; ++p) {
+    players[p].name = names[p];
+    players[p].tensors.push_back(TensorConfig{});
+    players[p].tensors[0].name = tensors[p];
+    players[p].tensors[0].shape = shapes[p];
+  }
+  return *GameLayout::Create(players);
+}
+
+// A sample of `layout`'s `players` in format c: each tensor's values
+// encoded, the bytes owned by the builder, optionally cut into pieces.
+class CompressedBuilder {
+ public:
+  explicit CompressedBuilder(const GameLayout& layout) : layout_(layout) {}
+
+  // v: full-length values (as float32); its blocks of `players`.
+  SampleView Make(Compression c, const std::vector<float>& v,
+                  const std::vector<int>& players, bool split = false) {
+    SampleView sample;
+    for (int p : players) {
+      const PlayerLayout& player = layout_.players()[p];
+      PlayerValues values;
+      values.player = player.name;
+      for (const TensorLayout& tensor : player.tensors) {
+        std::string& bytes =
+            bytes_.emplace_back(CompressedBytes(c, tensor.size), '\0');
+        EXPECT_TRUE(Encode(c, v.data() + tensor.offset, tensor.size, Rounding(),
+                           bytes.data()));
+        TensorView view{tensor.name,
+                        DType::kFloat32,
+                        absl::MakeConstSpan(tensor.shape),
+                        bytes,
+                        {},
+                        c};
+        if (split) {
+          auto& pieces = pieces_.emplace_back();
+          for (size_t at = 0, len = 1; at < bytes.size(); at += len, len += 5) {
+            pieces.push_back(absl::string_view(bytes).substr(at, len));
+          }
+          view.pieces = pieces;
+        }
+        values.tensors.push_back(view);
+      }
+      sample.push_back(values);
+    }
+    return sample;
+  }
+
+ private:
+  const GameLayout& layout_;
+  std::deque<std::string> bytes_;
+  std::deque<std::vector<absl::string_view>> pieces_;
+};
+
+std::vector<float> Wave(int64_t n, float scale, float phase) {
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i) {
+    v[i] = scale * std::sin(0.37f * static_cast<float>(i) + phase);
+  }
+  return v;
+}
+
+template <typename T>
+const T* DataOf(const FlatVector& v) {
+  return v.as<T>().data();
+}
+
+template <typename T>
+void ExpectRangesMatch(const PackedVector& packed, const FlatVector& dense) {
+  const int64_t d = dense.size();
+  for (int64_t begin :
+       {0, 1, 255, 256, 257, 299, 300, 301, 304, 305, 306, 555, 1000, 1704}) {
+    for (int64_t n :
+         {int64_t{1}, int64_t{7}, int64_t{256}, int64_t{512}, d - begin}) {
+      if (begin + n > d) continue;
+      std::vector<T> got(n);
+      packed.Decode(begin, n, got.data());
+      ASSERT_EQ(
+          std::memcmp(got.data(), DataOf<T>(dense) + begin, n * sizeof(T)), 0)
+          << "range " << begin << " + " << n;
+    }
+  }
+}
+
+TEST(PackedSample, DecodedRangesAreDecodeSamplesValues) {
+  const GameLayout layout = ThreePlayers();
+  ASSERT_EQ(layout.dimension(), 1705);
+  const std::vector<float> v = Wave(1705, 3.0f, 0.1f);
+  for (Compression c : kFormats) {
+    for (bool split : {false, true}) {
+      // All players, and a gradient phase of a and c (b is zero).
+      for (const std::vector<int>& players :
+           {std::vector<int>{0, 1, 2}, std::vector<int>{0, 2}}) {
+        SCOPED_TRACE(absl::StrCat(CompressionName(c), split ? " split" : "",
+                                  " players ", players.size()));
+        CompressedBuilder builder(layout);
+        const SampleView sample = builder.Make(c, v, players, split);
+        ASSERT_TRUE(AllCompressed(sample, c));
+        PackedVector packed;
+        ASSERT_TRUE(
+            PackSample(sample, layout, players, "gradients[0]", packed, c)
+                .ok());
+        EXPECT_TRUE(packed.in_use());
+        EXPECT_EQ(packed.dimension(), 1705);
+        for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+          FlatVector dense;
+          ASSERT_TRUE(DecodeSample(sample, layout, players, dtype,
+                                   "gradients[0]", dense, c)
+                          .ok());
+          if (dtype == DType::kFloat32) {
+            ExpectRangesMatch<float>(packed, dense);
+          } else {
+            ExpectRangesMatch<double>(packed, dense);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Every refusal of PackSample is DecodeSample's, word for word, and leaves
+// the packed vector cleared.
+TEST(PackedSample, RefusesWhatDecodeSampleRefusesWithItsMessage) {
+  const GameLayout layout = ThreePlayers();
+  for (Compression c : kFormats) {
+    SCOPED_TRACE(CompressionName(c));
+    std::vector<float> bad = Wave(1705, 1.0f, 0.2f);
+    bad[1300] = std::numeric_limits<float>::infinity();
+    CompressedBuilder builder(layout);
+    const std::vector<int> all = {0, 1, 2};
+    std::vector<SampleView> samples;
+    samples.push_back(builder.Make(c, bad, all));  // not finite
+    SampleView shape = builder.Make(c, Wave(1705, 1.0f, 0.0f), all);
+    const std::vector<int64_t> wrong = {1400};
+    shape[2].tensors[0].shape = wrong;
+    samples.push_back(shape);
+    SampleView missing = builder.Make(c, Wave(1705, 1.0f, 0.0f), all);
+    missing.pop_back();
+    samples.push_back(missing);
+    SampleView short_bytes = builder.Make(c, Wave(1705, 1.0f, 0.0f), all);
+    short_bytes[0].tensors[0].bytes.remove_suffix(1);
+    samples.push_back(short_bytes);
+    SampleView twice = builder.Make(c, Wave(1705, 1.0f, 0.0f), all);
+    twice.push_back(twice[1]);
+    samples.push_back(twice);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      FlatVector dense;
+      const absl::Status want = DecodeSample(
+          samples[i], layout, all, DType::kFloat32, "vjp[1]", dense, c);
+      ASSERT_FALSE(want.ok()) << i;
+      PackedVector packed;
+      const absl::Status got =
+          PackSample(samples[i], layout, all, "vjp[1]", packed, c);
+      EXPECT_EQ(got, want) << i;
+      EXPECT_FALSE(packed.in_use()) << i;
+    }
+  }
+}
+
+// A long tensor is packed on several threads: the same bytes, and the
+// first non-finite value's index, for any thread count.
+TEST(PackedSample, LongTensorsPackAlikeOnAnyNumberOfThreads) {
+  constexpr int64_t kLong = (int64_t{1} << 19) + 4321;
+  std::vector<PlayerConfig> players(1);
+  players[0].name = "a";
+  players[0].tensors.push_back(TensorConfig{});
+  players[0].tensors[0].name = "w";
+  players[0].tensors[0].shape = {kLong};
+  const GameLayout layout = *GameLayout::Create(players);
+  for (Compression c : kFormats) {
+    for (bool finite : {true, false}) {
+      SCOPED_TRACE(absl::StrCat(CompressionName(c), finite ? "" : " nan"));
+      std::vector<float> v = Wave(kLong, 2.0f, 0.1f);
+      if (!finite) {
+        v[kLong - 7] = std::numeric_limits<float>::infinity();
+        v[300001] = std::numeric_limits<float>::quiet_NaN();
+      }
+      CompressedBuilder builder(layout);
+      const SampleView sample = builder.Make(c, v, {0}, /*split=*/true);
+      FlatVector dense;
+      const absl::Status want = DecodeSample(
+          sample, layout, {0}, DType::kFloat32, "gradients[0]", dense, c);
+      for (int threads : {1, 64}) {
+        SetMaxParallelism(threads);
+        PackedVector packed;
+        const absl::Status got =
+            PackSample(sample, layout, {0}, "gradients[0]", packed, c);
+        SetMaxParallelism(0);
+        EXPECT_EQ(got, want) << threads;
+        if (!want.ok()) continue;
+        std::vector<float> decoded(kLong);
+        packed.Decode(0, kLong, decoded.data());
+        EXPECT_EQ(std::memcmp(decoded.data(), DataOf<float>(dense), 4 * kLong),
+                  0)
+            << threads;
+      }
+    }
+  }
+}
+
+// The kernels on a set mixing packed and dense vectors give the bytes they
+// give on the decoded vectors.
+template <typename T>
+void ExpectKernelsMatch(Compression c) {
+  SCOPED_TRACE(absl::StrCat(CompressionName(c), " ", sizeof(T)));
+  const GameLayout layout = ThreePlayers();
+  const DType dtype = sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
+  constexpr int kSamples = 3;
+  CompressedBuilder builder(layout);
+  std::vector<PackedVector> packs(kSamples);
+  std::vector<FlatVector> decoded(kSamples);
+  for (int k = 0; k < kSamples; ++k) {
+    const SampleView sample =
+        builder.Make(c, Wave(1705, 1.0f + k, 0.3f * k), {0, 1, 2});
+    ASSERT_TRUE(PackSample(sample, layout, {0, 1, 2}, "vjp", packs[k], c).ok());
+    ASSERT_TRUE(
+        DecodeSample(sample, layout, {0, 1, 2}, dtype, "vjp", decoded[k], c)
+            .ok());
+  }
+  // Samples 0 and 2 packed, 1 dense; the reference all dense.
+  const std::vector<const FlatVector*> dense = {&decoded[0], &decoded[1],
+                                                &decoded[2]};
+  const std::vector<const FlatVector*> mixed_dense = {nullptr, &decoded[1],
+                                                      nullptr};
+  const std::vector<const PackedVector*> mixed_packed = {&packs[0], nullptr,
+                                                         &packs[2]};
+  const SampleSet mixed(mixed_dense, mixed_packed);
+  ASSERT_TRUE(mixed.has_packed());
+  auto same = [](const Vec<T>& a, const Vec<T>& b) {
+    return a.size() == b.size() &&
+           std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+  };
+  Vec<T> want, got;
+  MeanOf<T>(dense, want);
+  MeanOf<T>(mixed, got);
+  EXPECT_TRUE(same(want, got));
+  for (EstimatorKind e : {EstimatorKind::kPooled, EstimatorKind::kUnbiased,
+                          EstimatorKind::kLocal}) {
+    std::vector<std::shared_ptr<FlatVector>> want_probes, got_probes;
+    Vec<T> want_mean, got_mean;
+    ASSERT_TRUE(ComputeProbes<T>(e, dense, want_probes, &want_mean).ok());
+    ASSERT_TRUE(ComputeProbes<T>(e, mixed, got_probes, &got_mean).ok());
+    EXPECT_TRUE(same(want_mean, got_mean));
+    for (int k = 0; k < kSamples; ++k) {
+      EXPECT_TRUE(same(want_probes[k]->as<T>(), got_probes[k]->as<T>()))
+          << static_cast<int>(e) << " " << k;
+    }
+  }
+  const Vec<T> xi = decoded[1].as<T>();
+  Vec<T> want_g, got_g;
+  const ConsensusNorms a = ConsensusDirection<T>(xi, dense, T(0.7), want_g);
+  const ConsensusNorms b = ConsensusDirection<T>(xi, mixed, T(0.7), got_g);
+  EXPECT_TRUE(same(want_g, got_g));
+  EXPECT_EQ(a.correction, b.correction);
+  EXPECT_EQ(a.direction, b.direction);
+  EXPECT_EQ(a.direction_max_abs, b.direction_max_abs);
+}
+
+TEST(PackedSample, KernelsOnPackedSamplesAreBitIdentical) {
+  for (Compression c : kFormats) {
+    ExpectKernelsMatch<float>(c);
+    ExpectKernelsMatch<double>(c);
+  }
+}
+
+// A whole session: workers that send compressed gradients and products
+// (kept packed) end at the same parameters, bit for bit, as workers that
+// send the decoded values as float64 (decoded at submission, as before).
+class PackedSessionTest : public ::testing::Test {
+ protected:
+  PackedSessionTest() : game_(QuadraticGame::Random({300, 517}, 5)) {}
+
+  SessionConfig Config(AlgorithmKind kind, EstimatorKind estimator,
+                       Compression c, DType dtype) {
+    SessionConfig config = QuadraticConfig(game_, kind, 0.01);
+    config.dtype = dtype;
+    config.workers_per_round = 2;
+    config.samples_per_worker = 2;
+    config.algorithm.estimator = estimator;
+    config.algorithm.gamma = 0.5;
+    config.wire.from_workers = c;
+    config.phase_deadline = absl::Seconds(10);
+    return config;
+  }
+
+  // What a worker sends: xi or J_k^T w, plus noise, as float32 values.
+  std::vector<float> Values(const Task& task, int k) {
+    const Eigen::VectorXd x = ToEigen(*task.params);
+    Eigen::VectorXd v;
+    if (task.kind == Task::Kind::kGradient) {
+      v = game_.Xi(x);
+    } else {
+      v = (game_.J * (1.0 + 0.01 * k)).transpose() * ToEigen(*task.probes[k]);
+    }
+    std::vector<float> out(v.size());
+    for (int i = 0; i < v.size(); ++i) {
+      out[i] = static_cast<float>(
+          v(i) + 0.1 * std::sin(0.3 * i + task.worker_id + 7 * k + task.step));
+    }
+    return out;
+  }
+
+  // Compressed submissions, or (`decoded`) their decoded values as float64.
+  Submission Answer(const Task& task, Compression c, bool decoded,
+                    CompressedBuilder& builder,
+                    std::deque<std::string>& owned) {
+    Submission s;
+    s.round = task.round;
+    s.step = task.step;
+    s.phase = task.phase;
+    const bool gradient = task.kind == Task::Kind::kGradient;
+    const int n =
+        gradient ? task.num_samples : static_cast<int>(task.probes.size());
+    std::vector<int> all;
+    for (int p = 0; p < 2; ++p) all.push_back(p);
+    for (int k = 0; k < n; ++k) {
+      SampleView sample =
+          builder.Make(c, Values(task, k), gradient ? task.players : all);
+      if (decoded) {
+        for (PlayerValues& player : sample) {
+          for (TensorView& view : player.tensors) {
+            const int64_t size = view.shape[0];
+            std::vector<double> values(size);
+            Decode(c, view.bytes.data(), size, values.data());
+            view.bytes = owned.emplace_back(
+                reinterpret_cast<const char*>(values.data()), 8 * size);
+            view.dtype = DType::kFloat64;
+            view.compression = Compression::kNone;
+          }
+        }
+      }
+      (gradient ? s.gradients : s.vjp).push_back(sample);
+    }
+    return s;
+  }
+
+  std::string Play(SessionConfig config, bool decoded, int steps) {
+    const Compression c = config.wire.from_workers;
+    absl::StatusOr<std::unique_ptr<Session>> session =
+        Session::Create("s", std::move(config), &clock_);
+    EXPECT_TRUE(session.ok()) << session.status();
+    std::vector<Task> tasks;
+    for (int w = 0; w < 2; ++w) {
+      Reply reply;
+      (*session)->Join(0, "", reply.Callback());
+      EXPECT_TRUE(reply.result.ok()) << reply.result.status();
+      tasks.push_back(*reply.result);
+    }
+    while (tasks[0].kind != Task::Kind::kDone && tasks[0].step < steps) {
+      CompressedBuilder builder((*session)->layout());
+      std::deque<std::string> owned;
+      if (!PlayRound(**session, tasks, [&](const Task& task) {
+            return Answer(task, c, decoded, builder, owned);
+          })) {
+        return "";
+      }
+    }
+    const ParametersSnapshot params = (*session)->Parameters();
+    return std::string(static_cast<const char*>(params.values->data()),
+                       params.values->bytes());
+  }
+
+  QuadraticGame game_;
+  FakeClock clock_;
+};
+
+TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
+  struct Case {
+    AlgorithmKind kind;
+    EstimatorKind estimator;
+  };
+  for (const Case& run :
+       {Case{AlgorithmKind::kConOpt, EstimatorKind::kUnbiased},
+        Case{AlgorithmKind::kConOpt, EstimatorKind::kPooled},
+        Case{AlgorithmKind::kSimGd, EstimatorKind::kPooled}}) {
+    for (Compression c : kFormats) {
+      for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+        SCOPED_TRACE(absl::StrCat(AlgorithmName(run.kind), " ",
+                                  static_cast<int>(run.estimator), " ",
+                                  CompressionName(c), " ", DTypeName(dtype)));
+        const SessionConfig config = Config(run.kind, run.estimator, c, dtype);
+        const int64_t before = PackedSamples();
+        const std::string packed = Play(config, /*decoded=*/false, 5);
+        // 5 steps of 2 workers x 2 samples, and as many products (ConOpt).
+        const int64_t per_step = run.kind == AlgorithmKind::kConOpt ? 8 : 4;
+        EXPECT_EQ(PackedSamples() - before, 5 * per_step);
+        const int64_t middle = PackedSamples();
+        const std::string decoded = Play(config, /*decoded=*/true, 5);
+        EXPECT_EQ(PackedSamples(), middle);
+        ASSERT_FALSE(packed.empty());
+        EXPECT_TRUE(packed == decoded);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gameopt
