@@ -1,31 +1,86 @@
 #include "server/core/sample_set.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "server/core/parallel.h"
 
 namespace gameopt {
 namespace {
 
-// Values [i, i + m) of one tensor's encoding at `bytes` into `out`. Where
-// an int8 block starts before i, its first values are decoded into a
-// scratch block and the rest dropped.
-template <typename T>
-void DecodeRange(Compression c, const char* bytes, int64_t i, int64_t m,
-                 T* out) {
-  if (c == Compression::kInt8Block && i % kInt8BlockSize != 0) {
-    const int64_t start = i - i % kInt8BlockSize;
-    const int64_t head = std::min(m, start + kInt8BlockSize - i);
-    T block[kInt8BlockSize];
-    gameopt::Decode(c, bytes + CompressedOffset(c, start), i - start + head,
-                    block);
-    std::copy(block + (i - start), block + (i - start) + head, out);
-    i += head;
-    m -= head;
-    out += head;
-  }
-  if (m > 0) gameopt::Decode(c, bytes + CompressedOffset(c, i), m, out);
+// Values decoded per call of the codec: a multiple of kInt8BlockSize, so
+// that every chunk after the first starts a block.
+constexpr int64_t kDecodeChunk = 2048;
+static_assert(kDecodeChunk % kInt8BlockSize == 0);
+// Bytes of the encoding of a chunk in any format.
+constexpr size_t kChunkBytes =
+    std::max(CompressedBytes(Compression::kInt8Block, kDecodeChunk),
+             CompressedBytes(Compression::kBFloat16, kDecodeChunk));
+
+// The first value of an encoding's unit (its int8 block) holding value i.
+int64_t UnitStart(Compression c, int64_t i) {
+  return c == Compression::kInt8Block ? i - i % kInt8BlockSize : i;
 }
 
 }  // namespace
+
+void PackedVector::Clear() {
+  dimension_ = 0;
+  tensors_.clear();
+  pieces_.clear();
+  starts_.clear();
+  keep_alive_.reset();
+}
+
+const char* PackedVector::Bytes(const Tensor& t, size_t begin, size_t end,
+                                char* scratch) const {
+  // The last piece that starts at or before `begin`.
+  const auto first = starts_.begin() + t.first_piece;
+  const auto last = starts_.begin() + t.end_piece;
+  int p =
+      static_cast<int>(std::upper_bound(first, last, begin) - starts_.begin()) -
+      1;
+  size_t at = begin - starts_[p];
+  if (at + (end - begin) <= pieces_[p].size()) return pieces_[p].data() + at;
+  for (size_t got = 0; got < end - begin; ++p, at = 0) {
+    const size_t take = std::min(end - begin - got, pieces_[p].size() - at);
+    std::memcpy(scratch + got, pieces_[p].data() + at, take);
+    got += take;
+  }
+  return scratch;
+}
+
+template <typename T>
+void PackedVector::DecodeTensor(const Tensor& t, int64_t i, int64_t m,
+                                T* out) const {
+  const Compression c = compression_;
+  char scratch[kChunkBytes];
+  while (m > 0) {
+    // Decode from the start of i's unit; drop the values before i.
+    // (A chunk that starts inside a block ends at a block's end.)
+    const int64_t start = UnitStart(c, i);
+    const int64_t len = std::min(m, kDecodeChunk - (i - start));
+    const char* bytes = Bytes(t, CompressedOffset(c, start),
+                              CompressedBytes(c, i + len), scratch);
+    if (start == i) {
+      gameopt::Decode(c, bytes, len, out);
+    } else {
+      T block[kInt8BlockSize];
+      const int64_t head = std::min(len, start + kInt8BlockSize - i);
+      gameopt::Decode(c, bytes, i - start + head, block);
+      std::copy(block + (i - start), block + (i - start) + head, out);
+      // The rest of this chunk's bytes start at the next block.
+      if (len > head) {
+        gameopt::Decode(c, bytes + CompressedBytes(c, i - start + head),
+                        len - head, out + head);
+      }
+    }
+    i += len;
+    m -= len;
+    out += len;
+  }
+}
 
 template <typename T>
 void PackedVector::Decode(int64_t begin, int64_t n, T* out) const {
@@ -40,44 +95,99 @@ void PackedVector::Decode(int64_t begin, int64_t n, T* out) const {
     const int64_t to = std::min(end, it->offset + it->size);
     if (to <= from) continue;
     T* dst = out + (from - begin);
-    if (it->byte_offset < 0) {
+    if (it->first_piece < 0) {
       std::fill(dst, dst + (to - from), T(0));
     } else {
-      DecodeRange(compression_, data_.data() + it->byte_offset,
-                  from - it->offset, to - from, dst);
+      DecodeTensor(*it, from - it->offset, to - from, dst);
     }
   }
+}
+
+int64_t PackedVector::FindNonFinite(const Tensor& t) const {
+  const Compression c = compression_;
+  // Over chunks of whole units; the smallest index any range finds.
+  auto check = [&](int64_t begin, int64_t end) -> int64_t {
+    char scratch[kChunkBytes];
+    for (int64_t i = begin; i < end; i += kDecodeChunk) {
+      const int64_t len = std::min(end - i, kDecodeChunk);
+      const char* bytes = Bytes(t, CompressedOffset(c, i),
+                                CompressedBytes(c, i + len), scratch);
+      const int64_t bad = gameopt::FindNonFinite(c, bytes, len);
+      if (bad >= 0) return i + bad;
+    }
+    return -1;
+  };
+  if (t.size < kParallelMinCoordinates) return check(0, t.size);
+  std::atomic<int64_t> first_bad{t.size};
+  ParallelFor(t.size, [&](int64_t begin, int64_t end) {
+    const int64_t bad = check(begin, end);
+    if (bad < 0) return;
+    int64_t seen = first_bad.load(std::memory_order_relaxed);
+    while (bad < seen && !first_bad.compare_exchange_weak(seen, bad)) {
+    }
+  });
+  const int64_t bad = first_bad.load();
+  return bad < t.size ? bad : -1;
 }
 
 PackedVectorWriter::PackedVectorWriter(PackedVector& out,
                                        const GameLayout& layout,
                                        const std::vector<bool>& present,
-                                       Compression compression)
+                                       Compression compression,
+                                       std::shared_ptr<const void> keep_alive)
     : out_(out) {
+  out.Clear();
   out.dimension_ = layout.dimension();
   out.compression_ = compression;
-  out.tensors_.clear();
-  int64_t bytes = 0;
+  out.keep_alive_ = std::move(keep_alive);
+  size_t bytes = 0;
   for (int p = 0; p < layout.num_players(); ++p) {
     first_.push_back(static_cast<int>(out.tensors_.size()));
     for (const TensorLayout& tensor : layout.players()[p].tensors) {
       PackedVector::Tensor t;
       t.offset = tensor.offset;
       t.size = tensor.size;
-      if (present[p]) {
-        t.byte_offset = bytes;
-        bytes += static_cast<int64_t>(CompressedBytes(compression, t.size));
-      }
       out.tensors_.push_back(t);
+      copy_offset_.push_back(bytes);
+      if (present[p]) bytes += CompressedBytes(compression, tensor.size);
     }
   }
-  out.bytes_ = static_cast<size_t>(bytes);
-  // Grown only: a resize down and up again would zero the whole buffer.
-  if (out.data_.size() < static_cast<size_t>(bytes)) out.data_.resize(bytes);
+  // Copies go to a buffer of the whole sample's size, grown only: a
+  // resize down and up again would zero it all.
+  if (out.keep_alive_ == nullptr && out.data_.size() < bytes) {
+    out.data_.resize(bytes);
+  }
 }
 
-char* PackedVectorWriter::TensorBytes(int p, int t) {
-  return out_.data_.data() + out_.tensors_[first_[p] + t].byte_offset;
+int64_t PackedVectorWriter::Add(int p, int t,
+                                absl::Span<const absl::string_view> pieces) {
+  PackedVector::Tensor& tensor = out_.tensors_[first_[p] + t];
+  tensor.first_piece = static_cast<int>(out_.pieces_.size());
+  if (out_.keep_alive_ != nullptr) {
+    size_t at = 0;
+    for (absl::string_view piece : pieces) {
+      if (piece.empty()) continue;
+      out_.pieces_.push_back(piece);
+      out_.starts_.push_back(at);
+      at += piece.size();
+    }
+  } else {
+    char* to = out_.data_.data() + copy_offset_[first_[p] + t];
+    size_t at = 0;
+    for (absl::string_view piece : pieces) {
+      std::memcpy(to + at, piece.data(), piece.size());
+      at += piece.size();
+    }
+    out_.pieces_.push_back(absl::string_view(to, at));
+    out_.starts_.push_back(0);
+  }
+  tensor.end_piece = static_cast<int>(out_.pieces_.size());
+  if (tensor.end_piece == tensor.first_piece) {  // no values
+    out_.pieces_.push_back(absl::string_view());
+    out_.starts_.push_back(0);
+    tensor.end_piece = tensor.first_piece + 1;
+  }
+  return out_.FindNonFinite(tensor);
 }
 
 bool SampleSet::has_packed() const {

@@ -14,9 +14,11 @@
 
 #include <cassert>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
@@ -26,23 +28,22 @@ namespace gameopt {
 
 // A vector of a game in one compressed wire format: per tensor of the
 // layout, its encoded values, or nothing for the tensors of players a
-// gradient phase did not ask for (their values are zero). Filled by
-// PackSample (submission.h); the buffer is reused from round to round.
+// gradient phase did not ask for (their values are zero). The values are
+// either referenced where they arrived (a transport's receive buffers,
+// kept alive by the handle PackedVectorWriter was given) or copied into
+// a buffer of its own, reused from round to round.
 class PackedVector {
  public:
-  // Whether it holds a sample (PackSample) rather than being cleared.
+  // Whether it holds a sample (PackedVectorWriter) rather than being cleared.
   bool in_use() const { return dimension_ > 0; }
   int64_t dimension() const { return dimension_; }
   Compression compression() const { return compression_; }
-  // Bytes of encoded values held.
-  size_t bytes() const { return bytes_; }
+  // Whether its values are referenced rather than copied.
+  bool references() const { return keep_alive_ != nullptr; }
 
-  // Drops the sample, keeping the buffer's memory.
-  void Clear() {
-    dimension_ = 0;
-    bytes_ = 0;
-    tensors_.clear();
-  }
+  // Drops the sample (and the buffers it referenced), keeping its own
+  // buffer's memory.
+  void Clear();
 
   // Values [begin, begin + n) as T (zero outside the sample's tensors).
   // Any n; the values are those Decode gives for the whole tensor.
@@ -54,27 +55,48 @@ class PackedVector {
   struct Tensor {
     int64_t offset = 0;  // first coordinate
     int64_t size = 0;
-    int64_t byte_offset = -1;  // into data_; -1: absent (zeros)
+    int first_piece = -1;  // its bytes: pieces_[first_piece, end_piece)
+    int end_piece = -1;    // -1: absent (zeros)
   };
+  // Bytes [begin, end) of `t`'s encoding: in place when they lie in one
+  // piece, else gathered into `scratch` (end - begin bytes).
+  const char* Bytes(const Tensor& t, size_t begin, size_t end,
+                    char* scratch) const;
+  // Values [i, i + m) of `t` into out, in chunks (any m).
+  template <typename T>
+  void DecodeTensor(const Tensor& t, int64_t i, int64_t m, T* out) const;
+  // The first non-finite value of `t` (FindNonFinite), or -1.
+  int64_t FindNonFinite(const Tensor& t) const;
+
   int64_t dimension_ = 0;
   Compression compression_ = Compression::kNone;
-  size_t bytes_ = 0;
   std::vector<Tensor> tensors_;  // in layout order, every tensor
-  std::vector<char> data_;       // at least bytes_ long, grown only
+  std::vector<absl::string_view> pieces_;
+  std::vector<size_t> starts_;  // each piece's first byte in its tensor
+  std::vector<char> data_;      // the copies; grown only
+  std::shared_ptr<const void> keep_alive_;
 };
 
-// Sets up a PackedVector for `layout` in `compression` with the tensors of
-// `players` present, so that their bytes can be written in place.
+// Fills a PackedVector for `layout` in `compression`, the tensors of the
+// players not `present` absent (zero). With `keep_alive` set, the views
+// given to Add stay valid as long as it is held: they are referenced, not
+// copied, and the PackedVector holds it until cleared.
 class PackedVectorWriter {
  public:
   PackedVectorWriter(PackedVector& out, const GameLayout& layout,
-                     const std::vector<bool>& present, Compression compression);
-  // Where tensor t (its index in layout order) of player p goes.
-  char* TensorBytes(int p, int t);
+                     const std::vector<bool>& present, Compression compression,
+                     std::shared_ptr<const void> keep_alive);
+  // Tensor t of player p: its encoded values in consecutive pieces (a
+  // piece may end inside a value or a block), exactly its
+  // CompressedBytes. Returns the index of its first value that is not
+  // finite (FindNonFinite), or -1; long tensors are copied and checked on
+  // several threads, with the same index.
+  int64_t Add(int p, int t, absl::Span<const absl::string_view> pieces);
 
  private:
   PackedVector& out_;
-  std::vector<int> first_;  // index of each player's first tensor
+  std::vector<int> first_;           // index of each player's first tensor
+  std::vector<size_t> copy_offset_;  // per tensor, into data_ (copies)
 };
 
 // K vectors of one length and dtype, each dense or packed. Built from

@@ -240,6 +240,11 @@ void Session::CloseRound(Outbox& out) {
             ? absl::FailedPreconditionError("no valid product")
             : algorithm_->CompleteProducts(SampleSetOf(vjp, packed_vjp), jvp);
   }
+  // Packed samples are read by the call above only: let go of what they
+  // hold (a transport's receive buffers) now, not at the next submission.
+  for (int64_t id : barrier_.submitted()) {
+    for (PackedVector& packed : workers_.at(id)->packed) packed.Clear();
+  }
   if (!status.ok()) {
     Log(absl::StrCat(Where(), " is repeated: ", status.message()));
   }

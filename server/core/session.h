@@ -344,7 +344,8 @@ class Session {
   absl::Status AcceptSample(const SampleView& view,
                             const std::vector<int>& players,
                             const std::string& field, bool keep_packed,
-                            FlatVector& dense, PackedVector* packed)
+                            const Submission& submission, FlatVector& dense,
+                            PackedVector* packed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Decode a submission's values into the worker's buffers.
   absl::Status AcceptGradient(Worker& worker, const Submission& submission)

@@ -178,11 +178,12 @@ bool Session::KeepsPacked() const {
 absl::Status Session::AcceptSample(const SampleView& view,
                                    const std::vector<int>& players,
                                    const std::string& field, bool keep_packed,
+                                   const Submission& submission,
                                    FlatVector& dense, PackedVector* packed) {
   const Compression wire = config_->wire.from_workers;
   if (packed != nullptr && keep_packed && AllCompressed(view, wire)) {
-    return PackSample(view, algorithm_->layout(), players, field, *packed,
-                      wire);
+    return PackSample(view, algorithm_->layout(), players, field, *packed, wire,
+                      submission.keep_alive);
   }
   if (packed != nullptr) packed->Clear();
   return DecodeSample(view, algorithm_->layout(), players, config_->dtype,
@@ -228,7 +229,7 @@ absl::Status Session::AcceptProducts(Worker& worker,
     for (int k = 0; k < expected; ++k) {
       absl::Status status = AcceptSample(
           kind.views[k], all, absl::StrCat(kind.field, "[", k, "]"),
-          keep_packed, kind.out[k],
+          keep_packed, submission, kind.out[k],
           kind.packed != nullptr ? &(*kind.packed)[k] : nullptr);
       if (!status.ok()) return status;
     }
@@ -280,7 +281,7 @@ absl::Status Session::AcceptGradient(Worker& worker,
     absl::Status status =
         AcceptSample(submission.gradients[k], algorithm_->phase().players,
                      absl::StrCat("gradients[", k, "]"), keep_packed,
-                     worker.samples[k], &worker.packed[k]);
+                     submission, worker.samples[k], &worker.packed[k]);
     if (!status.ok()) return status;
   }
   std::vector<int> all;

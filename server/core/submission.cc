@@ -351,46 +351,6 @@ absl::Status NotFinite(const std::string& where, int64_t index) {
       where, ": value at index ", index, " is not finite (NaN or inf)"));
 }
 
-// Copies the n encoded values of a compressed `view` to `to` and returns
-// the index of the first that is not finite, or -1; split across threads
-// for long tensors as ParallelCopy is, with the same index.
-int64_t ParallelPack(const TensorView& view, char* to, int64_t n) {
-  std::vector<size_t> starts;
-  size_t at = 0;
-  for (absl::string_view piece : view.pieces) {
-    starts.push_back(at);
-    at += piece.size();
-  }
-  auto pack = [&](int64_t begin, int64_t end) -> int64_t {
-    const size_t from = ValueOffset(view, begin);
-    char* out = to + from;
-    if (view.pieces.empty()) {
-      std::memcpy(out, view.bytes.data() + from, ValueOffset(view, end) - from);
-    } else {
-      std::vector<absl::string_view> storage;
-      const TensorView part =
-          Part(view, from, ValueOffset(view, end), starts, storage);
-      for (absl::string_view piece : part.pieces) {
-        std::memcpy(out, piece.data(), piece.size());
-        out += piece.size();
-      }
-    }
-    return FindNonFinite(view.compression, to + from, end - begin);
-  };
-  if (n < kParallelMinCoordinates) return pack(0, n);
-  std::atomic<int64_t> first_bad{n};
-  ParallelFor(n, [&](int64_t begin, int64_t end) {
-    const int64_t bad = pack(begin, end);
-    if (bad < 0) return;
-    int64_t seen = first_bad.load(std::memory_order_relaxed);
-    while (begin + bad < seen &&
-           !first_bad.compare_exchange_weak(seen, begin + bad)) {
-    }
-  });
-  const int64_t bad = first_bad.load();
-  return bad < n ? bad : -1;
-}
-
 }  // namespace
 
 absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
@@ -440,10 +400,12 @@ bool AllCompressed(const SampleView& sample, Compression accepted) {
 absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
                         const std::vector<int>& players,
                         absl::string_view field, PackedVector& out,
-                        Compression accepted) {
+                        Compression accepted,
+                        std::shared_ptr<const void> keep_alive) {
   std::vector<bool> present(layout.num_players(), false);
   for (int p : players) present[p] = true;
-  PackedVectorWriter writer(out, layout, present, accepted);
+  PackedVectorWriter writer(out, layout, present, accepted,
+                            std::move(keep_alive));
   absl::Status status = CheckSample(
       sample, layout, players, field, accepted,
       [&](int p, int t, const TensorView& view, const std::string& where) {
@@ -451,8 +413,10 @@ absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
           return absl::InvalidArgumentError(
               absl::StrCat(where, ": not in the session's wire format"));
         }
-        const int64_t bad = ParallelPack(view, writer.TensorBytes(p, t),
-                                         layout.players()[p].tensors[t].size);
+        const int64_t bad =
+            view.pieces.empty()
+                ? writer.Add(p, t, absl::MakeConstSpan(&view.bytes, 1))
+                : writer.Add(p, t, view.pieces);
         return bad >= 0 ? NotFinite(where, bad) : absl::OkStatus();
       });
   if (!status.ok()) {

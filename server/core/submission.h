@@ -4,6 +4,7 @@
 #define GAMEOPT_SERVER_CORE_SUBMISSION_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,10 @@ struct Submission {
   std::vector<SampleView> jvp;
   // SubmitGradient: reported scalars (scalars.h); optional.
   std::vector<ScalarView> scalars;
+  // Optional: holding it keeps the tensor views valid (the transport's
+  // receive buffers), so that a session may keep a compressed sample
+  // without copying it (PackSample).
+  std::shared_ptr<const void> keep_alive;
 };
 
 // Decodes `sample` into `out` (resized to the layout's dimension, of dtype
@@ -87,11 +92,14 @@ bool AllCompressed(const SampleView& sample, Compression accepted);
 // DecodeSample's checks, with the same errors, keeping the values encoded
 // in `out` (sample_set.h) instead of decoding them; the checks of the
 // values read the encoding (FindNonFinite). Every tensor must be in
-// `accepted` (AllCompressed). `out` is cleared on error.
+// `accepted` (AllCompressed). With `keep_alive` (Submission::keep_alive),
+// `out` references the views' bytes and holds it; else it copies them.
+// `out` is cleared on error.
 absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
                         const std::vector<int>& players,
                         absl::string_view field, PackedVector& out,
-                        Compression accepted);
+                        Compression accepted,
+                        std::shared_ptr<const void> keep_alive = nullptr);
 
 // Samples PackSample has kept packed in this process (for tests: that a
 // session took the packed path).

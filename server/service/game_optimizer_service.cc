@@ -343,6 +343,7 @@ grpc::ServerUnaryReactor* GameOptimizerService::Submit(
   if (absl::Status s = wire.ToSubmission(&submission); !s.ok()) {
     return Finished(context, s);
   }
+  submission.keep_alive = wire.ShareSlices();
   Session& session = *opened->session;
   auto* reactor = new TaskReactor(
       std::move(opened->session), wire.known_params_version(), response,
@@ -358,9 +359,11 @@ grpc::ServerUnaryReactor* GameOptimizerService::Submit(
     }
   });
   // The session decoded the views into its own buffers during the call
-  // above; the request's slices (a whole gradient) would otherwise stay
-  // alive until the round closes and the reactor finishes. gRPC owns the
-  // request and destroys it after Finish: a cleared ByteBuffer is empty.
+  // above, or kept a compressed sample where it is (holding the slices
+  // through submission.keep_alive); gRPC's references to the request's
+  // slices (a whole gradient) would otherwise stay alive until the round
+  // closes and the reactor finishes. gRPC owns the request and destroys it
+  // after Finish: a cleared ByteBuffer is empty.
   const_cast<grpc::ByteBuffer&>(request).Clear();
   return reactor;
 }

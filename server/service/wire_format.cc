@@ -245,6 +245,11 @@ absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer, Kind kind) {
   return reader.EndedCleanly() ? absl::OkStatus() : Malformed("bad tag");
 }
 
+std::shared_ptr<const void> WireSubmission::ShareSlices() {
+  // A moved vector keeps its elements where they are.
+  return std::make_shared<const std::vector<grpc::Slice>>(std::move(slices_));
+}
+
 absl::Status WireSubmission::ToSubmission(Submission* out) const {
   out->round = round_;
   out->step = step_;

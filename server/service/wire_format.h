@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,12 @@ class WireSubmission {
 
   // For tests: the slices the request arrived in.
   size_t num_slices() const { return slices_.size(); }
+
+  // Hands the slices over to a handle that keeps them, and so the views of
+  // ToSubmission, alive (Submission::keep_alive): a session may then keep
+  // a compressed sample where it arrived. Call after ToSubmission; the
+  // views stay where they are (the slices do not move).
+  std::shared_ptr<const void> ShareSlices();
 
  private:
   struct Tensor {

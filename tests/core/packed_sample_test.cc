@@ -138,23 +138,35 @@ TEST(PackedSample, DecodedRangesAreDecodeSamplesValues) {
         CompressedBuilder builder(layout);
         const SampleView sample = builder.Make(c, v, players, split);
         ASSERT_TRUE(AllCompressed(sample, c));
-        PackedVector packed;
+        // Copied, or referenced where the views are (a handle keeps them).
+        PackedVector copied, referenced;
         ASSERT_TRUE(
-            PackSample(sample, layout, players, "gradients[0]", packed, c)
+            PackSample(sample, layout, players, "gradients[0]", copied, c)
                 .ok());
-        EXPECT_TRUE(packed.in_use());
-        EXPECT_EQ(packed.dimension(), 1705);
+        auto handle = std::make_shared<int>(0);
+        ASSERT_TRUE(PackSample(sample, layout, players, "gradients[0]",
+                               referenced, c, handle)
+                        .ok());
+        EXPECT_FALSE(copied.references());
+        EXPECT_TRUE(referenced.references());
+        EXPECT_EQ(handle.use_count(), 2);
+        EXPECT_TRUE(copied.in_use());
+        EXPECT_EQ(copied.dimension(), 1705);
         for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
           FlatVector dense;
           ASSERT_TRUE(DecodeSample(sample, layout, players, dtype,
                                    "gradients[0]", dense, c)
                           .ok());
-          if (dtype == DType::kFloat32) {
-            ExpectRangesMatch<float>(packed, dense);
-          } else {
-            ExpectRangesMatch<double>(packed, dense);
+          for (const PackedVector* packed : {&copied, &referenced}) {
+            if (dtype == DType::kFloat32) {
+              ExpectRangesMatch<float>(*packed, dense);
+            } else {
+              ExpectRangesMatch<double>(*packed, dense);
+            }
           }
         }
+        referenced.Clear();
+        EXPECT_EQ(handle.use_count(), 1);
       }
     }
   }
@@ -226,7 +238,8 @@ TEST(PackedSample, LongTensorsPackAlikeOnAnyNumberOfThreads) {
         SetMaxParallelism(threads);
         PackedVector packed;
         const absl::Status got =
-            PackSample(sample, layout, {0}, "gradients[0]", packed, c);
+            PackSample(sample, layout, {0}, "gradients[0]", packed, c,
+                       threads == 1 ? nullptr : std::make_shared<int>(0));
         SetMaxParallelism(0);
         EXPECT_EQ(got, want) << threads;
         if (!want.ok()) continue;
@@ -342,11 +355,17 @@ class PackedSessionTest : public ::testing::Test {
     return out;
   }
 
-  // Compressed submissions, or (`decoded`) their decoded values as float64.
-  Submission Answer(const Task& task, Compression c, bool decoded,
+  enum class Mode { kCopied, kReferenced, kDecoded };
+
+  // Compressed submissions, kept by the session as copies or where they
+  // are (with a keep_alive handle: the builder keeps the bytes through the
+  // round), or their decoded values as float64.
+  Submission Answer(const Task& task, Compression c, Mode mode,
                     CompressedBuilder& builder,
                     std::deque<std::string>& owned) {
+    const bool decoded = mode == Mode::kDecoded;
     Submission s;
+    if (mode == Mode::kReferenced) s.keep_alive = std::make_shared<int>(0);
     s.round = task.round;
     s.step = task.step;
     s.phase = task.phase;
@@ -376,7 +395,7 @@ class PackedSessionTest : public ::testing::Test {
     return s;
   }
 
-  std::string Play(SessionConfig config, bool decoded, int steps) {
+  std::string Play(SessionConfig config, Mode mode, int steps) {
     const Compression c = config.wire.from_workers;
     absl::StatusOr<std::unique_ptr<Session>> session =
         Session::Create("s", std::move(config), &clock_);
@@ -392,7 +411,7 @@ class PackedSessionTest : public ::testing::Test {
       CompressedBuilder builder((*session)->layout());
       std::deque<std::string> owned;
       if (!PlayRound(**session, tasks, [&](const Task& task) {
-            return Answer(task, c, decoded, builder, owned);
+            return Answer(task, c, mode, builder, owned);
           })) {
         return "";
       }
@@ -421,16 +440,20 @@ TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
                                   static_cast<int>(run.estimator), " ",
                                   CompressionName(c), " ", DTypeName(dtype)));
         const SessionConfig config = Config(run.kind, run.estimator, c, dtype);
-        const int64_t before = PackedSamples();
-        const std::string packed = Play(config, /*decoded=*/false, 5);
         // 5 steps of 2 workers x 2 samples, and as many products (ConOpt).
         const int64_t per_step = run.kind == AlgorithmKind::kConOpt ? 8 : 4;
+        int64_t before = PackedSamples();
+        const std::string copied = Play(config, Mode::kCopied, 5);
         EXPECT_EQ(PackedSamples() - before, 5 * per_step);
-        const int64_t middle = PackedSamples();
-        const std::string decoded = Play(config, /*decoded=*/true, 5);
-        EXPECT_EQ(PackedSamples(), middle);
-        ASSERT_FALSE(packed.empty());
-        EXPECT_TRUE(packed == decoded);
+        before = PackedSamples();
+        const std::string referenced = Play(config, Mode::kReferenced, 5);
+        EXPECT_EQ(PackedSamples() - before, 5 * per_step);
+        before = PackedSamples();
+        const std::string decoded = Play(config, Mode::kDecoded, 5);
+        EXPECT_EQ(PackedSamples(), before);
+        ASSERT_FALSE(copied.empty());
+        EXPECT_TRUE(copied == decoded);
+        EXPECT_TRUE(referenced == decoded);
       }
     }
   }
