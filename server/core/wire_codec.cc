@@ -246,14 +246,20 @@ bool EncodeFloat(Compression compression, const float* in, int64_t n,
 // them to an aligned chunk first took about 40% of the decode in
 // gameopt_bench conopt/16M/4/bf16) with `to_float(h)`; returns nonzero if
 // an input was inf or NaN (`inf` is the format's exponent mask).
+// Value i of the 2-byte values at `in` (any alignment).
+inline uint16_t Half(const char* in, int64_t i) {
+  uint16_t h;
+  std::memcpy(&h, in + 2 * i, 2);
+  return h;
+}
+
 template <typename To, typename ToFloat>
 GAMEOPT_TARGET_CLONES uint32_t DecodeHalves(const char* in, int64_t n,
                                             uint32_t inf, To* out,
                                             ToFloat to_float) {
   uint32_t flags = 0;
   for (int64_t i = 0; i < n; ++i) {
-    uint16_t h;
-    std::memcpy(&h, in + 2 * i, 2);
+    const uint16_t h = Half(in, i);
     flags |= static_cast<uint32_t>((h & inf) == inf);
     out[i] = static_cast<To>(to_float(h));
   }
@@ -284,9 +290,7 @@ GAMEOPT_TARGET_CLONES uint32_t AnyHalfNotFinite(const char* in, int64_t n,
                                                 uint32_t inf) {
   uint32_t flags = 0;
   for (int64_t i = 0; i < n; ++i) {
-    uint16_t h;
-    std::memcpy(&h, in + 2 * i, 2);
-    flags |= static_cast<uint32_t>((h & inf) == inf);
+    flags |= static_cast<uint32_t>((Half(in, i) & inf) == inf);
   }
   return flags;
 }
@@ -372,9 +376,7 @@ int64_t FindNonFinite(Compression compression, const char* in, int64_t n) {
           compression == Compression::kBFloat16 ? 0x7f80u : 0x7c00u;
       if (AnyHalfNotFinite(in, n, inf) == 0) return -1;
       for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, in + 2 * i, 2);
-        if ((h & inf) == inf) return i;
+        if ((Half(in, i) & inf) == inf) return i;
       }
       return -1;
     }

@@ -215,12 +215,7 @@ TEST(PackedSample, RefusesWhatDecodeSampleRefusesWithItsMessage) {
 // first non-finite value's index, for any thread count.
 TEST(PackedSample, LongTensorsPackAlikeOnAnyNumberOfThreads) {
   constexpr int64_t kLong = (int64_t{1} << 19) + 4321;
-  std::vector<PlayerConfig> players(1);
-  players[0].name = "a";
-  players[0].tensors.push_back(TensorConfig{});
-  players[0].tensors[0].name = "w";
-  players[0].tensors[0].shape = {kLong};
-  const GameLayout layout = *GameLayout::Create(players);
+  const GameLayout layout = testing::OneTensorLayout(kLong);
   for (Compression c : kFormats) {
     for (bool finite : {true, false}) {
       SCOPED_TRACE(absl::StrCat(CompressionName(c), finite ? "" : " nan"));

@@ -98,6 +98,16 @@ inline SessionConfig QuadraticConfig(const QuadraticGame& game,
       std::vector<double>(game.dims.size(), learning_rate));
 }
 
+// One player "a" with one tensor "w" of n values.
+inline GameLayout OneTensorLayout(int64_t n) {
+  std::vector<PlayerConfig> players(1);
+  players[0].name = "a";
+  players[0].tensors.push_back(TensorConfig{});
+  players[0].tensors[0].name = "w";
+  players[0].tensors[0].shape = {n};
+  return *GameLayout::Create(players);
+}
+
 // Builds SampleViews over owned copies of the values (views stay valid as
 // long as the builder lives).
 class SampleBuilder {

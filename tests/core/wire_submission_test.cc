@@ -13,6 +13,7 @@
 #include "server/core/submission.h"
 #include "server/core/wire_codec.h"
 #include "server/core/wire_vector.h"
+#include "tests/core/test_util.h"
 
 namespace gameopt {
 namespace {
@@ -95,12 +96,7 @@ TEST(WireSubmission, CompressedSamplesDecodeWholeOrInPiecesAlike) {
 // range sees it.
 TEST(WireSubmission, LongTensorsDecodeAlikeOnAnyNumberOfThreads) {
   constexpr int64_t kLong = (int64_t{1} << 19) + 4321;  // past one range
-  std::vector<PlayerConfig> players(1);
-  players[0].name = "a";
-  players[0].tensors.push_back(TensorConfig{});
-  players[0].tensors[0].name = "w";
-  players[0].tensors[0].shape = {kLong};
-  const GameLayout layout = *GameLayout::Create(players);
+  const GameLayout layout = testing::OneTensorLayout(kLong);
   const std::vector<int64_t> shape = {kLong};
   std::vector<float> values(kLong);
   for (int64_t i = 0; i < kLong; ++i) {
