@@ -41,6 +41,7 @@
 #include "server/core/diagnostics.h"
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
+#include "server/core/lazy_probe.h"
 #include "server/core/sample_set.h"
 #include "server/core/snapshot.h"
 
@@ -148,6 +149,13 @@ class Algorithm {
   // In a products phase: the probes, one per sample of the gradient phase
   // that opened it, in the same order.
   virtual const std::vector<std::shared_ptr<FlatVector>>& probes() const = 0;
+  // When not empty, one per probe: the probes are formed where their
+  // tasks are encoded (LazyProbe) and the entries of probes() are null.
+  virtual const std::vector<std::shared_ptr<const LazyProbe>>& lazy_probes()
+      const {
+    static const auto* none = new std::vector<std::shared_ptr<const LazyProbe>>;
+    return *none;
+  }
 
   // Closes a products phase with the answered samples (a subset of the
   // probes when workers dropped out, at least one). vjp is empty unless

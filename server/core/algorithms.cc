@@ -115,9 +115,40 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
  protected:
   // The probes and the mean gradient in one pass over the samples.
   void AggregateGradient(const SampleSet& samples, Vec<T>& mean) override {
-    probes_status_ = ComputeProbes<T>(this->config().algorithm.estimator,
-                                      samples, this->mutable_probes(), &mean);
+    const EstimatorKind estimator = this->config().algorithm.estimator;
+    auto& lazy = this->mutable_lazy_probes();
+    lazy.clear();
+    if (FormsProbesWhereSent(samples)) {
+      probes_status_ =
+          FormProbes<T>(estimator, samples, this->layout(),
+                        this->config().wire.to_workers, mean, lazy);
+      if (probes_status_.ok()) {
+        this->mutable_probes().assign(samples.size(), nullptr);
+        return;
+      }
+    } else {
+      probes_status_ =
+          ComputeProbes<T>(estimator, samples, this->mutable_probes(), &mean);
+    }
     if (!probes_status_.ok()) MeanOf<T>(samples, mean);
+  }
+
+  // Whether the probes are never stored (lazy_probe.h): encoded in the
+  // pass that sums the samples, for a compressed wire to the workers, which
+  // encodes every probe anyway; every sample packed where it arrived (so
+  // that the probes can hold them cheaply); pooled or unbiased.
+  bool FormsProbesWhereSent(const SampleSet& samples) const {
+    const SessionConfig& c = this->config();
+    if (c.wire.to_workers == Compression::kNone) return false;
+    if (c.algorithm.estimator != EstimatorKind::kPooled &&
+        c.algorithm.estimator != EstimatorKind::kUnbiased) {
+      return false;
+    }
+    for (size_t k = 0; k < samples.size(); ++k) {
+      const PackedVector* packed = samples.packed(k);
+      if (packed == nullptr || !packed->references()) return false;
+    }
+    return true;
   }
 
   absl::Status OnGradient(absl::Span<const FlatVector* const>) override {

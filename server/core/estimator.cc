@@ -1,5 +1,6 @@
 #include "server/core/estimator.h"
 
+#include <algorithm>
 #include <atomic>
 #include <type_traits>
 #include <vector>
@@ -26,6 +27,18 @@ constexpr DType DTypeOf() {
 }
 
 }  // namespace
+
+absl::Status CheckSampleCount(EstimatorKind estimator, size_t num) {
+  if (num == 0) return absl::FailedPreconditionError("no gradient samples");
+  if (estimator == EstimatorKind::kUnbiased && num < 2) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the unbiased estimator needs at least 2 gradient samples in a "
+        "round, got ",
+        num,
+        ": run 2 or more workers per round or set samples_per_worker >= 2"));
+  }
+  return absl::OkStatus();
+}
 
 template <typename T>
 void MeanOf(const SampleSet& samples, Vec<T>& mean) {
@@ -81,13 +94,8 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes,
                            Vec<T>* mean) {
   const size_t num = samples.size();
-  if (num == 0) return absl::FailedPreconditionError("no gradient samples");
-  if (estimator == EstimatorKind::kUnbiased && num < 2) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the unbiased estimator needs at least 2 gradient samples in a "
-        "round, got ",
-        num,
-        ": run 2 or more workers per round or set samples_per_worker >= 2"));
+  if (absl::Status status = CheckSampleCount(estimator, num); !status.ok()) {
+    return status;
   }
   const DType dtype = DTypeOf<T>();
   const int64_t d = samples.dimension();

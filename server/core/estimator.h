@@ -44,6 +44,10 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes,
                            Vec<T>* mean);
 
+// FailedPrecondition when `num` samples are too few for `estimator` (none,
+// or fewer than 2 for kUnbiased), naming what to change.
+absl::Status CheckSampleCount(EstimatorKind estimator, size_t num);
+
 // Makes `buffer` exclusively owned (copy-on-write) with the given dtype and
 // size, allocating only when it is shared or missing.
 void MakeExclusive(std::shared_ptr<FlatVector>& buffer, DType dtype,

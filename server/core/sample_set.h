@@ -128,6 +128,10 @@ class SampleSet {
     return dense_;
   }
   int64_t dimension() const;
+  // Vector k when it is packed, else null.
+  const PackedVector* packed(size_t k) const {
+    return packed_.empty() ? nullptr : packed_[k];
+  }
 
   // Values [begin, begin + n) of vector k: a pointer into the dense
   // vector, or the packed one decoded into `scratch` (n values).

@@ -122,8 +122,10 @@ Task Session::MakeTask(const Worker& worker) const {
     task.vjp = phase.vjp;
     task.jvp = phase.jvp;
     const int first = barrier_.holders().at(worker.id);
+    const auto& lazy = algorithm_->lazy_probes();
     for (int k = 0; k < worker.num_samples; ++k) {
       task.probes.push_back(algorithm_->probes()[first + k]);
+      if (!lazy.empty()) task.lazy_probes.push_back(lazy[first + k]);
     }
   }
   return task;

@@ -87,6 +87,9 @@ struct Task {
   bool vjp = false;
   bool jvp = false;
   std::vector<std::shared_ptr<const FlatVector>> probes;
+  // When not empty, one per probe: probes[k] is null and the probe is
+  // formed where the task is encoded (Algorithm::lazy_probes).
+  std::vector<std::shared_ptr<const LazyProbe>> lazy_probes;
   // kGradient of a session with fuse_local_products or bias_meter (vjp
   // only): also send, for each
   // sample k on its minibatch, J_k^T xi_k (fused_vjp) and J_k xi_k

@@ -123,6 +123,10 @@ class SpectrumRounds final : public Algorithm {
   }
   absl::Status CompleteGradient(const SampleSet& samples) override;
   const std::vector<std::shared_ptr<FlatVector>>& probes() const override;
+  const std::vector<std::shared_ptr<const LazyProbe>>& lazy_probes()
+      const override {
+    return active_ ? Algorithm::lazy_probes() : inner_->lazy_probes();
+  }
   absl::Status CompleteProducts(const SampleSet& vjp,
                                 const SampleSet& jvp) override;
   void SetOwnProducts(absl::Span<const FlatVector* const> own_vjp) override {

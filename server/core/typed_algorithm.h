@@ -31,6 +31,10 @@ class TypedAlgorithm : public Algorithm {
   const std::vector<std::shared_ptr<FlatVector>>& probes() const override {
     return probes_;
   }
+  const std::vector<std::shared_ptr<const LazyProbe>>& lazy_probes()
+      const override {
+    return lazy_probes_;
+  }
   const StepStats& stats() const override { return stats_; }
   double LearningRate(int player) const override;
 
@@ -119,6 +123,9 @@ class TypedAlgorithm : public Algorithm {
   Vec<T>& mean_gradient() { return xi_; }
   StepStats& mutable_stats() { return stats_; }
   std::vector<std::shared_ptr<FlatVector>>& mutable_probes() { return probes_; }
+  std::vector<std::shared_ptr<const LazyProbe>>& mutable_lazy_probes() {
+    return lazy_probes_;
+  }
   std::vector<int> AllPlayers() const;
   auto Block(Vec<T>& v, int player) {
     const PlayerLayout& p = layout_.players()[player];
@@ -144,6 +151,8 @@ class TypedAlgorithm : public Algorithm {
   Vec<T> xi_;      // mean gradient of the last gradient phase
   Vec<T> update_;  // scratch of ApplyOptimisticUpdate
   std::vector<std::shared_ptr<FlatVector>> probes_;
+  // When not empty, the probes (probes_'s entries are then null).
+  std::vector<std::shared_ptr<const LazyProbe>> lazy_probes_;
   StepStats stats_;
 };
 

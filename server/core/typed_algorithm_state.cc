@@ -70,7 +70,20 @@ AlgorithmState TypedAlgorithm<T>::ExportState() const {
     state.vectors.push_back({"xi", ToFlat<T>(xi_, dtype)});
     // Shared: the next gradient phase writes fresh buffers when a probe is
     // still held (MakeExclusive).
-    for (const auto& probe : probes_) state.vectors.push_back({"probe", probe});
+    if (lazy_probes_.empty()) {
+      for (const auto& probe : probes_) {
+        state.vectors.push_back({"probe", probe});
+      }
+    } else {
+      // Formed now; the pooled one once for all its entries, as stored.
+      std::shared_ptr<FlatVector> last;
+      for (size_t k = 0; k < lazy_probes_.size(); ++k) {
+        if (k == 0 || lazy_probes_[k] != lazy_probes_[k - 1]) {
+          last = lazy_probes_[k]->Materialize();
+        }
+        state.vectors.push_back({"probe", last});
+      }
+    }
   }
   if (config_.algorithm.lookahead_k > 0) {
     state.vectors.push_back({"slow", ToFlat<T>(slow_, dtype)});
@@ -114,6 +127,7 @@ absl::Status TypedAlgorithm<T>::ImportState(const AlgorithmState& state) {
   step_ = state.step;
   phase_index_ = state.phase;
   probes_.clear();
+  lazy_probes_.clear();
   if (phase().kind == PhaseSpec::Kind::kProducts) {
     absl::StatusOr<const FlatVector*> xi = FindOne(state, "xi", dtype, d);
     if (!xi.ok()) return xi.status();

@@ -1,5 +1,6 @@
 #include "server/core/wire_vector.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <iterator>
@@ -75,12 +76,11 @@ bool EncodeTensor(const T* values, const TensorLayout& tensor,
 
 }  // namespace
 
-std::shared_ptr<const EncodedVector> EncodeVector(const FlatVector& values,
-                                                  const GameLayout& layout,
-                                                  Compression compression,
-                                                  const Rounding& rounding) {
-  // The bytes go back to the pool when the last holder (a response being
-  // sent, the parameters' cache) lets go.
+// Output buffers of EncodeVector: from the pool, back to it when the last
+// holder (a response being sent, the parameters' cache) lets go; the
+// tensors' entries and the total of their encoded bytes.
+std::shared_ptr<EncodedVector> NewEncodedVector(const GameLayout& layout,
+                                                Compression compression) {
   std::shared_ptr<EncodedVector> out(new EncodedVector, [](EncodedVector* v) {
     Pool().Give(std::move(v->bytes));
     delete v;
@@ -92,6 +92,14 @@ std::shared_ptr<const EncodedVector> EncodeVector(const FlatVector& values,
     }
   }
   out->bytes = Pool().Take(total);
+  return out;
+}
+
+std::shared_ptr<const EncodedVector> EncodeVector(const FlatVector& values,
+                                                  const GameLayout& layout,
+                                                  Compression compression,
+                                                  const Rounding& rounding) {
+  std::shared_ptr<EncodedVector> out = NewEncodedVector(layout, compression);
   size_t offset = 0;
   for (const PlayerLayout& player : layout.players()) {
     for (const TensorLayout& tensor : player.tensors) {

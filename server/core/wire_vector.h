@@ -41,6 +41,12 @@ std::shared_ptr<const EncodedVector> EncodeVector(const FlatVector& values,
 // How a task's vectors round under `wire`: the parameters (probe < 0) to
 // nearest-even; probe k stochastically when wire.stochastic_rounding, on a
 // stream seeded by the task's seed and k (independent across tasks).
+// An EncodedVector of `layout`'s total encoded size in `compression`,
+// its bytes from the pool EncodeVector uses (returned there when the last
+// holder lets go) and no tensors yet, for an encoder of its own.
+std::shared_ptr<EncodedVector> NewEncodedVector(const GameLayout& layout,
+                                                Compression compression);
+
 Rounding TaskRounding(const WireConfig& wire, uint64_t task_seed, int probe);
 
 }  // namespace gameopt

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "server/core/lazy_probe.h"
 #include "server/core/quote.h"
 #include "server/core/wire_vector.h"
 #include "server/service/config_convert.h"
@@ -472,10 +473,21 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   for (size_t k = 0; k < task.probes.size(); ++k) {
     OutVector& v = probes.emplace_back();
     v.values = task.probes[k];
-    if (compress) {
-      v.encoded =
-          EncodeVector(*v.values, layout, wire.to_workers,
-                       TaskRounding(wire, task.seed, static_cast<int>(k)));
+    const Rounding rounding =
+        TaskRounding(wire, task.seed, static_cast<int>(k));
+    if (v.values == nullptr) {
+      // Formed as it is encoded (LazyProbe: a compressed wire); a tensor
+      // that does not fit the format goes from the whole probe.
+      const LazyProbe& lazy = *task.lazy_probes[k];
+      v.encoded = lazy.Encode(layout, wire.to_workers, rounding);
+      for (const EncodedTensor& e : v.encoded->tensors) {
+        if (e.compression == Compression::kNone) {
+          v.values = lazy.Materialize();
+          break;
+        }
+      }
+    } else if (compress) {
+      v.encoded = EncodeVector(*v.values, layout, wire.to_workers, rounding);
     }
   }
   OutVector params;

@@ -329,6 +329,9 @@ class PackedSessionTest : public ::testing::Test {
     config.algorithm.estimator = estimator;
     config.algorithm.gamma = 0.5;
     config.wire.from_workers = c;
+    // Probes go out compressed too: referenced samples then give lazy
+    // probes (lazy_probe.h), which must not change a value either.
+    config.wire.to_workers = c;
     config.phase_deadline = absl::Seconds(10);
     return config;
   }
@@ -340,7 +343,11 @@ class PackedSessionTest : public ::testing::Test {
     if (task.kind == Task::Kind::kGradient) {
       v = game_.Xi(x);
     } else {
-      v = (game_.J * (1.0 + 0.01 * k)).transpose() * ToEigen(*task.probes[k]);
+      const std::shared_ptr<const FlatVector> probe =
+          task.probes[k] != nullptr ? task.probes[k]
+                                    : task.lazy_probes[k]->Materialize();
+      lazy_ += task.probes[k] == nullptr;
+      v = (game_.J * (1.0 + 0.01 * k)).transpose() * ToEigen(*probe);
     }
     std::vector<float> out(v.size());
     for (int i = 0; i < v.size(); ++i) {
@@ -356,11 +363,13 @@ class PackedSessionTest : public ::testing::Test {
   // are (with a keep_alive handle: the builder keeps the bytes through the
   // round), or their decoded values as float64.
   Submission Answer(const Task& task, Compression c, Mode mode,
-                    CompressedBuilder& builder,
+                    const std::shared_ptr<CompressedBuilder>& builder,
                     std::deque<std::string>& owned) {
     const bool decoded = mode == Mode::kDecoded;
     Submission s;
-    if (mode == Mode::kReferenced) s.keep_alive = std::make_shared<int>(0);
+    // Referenced: the builder, which owns the bytes, is the handle (the
+    // session's lazy probes hold it into the products round).
+    if (mode == Mode::kReferenced) s.keep_alive = builder;
     s.round = task.round;
     s.step = task.step;
     s.phase = task.phase;
@@ -371,7 +380,7 @@ class PackedSessionTest : public ::testing::Test {
     for (int p = 0; p < 2; ++p) all.push_back(p);
     for (int k = 0; k < n; ++k) {
       SampleView sample =
-          builder.Make(c, Values(task, k), gradient ? task.players : all);
+          builder->Make(c, Values(task, k), gradient ? task.players : all);
       if (decoded) {
         for (PlayerValues& player : sample) {
           for (TensorView& view : player.tensors) {
@@ -403,7 +412,7 @@ class PackedSessionTest : public ::testing::Test {
       tasks.push_back(*reply.result);
     }
     while (tasks[0].kind != Task::Kind::kDone && tasks[0].step < steps) {
-      CompressedBuilder builder((*session)->layout());
+      auto builder = std::make_shared<CompressedBuilder>((*session)->layout());
       std::deque<std::string> owned;
       if (!PlayRound(**session, tasks, [&](const Task& task) {
             return Answer(task, c, mode, builder, owned);
@@ -418,6 +427,7 @@ class PackedSessionTest : public ::testing::Test {
 
   QuadraticGame game_;
   FakeClock clock_;
+  int64_t lazy_ = 0;  // lazy probes the workers were given
 };
 
 TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
@@ -438,14 +448,20 @@ TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
         // 5 steps of 2 workers x 2 samples, and as many products (ConOpt).
         const int64_t per_step = run.kind == AlgorithmKind::kConOpt ? 8 : 4;
         int64_t before = PackedSamples();
+        lazy_ = 0;
         const std::string copied = Play(config, Mode::kCopied, 5);
         EXPECT_EQ(PackedSamples() - before, 5 * per_step);
+        EXPECT_EQ(lazy_, 0);  // copies are not kept by probes
         before = PackedSamples();
         const std::string referenced = Play(config, Mode::kReferenced, 5);
         EXPECT_EQ(PackedSamples() - before, 5 * per_step);
+        // ConOpt's probes were lazy (5 steps x 4), and only there.
+        EXPECT_EQ(lazy_, run.kind == AlgorithmKind::kConOpt ? 20 : 0);
+        lazy_ = 0;
         before = PackedSamples();
         const std::string decoded = Play(config, Mode::kDecoded, 5);
         EXPECT_EQ(PackedSamples(), before);
+        EXPECT_EQ(lazy_, 0);
         ASSERT_FALSE(copied.empty());
         EXPECT_TRUE(copied == decoded);
         EXPECT_TRUE(referenced == decoded);

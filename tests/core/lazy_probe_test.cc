@@ -1,0 +1,230 @@
+// Lazy probes (lazy_probe.h): formed from the round's packed samples, they
+// must be ComputeProbes' probes bit for bit, and their encodings (made in
+// FormProbes' pass, or from their values for a stochastic stream) must be
+// EncodeVector's bytes for those probes.
+#include "server/core/lazy_probe.h"
+
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "server/core/algorithm.h"
+#include "server/core/estimator.h"
+#include "server/core/submission.h"
+#include "server/core/wire_vector.h"
+
+namespace gameopt {
+namespace {
+
+// Players "a" (w: 300), "b" (v: 5), "c" (m: 2 x 700): tensors that start
+// inside int8 blocks and kernel blocks.
+GameLayout ThreePlayers() {
+  std::vector<PlayerConfig> players(3);
+  const char* names[] = {"a", "b", "c"};
+  const std::vector<int64_t> shapes[] = {{300}, {5}, {2, 700}};
+  for (int p = 0; p < 3; ++p) {
+    players[p].name = names[p];
+    players[p].tensors.push_back(TensorConfig{});
+    players[p].tensors[0].name = "t";
+    players[p].tensors[0].shape = shapes[p];
+  }
+  return *GameLayout::Create(players);
+}
+
+// K packed samples (referencing `bytes`) and the same samples decoded.
+struct Samples {
+  std::deque<std::string> bytes;
+  std::vector<PackedVector> packed;
+  std::vector<FlatVector> dense;
+  std::vector<const FlatVector*> dense_ptrs, no_dense;
+  std::vector<const PackedVector*> packed_ptrs;
+
+  Samples(const GameLayout& layout, Compression c, DType dtype, int num,
+          float scale) {
+    packed.resize(num);
+    dense.resize(num);
+    for (int k = 0; k < num; ++k) {
+      SampleView sample;
+      for (const PlayerLayout& player : layout.players()) {
+        PlayerValues values;
+        values.player = player.name;
+        for (const TensorLayout& tensor : player.tensors) {
+          std::vector<float> v(tensor.size);
+          for (int64_t i = 0; i < tensor.size; ++i) {
+            v[i] = scale * std::sin(0.37f * (tensor.offset + i) + 0.9f * k);
+          }
+          std::string& b =
+              bytes.emplace_back(CompressedBytes(c, tensor.size), '\0');
+          EXPECT_TRUE(Encode(c, v.data(), tensor.size, Rounding(), b.data()));
+          values.tensors.push_back(TensorView{tensor.name,
+                                              DType::kFloat32,
+                                              absl::MakeConstSpan(tensor.shape),
+                                              b,
+                                              {},
+                                              c});
+        }
+        sample.push_back(values);
+      }
+      EXPECT_TRUE(PackSample(sample, layout, {0, 1, 2}, "g", packed[k], c,
+                             std::make_shared<int>(0))
+                      .ok());
+      EXPECT_TRUE(
+          DecodeSample(sample, layout, {0, 1, 2}, dtype, "g", dense[k], c)
+              .ok());
+    }
+    for (int k = 0; k < num; ++k) {
+      dense_ptrs.push_back(&dense[k]);
+      no_dense.push_back(nullptr);
+      packed_ptrs.push_back(&packed[k]);
+    }
+  }
+  SampleSet Packed() const { return SampleSet(no_dense, packed_ptrs); }
+};
+
+bool SameBytes(const FlatVector& a, const FlatVector& b) {
+  return a.bytes() == b.bytes() &&
+         std::memcmp(a.data(), b.data(), a.bytes()) == 0;
+}
+
+// The bytes a task would carry for an encoded vector, tensor by tensor.
+std::string Wire(const EncodedVector& e) {
+  std::string out;
+  for (const EncodedTensor& t : e.tensors) {
+    out += absl::StrCat(static_cast<int>(t.compression), ":");
+    if (t.compression != Compression::kNone)
+      out.append(e.bytes, t.offset, t.size);
+  }
+  return out;
+}
+
+template <typename T>
+void ExpectProbesMatch(Compression c, EstimatorKind estimator) {
+  SCOPED_TRACE(absl::StrCat(CompressionName(c), " ", sizeof(T), " ",
+                            static_cast<int>(estimator)));
+  const GameLayout layout = ThreePlayers();
+  const DType dtype = sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
+  const Samples s(layout, c, dtype, 3, 2.0f);
+  std::vector<std::shared_ptr<FlatVector>> eager;
+  Vec<T> eager_mean, lazy_mean;
+  ASSERT_TRUE(
+      ComputeProbes<T>(estimator, s.dense_ptrs, eager, &eager_mean).ok());
+  std::vector<std::shared_ptr<const LazyProbe>> lazy;
+  ASSERT_TRUE(
+      FormProbes<T>(estimator, s.Packed(), layout, c, lazy_mean, lazy).ok());
+  ASSERT_EQ(lazy.size(), 3u);
+  EXPECT_EQ(std::memcmp(eager_mean.data(), lazy_mean.data(),
+                        eager_mean.size() * sizeof(T)),
+            0);
+  Rounding stochastic;
+  stochastic.stochastic = true;
+  stochastic.seed = 77;
+  for (size_t k = 0; k < 3; ++k) {
+    EXPECT_TRUE(SameBytes(*lazy[k]->Materialize(), *eager[k])) << k;
+    for (const Rounding& r : {Rounding(), stochastic}) {
+      const auto want = EncodeVector(*eager[k], layout, c, r);
+      const auto got = lazy[k]->Encode(layout, c, r);
+      EXPECT_EQ(Wire(*got), Wire(*want)) << k << " " << r.stochastic;
+    }
+  }
+}
+
+TEST(LazyProbe, AreComputeProbesProbesAndEncodeAlike) {
+  for (Compression c : {Compression::kBFloat16, Compression::kFloat16,
+                        Compression::kInt8Block}) {
+    for (EstimatorKind e : {EstimatorKind::kPooled, EstimatorKind::kUnbiased}) {
+      ExpectProbesMatch<float>(c, e);
+      ExpectProbesMatch<double>(c, e);
+    }
+  }
+}
+
+// Probes past float16's range (bfloat16 samples of 1e5): those tensors are
+// marked to go uncompressed, as EncodeVector marks them.
+TEST(LazyProbe, ATensorThatDoesNotFitIsMarkedAsEncodeVectorMarksIt) {
+  const GameLayout layout = ThreePlayers();
+  const Samples s(layout, Compression::kBFloat16, DType::kFloat32, 2, 1e5f);
+  std::vector<std::shared_ptr<const LazyProbe>> lazy;
+  Vec<float> mean;
+  ASSERT_TRUE(FormProbes<float>(EstimatorKind::kUnbiased, s.Packed(), layout,
+                                Compression::kFloat16, mean, lazy)
+                  .ok());
+  for (size_t k = 0; k < 2; ++k) {
+    const auto want = EncodeVector(*lazy[k]->Materialize(), layout,
+                                   Compression::kFloat16, Rounding());
+    const auto got = lazy[k]->Encode(layout, Compression::kFloat16, Rounding());
+    EXPECT_EQ(Wire(*got), Wire(*want));
+    int unfit = 0;
+    for (const EncodedTensor& t : got->tensors) {
+      unfit += t.compression == Compression::kNone;
+    }
+    EXPECT_GT(unfit, 0);
+  }
+}
+
+TEST(LazyProbe, TooFewSamplesAreRefusedAsComputeProbesRefusesThem) {
+  const GameLayout layout = ThreePlayers();
+  const Samples s(layout, Compression::kInt8Block, DType::kFloat32, 1, 1.0f);
+  std::vector<std::shared_ptr<FlatVector>> eager;
+  const absl::Status want =
+      ComputeProbes<float>(EstimatorKind::kUnbiased, s.dense_ptrs, eager);
+  std::vector<std::shared_ptr<const LazyProbe>> lazy;
+  Vec<float> mean;
+  const absl::Status got =
+      FormProbes<float>(EstimatorKind::kUnbiased, s.Packed(), layout,
+                        Compression::kInt8Block, mean, lazy);
+  EXPECT_FALSE(got.ok());
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(lazy.empty());
+}
+
+// ConOpt's state in its products phase holds the probes as vectors: the
+// lazy ones formed in full, equal to the stored ones of a decoding run.
+TEST(LazyProbe, ConOptExportsTheProbesItWouldHaveStored) {
+  const GameLayout layout = ThreePlayers();
+  for (EstimatorKind e : {EstimatorKind::kPooled, EstimatorKind::kUnbiased}) {
+    SessionConfig config;
+    config.dtype = DType::kFloat32;
+    config.algorithm.kind = AlgorithmKind::kConOpt;
+    config.algorithm.estimator = e;
+    config.workers_per_round = 3;
+    config.wire.from_workers = Compression::kInt8Block;
+    config.wire.to_workers = Compression::kInt8Block;
+    for (const PlayerLayout& player : layout.players()) {
+      PlayerConfig p;
+      p.name = player.name;
+      TensorConfig t;
+      t.name = "t";
+      t.shape = player.tensors[0].shape;
+      p.tensors.push_back(t);
+      config.players.push_back(p);
+    }
+    auto lazy = Algorithm::Create(config);
+    auto eager = Algorithm::Create(config);
+    ASSERT_TRUE(lazy.ok() && eager.ok()) << lazy.status() << eager.status();
+    const Samples s(layout, Compression::kInt8Block, DType::kFloat32, 3, 1.0f);
+    ASSERT_TRUE((*lazy)->CompleteGradient(s.Packed()).ok());
+    ASSERT_TRUE((*eager)->CompleteGradient(s.dense_ptrs).ok());
+    ASSERT_EQ((*lazy)->lazy_probes().size(), 3u);
+    EXPECT_TRUE((*eager)->lazy_probes().empty());
+    const AlgorithmState a = (*lazy)->ExportState();
+    const AlgorithmState b = (*eager)->ExportState();
+    ASSERT_EQ(a.vectors.size(), b.vectors.size());
+    int probes = 0;
+    for (size_t i = 0; i < a.vectors.size(); ++i) {
+      EXPECT_EQ(a.vectors[i].name, b.vectors[i].name);
+      EXPECT_TRUE(SameBytes(*a.vectors[i].value, *b.vectors[i].value))
+          << a.vectors[i].name;
+      probes += a.vectors[i].name == "probe";
+    }
+    EXPECT_EQ(probes, 3);
+  }
+}
+
+}  // namespace
+}  // namespace gameopt
