@@ -111,31 +111,19 @@ std::shared_ptr<const EncodedVector> LazyProbe::Encode(
       compression == r.encoded_in) {
     return r.encoded[k_];
   }
-  std::shared_ptr<EncodedVector> out = NewEncodedVector(layout, compression);
-  size_t offset = 0;
-  for (const PlayerLayout& player : layout.players()) {
-    for (const TensorLayout& tensor : player.tensors) {
-      EncodedTensor& e = out->tensors.emplace_back();
-      e.compression = compression;
-      e.offset = offset;
-      e.size = CompressedBytes(compression, tensor.size);
-      char* at = out->bytes.data() + offset;
-      auto encode = [&](auto zero) {
-        using V = decltype(zero);
-        return EncodeBlocks<V>(tensor, compression, rounding, at,
-                               [&](int64_t i, int64_t n, V* values) {
-                                 Values(tensor.offset + i, n, values);
-                               });
-      };
-      const bool fits = dtype() == DType::kFloat32 ? encode(0.0f) : encode(0.0);
-      if (fits) {
-        offset += e.size;
-      } else {
-        e = EncodedTensor{Compression::kNone, 0, 0};  // sent from values
-      }
-    }
-  }
-  return out;
+  // A tensor that does not fit stays kNone: the task sends it from
+  // Materialize() (TaskToWire).
+  return EncodeTensors(
+      layout, compression, [&](const TensorLayout& tensor, char* at) {
+        auto encode = [&](auto zero) {
+          using V = decltype(zero);
+          return EncodeBlocks<V>(tensor, compression, rounding, at,
+                                 [&](int64_t i, int64_t n, V* values) {
+                                   Values(tensor.offset + i, n, values);
+                                 });
+        };
+        return dtype() == DType::kFloat32 ? encode(0.0f) : encode(0.0);
+      });
 }
 
 template <typename T>

@@ -95,10 +95,9 @@ std::shared_ptr<EncodedVector> NewEncodedVector(const GameLayout& layout,
   return out;
 }
 
-std::shared_ptr<const EncodedVector> EncodeVector(const FlatVector& values,
-                                                  const GameLayout& layout,
-                                                  Compression compression,
-                                                  const Rounding& rounding) {
+std::shared_ptr<EncodedVector> EncodeTensors(
+    const GameLayout& layout, Compression compression,
+    absl::FunctionRef<bool(const TensorLayout&, char*)> encode) {
   std::shared_ptr<EncodedVector> out = NewEncodedVector(layout, compression);
   size_t offset = 0;
   for (const PlayerLayout& player : layout.players()) {
@@ -107,18 +106,34 @@ std::shared_ptr<const EncodedVector> EncodeVector(const FlatVector& values,
       e.compression = compression;
       e.offset = offset;
       e.size = CompressedBytes(compression, tensor.size);
-      char* at = out->bytes.data() + offset;
-      const bool fits = values.dtype() == DType::kFloat32
-                            ? EncodeTensor(values.as<float>().data(), tensor,
-                                           compression, rounding, at)
-                            : EncodeTensor(values.as<double>().data(), tensor,
-                                           compression, rounding, at);
-      if (fits) {
+      if (encode(tensor, out->bytes.data() + offset)) {
         offset += e.size;
-        continue;
+      } else {
+        e = EncodedTensor{Compression::kNone, 0, 0};
       }
-      // Sent as it is; the buffer grows past the other tensors' bytes.
-      e.compression = Compression::kNone;
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const EncodedVector> EncodeVector(const FlatVector& values,
+                                                  const GameLayout& layout,
+                                                  Compression compression,
+                                                  const Rounding& rounding) {
+  std::shared_ptr<EncodedVector> out = EncodeTensors(
+      layout, compression, [&](const TensorLayout& tensor, char* at) {
+        return values.dtype() == DType::kFloat32
+                   ? EncodeTensor(values.as<float>().data(), tensor,
+                                  compression, rounding, at)
+                   : EncodeTensor(values.as<double>().data(), tensor,
+                                  compression, rounding, at);
+      });
+  // A tensor that does not fit is sent as it is, after the others' bytes.
+  size_t index = 0;
+  for (const PlayerLayout& player : layout.players()) {
+    for (const TensorLayout& tensor : player.tensors) {
+      EncodedTensor& e = out->tensors[index++];
+      if (e.compression != Compression::kNone) continue;
       e.size = tensor.size * DTypeSize(values.dtype());
       e.offset = out->bytes.size();
       out->bytes.append(static_cast<const char*>(values.data()) +

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "server/core/config.h"
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
@@ -46,6 +47,14 @@ std::shared_ptr<const EncodedVector> EncodeVector(const FlatVector& values,
 // holder lets go) and no tensors yet, for an encoder of its own.
 std::shared_ptr<EncodedVector> NewEncodedVector(const GameLayout& layout,
                                                 Compression compression);
+
+// An EncodedVector of `layout` (NewEncodedVector) with each tensor's bytes
+// written by `encode(tensor, out)`, which returns whether its values fit
+// the format; a tensor that does not is marked kNone (offset and size 0)
+// for the caller to send otherwise.
+std::shared_ptr<EncodedVector> EncodeTensors(
+    const GameLayout& layout, Compression compression,
+    absl::FunctionRef<bool(const TensorLayout&, char*)> encode);
 
 Rounding TaskRounding(const WireConfig& wire, uint64_t task_seed, int probe);
 
