@@ -3,6 +3,7 @@
 #define GAMEOPT_SERVER_CORE_DTYPE_H_
 
 #include <cstddef>
+#include <type_traits>
 
 #include "absl/strings/string_view.h"
 
@@ -18,6 +19,13 @@ constexpr size_t DTypeSize(DType dtype) {
 
 constexpr absl::string_view DTypeName(DType dtype) {
   return dtype == DType::kFloat32 ? "float32" : "float64";
+}
+
+// The DType of float (kFloat32) or double (kFloat64).
+template <typename T>
+constexpr DType DTypeOf() {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+  return std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
 }
 
 }  // namespace gameopt

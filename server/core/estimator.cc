@@ -2,31 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/core/kernels.h"
 
 namespace gameopt {
-
-namespace {
-
-// Scratch for the packed samples' blocks of one kernel call: `num` blocks
-// of kKernelBlock values, per thread (no allocation once grown).
-template <typename T>
-T* BlockScratch(size_t num) {
-  static thread_local std::vector<T> scratch;
-  if (scratch.size() < num * kKernelBlock) scratch.resize(num * kKernelBlock);
-  return scratch.data();
-}
-
-template <typename T>
-constexpr DType DTypeOf() {
-  return std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
-}
-
-}  // namespace
 
 absl::Status CheckSampleCount(EstimatorKind estimator, size_t num) {
   if (num == 0) return absl::FailedPreconditionError("no gradient samples");
@@ -48,7 +29,7 @@ void MeanOf(const SampleSet& samples, Vec<T>& mean) {
   // Per coordinate: s_0 + s_1 + ... in order, then / K (kernels.h).
   ForEachBlock(d, [&](int64_t begin, int64_t end) {
     const int64_t n = end - begin;
-    T* scratch = BlockScratch<T>(1);
+    T* scratch = KernelScratch<T>(1);
     auto m = mean.segment(begin, n);
     m = ConstVecMap<T>(samples.Block<T>(0, begin, n, scratch), n);
     for (size_t k = 1; k < num; ++k) {
@@ -112,6 +93,7 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
     for (size_t k = 0; k < num; ++k) MakeExclusive(probes[k], dtype, d);
   }
   if (mean != nullptr && mean->size() != d) mean->resize(d);
+  const bool packed = samples.has_packed();
   // Per coordinate: S = s_0 + s_1 + ... in order (as MeanOf sums), then
   // S / K (pooled) or (S - s_k) / (K - 1) (unbiased), block by block
   // (kernels.h); the local estimator copies the samples.
@@ -119,7 +101,7 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
     const int64_t n = end - begin;
     // Each sample's block: in its dense vector, or decoded once into
     // scratch (read again below for the unbiased probes).
-    T* scratch = samples.has_packed() ? BlockScratch<T>(num) : nullptr;
+    T* scratch = packed ? KernelScratch<T>(num) : nullptr;
     static thread_local std::vector<const T*> blocks;
     if (blocks.size() < num) blocks.resize(num);
     const T** s = blocks.data();
@@ -146,13 +128,9 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
       }
     }
     if (estimator == EstimatorKind::kLocal) return;
-    if (shared) {
-      probes[0]->as<T>().segment(begin, n) = sum / static_cast<T>(num);
-      return;
-    }
-    for (size_t k = 0; k < num; ++k) {
-      probes[k]->as<T>().segment(begin, n) =
-          (sum - ConstVecMap<T>(s[k], n)) / static_cast<T>(num - 1);
+    for (size_t k = 0; k < (shared ? 1 : num); ++k) {
+      ProbeBlock(estimator, num, buffer, s[k], n,
+                 probes[k]->as<T>().data() + begin);
     }
   });
   return absl::OkStatus();

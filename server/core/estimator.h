@@ -44,6 +44,22 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes,
                            Vec<T>* mean);
 
+// The probe of one block from the samples' sum S (in order) and sample
+// k's values: S / K (pooled) or (S - s_k) / (K - 1) (unbiased). The one
+// definition ComputeProbes and the lazy probes (lazy_probe.h) share, so
+// they agree bit for bit. `out` may be any array of n values.
+template <typename T>
+void ProbeBlock(EstimatorKind estimator, size_t num, const T* sum,
+                const T* sample, int64_t n, T* out) {
+  Eigen::Map<Vec<T>> probe(out, n);
+  if (estimator == EstimatorKind::kPooled) {
+    probe = ConstVecMap<T>(sum, n) / static_cast<T>(num);
+  } else {
+    probe = (ConstVecMap<T>(sum, n) - ConstVecMap<T>(sample, n)) /
+            static_cast<T>(num - 1);
+  }
+}
+
 // FailedPrecondition when `num` samples are too few for `estimator` (none,
 // or fewer than 2 for kUnbiased), naming what to change.
 absl::Status CheckSampleCount(EstimatorKind estimator, size_t num);

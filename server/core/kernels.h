@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "Eigen/Core"
 #include "absl/functional/function_ref.h"
@@ -25,6 +26,17 @@ namespace gameopt {
 // kernel streams (Adam: g, x, m, v; an estimator: K samples and a sum) fit
 // in a 32 KiB L1 together (measured: 512 beat 2048 by 20-40% at 16M).
 inline constexpr int64_t kKernelBlock = 512;
+
+// `blocks` blocks of kKernelBlock values of scratch for the calling
+// thread's kernel (for samples decoded into L1; sample_set.h), grown only.
+template <typename T>
+T* KernelScratch(size_t blocks) {
+  static thread_local std::vector<T> scratch;
+  if (scratch.size() < blocks * kKernelBlock) {
+    scratch.resize(blocks * kKernelBlock);
+  }
+  return scratch.data();
+}
 
 // Calls fn(begin, end) for the consecutive blocks [begin, end) of [0, n),
 // each at most kKernelBlock long, the blocks split across threads.

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <type_traits>
 
 #include "server/core/estimator.h"
 #include "server/core/kernels.h"
@@ -30,26 +29,6 @@ void SumBlock(const std::vector<PackedVector>& samples, int64_t begin,
       s += ConstVecMap<T>(block, n);
     }
   }
-}
-
-// Probe k's block from the sum and sample k's block (ComputeProbes).
-template <typename T>
-void ProbeBlock(EstimatorKind estimator, size_t num, const T* sum,
-                const T* sample, int64_t n, T* out) {
-  Eigen::Map<Vec<T>> probe(out, n);
-  if (estimator == EstimatorKind::kPooled) {
-    probe = ConstVecMap<T>(sum, n) / static_cast<T>(num);
-  } else {
-    probe = (ConstVecMap<T>(sum, n) - ConstVecMap<T>(sample, n)) /
-            static_cast<T>(num - 1);
-  }
-}
-
-template <typename T>
-std::vector<T>& Scratch(size_t num) {
-  static thread_local std::vector<T> scratch;
-  if (scratch.size() < num * kBlock) scratch.resize(num * kBlock);
-  return scratch;
 }
 
 // Encodes [0, tensor.size) of a tensor block by block from `values(at, n,
@@ -81,13 +60,13 @@ bool EncodeBlocks(const TensorLayout& tensor, Compression compression,
 template <typename T>
 void LazyProbe::Values(int64_t begin, int64_t n, T* out) const {
   const ProbeRound& r = *round_;
-  std::vector<T>& scratch = Scratch<T>(r.samples.size());
+  T* scratch = KernelScratch<T>(r.samples.size());
   T sum[kBlock];
   for (int64_t at = begin; at < begin + n; at += kBlock) {
     const int64_t m = std::min(kBlock, begin + n - at);
-    SumBlock(r.samples, at, m, scratch.data(), sum);
-    ProbeBlock(r.estimator, r.samples.size(), sum, scratch.data() + k_ * kBlock,
-               m, out + (at - begin));
+    SumBlock(r.samples, at, m, scratch, sum);
+    ProbeBlock(r.estimator, r.samples.size(), sum, scratch + k_ * kBlock, m,
+               out + (at - begin));
   }
 }
 
@@ -137,7 +116,7 @@ absl::Status FormProbes(EstimatorKind estimator, const SampleSet& samples,
   }
   auto round = std::make_shared<ProbeRound>();
   round->estimator = estimator;
-  round->dtype = std::is_same_v<T, float> ? DType::kFloat32 : DType::kFloat64;
+  round->dtype = DTypeOf<T>();
   for (size_t k = 0; k < num; ++k) round->samples.push_back(*samples.packed(k));
   const bool pooled = estimator == EstimatorKind::kPooled;
   const size_t num_encoded = pooled ? 1 : num;
@@ -156,20 +135,19 @@ absl::Status FormProbes(EstimatorKind estimator, const SampleSet& samples,
       std::vector<std::atomic<bool>> fits(num_encoded);
       for (auto& f : fits) f.store(true);
       ParallelFor(tensor.size, [&](int64_t begin, int64_t end) {
-        std::vector<T>& scratch = Scratch<T>(num);
+        T* scratch = KernelScratch<T>(num);
         T sum[kBlock], probe[kBlock];
         for (int64_t at = begin; at < end; at += kBlock) {
           const int64_t n = std::min(kBlock, end - at);
           const int64_t i = tensor.offset + at;
-          SumBlock(round->samples, i, n, scratch.data(), sum);
+          SumBlock(round->samples, i, n, scratch, sum);
           auto m = mean.segment(i, n);
           m = ConstVecMap<T>(sum, n);
           if (num > 1) m /= static_cast<T>(num);
           Rounding nearest;
           nearest.counter = static_cast<uint64_t>(i);
           for (size_t k = 0; k < num_encoded; ++k) {
-            ProbeBlock(estimator, num, sum, scratch.data() + k * kBlock, n,
-                       probe);
+            ProbeBlock(estimator, num, sum, scratch + k * kBlock, n, probe);
             if (!gameopt::Encode(compression, probe, n, nearest,
                                  encoded[k]->bytes.data() + offset +
                                      CompressedOffset(compression, at))) {

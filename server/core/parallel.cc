@@ -150,4 +150,18 @@ void ParallelFor(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
   });
 }
 
+int64_t ParallelFirst(int64_t n,
+                      absl::FunctionRef<int64_t(int64_t, int64_t)> fn) {
+  std::atomic<int64_t> first{n};
+  ParallelFor(n, [&](int64_t begin, int64_t end) {
+    const int64_t found = fn(begin, end);
+    if (found < 0) return;
+    int64_t seen = first.load(std::memory_order_relaxed);
+    while (found < seen && !first.compare_exchange_weak(seen, found)) {
+    }
+  });
+  const int64_t found = first.load();
+  return found < n ? found : -1;
+}
+
 }  // namespace gameopt

@@ -43,6 +43,13 @@ void SetMaxParallelism(int threads);
 // fn(0, n) on the calling thread. `fn` must not call ParallelFor.
 void ParallelFor(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn);
 
+// The smallest index that `fn(begin, end)` finds over ParallelFor(n)'s
+// ranges, each answer an index into [begin, end) or -1 for none; -1 when
+// no range finds one. The same for any thread count when each range's
+// answer depends on that range only (the first bad value of a decode).
+int64_t ParallelFirst(int64_t n,
+                      absl::FunctionRef<int64_t(int64_t, int64_t)> fn);
+
 }  // namespace gameopt
 
 #endif  // GAMEOPT_SERVER_CORE_PARALLEL_H_

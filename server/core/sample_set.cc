@@ -106,7 +106,7 @@ void PackedVector::Decode(int64_t begin, int64_t n, T* out) const {
 int64_t PackedVector::FindNonFinite(const Tensor& t) const {
   const Compression c = compression_;
   // Over chunks of whole units; the smallest index any range finds.
-  auto check = [&](int64_t begin, int64_t end) -> int64_t {
+  const auto check = [&](int64_t begin, int64_t end) -> int64_t {
     char scratch[kChunkBytes];
     for (int64_t i = begin; i < end; i += kDecodeChunk) {
       const int64_t len = std::min(end - i, kDecodeChunk);
@@ -117,17 +117,7 @@ int64_t PackedVector::FindNonFinite(const Tensor& t) const {
     }
     return -1;
   };
-  if (t.size < kParallelMinCoordinates) return check(0, t.size);
-  std::atomic<int64_t> first_bad{t.size};
-  ParallelFor(t.size, [&](int64_t begin, int64_t end) {
-    const int64_t bad = check(begin, end);
-    if (bad < 0) return;
-    int64_t seen = first_bad.load(std::memory_order_relaxed);
-    while (bad < seen && !first_bad.compare_exchange_weak(seen, bad)) {
-    }
-  });
-  const int64_t bad = first_bad.load();
-  return bad < t.size ? bad : -1;
+  return ParallelFirst(t.size, check);
 }
 
 PackedVectorWriter::PackedVectorWriter(PackedVector& out,

@@ -37,7 +37,6 @@ class PackedVector {
   // Whether it holds a sample (PackedVectorWriter) rather than being cleared.
   bool in_use() const { return dimension_ > 0; }
   int64_t dimension() const { return dimension_; }
-  Compression compression() const { return compression_; }
   // Whether its values are referenced rather than copied.
   bool references() const { return keep_alive_ != nullptr; }
 

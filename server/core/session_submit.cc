@@ -193,7 +193,6 @@ absl::Status Session::AcceptSample(const SampleView& view,
 absl::Status Session::AcceptProducts(Worker& worker,
                                      const Submission& submission) {
   const GameLayout& layout = algorithm_->layout();
-  const DType dtype = config_->dtype;
   if (!submission.scalars.empty()) {
     return absl::InvalidArgumentError(
         "scalars: reported scalars go with gradient submissions only");

@@ -221,20 +221,13 @@ int64_t ParallelCopy(const TensorView& view, To* to, int64_t n) {
     starts.push_back(at);
     at += piece.size();
   }
-  std::atomic<int64_t> first_bad{n};
-  ParallelFor(n, [&](int64_t begin, int64_t end) {
+  return ParallelFirst(n, [&](int64_t begin, int64_t end) -> int64_t {
     std::vector<absl::string_view> storage;
     const TensorView part = Part(view, ValueOffset(view, begin),
                                  ValueOffset(view, end), starts, storage);
     const int64_t bad = Copy(part, to + begin, end - begin);
-    if (bad < 0) return;
-    int64_t seen = first_bad.load(std::memory_order_relaxed);
-    while (begin + bad < seen &&
-           !first_bad.compare_exchange_weak(seen, begin + bad)) {
-    }
+    return bad < 0 ? -1 : begin + bad;
   });
-  const int64_t bad = first_bad.load();
-  return bad < n ? bad : -1;
 }
 
 }  // namespace
