@@ -18,62 +18,33 @@
 #include "server/core/estimator.h"
 #include "server/core/submission.h"
 #include "server/core/wire_vector.h"
+#include "tests/core/test_util.h"
 
 namespace gameopt {
 namespace {
 
-// Players "a" (w: 300), "b" (v: 5), "c" (m: 2 x 700): tensors that start
-// inside int8 blocks and kernel blocks.
-GameLayout ThreePlayers() {
-  std::vector<PlayerConfig> players(3);
-  const char* names[] = {"a", "b", "c"};
-  const std::vector<int64_t> shapes[] = {{300}, {5}, {2, 700}};
-  for (int p = 0; p < 3; ++p) {
-    players[p].name = names[p];
-    players[p].tensors.push_back(TensorConfig{});
-    players[p].tensors[0].name = "t";
-    players[p].tensors[0].shape = shapes[p];
-  }
-  return *GameLayout::Create(players);
-}
+using testing::ThreePlayers;
 
 // K packed samples (referencing `bytes`) and the same samples decoded.
 struct Samples {
-  std::deque<std::string> bytes;
+  std::shared_ptr<testing::CompressedBuilder> builder;
   std::vector<PackedVector> packed;
   std::vector<FlatVector> dense;
   std::vector<const FlatVector*> dense_ptrs, no_dense;
   std::vector<const PackedVector*> packed_ptrs;
 
   Samples(const GameLayout& layout, Compression c, DType dtype, int num,
-          float scale) {
+          float scale)
+      : builder(std::make_shared<testing::CompressedBuilder>(layout)) {
     packed.resize(num);
     dense.resize(num);
     for (int k = 0; k < num; ++k) {
-      SampleView sample;
-      for (const PlayerLayout& player : layout.players()) {
-        PlayerValues values;
-        values.player = player.name;
-        for (const TensorLayout& tensor : player.tensors) {
-          std::vector<float> v(tensor.size);
-          for (int64_t i = 0; i < tensor.size; ++i) {
-            v[i] = scale * std::sin(0.37f * (tensor.offset + i) + 0.9f * k);
-          }
-          std::string& b =
-              bytes.emplace_back(CompressedBytes(c, tensor.size), '\0');
-          EXPECT_TRUE(Encode(c, v.data(), tensor.size, Rounding(), b.data()));
-          values.tensors.push_back(TensorView{tensor.name,
-                                              DType::kFloat32,
-                                              absl::MakeConstSpan(tensor.shape),
-                                              b,
-                                              {},
-                                              c});
-        }
-        sample.push_back(values);
-      }
-      EXPECT_TRUE(PackSample(sample, layout, {0, 1, 2}, "g", packed[k], c,
-                             std::make_shared<int>(0))
-                      .ok());
+      const SampleView sample = builder->Make(
+          c, testing::Wave(layout.dimension(), scale, 0.9f * k), {0, 1, 2});
+      // Referenced: the builder owns the bytes.
+      EXPECT_TRUE(
+          PackSample(sample, layout, {0, 1, 2}, "g", packed[k], c, builder)
+              .ok());
       EXPECT_TRUE(
           DecodeSample(sample, layout, {0, 1, 2}, dtype, "g", dense[k], c)
               .ok());
@@ -199,7 +170,7 @@ TEST(LazyProbe, ConOptExportsTheProbesItWouldHaveStored) {
       PlayerConfig p;
       p.name = player.name;
       TensorConfig t;
-      t.name = "t";
+      t.name = player.tensors[0].name;
       t.shape = player.tensors[0].shape;
       p.tensors.push_back(t);
       config.players.push_back(p);

@@ -4,6 +4,7 @@
 #ifndef GAMEOPT_TESTS_CORE_TEST_UTIL_H_
 #define GAMEOPT_TESTS_CORE_TEST_UTIL_H_
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -23,6 +24,7 @@
 #include "server/core/flat_vector.h"
 #include "server/core/session.h"
 #include "server/core/submission.h"
+#include "server/core/wire_codec.h"
 
 namespace gameopt::testing {
 
@@ -106,6 +108,75 @@ inline GameLayout OneTensorLayout(int64_t n) {
   players[0].tensors[0].name = "w";
   players[0].tensors[0].shape = {n};
   return *GameLayout::Create(players);
+}
+
+// Players "a" (w: 300), "b" (v: 5) and "c" (m: 2 x 700): tensors that
+// start inside int8 blocks and kernel blocks, and one that spans several.
+inline GameLayout ThreePlayers() {
+  std::vector<PlayerConfig> players(3);
+  const char* names[] = {"a", "b", "c"};
+  const char* tensors[] = {"w", "v", "m"};
+  const std::vector<int64_t> shapes[] = {{300}, {5}, {2, 700}};
+  for (int p = 0; p < 3; ++p) {
+    players[p].name = names[p];
+    players[p].tensors.push_back(TensorConfig{});
+    players[p].tensors[0].name = tensors[p];
+    players[p].tensors[0].shape = shapes[p];
+  }
+  return *GameLayout::Create(players);
+}
+
+// A sample of `layout`'s `players` in compressed format c: each tensor's values
+// encoded, the bytes owned by the builder, optionally cut into pieces.
+class CompressedBuilder {
+ public:
+  explicit CompressedBuilder(const GameLayout& layout) : layout_(layout) {}
+
+  // v: full-length values (as float32); its blocks of `players`.
+  SampleView Make(Compression c, const std::vector<float>& v,
+                  const std::vector<int>& players, bool split = false) {
+    SampleView sample;
+    for (int p : players) {
+      const PlayerLayout& player = layout_.players()[p];
+      PlayerValues values;
+      values.player = player.name;
+      for (const TensorLayout& tensor : player.tensors) {
+        std::string& bytes =
+            bytes_.emplace_back(CompressedBytes(c, tensor.size), '\0');
+        EXPECT_TRUE(Encode(c, v.data() + tensor.offset, tensor.size, Rounding(),
+                           bytes.data()));
+        TensorView view{tensor.name,
+                        DType::kFloat32,
+                        absl::MakeConstSpan(tensor.shape),
+                        bytes,
+                        {},
+                        c};
+        if (split) {
+          auto& pieces = pieces_.emplace_back();
+          for (size_t at = 0, len = 1; at < bytes.size(); at += len, len += 5) {
+            pieces.push_back(absl::string_view(bytes).substr(at, len));
+          }
+          view.pieces = pieces;
+        }
+        values.tensors.push_back(view);
+      }
+      sample.push_back(values);
+    }
+    return sample;
+  }
+
+ private:
+  const GameLayout& layout_;
+  std::deque<std::string> bytes_;
+  std::deque<std::vector<absl::string_view>> pieces_;
+};
+
+inline std::vector<float> Wave(int64_t n, float scale, float phase) {
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i) {
+    v[i] = scale * std::sin(0.37f * static_cast<float>(i) + phase);
+  }
+  return v;
 }
 
 // Builds SampleViews over owned copies of the values (views stay valid as
