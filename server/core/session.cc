@@ -20,24 +20,16 @@ uint64_t Mix(uint64_t a, uint64_t b) {
 }
 
 // A worker's sample (or product) k, held in `samples` or `packs`
-// (Worker::samples, Worker::packed), into `dense` and `packed`: one of the
-// two entries is null, and `packed` stays empty while no sample is packed.
+// (Worker::samples, Worker::packed), into `dense` and `packed` (SampleSet's
+// two spans: one of the two entries is null).
 void AddSample(const std::vector<FlatVector>& samples,
                const std::vector<PackedVector>& packs, int k,
                std::vector<const FlatVector*>& dense,
                std::vector<const PackedVector*>& packed) {
   const bool is_packed =
       k < static_cast<int>(packs.size()) && packs[k].in_use();
-  if (is_packed && packed.empty()) packed.resize(dense.size(), nullptr);
   dense.push_back(is_packed ? nullptr : &samples[k]);
-  if (is_packed || !packed.empty()) {
-    packed.push_back(is_packed ? &packs[k] : nullptr);
-  }
-}
-
-SampleSet SampleSetOf(const std::vector<const FlatVector*>& dense,
-                      const std::vector<const PackedVector*>& packed) {
-  return packed.empty() ? SampleSet(dense) : SampleSet(dense, packed);
+  packed.push_back(is_packed ? &packs[k] : nullptr);
 }
 
 }  // namespace
@@ -208,7 +200,7 @@ void Session::CloseRound(Outbox& out) {
     }
     status = samples.empty()
                  ? absl::FailedPreconditionError("no valid gradient sample")
-                 : algorithm_->CompleteGradient(SampleSetOf(samples, packed));
+                 : algorithm_->CompleteGradient(SampleSet(samples, packed));
     // A fused round: the products phase that follows on the same samples
     // (LOCAL probes: each sample's own gradient) closes at once.
     if (status.ok() && fused && config_->algorithm.fuse_local_products &&
@@ -240,10 +232,11 @@ void Session::CloseRound(Outbox& out) {
     status =
         vjp.empty() && jvp.empty()
             ? absl::FailedPreconditionError("no valid product")
-            : algorithm_->CompleteProducts(SampleSetOf(vjp, packed_vjp), jvp);
+            : algorithm_->CompleteProducts(SampleSet(vjp, packed_vjp), jvp);
   }
-  // Packed samples are read by the call above only: let go of what they
-  // hold (a transport's receive buffers) now, not at the next submission.
+  // Packed samples are read by the call above only (lazy probes keep
+  // copies of their own): let go of what they hold (a transport's receive
+  // buffers) now, not at the next submission.
   for (int64_t id : barrier_.submitted()) {
     for (PackedVector& packed : workers_.at(id)->packed) packed.Clear();
   }
