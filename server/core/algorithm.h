@@ -136,7 +136,7 @@ class Algorithm {
   virtual int64_t point_version() const = 0;
 
   // Whether the round that closes the current phase may hand over samples
-  // that are packed (sample_set.h: kept in a compressed wire format, decoded
+  // that are packed (sample_set.h: kept in the format they arrived in, decoded
   // block by block by the kernels that read them). Only algorithms whose
   // every read of the phase's samples goes through those kernels say yes;
   // the others always get dense vectors (SampleSet::dense()).

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 
+#include "server/core/float_bits.h"
 #include "server/core/parallel.h"
 
 namespace gameopt {
@@ -13,14 +15,40 @@ namespace {
 // that every chunk after the first starts a block.
 constexpr int64_t kDecodeChunk = 2048;
 static_assert(kDecodeChunk % kInt8BlockSize == 0);
-// Bytes of the encoding of a chunk in any format.
-constexpr size_t kChunkBytes =
-    std::max(CompressedBytes(Compression::kInt8Block, kDecodeChunk),
-             CompressedBytes(Compression::kBFloat16, kDecodeChunk));
+// Bytes of a chunk in any format (raw float64 is the largest).
+constexpr size_t kChunkBytes = kDecodeChunk * sizeof(double);
+static_assert(kChunkBytes >=
+              CompressedBytes(Compression::kInt8Block, kDecodeChunk));
 
 // The first value of an encoding's unit (its int8 block) holding value i.
 int64_t UnitStart(Compression c, int64_t i) {
   return c == Compression::kInt8Block ? i - i % kInt8BlockSize : i;
+}
+
+// Bytes of n values in a PackedVector's format: compressed in `c`, or raw
+// `raw` values when c is kNone. Also the offset of value n (a unit's
+// first).
+size_t FormatBytes(Compression c, DType raw, int64_t n) {
+  return c == Compression::kNone ? static_cast<size_t>(n) * DTypeSize(raw)
+                                 : CompressedBytes(c, n);
+}
+
+// Decodes n values at `bytes` (a unit's first) into out.
+template <typename T>
+void DecodeValues(Compression c, DType raw, const char* bytes, int64_t n,
+                  T* out) {
+  if (c != Compression::kNone) {
+    gameopt::Decode(c, bytes, n, out);
+  } else if (raw == DTypeOf<T>()) {
+    std::memcpy(out, bytes, static_cast<size_t>(n) * sizeof(T));
+  } else {
+    using From = std::conditional_t<std::is_same_v<T, float>, double, float>;
+    for (int64_t i = 0; i < n; ++i) {
+      From v;
+      std::memcpy(&v, bytes + i * sizeof(From), sizeof(From));
+      out[i] = static_cast<T>(v);
+    }
+  }
 }
 
 }  // namespace
@@ -61,10 +89,10 @@ void PackedVector::DecodeTensor(const Tensor& t, int64_t i, int64_t m,
     // (A chunk that starts inside a block ends at a block's end.)
     const int64_t start = UnitStart(c, i);
     const int64_t len = std::min(m, kDecodeChunk - (i - start));
-    const char* bytes = Bytes(t, CompressedOffset(c, start),
-                              CompressedBytes(c, i + len), scratch);
+    const char* bytes = Bytes(t, FormatBytes(c, raw_, start),
+                              FormatBytes(c, raw_, i + len), scratch);
     if (start == i) {
-      gameopt::Decode(c, bytes, len, out);
+      DecodeValues(c, raw_, bytes, len, out);
     } else {
       T block[kInt8BlockSize];
       const int64_t head = std::min(len, start + kInt8BlockSize - i);
@@ -110,9 +138,12 @@ int64_t PackedVector::FindNonFinite(const Tensor& t) const {
     char scratch[kChunkBytes];
     for (int64_t i = begin; i < end; i += kDecodeChunk) {
       const int64_t len = std::min(end - i, kDecodeChunk);
-      const char* bytes = Bytes(t, CompressedOffset(c, i),
-                                CompressedBytes(c, i + len), scratch);
-      const int64_t bad = gameopt::FindNonFinite(c, bytes, len);
+      const char* bytes = Bytes(t, FormatBytes(c, raw_, i),
+                                FormatBytes(c, raw_, i + len), scratch);
+      const int64_t bad =
+          c != Compression::kNone   ? gameopt::FindNonFinite(c, bytes, len)
+          : raw_ == DType::kFloat32 ? FindNonFiniteRaw<float>(bytes, len)
+                                    : FindNonFiniteRaw<double>(bytes, len);
       if (bad >= 0) return i + bad;
     }
     return -1;
@@ -123,12 +154,13 @@ int64_t PackedVector::FindNonFinite(const Tensor& t) const {
 PackedVectorWriter::PackedVectorWriter(PackedVector& out,
                                        const GameLayout& layout,
                                        const std::vector<bool>& present,
-                                       Compression compression,
+                                       Compression compression, DType raw,
                                        std::shared_ptr<const void> keep_alive)
     : out_(out) {
   out.Clear();
   out.dimension_ = layout.dimension();
   out.compression_ = compression;
+  out.raw_ = raw;
   out.keep_alive_ = std::move(keep_alive);
   size_t bytes = 0;
   for (int p = 0; p < layout.num_players(); ++p) {
@@ -139,7 +171,7 @@ PackedVectorWriter::PackedVectorWriter(PackedVector& out,
       t.size = tensor.size;
       out.tensors_.push_back(t);
       copy_offset_.push_back(bytes);
-      if (present[p]) bytes += CompressedBytes(compression, tensor.size);
+      if (present[p]) bytes += FormatBytes(compression, raw, tensor.size);
     }
   }
   // Copies go to a buffer of the whole sample's size, grown only: a

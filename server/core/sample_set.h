@@ -1,14 +1,17 @@
 // The vectors a round closes with (gradient samples, or products), as the
 // kernels read them: each a dense FlatVector of the session, or a
-// PackedVector, a sample kept in the compressed wire format it arrived in
-// and decoded a block at a time where a kernel reads it.
+// PackedVector, a sample kept in the format it arrived in (a compressed
+// wire format, or raw values of the session's dtype) and decoded a block
+// at a time where a kernel reads it.
 //
-// Why: with a compressed wire, decoding every sample into a float32 vector
-// at submission writes a parameter-sized vector per sample, which the
-// round's kernels then read again. Kept packed, a sample costs its wire
-// bytes once (a copy and a finiteness check), and the kernels decode each
-// block into L1 right before they use it. The decoded values are those
-// DecodeSample writes, so the results are bit-identical.
+// Why: decoding every sample into a vector of the session at submission
+// writes a parameter-sized vector per sample, which the round's kernels
+// then read again, and holds that vector next to the transport's receive
+// buffers. Kept packed, a sample costs its wire bytes once (a finiteness
+// check, and a copy only when the transport's buffers cannot be held),
+// and the kernels decode each block into L1 right before they use it. The
+// decoded values are those DecodeSample writes, so the results are
+// bit-identical.
 #ifndef GAMEOPT_SERVER_CORE_SAMPLE_SET_H_
 #define GAMEOPT_SERVER_CORE_SAMPLE_SET_H_
 
@@ -20,14 +23,16 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "server/core/dtype.h"
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
 #include "server/core/wire_codec.h"
 
 namespace gameopt {
 
-// A vector of a game in one compressed wire format: per tensor of the
-// layout, its encoded values, or nothing for the tensors of players a
+// A vector of a game in one format (a compressed wire format, or raw
+// little-endian values of one dtype): per tensor of the layout, its
+// encoded values, or nothing for the tensors of players a
 // gradient phase did not ask for (their values are zero). The values are
 // either referenced where they arrived (a transport's receive buffers,
 // kept alive by the handle PackedVectorWriter was given) or copied into
@@ -68,7 +73,8 @@ class PackedVector {
   int64_t FindNonFinite(const Tensor& t) const;
 
   int64_t dimension_ = 0;
-  Compression compression_ = Compression::kNone;
+  Compression compression_ = Compression::kNone;  // kNone: raw values
+  DType raw_ = DType::kFloat32;                   // of this dtype
   std::vector<Tensor> tensors_;  // in layout order, every tensor
   std::vector<absl::string_view> pieces_;
   std::vector<size_t> starts_;  // each piece's first byte in its tensor
@@ -76,18 +82,18 @@ class PackedVector {
   std::shared_ptr<const void> keep_alive_;
 };
 
-// Fills a PackedVector for `layout` in `compression`, the tensors of the
-// players not `present` absent (zero). With `keep_alive` set, the views
-// given to Add stay valid as long as it is held: they are referenced, not
-// copied, and the PackedVector holds it until cleared.
+// Fills a PackedVector for `layout` in `compression` (kNone: raw values of
+// dtype `raw`), the tensors of the players not `present` absent (zero). With
+// `keep_alive` set, the views given to Add stay valid as long as it is held:
+// they are referenced, not copied, and the PackedVector holds it until cleared.
 class PackedVectorWriter {
  public:
   PackedVectorWriter(PackedVector& out, const GameLayout& layout,
                      const std::vector<bool>& present, Compression compression,
-                     std::shared_ptr<const void> keep_alive);
+                     DType raw, std::shared_ptr<const void> keep_alive);
   // Tensor t of player p: its encoded values in consecutive pieces (a
-  // piece may end inside a value or a block), exactly its
-  // CompressedBytes. Returns the index of its first value that is not
+  // piece may end inside a value or a block), exactly its size in the
+  // format. Returns the index of its first value that is not
   // finite (FindNonFinite), or -1; long tensors are copied and checked on
   // several threads, with the same index.
   int64_t Add(int p, int t, absl::Span<const absl::string_view> pieces);

@@ -338,9 +338,9 @@ class Session {
   // Whether a fused round also asks for J_k xi_k (Task::fused_jvp: SGA
   // with fuse_local_products; the bias meter needs only J_k^T xi_k).
   bool FusedJvp() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether the open round keeps compressed submissions packed
-  // (sample_set.h) instead of decoding them: a compressed wire from the
-  // workers and an algorithm that TakesPackedSamples, outside fused rounds.
+  // Whether the open round keeps submissions packed (sample_set.h: as they
+  // arrived, compressed or raw, when PackFormat allows) instead of decoding
+  // them: an algorithm that TakesPackedSamples, outside fused rounds.
   bool KeepsPacked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Decode (or pack) one sample of a submission into slot k of `dense` /
   // `packed`, the one not used being cleared.

@@ -171,8 +171,7 @@ void Session::Enter(Worker& worker, TaskCallback done, CallId* call,
 }
 
 bool Session::KeepsPacked() const {
-  return config_->wire.from_workers != Compression::kNone &&
-         algorithm_->TakesPackedSamples() && !FusedRound();
+  return algorithm_->TakesPackedSamples() && !FusedRound();
 }
 
 absl::Status Session::AcceptSample(const SampleView& view,
@@ -181,9 +180,10 @@ absl::Status Session::AcceptSample(const SampleView& view,
                                    const Submission& submission,
                                    FlatVector& dense, PackedVector* packed) {
   const Compression wire = config_->wire.from_workers;
-  if (packed != nullptr && keep_packed && AllCompressed(view, wire)) {
+  if (packed != nullptr && keep_packed &&
+      PackFormat(view, wire, config_->dtype).has_value()) {
     return PackSample(view, algorithm_->layout(), players, field, *packed, wire,
-                      submission.keep_alive);
+                      config_->dtype, submission.keep_alive);
   }
   if (packed != nullptr) packed->Clear();
   return DecodeSample(view, algorithm_->layout(), players, config_->dtype,

@@ -5,11 +5,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
+#include "server/core/float_bits.h"
 #include "server/core/parallel.h"
 #include "server/core/quote.h"
 
@@ -19,26 +21,6 @@ namespace {
 // Values are checked a block at a time, right after the block is written,
 // while it is still in L1.
 constexpr int64_t kCheckBlock = 2048;
-
-// The bits of T, and the test for "not finite" on them: the exponent bits
-// all set. (exponent & mask) + lowest exponent bit carries into the sign
-// bit exactly then, and the OR of that over a block vectorizes with SSE2.
-template <typename T>
-struct FloatBits;
-template <>
-struct FloatBits<float> {
-  using Bits = uint32_t;
-  static constexpr Bits kExponent = 0x7f800000u;
-  static constexpr Bits kLowestExponentBit = 0x00800000u;
-  static constexpr Bits kSign = 0x80000000u;
-};
-template <>
-struct FloatBits<double> {
-  using Bits = uint64_t;
-  static constexpr Bits kExponent = 0x7ff0000000000000u;
-  static constexpr Bits kLowestExponentBit = 0x0010000000000000u;
-  static constexpr Bits kSign = 0x8000000000000000u;
-};
 
 // Index of the first non-finite value of to[0, n), or -1.
 template <typename T>
@@ -63,7 +45,7 @@ int64_t CopyChecked(const char* from, To* to, int64_t n) {
       typename B::Bits bits;
       std::memcpy(&bits, from + i * sizeof(To), sizeof(To));
       std::memcpy(to + i, &bits, sizeof(To));
-      flags |= (bits & B::kExponent) + B::kLowestExponentBit;
+      flags |= NotFiniteFlag<To>(bits);
     }
   } else {
     for (int64_t begin = 0; begin < n; begin += kCheckBlock) {
@@ -76,7 +58,7 @@ int64_t CopyChecked(const char* from, To* to, int64_t n) {
       for (int64_t i = begin; i < end; ++i) {
         typename B::Bits bits;
         std::memcpy(&bits, to + i, sizeof(To));
-        flags |= (bits & B::kExponent) + B::kLowestExponentBit;
+        flags |= NotFiniteFlag<To>(bits);
       }
     }
   }
@@ -380,32 +362,44 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
   return absl::OkStatus();
 }
 
-bool AllCompressed(const SampleView& sample, Compression accepted) {
-  if (accepted == Compression::kNone) return false;
+std::optional<Compression> PackFormat(const SampleView& sample,
+                                      Compression accepted, DType dtype) {
+  bool raw = false, compressed = false;
   for (const PlayerValues& values : sample) {
     for (const TensorView& view : values.tensors) {
-      if (view.compression != accepted) return false;
+      if (view.compression == Compression::kNone && view.dtype == dtype) {
+        raw = true;
+      } else if (view.compression != Compression::kNone &&
+                 view.compression == accepted) {
+        compressed = true;
+      } else {
+        return std::nullopt;
+      }
     }
   }
-  return true;
+  if (raw && compressed) return std::nullopt;
+  return compressed ? accepted : Compression::kNone;
 }
 
 absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
                         const std::vector<int>& players,
                         absl::string_view field, PackedVector& out,
-                        Compression accepted,
+                        Compression accepted, DType dtype,
                         std::shared_ptr<const void> keep_alive) {
+  const std::optional<Compression> format = PackFormat(sample, accepted, dtype);
+  if (!format.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field,
+                     ": its tensors are not all in one format that can be kept "
+                     "packed (PackFormat)"));
+  }
   std::vector<bool> present(layout.num_players(), false);
   for (int p : players) present[p] = true;
-  PackedVectorWriter writer(out, layout, present, accepted,
+  PackedVectorWriter writer(out, layout, present, *format, dtype,
                             std::move(keep_alive));
   absl::Status status = CheckSample(
       sample, layout, players, field, accepted,
       [&](int p, int t, const TensorView& view, const std::string& where) {
-        if (view.compression == Compression::kNone) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(where, ": not in the session's wire format"));
-        }
         const int64_t bad =
             view.pieces.empty()
                 ? writer.Add(p, t, absl::MakeConstSpan(&view.bytes, 1))

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,8 +65,8 @@ struct Submission {
   // SubmitGradient: reported scalars (scalars.h); optional.
   std::vector<ScalarView> scalars;
   // Optional: holding it keeps the tensor views valid (the transport's
-  // receive buffers), so that a session may keep a compressed sample
-  // without copying it (PackSample).
+  // receive buffers), so that a session may keep a sample without copying
+  // it (PackSample).
   std::shared_ptr<const void> keep_alive;
 };
 
@@ -85,20 +86,24 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
                           absl::string_view field, FlatVector& out,
                           Compression accepted = Compression::kNone);
 
-// Whether every tensor of `sample` is in the compressed format `accepted`
-// (never for kNone): such a sample can be kept packed (PackSample).
-bool AllCompressed(const SampleView& sample, Compression accepted);
+// The format a session can keep `sample` in without decoding it
+// (PackSample): `accepted` (the session's wire.from_workers) when every
+// tensor is in that compressed format, kNone when every tensor holds raw
+// values of the session's `dtype`; nullopt for a mix of the two, or raw
+// values of the other dtype (those are decoded, DecodeSample).
+std::optional<Compression> PackFormat(const SampleView& sample,
+                                      Compression accepted, DType dtype);
 
-// DecodeSample's checks, with the same errors, keeping the values encoded
-// in `out` (sample_set.h) instead of decoding them; the checks of the
-// values read the encoding (FindNonFinite). Every tensor must be in
-// `accepted` (AllCompressed). With `keep_alive` (Submission::keep_alive),
-// `out` references the views' bytes and holds it; else it copies them.
-// `out` is cleared on error.
+// DecodeSample's checks, with the same errors, keeping the values as they
+// arrived in `out` (sample_set.h) instead of decoding them; the checks of
+// the values read the bytes (FindNonFinite). The sample must have a
+// PackFormat. With `keep_alive` (Submission::keep_alive), `out` references
+// the views' bytes and holds it; else it copies them. `out` is cleared on
+// error.
 absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
                         const std::vector<int>& players,
                         absl::string_view field, PackedVector& out,
-                        Compression accepted,
+                        Compression accepted, DType dtype,
                         std::shared_ptr<const void> keep_alive = nullptr);
 
 // Samples PackSample has kept packed in this process (for tests: that a

@@ -359,7 +359,7 @@ grpc::ServerUnaryReactor* GameOptimizerService::Submit(
     }
   });
   // The session decoded the views into its own buffers during the call
-  // above, or kept a compressed sample where it is (holding the slices
+  // above, or kept the sample where it is (holding the slices
   // through submission.keep_alive); gRPC's references to the request's
   // slices (a whole gradient) would otherwise stay alive until the round
   // closes and the reactor finishes. gRPC owns the request and destroys it

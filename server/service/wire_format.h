@@ -79,7 +79,7 @@ class WireSubmission {
 
   // Hands the slices over to a handle that keeps them, and so the views of
   // ToSubmission, alive (Submission::keep_alive): a session may then keep
-  // a compressed sample where it arrived. Call after ToSubmission; the
+  // a sample where it arrived (PackSample). Call after ToSubmission; the
   // views stay where they are (the slices do not move).
   std::shared_ptr<const void> ShareSlices();
 

@@ -27,7 +27,7 @@ using testing::ThreePlayers;
 
 // K packed samples (referencing `bytes`) and the same samples decoded.
 struct Samples {
-  std::shared_ptr<testing::CompressedBuilder> builder;
+  std::shared_ptr<testing::WireSampleBuilder> builder;
   std::vector<PackedVector> packed;
   std::vector<FlatVector> dense;
   std::vector<const FlatVector*> dense_ptrs, no_dense;
@@ -35,16 +35,16 @@ struct Samples {
 
   Samples(const GameLayout& layout, Compression c, DType dtype, int num,
           float scale)
-      : builder(std::make_shared<testing::CompressedBuilder>(layout)) {
+      : builder(std::make_shared<testing::WireSampleBuilder>(layout)) {
     packed.resize(num);
     dense.resize(num);
     for (int k = 0; k < num; ++k) {
       const SampleView sample = builder->Make(
           c, testing::Wave(layout.dimension(), scale, 0.9f * k), {0, 1, 2});
       // Referenced: the builder owns the bytes.
-      EXPECT_TRUE(
-          PackSample(sample, layout, {0, 1, 2}, "g", packed[k], c, builder)
-              .ok());
+      EXPECT_TRUE(PackSample(sample, layout, {0, 1, 2}, "g", packed[k], c,
+                             dtype, builder)
+                      .ok());
       EXPECT_TRUE(
           DecodeSample(sample, layout, {0, 1, 2}, dtype, "g", dense[k], c)
               .ok());

@@ -1,5 +1,6 @@
-// Packed samples (sample_set.h): compressed submissions kept in their wire
-// format and decoded block by block by the kernels. Everything they feed
+// Packed samples (sample_set.h): submissions kept in the format they arrived
+// in (a compressed wire format, or raw values of the session's dtype) and
+// decoded block by block by the kernels. Everything they feed
 // must be bit-identical to the samples DecodeSample writes: the decoded
 // ranges, the errors, the estimators' and the consensus direction's
 // results, and a whole session's parameters.
@@ -9,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -24,7 +26,6 @@
 namespace gameopt {
 namespace {
 
-using testing::CompressedBuilder;
 using testing::PlayRound;
 using testing::QuadraticConfig;
 using testing::QuadraticGame;
@@ -32,9 +33,28 @@ using testing::Reply;
 using testing::ThreePlayers;
 using testing::ToEigen;
 using testing::Wave;
+using testing::WireSampleBuilder;
 
-constexpr Compression kFormats[] = {
-    Compression::kBFloat16, Compression::kFloat16, Compression::kInt8Block};
+// The formats a sample is kept packed in: the compressed wire formats
+// (sent to a float32 session here, but for the kernels' test), and raw
+// values of the session's dtype.
+struct Format {
+  Compression c;
+  DType raw;  // of raw tensors (c == kNone): the session's dtype
+};
+constexpr Format kFormats[] = {{Compression::kBFloat16, DType::kFloat32},
+                               {Compression::kFloat16, DType::kFloat32},
+                               {Compression::kInt8Block, DType::kFloat32},
+                               {Compression::kNone, DType::kFloat32},
+                               {Compression::kNone, DType::kFloat64}};
+
+constexpr Compression kWires[] = {Compression::kBFloat16, Compression::kFloat16,
+                                  Compression::kInt8Block};
+
+std::string Name(const Format& f) {
+  return f.c == Compression::kNone ? absl::StrCat("raw ", DTypeName(f.raw))
+                                   : std::string(CompressionName(f.c));
+}
 
 template <typename T>
 const T* DataOf(const FlatVector& v) {
@@ -62,24 +82,25 @@ TEST(PackedSample, DecodedRangesAreDecodeSamplesValues) {
   const GameLayout layout = ThreePlayers();
   ASSERT_EQ(layout.dimension(), 1705);
   const std::vector<float> v = Wave(1705, 3.0f, 0.1f);
-  for (Compression c : kFormats) {
+  for (const Format& f : kFormats) {
+    const Compression c = f.c;
     for (bool split : {false, true}) {
       // All players, and a gradient phase of a and c (b is zero).
       for (const std::vector<int>& players :
            {std::vector<int>{0, 1, 2}, std::vector<int>{0, 2}}) {
-        SCOPED_TRACE(absl::StrCat(CompressionName(c), split ? " split" : "",
-                                  " players ", players.size()));
-        CompressedBuilder builder(layout);
-        const SampleView sample = builder.Make(c, v, players, split);
-        ASSERT_TRUE(AllCompressed(sample, c));
+        SCOPED_TRACE(absl::StrCat(Name(f), split ? " split" : "", " players ",
+                                  players.size()));
+        WireSampleBuilder builder(layout);
+        const SampleView sample = builder.Make(c, v, players, split, f.raw);
+        ASSERT_EQ(PackFormat(sample, c, f.raw), c);
         // Copied, or referenced where the views are (a handle keeps them).
         PackedVector copied, referenced;
-        ASSERT_TRUE(
-            PackSample(sample, layout, players, "gradients[0]", copied, c)
-                .ok());
+        ASSERT_TRUE(PackSample(sample, layout, players, "gradients[0]", copied,
+                               c, f.raw)
+                        .ok());
         auto handle = std::make_shared<int>(0);
         ASSERT_TRUE(PackSample(sample, layout, players, "gradients[0]",
-                               referenced, c, handle)
+                               referenced, c, f.raw, handle)
                         .ok());
         EXPECT_FALSE(copied.references());
         EXPECT_TRUE(referenced.references());
@@ -110,39 +131,71 @@ TEST(PackedSample, DecodedRangesAreDecodeSamplesValues) {
 // the packed vector cleared.
 TEST(PackedSample, RefusesWhatDecodeSampleRefusesWithItsMessage) {
   const GameLayout layout = ThreePlayers();
-  for (Compression c : kFormats) {
-    SCOPED_TRACE(CompressionName(c));
+  for (const Format& f : kFormats) {
+    const Compression c = f.c;
+    SCOPED_TRACE(Name(f));
     std::vector<float> bad = Wave(1705, 1.0f, 0.2f);
     bad[1300] = std::numeric_limits<float>::infinity();
-    CompressedBuilder builder(layout);
+    WireSampleBuilder builder(layout);
     const std::vector<int> all = {0, 1, 2};
+    const auto make = [&](const std::vector<float>& v) {
+      return builder.Make(c, v, all, /*split=*/false, f.raw);
+    };
     std::vector<SampleView> samples;
-    samples.push_back(builder.Make(c, bad, all));  // not finite
-    SampleView shape = builder.Make(c, Wave(1705, 1.0f, 0.0f), all);
+    samples.push_back(make(bad));  // not finite
+    SampleView shape = make(Wave(1705, 1.0f, 0.0f));
     const std::vector<int64_t> wrong = {1400};
     shape[2].tensors[0].shape = wrong;
     samples.push_back(shape);
-    SampleView missing = builder.Make(c, Wave(1705, 1.0f, 0.0f), all);
+    SampleView missing = make(Wave(1705, 1.0f, 0.0f));
     missing.pop_back();
     samples.push_back(missing);
-    SampleView short_bytes = builder.Make(c, Wave(1705, 1.0f, 0.0f), all);
+    SampleView short_bytes = make(Wave(1705, 1.0f, 0.0f));
     short_bytes[0].tensors[0].bytes.remove_suffix(1);
     samples.push_back(short_bytes);
-    SampleView twice = builder.Make(c, Wave(1705, 1.0f, 0.0f), all);
+    SampleView twice = make(Wave(1705, 1.0f, 0.0f));
     twice.push_back(twice[1]);
     samples.push_back(twice);
     for (size_t i = 0; i < samples.size(); ++i) {
       FlatVector dense;
-      const absl::Status want = DecodeSample(
-          samples[i], layout, all, DType::kFloat32, "vjp[1]", dense, c);
+      const absl::Status want =
+          DecodeSample(samples[i], layout, all, f.raw, "vjp[1]", dense, c);
       ASSERT_FALSE(want.ok()) << i;
       PackedVector packed;
       const absl::Status got =
-          PackSample(samples[i], layout, all, "vjp[1]", packed, c);
+          PackSample(samples[i], layout, all, "vjp[1]", packed, c, f.raw);
       EXPECT_EQ(got, want) << i;
       EXPECT_FALSE(packed.in_use()) << i;
     }
   }
+}
+
+// What cannot be kept packed is decoded: raw values of the other dtype, and
+// a sample mixing raw and compressed tensors (a float16 overflow's
+// fallback). PackSample refuses those; the session never asks it to.
+TEST(PackedSample, MixedOrForeignRawSamplesHaveNoPackFormat) {
+  const GameLayout layout = ThreePlayers();
+  WireSampleBuilder builder(layout);
+  const std::vector<float> v = Wave(1705, 1.0f, 0.0f);
+  const SampleView f64 =
+      builder.Make(Compression::kNone, v, {0, 1, 2}, false, DType::kFloat64);
+  EXPECT_EQ(PackFormat(f64, Compression::kNone, DType::kFloat32), std::nullopt);
+  EXPECT_EQ(PackFormat(f64, Compression::kNone, DType::kFloat64),
+            Compression::kNone);
+  SampleView mixed = builder.Make(Compression::kFloat16, v, {0, 1, 2});
+  mixed[1] = builder.Make(Compression::kNone, v, {1})[0];
+  EXPECT_EQ(PackFormat(mixed, Compression::kFloat16, DType::kFloat32),
+            std::nullopt);
+  PackedVector packed;
+  EXPECT_EQ(PackSample(mixed, layout, {0, 1, 2}, "vjp[0]", packed,
+                       Compression::kFloat16, DType::kFloat32)
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(packed.in_use());
+  FlatVector dense;
+  EXPECT_TRUE(DecodeSample(mixed, layout, {0, 1, 2}, DType::kFloat32, "vjp[0]",
+                           dense, Compression::kFloat16)
+                  .ok());
 }
 
 // A long tensor is packed on several threads: the same bytes, and the
@@ -150,32 +203,36 @@ TEST(PackedSample, RefusesWhatDecodeSampleRefusesWithItsMessage) {
 TEST(PackedSample, LongTensorsPackAlikeOnAnyNumberOfThreads) {
   constexpr int64_t kLong = (int64_t{1} << 19) + 4321;
   const GameLayout layout = testing::OneTensorLayout(kLong);
-  for (Compression c : kFormats) {
+  for (const Format& f : kFormats) {
+    const Compression c = f.c;
     for (bool finite : {true, false}) {
-      SCOPED_TRACE(absl::StrCat(CompressionName(c), finite ? "" : " nan"));
+      SCOPED_TRACE(absl::StrCat(Name(f), finite ? "" : " nan"));
       std::vector<float> v = Wave(kLong, 2.0f, 0.1f);
       if (!finite) {
         v[kLong - 7] = std::numeric_limits<float>::infinity();
         v[300001] = std::numeric_limits<float>::quiet_NaN();
       }
-      CompressedBuilder builder(layout);
-      const SampleView sample = builder.Make(c, v, {0}, /*split=*/true);
+      WireSampleBuilder builder(layout);
+      const SampleView sample = builder.Make(c, v, {0}, /*split=*/true, f.raw);
       FlatVector dense;
-      const absl::Status want = DecodeSample(
-          sample, layout, {0}, DType::kFloat32, "gradients[0]", dense, c);
+      const absl::Status want =
+          DecodeSample(sample, layout, {0}, f.raw, "gradients[0]", dense, c);
       for (int threads : {1, 64}) {
         SetMaxParallelism(threads);
         PackedVector packed;
         const absl::Status got =
-            PackSample(sample, layout, {0}, "gradients[0]", packed, c,
+            PackSample(sample, layout, {0}, "gradients[0]", packed, c, f.raw,
                        threads == 1 ? nullptr : std::make_shared<int>(0));
         SetMaxParallelism(0);
         EXPECT_EQ(got, want) << threads;
         if (!want.ok()) continue;
-        std::vector<float> decoded(kLong);
-        packed.Decode(0, kLong, decoded.data());
-        EXPECT_EQ(std::memcmp(decoded.data(), DataOf<float>(dense), 4 * kLong),
-                  0)
+        std::vector<char> decoded(dense.bytes());
+        if (f.raw == DType::kFloat32) {
+          packed.Decode(0, kLong, reinterpret_cast<float*>(decoded.data()));
+        } else {
+          packed.Decode(0, kLong, reinterpret_cast<double*>(decoded.data()));
+        }
+        EXPECT_EQ(std::memcmp(decoded.data(), dense.data(), dense.bytes()), 0)
             << threads;
       }
     }
@@ -188,15 +245,17 @@ template <typename T>
 void ExpectKernelsMatch(Compression c) {
   SCOPED_TRACE(absl::StrCat(CompressionName(c), " ", sizeof(T)));
   const GameLayout layout = ThreePlayers();
-  const DType dtype = sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
+  const DType dtype = DTypeOf<T>();
   constexpr int kSamples = 3;
-  CompressedBuilder builder(layout);
+  WireSampleBuilder builder(layout);
   std::vector<PackedVector> packs(kSamples);
   std::vector<FlatVector> decoded(kSamples);
   for (int k = 0; k < kSamples; ++k) {
-    const SampleView sample =
-        builder.Make(c, Wave(1705, 1.0f + k, 0.3f * k), {0, 1, 2});
-    ASSERT_TRUE(PackSample(sample, layout, {0, 1, 2}, "vjp", packs[k], c).ok());
+    // Raw values (kNone) of the session's dtype T.
+    const SampleView sample = builder.Make(c, Wave(1705, 1.0f + k, 0.3f * k),
+                                           {0, 1, 2}, /*split=*/true, dtype);
+    ASSERT_TRUE(
+        PackSample(sample, layout, {0, 1, 2}, "vjp", packs[k], c, dtype).ok());
     ASSERT_TRUE(
         DecodeSample(sample, layout, {0, 1, 2}, dtype, "vjp", decoded[k], c)
             .ok());
@@ -241,15 +300,18 @@ void ExpectKernelsMatch(Compression c) {
 }
 
 TEST(PackedSample, KernelsOnPackedSamplesAreBitIdentical) {
-  for (Compression c : kFormats) {
-    ExpectKernelsMatch<float>(c);
-    ExpectKernelsMatch<double>(c);
+  for (const Format& f : kFormats) {
+    if (f.raw == DType::kFloat64) continue;  // kNone: the T = double run
+    ExpectKernelsMatch<float>(f.c);
+    ExpectKernelsMatch<double>(f.c);
   }
 }
 
 // A whole session: workers that send compressed gradients and products
-// (kept packed) end at the same parameters, bit for bit, as workers that
-// send the decoded values as float64 (decoded at submission, as before).
+// (kept packed), or their decoded values as raw values of the session's
+// dtype (kept packed too), end at the same parameters, bit for bit, as
+// workers that send the decoded values in the other dtype (decoded at
+// submission, as before).
 class PackedSessionTest : public ::testing::Test {
  protected:
   PackedSessionTest() : game_(QuadraticGame::Random({300, 517}, 5)) {}
@@ -291,19 +353,28 @@ class PackedSessionTest : public ::testing::Test {
     return out;
   }
 
-  enum class Mode { kCopied, kReferenced, kDecoded };
+  enum class Mode { kCopied, kReferenced, kRaw, kDecoded };
 
   // Compressed submissions, kept by the session as copies or where they
   // are (with a keep_alive handle: the builder keeps the bytes through the
-  // round), or their decoded values as float64.
-  Submission Answer(const Task& task, Compression c, Mode mode,
-                    const std::shared_ptr<CompressedBuilder>& builder,
-                    std::deque<std::string>& owned) {
-    const bool decoded = mode == Mode::kDecoded;
+  // round); or their decoded values, raw in the session's `dtype` (kRaw,
+  // referenced) or in the other dtype (kDecoded).
+  Submission Answer(const Task& task, Compression c, DType dtype, Mode mode,
+                    const std::shared_ptr<WireSampleBuilder>& builder,
+                    const std::shared_ptr<std::deque<std::string>>& owned) {
+    const bool decoded = mode == Mode::kRaw || mode == Mode::kDecoded;
+    const DType raw = (mode == Mode::kRaw) == (dtype == DType::kFloat32)
+                          ? DType::kFloat32
+                          : DType::kFloat64;
     Submission s;
-    // Referenced: the builder, which owns the bytes, is the handle (the
-    // session's lazy probes hold it into the products round).
-    if (mode == Mode::kReferenced) s.keep_alive = builder;
+    // Referenced: the builder and `owned`, which own the bytes, are the
+    // handle (the session's lazy probes hold it into the products round).
+    if (mode == Mode::kReferenced || mode == Mode::kRaw) {
+      s.keep_alive =
+          std::make_shared<std::pair<std::shared_ptr<WireSampleBuilder>,
+                                     std::shared_ptr<std::deque<std::string>>>>(
+              builder, owned);
+    }
     s.round = task.round;
     s.step = task.step;
     s.phase = task.phase;
@@ -319,11 +390,16 @@ class PackedSessionTest : public ::testing::Test {
         for (PlayerValues& player : sample) {
           for (TensorView& view : player.tensors) {
             const int64_t size = view.shape[0];
-            std::vector<double> values(size);
-            Decode(c, view.bytes.data(), size, values.data());
-            view.bytes = owned.emplace_back(
-                reinterpret_cast<const char*>(values.data()), 8 * size);
-            view.dtype = DType::kFloat64;
+            std::string& bytes = owned->emplace_back(size * DTypeSize(raw), 0);
+            if (raw == DType::kFloat32) {
+              Decode(c, view.bytes.data(), size,
+                     reinterpret_cast<float*>(bytes.data()));
+            } else {
+              Decode(c, view.bytes.data(), size,
+                     reinterpret_cast<double*>(bytes.data()));
+            }
+            view.bytes = bytes;
+            view.dtype = raw;
             view.compression = Compression::kNone;
           }
         }
@@ -335,6 +411,7 @@ class PackedSessionTest : public ::testing::Test {
 
   std::string Play(SessionConfig config, Mode mode, int steps) {
     const Compression c = config.wire.from_workers;
+    const DType dtype = config.dtype;
     absl::StatusOr<std::unique_ptr<Session>> session =
         Session::Create("s", std::move(config), &clock_);
     EXPECT_TRUE(session.ok()) << session.status();
@@ -346,10 +423,10 @@ class PackedSessionTest : public ::testing::Test {
       tasks.push_back(*reply.result);
     }
     while (tasks[0].kind != Task::Kind::kDone && tasks[0].step < steps) {
-      auto builder = std::make_shared<CompressedBuilder>((*session)->layout());
-      std::deque<std::string> owned;
+      auto builder = std::make_shared<WireSampleBuilder>((*session)->layout());
+      auto owned = std::make_shared<std::deque<std::string>>();
       if (!PlayRound(**session, tasks, [&](const Task& task) {
-            return Answer(task, c, mode, builder, owned);
+            return Answer(task, c, dtype, mode, builder, owned);
           })) {
         return "";
       }
@@ -373,7 +450,7 @@ TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
        {Case{AlgorithmKind::kConOpt, EstimatorKind::kUnbiased},
         Case{AlgorithmKind::kConOpt, EstimatorKind::kPooled},
         Case{AlgorithmKind::kSimGd, EstimatorKind::kPooled}}) {
-    for (Compression c : kFormats) {
+    for (Compression c : kWires) {
       for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
         SCOPED_TRACE(absl::StrCat(AlgorithmName(run.kind), " ",
                                   static_cast<int>(run.estimator), " ",
@@ -386,11 +463,16 @@ TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
         const std::string copied = Play(config, Mode::kCopied, 5);
         EXPECT_EQ(PackedSamples() - before, 5 * per_step);
         EXPECT_EQ(lazy_, 0);  // copies are not kept by probes
-        before = PackedSamples();
-        const std::string referenced = Play(config, Mode::kReferenced, 5);
-        EXPECT_EQ(PackedSamples() - before, 5 * per_step);
-        // ConOpt's probes were lazy (5 steps x 4), and only there.
-        EXPECT_EQ(lazy_, run.kind == AlgorithmKind::kConOpt ? 20 : 0);
+        // Referenced, compressed or raw: ConOpt's probes were lazy (5
+        // steps x 4), and only there.
+        std::string referenced[2];
+        for (Mode mode : {Mode::kReferenced, Mode::kRaw}) {
+          lazy_ = 0;
+          before = PackedSamples();
+          referenced[mode == Mode::kRaw] = Play(config, mode, 5);
+          EXPECT_EQ(PackedSamples() - before, 5 * per_step);
+          EXPECT_EQ(lazy_, run.kind == AlgorithmKind::kConOpt ? 20 : 0);
+        }
         lazy_ = 0;
         before = PackedSamples();
         const std::string decoded = Play(config, Mode::kDecoded, 5);
@@ -398,7 +480,8 @@ TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
         EXPECT_EQ(lazy_, 0);
         ASSERT_FALSE(copied.empty());
         EXPECT_TRUE(copied == decoded);
-        EXPECT_TRUE(referenced == decoded);
+        EXPECT_TRUE(referenced[0] == decoded);
+        EXPECT_TRUE(referenced[1] == decoded);
       }
     }
   }

@@ -126,31 +126,40 @@ inline GameLayout ThreePlayers() {
   return *GameLayout::Create(players);
 }
 
-// A sample of `layout`'s `players` in compressed format c: each tensor's values
-// encoded, the bytes owned by the builder, optionally cut into pieces.
-class CompressedBuilder {
+// A sample of `layout`'s `players` in compressed format c, or raw values of
+// dtype `raw` when c is kNone: each tensor's values encoded, the bytes owned
+// by the builder, optionally cut into pieces.
+class WireSampleBuilder {
  public:
-  explicit CompressedBuilder(const GameLayout& layout) : layout_(layout) {}
+  explicit WireSampleBuilder(const GameLayout& layout) : layout_(layout) {}
 
   // v: full-length values (as float32); its blocks of `players`.
   SampleView Make(Compression c, const std::vector<float>& v,
-                  const std::vector<int>& players, bool split = false) {
+                  const std::vector<int>& players, bool split = false,
+                  DType raw = DType::kFloat32) {
     SampleView sample;
     for (int p : players) {
       const PlayerLayout& player = layout_.players()[p];
       PlayerValues values;
       values.player = player.name;
       for (const TensorLayout& tensor : player.tensors) {
-        std::string& bytes =
-            bytes_.emplace_back(CompressedBytes(c, tensor.size), '\0');
-        EXPECT_TRUE(Encode(c, v.data() + tensor.offset, tensor.size, Rounding(),
-                           bytes.data()));
-        TensorView view{tensor.name,
-                        DType::kFloat32,
-                        absl::MakeConstSpan(tensor.shape),
-                        bytes,
-                        {},
-                        c};
+        const float* in = v.data() + tensor.offset;
+        std::string& bytes = bytes_.emplace_back(
+            c == Compression::kNone ? tensor.size * DTypeSize(raw)
+                                    : CompressedBytes(c, tensor.size),
+            '\0');
+        if (c != Compression::kNone) {
+          EXPECT_TRUE(Encode(c, in, tensor.size, Rounding(), bytes.data()));
+        } else if (raw == DType::kFloat32) {
+          std::memcpy(bytes.data(), in, bytes.size());
+        } else {
+          for (int64_t i = 0; i < tensor.size; ++i) {
+            const double x = in[i];
+            std::memcpy(bytes.data() + 8 * i, &x, 8);
+          }
+        }
+        TensorView view{tensor.name, raw, absl::MakeConstSpan(tensor.shape),
+                        bytes,       {},  c};
         if (split) {
           auto& pieces = pieces_.emplace_back();
           for (size_t at = 0, len = 1; at < bytes.size(); at += len, len += 5) {

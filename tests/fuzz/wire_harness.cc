@@ -162,25 +162,34 @@ std::string Compare(const std::string& message, const std::vector<size_t>& cuts,
                         std::memcmp(x.data(), y.data(), x.bytes()) == 0,
                     "DecodeSample of pieces differs");
       }
-      // A compressed sample kept packed (referencing the pieces) passes
-      // and fails as DecodeSample does, and decodes to its values.
+      // A sample kept packed (referencing the pieces: compressed, or raw
+      // values of the session's dtype) passes and fails as DecodeSample
+      // does, and decodes to its values.
       const SampleView& sample = (*wire_fields[f])[k];
-      for (Compression c : {Compression::kBFloat16, Compression::kFloat16,
-                            Compression::kInt8Block}) {
-        if (!AllCompressed(sample, c)) continue;
-        FlatVector x;
-        PackedVector packed;
-        const absl::Status sx = DecodeSample(sample, Layout(), {0, 1},
-                                             DType::kFloat32, "sample", x, c);
-        const absl::Status sp = PackSample(sample, Layout(), {0, 1}, "sample",
-                                           packed, c, std::make_shared<int>(0));
-        WIRE_EXPECT(sx == sp, absl::StrCat("PackSample ", sp.ToString(),
-                                           ", DecodeSample ", sx.ToString()));
-        if (!sx.ok()) continue;
-        std::vector<float> values(x.size());
-        packed.Decode(0, x.size(), values.data());
-        WIRE_EXPECT(std::memcmp(values.data(), x.data(), x.bytes()) == 0,
-                    "a packed sample decodes to other values");
+      for (Compression c : {Compression::kNone, Compression::kBFloat16,
+                            Compression::kFloat16, Compression::kInt8Block}) {
+        for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+          if (PackFormat(sample, c, dtype) != c) continue;
+          FlatVector x;
+          PackedVector packed;
+          const absl::Status sx =
+              DecodeSample(sample, Layout(), {0, 1}, dtype, "sample", x, c);
+          const absl::Status sp =
+              PackSample(sample, Layout(), {0, 1}, "sample", packed, c, dtype,
+                         std::make_shared<int>(0));
+          WIRE_EXPECT(sx == sp, absl::StrCat("PackSample ", sp.ToString(),
+                                             ", DecodeSample ", sx.ToString()));
+          if (!sx.ok()) continue;
+          std::vector<char> values(x.bytes());
+          if (dtype == DType::kFloat32) {
+            packed.Decode(0, x.size(), reinterpret_cast<float*>(values.data()));
+          } else {
+            packed.Decode(0, x.size(),
+                          reinterpret_cast<double*>(values.data()));
+          }
+          WIRE_EXPECT(std::memcmp(values.data(), x.data(), x.bytes()) == 0,
+                      "a packed sample decodes to other values");
+        }
       }
     }
   }
