@@ -193,6 +193,10 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
         adaptive_->OnStep(this->step() + 1, diagnostics);
         PublishGamma();
       }
+      // Lazy probes hold the gradient round's packed samples (the
+      // request buffers): let go of them now, not when the next gradient
+      // round's samples have arrived next to them.
+      this->mutable_lazy_probes().clear();
       this->NextPhase();
       return absl::OkStatus();
     }

@@ -86,9 +86,20 @@ std::shared_ptr<const EncodedVector> LazyProbe::Encode(
     const GameLayout& layout, Compression compression,
     const Rounding& rounding) const {
   const ProbeRound& r = *round_;
-  if (!rounding.stochastic && !r.encoded.empty() &&
-      compression == r.encoded_in) {
-    return r.encoded[k_];
+  if (!rounding.stochastic && compression == r.encoded_in) {
+    absl::MutexLock lock(&r.mu);
+    if (k_ < r.encoded.size()) {  // k_ is 0 for every pooled probe
+      if (std::shared_ptr<const EncodedVector> e = r.encoded[k_]) {
+        if (--r.unsent[k_] == 0) {
+          r.handed_out[k_] = e;
+          r.encoded[k_].reset();
+        }
+        return e;
+      }
+      if (std::shared_ptr<const EncodedVector> e = r.handed_out[k_].lock()) {
+        return e;
+      }
+    }
   }
   // A tensor that does not fit stays kNone: the task sends it from
   // Materialize() (TaskToWire).
@@ -166,7 +177,12 @@ absl::Status FormProbes(EstimatorKind estimator, const SampleSet& samples,
     }
   }
   round->encoded_in = compression;
-  for (auto& e : encoded) round->encoded.push_back(std::move(e));
+  {
+    absl::MutexLock lock(&round->mu);
+    for (auto& e : encoded) round->encoded.push_back(std::move(e));
+    round->handed_out.resize(num_encoded);
+    round->unsent.assign(num_encoded, pooled ? static_cast<int>(num) : 1);
+  }
   probes.clear();
   std::shared_ptr<const ProbeRound> shared = round;
   for (size_t k = 0; k < num; ++k) {

@@ -14,7 +14,9 @@
 #include <memory>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "server/core/config.h"
 #include "server/core/flat_vector.h"
 #include "server/core/layout.h"
@@ -28,10 +30,22 @@ struct ProbeRound {
   EstimatorKind estimator = EstimatorKind::kPooled;
   DType dtype = DType::kFloat32;
   std::vector<PackedVector> samples;  // each references its bytes
-  // Nearest-even encodings of the probes in `encoded_in` (pooled: one,
-  // shared), or empty.
+  // FormProbes' nearest-even encodings of the probes in `encoded_in`
+  // (pooled: one, shared by every probe), or none. Each is held until
+  // every probe that uses it has been encoded once (LazyProbe::Encode: the
+  // tasks of the round's workers), then only weakly: the transport keeps
+  // it while it sends it, a later asker (a retry, a rejoin) gets it while
+  // it is alive and else an encoding made again, with the same bytes. So
+  // the products phase does not hold K encoded probes next to the
+  // products.
   Compression encoded_in = Compression::kNone;
-  std::vector<std::shared_ptr<const EncodedVector>> encoded;
+  mutable absl::Mutex mu;
+  mutable std::vector<std::shared_ptr<const EncodedVector>> encoded
+      ABSL_GUARDED_BY(mu);
+  mutable std::vector<std::weak_ptr<const EncodedVector>> handed_out
+      ABSL_GUARDED_BY(mu);
+  // Per encoding: the Encode calls that still get it from `encoded`.
+  mutable std::vector<int> unsent ABSL_GUARDED_BY(mu);
 };
 
 // Probe k of a ProbeRound: S / K (pooled) or (S - s_k) / (K - 1)
@@ -49,9 +63,9 @@ class LazyProbe {
   void Values(int64_t begin, int64_t n, T* out) const;
   // The whole probe.
   std::shared_ptr<FlatVector> Materialize() const;
-  // Its encoding in `compression` with `rounding`: FormProbes' when it
-  // made one for them, else encoded now from Values (EncodeVector's
-  // bytes for Materialize()).
+  // Its encoding in `compression` with `rounding`: FormProbes' while the
+  // round holds it (ProbeRound::encoded), else encoded now from Values
+  // (EncodeVector's bytes for Materialize()).
   std::shared_ptr<const EncodedVector> Encode(const GameLayout& layout,
                                               Compression compression,
                                               const Rounding& rounding) const;

@@ -115,6 +115,44 @@ TEST(LazyProbe, AreComputeProbesProbesAndEncodeAlike) {
   }
 }
 
+// FormProbes' encodings are held until each probe has been encoded once
+// (the round's tasks), then only while someone else holds them: a later
+// Encode gets the same vector while it is alive, else the same bytes
+// encoded again.
+TEST(LazyProbe, EncodingsAreLetGoOnceEveryProbeHasHadOne) {
+  const GameLayout layout = ThreePlayers();
+  const Compression c = Compression::kInt8Block;
+  const Samples s(layout, c, DType::kFloat32, 3, 2.0f);
+  for (EstimatorKind e : {EstimatorKind::kPooled, EstimatorKind::kUnbiased}) {
+    SCOPED_TRACE(static_cast<int>(e));
+    std::vector<std::shared_ptr<const LazyProbe>> lazy;
+    Vec<float> mean;
+    ASSERT_TRUE(FormProbes<float>(e, s.Packed(), layout, c, mean, lazy).ok());
+    std::vector<std::shared_ptr<const EncodedVector>> sent;
+    std::vector<const EncodedVector*> first;
+    for (size_t k = 0; k < 3; ++k) {
+      sent.push_back(lazy[k]->Encode(layout, c, Rounding()));
+      first.push_back(sent[k].get());
+    }
+    if (e == EstimatorKind::kPooled) {  // one encoding for all
+      EXPECT_EQ(first[0], first[1]);
+      EXPECT_EQ(first[1], first[2]);
+    }
+    // Still being sent: the same vector.
+    for (size_t k = 0; k < 3; ++k) {
+      EXPECT_EQ(lazy[k]->Encode(layout, c, Rounding()).get(), first[k]);
+    }
+    std::vector<std::string> bytes;
+    for (const auto& v : sent) bytes.push_back(Wire(*v));
+    const std::weak_ptr<const EncodedVector> gone = sent[0];
+    sent.clear();
+    EXPECT_TRUE(gone.expired());  // the round no longer holds it
+    for (size_t k = 0; k < 3; ++k) {
+      EXPECT_EQ(Wire(*lazy[k]->Encode(layout, c, Rounding())), bytes[k]) << k;
+    }
+  }
+}
+
 // Probes past float16's range (bfloat16 samples of 1e5): those tensors are
 // marked to go uncompressed, as EncodeVector marks them.
 TEST(LazyProbe, ATensorThatDoesNotFitIsMarkedAsEncodeVectorMarksIt) {
