@@ -320,6 +320,7 @@ absl::Status CheckSample(const SampleView& sample, const GameLayout& layout,
 }
 
 std::atomic<int64_t> packed_samples{0};
+std::atomic<int64_t> referenced_samples{0};
 
 absl::Status NotFinite(const std::string& where, int64_t index) {
   return absl::InvalidArgumentError(absl::StrCat(
@@ -395,6 +396,7 @@ absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
   }
   std::vector<bool> present(layout.num_players(), false);
   for (int p : players) present[p] = true;
+  const bool references = keep_alive != nullptr;
   PackedVectorWriter writer(out, layout, present, *format, dtype,
                             std::move(keep_alive));
   absl::Status status = CheckSample(
@@ -410,12 +412,17 @@ absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
     out.Clear();
   } else {
     packed_samples.fetch_add(1, std::memory_order_relaxed);
+    if (references) referenced_samples.fetch_add(1, std::memory_order_relaxed);
   }
   return status;
 }
 
 int64_t PackedSamples() {
   return packed_samples.load(std::memory_order_relaxed);
+}
+
+int64_t ReferencedSamples() {
+  return referenced_samples.load(std::memory_order_relaxed);
 }
 
 }  // namespace gameopt

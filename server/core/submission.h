@@ -106,9 +106,11 @@ absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
                         Compression accepted, DType dtype,
                         std::shared_ptr<const void> keep_alive = nullptr);
 
-// Samples PackSample has kept packed in this process (for tests: that a
-// session took the packed path).
+// Samples PackSample has kept packed in this process, and of those the ones
+// kept where they arrived (with a keep_alive handle), for tests: that a
+// session, and the service in front of it, took those paths.
 int64_t PackedSamples();
+int64_t ReferencedSamples();
 
 }  // namespace gameopt
 

@@ -459,9 +459,11 @@ TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
         // 5 steps of 2 workers x 2 samples, and as many products (ConOpt).
         const int64_t per_step = run.kind == AlgorithmKind::kConOpt ? 8 : 4;
         int64_t before = PackedSamples();
+        int64_t referenced_before = ReferencedSamples();
         lazy_ = 0;
         const std::string copied = Play(config, Mode::kCopied, 5);
         EXPECT_EQ(PackedSamples() - before, 5 * per_step);
+        EXPECT_EQ(ReferencedSamples(), referenced_before);
         EXPECT_EQ(lazy_, 0);  // copies are not kept by probes
         // Referenced, compressed or raw: ConOpt's probes were lazy (5
         // steps x 4), and only there.
@@ -469,8 +471,10 @@ TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
         for (Mode mode : {Mode::kReferenced, Mode::kRaw}) {
           lazy_ = 0;
           before = PackedSamples();
+          referenced_before = ReferencedSamples();
           referenced[mode == Mode::kRaw] = Play(config, mode, 5);
           EXPECT_EQ(PackedSamples() - before, 5 * per_step);
+          EXPECT_EQ(ReferencedSamples() - referenced_before, 5 * per_step);
           EXPECT_EQ(lazy_, run.kind == AlgorithmKind::kConOpt ? 20 : 0);
         }
         lazy_ = 0;

@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core/clock.h"
+#include "server/core/submission.h"
 #include "tests/service/test_util.h"
 
 namespace gameopt::testing {
@@ -149,6 +150,30 @@ TEST(GameOptimizerService, MissedQuorumAbortsWaitersNamingTheMissingWorker) {
   recording.Add(a);
   recording.Add(b);
   ExpectMatchesCore(*f.stub, f.session_id, f.config, recording, 2);
+}
+
+// The service hands the request's gRPC slices to the session, which keeps
+// a gradient sent in its dtype where it arrived (server/core/sample_set.h):
+// no decode buffer next to the receive buffers. Values of the other dtype
+// are decoded into the session's.
+TEST(GameOptimizerService, SamplesInTheSessionsDtypeStayInTheRequest) {
+  Fixture f(/*workers=*/1);  // SimGD, float64
+  ASSERT_FALSE(f.session_id.empty());
+  v1::TaskResponse response;
+  ASSERT_TRUE(Join(*f.stub, f.session_id, &response, 0, "alice").ok());
+  for (v1::DType dtype : {v1::FLOAT64, v1::FLOAT32}) {
+    SCOPED_TRACE(v1::DType_Name(dtype));
+    const int64_t packed = PackedSamples();
+    const int64_t referenced = ReferencedSamples();
+    const v1::Task task = response.task();
+    const v1::SubmitGradientRequest request = GradientRequest(
+        f.game, f.session_id, response.worker_id(), task, f.game.x0(), dtype);
+    ASSERT_TRUE(Submit(*f.stub, request, &response).ok());
+    EXPECT_EQ(response.task().step(), task.step() + 1);
+    const int64_t expected = dtype == v1::FLOAT64 ? task.num_samples() : 0;
+    EXPECT_EQ(PackedSamples() - packed, expected);
+    EXPECT_EQ(ReferencedSamples() - referenced, expected);
+  }
 }
 
 TEST(GameOptimizerService, CancelledCallsLeaveNoReactorBehind) {
