@@ -175,7 +175,9 @@ TEST(LoadTest, SixtyFourWorkersFiveHundredRoundsLoseAndDuplicateNothing) {
   const ProcStatus peak = ReadProcStatus(std::to_string(server.pid()));
   Report("64 workers x 500 rounds", seconds, kSteps, peak,
          monitor.max_threads());
-  if (kBoundMemory) EXPECT_LT(peak.peak_rss_kb, kSmallGamePeakRssKb);
+  if (kBoundMemory) {
+    EXPECT_LT(peak.peak_rss_kb, kSmallGamePeakRssKb);
+  }
   EXPECT_LT(monitor.max_threads(), kMaxServerThreads);
   ExpectCleanExit(server);
 }
