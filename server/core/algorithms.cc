@@ -2,6 +2,7 @@
 // each, and the factory.
 #include <cmath>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/core/algorithms_hamiltonian.h"
@@ -127,8 +128,16 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
         return;
       }
     } else {
+      // ConOpt's pooled probe is the mean bit for bit: one buffer holds
+      // both through the products phase (ShareMeanWithProbe).
+      const bool share = !sga_ && !shgd_ && estimator == EstimatorKind::kPooled;
+      auto& probes = this->mutable_probes();
       probes_status_ =
-          ComputeProbes<T>(estimator, samples, this->mutable_probes(), &mean);
+          ComputeProbes<T>(estimator, samples, probes, share ? nullptr : &mean);
+      if (share && probes_status_.ok()) {
+        this->ShareMeanWithProbe(probes[0]);
+        return;
+      }
     }
     if (!probes_status_.ok()) MeanOf<T>(samples, mean);
   }
@@ -164,9 +173,20 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
     if (!sga_) {
       // g = xi + gamma J^T xi in one pass over the products, in place of
       // xi (a new gradient phase sets it again); the same pass measures the
-      // norms and max |g| for the step's checks.
+      // norms and max |g| for the step's checks. When the pooled probe
+      // holds xi, g is written over it once the probes are let go, unless
+      // a transport or a checkpoint still holds it: then next to it.
+      std::shared_ptr<FlatVector> held = this->TakeSharedMean();
+      if (held != nullptr) this->mutable_probes().clear();
+      const bool over_probe = held != nullptr && held.use_count() == 1;
+      if (held != nullptr && !over_probe) xi.resize(held->size());
+      ConstVecMap<T> source = held != nullptr
+                                  ? std::as_const(*held).template as<T>()
+                                  : ConstVecMap<T>(xi.data(), xi.size());
+      VecMap<T> g =
+          over_probe ? held->template as<T>() : VecMap<T>(xi.data(), xi.size());
       const ConsensusNorms norms =
-          ConsensusDirection<T>(xi, vjp, static_cast<T>(gamma_), xi);
+          ConsensusDirection<T>(source, vjp, static_cast<T>(gamma_), g);
       const double xi_norm = norms.xi;
       this->mutable_stats().correction_norm = norms.correction;
       double jt_xi_norm = 0.0;
@@ -184,7 +204,7 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
       AddBiasMeter(vjp);
       this->mutable_stats().sga_lambda = 0.0;
       // A failure restarts the step: xi, overwritten, is computed again.
-      if (absl::Status s = this->ApplyDirection(xi, {}, nullptr, true,
+      if (absl::Status s = this->ApplyDirection(g, {}, nullptr, true,
                                                 norms.direction_max_abs);
           !s.ok()) {
         return s;

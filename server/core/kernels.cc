@@ -99,9 +99,8 @@ double SquaredNorm(const T* v, int64_t n) {
 template <typename T>
 ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
                                   const SampleSet& vjp, T gamma,
-                                  Vec<T>& direction) {
+                                  Eigen::Ref<Vec<T>> direction) {
   const int64_t d = xi.size();
-  if (direction.size() != d) direction.resize(d);
   const int64_t num_blocks = (d + kKernelBlock - 1) / kKernelBlock;
   struct Squares {
     double correction, xi, direction;
@@ -156,9 +155,10 @@ template double MaxAbsOnThisThread<double>(const double*, int64_t);
 template double SquaredNorm<float>(const float*, int64_t);
 template double SquaredNorm<double>(const double*, int64_t);
 template ConsensusNorms ConsensusDirection<float>(
-    const Eigen::Ref<const Vec<float>>&, const SampleSet&, float, Vec<float>&);
+    const Eigen::Ref<const Vec<float>>&, const SampleSet&, float,
+    Eigen::Ref<Vec<float>>);
 template ConsensusNorms ConsensusDirection<double>(
     const Eigen::Ref<const Vec<double>>&, const SampleSet&, double,
-    Vec<double>&);
+    Eigen::Ref<Vec<double>>);
 
 }  // namespace gameopt

@@ -80,14 +80,22 @@ struct ConsensusNorms {
 // g = xi + gamma J^T xi, without storing the mean; per coordinate
 //   m = vjp_0 + vjp_1 + ... + vjp_{K-1};  m /= K (if K > 1);
 //   c = gamma * m;  g = xi + c.
-// `direction` is resized to xi's length when it differs; it may be xi
-// itself (in place). K >= 1; every vector has xi's length and dtype T
-// (packed ones are decoded a block at a time, estimator.h).
+// `direction` has xi's length; it may be xi itself (in place, also as a
+// view of the same buffer). K >= 1; every vector has xi's length and
+// dtype T (packed ones are decoded a block at a time, estimator.h).
 // Returns the norms of c, xi and g and max |g|, from the same pass.
 template <typename T>
 ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
                                   const SampleSet& vjp, T gamma,
-                                  Vec<T>& direction);
+                                  Eigen::Ref<Vec<T>> direction);
+// The same into a vector resized to xi's length when it differs.
+template <typename T>
+ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
+                                  const SampleSet& vjp, T gamma,
+                                  Vec<T>& direction) {
+  if (direction.size() != xi.size()) direction.resize(xi.size());
+  return ConsensusDirection<T>(xi, vjp, gamma, Eigen::Ref<Vec<T>>(direction));
+}
 
 extern template double MaxAbs<float>(const float*, int64_t);
 extern template double MaxAbs<double>(const double*, int64_t);
@@ -96,10 +104,11 @@ extern template double MaxAbsOnThisThread<double>(const double*, int64_t);
 extern template double SquaredNorm<float>(const float*, int64_t);
 extern template double SquaredNorm<double>(const double*, int64_t);
 extern template ConsensusNorms ConsensusDirection<float>(
-    const Eigen::Ref<const Vec<float>>&, const SampleSet&, float, Vec<float>&);
+    const Eigen::Ref<const Vec<float>>&, const SampleSet&, float,
+    Eigen::Ref<Vec<float>>);
 extern template ConsensusNorms ConsensusDirection<double>(
     const Eigen::Ref<const Vec<double>>&, const SampleSet&, double,
-    Vec<double>&);
+    Eigen::Ref<Vec<double>>);
 
 }  // namespace gameopt
 

@@ -88,10 +88,14 @@ void TypedAlgorithm<T>::SetPoint(std::shared_ptr<FlatVector> point) {
 }
 
 template <typename T>
-absl::Status TypedAlgorithm<T>::CheckDirection(Vec<T>& g,
+absl::Status TypedAlgorithm<T>::CheckDirection(Eigen::Ref<Vec<T>> g,
                                                const std::vector<int>& all,
                                                const FlatVector& base,
                                                double max_abs_g) {
+  auto block = [&](int p) {
+    const PlayerLayout& player = layout_.players()[p];
+    return g.segment(player.offset, player.size);
+  };
   // max |g| per player: the finiteness test (NaN and inf rank above every
   // finite value) and the bound StepStaysFinite needs, in one parallel
   // pass, or none when the caller measured all of g (an upper bound of
@@ -103,7 +107,7 @@ absl::Status TypedAlgorithm<T>::CheckDirection(Vec<T>& g,
   const bool known = max_abs_g >= 0.0 && max_abs_g <= kLargest;
   std::vector<double> max_abs(layout_.num_players(), max_abs_g);
   for (int p : all) {
-    if (!known) max_abs[p] = MaxAbs(Block(g, p).data(), Block(g, p).size());
+    if (!known) max_abs[p] = MaxAbs(block(p).data(), block(p).size());
     if (!(max_abs[p] <= kLargest)) {
       const std::string why =
           absl::StrCat("the update direction of player '",
@@ -117,12 +121,12 @@ absl::Status TypedAlgorithm<T>::CheckDirection(Vec<T>& g,
   }
   if (config_.algorithm.clip_global_norm > 0.0) {
     double squared = 0.0;
-    for (int p : all) squared += static_cast<double>(Block(g, p).squaredNorm());
+    for (int p : all) squared += static_cast<double>(block(p).squaredNorm());
     const double norm = std::sqrt(squared);
     if (norm > config_.algorithm.clip_global_norm) {
       const T scale = static_cast<T>(config_.algorithm.clip_global_norm / norm);
       for (int p : all) {
-        Block(g, p) *= scale;
+        block(p) *= scale;
         max_abs[p] = -1.0;  // measured again by StepStaysFinite
       }
     }
@@ -151,7 +155,7 @@ absl::Status TypedAlgorithm<T>::CheckDirection(Vec<T>& g,
 }
 
 template <typename T>
-absl::Status TypedAlgorithm<T>::ApplyDirection(Vec<T>& g,
+absl::Status TypedAlgorithm<T>::ApplyDirection(Eigen::Ref<Vec<T>> g,
                                                const std::vector<int>& players,
                                                FlatVector* target,
                                                bool advance_state,
@@ -251,8 +255,10 @@ template <typename T>
 void TypedAlgorithm<T>::RecordGradientNorms(const std::vector<int>& players) {
   for (int p : players) {
     const PlayerLayout& player = layout_.players()[p];
-    stats_.xi_norm[p] =
-        std::sqrt(SquaredNorm(xi_.data() + player.offset, player.size));
+    const T* xi = shared_mean_ != nullptr
+                      ? shared_mean_->template as<T>().data()
+                      : xi_.data();
+    stats_.xi_norm[p] = std::sqrt(SquaredNorm(xi + player.offset, player.size));
   }
 }
 
@@ -270,6 +276,7 @@ absl::Status TypedAlgorithm<T>::CompleteGradient(const SampleSet& samples) {
   if (samples.empty()) {
     return absl::FailedPreconditionError("a gradient phase needs a sample");
   }
+  shared_mean_.reset();  // AggregateGradient may share it again
   AggregateGradient(samples, xi_);
   stats_.gradient_samples = static_cast<int>(samples.size());
   stats_.product_samples = 0;

@@ -86,7 +86,8 @@ class TypedAlgorithm : public Algorithm {
   // negative, is max |g_i| over all of g as MaxAbs (kernels.h) gives it,
   // measured by the caller in the pass that formed g: the checks then read
   // g no more.
-  absl::Status ApplyDirection(Vec<T>& g, const std::vector<int>& players,
+  absl::Status ApplyDirection(Eigen::Ref<Vec<T>> g,
+                              const std::vector<int>& players,
                               FlatVector* target = nullptr,
                               bool advance_state = true,
                               double max_abs_g = -1.0);
@@ -110,7 +111,7 @@ class TypedAlgorithm : public Algorithm {
   // The finiteness checks of ApplyDirection and global-norm clipping of g
   // over `all`, against the parameters `base`; restarts the step and
   // returns OutOfRange when refused. `max_abs_g` as for ApplyDirection.
-  absl::Status CheckDirection(Vec<T>& g, const std::vector<int>& all,
+  absl::Status CheckDirection(Eigen::Ref<Vec<T>> g, const std::vector<int>& all,
                               const FlatVector& base, double max_abs_g = -1.0);
   // Evaluate the next phases at `point` instead of x (extragradient).
   void SetPoint(std::shared_ptr<FlatVector> point);
@@ -120,7 +121,24 @@ class TypedAlgorithm : public Algorithm {
 
   const SessionConfig& config() const { return config_; }
   std::vector<PhaseSpec>& plan() { return plan_; }
+  // The mean gradient of the last gradient phase: empty while it is held
+  // in a probe instead (ShareMeanWithProbe).
   Vec<T>& mean_gradient() { return xi_; }
+  // ConOpt's pooled probe S/K is bitwise the mean gradient (ProbeBlock):
+  // `probe` then holds both, and mean_gradient() is let go, which saves a
+  // parameter-sized buffer through the products phase. Until the next
+  // gradient phase (or ImportState) the mean is read from `probe`:
+  // RecordGradientNorms, ExportState's "xi" (shared, not copied),
+  // TakeSharedMean().
+  void ShareMeanWithProbe(std::shared_ptr<FlatVector> probe) {
+    shared_mean_ = std::move(probe);
+    xi_ = Vec<T>();
+  }
+  // The probe that holds the mean gradient, or null, let go of: the
+  // caller then holds the reference the algorithm had.
+  std::shared_ptr<FlatVector> TakeSharedMean() {
+    return std::move(shared_mean_);
+  }
   StepStats& mutable_stats() { return stats_; }
   std::vector<std::shared_ptr<FlatVector>>& mutable_probes() { return probes_; }
   std::vector<std::shared_ptr<const LazyProbe>>& mutable_lazy_probes() {
@@ -150,6 +168,8 @@ class TypedAlgorithm : public Algorithm {
   Vec<T> slow_;    // lookahead's slow weights
   Vec<T> xi_;      // mean gradient of the last gradient phase
   Vec<T> update_;  // scratch of ApplyOptimisticUpdate
+  // When set, holds the mean gradient instead of xi_ (ShareMeanWithProbe).
+  std::shared_ptr<FlatVector> shared_mean_;
   std::vector<std::shared_ptr<FlatVector>> probes_;
   // When not empty, the probes (probes_'s entries are then null).
   std::vector<std::shared_ptr<const LazyProbe>> lazy_probes_;

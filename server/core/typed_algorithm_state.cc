@@ -67,7 +67,12 @@ AlgorithmState TypedAlgorithm<T>::ExportState() const {
   // extrapolated point is still held (MakeExclusive).
   if (extrapolating_) state.vectors.push_back({"point", point_});
   if (phase().kind == PhaseSpec::Kind::kProducts) {
-    state.vectors.push_back({"xi", ToFlat<T>(xi_, dtype)});
+    // Shared when a probe holds the mean (ShareMeanWithProbe).
+    if (shared_mean_ != nullptr) {
+      state.vectors.push_back({"xi", shared_mean_});
+    } else {
+      state.vectors.push_back({"xi", ToFlat<T>(xi_, dtype)});
+    }
     // Shared: the next gradient phase writes fresh buffers when a probe is
     // still held (MakeExclusive).
     if (lazy_probes_.empty()) {
@@ -128,6 +133,7 @@ absl::Status TypedAlgorithm<T>::ImportState(const AlgorithmState& state) {
   phase_index_ = state.phase;
   probes_.clear();
   lazy_probes_.clear();
+  shared_mean_.reset();
   if (phase().kind == PhaseSpec::Kind::kProducts) {
     absl::StatusOr<const FlatVector*> xi = FindOne(state, "xi", dtype, d);
     if (!xi.ok()) return xi.status();
