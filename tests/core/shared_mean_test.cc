@@ -96,13 +96,23 @@ bool BitEqual(const FlatVector& a, const FlatVector& b) {
          std::memcmp(a.data(), b.data(), a.bytes()) == 0;
 }
 
+// A float64 ConOpt session of `estimator` after its first gradient round,
+// whose samples `samples` receives.
+std::unique_ptr<Algorithm> AfterGradientRound(
+    const QuadraticGame& game, EstimatorKind estimator,
+    std::vector<FlatVector>* samples) {
+  std::unique_ptr<Algorithm> algorithm =
+      *Algorithm::Create(ConOptConfig(game, estimator, DType::kFloat64));
+  *samples = Gradients(game, *algorithm, 0);
+  EXPECT_TRUE(algorithm->CompleteGradient(Pointers(*samples)).ok());
+  return algorithm;
+}
+
 TEST(PooledConOpt, TheProbeHoldsTheMeanGradient) {
   const QuadraticGame game = QuadraticGame::Random({3, 4}, 11);
-  std::unique_ptr<Algorithm> algorithm = *Algorithm::Create(
-      ConOptConfig(game, EstimatorKind::kPooled, DType::kFloat64));
-  const std::vector<FlatVector> samples = Gradients(game, *algorithm, 0);
-  ASSERT_TRUE(algorithm->CompleteGradient(Pointers(samples)).ok());
-
+  std::vector<FlatVector> samples;
+  std::unique_ptr<Algorithm> algorithm =
+      AfterGradientRound(game, EstimatorKind::kPooled, &samples);
   const AlgorithmState state = algorithm->ExportState();
   const FlatVector* xi = Named(state, "xi");
   const FlatVector* probe = Named(state, "probe");
@@ -123,11 +133,10 @@ TEST(PooledConOpt, TheProbeHoldsTheMeanGradient) {
 
 TEST(PooledConOpt, OtherEstimatorsKeepTheirOwnMean) {
   const QuadraticGame game = QuadraticGame::Random({3, 4}, 12);
-  std::unique_ptr<Algorithm> algorithm = *Algorithm::Create(
-      ConOptConfig(game, EstimatorKind::kUnbiased, DType::kFloat64));
-  const std::vector<FlatVector> samples = Gradients(game, *algorithm, 0);
-  ASSERT_TRUE(algorithm->CompleteGradient(Pointers(samples)).ok());
-  const AlgorithmState state = algorithm->ExportState();
+  std::vector<FlatVector> samples;
+  const AlgorithmState state =
+      AfterGradientRound(game, EstimatorKind::kUnbiased, &samples)
+          ->ExportState();
   EXPECT_NE(Named(state, "xi"), Named(state, "probe"));
 }
 
