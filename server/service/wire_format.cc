@@ -1,17 +1,16 @@
 #include "server/service/wire_format.h"
 
-#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "server/core/lazy_probe.h"
 #include "server/core/quote.h"
 #include "server/core/wire_vector.h"
 #include "server/service/config_convert.h"
+#include "server/service/params_cache.h"
 #include "server/service/proto_convert.h"
 
 namespace gameopt {
@@ -412,52 +411,6 @@ void WriteVector(const OutVector& v, const GameLayout& layout,
                     in_encoded ? owner : std::shared_ptr<const void>(v.values));
     }
   }
-}
-
-// The parameters of one version are encoded once for every worker that
-// gets them: the last few encodings, by vector and version (a session
-// never changes the values of a version it has handed out).
-class ParamsCache {
- public:
-  std::shared_ptr<const EncodedVector> Get(
-      const std::shared_ptr<const FlatVector>& params, int64_t version,
-      Compression compression, const GameLayout& layout) {
-    {
-      absl::MutexLock lock(&mu_);
-      for (Entry& e : entries_) {
-        if (e.version == version && e.compression == compression &&
-            !e.values.expired() && e.values.lock() == params) {
-          return e.encoded;
-        }
-      }
-    }
-    std::shared_ptr<const EncodedVector> encoded =
-        EncodeVector(*params, layout, compression, Rounding());
-    absl::MutexLock lock(&mu_);
-    entries_.erase(
-        std::remove_if(entries_.begin(), entries_.end(),
-                       [](const Entry& e) { return e.values.expired(); }),
-        entries_.end());
-    if (entries_.size() >= kEntries) entries_.erase(entries_.begin());
-    entries_.push_back(Entry{params, version, compression, encoded});
-    return encoded;
-  }
-
- private:
-  static constexpr size_t kEntries = 4;
-  struct Entry {
-    std::weak_ptr<const FlatVector> values;
-    int64_t version;
-    Compression compression;
-    std::shared_ptr<const EncodedVector> encoded;
-  };
-  absl::Mutex mu_;
-  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
-};
-
-ParamsCache& GlobalParamsCache() {
-  static ParamsCache* cache = new ParamsCache();
-  return *cache;
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "server/core/config.h"
 #include "server/core/layout.h"
+#include "server/service/params_cache.h"
 #include "server/service/wire_writer.h"
 
 namespace gameopt {
@@ -234,6 +235,38 @@ TEST(WireFormat, TaskToWireWritesEveryFieldOfTheTaskResponse) {
   EXPECT_TRUE(missing.empty())
       << "TaskToWire never writes " << absl::StrJoin(missing, ", ")
       << ": write it in wire_format.cc (as TaskToProto does)";
+}
+
+// A session writes its parameters in place when nothing else holds them:
+// the encoding of the version before is then dead weight, and the cache
+// keeps one encoding per parameter vector, of its latest version.
+TEST(ParamsCache, KeepsOnlyTheLatestVersionOfAVector) {
+  PlayerConfig player;
+  player.name = "gen";
+  player.tensors = {{"w", {1000}, "", DType::kFloat32}};
+  absl::StatusOr<GameLayout> layout = GameLayout::Create({player});
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  auto params = std::make_shared<FlatVector>(DType::kFloat32, 1000);
+  params->as<float>().setConstant(1.0f);
+  ParamsCache cache;
+  const auto v1 = cache.Get(params, 1, Compression::kBFloat16, *layout);
+  EXPECT_EQ(cache.Get(params, 1, Compression::kBFloat16, *layout), v1);
+  EXPECT_EQ(cache.EncodingsOf(params.get()), 1);
+
+  params->as<float>().setConstant(2.0f);  // in place: version 2
+  const auto v2 = cache.Get(params, 2, Compression::kBFloat16, *layout);
+  EXPECT_NE(v2, v1);
+  EXPECT_EQ(v2->bytes,
+            EncodeVector(*params, *layout, Compression::kBFloat16, Rounding())
+                ->bytes);
+  EXPECT_EQ(cache.EncodingsOf(params.get()), 1)
+      << "version 1's encoding is still held";
+
+  // Another session's vector has an entry of its own.
+  auto other = std::make_shared<FlatVector>(*params);
+  cache.Get(other, 1, Compression::kBFloat16, *layout);
+  EXPECT_EQ(cache.EncodingsOf(other.get()), 1);
+  EXPECT_EQ(cache.EncodingsOf(params.get()), 1);
 }
 
 TEST(WireWriter, SizesAreProtobufsOwn) {
