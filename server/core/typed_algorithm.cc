@@ -92,10 +92,6 @@ absl::Status TypedAlgorithm<T>::CheckDirection(Eigen::Ref<Vec<T>> g,
                                                const std::vector<int>& all,
                                                const FlatVector& base,
                                                double max_abs_g) {
-  auto block = [&](int p) {
-    const PlayerLayout& player = layout_.players()[p];
-    return g.segment(player.offset, player.size);
-  };
   // max |g| per player: the finiteness test (NaN and inf rank above every
   // finite value) and the bound StepStaysFinite needs, in one parallel
   // pass, or none when the caller measured all of g (an upper bound of
@@ -107,7 +103,7 @@ absl::Status TypedAlgorithm<T>::CheckDirection(Eigen::Ref<Vec<T>> g,
   const bool known = max_abs_g >= 0.0 && max_abs_g <= kLargest;
   std::vector<double> max_abs(layout_.num_players(), max_abs_g);
   for (int p : all) {
-    if (!known) max_abs[p] = MaxAbs(block(p).data(), block(p).size());
+    if (!known) max_abs[p] = MaxAbs(Block(g, p).data(), Block(g, p).size());
     if (!(max_abs[p] <= kLargest)) {
       const std::string why =
           absl::StrCat("the update direction of player '",
@@ -121,12 +117,12 @@ absl::Status TypedAlgorithm<T>::CheckDirection(Eigen::Ref<Vec<T>> g,
   }
   if (config_.algorithm.clip_global_norm > 0.0) {
     double squared = 0.0;
-    for (int p : all) squared += static_cast<double>(block(p).squaredNorm());
+    for (int p : all) squared += static_cast<double>(Block(g, p).squaredNorm());
     const double norm = std::sqrt(squared);
     if (norm > config_.algorithm.clip_global_norm) {
       const T scale = static_cast<T>(config_.algorithm.clip_global_norm / norm);
       for (int p : all) {
-        block(p) *= scale;
+        Block(g, p) *= scale;
         max_abs[p] = -1.0;  // measured again by StepStaysFinite
       }
     }
@@ -253,11 +249,10 @@ void TypedAlgorithm<T>::CompleteStep() {
 
 template <typename T>
 void TypedAlgorithm<T>::RecordGradientNorms(const std::vector<int>& players) {
+  const T* xi = shared_mean_ != nullptr ? shared_mean_->template as<T>().data()
+                                        : xi_.data();
   for (int p : players) {
     const PlayerLayout& player = layout_.players()[p];
-    const T* xi = shared_mean_ != nullptr
-                      ? shared_mean_->template as<T>().data()
-                      : xi_.data();
     stats_.xi_norm[p] = std::sqrt(SquaredNorm(xi + player.offset, player.size));
   }
 }

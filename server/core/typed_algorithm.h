@@ -145,7 +145,9 @@ class TypedAlgorithm : public Algorithm {
     return lazy_probes_;
   }
   std::vector<int> AllPlayers() const;
-  auto Block(Vec<T>& v, int player) {
+  // Player `player`'s segment of v (a Vec<T> or an Eigen::Ref to one).
+  template <typename V>
+  auto Block(V& v, int player) {
     const PlayerLayout& p = layout_.players()[player];
     return v.segment(p.offset, p.size);
   }

@@ -22,8 +22,8 @@ std::shared_ptr<const EncodedVector> ParamsCache::Get(
   // Gone vectors, and other versions of this one (see the header).
   entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                 [&](const Entry& e) {
-                                  return e.values.lock() == nullptr ||
-                                         e.values.lock() == params;
+                                  const auto values = e.values.lock();
+                                  return values == nullptr || values == params;
                                 }),
                  entries_.end());
   if (entries_.size() >= kEntries) entries_.erase(entries_.begin());
