@@ -7,7 +7,8 @@ ConOpt gamma 10. Milliseconds per step of:
 
   inproc_conopt/1   in-process autograd ConOpt, one process, batch 512:
                     xi by autograd.grad(create_graph=True), J^T xi by a
-                    second grad, RMSProp TF1 by hand (torch._foreach_*)
+                    second grad with xi as its grad_outputs, RMSProp TF1
+                    by hand (torch._foreach_*)
   inproc_simgd/1    the same loop with SimGD (no second grad)
   gameopt_conopt/1  one gameopt worker (this process), batch 512, with
                     gameopt.torch.GameOptimizer in the user's loop; the
@@ -118,8 +119,9 @@ class InProcess:
         # The probe: xi itself, or with ranks the pooled mean of xi.
         w = ([x.detach() for x in xi] if not self.group
              else self._mean([x.detach() for x in xi]))
-        jtw = torch.autograd.grad(
-            sum((x * v).sum() for x, v in zip(xi, w)), self.params)
+        # J^T w in one backward pass with w as grad_outputs (no graph of
+        # <xi, w>; the workers' products are computed the same way).
+        jtw = torch.autograd.grad(xi, self.params, grad_outputs=w)
         if self.group:
             jtw = self._mean(list(jtw))
         with torch.no_grad():

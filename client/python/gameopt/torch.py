@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from gameopt.games import Game
+from gameopt.optim_autograd import graph_products
 from gameopt.sampling import slot_seed
 from gameopt.tensors import FlatLayout, PlayerSpec, TensorSpec
 
@@ -185,51 +186,32 @@ class TorchGame(Game):
         return [next(got) if p.requires_grad else None
                 for p in self._flat_params]
 
-    @staticmethod
-    def _inner(pairs) -> Optional[torch.Tensor]:
-        total = None
-        for a, b in pairs:
-            if a is None or b is None:
-                continue
-            term = (a * b).sum()
-            total = term if total is None else total + term
-        return total
-
     # -------------------------------------------- products on a given batch
     def gradient_on(self, batch) -> np.ndarray:
         """xi at the modules' current parameters on `batch`."""
         grads = self._own_gradients(batch, create_graph=False)
         return self._flatten([g for gs in grads for g in gs])
 
+    def _kept(self, batch, grads):
+        """The gradient graph: `grads` (kept from the gradient call) or
+        built on `batch`."""
+        if grads is not None:
+            return grads
+        return [g for gs in self._own_gradients(batch, True) for g in gs]
+
     def vjp_on(self, batch, w: np.ndarray, grads=None) -> np.ndarray:
         """J^T w = grad_x sum_i <w_i, grad_{x_i} l_i> on `batch` (or on the
-        kept gradient graph `grads`)."""
-        if grads is None:
-            grads = [g for gs in self._own_gradients(batch, True) for g in gs]
-        s = self._inner(zip(grads, self._to_tensors(w)))
-        if s is None:
-            return np.zeros(self.layout.dimension)
-        return self._flatten(self._grad_all(s))
+        kept gradient graph `grads`; kept for another product)."""
+        jtw, _ = graph_products(self._flat_params, self._kept(batch, grads),
+                                self._to_tensors(w), True, False)
+        return self._flatten(jtw)
 
     def jvp_on(self, batch, u: np.ndarray, grads=None) -> np.ndarray:
         """J u on `batch` (or the kept graph `grads`), by differentiating
-        <J^T v, u> along a dummy v."""
-        if grads is None:
-            grads = [g for gs in self._own_gradients(batch, True) for g in gs]
-        dummies = [None if g is None else
-                   torch.zeros_like(g, requires_grad=True) for g in grads]
-        s = self._inner(zip(grads, dummies))
-        if s is None:
-            return np.zeros(self.layout.dimension)
-        # J^T v, linear in v (retain: a kept graph may serve another product)
-        jtv = self._grad_all(s, create_graph=True)
-        t = self._inner(zip(jtv, self._to_tensors(u)))
-        live = [d for d in dummies if d is not None]
-        if t is None or not t.requires_grad:
-            return np.zeros(self.layout.dimension)
-        got = iter(torch.autograd.grad(t, live, allow_unused=True))
-        return self._flatten([None if d is None else next(got)
-                              for d in dummies])
+        <J^T v, u> with respect to v."""
+        _, ju = graph_products(self._flat_params, self._kept(batch, grads),
+                               self._to_tensors(u), False, True)
+        return self._flatten(ju)
 
     # ------------------------------------------------------- Game interface
     def _draw(self, count, seed):
