@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -162,6 +163,27 @@ TEST(WireCodec, NonFiniteValuesStayNonFiniteAndAreReportedByDecode) {
                   c == Compression::kInt8Block ? 0 : 2)
             << CompressionName(c) << " " << bad;
       }
+    }
+  }
+}
+
+// FindNonFinite (what a receiver checks without decoding) on every 16-bit
+// pattern, alone and after 40 finite values (so that a vectorized loop
+// meets it in a lane other than the first), against the definition: all
+// exponent bits set.
+TEST(WireCodec, FindNonFiniteFindsEveryNonFiniteHalfPattern) {
+  for (auto [c, exponent] : {std::pair{Compression::kBFloat16, 0x7f80u},
+                             std::pair{Compression::kFloat16, 0x7c00u}}) {
+    std::vector<uint16_t> values(41, 0x3c00);  // finite in both formats
+    for (uint32_t h = 0; h <= 0xffff; ++h) {
+      const bool not_finite = (h & exponent) == exponent;
+      values[0] = static_cast<uint16_t>(h);
+      values[40] = static_cast<uint16_t>(h);
+      const char* bytes = reinterpret_cast<const char*>(values.data());
+      ASSERT_EQ(FindNonFinite(c, bytes, 1), not_finite ? 0 : -1)
+          << CompressionName(c) << " " << h;
+      ASSERT_EQ(FindNonFinite(c, bytes + 2, 40), not_finite ? 39 : -1)
+          << CompressionName(c) << " " << h;
     }
   }
 }
