@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/base/internal/sysinfo.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -30,6 +31,11 @@ int main(int argc, char** argv) {
       "when grpc.health.v1.Health/Check answers SERVING");
   absl::ParseCommandLine(argc, argv);
   const std::string address = absl::GetFlag(FLAGS_address);
+  // Read once before connecting, so that gRPC 1.51 cannot take the errno of
+  // Abseil's read of it for its connect's (PrimeAbseilBeforeConnecting,
+  // client/worker/channel.h, says why; a probe is a fresh process).
+  [[maybe_unused]] const double frequency =
+      absl::base_internal::NominalCPUFrequency();
   auto stub = grpc::health::v1::Health::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::health::v1::HealthCheckRequest request;

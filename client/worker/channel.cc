@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/internal/sysinfo.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -99,8 +100,15 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
 
 }  // namespace
 
+void PrimeAbseilBeforeConnecting() {
+  // A function-local static: computed once, by the first caller.
+  [[maybe_unused]] static const double frequency =
+      absl::base_internal::NominalCPUFrequency();
+}
+
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const std::string& address, const ChannelOptions& options) {
+  PrimeAbseilBeforeConnecting();
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       Credentials(options);
   if (!credentials.ok()) return credentials.status();

@@ -39,6 +39,20 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
                                            int max_message_mb = 1024);
 
+// Works around a gRPC 1.51 bug (Debian bookworm's; grpc/grpc#35064, fixed
+// in later releases) that fails a fresh channel's first connection now and
+// then as "ipv4:...: No such file or directory": after a non-blocking
+// connect(2) gRPC makes other calls before it reads errno, and one of them
+// can lock an absl::Mutex behind another waiter for the first time in the
+// process. Abseil then reads the CPU's frequency, once, from
+// /sys/devices/system/cpu/cpu0/tsc_freq_khz (absent on most VMs), which
+// leaves errno = ENOENT. The channel then waits a second
+// before it connects again, and a call without wait_for_ready fails
+// UNAVAILABLE. Reading the frequency here, once per process, caches it: no
+// later Mutex opens the file. MakeChannel calls this; code that creates
+// channels otherwise should call it first. Idempotent and thread-safe.
+void PrimeAbseilBeforeConnecting();
+
 }  // namespace gameopt
 
 #endif  // GAMEOPT_CLIENT_WORKER_CHANNEL_H_
