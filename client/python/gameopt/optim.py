@@ -93,8 +93,21 @@ class SessionDone(Exception):
     """step() was called after the session finished (max_steps)."""
 
 
+_NUMPY_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A CPU numpy view (a copy only off the CPU) of a tensor's values."""
+    """A CPU numpy view (a copy only off the CPU) of a tensor's values, in
+    float32 or float64."""
+    try:
+        # The common case first (a CPU float tensor): 2.8 us a tensor
+        # against 3.7 through the checks below (40 tensors a ConOpt step on
+        # the MoG GAN).
+        array = tensor.detach().numpy()
+        if array.dtype in _NUMPY_FLOATS:
+            return array
+    except (TypeError, RuntimeError):  # on a device, or numpy lacks the dtype
+        pass
     tensor = tensor.detach()
     if tensor.device.type != "cpu":
         tensor = tensor.cpu()
