@@ -45,12 +45,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
 // connect(2) gRPC makes other calls before it reads errno, and one of them
 // can lock an absl::Mutex behind another waiter for the first time in the
 // process. Abseil then reads the CPU's frequency, once, from
-// /sys/devices/system/cpu/cpu0/tsc_freq_khz (absent on most VMs), which
-// leaves errno = ENOENT. The channel then waits a second
-// before it connects again, and a call without wait_for_ready fails
-// UNAVAILABLE. Reading the frequency here, once per process, caches it: no
-// later Mutex opens the file. MakeChannel calls this; code that creates
-// channels otherwise should call it first. Idempotent and thread-safe.
+// /sys/devices/system/cpu/cpu0/tsc_freq_khz (absent on this project's VMs
+// and on many other kernels), which leaves errno = ENOENT. The channel then
+// waits a second before it connects again, and a call without
+// wait_for_ready fails UNAVAILABLE. Reading the frequency here, once per
+// process, caches it: no later Mutex opens the file. MakeChannel calls
+// this; code that creates channels otherwise should call it first.
+// Idempotent and thread-safe.
 void PrimeAbseilBeforeConnecting();
 
 }  // namespace gameopt
