@@ -183,8 +183,10 @@ def train_in_process(config: GanConfig, data: GanData, steps: int,
             xi += torch.autograd.grad(loss, own, retain_graph=True,
                                       create_graph=conopt)
         if conopt:
-            half_norm = sum((v * v).sum() for v in xi) / 2
-            jtxi = torch.autograd.grad(half_norm, params)
+            # J^T xi (the gradient of ||xi||^2 / 2) in one backward pass
+            # with xi as grad_outputs, as GameOptimizer's workers do.
+            jtxi = torch.autograd.grad(xi, params,
+                                       grad_outputs=[v.detach() for v in xi])
             direction = [v.detach() + config.gamma * j
                          for v, j in zip(xi, jtxi)]
         else:
