@@ -11,10 +11,10 @@
 #include <cstdio>
 #include <string>
 
-#include "absl/base/internal/sysinfo.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "client/worker/channel.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -31,13 +31,9 @@ int main(int argc, char** argv) {
       "when grpc.health.v1.Health/Check answers SERVING");
   absl::ParseCommandLine(argc, argv);
   const std::string address = absl::GetFlag(FLAGS_address);
-  // Read once before connecting, so that gRPC 1.51 cannot take the errno of
-  // Abseil's read of it for its connect's (PrimeAbseilBeforeConnecting,
-  // client/worker/channel.h, says why; a probe is a fresh process).
-  [[maybe_unused]] const double frequency =
-      absl::base_internal::NominalCPUFrequency();
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  // MakeChannel: a probe is a fresh process, whose first connection must
+  // not fail spuriously (PrimeAbseilBeforeConnecting says why).
+  auto stub = grpc::health::v1::Health::NewStub(gameopt::MakeChannel(address));
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(absl::GetFlag(FLAGS_service));
   grpc::health::v1::HealthCheckResponse response;

@@ -15,13 +15,13 @@ std::chrono::system_clock::time_point Deadline(absl::Duration d) {
 }
 
 // A worker's call: waits up to kRpcDeadline, and for its channel to connect
-// (wait_for_ready). A fresh channel's first connection can fail
-// transiently when many connect at once on a loaded machine ("failed to
-// connect to all addresses", seen 1 in 20 runs of the 64-worker load test
-// under a CPU hog); a fail-fast Join would then leave that worker out and
-// the round waiting for it. The worker libraries retry UNAVAILABLE
-// instead; these helpers let gRPC reconnect. Errors from the server are
-// still returned at once.
+// (wait_for_ready). A fresh channel's first connection can fail spuriously
+// with gRPC 1.51 ("No such file or directory", seen 1 in 20 runs of the
+// 64-worker load test under a CPU hog; the cause is in
+// client/worker/channel.h, PrimeAbseilBeforeConnecting); a fail-fast Join
+// would then leave that worker out and the round waiting for it. The
+// worker libraries retry UNAVAILABLE instead; these helpers let gRPC
+// reconnect. Errors from the server are still returned at once.
 void PrepareWorkerCall(grpc::ClientContext& context) {
   context.set_deadline(Deadline(kRpcDeadline));
   context.set_wait_for_ready(true);
