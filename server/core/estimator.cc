@@ -136,6 +136,54 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
   return absl::OkStatus();
 }
 
+bool CanFormProbesInPlace(EstimatorKind estimator, const SampleSet& samples,
+                          DType dtype) {
+  if (estimator != EstimatorKind::kUnbiased || samples.size() < 2) {
+    return false;
+  }
+  for (size_t k = 0; k < samples.size(); ++k) {
+    const PackedVector* packed = samples.packed(k);
+    if (packed == nullptr || !packed->RawReferences(dtype)) return false;
+  }
+  return true;
+}
+
+template <typename T>
+void FormProbesInPlace(
+    const SampleSet& samples, Vec<T>& mean,
+    std::vector<std::shared_ptr<const PackedVector>>& probes) {
+  const size_t num = samples.size();
+  const int64_t d = samples.dimension();
+  std::vector<std::shared_ptr<PackedVector>> out;
+  for (size_t k = 0; k < num; ++k) {
+    out.push_back(std::make_shared<PackedVector>(*samples.packed(k)));
+  }
+  if (mean.size() != d) mean.resize(d);
+  ForEachBlock(d, [&](int64_t begin, int64_t end) {
+    const int64_t n = end - begin;
+    // Every sample's block is read (decoded into scratch) before any is
+    // written over.
+    T* scratch = KernelScratch<T>(num);
+    for (size_t k = 0; k < num; ++k) {
+      samples.packed(k)->Decode(begin, n, scratch + k * kKernelBlock);
+    }
+    T buffer[kKernelBlock];
+    Eigen::Map<Vec<T>> sum(buffer, n);
+    sum = ConstVecMap<T>(scratch, n);
+    for (size_t k = 1; k < num; ++k) {
+      sum += ConstVecMap<T>(scratch + k * kKernelBlock, n);
+    }
+    mean.segment(begin, n) = sum / static_cast<T>(num);
+    T probe[kKernelBlock];
+    for (size_t k = 0; k < num; ++k) {
+      ProbeBlock(EstimatorKind::kUnbiased, num, buffer,
+                 scratch + k * kKernelBlock, n, probe);
+      out[k]->OverwriteRaw<T>(begin, n, probe);
+    }
+  });
+  probes.assign(out.begin(), out.end());
+}
+
 template void MeanOf<float>(const SampleSet&, Vec<float>&);
 template void MeanOf<double>(const SampleSet&, Vec<double>&);
 template absl::Status ComputeProbes<float>(
@@ -148,5 +196,11 @@ template absl::Status ComputeProbes<float>(
 template absl::Status ComputeProbes<double>(
     EstimatorKind, const SampleSet&, std::vector<std::shared_ptr<FlatVector>>&,
     Vec<double>*);
+template void FormProbesInPlace<float>(
+    const SampleSet&, Vec<float>&,
+    std::vector<std::shared_ptr<const PackedVector>>&);
+template void FormProbesInPlace<double>(
+    const SampleSet&, Vec<double>&,
+    std::vector<std::shared_ptr<const PackedVector>>&);
 
 }  // namespace gameopt

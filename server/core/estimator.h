@@ -44,6 +44,27 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes,
                            Vec<T>* mean);
 
+// Whether FormProbesInPlace can form `estimator`'s probes for `samples`:
+// unbiased, every sample packed as raw values of `dtype` (every tensor
+// present) referencing the bytes it arrived in (PackedVector::RawReferences).
+bool CanFormProbesInPlace(EstimatorKind estimator, const SampleSet& samples,
+                          DType dtype);
+
+// The unbiased probes written over the samples' own bytes: per block, S
+// (in order) into `mean` / K and (S - s_k) / (K - 1) over sample k's
+// values once every sample's block has been read. probes[k] is a copy of
+// sample k's PackedVector (sharing its bytes), which then holds probe k:
+// the values ComputeProbes computes, bit for bit, in the raw format a
+// transport sends as it is (TaskToWire), without a parameter-sized buffer
+// per probe. Memory the samples held is what the probes hold, and once
+// the probes are sent and let go (Algorithm::HandOutProbe) it goes to the
+// products (server/README.md, "Probes in the samples' bytes").
+// CanFormProbesInPlace must hold; the samples must not be read again.
+template <typename T>
+void FormProbesInPlace(
+    const SampleSet& samples, Vec<T>& mean,
+    std::vector<std::shared_ptr<const PackedVector>>& probes);
+
 // The probe of one block from the samples' sum S (in order) and sample
 // k's values: S / K (pooled) or (S - s_k) / (K - 1) (unbiased). The one
 // definition ComputeProbes and the lazy probes (lazy_probe.h) share, so

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <cstring>
 #include <type_traits>
 
@@ -131,6 +132,56 @@ void PackedVector::Decode(int64_t begin, int64_t n, T* out) const {
   }
 }
 
+bool PackedVector::RawReferences(DType dtype) const {
+  if (!in_use() || !references() || compression_ != Compression::kNone ||
+      raw_ != dtype) {
+    return false;
+  }
+  for (const Tensor& t : tensors_) {
+    if (t.first_piece < 0) return false;
+  }
+  return true;
+}
+
+template <typename T>
+void PackedVector::OverwriteRaw(int64_t begin, int64_t n, const T* values) {
+  assert(RawReferences(DTypeOf<T>()));
+  const int64_t end = begin + n;
+  auto it = std::upper_bound(
+      tensors_.begin(), tensors_.end(), begin,
+      [](int64_t at, const Tensor& t) { return at < t.offset; });
+  if (it != tensors_.begin()) --it;
+  for (; it != tensors_.end() && it->offset < end; ++it) {
+    const int64_t from = std::max(begin, it->offset);
+    const int64_t to = std::min(end, it->offset + it->size);
+    if (to <= from) continue;
+    const char* src = reinterpret_cast<const char*>(values + (from - begin));
+    size_t at_byte = static_cast<size_t>(from - it->offset) * sizeof(T);
+    size_t left = static_cast<size_t>(to - from) * sizeof(T);
+    // The piece holding byte `at_byte`, then on across pieces.
+    const auto first = starts_.begin() + it->first_piece;
+    const auto last = starts_.begin() + it->end_piece;
+    int p = static_cast<int>(std::upper_bound(first, last, at_byte) -
+                             starts_.begin()) -
+            1;
+    for (size_t at = at_byte - starts_[p]; left > 0; ++p, at = 0) {
+      const size_t take = std::min(left, pieces_[p].size() - at);
+      // The bytes are the transport's buffers, held for this vector alone
+      // (see the declaration); the views are read-only by type only.
+      std::memcpy(const_cast<char*>(pieces_[p].data()) + at, src, take);
+      src += take;
+      left -= take;
+    }
+  }
+}
+
+absl::Span<const absl::string_view> PackedVector::TensorPieces(size_t t) const {
+  const Tensor& tensor = tensors_[t];
+  if (tensor.first_piece < 0) return {};
+  return absl::MakeConstSpan(pieces_.data() + tensor.first_piece,
+                             tensor.end_piece - tensor.first_piece);
+}
+
 int64_t PackedVector::FindNonFinite(const Tensor& t) const {
   const Compression c = compression_;
   // Over chunks of whole units; the smallest index any range finds.
@@ -226,5 +277,8 @@ int64_t SampleSet::dimension() const {
 
 template void PackedVector::Decode<float>(int64_t, int64_t, float*) const;
 template void PackedVector::Decode<double>(int64_t, int64_t, double*) const;
+template void PackedVector::OverwriteRaw<float>(int64_t, int64_t, const float*);
+template void PackedVector::OverwriteRaw<double>(int64_t, int64_t,
+                                                 const double*);
 
 }  // namespace gameopt

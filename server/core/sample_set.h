@@ -54,6 +54,20 @@ class PackedVector {
   template <typename T>
   void Decode(int64_t begin, int64_t n, T* out) const;
 
+  // Whether it holds raw `dtype` values of every tensor, referenced where
+  // they arrived: bytes that OverwriteRaw may write.
+  bool RawReferences(DType dtype) const;
+  // Writes values [begin, begin + n) over the referenced bytes
+  // (RawReferences(DTypeOf<T>())). Every copy of this PackedVector sees
+  // them: only for bytes nobody else reads (a transport's receive buffers
+  // of a submission the session has consumed; estimator.h,
+  // FormProbesInPlace).
+  template <typename T>
+  void OverwriteRaw(int64_t begin, int64_t n, const T* values);
+  DType raw_dtype() const { return raw_; }
+  // Tensor t's bytes (t in layout order), in order, as they are held.
+  absl::Span<const absl::string_view> TensorPieces(size_t t) const;
+
  private:
   friend class PackedVectorWriter;
   struct Tensor {
@@ -158,6 +172,10 @@ extern template void PackedVector::Decode<float>(int64_t, int64_t,
                                                  float*) const;
 extern template void PackedVector::Decode<double>(int64_t, int64_t,
                                                   double*) const;
+extern template void PackedVector::OverwriteRaw<float>(int64_t, int64_t,
+                                                       const float*);
+extern template void PackedVector::OverwriteRaw<double>(int64_t, int64_t,
+                                                        const double*);
 
 }  // namespace gameopt
 
