@@ -114,6 +114,14 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
   }
 
  protected:
+  // ConOpt's products phase reads the mean and the products, not the
+  // probes; the unbiased and local probes are K buffers of their own (the
+  // pooled one is the mean itself).
+  bool LetsGoOfSentProbes() const override {
+    return !sga_ && !shgd_ && !this->config().algorithm.bias_meter &&
+           this->config().algorithm.estimator != EstimatorKind::kPooled;
+  }
+
   // The probes and the mean gradient in one pass over the samples.
   void AggregateGradient(const SampleSet& samples, Vec<T>& mean) override {
     const EstimatorKind estimator = this->config().algorithm.estimator;
@@ -127,6 +135,13 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
         this->mutable_probes().assign(samples.size(), nullptr);
         return;
       }
+    } else if (LetsGoOfSentProbes() &&
+               CanFormProbesInPlace(estimator, samples, DTypeOf<T>())) {
+      // The unbiased probes in the samples' own bytes (raw wire).
+      FormProbesInPlace<T>(samples, mean, this->mutable_packed_probes());
+      this->mutable_probes().assign(samples.size(), nullptr);
+      probes_status_ = absl::OkStatus();
+      return;
     } else {
       // ConOpt's pooled probe is the mean bit for bit: one buffer holds
       // both through the products phase (ShareMeanWithProbe).
@@ -217,6 +232,7 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
       // request buffers): let go of them now, not when the next gradient
       // round's samples have arrived next to them.
       this->mutable_lazy_probes().clear();
+      this->mutable_packed_probes().clear();
       this->NextPhase();
       return absl::OkStatus();
     }

@@ -68,6 +68,9 @@ class RoundBarrier {
   // Sample holders by id, each with the index of its first sample.
   const std::map<int64_t, int>& holders() const { return holders_; }
   bool Holds(int64_t id) const { return holders_.count(id) > 0; }
+  // `id` no longer holds samples: the products rounds of the step do not
+  // ask it (its probes are gone, Session::Deliver).
+  void RemoveHolder(int64_t id) { holders_.erase(id); }
 
   // ---- The open round.
   // Opens a round of `kind`: nobody has submitted (the holders stay).

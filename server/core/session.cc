@@ -77,7 +77,7 @@ std::string Session::Where() const {
                       phase.label, ", round ", round_, ")");
 }
 
-Task Session::MakeTask(const Worker& worker) const {
+Task Session::MakeTask(const Worker& worker) {
   const PhaseSpec& phase = algorithm_->phase();
   Task task;
   task.worker_id = worker.id;
@@ -115,12 +115,72 @@ Task Session::MakeTask(const Worker& worker) const {
     task.jvp = phase.jvp;
     const int first = barrier_.holders().at(worker.id);
     const auto& lazy = algorithm_->lazy_probes();
+    const bool packed = !algorithm_->packed_probes().empty();
     for (int k = 0; k < worker.num_samples; ++k) {
-      task.probes.push_back(algorithm_->probes()[first + k]);
-      if (!lazy.empty()) task.lazy_probes.push_back(lazy[first + k]);
+      if (!lazy.empty()) {
+        task.probes.push_back(nullptr);
+        task.lazy_probes.push_back(lazy[first + k]);
+      } else if (packed) {
+        task.probes.push_back(nullptr);
+        task.packed_probes.push_back(
+            algorithm_->HandOutPackedProbe(first + k, step_round_ >= 0));
+      } else {
+        // Let go of once handed out, unless a checkpoint could not then
+        // go back to the step's gradient round (restored into this phase).
+        task.probes.push_back(
+            algorithm_->HandOutProbe(first + k, step_round_ >= 0));
+      }
     }
   }
   return task;
+}
+
+bool Session::Deliver(Worker& worker, TaskCallback& done, Outbox& out) {
+  Task task = MakeTask(worker);
+  bool lost = false;
+  if (task.kind == Task::Kind::kProducts && task.lazy_probes.empty()) {
+    for (size_t k = 0; k < task.probes.size(); ++k) {
+      lost = lost ||
+             (task.probes[k] == nullptr &&
+              (task.packed_probes.empty() || task.packed_probes[k] == nullptr));
+    }
+  }
+  if (!lost) {
+    out.Add(std::move(done), std::move(task));
+    return true;
+  }
+  // Its probe was handed out once and let go (Algorithm::HandOutProbe):
+  // the worker lost that task (a reply that never arrived, a restart). Its
+  // products are left out of this step, as at a missed deadline; the
+  // others' products still average to an unbiased estimate.
+  barrier_.RemoveHolder(worker.id);
+  Log(absl::StrCat("worker ", worker.id, " (", worker.name,
+                   ") asked again for its task at ", Where(),
+                   ", whose probe was sent and is no longer kept; its "
+                   "products are left out of this step"));
+  return false;
+}
+
+void Session::AfterLostHolders(Outbox& out) {
+  if (!barrier_.holders().empty()) return MaybeClose(out);
+  Log(absl::StrCat("no worker of ", Where(),
+                   " can answer it any more; the step starts again"));
+  algorithm_->RestartStep();
+  OpenRound(out);
+}
+
+std::shared_ptr<const FlatVector> Task::Probe(size_t k) const {
+  if (probes[k] != nullptr) return probes[k];
+  if (!lazy_probes.empty()) return lazy_probes[k]->Materialize();
+  const PackedVector& packed = *packed_probes[k];
+  auto values =
+      std::make_shared<FlatVector>(packed.raw_dtype(), packed.dimension());
+  if (values->dtype() == DType::kFloat64) {
+    packed.Decode(0, values->size(), values->as<double>().data());
+  } else {
+    packed.Decode(0, values->size(), values->as<float>().data());
+  }
+  return values;
 }
 
 Task Session::MakeDoneTask() const {
@@ -135,13 +195,15 @@ Task Session::MakeDoneTask() const {
 
 void Session::Wait(Worker& worker, TaskCallback done, CallId* call,
                    Outbox& out) {
+  bool lost = false;
   if (Done() || barrier_.Owes(worker.id)) {
-    out.Add(std::move(done), MakeTask(worker));
-    return;
+    if (Deliver(worker, done, out)) return;
+    lost = true;  // dropped from the products round: waits for the next
   }
   const CallId id = next_call_++;
   pending_.emplace(id, Pending{worker.id, std::move(done)});
   if (call != nullptr) *call = id;
+  if (lost) AfterLostHolders(out);
 }
 
 RoundBarrier::Kind Session::PhaseKind() const {
@@ -198,6 +260,7 @@ void Session::CloseRound(Outbox& out) {
       for (int k = 0; k < w.num_samples; ++k)
         AddSample(w.samples, w.packed, k, samples, packed);
     }
+    if (!diagnostic) step_round_ = round_;
     status = samples.empty()
                  ? absl::FailedPreconditionError("no valid gradient sample")
                  : algorithm_->CompleteGradient(SampleSet(samples, packed));
@@ -267,16 +330,20 @@ void Session::OpenRound(Outbox& out) {
           listener_.round_opened(*this, step, phase);
         });
   }
+  bool lost = false;
   for (auto it = pending_.begin(); it != pending_.end();) {
     Worker& worker = *workers_.at(it->second.worker_id);
     if (Done() || barrier_.Owes(worker.id)) {
       worker.last_seen = clock_->Now();
-      out.Add(std::move(it->second.done), MakeTask(worker));
-      it = pending_.erase(it);
-    } else {
-      ++it;
+      if (Deliver(worker, it->second.done, out)) {
+        it = pending_.erase(it);
+        continue;
+      }
+      lost = true;  // a repeated products round: it waits for the next one
     }
+    ++it;
   }
+  if (lost) AfterLostHolders(out);
 }
 
 void Session::Cancel(CallId call) {

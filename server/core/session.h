@@ -90,6 +90,13 @@ struct Task {
   // When not empty, one per probe: probes[k] is null and the probe is
   // formed where the task is encoded (Algorithm::lazy_probes).
   std::vector<std::shared_ptr<const LazyProbe>> lazy_probes;
+  // When not empty, one per probe: probes[k] is null and the probe is in
+  // the bytes of gradient sample k (Algorithm::packed_probes), raw values
+  // of the session's dtype.
+  std::vector<std::shared_ptr<const PackedVector>> packed_probes;
+  // Probe k as a vector, whatever holds it (formed or decoded for a
+  // lazy or packed probe).
+  std::shared_ptr<const FlatVector> Probe(size_t k) const;
   // kGradient of a session with fuse_local_products or bias_meter (vjp
   // only): also send, for each
   // sample k on its minibatch, J_k^T xi_k (fused_vjp) and J_k xi_k
@@ -358,7 +365,18 @@ class Session {
   // After a fused round's gradient phase closed: closes the products phase
   // with the submitted products.
   absl::Status CompleteFusedProducts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Task MakeTask(const Worker& worker) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The worker's task in the open round (handing out its probes:
+  // Algorithm::HandOutProbe).
+  Task MakeTask(const Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answers `done` with MakeTask(worker) and returns true; or, when the
+  // products task's probes are gone (let go of once sent, and the worker
+  // asks again), drops it from the round's sample holders, logs it and
+  // returns false (`done` kept: the caller parks it for the next round).
+  bool Deliver(Worker& worker, TaskCallback& done, Outbox& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After Deliver dropped holders: closes the round if the others have
+  // answered, or restarts the step when no holder is left.
+  void AfterLostHolders(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Task MakeDoneTask() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeClose(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeliverSpectra(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -401,6 +419,10 @@ class Session {
   CallId next_call_ ABSL_GUARDED_BY(mu_) = 1;
   // The open round.
   int64_t round_ ABSL_GUARDED_BY(mu_) = 0;
+  // The gradient round whose close formed the open step's probes; -1 when
+  // not known (a session restored into a products phase keeps its probes).
+  // A snapshot taken once a probe is gone resumes there (Snapshot).
+  int64_t step_round_ ABSL_GUARDED_BY(mu_) = -1;
   absl::Time deadline_ ABSL_GUARDED_BY(mu_);
   absl::Status closed_ ABSL_GUARDED_BY(mu_);
   // Reported scalars: summed over the open step's gradient rounds, and the

@@ -1,4 +1,5 @@
 // Session: snapshots and restore (session.h, snapshot.h).
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -34,6 +35,17 @@ SessionSnapshot Session::Snapshot() const {
   // answer to a diagnostic task finds its round closed and rejoins.
   const bool diagnostic = algorithm_->active();
   snapshot.round = diagnostic ? round_ + 1 : round_;
+  snapshot.algorithm = algorithm_->ExportState();
+  // A products phase some of whose probes are gone (let go of once sent,
+  // Algorithm::HandOutProbe) is exported as its step's start: the restored
+  // session opens the step's gradient round again under its number, so the
+  // workers draw the same minibatches and the run stays bit for bit the
+  // uninterrupted one. No worker has submitted to that round then.
+  const bool products =
+      !diagnostic && algorithm_->phase().kind == PhaseSpec::Kind::kProducts;
+  const bool step_start =
+      products && snapshot.algorithm.phase != algorithm_->phase().index;
+  if (step_start) snapshot.round = step_round_;
   snapshot.next_worker_id = next_worker_id_;
   snapshot.joined_ever = barrier_.joined_ever();
   for (const auto& [id, w] : workers_) {
@@ -45,16 +57,15 @@ SessionSnapshot Session::Snapshot() const {
     // Its submission to the open round is left out: not a retry after a
     // restore, but the round's first submission again.
     out.last_round = w->last_round == round_ ? round_ - 1 : w->last_round;
+    if (step_start) out.last_round = std::min(w->last_round, step_round_ - 1);
     out.missed_deadlines = w->missed_deadlines;
     out.num_samples = w->num_samples;
     // Sample holders matter in a products phase only (a gradient phase
     // closes by choosing them afresh).
-    const bool products =
-        !diagnostic && algorithm_->phase().kind == PhaseSpec::Kind::kProducts;
-    out.first_sample =
-        products && barrier_.Holds(id) ? barrier_.holders().at(id) : -1;
+    out.first_sample = products && !step_start && barrier_.Holds(id)
+                           ? barrier_.holders().at(id)
+                           : -1;
   }
-  snapshot.algorithm = algorithm_->ExportState();
   return snapshot;
 }
 

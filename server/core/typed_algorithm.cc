@@ -208,6 +208,39 @@ double TypedAlgorithm<T>::LearningRate(int player) const {
   return LearningRateAt(o.learning_rate, o.schedule, step_);
 }
 
+namespace {
+
+// Probe k of `held` for a task; with `let_go`, kept in `sent` (weakly)
+// instead from then on. Null when it was let go of and is gone.
+template <typename P>
+std::shared_ptr<const P> HandOut(std::vector<std::shared_ptr<P>>& held,
+                                 std::vector<std::weak_ptr<P>>& sent, size_t k,
+                                 bool let_go) {
+  if (held[k] == nullptr) return k < sent.size() ? sent[k].lock() : nullptr;
+  std::shared_ptr<const P> probe = held[k];
+  if (let_go) {
+    sent.resize(held.size());
+    sent[k] = held[k];
+    held[k].reset();
+  }
+  return probe;
+}
+
+}  // namespace
+
+template <typename T>
+std::shared_ptr<const FlatVector> TypedAlgorithm<T>::HandOutProbe(size_t k,
+                                                                  bool let_go) {
+  return HandOut(probes_, sent_probes_, k, let_go && LetsGoOfSentProbes());
+}
+
+template <typename T>
+std::shared_ptr<const PackedVector> TypedAlgorithm<T>::HandOutPackedProbe(
+    size_t k, bool let_go) {
+  return HandOut(packed_probes_, sent_packed_probes_, k,
+                 let_go && LetsGoOfSentProbes());
+}
+
 template <typename T>
 void TypedAlgorithm<T>::RestartStep() {
   phase_index_ = 0;
@@ -272,6 +305,9 @@ absl::Status TypedAlgorithm<T>::CompleteGradient(const SampleSet& samples) {
     return absl::FailedPreconditionError("a gradient phase needs a sample");
   }
   shared_mean_.reset();  // AggregateGradient may share it again
+  sent_probes_.clear();
+  packed_probes_.clear();
+  sent_packed_probes_.clear();
   AggregateGradient(samples, xi_);
   stats_.gradient_samples = static_cast<int>(samples.size());
   stats_.product_samples = 0;

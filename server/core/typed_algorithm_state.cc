@@ -67,27 +67,49 @@ AlgorithmState TypedAlgorithm<T>::ExportState() const {
   // extrapolated point is still held (MakeExclusive).
   if (extrapolating_) state.vectors.push_back({"point", point_});
   if (phase().kind == PhaseSpec::Kind::kProducts) {
-    // Shared when a probe holds the mean (ShareMeanWithProbe).
-    if (shared_mean_ != nullptr) {
-      state.vectors.push_back({"xi", shared_mean_});
-    } else {
-      state.vectors.push_back({"xi", ToFlat<T>(xi_, dtype)});
-    }
-    // Shared: the next gradient phase writes fresh buffers when a probe is
-    // still held (MakeExclusive).
-    if (lazy_probes_.empty()) {
-      for (const auto& probe : probes_) {
-        state.vectors.push_back({"probe", probe});
-      }
-    } else {
-      // Formed now; the pooled one once for all its entries, as stored.
-      std::shared_ptr<FlatVector> last;
-      for (size_t k = 0; k < lazy_probes_.size(); ++k) {
-        if (k == 0 || lazy_probes_[k] != lazy_probes_[k - 1]) {
-          last = lazy_probes_[k]->Materialize();
+    // The probes, each where it is held: a buffer (shared: the next
+    // gradient phase writes fresh buffers when a probe is still held,
+    // MakeExclusive), a packed sample's bytes or a lazy probe (formed now;
+    // the pooled one once for all its entries, as stored), or only
+    // weakly once handed out (HandOutProbe) and still alive.
+    std::vector<std::shared_ptr<const FlatVector>> probes;
+    bool gone = false;
+    for (size_t k = 0; k < probes_.size(); ++k) {
+      std::shared_ptr<const FlatVector> probe = probes_[k];
+      if (!lazy_probes_.empty()) {
+        probe = k > 0 && lazy_probes_[k] == lazy_probes_[k - 1]
+                    ? probes.back()
+                    : lazy_probes_[k]->Materialize();
+      } else if (!packed_probes_.empty()) {
+        std::shared_ptr<const PackedVector> packed = packed_probes_[k];
+        if (packed == nullptr && k < sent_packed_probes_.size()) {
+          packed = sent_packed_probes_[k].lock();
         }
-        state.vectors.push_back({"probe", last});
+        if (packed != nullptr) {
+          auto values =
+              std::make_shared<FlatVector>(dtype, layout_.dimension());
+          packed->Decode(0, values->size(), values->template as<T>().data());
+          probe = std::move(values);
+        }
+      } else if (probe == nullptr && k < sent_probes_.size()) {
+        probe = sent_probes_[k].lock();
       }
+      gone = gone || probe == nullptr;
+      probes.push_back(std::move(probe));
+    }
+    if (gone) {
+      // Some probe is gone: the step's start (LetsGoOfSentProbes
+      // algorithms reach the products phase from phase 0 with nothing
+      // else changed).
+      state.phase = 0;
+    } else {
+      // Shared when a probe holds the mean (ShareMeanWithProbe).
+      if (shared_mean_ != nullptr) {
+        state.vectors.push_back({"xi", shared_mean_});
+      } else {
+        state.vectors.push_back({"xi", ToFlat<T>(xi_, dtype)});
+      }
+      for (auto& probe : probes) state.vectors.push_back({"probe", probe});
     }
   }
   if (config_.algorithm.lookahead_k > 0) {
@@ -132,6 +154,9 @@ absl::Status TypedAlgorithm<T>::ImportState(const AlgorithmState& state) {
   step_ = state.step;
   phase_index_ = state.phase;
   probes_.clear();
+  sent_probes_.clear();
+  packed_probes_.clear();
+  sent_packed_probes_.clear();
   lazy_probes_.clear();
   shared_mean_.reset();
   if (phase().kind == PhaseSpec::Kind::kProducts) {

@@ -186,12 +186,8 @@ void TaskToProto(const Task& task, const GameLayout& layout,
   t->set_vjp(task.vjp);
   t->set_jvp(task.jvp);
   for (size_t k = 0; k < task.probes.size(); ++k) {
-    // A probe formed where it is sent (Task::lazy_probes), formed here.
-    const std::shared_ptr<const FlatVector> probe =
-        task.probes[k] != nullptr ? task.probes[k]
-                                  : std::shared_ptr<const FlatVector>(
-                                        task.lazy_probes[k]->Materialize());
-    vector_to_proto(*probe, static_cast<int>(k), t->add_probes());
+    // A lazy or packed probe as a vector (Task::Probe).
+    vector_to_proto(*task.Probe(k), static_cast<int>(k), t->add_probes());
   }
   t->set_params_version(task.params_version);
   if (task.params != nullptr &&

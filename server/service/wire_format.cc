@@ -313,6 +313,9 @@ using TaskProto = v1::Task;
 struct OutVector {
   std::shared_ptr<const FlatVector> values;
   std::shared_ptr<const EncodedVector> encoded;  // null: uncompressed
+  // Instead of values: raw values in a packed sample's bytes (a probe
+  // formed there, Task::packed_probes), sent as they are.
+  std::shared_ptr<const PackedVector> packed;
 };
 
 // Tensor `index` (in layout order) of `v`: its dtype and bytes.
@@ -321,8 +324,11 @@ v1::DType TensorDTypeOf(const OutVector& v, size_t index) {
       v.encoded->tensors[index].compression != Compression::kNone) {
     return CompressionToProto(v.encoded->tensors[index].compression);
   }
+  if (v.packed != nullptr) return DTypeToProto(v.packed->raw_dtype());
   return DTypeToProto(v.values->dtype());
 }
+size_t TensorDataSize(const OutVector& v, const TensorLayout& tensor,
+                      size_t index);
 absl::string_view TensorBytes(const OutVector& v, const TensorLayout& tensor,
                               size_t index) {
   if (v.encoded != nullptr &&
@@ -359,13 +365,20 @@ size_t PlayerSize(const PlayerLayout& player, const OutVector& v,
                                 player.name.size());
   }
   for (const TensorLayout& tensor : player.tensors) {
-    size +=
-        LengthDelimitedSize(v1::PlayerTensors::kTensorsFieldNumber,
-                            TensorSize(tensor, TensorDTypeOf(v, index),
-                                       TensorBytes(v, tensor, index).size()));
+    size += LengthDelimitedSize(v1::PlayerTensors::kTensorsFieldNumber,
+                                TensorSize(tensor, TensorDTypeOf(v, index),
+                                           TensorDataSize(v, tensor, index)));
     ++index;
   }
   return size;
+}
+
+size_t TensorDataSize(const OutVector& v, const TensorLayout& tensor,
+                      size_t index) {
+  if (v.packed != nullptr) {
+    return static_cast<size_t>(tensor.size) * DTypeSize(v.packed->raw_dtype());
+  }
+  return TensorBytes(v, tensor, index).size();
 }
 
 size_t VectorSize(const OutVector& v, const GameLayout& layout) {
@@ -384,20 +397,17 @@ void WriteVector(const OutVector& v, const GameLayout& layout,
   size_t index = 0;
   std::shared_ptr<const void> owner = v.values;
   if (v.encoded != nullptr) owner = v.encoded;
+  if (v.packed != nullptr) owner = v.packed;
   for (const PlayerLayout& player : layout.players()) {
     out.Tag(v1::Vector::kPlayersFieldNumber, kLengthDelimited);
     out.Varint(PlayerSize(player, v, index));
     out.StringField(v1::PlayerTensors::kPlayerFieldNumber, player.name);
     for (const TensorLayout& tensor : player.tensors) {
       const v1::DType dtype = TensorDTypeOf(v, index);
-      const absl::string_view bytes = TensorBytes(v, tensor, index);
-      // A tensor that fell back to the session's dtype lives in `values`.
-      const bool in_encoded =
-          v.encoded != nullptr &&
-          v.encoded->tensors[index].compression != Compression::kNone;
-      ++index;
+      const size_t data_size = TensorDataSize(v, tensor, index);
+      const size_t t = index++;
       out.Tag(v1::PlayerTensors::kTensorsFieldNumber, kLengthDelimited);
-      out.Varint(TensorSize(tensor, dtype, bytes.size()));
+      out.Varint(TensorSize(tensor, dtype, data_size));
       out.StringField(v1::Tensor::kNameFieldNumber, tensor.name);
       out.VarintField(v1::Tensor::kDtypeFieldNumber, dtype);
       size_t shape = 0;
@@ -407,6 +417,16 @@ void WriteVector(const OutVector& v, const GameLayout& layout,
         out.Varint(shape);
         for (int64_t dim : tensor.shape) out.Varint(AsVarint(dim));
       }
+      if (v.packed != nullptr) {
+        out.DataField(v1::Tensor::kDataFieldNumber, v.packed->TensorPieces(t),
+                      owner);
+        continue;
+      }
+      const absl::string_view bytes = TensorBytes(v, tensor, t);
+      // A tensor that fell back to the session's dtype lives in `values`.
+      const bool in_encoded =
+          v.encoded != nullptr &&
+          v.encoded->tensors[t].compression != Compression::kNone;
       out.DataField(v1::Tensor::kDataFieldNumber, bytes.data(), bytes.size(),
                     in_encoded ? owner : std::shared_ptr<const void>(v.values));
     }
@@ -428,7 +448,15 @@ void TaskToWire(const Task& task, const GameLayout& layout,
     v.values = task.probes[k];
     const Rounding rounding =
         TaskRounding(wire, task.seed, static_cast<int>(k));
-    if (v.values == nullptr) {
+    if (v.values == nullptr && !task.packed_probes.empty()) {
+      // In a sample's bytes: raw values, formed only for a raw wire.
+      if (!compress) {
+        v.packed = task.packed_probes[k];
+      } else {
+        v.values = task.Probe(k);
+        v.encoded = EncodeVector(*v.values, layout, wire.to_workers, rounding);
+      }
+    } else if (v.values == nullptr) {
       // Formed as it is encoded (LazyProbe: a compressed wire); a tensor
       // that does not fit the format goes from the whole probe.
       const LazyProbe& lazy = *task.lazy_probes[k];

@@ -11,16 +11,28 @@ void Release(void* keep) {
 
 void WireWriter::DataField(int field, const char* data, size_t size,
                            const std::shared_ptr<const void>& owner) {
+  const absl::string_view piece(data, size);
+  DataField(field, absl::MakeConstSpan(&piece, 1), owner);
+}
+
+void WireWriter::DataField(int field,
+                           absl::Span<const absl::string_view> pieces,
+                           const std::shared_ptr<const void>& owner) {
+  size_t size = 0;
+  for (absl::string_view piece : pieces) size += piece.size();
   if (size == 0) return;
   Tag(field, WireReader::kLengthDelimited);
   Varint(size);
-  if (size < kAliasMinBytes) {
-    pending_.append(data, size);
-    return;
+  for (absl::string_view piece : pieces) {
+    if (piece.size() < kAliasMinBytes) {
+      pending_.append(piece.data(), piece.size());
+      continue;
+    }
+    Flush();
+    auto* keep = new std::shared_ptr<const void>(owner);
+    slices_.emplace_back(const_cast<char*>(piece.data()), piece.size(),
+                         &Release, keep);
   }
-  Flush();
-  auto* keep = new std::shared_ptr<const void>(owner);
-  slices_.emplace_back(const_cast<char*>(data), size, &Release, keep);
 }
 
 void WireWriter::Finish(grpc::ByteBuffer* out) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/slice.h"
 #include "server/core/flat_vector.h"
@@ -86,6 +87,9 @@ class WireWriter {
   // FlatVector, an EncodedVector), which the slice keeps alive until gRPC
   // is done with it.
   void DataField(int field, const char* data, size_t size,
+                 const std::shared_ptr<const void>& owner);
+  // The same for a bytes value held in consecutive pieces.
+  void DataField(int field, absl::Span<const absl::string_view> pieces,
                  const std::shared_ptr<const void>& owner);
   // Moves the message written into `out`.
   void Finish(grpc::ByteBuffer* out);

@@ -239,11 +239,13 @@ void Recording::Add(const v1::SubmitGradientRequest& request) {
   Add(request.round(), std::move(entry));
 }
 
-void Recording::Add(const v1::SubmitJacobianProductsRequest& request) {
+void Recording::Add(const v1::SubmitJacobianProductsRequest& request,
+                    const v1::Task& task) {
   Entry entry;
   entry.worker_id = request.worker_id();
   entry.products = true;
   entry.jacobian = request;
+  entry.task = task;
   Add(request.round(), std::move(entry));
 }
 
@@ -264,15 +266,19 @@ std::map<int64_t, std::vector<Recording::Entry>> Recording::rounds() const {
 absl::StatusOr<ParametersSnapshot> Replay(
     const v1::SessionConfig& config, const Recording& recording, int workers,
     uint64_t shuffle_seed,
-    const std::function<void(Session&, int64_t round)>& after_round) {
+    const std::function<void(Session&, int64_t round)>& after_round,
+    std::map<std::pair<int64_t, int64_t>, Task>* tasks) {
   absl::StatusOr<SessionConfig> core = SessionConfigFromProto(config);
   if (!core.ok()) return core.status();
   absl::StatusOr<std::unique_ptr<Session>> session =
       Session::Create("replay", *std::move(core), RealClock());
   if (!session.ok()) return session.status();
   absl::Status error;
-  auto check = [&error](absl::StatusOr<Task> task) {
+  auto check = [&error, tasks](absl::StatusOr<Task> task) {
     if (!task.ok() && error.ok()) error = task.status();
+    if (task.ok() && tasks != nullptr && task->kind == Task::Kind::kProducts) {
+      (*tasks)[{task->round, task->worker_id}] = *task;
+    }
   };
   for (int w = 0; w < workers; ++w) (*session)->Join(0, "", check);
   std::mt19937_64 rng(shuffle_seed);
@@ -307,12 +313,29 @@ void ExpectMatchesCore(v1::GameOptimizer::Stub& stub,
   absl::StatusOr<v1::GetParametersResponse> wire =
       GetParameters(stub, session_id);
   ASSERT_TRUE(wire.ok()) << wire.status();
+  std::map<std::pair<int64_t, int64_t>, Task> tasks;
   for (uint64_t shuffle_seed : {1, 2}) {
     absl::StatusOr<ParametersSnapshot> core =
-        Replay(config, recording, workers, shuffle_seed);
+        Replay(config, recording, workers, shuffle_seed, nullptr, &tasks);
     ASSERT_TRUE(core.ok()) << core.status();
     EXPECT_EQ(wire->step(), core->step);
     EXPECT_EQ(VectorBytes(wire->params()), FlatBytes(*core->values));
+  }
+  // The probes each worker got over the wire are the core's, byte for
+  // byte (the products above are the workers' answers to them).
+  for (const auto& [round, entries] : recording.rounds()) {
+    for (const Recording::Entry& entry : entries) {
+      if (!entry.products || entry.task.probes_size() == 0) continue;
+      auto it = tasks.find({round, entry.worker_id});
+      ASSERT_NE(it, tasks.end()) << "round " << round;
+      ASSERT_EQ(it->second.probes.size(),
+                static_cast<size_t>(entry.task.probes_size()));
+      for (int k = 0; k < entry.task.probes_size(); ++k) {
+        EXPECT_EQ(VectorBytes(entry.task.probes(k)),
+                  FlatBytes(*it->second.Probe(k)))
+            << "round " << round << " worker " << entry.worker_id;
+      }
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "Eigen/Dense"
@@ -122,9 +123,11 @@ class Recording {
     bool products = false;
     v1::SubmitGradientRequest gradient;
     v1::SubmitJacobianProductsRequest jacobian;
+    v1::Task task;  // products: the task answered, with its probes
   };
   void Add(const v1::SubmitGradientRequest& request);
-  void Add(const v1::SubmitJacobianProductsRequest& request);
+  void Add(const v1::SubmitJacobianProductsRequest& request,
+           const v1::Task& task = {});
   std::map<int64_t, std::vector<Entry>> rounds() const;
 
  private:
@@ -137,10 +140,13 @@ class Recording {
 // joins `workers` workers, then feeds it every recorded round in order, the
 // round's submissions shuffled with `shuffle_seed`, calling `after_round`
 // (when set) after each. Returns x afterwards.
+// `tasks`, when set, gets every products task the core session hands
+// out, by (round, worker id).
 absl::StatusOr<ParametersSnapshot> Replay(
     const v1::SessionConfig& config, const Recording& recording, int workers,
     uint64_t shuffle_seed,
-    const std::function<void(Session&, int64_t round)>& after_round = nullptr);
+    const std::function<void(Session&, int64_t round)>& after_round = nullptr,
+    std::map<std::pair<int64_t, int64_t>, Task>* tasks = nullptr);
 
 struct WorkerOptions {
   std::string name;

@@ -163,7 +163,7 @@ WorkerRun RunWorker(v1::GameOptimizer::Stub& stub,
     } else {
       const v1::SubmitJacobianProductsRequest request =
           ProductsRequest(game, session_id, run.worker_id, task, options.dtype);
-      if (options.recording != nullptr) options.recording->Add(request);
+      if (options.recording != nullptr) options.recording->Add(request, task);
       run.status = Submit(stub, request, &response);
     }
     if (!run.status.ok()) break;

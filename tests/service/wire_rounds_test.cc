@@ -146,6 +146,20 @@ INSTANTIATE_TEST_SUITE_P(
                         c.mutable_algorithm()->set_estimator(v1::LOCAL);
                       },
                       2, v1::FLOAT32},
+        // Raw values of the session's dtype, unbiased: the probes are
+        // formed in the samples' bytes and sent from there.
+        AlgorithmCase{"conopt_unbiased",
+                      [](v1::SessionConfig& c) {
+                        c.mutable_algorithm()->set_kind(v1::CONOPT);
+                        c.mutable_algorithm()->set_estimator(v1::UNBIASED);
+                      },
+                      2},
+        AlgorithmCase{"conopt_unbiased_float32",
+                      [](v1::SessionConfig& c) {
+                        c.mutable_algorithm()->set_kind(v1::CONOPT);
+                        c.mutable_algorithm()->set_estimator(v1::UNBIASED);
+                      },
+                      2, v1::FLOAT32},
         AlgorithmCase{"sga_adam",
                       [](v1::SessionConfig& c) {
                         c.mutable_algorithm()->set_kind(v1::SGA);
