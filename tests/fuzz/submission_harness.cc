@@ -250,8 +250,14 @@ class Harness {
       FUZZ_CHECK(!task.probes.empty() && static_cast<int>(task.probes.size()) <=
                                              config.samples_per_worker,
                  where);
-      for (const auto& probe : task.probes) {
-        FUZZ_CHECK(probe != nullptr && probe->size() == layout.dimension() &&
+      for (size_t k = 0; k < task.probes.size(); ++k) {
+        // Held, lazy or in a sample's bytes: as the transports send it.
+        const bool held =
+            task.probes[k] != nullptr || !task.lazy_probes.empty() ||
+            (!task.packed_probes.empty() && task.packed_probes[k] != nullptr);
+        FUZZ_CHECK(held, where);
+        const std::shared_ptr<const FlatVector> probe = task.Probe(k);
+        FUZZ_CHECK(probe->size() == layout.dimension() &&
                        probe->dtype() == config.dtype,
                    where);
       }
