@@ -111,8 +111,8 @@ void PackedVector::DecodeTensor(const Tensor& t, int64_t i, int64_t m,
   }
 }
 
-template <typename T>
-void PackedVector::Decode(int64_t begin, int64_t n, T* out) const {
+template <typename F>
+void PackedVector::ForEachTensorIn(int64_t begin, int64_t n, F fn) const {
   const int64_t end = begin + n;
   // The last tensor that starts at or before `begin`.
   auto it = std::upper_bound(
@@ -122,14 +122,20 @@ void PackedVector::Decode(int64_t begin, int64_t n, T* out) const {
   for (; it != tensors_.end() && it->offset < end; ++it) {
     const int64_t from = std::max(begin, it->offset);
     const int64_t to = std::min(end, it->offset + it->size);
-    if (to <= from) continue;
+    if (to > from) fn(*it, from, to);
+  }
+}
+
+template <typename T>
+void PackedVector::Decode(int64_t begin, int64_t n, T* out) const {
+  ForEachTensorIn(begin, n, [&](const Tensor& t, int64_t from, int64_t to) {
     T* dst = out + (from - begin);
-    if (it->first_piece < 0) {
+    if (t.first_piece < 0) {
       std::fill(dst, dst + (to - from), T(0));
     } else {
-      DecodeTensor(*it, from - it->offset, to - from, dst);
+      DecodeTensor(t, from - t.offset, to - from, dst);
     }
-  }
+  });
 }
 
 bool PackedVector::RawReferences(DType dtype) const {
@@ -146,21 +152,13 @@ bool PackedVector::RawReferences(DType dtype) const {
 template <typename T>
 void PackedVector::OverwriteRaw(int64_t begin, int64_t n, const T* values) {
   assert(RawReferences(DTypeOf<T>()));
-  const int64_t end = begin + n;
-  auto it = std::upper_bound(
-      tensors_.begin(), tensors_.end(), begin,
-      [](int64_t at, const Tensor& t) { return at < t.offset; });
-  if (it != tensors_.begin()) --it;
-  for (; it != tensors_.end() && it->offset < end; ++it) {
-    const int64_t from = std::max(begin, it->offset);
-    const int64_t to = std::min(end, it->offset + it->size);
-    if (to <= from) continue;
+  ForEachTensorIn(begin, n, [&](const Tensor& t, int64_t from, int64_t to) {
     const char* src = reinterpret_cast<const char*>(values + (from - begin));
-    size_t at_byte = static_cast<size_t>(from - it->offset) * sizeof(T);
+    const size_t at_byte = static_cast<size_t>(from - t.offset) * sizeof(T);
     size_t left = static_cast<size_t>(to - from) * sizeof(T);
     // The piece holding byte `at_byte`, then on across pieces.
-    const auto first = starts_.begin() + it->first_piece;
-    const auto last = starts_.begin() + it->end_piece;
+    const auto first = starts_.begin() + t.first_piece;
+    const auto last = starts_.begin() + t.end_piece;
     int p = static_cast<int>(std::upper_bound(first, last, at_byte) -
                              starts_.begin()) -
             1;
@@ -172,7 +170,7 @@ void PackedVector::OverwriteRaw(int64_t begin, int64_t n, const T* values) {
       src += take;
       left -= take;
     }
-  }
+  });
 }
 
 absl::Span<const absl::string_view> PackedVector::TensorPieces(size_t t) const {

@@ -83,6 +83,10 @@ class PackedVector {
   // Values [i, i + m) of `t` into out, in chunks (any m).
   template <typename T>
   void DecodeTensor(const Tensor& t, int64_t i, int64_t m, T* out) const;
+  // fn(tensor, from, to) for each tensor holding values of
+  // [begin, begin + n), with [from, to) its part of them (from < to).
+  template <typename F>
+  void ForEachTensorIn(int64_t begin, int64_t n, F fn) const;
   // The first non-finite value of `t` (FindNonFinite), or -1.
   int64_t FindNonFinite(const Tensor& t) const;
 

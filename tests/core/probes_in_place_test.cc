@@ -23,9 +23,11 @@
 namespace gameopt {
 namespace {
 
+using testing::PlayRound;
 using testing::QuadraticConfig;
 using testing::QuadraticGame;
 using testing::Reply;
+using testing::SubmitAnswer;
 using testing::ThreePlayers;
 using testing::ToEigen;
 using testing::Wave;
@@ -186,28 +188,11 @@ class ProbesInPlaceSessionTest : public ::testing::TestWithParam<DType> {
     return s;
   }
 
-  static void Submit(Session& session, const Task& task, const Submission& s,
-                     Reply& reply) {
-    if (task.kind == Task::Kind::kGradient) {
-      session.SubmitGradient(task.worker_id, s, reply.Callback());
-    } else {
-      session.SubmitProducts(task.worker_id, s, reply.Callback());
-    }
-  }
-
   // Both workers answer their tasks; the replies' tasks replace them.
   void Round(Session& session, std::vector<Task>& tasks) {
-    std::vector<Reply> replies(tasks.size());
-    std::vector<Submission> answers;
-    for (const Task& task : tasks) answers.push_back(Answer(session, task));
-    for (size_t w = 0; w < tasks.size(); ++w) {
-      Submit(session, tasks[w], answers[w], replies[w]);
-    }
-    for (size_t w = 0; w < tasks.size(); ++w) {
-      ASSERT_TRUE(replies[w].called && replies[w].result.ok())
-          << replies[w].result.status();
-      tasks[w] = *std::move(replies[w].result);
-    }
+    ASSERT_TRUE(PlayRound(session, tasks, [&](const Task& task) {
+      return Answer(session, task);
+    }));
   }
 
   static std::vector<Task> JoinAll(Session& session) {
@@ -241,7 +226,7 @@ TEST_P(ProbesInPlaceSessionTest, SentProbesLiveOnlyInTheirTasks) {
   }
   std::vector<Reply> replies(2);
   for (int w = 0; w < 2; ++w) {
-    Submit(*session, tasks[w], answers[w], replies[w]);
+    SubmitAnswer(*session, tasks[w], answers[w], replies[w]);
   }
   answers.clear();
   for (int w = 0; w < 2; ++w) {
@@ -269,7 +254,7 @@ TEST_P(ProbesInPlaceSessionTest, SentProbesLiveOnlyInTheirTasks) {
   Reply again;
   session->Join(tasks[0].worker_id, "", again.Callback());
   EXPECT_FALSE(again.called);
-  Submit(*session, tasks[1], Answer(*session, tasks[1]), replies[1]);
+  SubmitAnswer(*session, tasks[1], Answer(*session, tasks[1]), replies[1]);
   ASSERT_TRUE(replies[1].called && replies[1].result.ok());
   ASSERT_TRUE(again.called && again.result.ok()) << again.result.status();
   EXPECT_EQ(session->Info().step, 1);

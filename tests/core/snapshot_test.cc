@@ -15,6 +15,7 @@ using testing::QuadraticConfig;
 using testing::QuadraticGame;
 using testing::Reply;
 using testing::SampleBuilder;
+using testing::SubmitAnswer;
 using testing::ToEigen;
 
 constexpr int kWorkers = 2;
@@ -87,22 +88,13 @@ class SnapshotTest : public ::testing::TestWithParam<std::tuple<Case, DType>> {
     return s;
   }
 
-  static void Submit(Session& session, const Task& task, const Submission& s,
-                     Reply& reply) {
-    if (task.kind == Task::Kind::kGradient) {
-      session.SubmitGradient(task.worker_id, s, reply.Callback());
-    } else {
-      session.SubmitProducts(task.worker_id, s, reply.Callback());
-    }
-  }
-
   // Workers [first, kWorkers) answer their tasks of the open round; the
   // round closes with the last and every reply gives the next task.
   void FinishRound(Session& session, std::vector<Task>& tasks,
                    std::vector<Reply>& replies, int first = 0) {
     SampleBuilder builder(session.layout());
     for (int w = first; w < kWorkers; ++w) {
-      Submit(session, tasks[w], Answer(tasks[w], builder), replies[w]);
+      SubmitAnswer(session, tasks[w], Answer(tasks[w], builder), replies[w]);
     }
     for (int w = 0; w < kWorkers; ++w) {
       ASSERT_TRUE(replies[w].called);
@@ -155,7 +147,7 @@ TEST_P(SnapshotTest, RestoredSessionContinuesBitForBit) {
   for (int r = 0; r < snapshot_round; ++r) FinishRound(*first, tasks, replies);
   SampleBuilder builder(first->layout());
   const Submission early = Answer(tasks[0], builder);
-  Submit(*first, tasks[0], early, replies[0]);
+  SubmitAnswer(*first, tasks[0], early, replies[0]);
   const SessionSnapshot snapshot = first->Snapshot();
   // (`first` stays alive: `early`'s views point into its layout.)
   first->Close(absl::UnavailableError("server shutting down"));
@@ -171,7 +163,7 @@ TEST_P(SnapshotTest, RestoredSessionContinuesBitForBit) {
   EXPECT_EQ(session.Info().round, snapshot_round);
   EXPECT_EQ(session.Info().submitted, 0);
   // Worker 1 retries the same submission: applied as the round's first.
-  Submit(session, tasks[0], early, replies[0]);
+  SubmitAnswer(session, tasks[0], early, replies[0]);
   EXPECT_FALSE(replies[0].called) << replies[0].result.status();
   FinishRound(session, tasks, replies, /*first=*/1);
   for (int r = snapshot_round + 1; r < kRounds; ++r) {

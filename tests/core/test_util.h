@@ -285,6 +285,16 @@ inline Eigen::VectorXd RunCore(const QuadraticGame& game,
   return ToEigen(*algorithm->parameters());
 }
 
+// Submits `s`, the answer to `task`, by the method its kind calls for.
+inline void SubmitAnswer(Session& session, const Task& task,
+                         const Submission& s, Reply& reply) {
+  if (task.kind == Task::Kind::kGradient) {
+    session.SubmitGradient(task.worker_id, s, reply.Callback());
+  } else {
+    session.SubmitProducts(task.worker_id, s, reply.Callback());
+  }
+}
+
 // One round of a session's workers, tasks[w] being worker w's: each
 // answers with answer(task), the last first, so that worker 0's submission
 // closes the round; tasks[w] becomes each one's next task. False, after a
@@ -293,12 +303,7 @@ inline bool PlayRound(Session& session, std::vector<Task>& tasks,
                       const std::function<Submission(const Task&)>& answer) {
   std::vector<Reply> replies(tasks.size());
   for (size_t w = tasks.size(); w-- > 0;) {
-    const Submission s = answer(tasks[w]);
-    if (tasks[w].kind == Task::Kind::kGradient) {
-      session.SubmitGradient(tasks[w].worker_id, s, replies[w].Callback());
-    } else {
-      session.SubmitProducts(tasks[w].worker_id, s, replies[w].Callback());
-    }
+    SubmitAnswer(session, tasks[w], answer(tasks[w]), replies[w]);
   }
   for (size_t w = 0; w < tasks.size(); ++w) {
     EXPECT_TRUE(replies[w].result.ok()) << replies[w].result.status();
