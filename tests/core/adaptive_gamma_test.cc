@@ -297,9 +297,7 @@ class AdaptiveGammaSessionTest : public ::testing::Test {
   }
 
   static std::string Bytes(const Session& session) {
-    const ParametersSnapshot params = session.Parameters();
-    return std::string(static_cast<const char*>(params.values->data()),
-                       params.values->bytes());
+    return testing::ParametersBytes(session);
   }
 
   static void ExpectSameGamma(const StepStats& a, const StepStats& b) {

@@ -119,9 +119,7 @@ class BiasMeterTest : public ::testing::Test {
   }
 
   static std::string Bytes(const Session& session) {
-    const ParametersSnapshot params = session.Parameters();
-    return std::string(static_cast<const char*>(params.values->data()),
-                       params.values->bytes());
+    return testing::ParametersBytes(session);
   }
 
   // Plays until `steps` steps are done; returns x's bytes ("" on error).

@@ -27,6 +27,7 @@ using testing::PlayRound;
 using testing::QuadraticConfig;
 using testing::QuadraticGame;
 using testing::Reply;
+using testing::SeedNoise;
 using testing::SubmitAnswer;
 using testing::ThreePlayers;
 using testing::ToEigen;
@@ -168,10 +169,7 @@ class ProbesInPlaceSessionTest : public ::testing::TestWithParam<DType> {
     s.step = task.step;
     s.phase = task.phase;
     const Eigen::VectorXd x = ToEigen(*task.params);
-    std::mt19937_64 rng(task.seed);
-    std::normal_distribution<double> normal(0.0, 0.1);
-    Eigen::VectorXd v(game_.dimension());
-    for (int i = 0; i < v.size(); ++i) v(i) = normal(rng);
+    Eigen::VectorXd v = SeedNoise(task.seed, game_.dimension());
     std::vector<int> players = task.players;
     if (task.kind == Task::Kind::kGradient) {
       v += game_.Xi(x);
@@ -207,9 +205,7 @@ class ProbesInPlaceSessionTest : public ::testing::TestWithParam<DType> {
   }
 
   static std::string Bytes(const Session& session) {
-    const ParametersSnapshot params = session.Parameters();
-    return std::string(static_cast<const char*>(params.values->data()),
-                       params.values->bytes());
+    return testing::ParametersBytes(session);
   }
 
   QuadraticGame game_;

@@ -51,11 +51,8 @@ class SessionTest : public ::testing::Test {
   }
 
   Eigen::VectorXd Noise(int64_t worker, int64_t round, int sample = 0) {
-    std::mt19937_64 rng(worker * 1000003 + round * 101 + sample);
-    std::normal_distribution<double> normal(0.0, 0.1);
-    Eigen::VectorXd n(game_.dimension());
-    for (int i = 0; i < n.size(); ++i) n(i) = normal(rng);
-    return n;
+    return testing::SeedNoise(worker * 1000003 + round * 101 + sample,
+                              game_.dimension());
   }
 
   // The worker's honest answer to `task`.

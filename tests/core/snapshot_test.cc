@@ -15,6 +15,7 @@ using testing::QuadraticConfig;
 using testing::QuadraticGame;
 using testing::Reply;
 using testing::SampleBuilder;
+using testing::SeedNoise;
 using testing::SubmitAnswer;
 using testing::ToEigen;
 
@@ -69,10 +70,7 @@ class SnapshotTest : public ::testing::TestWithParam<std::tuple<Case, DType>> {
     s.step = task.step;
     s.phase = task.phase;
     const Eigen::VectorXd x = ToEigen(*task.params);
-    std::mt19937_64 rng(task.seed);
-    std::normal_distribution<double> normal(0.0, 0.1);
-    Eigen::VectorXd noise(game_.dimension());
-    for (int i = 0; i < noise.size(); ++i) noise(i) = normal(rng);
+    const Eigen::VectorXd noise = SeedNoise(task.seed, game_.dimension());
     if (task.kind == Task::Kind::kGradient) {
       // LOLA's and SOS's cross-gradient rounds: any full vector serves
       // (the restore is checked bit for bit, not against a formula).
@@ -105,9 +103,7 @@ class SnapshotTest : public ::testing::TestWithParam<std::tuple<Case, DType>> {
   }
 
   static std::string Bytes(const Session& session) {
-    const ParametersSnapshot params = session.Parameters();
-    return std::string(static_cast<const char*>(params.values->data()),
-                       params.values->bytes());
+    return testing::ParametersBytes(session);
   }
 
   std::unique_ptr<Session> Make() {

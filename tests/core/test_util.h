@@ -285,6 +285,23 @@ inline Eigen::VectorXd RunCore(const QuadraticGame& game,
   return ToEigen(*algorithm->parameters());
 }
 
+// The session's parameters x, byte for byte.
+inline std::string ParametersBytes(const Session& session) {
+  const ParametersSnapshot params = session.Parameters();
+  return std::string(static_cast<const char*>(params.values->data()),
+                     params.values->bytes());
+}
+
+// Gaussian noise of standard deviation `sd` in d coordinates, drawn from
+// `seed` (a task's seed: what a worker's minibatch would add).
+inline Eigen::VectorXd SeedNoise(uint64_t seed, int d, double sd = 0.1) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, sd);
+  Eigen::VectorXd noise(d);
+  for (int i = 0; i < d; ++i) noise(i) = normal(rng);
+  return noise;
+}
+
 // Submits `s`, the answer to `task`, by the method its kind calls for.
 inline void SubmitAnswer(Session& session, const Task& task,
                          const Submission& s, Reply& reply) {
