@@ -27,12 +27,18 @@ struct CrashCase {
   std::string name;
   int signal;
   int64_t checkpoint_every_steps;  // 0: automatic (every step here)
-  // The crash comes while the gradient round of this step is open, after
+  // The crash comes while the gradient round (unbiased_products: the
+  // products round) of this step is open, after
   // one worker's submission and before the other's.
   int64_t crash_step = 5;
   // ConOpt with fused local products and a step learning-rate schedule:
   // restored mid-schedule, one round per step.
   bool fused_and_scheduled = false;
+  // ConOpt with the unbiased estimator, the crash in the step's products
+  // round: its probes were sent and let go (server/README.md, "Probes in
+  // the samples' bytes"), so the checkpoint is the step's start and the
+  // restored server replays the step's gradient round.
+  bool unbiased_products = false;
 };
 
 // Names the case in test listings (ctest shows the parameter).
@@ -75,15 +81,21 @@ TEST_P(CrashTest, WorkersFinishWithTheParametersOfAnUninterruptedRun) {
       schedule->set_step_size(3);
     }
   }
+  if (GetParam().unbiased_products) {
+    config.mutable_algorithm()->set_estimator(v1::UNBIASED);
+  }
   absl::StatusOr<std::string> session = testing::CreateSession(*stub, config);
   ASSERT_TRUE(session.ok()) << session.status();
+  const int crash_phase = GetParam().unbiased_products ? 1 : 0;
+  const v1::TaskKind crash_kind =
+      GetParam().unbiased_products ? v1::PRODUCTS : v1::GRADIENT;
 
   // The second worker stops before computing its task of kCrashStep until
   // the server is back.
   absl::Notification reached, restarted;
   auto gate = [&](int worker, const WorkerProgress& progress) {
     if (worker == 1 && progress.step == GetParam().crash_step &&
-        progress.phase == 0 && progress.kind == v1::GRADIENT &&
+        progress.phase == crash_phase && progress.kind == crash_kind &&
         !reached.HasBeenNotified()) {
       reached.Notify();
       restarted.WaitForNotification();
@@ -142,8 +154,9 @@ INSTANTIATE_TEST_SUITE_P(
                       // workers were written when they were created.
                       CrashCase{"sigkill_first_round", SIGKILL, 0, 0},
                       CrashCase{"sigterm", SIGTERM, 0},
-                      CrashCase{"sigkill_fused_scheduled", SIGKILL, 0, 5,
-                                true}),
+                      CrashCase{"sigkill_fused_scheduled", SIGKILL, 0, 5, true},
+                      CrashCase{"sigterm_unbiased_products", SIGTERM, 0, 5,
+                                false, true}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -9,6 +9,8 @@ parameters, byte for byte, of the same session played without a restart.
 
 import threading
 
+import pytest
+
 import gameopt
 
 STEPS = 60
@@ -42,10 +44,17 @@ def params_bytes(client, session_id):
     return params.step, params.vector.SerializeToString()
 
 
-def test_workers_finish_across_a_restart(server_binary, workdir):
+# Stopped in the gradient round of step STEPS / 2, or, with the unbiased
+# estimator, in its products round: those probes were sent and let go, so
+# the server checkpoints the step's start and replays its gradient round
+# (server/README.md, "Probes in the samples' bytes").
+@pytest.mark.parametrize("estimator,phase", [("pooled", 0), ("unbiased", 1)])
+def test_workers_finish_across_a_restart(server_binary, workdir, estimator,
+                                         phase):
     state = [f"--state_dir={workdir / 'state'}"]
     config = gameopt.build_session_config(make_game(), workers=WORKERS,
-                                          **CONFIG, float64=True)
+                                          **CONFIG, float64=True,
+                                          estimator=estimator)
     first = gameopt.LocalServer(server_binary, extra_args=state)
     address = first.address
     with gameopt.Client(address) as client:
@@ -54,7 +63,8 @@ def test_workers_finish_across_a_restart(server_binary, workdir):
     halfway, restarted = threading.Event(), threading.Event()
 
     def progress(p):
-        if p.step == STEPS // 2 and p.phase == 0 and not halfway.is_set():
+        if (p.step == STEPS // 2 and p.phase == phase
+                and not halfway.is_set()):
             halfway.set()
             restarted.wait(60)
 
