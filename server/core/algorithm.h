@@ -166,21 +166,13 @@ class Algorithm {
         new std::vector<std::shared_ptr<const PackedVector>>;
     return *none;
   }
-  // Probe k for its worker's task (null for a lazy or packed probe).
-  // With `let_go`, an algorithm whose products phase never reads its
-  // probes again and whose probes are K buffers of their own (ConOpt with
-  // the unbiased estimator) keeps probe k only weakly from then on: the
+  // Packed probe k for its worker's task. The algorithm keeps it only
+  // weakly from then on (its products phase never reads the probes): the
   // task's holders (a transport sending it) decide how long it lives, so
   // the products phase does not hold K probes next to the K products.
-  // Returns null for such a probe once it is gone (the worker lost its
-  // task and asks again: Session drops it from the products round).
-  virtual std::shared_ptr<const FlatVector> HandOutProbe(size_t k,
-                                                         bool let_go) {
-    return probes()[k];
-  }
-  // The same for a packed probe (packed_probes).
-  virtual std::shared_ptr<const PackedVector> HandOutPackedProbe(size_t k,
-                                                                 bool let_go) {
+  // Null once it is gone (the worker lost its task and asks again:
+  // Session drops it from the products round).
+  virtual std::shared_ptr<const PackedVector> HandOutPackedProbe(size_t k) {
     return packed_probes()[k];
   }
   // Back to the first phase of the current step, evaluated at x (a
@@ -215,7 +207,7 @@ class Algorithm {
   // lookahead's slow weights, optimistic's stored gradient, and in a
   // products phase the mean gradient and the probes. Copies what a later
   // phase writes in place; shares x (copied on the algorithm's next write).
-  // A products phase some of whose probes are gone (HandOutProbe) exports
+  // A products phase some of whose probes are gone (HandOutPackedProbe) exports
   // the start of its step instead (phase 0, which it reached unchanged):
   // restored, the step's gradient round runs again.
   virtual AlgorithmState ExportState() const = 0;

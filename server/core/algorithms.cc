@@ -114,14 +114,6 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
   }
 
  protected:
-  // ConOpt's products phase reads the mean and the products, not the
-  // probes; the unbiased and local probes are K buffers of their own (the
-  // pooled one is the mean itself).
-  bool LetsGoOfSentProbes() const override {
-    return !sga_ && !shgd_ && !this->config().algorithm.bias_meter &&
-           this->config().algorithm.estimator != EstimatorKind::kPooled;
-  }
-
   // The probes and the mean gradient in one pass over the samples.
   void AggregateGradient(const SampleSet& samples, Vec<T>& mean) override {
     const EstimatorKind estimator = this->config().algorithm.estimator;
@@ -135,9 +127,11 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
         this->mutable_probes().assign(samples.size(), nullptr);
         return;
       }
-    } else if (LetsGoOfSentProbes() &&
+    } else if (TakesPackedSamples() &&
                CanFormProbesInPlace(estimator, samples, DTypeOf<T>())) {
-      // The unbiased probes in the samples' own bytes (raw wire).
+      // The unbiased probes in the samples' own bytes (raw wire), let go
+      // once sent: ConOpt's products phase reads the mean and the
+      // products, never the probes (TypedAlgorithm::HandOutPackedProbe).
       FormProbesInPlace<T>(samples, mean, this->mutable_packed_probes());
       this->mutable_probes().assign(samples.size(), nullptr);
       probes_status_ = absl::OkStatus();

@@ -57,7 +57,7 @@ bool CanFormProbesInPlace(EstimatorKind estimator, const SampleSet& samples,
 // the values ComputeProbes computes, bit for bit, in the raw format a
 // transport sends as it is (TaskToWire), without a parameter-sized buffer
 // per probe. Memory the samples held is what the probes hold, and once
-// the probes are sent and let go (Algorithm::HandOutProbe) it goes to the
+// the probes are sent and let go (Algorithm::HandOutPackedProbe) it goes to the
 // products (server/README.md, "Probes in the samples' bytes").
 // CanFormProbesInPlace must hold; the samples must not be read again.
 template <typename T>

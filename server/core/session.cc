@@ -122,13 +122,9 @@ Task Session::MakeTask(const Worker& worker) {
         task.lazy_probes.push_back(lazy[first + k]);
       } else if (packed) {
         task.probes.push_back(nullptr);
-        task.packed_probes.push_back(
-            algorithm_->HandOutPackedProbe(first + k, step_round_ >= 0));
+        task.packed_probes.push_back(algorithm_->HandOutPackedProbe(first + k));
       } else {
-        // Let go of once handed out, unless a checkpoint could not then
-        // go back to the step's gradient round (restored into this phase).
-        task.probes.push_back(
-            algorithm_->HandOutProbe(first + k, step_round_ >= 0));
+        task.probes.push_back(algorithm_->probes()[first + k]);
       }
     }
   }
@@ -138,18 +134,14 @@ Task Session::MakeTask(const Worker& worker) {
 bool Session::Deliver(Worker& worker, TaskCallback& done, Outbox& out) {
   Task task = MakeTask(worker);
   bool lost = false;
-  if (task.kind == Task::Kind::kProducts && task.lazy_probes.empty()) {
-    for (size_t k = 0; k < task.probes.size(); ++k) {
-      lost = lost ||
-             (task.probes[k] == nullptr &&
-              (task.packed_probes.empty() || task.packed_probes[k] == nullptr));
-    }
+  for (size_t k = 0; k < task.probes.size(); ++k) {
+    lost = lost || !task.HasProbe(k);
   }
   if (!lost) {
     out.Add(std::move(done), std::move(task));
     return true;
   }
-  // Its probe was handed out once and let go (Algorithm::HandOutProbe):
+  // Its probe was handed out once and let go (HandOutPackedProbe):
   // the worker lost that task (a reply that never arrived, a restart). Its
   // products are left out of this step, as at a missed deadline; the
   // others' products still average to an unbiased estimate.

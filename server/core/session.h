@@ -94,8 +94,14 @@ struct Task {
   // the bytes of gradient sample k (Algorithm::packed_probes), raw values
   // of the session's dtype.
   std::vector<std::shared_ptr<const PackedVector>> packed_probes;
+  // Whether probe k is there: false only for a packed probe let go of
+  // once sent and gone (Algorithm::HandOutPackedProbe).
+  bool HasProbe(size_t k) const {
+    return probes[k] != nullptr || !lazy_probes.empty() ||
+           (!packed_probes.empty() && packed_probes[k] != nullptr);
+  }
   // Probe k as a vector, whatever holds it (formed or decoded for a
-  // lazy or packed probe).
+  // lazy or packed probe); HasProbe(k) must hold.
   std::shared_ptr<const FlatVector> Probe(size_t k) const;
   // kGradient of a session with fuse_local_products or bias_meter (vjp
   // only): also send, for each
@@ -366,7 +372,7 @@ class Session {
   // with the submitted products.
   absl::Status CompleteFusedProducts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The worker's task in the open round (handing out its probes:
-  // Algorithm::HandOutProbe).
+  // Algorithm::HandOutPackedProbe).
   Task MakeTask(const Worker& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Answers `done` with MakeTask(worker) and returns true; or, when the
   // products task's probes are gone (let go of once sent, and the worker
@@ -419,9 +425,10 @@ class Session {
   CallId next_call_ ABSL_GUARDED_BY(mu_) = 1;
   // The open round.
   int64_t round_ ABSL_GUARDED_BY(mu_) = 0;
-  // The gradient round whose close formed the open step's probes; -1 when
-  // not known (a session restored into a products phase keeps its probes).
-  // A snapshot taken once a probe is gone resumes there (Snapshot).
+  // The gradient round whose close formed the open step's probes: a
+  // snapshot taken once a sent probe is gone resumes there (Snapshot).
+  // Packed probes are only formed by a close in this process, so it is
+  // set whenever one can be gone.
   int64_t step_round_ ABSL_GUARDED_BY(mu_) = -1;
   absl::Time deadline_ ABSL_GUARDED_BY(mu_);
   absl::Status closed_ ABSL_GUARDED_BY(mu_);

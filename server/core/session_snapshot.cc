@@ -37,9 +37,9 @@ SessionSnapshot Session::Snapshot() const {
   snapshot.round = diagnostic ? round_ + 1 : round_;
   snapshot.algorithm = algorithm_->ExportState();
   // A products phase some of whose probes are gone (let go of once sent,
-  // Algorithm::HandOutProbe) is exported as its step's start: the restored
-  // session opens the step's gradient round again under its number, so the
-  // workers draw the same minibatches and the run stays bit for bit the
+  // Algorithm::HandOutPackedProbe) is exported as its step's start: the
+  // restored session opens the step's gradient round again under its number, so
+  // the workers draw the same minibatches and the run stays bit for bit the
   // uninterrupted one. No worker has submitted to that round then.
   const bool products =
       !diagnostic && algorithm_->phase().kind == PhaseSpec::Kind::kProducts;

@@ -123,19 +123,12 @@ class SpectrumRounds final : public Algorithm {
   }
   absl::Status CompleteGradient(const SampleSet& samples) override;
   const std::vector<std::shared_ptr<FlatVector>>& probes() const override;
-  // The estimate's own probes are kept (its rounds are short and not
-  // checkpointed).
-  std::shared_ptr<const FlatVector> HandOutProbe(size_t k,
-                                                 bool let_go) override {
-    return active_ ? probes_[k] : inner_->HandOutProbe(k, let_go);
-  }
   const std::vector<std::shared_ptr<const PackedVector>>& packed_probes()
       const override {
     return active_ ? Algorithm::packed_probes() : inner_->packed_probes();
   }
-  std::shared_ptr<const PackedVector> HandOutPackedProbe(size_t k,
-                                                         bool let_go) override {
-    return inner_->HandOutPackedProbe(k, let_go);
+  std::shared_ptr<const PackedVector> HandOutPackedProbe(size_t k) override {
+    return inner_->HandOutPackedProbe(k);
   }
   void RestartStep() override { inner_->RestartStep(); }
   const std::vector<std::shared_ptr<const LazyProbe>>& lazy_probes()

@@ -208,37 +208,16 @@ double TypedAlgorithm<T>::LearningRate(int player) const {
   return LearningRateAt(o.learning_rate, o.schedule, step_);
 }
 
-namespace {
-
-// Probe k of `held` for a task; with `let_go`, kept in `sent` (weakly)
-// instead from then on. Null when it was let go of and is gone.
-template <typename P>
-std::shared_ptr<const P> HandOut(std::vector<std::shared_ptr<P>>& held,
-                                 std::vector<std::weak_ptr<P>>& sent, size_t k,
-                                 bool let_go) {
-  if (held[k] == nullptr) return k < sent.size() ? sent[k].lock() : nullptr;
-  std::shared_ptr<const P> probe = held[k];
-  if (let_go) {
-    sent.resize(held.size());
-    sent[k] = held[k];
-    held[k].reset();
-  }
-  return probe;
-}
-
-}  // namespace
-
-template <typename T>
-std::shared_ptr<const FlatVector> TypedAlgorithm<T>::HandOutProbe(size_t k,
-                                                                  bool let_go) {
-  return HandOut(probes_, sent_probes_, k, let_go && LetsGoOfSentProbes());
-}
-
 template <typename T>
 std::shared_ptr<const PackedVector> TypedAlgorithm<T>::HandOutPackedProbe(
-    size_t k, bool let_go) {
-  return HandOut(packed_probes_, sent_packed_probes_, k,
-                 let_go && LetsGoOfSentProbes());
+    size_t k) {
+  if (packed_probes_[k] == nullptr) {
+    return k < sent_packed_probes_.size() ? sent_packed_probes_[k].lock()
+                                          : nullptr;
+  }
+  sent_packed_probes_.resize(packed_probes_.size());
+  sent_packed_probes_[k] = packed_probes_[k];
+  return std::move(packed_probes_[k]);  // null here from now on
 }
 
 template <typename T>
@@ -305,7 +284,6 @@ absl::Status TypedAlgorithm<T>::CompleteGradient(const SampleSet& samples) {
     return absl::FailedPreconditionError("a gradient phase needs a sample");
   }
   shared_mean_.reset();  // AggregateGradient may share it again
-  sent_probes_.clear();
   packed_probes_.clear();
   sent_packed_probes_.clear();
   AggregateGradient(samples, xi_);

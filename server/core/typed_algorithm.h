@@ -39,10 +39,7 @@ class TypedAlgorithm : public Algorithm {
       const override {
     return packed_probes_;
   }
-  std::shared_ptr<const FlatVector> HandOutProbe(size_t k,
-                                                 bool let_go) override;
-  std::shared_ptr<const PackedVector> HandOutPackedProbe(size_t k,
-                                                         bool let_go) override;
+  std::shared_ptr<const PackedVector> HandOutPackedProbe(size_t k) override;
   // Back to the step's first phase, evaluated at x.
   void RestartStep() override;
   const StepStats& stats() const override { return stats_; }
@@ -113,10 +110,6 @@ class TypedAlgorithm : public Algorithm {
   // Completes the step from any phase: for plans whose steps take a
   // varying number of rounds (the entries after the current one unused).
   void CompleteStep();
-  // Whether the probes of the products phase are let go once handed out
-  // (Algorithm::HandOutProbe): the derived algorithm's products phase must
-  // not read probes() and must follow phase 0 with nothing changed.
-  virtual bool LetsGoOfSentProbes() const { return false; }
   // Continues at phase `index` of the current step, at the current point
   // (for plans that skip phases: L-SVRHG's rounds at its snapshot).
   void JumpToPhase(int index) { phase_index_ = index; }
@@ -156,6 +149,7 @@ class TypedAlgorithm : public Algorithm {
   std::vector<std::shared_ptr<const LazyProbe>>& mutable_lazy_probes() {
     return lazy_probes_;
   }
+  // FormProbesInPlace's output.
   std::vector<std::shared_ptr<const PackedVector>>& mutable_packed_probes() {
     return packed_probes_;
   }
@@ -188,10 +182,10 @@ class TypedAlgorithm : public Algorithm {
   // When set, holds the mean gradient instead of xi_ (ShareMeanWithProbe).
   std::shared_ptr<FlatVector> shared_mean_;
   std::vector<std::shared_ptr<FlatVector>> probes_;
-  // The probes let go of by HandOutProbe (probes_'s entries then null).
-  std::vector<std::weak_ptr<FlatVector>> sent_probes_;
   // When not empty, the probes in the samples' bytes (probes_'s entries
   // are then null), and those let go of by HandOutPackedProbe (null here).
+  // Only an algorithm whose products phase does not read the probes and
+  // follows phase 0 with nothing changed forms them (ExportState).
   std::vector<std::shared_ptr<const PackedVector>> packed_probes_;
   std::vector<std::weak_ptr<const PackedVector>> sent_packed_probes_;
   // When not empty, the probes (probes_'s entries are then null).

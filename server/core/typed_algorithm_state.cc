@@ -69,9 +69,9 @@ AlgorithmState TypedAlgorithm<T>::ExportState() const {
   if (phase().kind == PhaseSpec::Kind::kProducts) {
     // The probes, each where it is held: a buffer (shared: the next
     // gradient phase writes fresh buffers when a probe is still held,
-    // MakeExclusive), a packed sample's bytes or a lazy probe (formed now;
-    // the pooled one once for all its entries, as stored), or only
-    // weakly once handed out (HandOutProbe) and still alive.
+    // MakeExclusive), a lazy probe (formed now; the pooled one once for
+    // all its entries, as stored), or a packed sample's bytes, only
+    // weakly once handed out (HandOutPackedProbe) and maybe gone.
     std::vector<std::shared_ptr<const FlatVector>> probes;
     bool gone = false;
     for (size_t k = 0; k < probes_.size(); ++k) {
@@ -91,16 +91,14 @@ AlgorithmState TypedAlgorithm<T>::ExportState() const {
           packed->Decode(0, values->size(), values->template as<T>().data());
           probe = std::move(values);
         }
-      } else if (probe == nullptr && k < sent_probes_.size()) {
-        probe = sent_probes_[k].lock();
       }
       gone = gone || probe == nullptr;
       probes.push_back(std::move(probe));
     }
     if (gone) {
-      // Some probe is gone: the step's start (LetsGoOfSentProbes
-      // algorithms reach the products phase from phase 0 with nothing
-      // else changed).
+      // Some probe is gone: the step's start (algorithms that form packed
+      // probes reach the products phase from phase 0 with nothing else
+      // changed).
       state.phase = 0;
     } else {
       // Shared when a probe holds the mean (ShareMeanWithProbe).
@@ -154,7 +152,6 @@ absl::Status TypedAlgorithm<T>::ImportState(const AlgorithmState& state) {
   step_ = state.step;
   phase_index_ = state.phase;
   probes_.clear();
-  sent_probes_.clear();
   packed_probes_.clear();
   sent_packed_probes_.clear();
   lazy_probes_.clear();

@@ -449,13 +449,10 @@ void TaskToWire(const Task& task, const GameLayout& layout,
     const Rounding rounding =
         TaskRounding(wire, task.seed, static_cast<int>(k));
     if (v.values == nullptr && !task.packed_probes.empty()) {
-      // In a sample's bytes: raw values, formed only for a raw wire.
-      if (!compress) {
-        v.packed = task.packed_probes[k];
-      } else {
-        v.values = task.Probe(k);
-        v.encoded = EncodeVector(*v.values, layout, wire.to_workers, rounding);
-      }
+      // In a sample's bytes, sent as they are: packed probes are formed
+      // only when the wire to the workers is raw (with a compressed one
+      // the probes are lazy, CorrectedGradient::AggregateGradient).
+      v.packed = task.packed_probes[k];
     } else if (v.values == nullptr) {
       // Formed as it is encoded (LazyProbe: a compressed wire); a tensor
       // that does not fit the format goes from the whole probe.

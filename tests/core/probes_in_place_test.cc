@@ -1,6 +1,6 @@
 // The unbiased estimator's probes written over the gradient samples' own
 // bytes (estimator.h, FormProbesInPlace), and the session letting go of
-// probes once they are handed out (Algorithm::HandOutProbe): the values
+// probes once they are handed out (Algorithm::HandOutPackedProbe): the values
 // are ComputeProbes' bit for bit, the session keeps none of the bytes once
 // the tasks that carry them are gone, a worker that lost its task is left
 // out of the step (or the step starts again when nobody is left), and a

@@ -252,10 +252,7 @@ class Harness {
                  where);
       for (size_t k = 0; k < task.probes.size(); ++k) {
         // Held, lazy or in a sample's bytes: as the transports send it.
-        const bool held =
-            task.probes[k] != nullptr || !task.lazy_probes.empty() ||
-            (!task.packed_probes.empty() && task.packed_probes[k] != nullptr);
-        FUZZ_CHECK(held, where);
+        FUZZ_CHECK(task.HasProbe(k), where);
         const std::shared_ptr<const FlatVector> probe = task.Probe(k);
         FUZZ_CHECK(probe->size() == layout.dimension() &&
                        probe->dtype() == config.dtype,
