@@ -62,12 +62,6 @@ inline uint16_t BF16Stochastic(uint32_t u, uint32_t r) {
   return static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : rounded);
 }
 
-// A finite input that became inf.
-inline uint32_t BF16Overflow(uint32_t u, uint16_t o) {
-  return static_cast<uint32_t>((o & 0x7f80u) == 0x7f80u) &
-         static_cast<uint32_t>((u & kF32Exponent) != kF32Exponent);
-}
-
 // ---------------------------------------------------------------- float16
 // After Fabian Giesen's float_to_half_fast3_rtne / half_to_float.
 
@@ -112,11 +106,6 @@ inline uint16_t F16Stochastic(uint32_t u, uint32_t r) {
             : static_cast<uint32_t>((m + (uint64_t{r} >> (32 - s))) >> s);
   }
   return static_cast<uint16_t>(o | (sign >> 16));
-}
-
-inline uint32_t F16Overflow(uint32_t u, uint16_t o) {
-  return static_cast<uint32_t>((o & 0x7c00u) == 0x7c00u) &
-         static_cast<uint32_t>((u & kF32Exponent) != kF32Exponent);
 }
 
 inline float F16ToFloat(uint16_t h) {
@@ -185,27 +174,55 @@ constexpr int64_t kHalfChunk = 1024;
 
 // Encodes with `round(bits, index)` into 2-byte values; returns whether
 // every finite input stayed finite (`inf` is the format's exponent mask).
+// `fast` need only agree with `round` on magnitudes below `special` (bits
+// of |v|, which `round` keeps finite): a chunk holding one at or above it
+// (inf, NaN, a value that may round to inf; in practice never) is encoded
+// again with `round`, value by value with the overflow check. The fast
+// loop so tests one bound per value, not the rounded value's exponent and
+// the input's (3x fewer instructions for bfloat16, measured in L1).
 // Integer arithmetic (and exact float additions): every vector width gives
 // the same bytes.
-template <typename Round>
+template <typename Fast, typename Round>
 GAMEOPT_TARGET_CLONES bool EncodeHalves(const float* in, int64_t n,
-                                        uint32_t inf, char* out, Round round) {
-  uint32_t overflow = 0;
+                                        uint32_t special, uint32_t inf,
+                                        char* out, Fast fast, Round round) {
+  // Bit 31 of |v| + bias is set exactly when |v| >= special.
+  const uint32_t bias = 0x80000000u - special;
+  bool fits = true;
   alignas(64) uint16_t chunk[kHalfChunk];
   for (int64_t begin = 0; begin < n; begin += kHalfChunk) {
     const int64_t len = std::min(kHalfChunk, n - begin);
     const float* from = in + begin;
+    uint32_t flags = 0;
     for (int64_t i = 0; i < len; ++i) {
       const uint32_t u = Bits(from[i]);
-      const uint32_t o = round(u, static_cast<uint32_t>(begin + i));
-      overflow |= static_cast<uint32_t>((o & inf) == inf) &
-                  static_cast<uint32_t>((u & kF32Exponent) != kF32Exponent);
-      chunk[i] = static_cast<uint16_t>(o);
+      flags |= (u & 0x7fffffffu) + bias;
+      chunk[i] =
+          static_cast<uint16_t>(fast(u, static_cast<uint32_t>(begin + i)));
+    }
+    if ((flags >> 31) != 0) {
+      for (int64_t i = 0; i < len; ++i) {
+        const uint32_t u = Bits(from[i]);
+        const uint32_t o = round(u, static_cast<uint32_t>(begin + i));
+        fits =
+            fits && !((o & inf) == inf && (u & kF32Exponent) != kF32Exponent);
+        chunk[i] = static_cast<uint16_t>(o);
+      }
     }
     std::memcpy(out + 2 * begin, chunk, 2 * len);
   }
-  return overflow == 0;
+  return fits;
 }
+
+// The magnitudes (float32 bits) from which a format's rounding may reach
+// inf: bfloat16 nearest from 0x7f7f8000 (adding 0x8000 carries into the
+// exponent), stochastic from 0x7f7f0001 (adding up to 0xffff); float16
+// nearest from 65520 (the tie above 65504), stochastic from 0x477fe001
+// (adding up to 0x1fff below the kept bits).
+constexpr uint32_t kBF16NearestSpecial = 0x7f7f8000u;
+constexpr uint32_t kBF16StochasticSpecial = 0x7f7f0001u;
+constexpr uint32_t kF16NearestSpecial = 0x477ff000u;
+constexpr uint32_t kF16StochasticSpecial = 0x477fe001u;
 
 bool EncodeFloat(Compression compression, const float* in, int64_t n,
                  const Rounding& rounding, char* out) {
@@ -214,20 +231,35 @@ bool EncodeFloat(Compression compression, const float* in, int64_t n,
   switch (compression) {
     case Compression::kBFloat16:
       if (rounding.stochastic) {
-        return EncodeHalves(in, n, 0x7f80u, out, [&](uint32_t u, uint32_t i) {
-          return BF16Stochastic(u, RandomAt(key, counter + i));
-        });
+        auto random = [&](uint32_t i) { return RandomAt(key, counter + i); };
+        return EncodeHalves(
+            in, n, kBF16StochasticSpecial, 0x7f80u, out,
+            [&](uint32_t u, uint32_t i) {
+              return (u + (random(i) >> 16)) >> 16;
+            },
+            [&](uint32_t u, uint32_t i) {
+              return BF16Stochastic(u, random(i));
+            });
       }
-      return EncodeHalves(in, n, 0x7f80u, out,
-                          [](uint32_t u, uint32_t) { return BF16Nearest(u); });
+      return EncodeHalves(
+          in, n, kBF16NearestSpecial, 0x7f80u, out,
+          [](uint32_t u, uint32_t) {
+            return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+          },
+          [](uint32_t u, uint32_t) { return BF16Nearest(u); });
     case Compression::kFloat16:
       if (rounding.stochastic) {
-        return EncodeHalves(in, n, 0x7c00u, out, [&](uint32_t u, uint32_t i) {
+        auto round = [&](uint32_t u, uint32_t i) {
           return F16Stochastic(u, RandomAt(key, counter + i));
-        });
+        };
+        return EncodeHalves(in, n, kF16StochasticSpecial, 0x7c00u, out, round,
+                            round);
       }
-      return EncodeHalves(in, n, 0x7c00u, out,
-                          [](uint32_t u, uint32_t) { return F16Nearest(u); });
+      {
+        auto round = [](uint32_t u, uint32_t) { return F16Nearest(u); };
+        return EncodeHalves(in, n, kF16NearestSpecial, 0x7c00u, out, round,
+                            round);
+      }
     case Compression::kInt8Block:
       for (int64_t b = 0; b < n; b += kInt8BlockSize) {
         const int64_t len = std::min(kInt8BlockSize, n - b);

@@ -301,6 +301,72 @@ TEST(WireCodec, StochasticRoundingIsUnbiased) {
                  {0.3f, -0.77f, 1.0f / 3, 0.001f, -0.999f}, 1.0f);
 }
 
+// Encode's vector loops against the one-value definitions, on vectors
+// whose chunks hold values at and around the magnitudes where rounding
+// may reach inf (the encoder's slow path) among ordinary ones, at every
+// lane position: the same 2-byte values, and "does not fit" exactly when
+// a finite value became inf.
+TEST(WireCodec, VectorEncodeEqualsTheOneValueDefinitionAroundSpecials) {
+  const std::vector<uint32_t> edges = {
+      0x7f7f7fffu, 0x7f7f8000u, 0x7f7f0000u, 0x7f7f0001u, 0x7f7fffffu,
+      0x7f800000u, 0x7f800001u, 0x7fc00000u, 0x7fffffffu, 0x477fe000u,
+      0x477fe001u, 0x477fefffu, 0x477ff000u, 0x477fffffu, 0x47800000u,
+      0x3f808000u, 0x00000001u, 0x00000000u};
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  for (uint32_t edge : edges) {
+    for (uint32_t sign : {0u, 0x80000000u}) {
+      // Ordinary values, then the edge at several lane positions of two
+      // chunks (the encoder's chunks are 1024 values).
+      std::vector<float> in(2100);
+      for (float& v : in) v = normal(rng);
+      for (size_t at :
+           {size_t{3}, size_t{17}, size_t{1023}, size_t{1024}, size_t{2099}}) {
+        in[at] = FloatOf(edge | sign);
+      }
+      for (const Format* f : {&kBF16, &kF16}) {
+        for (bool stochastic : {false, true}) {
+          const Rounding rounding{stochastic, 5, 40};
+          std::string bytes(2 * in.size(), '\0');
+          const bool fits = Encode(f->compression, in.data(), in.size(),
+                                   rounding, bytes.data());
+          bool each_fits = true;
+          for (size_t i = 0; i < in.size(); ++i) {
+            // The value alone, its random bits at its own index.
+            char one[2];
+            Rounding r = rounding;
+            r.counter += i;
+            Encode(f->compression, &in[i], 1, r, one);
+            uint16_t want;
+            std::memcpy(&want, one, 2);
+            const uint16_t inf =
+                static_cast<uint16_t>(((1 << f->ebits) - 1) << f->mbits);
+            if (!stochastic) {
+              ASSERT_EQ(want, f->encode(in[i]));
+            } else if (f == &kBF16 && !std::isnan(in[i])) {
+              const uint32_t u = BitsOf(in[i]);
+              ASSERT_EQ(want,
+                        static_cast<uint16_t>(
+                            (u + (WireRandomBits(5, 40 + i) >> 16)) >> 16));
+            }
+            // A finite value that became inf or NaN does not fit.
+            each_fits &= !((want & inf) == inf && std::isfinite(in[i]));
+            uint16_t got;
+            std::memcpy(&got, bytes.data() + 2 * i, 2);
+            ASSERT_EQ(got, want)
+                << CompressionName(f->compression) << " stochastic "
+                << stochastic << " edge 0x" << std::hex << (edge | sign)
+                << " at " << std::dec << i;
+          }
+          EXPECT_EQ(fits, each_fits)
+              << CompressionName(f->compression) << " stochastic " << stochastic
+              << " edge 0x" << std::hex << (edge | sign);
+        }
+      }
+    }
+  }
+}
+
 TEST(WireCodec, ChunkedEncodingEqualsOneEncode) {
   std::mt19937 rng(3);
   std::normal_distribution<float> normal;
