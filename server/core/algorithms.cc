@@ -119,23 +119,31 @@ class CorrectedGradient final : public TypedAlgorithm<T> {
     const EstimatorKind estimator = this->config().algorithm.estimator;
     auto& lazy = this->mutable_lazy_probes();
     lazy.clear();
-    if (FormsProbesWhereSent(samples)) {
-      probes_status_ =
-          FormProbes<T>(estimator, samples, this->layout(),
-                        this->config().wire.to_workers, mean, lazy);
+    const WireConfig& wire = this->config().wire;
+    // (Stochastic rounding draws a stream per task from the full values:
+    // those probes stay lazy.)
+    const bool nearest =
+        wire.to_workers == Compression::kNone || !wire.stochastic_rounding;
+    if (TakesPackedSamples() && nearest &&
+        CanFormProbesInPlace(estimator, samples, DTypeOf<T>(),
+                             wire.to_workers)) {
+      // The unbiased probes in the samples' own bytes, in the wire's
+      // format (raw, or a compressed one that the samples came in and the
+      // probes go out in), let go of once sent: ConOpt's products phase
+      // reads the mean and the products, never the probes
+      // (TypedAlgorithm::HandOutPackedProbe).
+      FormProbesInPlace<T>(samples, this->layout(), mean,
+                           this->mutable_packed_probes());
+      this->mutable_probes().assign(samples.size(), nullptr);
+      probes_status_ = absl::OkStatus();
+      return;
+    } else if (FormsProbesWhereSent(samples)) {
+      probes_status_ = FormProbes<T>(estimator, samples, this->layout(),
+                                     wire.to_workers, mean, lazy);
       if (probes_status_.ok()) {
         this->mutable_probes().assign(samples.size(), nullptr);
         return;
       }
-    } else if (TakesPackedSamples() &&
-               CanFormProbesInPlace(estimator, samples, DTypeOf<T>())) {
-      // The unbiased probes in the samples' own bytes (raw wire), let go
-      // once sent: ConOpt's products phase reads the mean and the
-      // products, never the probes (TypedAlgorithm::HandOutPackedProbe).
-      FormProbesInPlace<T>(samples, mean, this->mutable_packed_probes());
-      this->mutable_probes().assign(samples.size(), nullptr);
-      probes_status_ = absl::OkStatus();
-      return;
     } else {
       // ConOpt's pooled probe is the mean bit for bit: one buffer holds
       // both through the products phase (ShareMeanWithProbe).

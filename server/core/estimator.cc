@@ -137,20 +137,21 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
 }
 
 bool CanFormProbesInPlace(EstimatorKind estimator, const SampleSet& samples,
-                          DType dtype) {
-  if (estimator != EstimatorKind::kUnbiased || samples.size() < 2) {
+                          DType dtype, Compression format) {
+  if (estimator != EstimatorKind::kUnbiased || samples.size() < 2 ||
+      format == Compression::kFloat16) {
     return false;
   }
   for (size_t k = 0; k < samples.size(); ++k) {
     const PackedVector* packed = samples.packed(k);
-    if (packed == nullptr || !packed->RawReferences(dtype)) return false;
+    if (packed == nullptr || !packed->WritableIn(format, dtype)) return false;
   }
   return true;
 }
 
 template <typename T>
 void FormProbesInPlace(
-    const SampleSet& samples, Vec<T>& mean,
+    const SampleSet& samples, const GameLayout& layout, Vec<T>& mean,
     std::vector<std::shared_ptr<const PackedVector>>& probes) {
   const size_t num = samples.size();
   const int64_t d = samples.dimension();
@@ -159,28 +160,35 @@ void FormProbesInPlace(
     out.push_back(std::make_shared<PackedVector>(*samples.packed(k)));
   }
   if (mean.size() != d) mean.resize(d);
-  ForEachBlock(d, [&](int64_t begin, int64_t end) {
-    const int64_t n = end - begin;
-    // Every sample's block is read (decoded into scratch) before any is
-    // written over.
-    T* scratch = KernelScratch<T>(num);
-    for (size_t k = 0; k < num; ++k) {
-      samples.packed(k)->Decode(begin, n, scratch + k * kKernelBlock);
+  // Tensor by tensor, so that every block starts an int8 block of its
+  // tensor (OverwriteValues encodes whole blocks).
+  for (const PlayerLayout& player : layout.players()) {
+    for (const TensorLayout& tensor : player.tensors) {
+      ForEachBlock(tensor.size, [&](int64_t from, int64_t to) {
+        const int64_t begin = tensor.offset + from;
+        const int64_t n = to - from;
+        // Every sample's block is read (decoded into scratch) before any
+        // is written over.
+        T* scratch = KernelScratch<T>(num);
+        for (size_t k = 0; k < num; ++k) {
+          samples.packed(k)->Decode(begin, n, scratch + k * kKernelBlock);
+        }
+        T buffer[kKernelBlock];
+        Eigen::Map<Vec<T>> sum(buffer, n);
+        sum = ConstVecMap<T>(scratch, n);
+        for (size_t k = 1; k < num; ++k) {
+          sum += ConstVecMap<T>(scratch + k * kKernelBlock, n);
+        }
+        mean.segment(begin, n) = sum / static_cast<T>(num);
+        T probe[kKernelBlock];
+        for (size_t k = 0; k < num; ++k) {
+          ProbeBlock(EstimatorKind::kUnbiased, num, buffer,
+                     scratch + k * kKernelBlock, n, probe);
+          out[k]->OverwriteValues<T>(begin, n, probe);
+        }
+      });
     }
-    T buffer[kKernelBlock];
-    Eigen::Map<Vec<T>> sum(buffer, n);
-    sum = ConstVecMap<T>(scratch, n);
-    for (size_t k = 1; k < num; ++k) {
-      sum += ConstVecMap<T>(scratch + k * kKernelBlock, n);
-    }
-    mean.segment(begin, n) = sum / static_cast<T>(num);
-    T probe[kKernelBlock];
-    for (size_t k = 0; k < num; ++k) {
-      ProbeBlock(EstimatorKind::kUnbiased, num, buffer,
-                 scratch + k * kKernelBlock, n, probe);
-      out[k]->OverwriteRaw<T>(begin, n, probe);
-    }
-  });
+  }
   probes.assign(out.begin(), out.end());
 }
 
@@ -197,10 +205,10 @@ template absl::Status ComputeProbes<double>(
     EstimatorKind, const SampleSet&, std::vector<std::shared_ptr<FlatVector>>&,
     Vec<double>*);
 template void FormProbesInPlace<float>(
-    const SampleSet&, Vec<float>&,
+    const SampleSet&, const GameLayout&, Vec<float>&,
     std::vector<std::shared_ptr<const PackedVector>>&);
 template void FormProbesInPlace<double>(
-    const SampleSet&, Vec<double>&,
+    const SampleSet&, const GameLayout&, Vec<double>&,
     std::vector<std::shared_ptr<const PackedVector>>&);
 
 }  // namespace gameopt

@@ -44,25 +44,29 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
                            std::vector<std::shared_ptr<FlatVector>>& probes,
                            Vec<T>* mean);
 
-// Whether FormProbesInPlace can form `estimator`'s probes for `samples`:
-// unbiased, every sample packed as raw values of `dtype` (every tensor
-// present) referencing the bytes it arrived in (PackedVector::RawReferences).
+// Whether FormProbesInPlace can form `estimator`'s probes for `samples`
+// in `format`: unbiased, every sample packed in `format` (kNone: raw
+// values of `dtype`) with every tensor present, referencing the bytes it
+// arrived in (PackedVector::WritableIn). Never float16: a probe past its
+// range (65504) would have to go in the session's dtype instead.
 bool CanFormProbesInPlace(EstimatorKind estimator, const SampleSet& samples,
-                          DType dtype);
+                          DType dtype, Compression format = Compression::kNone);
 
-// The unbiased probes written over the samples' own bytes: per block, S
-// (in order) into `mean` / K and (S - s_k) / (K - 1) over sample k's
-// values once every sample's block has been read. probes[k] is a copy of
-// sample k's PackedVector (sharing its bytes), which then holds probe k:
-// the values ComputeProbes computes, bit for bit, in the raw format a
-// transport sends as it is (TaskToWire), without a parameter-sized buffer
-// per probe. Memory the samples held is what the probes hold, and once
-// the probes are sent and let go (Algorithm::HandOutPackedProbe) it goes to the
-// products (server/README.md, "Probes in the samples' bytes").
-// CanFormProbesInPlace must hold; the samples must not be read again.
+// The unbiased probes written over the samples' own bytes: per block (of a
+// tensor), S (in order) into `mean` / K and (S - s_k) / (K - 1) over
+// sample k's values once every sample's block has been read. probes[k] is
+// a copy of sample k's PackedVector (sharing its bytes), which then holds
+// probe k in the samples' format: the values ComputeProbes computes, bit
+// for bit (raw), or their nearest-even encoding (bfloat16, int8 blocks:
+// the bytes a lazy probe's encoding has), which a transport sends as they
+// are (TaskToWire), without a buffer per probe. Memory the samples held is
+// what the probes hold, and once the probes are sent and let go
+// (Algorithm::HandOutPackedProbe) it goes to the products (server/
+// README.md, "Probes in the samples' bytes"). CanFormProbesInPlace must
+// hold; the samples must not be read again.
 template <typename T>
 void FormProbesInPlace(
-    const SampleSet& samples, Vec<T>& mean,
+    const SampleSet& samples, const GameLayout& layout, Vec<T>& mean,
     std::vector<std::shared_ptr<const PackedVector>>& probes);
 
 // The probe of one block from the samples' sum S (in order) and sample

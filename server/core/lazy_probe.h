@@ -1,5 +1,7 @@
 // Probes that are never stored as float vectors. With a compressed wire to
-// the workers and packed samples (sample_set.h), ConOpt's probes exist only
+// the workers and packed samples (sample_set.h) that FormProbesInPlace
+// cannot write over (the pooled estimator, stochastic rounding, float16,
+// samples in another format: estimator.h), ConOpt's probes exist only
 // to be encoded for the workers: FormProbes sums the packed samples block
 // by block, writes the mean gradient, and encodes each probe's block right
 // away (nearest-even rounding) instead of writing K model-sized probes

@@ -138,9 +138,8 @@ void PackedVector::Decode(int64_t begin, int64_t n, T* out) const {
   });
 }
 
-bool PackedVector::RawReferences(DType dtype) const {
-  if (!in_use() || !references() || compression_ != Compression::kNone ||
-      raw_ != dtype) {
+bool PackedVector::WritableIn(Compression format, DType dtype) const {
+  if (!in_use() || !references() || compression_ != format || raw_ != dtype) {
     return false;
   }
   for (const Tensor& t : tensors_) {
@@ -150,12 +149,25 @@ bool PackedVector::RawReferences(DType dtype) const {
 }
 
 template <typename T>
-void PackedVector::OverwriteRaw(int64_t begin, int64_t n, const T* values) {
-  assert(RawReferences(DTypeOf<T>()));
+void PackedVector::OverwriteValues(int64_t begin, int64_t n, const T* values) {
+  assert(WritableIn(compression_, DTypeOf<T>()));
+  const Compression c = compression_;
   ForEachTensorIn(begin, n, [&](const Tensor& t, int64_t from, int64_t to) {
-    const char* src = reinterpret_cast<const char*>(values + (from - begin));
-    const size_t at_byte = static_cast<size_t>(from - t.offset) * sizeof(T);
-    size_t left = static_cast<size_t>(to - from) * sizeof(T);
+    const T* in = values + (from - begin);
+    const int64_t count = to - from;
+    // The values' bytes: raw as they are, else encoded into `encoded`.
+    const char* src = reinterpret_cast<const char*>(in);
+    char encoded[kChunkBytes];
+    if (c != Compression::kNone) {
+      assert(UnitStart(c, from - t.offset) == from - t.offset);
+      assert(count <= kDecodeChunk);
+      Rounding nearest;
+      nearest.counter = static_cast<uint64_t>(from);
+      gameopt::Encode(c, in, count, nearest, encoded);
+      src = encoded;
+    }
+    const size_t at_byte = FormatBytes(c, raw_, from - t.offset);
+    size_t left = FormatBytes(c, raw_, count);
     // The piece holding byte `at_byte`, then on across pieces.
     const auto first = starts_.begin() + t.first_piece;
     const auto last = starts_.begin() + t.end_piece;
@@ -275,8 +287,9 @@ int64_t SampleSet::dimension() const {
 
 template void PackedVector::Decode<float>(int64_t, int64_t, float*) const;
 template void PackedVector::Decode<double>(int64_t, int64_t, double*) const;
-template void PackedVector::OverwriteRaw<float>(int64_t, int64_t, const float*);
-template void PackedVector::OverwriteRaw<double>(int64_t, int64_t,
-                                                 const double*);
+template void PackedVector::OverwriteValues<float>(int64_t, int64_t,
+                                                   const float*);
+template void PackedVector::OverwriteValues<double>(int64_t, int64_t,
+                                                    const double*);
 
 }  // namespace gameopt

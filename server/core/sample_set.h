@@ -54,16 +54,21 @@ class PackedVector {
   template <typename T>
   void Decode(int64_t begin, int64_t n, T* out) const;
 
-  // Whether it holds raw `dtype` values of every tensor, referenced where
-  // they arrived: bytes that OverwriteRaw may write.
-  bool RawReferences(DType dtype) const;
-  // Writes values [begin, begin + n) over the referenced bytes
-  // (RawReferences(DTypeOf<T>())). Every copy of this PackedVector sees
-  // them: only for bytes nobody else reads (a transport's receive buffers
-  // of a submission the session has consumed; estimator.h,
-  // FormProbesInPlace).
+  // Whether it holds every tensor in `format` (kNone: raw values of
+  // `dtype`), referenced where they arrived: bytes that OverwriteValues
+  // may write.
+  bool WritableIn(Compression format, DType dtype) const;
+  // Writes values [begin, begin + n) over the referenced bytes, in the
+  // vector's format (raw values as they are, a compressed format rounded to
+  // nearest-even: Encode's bytes). WritableIn(compression(), DTypeOf<T>())
+  // must hold; in int8 blocks, the range must cover whole blocks of each
+  // tensor it meets (from a block's first value to a block's or the
+  // tensor's end). Every copy of this PackedVector sees the new bytes: only
+  // for bytes nobody else reads (a transport's receive buffers of a
+  // submission the session has consumed; estimator.h, FormProbesInPlace).
   template <typename T>
-  void OverwriteRaw(int64_t begin, int64_t n, const T* values);
+  void OverwriteValues(int64_t begin, int64_t n, const T* values);
+  Compression compression() const { return compression_; }
   DType raw_dtype() const { return raw_; }
   // Tensor t's bytes (t in layout order), in order, as they are held.
   absl::Span<const absl::string_view> TensorPieces(size_t t) const;
@@ -176,10 +181,10 @@ extern template void PackedVector::Decode<float>(int64_t, int64_t,
                                                  float*) const;
 extern template void PackedVector::Decode<double>(int64_t, int64_t,
                                                   double*) const;
-extern template void PackedVector::OverwriteRaw<float>(int64_t, int64_t,
-                                                       const float*);
-extern template void PackedVector::OverwriteRaw<double>(int64_t, int64_t,
-                                                        const double*);
+extern template void PackedVector::OverwriteValues<float>(int64_t, int64_t,
+                                                          const float*);
+extern template void PackedVector::OverwriteValues<double>(int64_t, int64_t,
+                                                           const double*);
 
 }  // namespace gameopt
 

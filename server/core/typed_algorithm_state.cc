@@ -85,7 +85,10 @@ AlgorithmState TypedAlgorithm<T>::ExportState() const {
         if (packed == nullptr && k < sent_packed_probes_.size()) {
           packed = sent_packed_probes_[k].lock();
         }
-        if (packed != nullptr) {
+        // Encoded in a compressed format, a probe's values are its
+        // rounded ones: not stored (int8 blocks would not encode to the
+        // same bytes again), as if gone.
+        if (packed != nullptr && packed->compression() == Compression::kNone) {
           auto values =
               std::make_shared<FlatVector>(dtype, layout_.dimension());
           packed->Decode(0, values->size(), values->template as<T>().data());
@@ -96,9 +99,9 @@ AlgorithmState TypedAlgorithm<T>::ExportState() const {
       probes.push_back(std::move(probe));
     }
     if (gone) {
-      // Some probe is gone: the step's start (algorithms that form packed
-      // probes reach the products phase from phase 0 with nothing else
-      // changed).
+      // Some probe is gone or not stored: the step's start (algorithms that
+      // form packed probes reach the products phase from phase 0 with nothing
+      // else changed).
       state.phase = 0;
     } else {
       // Shared when a probe holds the mean (ShareMeanWithProbe).

@@ -263,6 +263,11 @@ v1::DType CompressionToProto(Compression compression) {
   return static_cast<v1::DType>(ToProto(compression, kCompressions));
 }
 
+v1::DType TensorDTypeToProto(Compression compression, DType dtype) {
+  return compression == Compression::kNone ? DTypeToProto(dtype)
+                                           : CompressionToProto(compression);
+}
+
 absl::StatusOr<SessionConfig> SessionConfigFromProto(
     const v1::SessionConfig& proto) {
   SessionConfig config;

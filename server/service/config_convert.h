@@ -50,6 +50,9 @@ struct TensorDType {
 };
 absl::StatusOr<TensorDType> TensorDTypeFromProto(int dtype,
                                                  absl::string_view field);
+// The Tensor dtype of values in `compression`, or raw `dtype` values when
+// it is kNone.
+v1::DType TensorDTypeToProto(Compression compression, DType dtype);
 
 }  // namespace gameopt
 

@@ -160,6 +160,33 @@ void EncodedVectorToProto(const FlatVector& values,
   }
 }
 
+namespace {
+
+// A probe in a sample's bytes (Task::packed_probes), already in the wire's
+// format: its bytes as they are held, as TaskToWire sends them.
+void PackedVectorToProto(const PackedVector& packed, const GameLayout& layout,
+                         v1::Vector* out) {
+  const v1::DType dtype =
+      TensorDTypeToProto(packed.compression(), packed.raw_dtype());
+  size_t index = 0;
+  for (const PlayerLayout& player : layout.players()) {
+    v1::PlayerTensors* p = out->add_players();
+    p->set_player(player.name);
+    for (const TensorLayout& tensor : player.tensors) {
+      v1::Tensor* t = p->add_tensors();
+      t->set_name(tensor.name);
+      t->set_dtype(dtype);
+      for (int64_t dim : tensor.shape) t->add_shape(dim);
+      for (absl::string_view piece : packed.TensorPieces(index)) {
+        t->mutable_data()->append(piece.data(), piece.size());
+      }
+      ++index;
+    }
+  }
+}
+
+}  // namespace
+
 void TaskToProto(const Task& task, const GameLayout& layout,
                  int64_t known_params_version, v1::TaskResponse* out,
                  const WireConfig& wire) {
@@ -186,7 +213,11 @@ void TaskToProto(const Task& task, const GameLayout& layout,
   t->set_vjp(task.vjp);
   t->set_jvp(task.jvp);
   for (size_t k = 0; k < task.probes.size(); ++k) {
-    // A lazy or packed probe as a vector (Task::Probe).
+    if (task.probes[k] == nullptr && !task.packed_probes.empty()) {
+      PackedVectorToProto(*task.packed_probes[k], layout, t->add_probes());
+      continue;
+    }
+    // A lazy probe as a vector (Task::Probe).
     vector_to_proto(*task.Probe(k), static_cast<int>(k), t->add_probes());
   }
   t->set_params_version(task.params_version);

@@ -313,8 +313,8 @@ using TaskProto = v1::Task;
 struct OutVector {
   std::shared_ptr<const FlatVector> values;
   std::shared_ptr<const EncodedVector> encoded;  // null: uncompressed
-  // Instead of values: raw values in a packed sample's bytes (a probe
-  // formed there, Task::packed_probes), sent as they are.
+  // Instead of values: a packed sample's bytes (a probe formed there,
+  // Task::packed_probes, in the wire's format), sent as they are.
   std::shared_ptr<const PackedVector> packed;
 };
 
@@ -324,7 +324,9 @@ v1::DType TensorDTypeOf(const OutVector& v, size_t index) {
       v.encoded->tensors[index].compression != Compression::kNone) {
     return CompressionToProto(v.encoded->tensors[index].compression);
   }
-  if (v.packed != nullptr) return DTypeToProto(v.packed->raw_dtype());
+  if (v.packed != nullptr) {
+    return TensorDTypeToProto(v.packed->compression(), v.packed->raw_dtype());
+  }
   return DTypeToProto(v.values->dtype());
 }
 size_t TensorDataSize(const OutVector& v, const TensorLayout& tensor,
@@ -376,7 +378,11 @@ size_t PlayerSize(const PlayerLayout& player, const OutVector& v,
 size_t TensorDataSize(const OutVector& v, const TensorLayout& tensor,
                       size_t index) {
   if (v.packed != nullptr) {
-    return static_cast<size_t>(tensor.size) * DTypeSize(v.packed->raw_dtype());
+    size_t bytes = 0;
+    for (absl::string_view piece : v.packed->TensorPieces(index)) {
+      bytes += piece.size();
+    }
+    return bytes;
   }
   return TensorBytes(v, tensor, index).size();
 }
@@ -449,9 +455,9 @@ void TaskToWire(const Task& task, const GameLayout& layout,
     const Rounding rounding =
         TaskRounding(wire, task.seed, static_cast<int>(k));
     if (v.values == nullptr && !task.packed_probes.empty()) {
-      // In a sample's bytes, sent as they are: packed probes are formed
-      // only when the wire to the workers is raw (with a compressed one
-      // the probes are lazy, CorrectedGradient::AggregateGradient).
+      // In a sample's bytes, already in the wire's format (formed so only
+      // with nearest-even rounding: CorrectedGradient::AggregateGradient),
+      // sent as they are.
       v.packed = task.packed_probes[k];
     } else if (v.values == nullptr) {
       // Formed as it is encoded (LazyProbe: a compressed wire); a tensor

@@ -204,6 +204,9 @@ TEST(LazyProbe, ConOptExportsTheProbesItWouldHaveStored) {
     config.workers_per_round = 3;
     config.wire.from_workers = Compression::kInt8Block;
     config.wire.to_workers = Compression::kInt8Block;
+    // Unbiased probes rounded to nearest are formed in the samples' bytes
+    // (probes_in_place_test.cc); stochastic ones stay lazy.
+    config.wire.stochastic_rounding = true;
     for (const PlayerLayout& player : layout.players()) {
       PlayerConfig p;
       p.name = player.name;

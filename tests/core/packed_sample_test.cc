@@ -332,6 +332,33 @@ class PackedSessionTest : public ::testing::Test {
     return config;
   }
 
+  // Probe k of `task` as a worker decodes it from the wire (the probes go
+  // out in the wire's format, rounded to nearest): in that format already
+  // when formed in a sample's bytes (estimator.h, FormProbesInPlace), else
+  // its values encoded so and decoded.
+  FlatVector WireProbe(const Task& task, int k) {
+    const std::shared_ptr<const FlatVector> probe = task.Probe(k);
+    FlatVector out = *probe;
+    if (!task.packed_probes.empty() || wire_ == Compression::kNone) return out;
+    const std::shared_ptr<const EncodedVector> e =
+        EncodeVector(*probe, layout_, wire_, Rounding());
+    size_t t = 0;
+    for (const PlayerLayout& player : layout_.players()) {
+      for (const TensorLayout& where : player.tensors) {
+        const EncodedTensor& tensor = e->tensors[t++];
+        const char* bytes = e->bytes.data() + tensor.offset;
+        if (out.dtype() == DType::kFloat32) {
+          Decode(tensor.compression, bytes, where.size,
+                 out.as<float>().data() + where.offset);
+        } else {
+          Decode(tensor.compression, bytes, where.size,
+                 out.as<double>().data() + where.offset);
+        }
+      }
+    }
+    return out;
+  }
+
   // What a worker sends: xi or J_k^T w, plus noise, as float32 values.
   std::vector<float> Values(const Task& task, int k) {
     const Eigen::VectorXd x = ToEigen(*task.params);
@@ -339,11 +366,10 @@ class PackedSessionTest : public ::testing::Test {
     if (task.kind == Task::Kind::kGradient) {
       v = game_.Xi(x);
     } else {
-      const std::shared_ptr<const FlatVector> probe =
-          task.probes[k] != nullptr ? task.probes[k]
-                                    : task.lazy_probes[k]->Materialize();
       lazy_ += task.probes[k] == nullptr;
-      v = (game_.J * (1.0 + 0.01 * k)).transpose() * ToEigen(*probe);
+      in_place_ += !task.packed_probes.empty();
+      v = (game_.J * (1.0 + 0.01 * k)).transpose() *
+          ToEigen(WireProbe(task, k));
     }
     std::vector<float> out(v.size());
     for (int i = 0; i < v.size(); ++i) {
@@ -412,9 +438,11 @@ class PackedSessionTest : public ::testing::Test {
   std::string Play(SessionConfig config, Mode mode, int steps) {
     const Compression c = config.wire.from_workers;
     const DType dtype = config.dtype;
+    wire_ = config.wire.to_workers;
     absl::StatusOr<std::unique_ptr<Session>> session =
         Session::Create("s", std::move(config), &clock_);
     EXPECT_TRUE(session.ok()) << session.status();
+    layout_ = (*session)->layout();
     std::vector<Task> tasks;
     for (int w = 0; w < 2; ++w) {
       Reply reply;
@@ -438,7 +466,10 @@ class PackedSessionTest : public ::testing::Test {
 
   QuadraticGame game_;
   FakeClock clock_;
-  int64_t lazy_ = 0;  // lazy probes the workers were given
+  int64_t lazy_ = 0;      // lazy or packed probes the workers were given
+  int64_t in_place_ = 0;  // of those, packed (in a sample's bytes)
+  GameLayout layout_;     // of the session played
+  Compression wire_ = Compression::kNone;  // its wire to the workers
 };
 
 TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
@@ -465,17 +496,24 @@ TEST_F(PackedSessionTest, PackedRunIsBitIdenticalToTheDecodedRun) {
         EXPECT_EQ(PackedSamples() - before, 5 * per_step);
         EXPECT_EQ(ReferencedSamples(), referenced_before);
         EXPECT_EQ(lazy_, 0);  // copies are not kept by probes
-        // Referenced, compressed or raw: ConOpt's probes were lazy (5
-        // steps x 4), and only there.
+        // Referenced, compressed or raw: ConOpt's probes were lazy or in
+        // the samples' bytes (5 steps x 4), and only there.
         std::string referenced[2];
         for (Mode mode : {Mode::kReferenced, Mode::kRaw}) {
           lazy_ = 0;
+          in_place_ = 0;
           before = PackedSamples();
           referenced_before = ReferencedSamples();
           referenced[mode == Mode::kRaw] = Play(config, mode, 5);
           EXPECT_EQ(PackedSamples() - before, 5 * per_step);
           EXPECT_EQ(ReferencedSamples() - referenced_before, 5 * per_step);
           EXPECT_EQ(lazy_, run.kind == AlgorithmKind::kConOpt ? 20 : 0);
+          // Unbiased probes in the samples' own bytes when those are in
+          // the wire's format (never float16).
+          const bool in_place = run.estimator == EstimatorKind::kUnbiased &&
+                                mode == Mode::kReferenced &&
+                                c != Compression::kFloat16;
+          EXPECT_EQ(in_place_, in_place ? 20 : 0);
         }
         lazy_ = 0;
         before = PackedSamples();

@@ -18,6 +18,8 @@
 #include "server/core/sample_set.h"
 #include "server/core/session.h"
 #include "server/core/submission.h"
+#include "server/core/wire_codec.h"
+#include "server/core/wire_vector.h"
 #include "tests/core/test_util.h"
 
 namespace gameopt {
@@ -39,25 +41,56 @@ bool Same(const T* a, const T* b, int64_t n) {
   return std::memcmp(a, b, n * sizeof(T)) == 0;
 }
 
+// The bytes of each tensor of `packed`, as held.
+std::string HeldBytes(const PackedVector& packed, size_t tensors) {
+  std::string out;
+  for (size_t t = 0; t < tensors; ++t) {
+    for (absl::string_view piece : packed.TensorPieces(t)) {
+      out.append(piece.data(), piece.size());
+    }
+  }
+  return out;
+}
+
+// The bytes of each tensor of `values` in format c (raw: as they are),
+// rounded to nearest: what a lazy probe's encoding holds.
+std::string FormatBytes(const FlatVector& values, const GameLayout& layout,
+                        Compression c) {
+  if (c == Compression::kNone) {
+    return std::string(static_cast<const char*>(values.data()), values.bytes());
+  }
+  const std::shared_ptr<const EncodedVector> e =
+      EncodeVector(values, layout, c, Rounding());
+  std::string out;
+  for (const EncodedTensor& t : e->tensors) {
+    EXPECT_EQ(t.compression, c);
+    out.append(e->bytes, t.offset, t.size);
+  }
+  return out;
+}
+
 template <typename T>
-void ExpectInPlaceMatches(int num, bool split) {
-  SCOPED_TRACE(
-      absl::StrCat(sizeof(T), " bytes, K = ", num, split ? ", split" : ""));
+void ExpectInPlaceMatches(Compression c, int num, bool split) {
+  SCOPED_TRACE(absl::StrCat(CompressionName(c), " ", sizeof(T),
+                            " bytes, K = ", num, split ? ", split" : ""));
   const GameLayout layout = ThreePlayers();
   const DType dtype = DTypeOf<T>();
   const int64_t d = layout.dimension();
+  size_t tensors = 0;
+  for (const PlayerLayout& player : layout.players()) {
+    tensors += player.tensors.size();
+  }
   WireSampleBuilder builder(layout);
   std::vector<PackedVector> packs(num);
   std::vector<FlatVector> decoded(num);
   for (int k = 0; k < num; ++k) {
     const SampleView sample =
-        builder.Make(Compression::kNone, Wave(d, 1.0f + k, 0.3f * k), {0, 1, 2},
-                     split, dtype);
-    ASSERT_TRUE(PackSample(sample, layout, {0, 1, 2}, "gradients", packs[k],
-                           Compression::kNone, dtype, std::make_shared<int>(k))
+        builder.Make(c, Wave(d, 1.0f + k, 0.3f * k), {0, 1, 2}, split, dtype);
+    ASSERT_TRUE(PackSample(sample, layout, {0, 1, 2}, "gradients", packs[k], c,
+                           dtype, std::make_shared<int>(k))
                     .ok());
     ASSERT_TRUE(DecodeSample(sample, layout, {0, 1, 2}, dtype, "gradients",
-                             decoded[k], Compression::kNone)
+                             decoded[k], c)
                     .ok());
   }
   std::vector<const FlatVector*> dense, none(num, nullptr);
@@ -67,39 +100,53 @@ void ExpectInPlaceMatches(int num, bool split) {
     packed.push_back(&packs[k]);
   }
   const SampleSet set(none, packed);
-  ASSERT_TRUE(CanFormProbesInPlace(EstimatorKind::kUnbiased, set, dtype));
+  ASSERT_TRUE(CanFormProbesInPlace(EstimatorKind::kUnbiased, set, dtype, c));
   std::vector<std::shared_ptr<FlatVector>> want;
   Vec<T> want_mean, got_mean;
   ASSERT_TRUE(
       ComputeProbes<T>(EstimatorKind::kUnbiased, dense, want, &want_mean).ok());
   std::vector<std::shared_ptr<const PackedVector>> got;
-  FormProbesInPlace<T>(set, got_mean, got);
+  FormProbesInPlace<T>(set, layout, got_mean, got);
   EXPECT_TRUE(Same(want_mean.data(), got_mean.data(), d));
   ASSERT_EQ(got.size(), static_cast<size_t>(num));
-  std::vector<T> values(d);
   for (int k = 0; k < num; ++k) {
-    got[k]->Decode(0, d, values.data());
-    EXPECT_TRUE(Same(want[k]->as<T>().data(), values.data(), d)) << k;
-    // In place: the sample's own bytes now hold the probe, shared.
+    // ComputeProbes' values in the samples' format (bit for bit when
+    // raw, their nearest-even encoding when compressed), in the sample's
+    // own bytes, shared.
+    const std::string want_bytes = FormatBytes(*want[k], layout, c);
     EXPECT_TRUE(got[k]->references());
-    packs[k].Decode(0, d, values.data());
-    EXPECT_TRUE(Same(want[k]->as<T>().data(), values.data(), d)) << k;
+    EXPECT_EQ(HeldBytes(*got[k], tensors), want_bytes) << k;
+    EXPECT_EQ(HeldBytes(packs[k], tensors), want_bytes) << k;
   }
 }
 
 TEST(ProbesInPlace, AreComputeProbesBitForBit) {
   for (bool split : {false, true}) {
     for (int num : {2, 3}) {
-      ExpectInPlaceMatches<float>(num, split);
-      ExpectInPlaceMatches<double>(num, split);
+      ExpectInPlaceMatches<float>(Compression::kNone, num, split);
+      ExpectInPlaceMatches<double>(Compression::kNone, num, split);
     }
   }
 }
 
-// Only unbiased probes of raw samples of the session's dtype, every player
-// present, referenced where they arrived (a copy would be the session's
-// reused buffer).
-TEST(ProbesInPlace, OnlyForRawReferencedCompleteUnbiasedSamples) {
+// Compressed: the bytes of a lazy probe's encoding (lazy_probe.h), which
+// the probes of those wires were before; int8 blocks split across pieces.
+TEST(ProbesInPlace, AreTheLazyProbesEncodingInACompressedWire) {
+  for (Compression c : {Compression::kBFloat16, Compression::kInt8Block}) {
+    for (bool split : {false, true}) {
+      for (int num : {2, 4}) {
+        ExpectInPlaceMatches<float>(c, num, split);
+        ExpectInPlaceMatches<double>(c, num, split);
+      }
+    }
+  }
+}
+
+// Only unbiased probes of samples in the format asked for (raw values of
+// the session's dtype, bfloat16 or int8 blocks; never float16), every
+// player present, referenced where they arrived (a copy would be the
+// session's reused buffer).
+TEST(ProbesInPlace, OnlyForReferencedCompleteUnbiasedSamplesOfTheFormat) {
   const GameLayout layout = ThreePlayers();
   const int64_t d = layout.dimension();
   WireSampleBuilder builder(layout);
@@ -121,32 +168,55 @@ TEST(ProbesInPlace, OnlyForRawReferencedCompleteUnbiasedSamples) {
       pack(Compression::kBFloat16, DType::kFloat32, {0, 1, 2}, true);
   const PackedVector partial =
       pack(Compression::kNone, DType::kFloat32, {0, 2}, true);
+  const PackedVector int8 =
+      pack(Compression::kInt8Block, DType::kFloat32, {0, 1, 2}, true);
+  const PackedVector f16 =
+      pack(Compression::kFloat16, DType::kFloat32, {0, 1, 2}, true);
   const std::vector<const FlatVector*> none = {nullptr, nullptr};
-  const auto can = [&](EstimatorKind e, const PackedVector& second,
-                       DType dtype) {
-    const std::vector<const PackedVector*> packed = {&good, &second};
-    return CanFormProbesInPlace(e, SampleSet(none, packed), dtype);
+  const auto can = [&](EstimatorKind e, const PackedVector& first,
+                       const PackedVector& second, DType dtype,
+                       Compression format = Compression::kNone) {
+    const std::vector<const PackedVector*> packed = {&first, &second};
+    return CanFormProbesInPlace(e, SampleSet(none, packed), dtype, format);
   };
-  EXPECT_TRUE(can(EstimatorKind::kUnbiased, good, DType::kFloat32));
-  EXPECT_FALSE(can(EstimatorKind::kPooled, good, DType::kFloat32));
-  EXPECT_FALSE(can(EstimatorKind::kLocal, good, DType::kFloat32));
-  EXPECT_FALSE(can(EstimatorKind::kUnbiased, good, DType::kFloat64));
-  EXPECT_FALSE(can(EstimatorKind::kUnbiased, copied, DType::kFloat32));
-  EXPECT_FALSE(can(EstimatorKind::kUnbiased, bf16, DType::kFloat32));
-  EXPECT_FALSE(can(EstimatorKind::kUnbiased, partial, DType::kFloat32));
+  const EstimatorKind unbiased = EstimatorKind::kUnbiased;
+  EXPECT_TRUE(can(unbiased, good, good, DType::kFloat32));
+  EXPECT_FALSE(can(EstimatorKind::kPooled, good, good, DType::kFloat32));
+  EXPECT_FALSE(can(EstimatorKind::kLocal, good, good, DType::kFloat32));
+  EXPECT_FALSE(can(unbiased, good, good, DType::kFloat64));
+  EXPECT_FALSE(can(unbiased, good, copied, DType::kFloat32));
+  EXPECT_FALSE(can(unbiased, good, bf16, DType::kFloat32));
+  EXPECT_FALSE(can(unbiased, good, partial, DType::kFloat32));
+  const Compression b = Compression::kBFloat16;
+  EXPECT_TRUE(can(unbiased, bf16, bf16, DType::kFloat32, b));
+  EXPECT_FALSE(can(unbiased, bf16, good, DType::kFloat32, b));
+  EXPECT_FALSE(can(unbiased, bf16, int8, DType::kFloat32, b));
+  EXPECT_FALSE(can(EstimatorKind::kPooled, bf16, bf16, DType::kFloat32, b));
+  EXPECT_TRUE(
+      can(unbiased, int8, int8, DType::kFloat32, Compression::kInt8Block));
+  EXPECT_FALSE(can(unbiased, f16, f16, DType::kFloat32, Compression::kFloat16));
 }
 
+// The session's dtype and the wire both ways (kNone: raw values).
+struct Format {
+  DType dtype;
+  Compression wire;
+};
+
 // Sessions of ConOpt with the unbiased estimator whose two workers send
-// raw values of the session's dtype, referenced where they are: each
-// submission's bytes are owned by a builder of its own, so that the test
-// sees when the session lets go of them.
-class ProbesInPlaceSessionTest : public ::testing::TestWithParam<DType> {
+// raw values of the session's dtype or values in the compressed wire,
+// referenced where they are: each submission's bytes are owned by a
+// builder of its own, so that the test sees when the session lets go of
+// them.
+class ProbesInPlaceSessionTest : public ::testing::TestWithParam<Format> {
  protected:
   ProbesInPlaceSessionTest() : game_(QuadraticGame::Random({40, 57}, 3)) {}
 
   std::unique_ptr<Session> Make() {
     SessionConfig config = QuadraticConfig(game_, AlgorithmKind::kConOpt, 0.05);
-    config.dtype = GetParam();
+    config.dtype = GetParam().dtype;
+    config.wire.from_workers = GetParam().wire;
+    config.wire.to_workers = GetParam().wire;
     config.workers_per_round = 2;
     config.seed = 9;
     config.algorithm.estimator = EstimatorKind::kUnbiased;
@@ -179,8 +249,8 @@ class ProbesInPlaceSessionTest : public ::testing::TestWithParam<DType> {
     }
     std::vector<float> values(v.size());
     for (int i = 0; i < v.size(); ++i) values[i] = static_cast<float>(v(i));
-    SampleView sample = builder->Make(Compression::kNone, values, players,
-                                      /*split=*/true, GetParam());
+    SampleView sample = builder->Make(GetParam().wire, values, players,
+                                      /*split=*/true, GetParam().dtype);
     (task.kind == Task::Kind::kGradient ? s.gradients : s.vjp)
         .push_back(sample);
     return s;
@@ -240,7 +310,7 @@ TEST_P(ProbesInPlaceSessionTest, SentProbesLiveOnlyInTheirTasks) {
     EXPECT_FALSE(bytes[w].expired());
   }
   const std::shared_ptr<const FlatVector> probe0 = tasks[0].Probe(0);
-  EXPECT_EQ(probe0->dtype(), GetParam());
+  EXPECT_EQ(probe0->dtype(), GetParam().dtype);
   tasks[0].packed_probes.clear();
   EXPECT_TRUE(bytes[0].expired()) << "the session still holds sample 0";
   EXPECT_FALSE(bytes[1].expired());
@@ -327,12 +397,22 @@ TEST_P(ProbesInPlaceSessionTest, SnapshotWithoutProbesResumesAtTheStepStart) {
 }
 
 // While the tasks still hold the probes, a snapshot stores them, as for
-// any products phase.
+// any products phase; probes in a compressed format hold only their
+// rounded values (int8 blocks would not encode to the same bytes again):
+// the snapshot is the step's start then, as when they are gone.
 TEST_P(ProbesInPlaceSessionTest, SnapshotWhileProbesAreHeldStoresThem) {
   std::unique_ptr<Session> session = Make();
   std::vector<Task> tasks = JoinAll(*session);
   Round(*session, tasks);
   const SessionSnapshot snapshot = session->Snapshot();
+  if (GetParam().wire != Compression::kNone) {
+    EXPECT_EQ(snapshot.algorithm.phase, 0);
+    EXPECT_EQ(snapshot.round, tasks[0].round - 1);
+    for (const NamedVector& v : snapshot.algorithm.vectors) {
+      EXPECT_NE(v.name, "probe");
+    }
+    return;
+  }
   EXPECT_EQ(snapshot.algorithm.phase, 1);
   int probes = 0;
   for (const NamedVector& v : snapshot.algorithm.vectors) {
@@ -344,11 +424,19 @@ TEST_P(ProbesInPlaceSessionTest, SnapshotWhileProbesAreHeldStoresThem) {
   EXPECT_EQ(probes, 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, ProbesInPlaceSessionTest,
-                         ::testing::Values(DType::kFloat32, DType::kFloat64),
-                         [](const auto& info) {
-                           return std::string(DTypeName(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Formats, ProbesInPlaceSessionTest,
+    ::testing::Values(Format{DType::kFloat32, Compression::kNone},
+                      Format{DType::kFloat64, Compression::kNone},
+                      Format{DType::kFloat32, Compression::kBFloat16},
+                      Format{DType::kFloat64, Compression::kInt8Block}),
+    [](const auto& info) {
+      std::string name(DTypeName(info.param.dtype));
+      if (info.param.wire != Compression::kNone) {
+        absl::StrAppend(&name, "_", CompressionName(info.param.wire));
+      }
+      return name;
+    });
 
 }  // namespace
 }  // namespace gameopt
