@@ -159,7 +159,17 @@ GAMEOPT_TARGET_CLONES void EncodeInt8Block(const float* in, int64_t n,
       const float up = floor + static_cast<float>(u < frac);
       q8[i] = static_cast<int8_t>(std::min(127.0f, std::max(-127.0f, up)));
     }
+  } else if (std::isfinite(scale)) {
+    // |v / s| <= 127 (within rounding): r is an integer that int32 holds,
+    // clamped in integers (GCC converts a float to int8 through compares
+    // and blends; this loop is 3x shorter).
+    for (int64_t i = 0; i < n; ++i) {
+      const auto r = static_cast<int32_t>(RoundEven(in[i] / divisor));
+      q8[i] = static_cast<int8_t>(r < -127 ? -127 : (r > 127 ? 127 : r));
+    }
   } else {
+    // A block holding inf or NaN (refused by every receiver: its scale is
+    // NaN): the same bytes as always.
     for (int64_t i = 0; i < n; ++i) {
       const float r = RoundEven(in[i] / divisor);
       q8[i] = static_cast<int8_t>(std::min(127.0f, std::max(-127.0f, r)));

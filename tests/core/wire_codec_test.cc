@@ -247,6 +247,50 @@ TEST(WireCodec, Int8NearestRoundsHalfToEven) {
   }
 }
 
+// The vector encoder on many whole blocks against the definition written
+// value by value: s = max|v| / 127 in float32, q = round-half-even(v / s)
+// clamped to [-127, 127]. Half the blocks have scale 1 and hold ties.
+TEST(WireCodec, Int8VectorEncodeEqualsTheDefinition) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  constexpr int kBlocks = 300;
+  std::vector<float> in(kBlocks * kInt8BlockSize);
+  for (int b = 0; b < kBlocks; ++b) {
+    float* block = in.data() + b * kInt8BlockSize;
+    const float scale = std::ldexp(1.0f, static_cast<int>(rng() % 40) - 20);
+    for (int i = 0; i < kInt8BlockSize; ++i) {
+      block[i] = b % 2 == 0
+                     ? normal(rng) * scale
+                     : static_cast<float>(static_cast<int>(rng() % 254) - 127) +
+                           0.5f * static_cast<float>(rng() % 2);
+    }
+    if (b % 2 == 1) block[rng() % kInt8BlockSize] = -127.0f;  // scale 1
+  }
+  std::string bytes(CompressedBytes(Compression::kInt8Block, in.size()), '\0');
+  ASSERT_TRUE(Encode(Compression::kInt8Block, in.data(), in.size(), Rounding(),
+                     bytes.data()));
+  for (int b = 0; b < kBlocks; ++b) {
+    const float* block = in.data() + b * kInt8BlockSize;
+    float amax = 0.0f;
+    for (int i = 0; i < kInt8BlockSize; ++i) {
+      amax = std::max(amax, std::fabs(block[i]));
+    }
+    const float scale = amax / 127.0f;
+    const char* got =
+        bytes.data() +
+        CompressedOffset(Compression::kInt8Block, b * int64_t{kInt8BlockSize});
+    float got_scale;
+    std::memcpy(&got_scale, got, 4);
+    ASSERT_EQ(BitsOf(got_scale), BitsOf(scale)) << "block " << b;
+    for (int i = 0; i < kInt8BlockSize; ++i) {
+      const float q = std::nearbyint(block[i] / scale);  // half to even
+      const int want = static_cast<int>(std::clamp(q, -127.0f, 127.0f));
+      ASSERT_EQ(static_cast<int8_t>(got[4 + i]), want)
+          << "block " << b << " value " << block[i];
+    }
+  }
+}
+
 // The mean of `draws` stochastic encodings of each value is the value,
 // within 4 standard errors; every draw is one of the value's two
 // neighbours in the format.
