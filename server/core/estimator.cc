@@ -122,7 +122,8 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
     for (size_t k = 1; k < num; ++k) sum += ConstVecMap<T>(s[k], n);
     if (mean != nullptr) {
       if (num > 1) {
-        mean->segment(begin, n) = sum / static_cast<T>(num);
+        DifferenceOver<T>(buffer, nullptr, static_cast<T>(num), n,
+                          mean->data() + begin);
       } else {
         mean->segment(begin, n) = sum;
       }
@@ -179,7 +180,8 @@ void FormProbesInPlace(
         for (size_t k = 1; k < num; ++k) {
           sum += ConstVecMap<T>(scratch + k * kKernelBlock, n);
         }
-        mean.segment(begin, n) = sum / static_cast<T>(num);
+        DifferenceOver<T>(buffer, nullptr, static_cast<T>(num), n,
+                          mean.data() + begin);
         T probe[kKernelBlock];
         for (size_t k = 0; k < num; ++k) {
           ProbeBlock(EstimatorKind::kUnbiased, num, buffer,

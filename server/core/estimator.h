@@ -14,6 +14,7 @@
 #include "absl/types/span.h"
 #include "server/core/config.h"
 #include "server/core/flat_vector.h"
+#include "server/core/kernels.h"
 #include "server/core/sample_set.h"
 
 namespace gameopt {
@@ -76,12 +77,10 @@ void FormProbesInPlace(
 template <typename T>
 void ProbeBlock(EstimatorKind estimator, size_t num, const T* sum,
                 const T* sample, int64_t n, T* out) {
-  Eigen::Map<Vec<T>> probe(out, n);
   if (estimator == EstimatorKind::kPooled) {
-    probe = ConstVecMap<T>(sum, n) / static_cast<T>(num);
+    DifferenceOver<T>(sum, nullptr, static_cast<T>(num), n, out);
   } else {
-    probe = (ConstVecMap<T>(sum, n) - ConstVecMap<T>(sample, n)) /
-            static_cast<T>(num - 1);
+    DifferenceOver<T>(sum, sample, static_cast<T>(num - 1), n, out);
   }
 }
 

@@ -25,6 +25,30 @@ void ForEachBlock(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
 
 namespace {
 
+template <typename T>
+GAMEOPT_TARGET_CLONES void DifferenceOverLoop(const T* a, const T* b, T divisor,
+                                              int64_t n, T* out) {
+  if (b == nullptr) {
+    for (int64_t i = 0; i < n; ++i) out[i] = a[i] / divisor;
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = (a[i] - b[i]) / divisor;
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void DifferenceOver(const T* a, const T* b, T divisor, int64_t n, T* out) {
+  DifferenceOverLoop(a, b, divisor, n, out);
+}
+
+template void DifferenceOver<float>(const float*, const float*, float, int64_t,
+                                    float*);
+template void DifferenceOver<double>(const double*, const double*, double,
+                                     int64_t, double*);
+
+namespace {
+
 // The magnitude's bits of a T: the sign bit cleared. They order like the
 // magnitudes, with inf above every finite value and NaN above inf.
 template <typename T>
@@ -120,7 +144,8 @@ ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
       for (size_t i = 1; i < k; ++i) {
         c += ConstVecMap<T>(vjp.Block<T>(i, begin, n, scratch), n);
       }
-      if (k > 1) c /= static_cast<T>(k);
+      if (k > 1)
+        DifferenceOver<T>(buffer, nullptr, static_cast<T>(k), n, buffer);
       c *= gamma;
       Squares& s = squares[begin / kKernelBlock];
       // xi before the direction is written over it (in place).

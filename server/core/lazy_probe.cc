@@ -152,9 +152,12 @@ absl::Status FormProbes(EstimatorKind estimator, const SampleSet& samples,
           const int64_t n = std::min(kBlock, end - at);
           const int64_t i = tensor.offset + at;
           SumBlock(round->samples, i, n, scratch, sum);
-          auto m = mean.segment(i, n);
-          m = ConstVecMap<T>(sum, n);
-          if (num > 1) m /= static_cast<T>(num);
+          if (num > 1) {
+            DifferenceOver<T>(sum, nullptr, static_cast<T>(num), n,
+                              mean.data() + i);
+          } else {
+            mean.segment(i, n) = ConstVecMap<T>(sum, n);
+          }
           Rounding nearest;
           nearest.counter = static_cast<uint64_t>(i);
           for (size_t k = 0; k < num_encoded; ++k) {
