@@ -117,50 +117,25 @@ bool ShouldSendParams(int64_t version, int64_t known) {
   return known <= 0 || version != known;
 }
 
-void VectorToProto(const FlatVector& values, const GameLayout& layout,
-                   v1::Vector* out) {
-  const size_t elem = DTypeSize(values.dtype());
-  const char* data = static_cast<const char*>(values.data());
-  const v1::DType dtype = DTypeToProto(values.dtype());
-  for (const PlayerLayout& player : layout.players()) {
-    v1::PlayerTensors* p = out->add_players();
-    p->set_player(player.name);
-    for (const TensorLayout& tensor : player.tensors) {
-      v1::Tensor* t = p->add_tensors();
-      t->set_name(tensor.name);
-      t->set_dtype(dtype);
-      for (int64_t dim : tensor.shape) t->add_shape(dim);
-      t->set_data(data + tensor.offset * elem, tensor.size * elem);
-    }
-  }
-}
+namespace {
 
-void EncodedVectorToProto(const FlatVector& values,
-                          const EncodedVector& encoded,
-                          const GameLayout& layout, v1::Vector* out) {
-  const size_t elem = DTypeSize(values.dtype());
-  const char* data = static_cast<const char*>(values.data());
+// The players and tensors of `layout` added to `out` (names and shapes),
+// each tensor's dtype and data set by fill(tensor, t, index), index
+// counting the tensors in layout order.
+template <typename Fill>
+void AddTensors(const GameLayout& layout, v1::Vector* out, Fill fill) {
   size_t index = 0;
   for (const PlayerLayout& player : layout.players()) {
     v1::PlayerTensors* p = out->add_players();
     p->set_player(player.name);
     for (const TensorLayout& tensor : player.tensors) {
-      const EncodedTensor& e = encoded.tensors[index++];
       v1::Tensor* t = p->add_tensors();
       t->set_name(tensor.name);
       for (int64_t dim : tensor.shape) t->add_shape(dim);
-      if (e.compression == Compression::kNone) {
-        t->set_dtype(DTypeToProto(values.dtype()));
-        t->set_data(data + tensor.offset * elem, tensor.size * elem);
-      } else {
-        t->set_dtype(CompressionToProto(e.compression));
-        t->set_data(encoded.bytes.data() + e.offset, e.size);
-      }
+      fill(tensor, t, index++);
     }
   }
 }
-
-namespace {
 
 // A probe in a sample's bytes (Task::packed_probes), already in the wire's
 // format: its bytes as they are held, as TaskToWire sends them.
@@ -168,24 +143,46 @@ void PackedVectorToProto(const PackedVector& packed, const GameLayout& layout,
                          v1::Vector* out) {
   const v1::DType dtype =
       TensorDTypeToProto(packed.compression(), packed.raw_dtype());
-  size_t index = 0;
-  for (const PlayerLayout& player : layout.players()) {
-    v1::PlayerTensors* p = out->add_players();
-    p->set_player(player.name);
-    for (const TensorLayout& tensor : player.tensors) {
-      v1::Tensor* t = p->add_tensors();
-      t->set_name(tensor.name);
-      t->set_dtype(dtype);
-      for (int64_t dim : tensor.shape) t->add_shape(dim);
-      for (absl::string_view piece : packed.TensorPieces(index)) {
-        t->mutable_data()->append(piece.data(), piece.size());
-      }
-      ++index;
-    }
-  }
+  AddTensors(layout, out,
+             [&](const TensorLayout&, v1::Tensor* t, size_t index) {
+               t->set_dtype(dtype);
+               for (absl::string_view piece : packed.TensorPieces(index)) {
+                 t->mutable_data()->append(piece.data(), piece.size());
+               }
+             });
 }
 
 }  // namespace
+
+void VectorToProto(const FlatVector& values, const GameLayout& layout,
+                   v1::Vector* out) {
+  const size_t elem = DTypeSize(values.dtype());
+  const char* data = static_cast<const char*>(values.data());
+  const v1::DType dtype = DTypeToProto(values.dtype());
+  AddTensors(layout, out,
+             [&](const TensorLayout& tensor, v1::Tensor* t, size_t) {
+               t->set_dtype(dtype);
+               t->set_data(data + tensor.offset * elem, tensor.size * elem);
+             });
+}
+
+void EncodedVectorToProto(const FlatVector& values,
+                          const EncodedVector& encoded,
+                          const GameLayout& layout, v1::Vector* out) {
+  const size_t elem = DTypeSize(values.dtype());
+  const char* data = static_cast<const char*>(values.data());
+  AddTensors(layout, out,
+             [&](const TensorLayout& tensor, v1::Tensor* t, size_t index) {
+               const EncodedTensor& e = encoded.tensors[index];
+               if (e.compression == Compression::kNone) {
+                 t->set_dtype(DTypeToProto(values.dtype()));
+                 t->set_data(data + tensor.offset * elem, tensor.size * elem);
+               } else {
+                 t->set_dtype(CompressionToProto(e.compression));
+                 t->set_data(encoded.bytes.data() + e.offset, e.size);
+               }
+             });
+}
 
 void TaskToProto(const Task& task, const GameLayout& layout,
                  int64_t known_params_version, v1::TaskResponse* out,
