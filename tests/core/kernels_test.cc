@@ -5,9 +5,11 @@
 #include "server/core/kernels.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "server/core/parallel.h"
@@ -24,6 +26,48 @@ Vec<float> Random(int64_t d, uint64_t seed) {
   std::normal_distribution<float> normal;
   for (int64_t i = 0; i < d; ++i) v[i] = normal(rng);
   return v;
+}
+
+// DifferenceOver against one IEEE subtraction and division per value, on
+// random bit patterns (subnormals, huge values, inf and NaN included),
+// for divisors that are powers of two (multiplied by the reciprocal) and
+// that are not.
+template <typename T, typename Bits>
+void ExpectDifferenceOverDivides() {
+  std::mt19937_64 rng(13);
+  const auto random = [&] {
+    const Bits bits = static_cast<Bits>(rng());
+    T v;
+    std::memcpy(&v, &bits, sizeof(T));
+    return v;
+  };
+  constexpr int64_t n = 3000;
+  std::vector<T> a(n), b(n), got(n);
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] = random();
+    // Small differences too: a and b close together.
+    b[i] = i % 3 == 0 ? a[i] * T(0.75) : random();
+  }
+  for (T divisor : {T(1), T(2), T(3), T(4), T(5), T(6), T(8), T(0.25)}) {
+    for (bool with_b : {false, true}) {
+      DifferenceOver<T>(a.data(), with_b ? b.data() : nullptr, divisor, n,
+                        got.data());
+      for (int64_t i = 0; i < n; ++i) {
+        const T want = with_b ? (a[i] - b[i]) / divisor : a[i] / divisor;
+        if (std::isnan(want)) {
+          EXPECT_TRUE(std::isnan(got[i]));
+        } else {
+          ASSERT_EQ(std::memcmp(&got[i], &want, sizeof(T)), 0)
+              << "divisor " << divisor << " value " << a[i];
+        }
+      }
+    }
+  }
+}
+
+TEST(Kernels, DifferenceOverDividesBitForBit) {
+  ExpectDifferenceOverDivides<float, uint32_t>();
+  ExpectDifferenceOverDivides<double, uint64_t>();
 }
 
 TEST(Kernels, ReductionsAreTheSameForAnyThreadCount) {
