@@ -144,8 +144,9 @@ ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
       for (size_t i = 1; i < k; ++i) {
         c += ConstVecMap<T>(vjp.Block<T>(i, begin, n, scratch), n);
       }
-      if (k > 1)
+      if (k > 1) {
         DifferenceOver<T>(buffer, nullptr, static_cast<T>(k), n, buffer);
+      }
       c *= gamma;
       Squares& s = squares[begin / kKernelBlock];
       // xi before the direction is written over it (in place).

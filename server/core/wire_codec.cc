@@ -50,16 +50,24 @@ constexpr uint32_t kF32Exponent = 0x7f800000u;
 
 // ---------------------------------------------------------------- bfloat16
 
+// The rounded top 16 bits of a float32 that is not NaN.
+inline uint32_t BF16NearestBits(uint32_t u) {
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+inline uint32_t BF16StochasticBits(uint32_t u, uint32_t r) {
+  return (u + (r >> 16)) >> 16;
+}
+
+// The same for any input; a NaN stays a (quiet) NaN.
 inline uint16_t BF16Nearest(uint32_t u) {
-  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
   const bool nan = (u & 0x7fffffffu) > kF32Exponent;
-  return static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : rounded);
+  return static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : BF16NearestBits(u));
 }
 
 inline uint16_t BF16Stochastic(uint32_t u, uint32_t r) {
-  const uint32_t rounded = (u + (r >> 16)) >> 16;
   const bool nan = (u & 0x7fffffffu) > kF32Exponent;
-  return static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : rounded);
+  return static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u)
+                                   : BF16StochasticBits(u, r));
 }
 
 // ---------------------------------------------------------------- float16
@@ -245,7 +253,7 @@ bool EncodeFloat(Compression compression, const float* in, int64_t n,
         return EncodeHalves(
             in, n, kBF16StochasticSpecial, 0x7f80u, out,
             [&](uint32_t u, uint32_t i) {
-              return (u + (random(i) >> 16)) >> 16;
+              return BF16StochasticBits(u, random(i));
             },
             [&](uint32_t u, uint32_t i) {
               return BF16Stochastic(u, random(i));
@@ -253,9 +261,7 @@ bool EncodeFloat(Compression compression, const float* in, int64_t n,
       }
       return EncodeHalves(
           in, n, kBF16NearestSpecial, 0x7f80u, out,
-          [](uint32_t u, uint32_t) {
-            return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-          },
+          [](uint32_t u, uint32_t) { return BF16NearestBits(u); },
           [](uint32_t u, uint32_t) { return BF16Nearest(u); });
     case Compression::kFloat16:
       if (rounding.stochastic) {

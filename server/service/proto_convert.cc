@@ -174,11 +174,10 @@ void EncodedVectorToProto(const FlatVector& values,
   AddTensors(layout, out,
              [&](const TensorLayout& tensor, v1::Tensor* t, size_t index) {
                const EncodedTensor& e = encoded.tensors[index];
+               t->set_dtype(TensorDTypeToProto(e.compression, values.dtype()));
                if (e.compression == Compression::kNone) {
-                 t->set_dtype(DTypeToProto(values.dtype()));
                  t->set_data(data + tensor.offset * elem, tensor.size * elem);
                } else {
-                 t->set_dtype(CompressionToProto(e.compression));
                  t->set_data(encoded.bytes.data() + e.offset, e.size);
                }
              });
