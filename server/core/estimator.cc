@@ -174,19 +174,9 @@ void FormProbesInPlace(
         for (size_t k = 0; k < num; ++k) {
           samples.packed(k)->Decode(begin, n, scratch + k * kKernelBlock);
         }
-        T buffer[kKernelBlock];
-        Eigen::Map<Vec<T>> sum(buffer, n);
-        sum = ConstVecMap<T>(scratch, n);
-        for (size_t k = 1; k < num; ++k) {
-          sum += ConstVecMap<T>(scratch + k * kKernelBlock, n);
-        }
-        DifferenceOver<T>(buffer, nullptr, static_cast<T>(num), n,
-                          mean.data() + begin);
-        T probe[kKernelBlock];
+        UnbiasedProbesOverSamples<T>(scratch, num, n, mean.data() + begin);
         for (size_t k = 0; k < num; ++k) {
-          ProbeBlock(EstimatorKind::kUnbiased, num, buffer,
-                     scratch + k * kKernelBlock, n, probe);
-          out[k]->OverwriteValues<T>(begin, n, probe);
+          out[k]->OverwriteValues<T>(begin, n, scratch + k * kKernelBlock);
         }
       });
     }

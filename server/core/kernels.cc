@@ -49,6 +49,54 @@ template void DifferenceOver<double>(const double*, const double*, double,
 
 namespace {
 
+template <typename T, int kNum>
+GAMEOPT_TARGET_CLONES void UnbiasedProbesLoop(T* x, int64_t n,
+                                              T* __restrict mean) {
+  const T num = kNum;
+  const T others = kNum - 1;
+  for (int64_t i = 0; i < n; ++i) {
+    T sum = x[i];
+    for (int k = 1; k < kNum; ++k) sum += x[k * kKernelBlock + i];
+    mean[i] = sum / num;
+    for (int k = 0; k < kNum; ++k) {
+      x[k * kKernelBlock + i] = (sum - x[k * kKernelBlock + i]) / others;
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void UnbiasedProbesOverSamples(T* x, size_t num, int64_t n, T* mean) {
+  switch (num) {
+    case 2:
+      return UnbiasedProbesLoop<T, 2>(x, n, mean);
+    case 3:
+      return UnbiasedProbesLoop<T, 3>(x, n, mean);
+    case 4:
+      return UnbiasedProbesLoop<T, 4>(x, n, mean);
+    default:
+      break;
+  }
+  T sum[kKernelBlock];
+  std::memcpy(sum, x, n * sizeof(T));
+  for (size_t k = 1; k < num; ++k) {
+    const T* sample = x + k * kKernelBlock;
+    for (int64_t i = 0; i < n; ++i) sum[i] += sample[i];
+  }
+  DifferenceOver<T>(sum, nullptr, static_cast<T>(num), n, mean);
+  for (size_t k = 0; k < num; ++k) {
+    T* sample = x + k * kKernelBlock;
+    DifferenceOver<T>(sum, sample, static_cast<T>(num - 1), n, sample);
+  }
+}
+
+template void UnbiasedProbesOverSamples<float>(float*, size_t, int64_t, float*);
+template void UnbiasedProbesOverSamples<double>(double*, size_t, int64_t,
+                                                double*);
+
+namespace {
+
 // The magnitude's bits of a T: the sign bit cleared. They order like the
 // magnitudes, with inf above every finite value and NaN above inf.
 template <typename T>
@@ -120,6 +168,51 @@ double SquaredNorm(const T* v, int64_t n) {
   return sum;
 }
 
+namespace {
+
+// c = gamma * mean_k(p[k]) and g = xi + c over one block: the sum in k's
+// order, then / K, then * gamma, each rounded as the pass-by-pass Eigen
+// expressions round it, in one pass with the sum in registers.
+template <typename T, int kNum>
+GAMEOPT_TARGET_CLONES void ConsensusLoop(const T* const* p, const T* xi,
+                                         T gamma, int64_t n, T* __restrict c,
+                                         T* g) {
+  const T num = kNum;
+  for (int64_t i = 0; i < n; ++i) {
+    T sum = p[0][i];
+    for (int k = 1; k < kNum; ++k) sum += p[k][i];
+    if (kNum > 1) sum = sum / num;
+    sum = sum * gamma;
+    c[i] = sum;
+    g[i] = xi[i] + sum;
+  }
+}
+
+template <typename T>
+void ConsensusBlock(const T* const* p, size_t k, const T* xi, T gamma,
+                    int64_t n, T* c, T* g) {
+  switch (k) {
+    case 1:
+      return ConsensusLoop<T, 1>(p, xi, gamma, n, c, g);
+    case 2:
+      return ConsensusLoop<T, 2>(p, xi, gamma, n, c, g);
+    case 3:
+      return ConsensusLoop<T, 3>(p, xi, gamma, n, c, g);
+    case 4:
+      return ConsensusLoop<T, 4>(p, xi, gamma, n, c, g);
+    default:
+      break;
+  }
+  Eigen::Map<Vec<T>> sum(c, n);
+  sum = ConstVecMap<T>(p[0], n);
+  for (size_t i = 1; i < k; ++i) sum += ConstVecMap<T>(p[i], n);
+  DifferenceOver<T>(c, nullptr, static_cast<T>(k), n, c);
+  sum *= gamma;
+  VecMap<T>(g, n) = ConstVecMap<T>(xi, n) + sum;
+}
+
+}  // namespace
+
 template <typename T>
 ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
                                   const SampleSet& vjp, T gamma,
@@ -134,28 +227,25 @@ ConsensusNorms ConsensusDirection(const Eigen::Ref<const Vec<T>>& xi,
   const size_t k = vjp.size();
   ParallelFor(d, [&](int64_t range_begin, int64_t range_end) {
     MagnitudeBits<T> mine = 0;
-    T scratch[kKernelBlock];
+    T* scratch = KernelScratch<T>(k);
+    std::vector<const T*> products(k);
     for (int64_t begin = range_begin; begin < range_end;
          begin += kKernelBlock) {
       const int64_t n = std::min(range_end, begin + kKernelBlock) - begin;
-      T buffer[kKernelBlock];
-      Eigen::Map<Vec<T>> c(buffer, n);
-      c = ConstVecMap<T>(vjp.Block<T>(0, begin, n, scratch), n);
-      for (size_t i = 1; i < k; ++i) {
-        c += ConstVecMap<T>(vjp.Block<T>(i, begin, n, scratch), n);
+      for (size_t i = 0; i < k; ++i) {
+        products[i] = vjp.Block<T>(i, begin, n, scratch + i * kKernelBlock);
       }
-      if (k > 1) {
-        DifferenceOver<T>(buffer, nullptr, static_cast<T>(k), n, buffer);
-      }
-      c *= gamma;
       Squares& s = squares[begin / kKernelBlock];
       // xi before the direction is written over it (in place).
       s.xi = static_cast<double>(xi.segment(begin, n).squaredNorm());
-      auto g = direction.segment(begin, n);
-      g = xi.segment(begin, n) + c;
-      s.correction = static_cast<double>(c.squaredNorm());
-      s.direction = static_cast<double>(g.squaredNorm());
-      const MagnitudeBits<T> bits = MaxMagnitudeBits(g.data(), n);
+      T buffer[kKernelBlock];
+      T* g = direction.data() + begin;
+      ConsensusBlock<T>(products.data(), k, xi.data() + begin, gamma, n, buffer,
+                        g);
+      s.correction =
+          static_cast<double>(ConstVecMap<T>(buffer, n).squaredNorm());
+      s.direction = static_cast<double>(ConstVecMap<T>(g, n).squaredNorm());
+      const MagnitudeBits<T> bits = MaxMagnitudeBits(g, n);
       mine = bits > mine ? bits : mine;
     }
     RaiseTo(most, mine);

@@ -46,6 +46,15 @@ T* KernelScratch(size_t blocks) {
 template <typename T>
 void DifferenceOver(const T* a, const T* b, T divisor, int64_t n, T* out);
 
+// The unbiased estimator's block for `num` samples decoded kKernelBlock
+// apart in `x` (sample k's n values at x + k * kKernelBlock): S = x_0 +
+// ... + x_{num-1} in that order, mean[i] = S / num, and probe k's values
+// (S - x_k) / (num - 1) written over sample k's. Bit for bit the sum of
+// MeanOf and DifferenceOver's divisions; for 2 to 4 samples in one pass
+// with S in registers (2-3x fewer loads and stores than pass by pass).
+template <typename T>
+void UnbiasedProbesOverSamples(T* x, size_t num, int64_t n, T* mean);
+
 // Calls fn(begin, end) for the consecutive blocks [begin, end) of [0, n),
 // each at most kKernelBlock long, the blocks split across threads.
 void ForEachBlock(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn);

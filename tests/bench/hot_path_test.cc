@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/core/estimator.h"
 #include "server/core/kernels.h"
@@ -251,6 +252,42 @@ TEST(Kernels, OptimizersAreBitIdenticalToWholeVectorFormulas) {
   }
 }
 
+// ConsensusDirection against the whole-vector formula g = xi + 10 * mean.
+void ExpectConsensusDirection(const FlatVector& xi,
+                              const std::vector<const FlatVector*>& views,
+                              const Vec<float>& mean, bool in_place) {
+  {
+    ExpectSameForAnyThreadCount([&] {
+      Vec<float> direction;
+      if (in_place) direction = xi.as<float>();
+      const ConsensusNorms norms = ConsensusDirection<float>(
+          in_place ? Eigen::Ref<const Vec<float>>(direction)
+                   : Eigen::Ref<const Vec<float>>(xi.as<float>()),
+          views, 10.0f, direction);
+      const Vec<float> correction = 10.0f * mean;
+      const Vec<float> expected = xi.as<float>() + correction;
+      EXPECT_TRUE(BytesOf(direction) == BytesOf(expected));
+      // Norms summed in double over blocks: float32 rounding per block.
+      constexpr double kRelative = 1e-6;
+      const double c = correction.cast<double>().norm();
+      const double x = xi.as<float>().cast<double>().norm();
+      const double g = expected.cast<double>().norm();
+      EXPECT_NEAR(norms.correction, c, kRelative * c);
+      EXPECT_NEAR(norms.xi, x, kRelative * x);
+      EXPECT_NEAR(norms.direction, g, kRelative * g);
+      // The maximum is exact.
+      EXPECT_EQ(norms.direction_max_abs,
+                static_cast<double>(expected.cwiseAbs().maxCoeff()));
+      std::string all = BytesOf(direction);
+      for (double v : {norms.correction, norms.xi, norms.direction,
+                       norms.direction_max_abs}) {
+        all.append(reinterpret_cast<const char*>(&v), sizeof(v));
+      }
+      return all;
+    });
+  }
+}
+
 TEST(Kernels, AggregationIsBitIdenticalToWholeVectorFormulas) {
   std::vector<FlatVector> samples;
   for (int k = 0; k < 5; ++k) samples.push_back(Random(kLong, 10 + k));
@@ -289,37 +326,19 @@ TEST(Kernels, AggregationIsBitIdenticalToWholeVectorFormulas) {
       return all;
     });
   }
-  // In place too (OnProducts writes g over xi).
-  for (bool in_place : {false, true}) {
-    SCOPED_TRACE(in_place);
-    ExpectSameForAnyThreadCount([&] {
-      Vec<float> direction;
-      if (in_place) direction = xi.as<float>();
-      const ConsensusNorms norms = ConsensusDirection<float>(
-          in_place ? Eigen::Ref<const Vec<float>>(direction)
-                   : Eigen::Ref<const Vec<float>>(xi.as<float>()),
-          views, 10.0f, direction);
-      const Vec<float> correction = 10.0f * mean;
-      const Vec<float> expected = xi.as<float>() + correction;
-      EXPECT_TRUE(BytesOf(direction) == BytesOf(expected));
-      // Norms summed in double over blocks: float32 rounding per block.
-      constexpr double kRelative = 1e-6;
-      const double c = correction.cast<double>().norm();
-      const double x = xi.as<float>().cast<double>().norm();
-      const double g = expected.cast<double>().norm();
-      EXPECT_NEAR(norms.correction, c, kRelative * c);
-      EXPECT_NEAR(norms.xi, x, kRelative * x);
-      EXPECT_NEAR(norms.direction, g, kRelative * g);
-      // The maximum is exact.
-      EXPECT_EQ(norms.direction_max_abs,
-                static_cast<double>(expected.cwiseAbs().maxCoeff()));
-      std::string all = BytesOf(direction);
-      for (double v : {norms.correction, norms.xi, norms.direction,
-                       norms.direction_max_abs}) {
-        all.append(reinterpret_cast<const char*>(&v), sizeof(v));
-      }
-      return all;
-    });
+  // In place too (OnProducts writes g over xi); every count of products
+  // (1 to 4 have loops of their own).
+  for (int num = 1; num <= 5; ++num) {
+    for (bool in_place : {false, true}) {
+      SCOPED_TRACE(absl::StrCat(num, " products, in place: ", in_place));
+      const std::vector<const FlatVector*> some(views.begin(),
+                                                views.begin() + num);
+      Vec<float> some_sum = samples[0].as<float>();
+      for (int k = 1; k < num; ++k) some_sum += samples[k].as<float>();
+      const Vec<float> some_mean =
+          num == 1 ? some_sum : Vec<float>(some_sum / static_cast<float>(num));
+      ExpectConsensusDirection(xi, some, some_mean, in_place);
+    }
   }
 }
 

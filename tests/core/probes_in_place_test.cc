@@ -122,7 +122,7 @@ void ExpectInPlaceMatches(Compression c, int num, bool split) {
 
 TEST(ProbesInPlace, AreComputeProbesBitForBit) {
   for (bool split : {false, true}) {
-    for (int num : {2, 3}) {
+    for (int num : {2, 3, 4, 5}) {  // 2-4: loops of their own
       ExpectInPlaceMatches<float>(Compression::kNone, num, split);
       ExpectInPlaceMatches<double>(Compression::kNone, num, split);
     }
@@ -134,7 +134,7 @@ TEST(ProbesInPlace, AreComputeProbesBitForBit) {
 TEST(ProbesInPlace, AreTheLazyProbesEncodingInACompressedWire) {
   for (Compression c : {Compression::kBFloat16, Compression::kInt8Block}) {
     for (bool split : {false, true}) {
-      for (int num : {2, 4}) {
+      for (int num : {2, 3, 4, 5}) {
         ExpectInPlaceMatches<float>(c, num, split);
         ExpectInPlaceMatches<double>(c, num, split);
       }
