@@ -207,16 +207,20 @@ GAMEOPT_TARGET_CLONES bool EncodeHalves(const float* in, int64_t n,
   // Bit 31 of |v| + bias is set exactly when |v| >= special.
   const uint32_t bias = 0x80000000u - special;
   bool fits = true;
-  alignas(64) uint16_t chunk[kHalfChunk];
+  // Written straight to out (no chunk buffer and copy: the copy was a
+  // fifth of the encode's time); a chunk with a special value is written
+  // again from `in`, which out does not overlap.
   for (int64_t begin = 0; begin < n; begin += kHalfChunk) {
     const int64_t len = std::min(kHalfChunk, n - begin);
     const float* from = in + begin;
+    char* to = out + 2 * begin;
     uint32_t flags = 0;
     for (int64_t i = 0; i < len; ++i) {
       const uint32_t u = Bits(from[i]);
       flags |= (u & 0x7fffffffu) + bias;
-      chunk[i] =
+      const auto h =
           static_cast<uint16_t>(fast(u, static_cast<uint32_t>(begin + i)));
+      std::memcpy(to + 2 * i, &h, 2);
     }
     if ((flags >> 31) != 0) {
       for (int64_t i = 0; i < len; ++i) {
@@ -224,10 +228,10 @@ GAMEOPT_TARGET_CLONES bool EncodeHalves(const float* in, int64_t n,
         const uint32_t o = round(u, static_cast<uint32_t>(begin + i));
         fits =
             fits && !((o & inf) == inf && (u & kF32Exponent) != kF32Exponent);
-        chunk[i] = static_cast<uint16_t>(o);
+        const auto h = static_cast<uint16_t>(o);
+        std::memcpy(to + 2 * i, &h, 2);
       }
     }
-    std::memcpy(out + 2 * begin, chunk, 2 * len);
   }
   return fits;
 }

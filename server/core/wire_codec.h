@@ -71,8 +71,9 @@ struct Rounding {
   uint64_t counter = 0;
 };
 
-// Encodes in[0, n) into out (CompressedBytes(compression, n) bytes). For
-// kInt8Block, n is the whole tensor or a multiple of kInt8BlockSize.
+// Encodes in[0, n) into out (CompressedBytes(compression, n) bytes), which
+// must not overlap in. For kInt8Block, n is the whole tensor or a multiple
+// of kInt8BlockSize.
 // Returns false when a finite value does not fit the format (out is then
 // unspecified). Loops the compiler vectorizes.
 bool Encode(Compression compression, const float* in, int64_t n,
