@@ -186,8 +186,8 @@ GAMEOPT_TARGET_CLONES void EncodeInt8Block(const float* in, int64_t n,
   std::memcpy(out + 4, q8, n);
 }
 
-// Values per chunk of the 2-byte formats: computed into an aligned local
-// array (the loop then vectorizes well), then copied to the unaligned out.
+// Values per chunk of the 2-byte formats: the unit that a special value
+// makes EncodeHalves encode again, value by value.
 constexpr int64_t kHalfChunk = 1024;
 
 // Encodes with `round(bits, index)` into 2-byte values; returns whether
