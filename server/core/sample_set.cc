@@ -155,17 +155,6 @@ void PackedVector::OverwriteValues(int64_t begin, int64_t n, const T* values) {
   ForEachTensorIn(begin, n, [&](const Tensor& t, int64_t from, int64_t to) {
     const T* in = values + (from - begin);
     const int64_t count = to - from;
-    // The values' bytes: raw as they are, else encoded into `encoded`.
-    const char* src = reinterpret_cast<const char*>(in);
-    char encoded[kChunkBytes];
-    if (c != Compression::kNone) {
-      assert(UnitStart(c, from - t.offset) == from - t.offset);
-      assert(count <= kDecodeChunk);
-      Rounding nearest;
-      nearest.counter = static_cast<uint64_t>(from);
-      gameopt::Encode(c, in, count, nearest, encoded);
-      src = encoded;
-    }
     const size_t at_byte = FormatBytes(c, raw_, from - t.offset);
     size_t left = FormatBytes(c, raw_, count);
     // The piece holding byte `at_byte`, then on across pieces.
@@ -174,10 +163,29 @@ void PackedVector::OverwriteValues(int64_t begin, int64_t n, const T* values) {
     int p = static_cast<int>(std::upper_bound(first, last, at_byte) -
                              starts_.begin()) -
             1;
+    // The bytes are the transport's buffers, held for this vector alone
+    // (see the declaration); the views are read-only by type only.
+    char* const piece = const_cast<char*>(pieces_[p].data());
+    Rounding nearest;
+    nearest.counter = static_cast<uint64_t>(from);
+    if (c != Compression::kNone) {
+      assert(UnitStart(c, from - t.offset) == from - t.offset);
+      assert(count <= kDecodeChunk);
+      if (at_byte - starts_[p] + left <= pieces_[p].size()) {
+        // Within one piece (nearly always): encoded in place.
+        gameopt::Encode(c, in, count, nearest, piece + (at_byte - starts_[p]));
+        return;
+      }
+    }
+    // The values' bytes: raw as they are, else encoded into `encoded`.
+    const char* src = reinterpret_cast<const char*>(in);
+    char encoded[kChunkBytes];
+    if (c != Compression::kNone) {
+      gameopt::Encode(c, in, count, nearest, encoded);
+      src = encoded;
+    }
     for (size_t at = at_byte - starts_[p]; left > 0; ++p, at = 0) {
       const size_t take = std::min(left, pieces_[p].size() - at);
-      // The bytes are the transport's buffers, held for this vector alone
-      // (see the declaration); the views are read-only by type only.
       std::memcpy(const_cast<char*>(pieces_[p].data()) + at, src, take);
       src += take;
       left -= take;
