@@ -3,8 +3,8 @@
 // field of the submit requests and TaskToWire writes every field of the
 // TaskResponse, found through the messages' descriptors, so that a field
 // added to the proto fails here until the hand-written code handles it.
-// (That the bytes equal protobuf's own is tests/bench/hot_path_test.cc's
-// and the fuzz harnesses' part.)
+// (That the bytes equal protobuf's own is wire_bytes_test.cc's and the
+// fuzz harnesses' part.)
 #include "server/service/wire_format.h"
 
 #include <memory>
