@@ -121,12 +121,9 @@ absl::Status ComputeProbes(EstimatorKind estimator, const SampleSet& samples,
     sum = ConstVecMap<T>(s[0], n);
     for (size_t k = 1; k < num; ++k) sum += ConstVecMap<T>(s[k], n);
     if (mean != nullptr) {
-      if (num > 1) {
-        DifferenceOver<T>(buffer, nullptr, static_cast<T>(num), n,
-                          mean->data() + begin);
-      } else {
-        mean->segment(begin, n) = sum;
-      }
+      // (num = 1: x / 1 is x, bit for bit, for the finite sums here.)
+      DifferenceOver<T>(buffer, nullptr, static_cast<T>(num), n,
+                        mean->data() + begin);
     }
     if (estimator == EstimatorKind::kLocal) return;
     for (size_t k = 0; k < (shared ? 1 : num); ++k) {

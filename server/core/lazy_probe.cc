@@ -152,12 +152,9 @@ absl::Status FormProbes(EstimatorKind estimator, const SampleSet& samples,
           const int64_t n = std::min(kBlock, end - at);
           const int64_t i = tensor.offset + at;
           SumBlock(round->samples, i, n, scratch, sum);
-          if (num > 1) {
-            DifferenceOver<T>(sum, nullptr, static_cast<T>(num), n,
-                              mean.data() + i);
-          } else {
-            mean.segment(i, n) = ConstVecMap<T>(sum, n);
-          }
+          // (num = 1: x / 1 is x, bit for bit, for the finite sums here.)
+          DifferenceOver<T>(sum, nullptr, static_cast<T>(num), n,
+                            mean.data() + i);
           Rounding nearest;
           nearest.counter = static_cast<uint64_t>(i);
           for (size_t k = 0; k < num_encoded; ++k) {
