@@ -25,6 +25,7 @@
 #include "server/core/parallel.h"
 #include "server/service/server.h"
 #include "tests/bench/null_worker.h"
+#include "tests/core/test_util.h"
 
 // ---------------------------------------------------------------- malloc
 
@@ -184,13 +185,7 @@ TEST(HotPath, SimGdRoundsAllocateNoParameterSizedBlock) {
 // Above kParallelMinCoordinates, and not a multiple of any block.
 constexpr int64_t kLong = (int64_t{1} << 20) + 12345;
 
-FlatVector Random(int64_t d, uint64_t seed) {
-  FlatVector v(DType::kFloat32, d);
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  for (int64_t i = 0; i < d; ++i) v.as<float>()[i] = normal(rng);
-  return v;
-}
+using testing::RandomFloat32;
 
 std::string BytesOf(const Vec<float>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4);
@@ -211,7 +206,7 @@ void ExpectSameForAnyThreadCount(Kernel kernel) {
 }
 
 TEST(Kernels, OptimizersAreBitIdenticalToWholeVectorFormulas) {
-  const FlatVector g = Random(kLong, 1), x0 = Random(kLong, 2);
+  const FlatVector g = RandomFloat32(kLong, 1), x0 = RandomFloat32(kLong, 2);
   for (OptimizerKind kind :
        {OptimizerKind::kSgd, OptimizerKind::kMomentum, OptimizerKind::kNesterov,
         OptimizerKind::kRmsProp, OptimizerKind::kAdam}) {
@@ -286,10 +281,10 @@ void ExpectConsensusDirection(const FlatVector& xi,
 
 TEST(Kernels, AggregationIsBitIdenticalToWholeVectorFormulas) {
   std::vector<FlatVector> samples;
-  for (int k = 0; k < 5; ++k) samples.push_back(Random(kLong, 10 + k));
+  for (int k = 0; k < 5; ++k) samples.push_back(RandomFloat32(kLong, 10 + k));
   std::vector<const FlatVector*> views;
   for (const FlatVector& v : samples) views.push_back(&v);
-  const FlatVector xi = Random(kLong, 3);
+  const FlatVector xi = RandomFloat32(kLong, 3);
   Vec<float> sum = samples[0].as<float>();
   for (int k = 1; k < 5; ++k) sum += samples[k].as<float>();
   const Vec<float> mean = sum / 5.0f;

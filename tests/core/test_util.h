@@ -28,6 +28,15 @@
 
 namespace gameopt::testing {
 
+// A float32 vector of d standard normal values drawn from `seed`.
+inline FlatVector RandomFloat32(int64_t d, uint64_t seed) {
+  FlatVector v(DType::kFloat32, d);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  for (int64_t i = 0; i < d; ++i) v.as<float>()[i] = normal(rng);
+  return v;
+}
+
 // The random quadratic game of client/games/quadratic.h (players p0, p1,
 // ..., player i owning dims[i] coordinates; l_i(x) = 1/2 x^T A_i x + b_i^T x)
 // as dense matrices: xi(x) = J x + c, J's symmetric part positive definite

@@ -14,17 +14,12 @@
 #include "server/core/submission.h"
 #include "server/service/proto_convert.h"
 #include "server/service/wire_format.h"
+#include "tests/core/test_util.h"
 
 namespace gameopt {
 namespace {
 
-FlatVector Random(int64_t d, uint64_t seed) {
-  FlatVector v(DType::kFloat32, d);
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal;
-  for (int64_t i = 0; i < d; ++i) v.as<float>()[i] = normal(rng);
-  return v;
-}
+using testing::RandomFloat32;
 
 std::string BytesOf(const FlatVector& v) {
   return std::string(static_cast<const char*>(v.data()), v.bytes());
@@ -70,7 +65,7 @@ TEST(WireFormat, TaskToWireWritesTaskToProtosBytes) {
   ASSERT_TRUE(layout.ok());
   auto vector = [&](uint64_t seed) {
     return std::make_shared<const FlatVector>(
-        Random(layout->dimension(), seed));
+        RandomFloat32(layout->dimension(), seed));
   };
   Task gradient;
   gradient.kind = Task::Kind::kGradient;
@@ -101,7 +96,8 @@ TEST(WireFormat, TaskToWireWritesTaskToProtosBytes) {
   fused_vjp.fused_vjp = true;
   // A probe that float16 cannot hold (its tensor "w" goes as float32).
   Task big = products;
-  auto wide = std::make_shared<FlatVector>(Random(layout->dimension(), 5));
+  auto wide =
+      std::make_shared<FlatVector>(RandomFloat32(layout->dimension(), 5));
   wide->as<float>()[17] = 1e6f;
   big.probes = {wide, vector(6)};
   // Compressed wires: each format, nearest-even and stochastic.
@@ -150,7 +146,7 @@ TEST(WireFormat, WireSubmissionReadsWhatSubmissionFromProtoReads) {
   request.set_known_params_version(77);
   for (int k = 0; k < 2; ++k) {
     for (v1::Vector* v : {request.add_vjp(), request.add_jvp()}) {
-      const FlatVector values = Random(layout->dimension(), 20 + k);
+      const FlatVector values = RandomFloat32(layout->dimension(), 20 + k);
       VectorToProto(values, *layout, v);
       // float64 on the wire for one tensor: converted on the way in.
       v1::Tensor* b = v->mutable_players(0)->mutable_tensors(1);
@@ -204,10 +200,12 @@ TEST(WireFormat, WireSubmissionReadsFusedProductsAndScalarsOfAGradient) {
   request.set_session_id("s3");
   request.set_worker_id(2);
   request.set_known_params_version(12);
-  VectorToProto(Random(layout->dimension(), 30), *layout,
+  VectorToProto(RandomFloat32(layout->dimension(), 30), *layout,
                 request.add_gradients());
-  VectorToProto(Random(layout->dimension(), 31), *layout, request.add_vjp());
-  VectorToProto(Random(layout->dimension(), 32), *layout, request.add_jvp());
+  VectorToProto(RandomFloat32(layout->dimension(), 31), *layout,
+                request.add_vjp());
+  VectorToProto(RandomFloat32(layout->dimension(), 32), *layout,
+                request.add_jvp());
   for (const auto& [name, value] :
        {std::pair<std::string, double>("loss/gen", -1.25),
         std::pair<std::string, double>("a:b.c-d_e", 1e300)}) {
@@ -250,7 +248,7 @@ TEST(WireFormat, WireSubmissionFindsNonFiniteValuesAcrossSlices) {
   absl::StatusOr<GameLayout> layout = GameLayout::Create(WireConfig().players);
   ASSERT_TRUE(layout.ok());
   v1::SubmitGradientRequest request;
-  FlatVector values = Random(layout->dimension(), 5);
+  FlatVector values = RandomFloat32(layout->dimension(), 5);
   values.as<float>()[4321] = std::numeric_limits<float>::infinity();
   VectorToProto(values, *layout, request.add_gradients());
   WireSubmission wire;
