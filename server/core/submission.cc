@@ -223,16 +223,20 @@ size_t TensorView::size_bytes() const {
 
 namespace {
 
+// Names a tensor of a sample for an error message. Built only when an
+// error needs it: a valid submission, the common case, formats no strings.
+using TensorWhere = absl::FunctionRef<std::string()>;
+
 // The checks DecodeSample makes of every sample but the values' own, and
 // `each(p, t, view, where)` for every tensor that passes them (its player
-// and index in the layout, `where` naming it for errors), in order; the
+// and index in the layout, `where()` naming it for errors), in order; the
 // first error stops it.
-absl::Status CheckSample(const SampleView& sample, const GameLayout& layout,
-                         const std::vector<int>& players,
-                         absl::string_view field, Compression accepted,
-                         absl::FunctionRef<absl::Status(
-                             int, int, const TensorView&, const std::string&)>
-                             each) {
+absl::Status CheckSample(
+    const SampleView& sample, const GameLayout& layout,
+    const std::vector<int>& players, absl::string_view field,
+    Compression accepted,
+    absl::FunctionRef<absl::Status(int, int, const TensorView&, TensorWhere)>
+        each) {
   std::vector<bool> wanted(layout.num_players(), false);
   std::vector<bool> seen(layout.num_players(), false);
   for (int p : players) wanted[p] = true;
@@ -253,31 +257,32 @@ absl::Status CheckSample(const SampleView& sample, const GameLayout& layout,
     const PlayerLayout& player = layout.players()[p];
     std::vector<bool> have(player.tensors.size(), false);
     for (const TensorView& view : values.tensors) {
-      const std::string where =
-          absl::StrCat(field, " player '", Quote(player.name), "' tensor '",
-                       Quote(view.name), "'");
+      const auto where = [&] {
+        return absl::StrCat(field, " player '", Quote(player.name),
+                            "' tensor '", Quote(view.name), "'");
+      };
       const int t = layout.FindTensor(p, view.name);
       if (t < 0) {
         return absl::InvalidArgumentError(
-            absl::StrCat(where, ": no such tensor in this player"));
+            absl::StrCat(where(), ": no such tensor in this player"));
       }
       if (have[t]) {
         return absl::InvalidArgumentError(
-            absl::StrCat(where, ": appears twice"));
+            absl::StrCat(where(), ": appears twice"));
       }
       have[t] = true;
       const TensorLayout& tensor = player.tensors[t];
       if (!std::equal(view.shape.begin(), view.shape.end(),
                       tensor.shape.begin(), tensor.shape.end())) {
         return absl::InvalidArgumentError(absl::StrCat(
-            where, ": shape ",
+            where(), ": shape ",
             ShapeString({view.shape.begin(), view.shape.end()}),
             " does not match the session's ", ShapeString(tensor.shape)));
       }
       const bool compressed = view.compression != Compression::kNone;
       if (compressed && view.compression != accepted) {
         return absl::InvalidArgumentError(absl::StrCat(
-            where, ": dtype ", CompressionName(view.compression),
+            where(), ": dtype ", CompressionName(view.compression),
             " is not accepted by this session: send float32, float64",
             accepted == Compression::kNone
                 ? ""
@@ -289,12 +294,12 @@ absl::Status CheckSample(const SampleView& sample, const GameLayout& layout,
                      : tensor.size * DTypeSize(view.dtype);
       const size_t size_bytes = view.size_bytes();
       if (size_bytes != expected) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": ", size_bytes, " bytes of data, but shape ",
-                         ShapeString(tensor.shape), " of ",
-                         compressed ? CompressionName(view.compression)
-                                    : DTypeName(view.dtype),
-                         " needs ", expected));
+        return absl::InvalidArgumentError(absl::StrCat(
+            where(), ": ", size_bytes, " bytes of data, but shape ",
+            ShapeString(tensor.shape), " of ",
+            compressed ? CompressionName(view.compression)
+                       : DTypeName(view.dtype),
+            " needs ", expected));
       }
       if (absl::Status status = each(p, t, view, where); !status.ok()) {
         return status;
@@ -338,7 +343,7 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
   }
   absl::Status status = CheckSample(
       sample, layout, players, field, accepted,
-      [&](int p, int t, const TensorView& view, const std::string& where) {
+      [&](int p, int t, const TensorView& view, TensorWhere where) {
         const TensorLayout& tensor = layout.players()[p].tensors[t];
         const int64_t bad =
             dtype == DType::kFloat32
@@ -346,7 +351,7 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
                                tensor.size)
                 : ParallelCopy(view, out.as<double>().data() + tensor.offset,
                                tensor.size);
-        return bad >= 0 ? NotFinite(where, bad) : absl::OkStatus();
+        return bad >= 0 ? NotFinite(where(), bad) : absl::OkStatus();
       });
   if (!status.ok()) return status;
   std::vector<bool> wanted(layout.num_players(), false);
@@ -401,12 +406,12 @@ absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
                             std::move(keep_alive));
   absl::Status status = CheckSample(
       sample, layout, players, field, accepted,
-      [&](int p, int t, const TensorView& view, const std::string& where) {
+      [&](int p, int t, const TensorView& view, TensorWhere where) {
         const int64_t bad =
             view.pieces.empty()
                 ? writer.Add(p, t, absl::MakeConstSpan(&view.bytes, 1))
                 : writer.Add(p, t, view.pieces);
-        return bad >= 0 ? NotFinite(where, bad) : absl::OkStatus();
+        return bad >= 0 ? NotFinite(where(), bad) : absl::OkStatus();
       });
   if (!status.ok()) {
     out.Clear();
