@@ -165,28 +165,28 @@ void PackedVector::OverwriteValues(int64_t begin, int64_t n, const T* values) {
             1;
     // The bytes are the transport's buffers, held for this vector alone
     // (see the declaration); the views are read-only by type only.
-    char* const piece = const_cast<char*>(pieces_[p].data());
-    Rounding nearest;
-    nearest.counter = static_cast<uint64_t>(from);
-    if (c != Compression::kNone) {
-      assert(UnitStart(c, from - t.offset) == from - t.offset);
-      assert(count <= kDecodeChunk);
-      if (at_byte - starts_[p] + left <= pieces_[p].size()) {
-        // Within one piece (nearly always): encoded in place.
-        gameopt::Encode(c, in, count, nearest, piece + (at_byte - starts_[p]));
-        return;
-      }
-    }
-    // The values' bytes: raw as they are, else encoded into `encoded`.
+    auto bytes_at = [&](int q, size_t offset) {
+      return const_cast<char*>(pieces_[q].data()) + offset;
+    };
+    size_t at = at_byte - starts_[p];
+    // The values' bytes: raw as they are, else encoded, straight into the
+    // piece when they lie in one (nearly always), else into `encoded`.
     const char* src = reinterpret_cast<const char*>(in);
     char encoded[kChunkBytes];
     if (c != Compression::kNone) {
-      gameopt::Encode(c, in, count, nearest, encoded);
+      assert(UnitStart(c, from - t.offset) == from - t.offset);
+      assert(count <= kDecodeChunk);
+      Rounding nearest;
+      nearest.counter = static_cast<uint64_t>(from);
+      const bool one_piece = at + left <= pieces_[p].size();
+      gameopt::Encode(c, in, count, nearest,
+                      one_piece ? bytes_at(p, at) : encoded);
+      if (one_piece) return;
       src = encoded;
     }
-    for (size_t at = at_byte - starts_[p]; left > 0; ++p, at = 0) {
+    for (; left > 0; ++p, at = 0) {
       const size_t take = std::min(left, pieces_[p].size() - at);
-      std::memcpy(const_cast<char*>(pieces_[p].data()) + at, src, take);
+      std::memcpy(bytes_at(p, at), src, take);
       src += take;
       left -= take;
     }
