@@ -222,7 +222,7 @@ int64_t PackedVector::FindNonFinite(const Tensor& t) const {
 
 PackedVectorWriter::PackedVectorWriter(PackedVector& out,
                                        const GameLayout& layout,
-                                       const std::vector<bool>& present,
+                                       absl::Span<const bool> present,
                                        Compression compression, DType raw,
                                        std::shared_ptr<const void> keep_alive)
     : out_(out) {

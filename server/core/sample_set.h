@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "server/core/dtype.h"
@@ -112,7 +113,7 @@ class PackedVector {
 class PackedVectorWriter {
  public:
   PackedVectorWriter(PackedVector& out, const GameLayout& layout,
-                     const std::vector<bool>& present, Compression compression,
+                     absl::Span<const bool> present, Compression compression,
                      DType raw, std::shared_ptr<const void> keep_alive);
   // Tensor t of player p: its encoded values in consecutive pieces (a
   // piece may end inside a value or a block), exactly its size in the
@@ -123,8 +124,9 @@ class PackedVectorWriter {
 
  private:
   PackedVector& out_;
-  std::vector<int> first_;           // index of each player's first tensor
-  std::vector<size_t> copy_offset_;  // per tensor, into data_ (copies)
+  // On the stack for the usual game (a writer per sample).
+  absl::InlinedVector<int, 8> first_;           // each player's first tensor
+  absl::InlinedVector<size_t, 8> copy_offset_;  // per tensor, into data_
 };
 
 // K vectors of one length and dtype, each dense or packed. Built from

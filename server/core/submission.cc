@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/float_bits.h"
@@ -231,14 +232,18 @@ using TensorWhere = absl::FunctionRef<std::string()>;
 // `each(p, t, view, where)` for every tensor that passes them (its player
 // and index in the layout, `where()` naming it for errors), in order; the
 // first error stops it.
+// One flag per player or tensor, on the stack for the usual game (the
+// checks run for every sample of every round).
+using Flags = absl::InlinedVector<bool, 8>;
+
 absl::Status CheckSample(
     const SampleView& sample, const GameLayout& layout,
     const std::vector<int>& players, absl::string_view field,
     Compression accepted,
     absl::FunctionRef<absl::Status(int, int, const TensorView&, TensorWhere)>
         each) {
-  std::vector<bool> wanted(layout.num_players(), false);
-  std::vector<bool> seen(layout.num_players(), false);
+  Flags wanted(layout.num_players(), false);
+  Flags seen(layout.num_players(), false);
   for (int p : players) wanted[p] = true;
   for (size_t i = 0; i < sample.size(); ++i) {
     const PlayerValues& values = sample[i];
@@ -255,7 +260,7 @@ absl::Status CheckSample(
     }
     seen[p] = true;
     const PlayerLayout& player = layout.players()[p];
-    std::vector<bool> have(player.tensors.size(), false);
+    Flags have(player.tensors.size(), false);
     for (const TensorView& view : values.tensors) {
       const auto where = [&] {
         return absl::StrCat(field, " player '", Quote(player.name),
@@ -354,7 +359,7 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
         return bad >= 0 ? NotFinite(where(), bad) : absl::OkStatus();
       });
   if (!status.ok()) return status;
-  std::vector<bool> wanted(layout.num_players(), false);
+  Flags wanted(layout.num_players(), false);
   for (int p : players) wanted[p] = true;
   for (int p = 0; p < layout.num_players(); ++p) {
     if (wanted[p]) continue;
@@ -399,7 +404,7 @@ absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
                      ": its tensors are not all in one format that can be kept "
                      "packed (PackFormat)"));
   }
-  std::vector<bool> present(layout.num_players(), false);
+  Flags present(layout.num_players(), false);
   for (int p : players) present[p] = true;
   const bool references = keep_alive != nullptr;
   PackedVectorWriter writer(out, layout, present, *format, dtype,
