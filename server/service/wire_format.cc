@@ -66,11 +66,9 @@ absl::Status WireSubmission::ReadString(WireReader& reader,
                                         absl::string_view* out) {
   uint64_t length;
   if (!reader.ReadLength(&length)) return Malformed("bad string length");
-  std::vector<absl::string_view> pieces;
-  reader.ReadPieces(length, &pieces);
-  if (pieces.size() <= 1) {
-    *out = pieces.empty() ? absl::string_view() : pieces[0];
-  } else {
+  if (!reader.ReadContiguous(length, out)) {  // it spans slices
+    std::vector<absl::string_view> pieces;
+    reader.ReadPieces(length, &pieces);
     std::string& joined = owned_.emplace_back();
     for (absl::string_view piece : pieces) {
       joined.append(piece.data(), piece.size());
@@ -110,10 +108,10 @@ absl::Status WireSubmission::ParseTensor(WireReader& reader, Tensor* out) {
                wire_type == kLengthDelimited) {
       if (!reader.ReadLength(&value)) return Malformed("bad tensor data");
       out->pieces.clear();
-      reader.ReadPieces(value, &out->pieces);
-      out->bytes =
-          out->pieces.size() == 1 ? out->pieces[0] : absl::string_view();
-      if (out->pieces.size() <= 1) out->pieces.clear();
+      if (!reader.ReadContiguous(value, &out->bytes)) {  // it spans slices
+        out->bytes = absl::string_view();
+        reader.ReadPieces(value, &out->pieces);
+      }
     } else if (!reader.Skip(wire_type)) {
       return Malformed("bad field in a Tensor");
     }

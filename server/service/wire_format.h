@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -87,7 +88,7 @@ class WireSubmission {
   struct Tensor {
     absl::string_view name;
     int dtype = 0;  // the proto enum's value
-    std::vector<int64_t> shape;
+    absl::InlinedVector<int64_t, 4> shape;
     absl::string_view bytes;                // when in one slice
     std::vector<absl::string_view> pieces;  // otherwise
   };

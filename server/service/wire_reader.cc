@@ -105,6 +105,21 @@ bool WireReader::ReadPieces(uint64_t length,
   return true;
 }
 
+bool WireReader::ReadContiguous(uint64_t length, absl::string_view* out) {
+  if (length > limit_ - position_) return false;
+  if (length == 0) {
+    *out = absl::string_view();
+    return true;
+  }
+  SkipEmpty();
+  const absl::string_view& chunk = chunks_[chunk_];
+  if (chunk.size() - offset_ < length) return false;
+  *out = chunk.substr(offset_, length);
+  offset_ += length;
+  position_ += length;
+  return true;
+}
+
 bool WireReader::Skip(int wire_type) {
   uint64_t value;
   switch (wire_type) {

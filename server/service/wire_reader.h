@@ -56,6 +56,10 @@ class WireReader {
   bool ReadLength(uint64_t* length);
   // The next `length` bytes as views into the chunks, appended.
   bool ReadPieces(uint64_t length, std::vector<absl::string_view>* pieces);
+  // The next `length` bytes as one view when they lie in one chunk (the
+  // usual case: no vector for the pieces); false, having read nothing,
+  // when they span chunks or pass the limit.
+  bool ReadContiguous(uint64_t length, absl::string_view* out);
   // Skips the value of the field whose tag was read last: a group up to
   // its end-group tag of the same field number (within the recursion
   // limit); false for an end-group tag and wire types 6 and 7.
