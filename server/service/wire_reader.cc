@@ -28,17 +28,10 @@ bool WireReader::EnterMessage(uint64_t length, uint64_t* old) {
 }
 
 bool WireReader::ReadVarint(uint64_t* value) {
-  uint64_t result = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    uint8_t byte;
-    if (!ReadByte(&byte)) return false;
-    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) {
-      *value = result;
-      return true;
-    }
-  }
-  return false;  // more than 10 bytes
+  const VarintBytes v = ReadVarintBytes(10);  // the bits past 64 dropped
+  if (!v.ended) return false;                 // more than 10 bytes
+  *value = v.value;
+  return true;
 }
 
 bool WireReader::ReadFixed64(uint64_t* value) {
@@ -55,19 +48,12 @@ bool WireReader::ReadFixed64(uint64_t* value) {
 bool WireReader::ReadTag(int* field, int* wire_type) {
   if (AtLimit()) return false;
   // Protobuf reads a tag as at most 5 bytes and keeps its low 32 bits.
-  uint64_t tag = 0;
-  bool ended = false;
-  for (int i = 0; i < 5 && !ended; ++i) {
-    uint8_t byte;
-    if (!ReadByte(&byte)) break;
-    tag |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
-    ended = (byte & 0x80) == 0;
-  }
-  tag &= 0xffffffffu;
+  const VarintBytes v = ReadVarintBytes(5);
+  const uint64_t tag = v.value & 0xffffffffu;
   *field = static_cast<int>(tag >> 3);
   *wire_type = static_cast<int>(tag & 7);
   last_field_ = *field;
-  if (!ended || *field == 0) {
+  if (!v.ended || *field == 0) {
     bad_tag_ = true;  // not a clean end, even if at the limit now
     return false;
   }
@@ -75,19 +61,12 @@ bool WireReader::ReadTag(int* field, int* wire_type) {
 }
 
 bool WireReader::ReadLength(uint64_t* length) {
-  // Protobuf's ReadSize: at most 5 bytes, below 2 GiB.
-  uint64_t value = 0;
-  bool ended = false;
-  for (int i = 0; i < 5 && !ended; ++i) {
-    uint8_t byte;
-    if (!ReadByte(&byte)) return false;
-    if (i == 4 && byte >= 8) return false;
-    value |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
-    ended = (byte & 0x80) == 0;
-  }
-  if (!ended || value > 0x7fffffff - 16) return false;
-  *length = value;
-  return value <= limit_ - position_;
+  // Protobuf's ReadSize: at most 5 bytes, below 2 GiB (a fifth byte of 8
+  // or more is a value of at least 2^31, refused below).
+  const VarintBytes v = ReadVarintBytes(5);
+  if (!v.ended || v.value > 0x7fffffff - 16) return false;
+  *length = v.value;
+  return v.value <= limit_ - position_;
 }
 
 bool WireReader::ReadPieces(uint64_t length,
@@ -184,6 +163,32 @@ bool IsValidUtf8(absl::string_view text) {
     p += n + 1;
   }
   return true;
+}
+
+WireReader::VarintBytes WireReader::ReadVarintBytes(int max_bytes) {
+  VarintBytes v;
+  const auto take = [&v](uint8_t byte) {
+    v.value |= static_cast<uint64_t>(byte & 0x7f) << (7 * v.bytes);
+    v.ended = (byte & 0x80) == 0;
+    ++v.bytes;
+  };
+  if (const uint8_t* p = Peek(max_bytes)) {  // no checks per byte
+    while (v.bytes < max_bytes && !v.ended) take(p[v.bytes]);
+    offset_ += v.bytes;
+    position_ += v.bytes;
+    return v;
+  }
+  uint8_t byte;
+  while (v.bytes < max_bytes && !v.ended && ReadByte(&byte)) take(byte);
+  return v;
+}
+
+const uint8_t* WireReader::Peek(uint64_t n) {
+  if (n == 0 || n > limit_ - position_) return nullptr;
+  SkipEmpty();
+  const absl::string_view& chunk = chunks_[chunk_];
+  if (chunk.size() - offset_ < n) return nullptr;
+  return reinterpret_cast<const uint8_t*>(chunk.data()) + offset_;
 }
 
 void WireReader::SkipEmpty() {

@@ -66,6 +66,17 @@ class WireReader {
   bool Skip(int wire_type);
 
  private:
+  // A varint of at most `max_bytes` bytes, the low 7 bits first: stops
+  // after a byte without the continuation bit (ended) or at the limit.
+  struct VarintBytes {
+    uint64_t value = 0;
+    int bytes = 0;
+    bool ended = false;
+  };
+  VarintBytes ReadVarintBytes(int max_bytes);
+  // The next `n` bytes when they lie in one chunk within the limit (not
+  // consumed); else null.
+  const uint8_t* Peek(uint64_t n);
   void SkipEmpty();
   bool ReadByte(uint8_t* byte);
   bool SkipBytes(uint64_t n);
