@@ -105,12 +105,20 @@ absl::StatusOr<GameLayout> GameLayout::Create(
   return layout;
 }
 
-int GameLayout::FindPlayer(absl::string_view name) const {
+int GameLayout::FindPlayer(absl::string_view name, int hint) const {
+  if (hint >= 0 && hint < num_players() && players_[hint].name == name) {
+    return hint;
+  }
   auto it = player_index_.find(name);
   return it == player_index_.end() ? -1 : it->second;
 }
 
-int GameLayout::FindTensor(int player, absl::string_view name) const {
+int GameLayout::FindTensor(int player, absl::string_view name, int hint) const {
+  const std::vector<TensorLayout>& tensors = players_[player].tensors;
+  if (hint >= 0 && hint < static_cast<int>(tensors.size()) &&
+      tensors[hint].name == name) {
+    return hint;
+  }
   const auto& index = tensor_index_[player];
   auto it = index.find(name);
   return it == index.end() ? -1 : it->second;

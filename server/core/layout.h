@@ -48,10 +48,12 @@ class GameLayout {
   const std::vector<PlayerLayout>& players() const { return players_; }
   int num_players() const { return static_cast<int>(players_.size()); }
   int64_t dimension() const { return dimension_; }  // d
-  // Index of the player called `name`, or -1. Constant time.
-  int FindPlayer(absl::string_view name) const;
+  // Index of the player called `name`, or -1. Constant time. `hint`, an
+  // index to compare first, spares the hash for names that come in the
+  // layout's order (workers send them so).
+  int FindPlayer(absl::string_view name, int hint = -1) const;
   // Index of tensor `name` of player `player`, or -1. Constant time.
-  int FindTensor(int player, absl::string_view name) const;
+  int FindTensor(int player, absl::string_view name, int hint = -1) const;
 
  private:
   std::vector<PlayerLayout> players_;

@@ -247,7 +247,9 @@ absl::Status CheckSample(
   for (int p : players) wanted[p] = true;
   for (size_t i = 0; i < sample.size(); ++i) {
     const PlayerValues& values = sample[i];
-    const int p = layout.FindPlayer(values.player);
+    // Workers send the players asked for, and their tensors, in order.
+    const int p =
+        layout.FindPlayer(values.player, i < players.size() ? players[i] : -1);
     if (p < 0 || !wanted[p]) {
       return absl::InvalidArgumentError(absl::StrCat(
           field, ".players[", i, "]: player '", Quote(values.player), "' ",
@@ -261,12 +263,13 @@ absl::Status CheckSample(
     seen[p] = true;
     const PlayerLayout& player = layout.players()[p];
     Flags have(player.tensors.size(), false);
-    for (const TensorView& view : values.tensors) {
+    for (size_t j = 0; j < values.tensors.size(); ++j) {
+      const TensorView& view = values.tensors[j];
       const auto where = [&] {
         return absl::StrCat(field, " player '", Quote(player.name),
                             "' tensor '", Quote(view.name), "'");
       };
-      const int t = layout.FindTensor(p, view.name);
+      const int t = layout.FindTensor(p, view.name, static_cast<int>(j));
       if (t < 0) {
         return absl::InvalidArgumentError(
             absl::StrCat(where(), ": no such tensor in this player"));
