@@ -55,6 +55,11 @@ constexpr RequestFields kProductsFields = {
     /*scalars=*/0,
     /*loss_player=*/0};
 
+// Room made for a vector's players and a player's tensors before they are
+// read: one allocation each for most games, not one per doubling.
+constexpr size_t kPlayersReserved = 4;
+constexpr size_t kTensorsReserved = 8;
+
 absl::Status Malformed(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(
       "the request is not a well-formed protobuf message: ", what));
@@ -120,6 +125,7 @@ absl::Status WireSubmission::ParseTensor(WireReader& reader, Tensor* out) {
 }
 
 absl::Status WireSubmission::ParsePlayer(WireReader& reader, Player* out) {
+  out->tensors.reserve(kTensorsReserved);
   int field, wire_type;
   while (reader.ReadTag(&field, &wire_type)) {
     if (field == v1::PlayerTensors::kPlayerFieldNumber &&
@@ -145,6 +151,7 @@ absl::Status WireSubmission::ParsePlayer(WireReader& reader, Player* out) {
 }
 
 absl::Status WireSubmission::ParseVector(WireReader& reader, Vector* out) {
+  out->reserve(kPlayersReserved);
   int field, wire_type;
   while (reader.ReadTag(&field, &wire_type)) {
     if (field == v1::Vector::kPlayersFieldNumber &&

@@ -27,6 +27,44 @@ bool WireReader::EnterMessage(uint64_t length, uint64_t* old) {
   return true;
 }
 
+inline const uint8_t* WireReader::Peek(uint64_t n) {
+  if (n == 0 || n > limit_ - position_) return nullptr;
+  SkipEmpty();
+  const absl::string_view& chunk = chunks_[chunk_];
+  if (chunk.size() - offset_ < n) return nullptr;
+  return reinterpret_cast<const uint8_t*>(chunk.data()) + offset_;
+}
+
+// Inlined into its three callers, each with its own max_bytes.
+inline WireReader::VarintBytes WireReader::ReadVarintBytes(int max_bytes) {
+  VarintBytes v;
+  if (position_ < limit_ && offset_ < chunks_[chunk_].size()) {
+    const auto first = static_cast<uint8_t>(chunks_[chunk_][offset_]);
+    if (first < 0x80) {  // most tags, lengths of names, small values
+      ++offset_;
+      ++position_;
+      v.value = first;
+      v.bytes = 1;
+      v.ended = true;
+      return v;
+    }
+  }
+  const auto take = [&v](uint8_t byte) {
+    v.value |= static_cast<uint64_t>(byte & 0x7f) << (7 * v.bytes);
+    v.ended = (byte & 0x80) == 0;
+    ++v.bytes;
+  };
+  if (const uint8_t* p = Peek(max_bytes)) {  // no checks per byte
+    while (v.bytes < max_bytes && !v.ended) take(p[v.bytes]);
+    offset_ += v.bytes;
+    position_ += v.bytes;
+    return v;
+  }
+  uint8_t byte;
+  while (v.bytes < max_bytes && !v.ended && ReadByte(&byte)) take(byte);
+  return v;
+}
+
 bool WireReader::ReadVarint(uint64_t* value) {
   const VarintBytes v = ReadVarintBytes(10);  // the bits past 64 dropped
   if (!v.ended) return false;                 // more than 10 bytes
@@ -135,6 +173,14 @@ bool IsValidUtf8(absl::string_view text) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
   while (p < end) {
+    if (end - p >= 8) {  // ASCII (names, as a rule) eight bytes at a time
+      uint64_t eight;
+      std::memcpy(&eight, p, 8);
+      if ((eight & 0x8080808080808080u) == 0) {
+        p += 8;
+        continue;
+      }
+    }
     const unsigned char c = *p;
     if (c < 0x80) {
       ++p;
@@ -163,32 +209,6 @@ bool IsValidUtf8(absl::string_view text) {
     p += n + 1;
   }
   return true;
-}
-
-WireReader::VarintBytes WireReader::ReadVarintBytes(int max_bytes) {
-  VarintBytes v;
-  const auto take = [&v](uint8_t byte) {
-    v.value |= static_cast<uint64_t>(byte & 0x7f) << (7 * v.bytes);
-    v.ended = (byte & 0x80) == 0;
-    ++v.bytes;
-  };
-  if (const uint8_t* p = Peek(max_bytes)) {  // no checks per byte
-    while (v.bytes < max_bytes && !v.ended) take(p[v.bytes]);
-    offset_ += v.bytes;
-    position_ += v.bytes;
-    return v;
-  }
-  uint8_t byte;
-  while (v.bytes < max_bytes && !v.ended && ReadByte(&byte)) take(byte);
-  return v;
-}
-
-const uint8_t* WireReader::Peek(uint64_t n) {
-  if (n == 0 || n > limit_ - position_) return nullptr;
-  SkipEmpty();
-  const absl::string_view& chunk = chunks_[chunk_];
-  if (chunk.size() - offset_ < n) return nullptr;
-  return reinterpret_cast<const uint8_t*>(chunk.data()) + offset_;
 }
 
 void WireReader::SkipEmpty() {

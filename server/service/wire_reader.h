@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/support/slice.h"
 
@@ -73,7 +74,7 @@ class WireReader {
     int bytes = 0;
     bool ended = false;
   };
-  VarintBytes ReadVarintBytes(int max_bytes);
+  ABSL_ATTRIBUTE_ALWAYS_INLINE VarintBytes ReadVarintBytes(int max_bytes);
   // The next `n` bytes when they lie in one chunk within the limit (not
   // consumed); else null.
   const uint8_t* Peek(uint64_t n);
