@@ -334,8 +334,6 @@ v1::DType TensorDTypeOf(const OutVector& v, size_t index) {
   }
   return DTypeToProto(v.values->dtype());
 }
-size_t TensorDataSize(const OutVector& v, const TensorLayout& tensor,
-                      size_t index);
 absl::string_view TensorBytes(const OutVector& v, const TensorLayout& tensor,
                               size_t index) {
   if (v.encoded != nullptr &&
@@ -363,23 +361,6 @@ size_t TensorSize(const TensorLayout& tensor, v1::DType dtype, size_t data) {
   return size;
 }
 
-// Sizes of each player's PlayerTensors, with `index` counting tensors.
-size_t PlayerSize(const PlayerLayout& player, const OutVector& v,
-                  size_t index) {
-  size_t size = 0;
-  if (!player.name.empty()) {
-    size += LengthDelimitedSize(v1::PlayerTensors::kPlayerFieldNumber,
-                                player.name.size());
-  }
-  for (const TensorLayout& tensor : player.tensors) {
-    size += LengthDelimitedSize(v1::PlayerTensors::kTensorsFieldNumber,
-                                TensorSize(tensor, TensorDTypeOf(v, index),
-                                           TensorDataSize(v, tensor, index)));
-    ++index;
-  }
-  return size;
-}
-
 size_t TensorDataSize(const OutVector& v, const TensorLayout& tensor,
                       size_t index) {
   if (v.packed != nullptr) {
@@ -392,35 +373,63 @@ size_t TensorDataSize(const OutVector& v, const TensorLayout& tensor,
   return TensorBytes(v, tensor, index).size();
 }
 
-size_t VectorSize(const OutVector& v, const GameLayout& layout) {
-  size_t size = 0, index = 0;
+// A Vector's nested sizes, computed once for both its length prefixes and
+// its writing: per tensor (layout order) its dtype, data bytes and Tensor
+// message size; per player its PlayerTensors size; the Vector's size.
+struct VectorSizes {
+  struct Tensor {
+    v1::DType dtype;
+    size_t data;
+    size_t message;
+  };
+  absl::InlinedVector<Tensor, 16> tensors;
+  absl::InlinedVector<size_t, 4> players;
+  size_t total = 0;
+};
+
+VectorSizes SizesOf(const OutVector& v, const GameLayout& layout) {
+  VectorSizes sizes;
+  size_t index = 0;
   for (const PlayerLayout& player : layout.players()) {
-    size += LengthDelimitedSize(v1::Vector::kPlayersFieldNumber,
-                                PlayerSize(player, v, index));
-    index += player.tensors.size();
+    size_t size = 0;
+    if (!player.name.empty()) {
+      size += LengthDelimitedSize(v1::PlayerTensors::kPlayerFieldNumber,
+                                  player.name.size());
+    }
+    for (const TensorLayout& tensor : player.tensors) {
+      const v1::DType dtype = TensorDTypeOf(v, index);
+      const size_t data = TensorDataSize(v, tensor, index);
+      const size_t message = TensorSize(tensor, dtype, data);
+      sizes.tensors.push_back({dtype, data, message});
+      size +=
+          LengthDelimitedSize(v1::PlayerTensors::kTensorsFieldNumber, message);
+      ++index;
+    }
+    sizes.players.push_back(size);
+    sizes.total += LengthDelimitedSize(v1::Vector::kPlayersFieldNumber, size);
   }
-  return size;
+  return sizes;
 }
 
 // What VectorToProto (EncodedVectorToProto) builds, serialized.
-void WriteVector(const OutVector& v, const GameLayout& layout,
-                 WireWriter& out) {
+void WriteVector(const OutVector& v, const VectorSizes& sizes,
+                 const GameLayout& layout, WireWriter& out) {
   size_t index = 0;
   std::shared_ptr<const void> owner = v.values;
   if (v.encoded != nullptr) owner = v.encoded;
   if (v.packed != nullptr) owner = v.packed;
-  for (const PlayerLayout& player : layout.players()) {
+  for (size_t p = 0; p < layout.players().size(); ++p) {
+    const PlayerLayout& player = layout.players()[p];
     out.Tag(v1::Vector::kPlayersFieldNumber, kLengthDelimited);
-    out.Varint(PlayerSize(player, v, index));
+    out.Varint(sizes.players[p]);
     out.StringField(v1::PlayerTensors::kPlayerFieldNumber, player.name);
     for (const TensorLayout& tensor : player.tensors) {
-      const v1::DType dtype = TensorDTypeOf(v, index);
-      const size_t data_size = TensorDataSize(v, tensor, index);
       const size_t t = index++;
+      const VectorSizes::Tensor& size = sizes.tensors[t];
       out.Tag(v1::PlayerTensors::kTensorsFieldNumber, kLengthDelimited);
-      out.Varint(TensorSize(tensor, dtype, data_size));
+      out.Varint(size.message);
       out.StringField(v1::Tensor::kNameFieldNumber, tensor.name);
-      out.VarintField(v1::Tensor::kDtypeFieldNumber, dtype);
+      out.VarintField(v1::Tensor::kDtypeFieldNumber, size.dtype);
       size_t shape = 0;
       for (int64_t dim : tensor.shape) shape += VarintSize(AsVarint(dim));
       if (shape > 0) {
@@ -453,7 +462,7 @@ void TaskToWire(const Task& task, const GameLayout& layout,
       task.params != nullptr &&
       ShouldSendParams(task.params_version, known_params_version);
   const bool compress = wire.to_workers != Compression::kNone;
-  std::vector<OutVector> probes;
+  absl::InlinedVector<OutVector, 4> probes;
   for (size_t k = 0; k < task.probes.size(); ++k) {
     OutVector& v = probes.emplace_back();
     v.values = task.probes[k];
@@ -489,11 +498,13 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   }
   // Task's fields in field order, as protobuf serializes them; first the
   // sizes (every nested message is length-prefixed), then the bytes.
-  std::vector<size_t> probe_sizes;
+  absl::InlinedVector<VectorSizes, 4> probe_sizes;
   for (const OutVector& probe : probes) {
-    probe_sizes.push_back(VectorSize(probe, layout));
+    probe_sizes.push_back(SizesOf(probe, layout));
   }
-  const size_t params_size = send_params ? VectorSize(params, layout) : 0;
+  const VectorSizes params_sizes =
+      send_params ? SizesOf(params, layout) : VectorSizes();
+  const size_t params_size = params_sizes.total;
   const v1::TaskKind kind = TaskKindToProto(task);
   const absl::string_view loss_player =
       task.loss >= 0 ? absl::string_view(layout.players()[task.loss].name)
@@ -515,8 +526,9 @@ void TaskToWire(const Task& task, const GameLayout& layout,
                                AsVarint(task.num_samples)) +
                VarintFieldSize(TaskProto::kVjpFieldNumber, task.vjp) +
                VarintFieldSize(TaskProto::kJvpFieldNumber, task.jvp);
-  for (size_t size : probe_sizes) {
-    task_size += LengthDelimitedSize(TaskProto::kProbesFieldNumber, size);
+  for (const VectorSizes& sizes : probe_sizes) {
+    task_size +=
+        LengthDelimitedSize(TaskProto::kProbesFieldNumber, sizes.total);
   }
   task_size += VarintFieldSize(TaskProto::kParamsVersionFieldNumber,
                                AsVarint(task.params_version));
@@ -536,6 +548,9 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   }
 
   WireWriter w;
+  w.Reserve(VarintFieldSize(v1::TaskResponse::kWorkerIdFieldNumber,
+                            AsVarint(task.worker_id)) +
+            LengthDelimitedSize(v1::TaskResponse::kTaskFieldNumber, task_size));
   w.VarintField(v1::TaskResponse::kWorkerIdFieldNumber,
                 AsVarint(task.worker_id));
   w.Tag(v1::TaskResponse::kTaskFieldNumber, kLengthDelimited);
@@ -554,15 +569,15 @@ void TaskToWire(const Task& task, const GameLayout& layout,
   w.VarintField(TaskProto::kJvpFieldNumber, task.jvp);
   for (size_t k = 0; k < task.probes.size(); ++k) {
     w.Tag(TaskProto::kProbesFieldNumber, kLengthDelimited);
-    w.Varint(probe_sizes[k]);
-    WriteVector(probes[k], layout, w);
+    w.Varint(probe_sizes[k].total);
+    WriteVector(probes[k], probe_sizes[k], layout, w);
   }
   w.VarintField(TaskProto::kParamsVersionFieldNumber,
                 AsVarint(task.params_version));
   if (send_params) {
     w.Tag(TaskProto::kParamsFieldNumber, kLengthDelimited);
     w.Varint(params_size);
-    WriteVector(params, layout, w);
+    WriteVector(params, params_sizes, layout, w);
     w.VarintField(TaskProto::kParamsIncludedFieldNumber, 1);
   }
   w.VarintField(TaskProto::kSeedFieldNumber, task.seed);

@@ -7,6 +7,8 @@ void Release(void* keep) {
   delete static_cast<std::shared_ptr<const void>*>(keep);
 }
 
+void DeleteString(void* bytes) { delete static_cast<std::string*>(bytes); }
+
 }  // namespace
 
 void WireWriter::DataField(int field, const char* data, size_t size,
@@ -43,7 +45,12 @@ void WireWriter::Finish(grpc::ByteBuffer* out) {
 
 void WireWriter::Flush() {
   if (pending_.empty()) return;
-  slices_.emplace_back(pending_);
+  if (pending_.size() < kHandOverMinBytes) {
+    slices_.emplace_back(pending_);
+  } else {
+    auto* bytes = new std::string(std::move(pending_));
+    slices_.emplace_back(bytes->data(), bytes->size(), &DeleteString, bytes);
+  }
   pending_.clear();
 }
 

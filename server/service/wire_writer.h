@@ -4,6 +4,7 @@
 #ifndef GAMEOPT_SERVER_SERVICE_WIRE_WRITER_H_
 #define GAMEOPT_SERVER_SERVICE_WIRE_WRITER_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -22,6 +23,13 @@ namespace gameopt {
 // Bytes values smaller than this are copied by WireWriter::DataField: a
 // slice of their own would cost more than the copy.
 inline constexpr size_t kAliasMinBytes = 16 << 10;
+// WireWriter::Reserve's most; the gathered bytes of a larger message grow
+// past it as needed.
+inline constexpr size_t kReserveMaxBytes = 64 << 10;
+// Gathered bytes of at least this size become a slice as they are (the
+// slice owns the string); smaller ones are copied into a slice, which
+// costs less than the second allocation.
+inline constexpr size_t kHandOverMinBytes = 4 << 10;
 
 // The size of a varint (1 to 10 bytes).
 constexpr size_t VarintSize(uint64_t value) {
@@ -60,6 +68,12 @@ constexpr size_t LengthDelimitedSize(int field, size_t length) {
 // Thread-compatible; one message per writer.
 class WireWriter {
  public:
+  // Room for the message's first `bytes` (its computed size: one
+  // allocation for a message that is all gathered), up to
+  // kReserveMaxBytes.
+  void Reserve(size_t bytes) {
+    pending_.reserve(std::min(bytes, kReserveMaxBytes));
+  }
   void Varint(uint64_t value) {
     while (value >= 0x80) {
       pending_.push_back(static_cast<char>(value | 0x80));
