@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/liveness.h"  // kCancelledReason
 #include "server/core/session_internal.h"
@@ -19,13 +20,16 @@ uint64_t Mix(uint64_t a, uint64_t b) {
   return z ^ (z >> 31);
 }
 
+// A round's samples as SampleSet's spans, on the stack for up to 8.
+using DenseList = absl::InlinedVector<const FlatVector*, 8>;
+using PackedList = absl::InlinedVector<const PackedVector*, 8>;
+
 // A worker's sample (or product) k, held in `samples` or `packs`
 // (Worker::samples, Worker::packed), into `dense` and `packed` (SampleSet's
 // two spans: one of the two entries is null).
 void AddSample(const std::vector<FlatVector>& samples,
-               const std::vector<PackedVector>& packs, int k,
-               std::vector<const FlatVector*>& dense,
-               std::vector<const PackedVector*>& packed) {
+               const std::vector<PackedVector>& packs, int k, DenseList& dense,
+               PackedList& packed) {
   const bool is_packed =
       k < static_cast<int>(packs.size()) && packs[k].in_use();
   dense.push_back(is_packed ? nullptr : &samples[k]);
@@ -217,7 +221,7 @@ bool Session::FusedJvp() const {
 
 absl::Status Session::CompleteFusedProducts() {
   const PhaseSpec& phase = algorithm_->phase();
-  std::vector<const FlatVector*> vjp, jvp;
+  DenseList vjp, jvp;
   for (const auto& [id, first] : barrier_.holders()) {
     Worker& w = *workers_.at(id);
     for (int k = 0; k < w.num_samples; ++k) {
@@ -241,8 +245,8 @@ void Session::CloseRound(Outbox& out) {
   const bool fused = FusedRound();
   absl::Status status;
   if (phase.kind == PhaseSpec::Kind::kGradient) {
-    std::vector<const FlatVector*> samples;
-    std::vector<const PackedVector*> packed;
+    DenseList samples;
+    PackedList packed;
     barrier_.ClearHolders();
     for (int64_t id : barrier_.submitted()) {
       Worker& w = *workers_.at(id);
@@ -263,8 +267,8 @@ void Session::CloseRound(Outbox& out) {
       status = CompleteFusedProducts();
     }
   } else {
-    std::vector<const FlatVector*> vjp, jvp, own;
-    std::vector<const PackedVector*> packed_vjp;
+    DenseList vjp, jvp, own;
+    PackedList packed_vjp;
     bool own_complete = true;
     for (int64_t id : barrier_.submitted()) {
       Worker& w = *workers_.at(id);
