@@ -74,7 +74,7 @@ absl::Status WireSubmission::ReadString(WireReader& reader,
   if (!reader.ReadContiguous(length, out)) {  // it spans slices
     std::vector<absl::string_view> pieces;
     reader.ReadPieces(length, &pieces);
-    std::string& joined = owned_.emplace_back();
+    std::string& joined = owned_.emplace_front();
     for (absl::string_view piece : pieces) {
       joined.append(piece.data(), piece.size());
     }
@@ -190,6 +190,7 @@ absl::Status WireSubmission::ParseScalar(WireReader& reader, ScalarView* out) {
 }
 
 absl::Status WireSubmission::Parse(const grpc::ByteBuffer& buffer, Kind kind) {
+  slices_.reserve(4);  // a small request comes in one or two
   if (grpc::Status s = buffer.Dump(&slices_); !s.ok()) {
     return Malformed(s.error_message());
   }

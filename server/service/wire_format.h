@@ -32,7 +32,7 @@
 #define GAMEOPT_SERVER_SERVICE_WIRE_FORMAT_H_
 
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -106,7 +106,8 @@ class WireSubmission {
   absl::Status ReadString(WireReader& reader, absl::string_view* out);
 
   std::vector<grpc::Slice> slices_;
-  std::deque<std::string> owned_;  // stable addresses
+  // Stable addresses, and no allocation while empty (a deque allocates).
+  std::forward_list<std::string> owned_;
   std::string session_id_;
   int64_t worker_id_ = 0;
   int64_t round_ = 0;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/base/attributes.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/support/slice.h"
 
@@ -83,7 +84,7 @@ class WireReader {
   bool SkipBytes(uint64_t n);
   bool SkipGroup(int field);
 
-  std::vector<absl::string_view> chunks_;  // non-empty
+  absl::InlinedVector<absl::string_view, 4> chunks_;  // non-empty
   size_t chunk_ = 0;
   uint64_t offset_ = 0;  // in chunks_[chunk_]
   uint64_t position_ = 0;
