@@ -4,6 +4,7 @@
 #include <atomic>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/kernels.h"
 
@@ -153,7 +154,7 @@ void FormProbesInPlace(
     std::vector<std::shared_ptr<const PackedVector>>& probes) {
   const size_t num = samples.size();
   const int64_t d = samples.dimension();
-  std::vector<std::shared_ptr<PackedVector>> out;
+  absl::InlinedVector<std::shared_ptr<PackedVector>, 8> out;
   for (size_t k = 0; k < num; ++k) {
     out.push_back(std::make_shared<PackedVector>(*samples.packed(k)));
   }

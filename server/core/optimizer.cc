@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/kernels.h"
@@ -181,8 +182,8 @@ bool BaseOptimizer<T>::StepProvablyFinite(const Eigen::Ref<const Vec<T>>& g,
   };
   const double s1 = slot_max(slot1_, slot_max_abs_[0]);
   const double s2 = slot_max(slot2_, slot_max_abs_[1]);
-  std::vector<double> bounds;  // each must stay below the limit
-  double step = 0.0;           // bounds |x' - x|
+  absl::InlinedVector<double, 8> bounds;  // each must stay below the limit
+  double step = 0.0;                      // bounds |x' - x|
   switch (config_.kind) {
     case OptimizerKind::kSgd:
       step = lr * big_g;
