@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -42,7 +43,8 @@ struct TensorView {
 
 struct PlayerValues {
   absl::string_view player;
-  std::vector<TensorView> tensors;
+  // Inline for the usual player (a submission builds these per sample).
+  absl::InlinedVector<TensorView, 4> tensors;
 };
 
 // One sample: a vector over some players (gradient) or all (products).
