@@ -4,6 +4,7 @@
 // must be bit-identical to the samples DecodeSample writes: the decoded
 // ranges, the errors, the estimators' and the consensus direction's
 // results, and a whole session's parameters.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -173,6 +174,53 @@ TEST(PackedSample, RefusesWhatDecodeSampleRefusesWithItsMessage) {
 // What cannot be kept packed is decoded: raw values of the other dtype, and
 // a sample mixing raw and compressed tensors (a float16 overflow's
 // fallback). PackSample refuses those; the session never asks it to.
+// Workers send players and tensors in the layout's order, and the checks
+// look there first (GameLayout::FindPlayer / FindTensor's hint); any other
+// order finds them by name and gives the same values.
+TEST(PackedSample, PlayersAndTensorsInAnyOrderGiveTheSameValues) {
+  std::vector<PlayerConfig> players(2);
+  for (int p = 0; p < 2; ++p) {
+    players[p].name = p == 0 ? "gen" : "disc";
+    for (int t = 0; t < 3; ++t) {
+      TensorConfig& tensor = players[p].tensors.emplace_back();
+      tensor.name = absl::StrCat("layer", t);
+      tensor.shape = {300 + 7 * t + p};  // d = 1845 (ExpectRangesMatch)
+    }
+  }
+  const GameLayout layout = *GameLayout::Create(players);
+  const std::vector<float> v = Wave(layout.dimension(), 2.0f, 0.3f);
+  const std::vector<int> all = {0, 1};
+  WireSampleBuilder builder(layout);
+  const SampleView in_order = builder.Make(Compression::kNone, v, all);
+  SampleView reversed(in_order.rbegin(), in_order.rend());
+  for (PlayerValues& values : reversed) {
+    std::reverse(values.tensors.begin(), values.tensors.end());
+  }
+  FlatVector want, got;
+  ASSERT_TRUE(
+      DecodeSample(in_order, layout, all, DType::kFloat32, "gradients[0]", want)
+          .ok());
+  ASSERT_TRUE(
+      DecodeSample(reversed, layout, all, DType::kFloat32, "gradients[0]", got)
+          .ok());
+  ASSERT_EQ(std::memcmp(DataOf<float>(got), DataOf<float>(want),
+                        4 * layout.dimension()),
+            0);
+  PackedVector packed;
+  ASSERT_TRUE(PackSample(reversed, layout, all, "gradients[0]", packed,
+                         Compression::kNone, DType::kFloat32)
+                  .ok());
+  ExpectRangesMatch<float>(packed, want);
+  // A name that is not there is refused whatever the position it takes.
+  reversed[0].tensors[1].name = "layer9";
+  const absl::Status status =
+      DecodeSample(reversed, layout, all, DType::kFloat32, "gradients[0]", got);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("'layer9': no such tensor"),
+            std::string::npos)
+      << status.message();
+}
+
 TEST(PackedSample, MixedOrForeignRawSamplesHaveNoPackFormat) {
   const GameLayout layout = ThreePlayers();
   WireSampleBuilder builder(layout);
