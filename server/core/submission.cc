@@ -228,14 +228,14 @@ namespace {
 // error needs it: a valid submission, the common case, formats no strings.
 using TensorWhere = absl::FunctionRef<std::string()>;
 
-// The checks DecodeSample makes of every sample but the values' own, and
-// `each(p, t, view, where)` for every tensor that passes them (its player
-// and index in the layout, `where()` naming it for errors), in order; the
-// first error stops it.
 // One flag per player or tensor, on the stack for the usual game (the
 // checks run for every sample of every round).
 using Flags = absl::InlinedVector<bool, 8>;
 
+// The checks DecodeSample makes of every sample but the values' own, and
+// `each(p, t, view, where)` for every tensor that passes them (its player
+// and index in the layout, `where()` naming it for errors), in order; the
+// first error stops it.
 absl::Status CheckSample(
     const SampleView& sample, const GameLayout& layout,
     const std::vector<int>& players, absl::string_view field,
