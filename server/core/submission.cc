@@ -232,6 +232,13 @@ using TensorWhere = absl::FunctionRef<std::string()>;
 // checks run for every sample of every round).
 using Flags = absl::InlinedVector<bool, 8>;
 
+// Which of the layout's players are in `players`.
+Flags PlayerFlags(const GameLayout& layout, const std::vector<int>& players) {
+  Flags in(layout.num_players(), false);
+  for (int p : players) in[p] = true;
+  return in;
+}
+
 // The checks DecodeSample makes of every sample but the values' own, and
 // `each(p, t, view, where)` for every tensor that passes them (its player
 // and index in the layout, `where()` naming it for errors), in order; the
@@ -242,9 +249,8 @@ absl::Status CheckSample(
     Compression accepted,
     absl::FunctionRef<absl::Status(int, int, const TensorView&, TensorWhere)>
         each) {
-  Flags wanted(layout.num_players(), false);
+  const Flags wanted = PlayerFlags(layout, players);
   Flags seen(layout.num_players(), false);
-  for (int p : players) wanted[p] = true;
   for (size_t i = 0; i < sample.size(); ++i) {
     const PlayerValues& values = sample[i];
     // Workers send the players asked for, and their tensors, in order.
@@ -362,8 +368,7 @@ absl::Status DecodeSample(const SampleView& sample, const GameLayout& layout,
         return bad >= 0 ? NotFinite(where(), bad) : absl::OkStatus();
       });
   if (!status.ok()) return status;
-  Flags wanted(layout.num_players(), false);
-  for (int p : players) wanted[p] = true;
+  const Flags wanted = PlayerFlags(layout, players);
   for (int p = 0; p < layout.num_players(); ++p) {
     if (wanted[p]) continue;
     const PlayerLayout& player = layout.players()[p];
@@ -407,8 +412,7 @@ absl::Status PackSample(const SampleView& sample, const GameLayout& layout,
                      ": its tensors are not all in one format that can be kept "
                      "packed (PackFormat)"));
   }
-  Flags present(layout.num_players(), false);
-  for (int p : players) present[p] = true;
+  const Flags present = PlayerFlags(layout, players);
   const bool references = keep_alive != nullptr;
   PackedVectorWriter writer(out, layout, present, *format, dtype,
                             std::move(keep_alive));
