@@ -96,20 +96,13 @@ void FillVector(const v1::SessionConfig& config, float value, v1::Vector* out) {
   }
 }
 
-// A submission for `task`: its small fields, then the tensors.
+// The submission answering `task`.
 template <typename Request>
-grpc::ByteBuffer RequestFor(const std::string& session, const Task& task,
-                            int64_t known_version, const std::string& tensors) {
-  Request header;
-  header.set_session_id(session);
-  header.set_worker_id(task.worker_id);
-  header.set_round(task.round);
-  header.set_step(task.step);
-  header.set_phase(task.phase);
-  header.set_known_params_version(known_version);
-  grpc::Slice slices[] = {grpc::Slice(header.SerializeAsString()),
-                          grpc::Slice(tensors)};
-  return grpc::ByteBuffer(slices, 2);
+grpc::ByteBuffer RequestFor(const Task& task, int64_t known_version,
+                            const grpc::Slice& tensors) {
+  return SubmissionRequest<Request>("bench", task.worker_id, task.round,
+                                    task.step, task.phase, known_version,
+                                    tensors);
 }
 
 template <typename F>
@@ -138,7 +131,7 @@ int Main() {
   if (!created.ok()) Die(created.status());
   Session& session = **created;
 
-  std::string gradients, products;  // serialized tensors of one request
+  grpc::Slice gradients, products;  // serialized tensors of one request
   {
     v1::SubmitGradientRequest g;
     v1::SubmitJacobianProductsRequest p;
@@ -146,8 +139,8 @@ int Main() {
       FillVector(proto, 1e-3f, g.add_gradients());
       FillVector(proto, 2e-3f, p.add_vjp());
     }
-    gradients = g.SerializeAsString();
-    products = p.SerializeAsString();
+    gradients = grpc::Slice(g.SerializeAsString());
+    products = grpc::Slice(p.SerializeAsString());
   }
 
   Task task;
@@ -169,9 +162,9 @@ int Main() {
     const bool products_task = task.kind == Task::Kind::kProducts;
     grpc::ByteBuffer request =
         products_task ? RequestFor<v1::SubmitJacobianProductsRequest>(
-                            "bench", task, known_version, products)
+                            task, known_version, products)
                       : RequestFor<v1::SubmitGradientRequest>(
-                            "bench", task, known_version, gradients);
+                            task, known_version, gradients);
     WireSubmission wire;
     absl::Status status =
         wire.Parse(request, products_task ? WireSubmission::Kind::kProducts
@@ -202,8 +195,8 @@ int Main() {
               c->Name().c_str(), tensors, step_us, mallocs_per_step);
 
   // The gradient request alone: gameopt's parser against protobuf's.
-  const grpc::ByteBuffer request = RequestFor<v1::SubmitGradientRequest>(
-      "bench", task, known_version, gradients);
+  const grpc::ByteBuffer request =
+      RequestFor<v1::SubmitGradientRequest>(task, known_version, gradients);
   std::string flat;
   {
     std::vector<grpc::Slice> slices;

@@ -248,22 +248,14 @@ absl::Status ReadTask(const grpc::ByteBuffer& buffer, TaskFields* out) {
   return absl::OkStatus();
 }
 
-// A request: the round's small fields, then the prepared tensors (a
-// serialized message of the same type holding only them: concatenated
-// protobuf messages merge).
+// The submission answering `task`.
 template <typename Request>
 grpc::ByteBuffer RequestOf(const std::string& session_id, int64_t worker_id,
                            const TaskFields& task, int64_t known_version,
                            const grpc::Slice& tensors) {
-  Request header;
-  header.set_session_id(session_id);
-  header.set_worker_id(worker_id);
-  header.set_round(task.round);
-  header.set_step(task.step);
-  header.set_phase(static_cast<int32_t>(task.phase));
-  header.set_known_params_version(known_version);
-  grpc::Slice slices[] = {grpc::Slice(header.SerializeAsString()), tensors};
-  return grpc::ByteBuffer(slices, 2);
+  return SubmissionRequest<Request>(session_id, worker_id, task.round,
+                                    task.step, task.phase, known_version,
+                                    tensors);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "gameopt/v1/gameopt.pb.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
 #include "server/core/wire_codec.h"
 #include "tests/bench/baselines.h"
 
@@ -64,6 +66,27 @@ absl::StatusOr<std::string> CreateSession(const std::string& target,
                                           const v1::SessionConfig& config);
 absl::Status DeleteSession(const std::string& target,
                            const std::string& session_id);
+
+// A submission (SubmitGradientRequest or SubmitJacobianProductsRequest):
+// the round's small fields, then the prepared `tensors` (a serialized
+// message of the same type holding only them: concatenated protobuf
+// messages merge).
+template <typename Request>
+grpc::ByteBuffer SubmissionRequest(const std::string& session_id,
+                                   int64_t worker_id, int64_t round,
+                                   int64_t step, int64_t phase,
+                                   int64_t known_version,
+                                   const grpc::Slice& tensors) {
+  Request header;
+  header.set_session_id(session_id);
+  header.set_worker_id(worker_id);
+  header.set_round(round);
+  header.set_step(step);
+  header.set_phase(static_cast<int32_t>(phase));
+  header.set_known_params_version(known_version);
+  grpc::Slice slices[] = {grpc::Slice(header.SerializeAsString()), tensors};
+  return grpc::ByteBuffer(slices, 2);
+}
 
 // Joins `session_id` and answers tasks until DONE. The window runs from
 // the first task of step `timed_from_step` to DONE. `on_step` (optional)
